@@ -1,0 +1,15 @@
+//! Platform-free definitions shared by the mykey server, the browser SDK and the tests.
+//!
+//! Nothing here touches the network, a clock or a database, so the same code compiles
+//! natively (server, tests) and to `wasm32-unknown-unknown` (browser SDK).
+
+pub mod api;
+pub mod currency;
+pub mod mykey_id;
+pub mod points;
+pub mod problem;
+
+pub use currency::{Currency, CurrencyParseError};
+pub use mykey_id::{MykeyId, MykeyIdError};
+pub use points::{AmountError, Points, SignedPoints};
+pub use problem::{Problem, ProblemKind};

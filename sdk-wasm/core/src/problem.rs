@@ -1,0 +1,155 @@
+//! RFC 9457 problem details: one stable `type` URI per kind of refusal, shared by the server
+//! (which writes them) and the SDK (which turns them into messages).
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every problem `type`; the slug after it is stable API.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:mykey:problem:";
+
+macro_rules! problem_kinds {
+    ($($variant:ident => ($slug:literal, $status:literal, $title:literal),)*) => {
+        /// Every kind of problem the API reports.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProblemKind { $(#[doc = $title] $variant,)* }
+
+        impl ProblemKind {
+            /// All kinds, for documentation and tests.
+            pub const ALL: &'static [ProblemKind] = &[$(ProblemKind::$variant,)*];
+
+            /// The stable slug, the last part of the `type` URI.
+            pub fn slug(self) -> &'static str {
+                match self { $(ProblemKind::$variant => $slug,)* }
+            }
+
+            /// The HTTP status the API answers with.
+            pub fn status(self) -> u16 {
+                match self { $(ProblemKind::$variant => $status,)* }
+            }
+
+            /// A short, fixed, human-readable summary.
+            pub fn title(self) -> &'static str {
+                match self { $(ProblemKind::$variant => $title,)* }
+            }
+
+            /// Finds the kind from a `type` URI.
+            pub fn from_type_uri(uri: &str) -> Option<Self> {
+                match uri.strip_prefix(PROBLEM_TYPE_PREFIX)? {
+                    $($slug => Some(ProblemKind::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+problem_kinds! {
+    InvalidRequest => ("invalid-request", 400, "The request is malformed"),
+    Unauthenticated => ("unauthenticated", 401, "An API key is required"),
+    Forbidden => ("forbidden", 403, "This key may not do that"),
+    NotFound => ("not-found", 404, "No such resource"),
+    IdempotencyConflict => ("idempotency-conflict", 409, "The id was already used with a different request"),
+    HoldNotActive => ("hold-not-active", 409, "The hold is already captured, voided or expired"),
+    FractionalPoints => ("fractional-points", 422, "Points are whole numbers"),
+    NonPositiveAmount => ("non-positive-amount", 422, "The amount must be greater than zero"),
+    AmountTooLarge => ("amount-too-large", 422, "The amount is above the limit"),
+    UnknownAccount => ("unknown-account", 422, "The account does not exist"),
+    UnknownReference => ("unknown-reference", 422, "A resident, municipality, partner, shop or event named in the request does not exist"),
+    CurrencyMismatch => ("currency-mismatch", 422, "Points of one municipality cannot move into an account of another"),
+    UnbalancedTransaction => ("unbalanced-transaction", 422, "The postings do not sum to zero in every currency"),
+    InsufficientPoints => ("insufficient-points", 422, "Not enough available points"),
+    CaptureExceedsHold => ("capture-exceeds-hold", 422, "The capture is larger than the hold"),
+    RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
+    Internal => ("internal", 500, "The server failed; the request was not applied"),
+    Unavailable => ("unavailable", 503, "The ledger is not accepting writes right now"),
+}
+
+impl ProblemKind {
+    /// The full `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.slug())
+    }
+}
+
+/// An RFC 9457 problem details object (`application/problem+json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    /// `urn:mykey:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Fixed summary of the kind.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, for a developer.
+    pub detail: String,
+    /// Extension members, e.g. `available` for insufficient points.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Problem {
+    /// A problem of `kind` with a request-specific detail.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: kind.type_uri(),
+            title: kind.title().to_owned(),
+            status: kind.status(),
+            detail: detail.into(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The kind, when the type URI is one of ours.
+    pub fn kind(&self) -> Option<ProblemKind> {
+        ProblemKind::from_type_uri(&self.type_uri)
+    }
+}
+
+impl From<crate::AmountError> for Problem {
+    fn from(e: crate::AmountError) -> Self {
+        let kind = match e {
+            crate::AmountError::Fractional(_) => ProblemKind::FractionalPoints,
+            crate::AmountError::NotPositive(_) | crate::AmountError::Zero => {
+                ProblemKind::NonPositiveAmount
+            }
+            crate::AmountError::TooLarge(_) => ProblemKind::AmountTooLarge,
+        };
+        Problem::new(kind, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn slugs_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for k in ProblemKind::ALL {
+            assert!(seen.insert(k.slug()), "duplicate slug {}", k.slug());
+            assert_eq!(ProblemKind::from_type_uri(&k.type_uri()), Some(*k));
+        }
+    }
+
+    #[test]
+    fn serialises_as_rfc9457_with_extensions() {
+        let p = Problem::new(ProblemKind::InsufficientPoints, "resident 7 has 40 points")
+            .with("available", 40);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["type"], "urn:mykey:problem:insufficient-points");
+        assert_eq!(v["status"], 422);
+        assert_eq!(v["available"], 40);
+        let back: Problem = serde_json::from_value(v).unwrap();
+        assert_eq!(back.kind(), Some(ProblemKind::InsufficientPoints));
+    }
+}

@@ -1,0 +1,426 @@
+//! The HTTP API: handlers parse and authorise, then hand the request to the engine (writes)
+//! or the store (reads). Errors are RFC 9457 `application/problem+json`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request as HttpRequest, State};
+use axum::http::{header, request::Parts, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use mykey_core::api::*;
+use mykey_core::{Problem, ProblemKind};
+use serde::Deserialize;
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+use crate::auth::{Caller, KeyCache, Role};
+use crate::engine::{Admin, AdminResult, Answer, Engine, Request};
+use crate::time;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Engine,
+    keys: Arc<KeyCache>,
+    metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (metrics' recorder is global, so install it once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then ours just stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A refusal, answered as problem+json.
+pub struct ApiError(pub Problem);
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError(p)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{e:#}"), "request failed");
+        ApiError(Problem::new(ProblemKind::Internal, "the server failed to read the ledger"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&self.0).expect("problems serialise");
+        raw(self.0.status, body)
+    }
+}
+
+fn raw(status: u16, body: String) -> Response {
+    let ct = if status >= 400 { "application/problem+json" } else { "application/json" };
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), [(header::CONTENT_TYPE, ct)], body).into_response()
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        raw(self.status, self.body)
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose rejections are problems.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: HttpRequest, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => {
+                let detail = match &e {
+                    JsonRejection::MissingJsonContentType(_) => "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                    other => other.body_text(),
+                };
+                Err(ApiError(Problem::new(ProblemKind::InvalidRequest, detail)))
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`"))?;
+        Ok(state.keys.resolve(state.engine.store(), key.trim()).await?)
+    }
+}
+
+/// The router with every route.
+pub fn router(engine: Engine) -> Router {
+    let state = AppState { engine, keys: Arc::new(KeyCache::default()), metrics: metrics_handle() };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/payments", post(payment))
+        .route("/v1/grants", post(grant))
+        .route("/v1/conversions", post(conversion))
+        .route("/v1/assignments", post(assignment))
+        .route("/v1/transactions", post(transaction))
+        .route("/v1/holds", post(hold))
+        .route("/v1/holds/{hold}/capture", post(capture))
+        .route("/v1/holds/{hold}/void", post(void))
+        .route("/v1/residents", post(create_resident))
+        .route("/v1/residents/{resident}/balances", get(resident_balances))
+        .route("/v1/accounts/{account}", get(account))
+        .route("/v1/accounts/{account}/balance", get(balance_as_of))
+        .route("/v1/accounts/{account}/history", get(history))
+        .route("/v1/municipalities", get(municipalities))
+        .route("/v1/partners", get(partners))
+        .route("/v1/shops", get(shops))
+        .route("/v1/jobs/run", post(run_jobs))
+        .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
+        .layer(middleware::from_fn(track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn track(req: HttpRequest, next: Next) -> Response {
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("mykey_http_requests_total", "status" => status).increment(1);
+    metrics::histogram!("mykey_http_request_seconds").record(started.elapsed().as_secs_f64());
+    res
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server and its database answer")))]
+async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
+    sqlx::query("SELECT 1").execute(s.engine.store().pool()).await.map_err(anyhow::Error::from)?;
+    Ok("ok\n")
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics_text(State(s): State<AppState>) -> String {
+    s.metrics.render()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+macro_rules! write_route {
+    ($name:ident, $path:literal, $body:ty, $ok:ty, $summary:literal, |$caller:ident, $r:ident| $auth:expr, $wrap:expr) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, request_body = $body, security(("api_key" = [])),
+            responses((status = 201, body = $ok), (status = 400, body = Problem), (status = 401, body = Problem),
+                      (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+        async fn $name(State(s): State<AppState>, $caller: Caller, Body($r): Body<$body>) -> ApiResult<Answer> {
+            $auth?;
+            let principal = $caller.principal();
+            Ok(s.engine.execute($wrap, &principal).await)
+        }
+    };
+}
+
+write_route!(payment, "/v1/payments", PaymentRequest, TransactionReceipt,
+    "Spend a resident's points at a shop (store, terminal).",
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop), Request::Payment(r));
+write_route!(grant, "/v1/grants", GrantRequest, TransactionReceipt,
+    "Grant administrative or event points (municipality).",
+    |caller, r| caller.require(&[Role::Municipality], r.municipality), Request::Grant(r));
+write_route!(conversion, "/v1/conversions", ConversionRequest, TransactionReceipt,
+    "Convert a member's partner points into reserved points (partner).",
+    |caller, r| caller.require(&[Role::Partner], r.partner), Request::Conversion(r));
+write_route!(assignment, "/v1/assignments", AssignmentRequest, TransactionReceipt,
+    "Assign reserved points to a municipality (resident).",
+    |caller, r| caller.require(&[Role::Resident], r.resident), Request::Assignment(r));
+write_route!(transaction, "/v1/transactions", TransactionRequest, TransactionReceipt,
+    "Post a multi-leg transaction, all legs or none (operator).",
+    |caller, _r| caller.require_operator(), Request::Transaction(_r));
+write_route!(hold, "/v1/holds", HoldRequest, HoldReceipt,
+    "Authorise points for a later capture (store, terminal).",
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop), Request::Hold(r));
+
+/// The shop a hold pays, for authorising capture and void.
+async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
+    )
+    .bind(hold.to_string())
+    .fetch_optional(s.engine.store().pool())
+    .await
+    .map_err(anyhow::Error::from)?;
+    row.map(|r| r.0).ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
+}
+
+/// Capture all or part of a hold (the hold's shop).
+#[utoipa::path(post, path = "/v1/holds/{hold}/capture", request_body = CaptureRequest, security(("api_key" = [])),
+    params(("hold" = Uuid, Path, description = "The hold's id")),
+    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn capture(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<CaptureRequest>) -> ApiResult<Answer> {
+    if caller.role != Role::Operator {
+        caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
+    }
+    Ok(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await)
+}
+
+/// Release a hold (the hold's shop).
+#[utoipa::path(post, path = "/v1/holds/{hold}/void", request_body = VoidRequest, security(("api_key" = [])),
+    params(("hold" = Uuid, Path, description = "The hold's id")),
+    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn void(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<VoidRequest>) -> ApiResult<Answer> {
+    if caller.role != Role::Operator {
+        caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
+    }
+    Ok(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
+}
+
+/// Create a resident (operator, or the home municipality).
+#[utoipa::path(post, path = "/v1/residents", request_body = ResidentRequest, security(("api_key" = [])),
+    responses((status = 201, body = ResidentCreated), (status = 422, body = Problem)))]
+async fn create_resident(State(s): State<AppState>, caller: Caller, Body(r): Body<ResidentRequest>) -> ApiResult<(StatusCode, Json<ResidentCreated>)> {
+    caller.require(&[Role::Municipality], r.home_municipality)?;
+    match s.engine.admin(Admin::Residents { home: r.home_municipality, count: 1 }).await? {
+        AdminResult::Residents(mut v) => Ok((StatusCode::CREATED, Json(v.remove(0)))),
+        _ => unreachable!("residents answer with residents"),
+    }
+}
+
+/// May `caller` read the resident's data? The resident, the operator, the home municipality,
+/// and counter terminals and stores (the counter shows every balance when the card is held).
+async fn may_read_resident(s: &AppState, caller: &Caller, resident: i64) -> ApiResult<()> {
+    match caller.role {
+        Role::Operator | Role::Terminal | Role::Store => Ok(()),
+        Role::Resident if caller.subject == resident => Ok(()),
+        Role::Municipality => {
+            let home: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
+                .bind(resident)
+                .fetch_optional(s.engine.store().pool())
+                .await
+                .map_err(anyhow::Error::from)?;
+            match home {
+                Some((m,)) if m == caller.subject => Ok(()),
+                _ => Err(forbidden()),
+            }
+        }
+        _ => Err(forbidden()),
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError(Problem::new(ProblemKind::Forbidden, "this key may not read that"))
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError(Problem::new(ProblemKind::NotFound, format!("{what} does not exist")))
+}
+
+/// Every balance of a resident, all municipalities at once.
+#[utoipa::path(get, path = "/v1/residents/{resident}/balances", security(("api_key" = [])),
+    params(("resident" = i64, Path, description = "Resident id")),
+    responses((status = 200, body = ResidentBalances), (status = 404, body = Problem)))]
+async fn resident_balances(State(s): State<AppState>, caller: Caller, Path(resident): Path<i64>) -> ApiResult<Json<ResidentBalances>> {
+    may_read_resident(&s, &caller, resident).await?;
+    let b = s.engine.store().resident_balances(resident, time::now()).await?;
+    b.map(Json).ok_or_else(|| not_found(&format!("resident {resident}")))
+}
+
+async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiResult<()> {
+    let (kind, owner, municipality) = s
+        .engine
+        .store()
+        .account_owner(account)
+        .await?
+        .ok_or_else(|| not_found(&format!("account {account}")))?;
+    let ok = match caller.role {
+        Role::Operator => true,
+        Role::Municipality => municipality == caller.subject,
+        Role::Resident => kind.is_resident() && owner == caller.subject,
+        Role::Partner => kind == AccountKind::Clearing && owner == caller.subject,
+        Role::Store | Role::Terminal => kind == AccountKind::Receivable && owner == caller.subject,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+/// One account's balance.
+#[utoipa::path(get, path = "/v1/accounts/{account}", security(("api_key" = [])),
+    params(("account" = i64, Path, description = "Account id")),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
+async fn account(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>) -> ApiResult<Json<AccountView>> {
+    may_read_account(&s, &caller, account).await?;
+    let a = s.engine.store().account(account, time::now()).await?;
+    a.map(Json).ok_or_else(|| not_found(&format!("account {account}")))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct AsOf {
+    /// RFC 3339 moment.
+    as_of: DateTime<Utc>,
+}
+
+/// An account's balance at a past moment.
+#[utoipa::path(get, path = "/v1/accounts/{account}/balance", security(("api_key" = [])),
+    params(("account" = i64, Path, description = "Account id"), AsOf),
+    responses((status = 200, body = BalanceAsOf), (status = 404, body = Problem)))]
+async fn balance_as_of(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<AsOf>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<BalanceAsOf>> {
+    let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, format!("{e}; give as_of as an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))))?;
+    may_read_account(&s, &caller, account).await?;
+    Ok(Json(s.engine.store().balance_as_of(account, time::datetime_to_micros(q.as_of)).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct Page {
+    /// Entries per page, 1 to 1000 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// An account's history, newest first, with cursor pagination.
+#[utoipa::path(get, path = "/v1/accounts/{account}/history", security(("api_key" = [])),
+    params(("account" = i64, Path, description = "Account id"), Page),
+    responses((status = 200, body = HistoryPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn history(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<HistoryPage>> {
+    let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "limit must be 1 to 1000")));
+    }
+    let before = q
+        .cursor
+        .map(|c| c.parse::<i64>().map_err(|_| ApiError(Problem::new(ProblemKind::InvalidRequest, "cursor is not one this API gave out"))))
+        .transpose()?;
+    may_read_account(&s, &caller, account).await?;
+    Ok(Json(s.engine.store().history(account, before, limit).await?))
+}
+
+/// Municipalities taking part (public).
+#[utoipa::path(get, path = "/v1/municipalities", responses((status = 200, body = Vec<Municipality>)))]
+async fn municipalities(State(s): State<AppState>) -> ApiResult<Json<Vec<Municipality>>> {
+    Ok(Json(s.engine.store().municipalities().await?))
+}
+
+/// Partner companies (public).
+#[utoipa::path(get, path = "/v1/partners", responses((status = 200, body = Vec<Partner>)))]
+async fn partners(State(s): State<AppState>) -> ApiResult<Json<Vec<Partner>>> {
+    Ok(Json(s.engine.store().partners().await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct ShopFilter {
+    /// Only shops accepting this municipality's points.
+    municipality: Option<i64>,
+}
+
+/// Shops, facilities and stores (public).
+#[utoipa::path(get, path = "/v1/shops", params(ShopFilter), responses((status = 200, body = Vec<Shop>)))]
+async fn shops(State(s): State<AppState>, Query(f): Query<ShopFilter>) -> ApiResult<Json<Vec<Shop>>> {
+    Ok(Json(s.engine.store().shops(f.municipality).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct JobsRequest {
+    /// Run as of this time instead of now (for drills and tests).
+    #[serde(default)]
+    now: Option<DateTime<Utc>>,
+}
+
+/// Run the scheduled jobs once (operator).
+#[utoipa::path(post, path = "/v1/jobs/run", request_body = JobsRequest, security(("api_key" = [])),
+    responses((status = 200, body = JobsReport)))]
+async fn run_jobs(State(s): State<AppState>, caller: Caller, Body(r): Body<JobsRequest>) -> ApiResult<Json<JobsReport>> {
+    caller.require_operator()?;
+    let now = r.now.map(time::datetime_to_micros).unwrap_or_else(time::now);
+    match s.engine.admin(Admin::Jobs { now }).await? {
+        AdminResult::Jobs(j) => Ok(Json(j)),
+        _ => unreachable!("jobs answer with a report"),
+    }
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mk_<role>_<hex>").build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document, generated from the handlers and the shared types.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
+    paths(healthz, metrics_text, payment, grant, conversion, assignment, transaction, hold, capture, void,
+          create_resident, resident_balances, account, balance_as_of, history, municipalities, partners, shops, run_jobs),
+    components(schemas(Problem, PostingRequest, Posting, Expiry, AccountKind, TransactionKind, HoldState, HistoryEntry, JobsRequest)),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,163 @@
+//! API keys per role. A key is 32 random bytes shown once; only its SHA-256 is stored (a
+//! 256-bit random secret needs no slow hash, unlike a password). Keys look like
+//! `mk_<role>_<64 hex>` so a leaked key says what it is.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use mykey_core::{Problem, ProblemKind};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::Store;
+
+/// Who may do what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Runs the platform: everything.
+    Operator,
+    /// One municipality's staff.
+    Municipality,
+    /// One partner company.
+    Partner,
+    /// One shop's or online store's backend.
+    Store,
+    /// One shop's counter terminal.
+    Terminal,
+    /// One resident's session.
+    Resident,
+}
+
+impl Role {
+    /// The name in keys and SQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Municipality => "municipality",
+            Role::Partner => "partner",
+            Role::Store => "store",
+            Role::Terminal => "terminal",
+            Role::Resident => "resident",
+        }
+    }
+
+    /// Parses the name.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Operator, Role::Municipality, Role::Partner, Role::Store, Role::Terminal, Role::Resident]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// An authenticated caller: a role and the entity it acts for (0 for the operator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Role.
+    pub role: Role,
+    /// Municipality, partner, shop or resident id.
+    pub subject: i64,
+}
+
+impl Caller {
+    /// Stable text for idempotency fingerprints.
+    pub fn principal(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.subject)
+    }
+
+    /// Allows the operator, or `role` acting for `subject`.
+    pub fn require(&self, allowed: &[Role], subject: i64) -> Result<(), Problem> {
+        if self.role == Role::Operator || (allowed.contains(&self.role) && self.subject == subject) {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                ProblemKind::Forbidden,
+                format!("a {} key for {} may not act for {subject} here", self.role.as_str(), self.subject),
+            ))
+        }
+    }
+
+    /// Allows only the operator.
+    pub fn require_operator(&self) -> Result<(), Problem> {
+        self.require(&[], i64::MIN)
+    }
+}
+
+/// Makes a new key for `role`.
+pub fn new_key(role: Role) -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("mk_{}_{}", role.as_str(), hex::encode(b))
+}
+
+/// The stored form of a key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates and stores a key; returns the key, which is never stored.
+pub async fn create_key(store: &Store, role: Role, subject: i64, label: &str) -> anyhow::Result<String> {
+    let key = new_key(role);
+    store.insert_api_key(&hash_key(&key), role.as_str(), subject, label, crate::time::now()).await?;
+    Ok(key)
+}
+
+/// Resolves keys, remembering the ones seen (keys are not revoked yet, so a cache hit is
+/// always right). Bounded: past the limit the cache is cleared.
+#[derive(Default)]
+pub struct KeyCache {
+    known: RwLock<HashMap<String, Caller>>,
+}
+
+const KEY_CACHE_LIMIT: usize = 100_000;
+
+impl KeyCache {
+    /// The caller behind an `Authorization: Bearer` key.
+    pub async fn resolve(&self, store: &Store, key: &str) -> Result<Caller, Problem> {
+        let unauth = || Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`; this one is not known");
+        if !key.starts_with("mk_") || key.len() > 128 {
+            return Err(unauth());
+        }
+        let h = hash_key(key);
+        if let Some(c) = self.known.read().expect("not poisoned").get(&h) {
+            return Ok(*c);
+        }
+        let found = store.api_key(&h).await.map_err(|e| {
+            tracing::error!(error = %e, "reading api keys");
+            Problem::new(ProblemKind::Unavailable, "the key store is not answering")
+        })?;
+        let (role, subject) = found.ok_or_else(unauth)?;
+        let role = Role::parse(&role).ok_or_else(unauth)?;
+        let c = Caller { role, subject };
+        let mut known = self.known.write().expect("not poisoned");
+        if known.len() >= KEY_CACHE_LIMIT {
+            known.clear();
+        }
+        known.insert(h, c);
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_and_hash_stably() {
+        let a = new_key(Role::Store);
+        let b = new_key(Role::Store);
+        assert_ne!(a, b);
+        assert!(a.starts_with("mk_store_") && a.len() == 9 + 64);
+        assert_eq!(hash_key(&a), hash_key(&a));
+        assert_ne!(hash_key(&a), hash_key(&b));
+    }
+
+    #[test]
+    fn only_the_operator_or_the_subject_passes() {
+        let shop7 = Caller { role: Role::Store, subject: 7 };
+        assert!(shop7.require(&[Role::Store, Role::Terminal], 7).is_ok());
+        assert!(shop7.require(&[Role::Store], 8).is_err());
+        assert!(shop7.require(&[Role::Partner], 7).is_err());
+        assert!(shop7.require_operator().is_err());
+        assert!(Caller { role: Role::Operator, subject: 0 }.require_operator().is_ok());
+    }
+}

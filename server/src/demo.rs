@@ -1,0 +1,200 @@
+//! Demo data from `shared/data`: the 228 council members, the 12 partners, demo shops and
+//! residents with some history, and one API key per role.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use mykey_core::api::{ConversionRequest, GrantRequest, PaymentRequest};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::{create_key, Role};
+use crate::engine::{Admin, AdminResult, Engine, Request};
+
+/// Where the shared data files are by default: `shared/data` beside the repository.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+}
+
+#[derive(Deserialize)]
+struct CouncilRow {
+    prefecture_code: String,
+    prefecture: String,
+    name: String,
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct PartnerRow {
+    partner: String,
+    partner_en: String,
+    point_kind: String,
+    exchange_method: String,
+}
+
+#[derive(Deserialize)]
+struct ServiceRow {
+    prefecture: String,
+    municipality: String,
+    meibutsu_choice: String,
+    shops: String,
+}
+
+/// The demo's keys, printed and written next to the database.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DemoKeys {
+    /// Operator key.
+    pub operator: String,
+    /// Key of the municipality `municipality`.
+    pub municipality: String,
+    /// Key of the partner `partner`.
+    pub partner: String,
+    /// Store key of `shop`.
+    pub store: String,
+    /// Terminal key of `shop`.
+    pub terminal: String,
+    /// Session key of `resident`.
+    pub resident: String,
+    /// Ids the keys act for.
+    pub ids: DemoIds,
+}
+
+/// Which entities the demo keys act for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DemoIds {
+    /// 前橋市.
+    pub municipality: i64,
+    /// JAL.
+    pub partner: i64,
+    /// A shop in 前橋市.
+    pub shop: i64,
+    /// A resident of 前橋市.
+    pub resident: i64,
+}
+
+fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    r.deserialize().map(|row| row.with_context(|| format!("reading {}", path.display()))).collect()
+}
+
+fn id(r: AdminResult) -> i64 {
+    match r {
+        AdminResult::Id(i) => i,
+        other => panic!("expected an id, got {other:?}"),
+    }
+}
+
+/// Loads the demo data unless the ledger already has municipalities.
+pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<DemoKeys>> {
+    if !engine.store().municipalities().await?.is_empty() {
+        return Ok(None);
+    }
+    let council: Vec<CouncilRow> = read_csv(&data_dir.join("council-members-2017-09-20.csv"))?;
+    if council.len() != 228 {
+        bail!("expected the 228 council members, found {}", council.len());
+    }
+    let mut by_name: HashMap<(String, String), i64> = HashMap::new();
+    for (i, row) in council.iter().enumerate() {
+        let mid = i as i64 + 1;
+        engine
+            .admin(Admin::Municipality {
+                id: mid,
+                prefecture_code: row.prefecture_code.clone(),
+                prefecture: row.prefecture.clone(),
+                name: row.name.clone(),
+                kind: row.kind.clone(),
+            })
+            .await
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        by_name.insert((row.prefecture.clone(), row.name.clone()), mid);
+    }
+    let mut partner_ids = Vec::new();
+    for row in read_csv::<PartnerRow>(&data_dir.join("partners-2017.csv"))? {
+        let r = engine
+            .admin(Admin::Partner {
+                name: row.partner,
+                name_en: row.partner_en,
+                point_kind: row.point_kind,
+                exchange_method: row.exchange_method,
+            })
+            .await
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        partner_ids.push(id(r));
+    }
+    let mut first_shop: HashMap<i64, i64> = HashMap::new();
+    for row in read_csv::<ServiceRow>(&data_dir.join("services-started-2017-09-20.csv"))? {
+        let name = if row.municipality.is_empty() { row.prefecture.clone() } else { row.municipality.clone() };
+        let Some(&mid) = by_name.get(&(row.prefecture.clone(), name.clone())) else { continue };
+        let mut names = Vec::new();
+        if row.shops == "yes" {
+            names.push(format!("{name} 中央商店街 青果店"));
+            names.push(format!("{name} 市民ミュージアム"));
+        }
+        if row.meibutsu_choice == "yes" {
+            names.push(format!("めいぶつチョイス（{name}）"));
+        }
+        for shop in names {
+            let sid = id(engine.admin(Admin::Shop { name: shop, municipality: mid }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?);
+            first_shop.entry(mid).or_insert(sid);
+        }
+    }
+    let maebashi = *by_name.get(&("群馬県".into(), "前橋市".into())).context("前橋市 is a council member")?;
+    let shop = *first_shop.get(&maebashi).context("前橋市 has demo shops")?;
+    let jal = partner_ids[0];
+
+    let residents = match engine.admin(Admin::Residents { home: maebashi, count: 5 }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))? {
+        AdminResult::Residents(r) => r,
+        other => bail!("unexpected {other:?}"),
+    };
+    for (i, r) in residents.iter().enumerate() {
+        let grant = GrantRequest {
+            id: Uuid::new_v4(),
+            resident: r.resident,
+            municipality: maebashi,
+            event: None,
+            amount: Decimal::from(200 + 100 * i as i64),
+            expires_at: None,
+            memo: Some("清掃ボランティア参加 / clean-up volunteering".into()),
+        };
+        check(engine.execute(Request::Grant(grant), "demo").await)?;
+        let conversion = ConversionRequest {
+            id: Uuid::new_v4(),
+            partner: jal,
+            resident: r.resident,
+            partner_points: Decimal::from(1000),
+            rate: Decimal::new(5, 1),
+            memo: Some("JAL mileage".into()),
+        };
+        check(engine.execute(Request::Conversion(conversion), "demo").await)?;
+    }
+    let payment = PaymentRequest {
+        id: Uuid::new_v4(),
+        resident: residents[0].resident,
+        municipality: maebashi,
+        event: None,
+        shop,
+        amount: Decimal::from(120),
+        memo: Some("野菜".into()),
+    };
+    check(engine.execute(Request::Payment(payment), "demo").await)?;
+
+    let store = engine.store();
+    Ok(Some(DemoKeys {
+        operator: create_key(store, Role::Operator, 0, "demo operator").await?,
+        municipality: create_key(store, Role::Municipality, maebashi, "demo 前橋市").await?,
+        partner: create_key(store, Role::Partner, jal, "demo JAL").await?,
+        store: create_key(store, Role::Store, shop, "demo store").await?,
+        terminal: create_key(store, Role::Terminal, shop, "demo terminal").await?,
+        resident: create_key(store, Role::Resident, residents[0].resident, "demo resident").await?,
+        ids: DemoIds { municipality: maebashi, partner: jal, shop, resident: residents[0].resident },
+    }))
+}
+
+fn check(a: crate::engine::Answer) -> anyhow::Result<()> {
+    if a.status >= 400 {
+        bail!("demo request refused: {}", a.body);
+    }
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! The single writer. One task owns the [`Ledger`], takes requests from a bounded queue,
+//! applies up to [`MAX_BATCH`] of them in memory, writes the batch's changes in one database
+//! transaction, and only then answers (group commit). Answers are durable when sent; a batch
+//! whose commit fails is answered with an error and the memory is rebuilt from the database.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mykey_core::api::{
+    AssignmentRequest, CaptureRequest, ConversionRequest, GrantRequest, HoldRequest, JobsReport, PaymentRequest,
+    ResidentCreated, TransactionRequest, VoidRequest,
+};
+use mykey_core::{Problem, ProblemKind};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::ledger::{Changes, Ledger};
+use crate::store::{RequestRecord, Store};
+use crate::time::{self, Micros};
+
+/// Most commands applied per database transaction.
+pub const MAX_BATCH: usize = 2048;
+/// Queue length; a full queue makes callers wait (back-pressure), never grows memory.
+pub const QUEUE: usize = 8192;
+
+/// A write that moves points, identified by its client id.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// `POST /v1/payments`.
+    Payment(PaymentRequest),
+    /// `POST /v1/grants`.
+    Grant(GrantRequest),
+    /// `POST /v1/conversions`.
+    Conversion(ConversionRequest),
+    /// `POST /v1/assignments`.
+    Assignment(AssignmentRequest),
+    /// `POST /v1/transactions`.
+    Transaction(TransactionRequest),
+    /// `POST /v1/holds`.
+    Hold(HoldRequest),
+    /// `POST /v1/holds/{hold}/capture`.
+    Capture {
+        /// The hold.
+        hold: Uuid,
+        /// The body.
+        body: CaptureRequest,
+    },
+    /// `POST /v1/holds/{hold}/void`.
+    Void {
+        /// The hold.
+        hold: Uuid,
+        /// The body.
+        body: VoidRequest,
+    },
+}
+
+impl Request {
+    /// The client's idempotency id.
+    pub fn id(&self) -> Uuid {
+        match self {
+            Request::Payment(r) => r.id,
+            Request::Grant(r) => r.id,
+            Request::Conversion(r) => r.id,
+            Request::Assignment(r) => r.id,
+            Request::Transaction(r) => r.id,
+            Request::Hold(r) => r.id,
+            Request::Capture { body, .. } => body.id,
+            Request::Void { body, .. } => body.id,
+        }
+    }
+
+    /// SHA-256 over who asked and exactly what: the same id with another body, or from
+    /// another caller, is a conflict.
+    pub fn fingerprint(&self, principal: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(principal.as_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(self).expect("requests serialise"));
+        hex::encode(h.finalize())
+    }
+
+    fn apply(&self, l: &mut Ledger, ch: &mut Changes, now: Micros) -> (u16, String) {
+        fn render<T: Serialize>(ok: u16, r: Result<T, Problem>) -> (u16, String) {
+            match r {
+                Ok(v) => (ok, serde_json::to_string(&v).expect("responses serialise")),
+                Err(p) => (p.status, serde_json::to_string(&p).expect("problems serialise")),
+            }
+        }
+        match self {
+            Request::Payment(r) => render(201, l.payment(ch, r, now)),
+            Request::Grant(r) => render(201, l.grant(ch, r, now)),
+            Request::Conversion(r) => render(201, l.conversion(ch, r, now)),
+            Request::Assignment(r) => render(201, l.assignment(ch, r, now)),
+            Request::Transaction(r) => render(201, l.transaction(ch, r, now)),
+            Request::Hold(r) => render(201, l.hold(ch, r, now)),
+            Request::Capture { hold, body } => render(200, l.capture(ch, *hold, body.id, body.amount, now)),
+            Request::Void { hold, .. } => render(200, l.void(ch, *hold, now)),
+        }
+    }
+}
+
+/// The answer to a request: status and JSON body, exactly as first given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body (a result or a problem).
+    pub body: String,
+}
+
+impl Answer {
+    fn problem(p: Problem) -> Self {
+        Answer { status: p.status, body: serde_json::to_string(&p).expect("problems serialise") }
+    }
+}
+
+/// Set-up operations; not idempotent by id, used by the CLI, the demo and operators.
+#[derive(Clone, Debug)]
+pub enum Admin {
+    /// Add a municipality.
+    Municipality {
+        /// Id.
+        id: i64,
+        /// JIS prefecture code.
+        prefecture_code: String,
+        /// Prefecture.
+        prefecture: String,
+        /// Name.
+        name: String,
+        /// `prefecture` or `municipality`.
+        kind: String,
+    },
+    /// Add a partner.
+    Partner {
+        /// Japanese name.
+        name: String,
+        /// English name.
+        name_en: String,
+        /// Its points.
+        point_kind: String,
+        /// Conversion method.
+        exchange_method: String,
+    },
+    /// Add a shop.
+    Shop {
+        /// Name.
+        name: String,
+        /// Whose points it accepts.
+        municipality: i64,
+    },
+    /// Add an event programme.
+    Event {
+        /// Organiser.
+        municipality: i64,
+        /// Name.
+        name: String,
+        /// When its points expire.
+        expires_at: Micros,
+    },
+    /// Add residents.
+    Residents {
+        /// Home municipality.
+        home: i64,
+        /// How many (bounded by [`MAX_BATCH`]).
+        count: usize,
+    },
+    /// Run the scheduled jobs as of `now`.
+    Jobs {
+        /// The clock the jobs use (tests move it forward).
+        now: Micros,
+    },
+}
+
+/// What a set-up operation returned.
+#[derive(Clone, Debug)]
+pub enum AdminResult {
+    /// The new entity's id.
+    Id(i64),
+    /// New residents.
+    Residents(Vec<ResidentCreated>),
+    /// The jobs' report.
+    Jobs(JobsReport),
+}
+
+enum Command {
+    Execute { request: Request, fingerprint: String, reply: oneshot::Sender<Result<Answer, Replay>> },
+    Admin { op: Admin, reply: oneshot::Sender<Result<AdminResult, Problem>> },
+    Check { reply: oneshot::Sender<()> },
+}
+
+/// The id was committed in an earlier batch; the stored answer must be read.
+struct Replay;
+
+/// A handle to the writer; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    queue: mpsc::Sender<Command>,
+    store: Store,
+}
+
+impl Engine {
+    /// Loads the ledger from the database, checks its invariants and starts the writer.
+    pub async fn start(store: Store) -> anyhow::Result<Engine> {
+        let started = Instant::now();
+        let snapshot = store.load_snapshot().await.context("loading the ledger")?;
+        let ledger = Ledger::from_snapshot(snapshot);
+        ledger.check_invariants();
+        let ids: HashSet<Uuid> = store.request_ids().await?.into_iter().collect();
+        tracing::info!(accounts = ledger.accounts().count(), requests = ids.len(), ms = started.elapsed().as_millis() as u64, "ledger loaded");
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let writer = Writer { ledger, ids, store: store.clone(), rx };
+        tokio::spawn(writer.run());
+        Ok(Engine { queue, store })
+    }
+
+    /// The database behind the engine.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Applies an idempotent request for `principal` and returns its answer, which is the
+    /// same for every repetition of the same request.
+    pub async fn execute(&self, request: Request, principal: &str) -> Answer {
+        let id = request.id();
+        let fingerprint = request.fingerprint(principal);
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .queue
+            .send(Command::Execute { request, fingerprint: fingerprint.clone(), reply })
+            .await;
+        if sent.is_err() {
+            return Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"));
+        }
+        match rx.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(Replay)) => match self.store.stored_response(id).await {
+                Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
+                Ok(Some(_)) => Answer::problem(conflict(id)),
+                Ok(None) => Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer")),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading a stored answer");
+                    Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
+                }
+            },
+            Err(_) => Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering")),
+        }
+    }
+
+    /// Runs a set-up operation.
+    pub async fn admin(&self, op: Admin) -> Result<AdminResult, Problem> {
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .send(Command::Admin { op, reply })
+            .await
+            .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"))?;
+        rx.await
+            .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))?
+    }
+
+    /// Checks the in-memory invariants (panics the writer if broken); for tests.
+    pub async fn check_invariants(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.queue.send(Command::Check { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn conflict(id: Uuid) -> Problem {
+    Problem::new(
+        ProblemKind::IdempotencyConflict,
+        format!("id {id} was already used with a different request; use a new id for a new request"),
+    )
+}
+
+struct Writer {
+    ledger: Ledger,
+    ids: HashSet<Uuid>,
+    store: Store,
+    rx: mpsc::Receiver<Command>,
+}
+
+enum Reply {
+    Execute(oneshot::Sender<Result<Answer, Replay>>, Result<Answer, Replay>),
+    Admin(oneshot::Sender<Result<AdminResult, Problem>>, Result<AdminResult, Problem>),
+    Check(oneshot::Sender<()>),
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            // Sleep until a command arrives or the next hold is due.
+            let wait = self
+                .ledger
+                .next_hold_expiry()
+                .map(|at| Duration::from_micros((at - time::now()).clamp(0, 60 * time::SECOND) as u64));
+            let first = match wait {
+                Some(d) => match tokio::time::timeout(d, self.rx.recv()).await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        self.batch(Vec::new()).await;
+                        continue;
+                    }
+                },
+                None => self.rx.recv().await,
+            };
+            let Some(first) = first else { return };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.batch(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    async fn batch(&mut self, commands: Vec<Command>) {
+        let now = time::now();
+        let mut ch = Changes::default();
+        self.ledger.expire_holds(&mut ch, now);
+        let mut records: Vec<RequestRecord> = Vec::new();
+        let mut pending: HashMap<Uuid, usize> = HashMap::new();
+        let mut replies = Vec::with_capacity(commands.len());
+        for c in commands {
+            match c {
+                Command::Execute { request, fingerprint, reply } => {
+                    let id = request.id();
+                    if let Some(&i) = pending.get(&id) {
+                        let r: &RequestRecord = &records[i];
+                        let answer = if r.fingerprint == fingerprint {
+                            Answer { status: r.status, body: r.body.clone() }
+                        } else {
+                            Answer::problem(conflict(id))
+                        };
+                        replies.push(Reply::Execute(reply, Ok(answer)));
+                    } else if self.ids.contains(&id) {
+                        // Committed already: answer at once, the caller reads the store.
+                        let _ = reply.send(Err(Replay));
+                    } else {
+                        let (status, body) = request.apply(&mut self.ledger, &mut ch, now);
+                        metrics::counter!("mykey_requests_total", "status" => status.to_string()).increment(1);
+                        pending.insert(id, records.len());
+                        records.push(RequestRecord { id, fingerprint, status, body: body.clone(), created_at: now });
+                        replies.push(Reply::Execute(reply, Ok(Answer { status, body })));
+                    }
+                }
+                Command::Admin { op, reply } => {
+                    let r = self.admin(&mut ch, op, now);
+                    replies.push(Reply::Admin(reply, r));
+                }
+                Command::Check { reply } => {
+                    self.ledger.check_invariants();
+                    replies.push(Reply::Check(reply));
+                }
+            }
+        }
+        if !ch.is_empty() || !records.is_empty() {
+            let started = Instant::now();
+            let committed = self.store.commit(&ch, &records).await;
+            metrics::histogram!("mykey_commit_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("mykey_batch_requests").record(records.len() as f64);
+            if let Err(e) = committed {
+                tracing::error!(error = format!("{e:#}"), "a batch failed to commit; rebuilding the ledger from the database");
+                self.reload().await;
+                let failed = || Answer::problem(Problem::new(ProblemKind::Internal, "the ledger could not store this request; it was not applied"));
+                for r in replies {
+                    match r {
+                        Reply::Execute(tx, _) => drop(tx.send(Ok(failed()))),
+                        Reply::Admin(tx, _) => drop(tx.send(Err(Problem::new(ProblemKind::Internal, "the change could not be stored")))),
+                        Reply::Check(tx) => drop(tx.send(())),
+                    }
+                }
+                return;
+            }
+        }
+        self.ids.extend(pending.into_keys());
+        for r in replies {
+            match r {
+                Reply::Execute(tx, a) => drop(tx.send(a)),
+                Reply::Admin(tx, a) => drop(tx.send(a)),
+                Reply::Check(tx) => drop(tx.send(())),
+            }
+        }
+    }
+
+    async fn reload(&mut self) {
+        // Retry until the database answers: answering from a memory that disagrees with it
+        // would be worse than waiting.
+        loop {
+            match self.store.load_snapshot().await {
+                Ok(s) => {
+                    self.ledger = Ledger::from_snapshot(s);
+                    if let Ok(ids) = self.store.request_ids().await {
+                        self.ids = ids.into_iter().collect();
+                        return;
+                    }
+                }
+                Err(e) => tracing::error!(error = format!("{e:#}"), "reloading the ledger"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn admin(&mut self, ch: &mut Changes, op: Admin, now: Micros) -> Result<AdminResult, Problem> {
+        let l = &mut self.ledger;
+        match op {
+            Admin::Municipality { id, prefecture_code, prefecture, name, kind } => l
+                .add_municipality(ch, id, &prefecture_code, &prefecture, &name, &kind, crate::ledger::DEFAULT_EXPIRY_DAYS, now)
+                .map(|()| AdminResult::Id(id)),
+            Admin::Partner { name, name_en, point_kind, exchange_method } => {
+                Ok(AdminResult::Id(l.add_partner(ch, &name, &name_en, &point_kind, &exchange_method, now)))
+            }
+            Admin::Shop { name, municipality } => l.add_shop(ch, &name, municipality, now).map(AdminResult::Id),
+            Admin::Event { municipality, name, expires_at } => l.add_event(ch, municipality, &name, expires_at).map(AdminResult::Id),
+            Admin::Residents { home, count } => {
+                if count == 0 || count > MAX_BATCH {
+                    return Err(Problem::new(ProblemKind::InvalidRequest, format!("create 1 to {MAX_BATCH} residents at once")));
+                }
+                (0..count).map(|_| l.add_resident(ch, home, now)).collect::<Result<Vec<_>, _>>().map(AdminResult::Residents)
+            }
+            Admin::Jobs { now } => Ok(AdminResult::Jobs(l.run_jobs(ch, now))),
+        }
+    }
+}

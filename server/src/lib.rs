@@ -1,0 +1,53 @@
+//! The mykey points cloud: the ledger, its storage, the HTTP API and the CLI's commands.
+//!
+//! `ledger` holds the rules, `engine` the single writer that batches and commits, `store`
+//! every SQL statement, `api` the HTTP handlers. See ARCHITECTURE.md.
+
+pub mod api;
+pub mod auth;
+pub mod demo;
+pub mod engine;
+pub mod ledger;
+pub mod lock;
+pub mod store;
+pub mod time;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+/// A running ledger: database, writer lock and engine.
+pub struct Ledgerd {
+    /// The engine (writes).
+    pub engine: engine::Engine,
+    _lock: lock::WriterLock,
+}
+
+impl Ledgerd {
+    /// Connects, migrates, takes the writer lock and starts the engine.
+    pub async fn open(database_url: &str) -> anyhow::Result<Ledgerd> {
+        let store = store::Store::connect(database_url).await?;
+        store.migrate().await?;
+        let lock = lock::WriterLock::acquire(&store).await?;
+        let engine = engine::Engine::start(store).await?;
+        Ok(Ledgerd { engine, _lock: lock })
+    }
+}
+
+/// Serves the API on `bind` until the process ends; runs the jobs every `jobs_every`.
+pub async fn serve(ledger: &Ledgerd, bind: SocketAddr, jobs_every: std::time::Duration) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let engine = ledger.engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(jobs_every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match engine.admin(engine::Admin::Jobs { now: time::now() }).await {
+                Ok(r) => tracing::info!(report = ?r, "scheduled jobs ran"),
+                Err(p) => tracing::warn!(problem = ?p, "scheduled jobs failed"),
+            }
+        }
+    });
+    axum::serve(listener, api::router(ledger.engine.clone())).await.context("serving HTTP")
+}

@@ -1,0 +1,164 @@
+//! `mykey-server`: the points cloud's command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use mykey_server::auth::{create_key, Role};
+use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::{demo, store, time, Ledgerd};
+
+#[derive(Parser)]
+#[command(name = "mykey-server", version, about = "The MyKey Platform's municipal points cloud")]
+struct Cli {
+    /// Database: `sqlite:PATH` (embedded, created if missing) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:mykey.db", global = true)]
+    database_url: String,
+    /// Log format.
+    #[arg(long, env = "MYKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Run the scheduled jobs this often.
+        #[arg(long, default_value_t = 60)]
+        jobs_every_seconds: u64,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Load the demo data (if the database is empty) and serve.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Folder with the shared data files.
+        #[arg(long, env = "MYKEY_DATA_DIR", default_value_os_t = demo::default_data_dir())]
+        data_dir: PathBuf,
+        /// Where to write the demo's API keys.
+        #[arg(long, default_value = "mykey-demo-keys.json")]
+        keys_file: PathBuf,
+    },
+    /// Run the scheduled jobs once: on this database, or through a running server.
+    Jobs {
+        /// A running server's URL; without it the database is opened directly.
+        #[arg(long)]
+        server: Option<String>,
+        /// Operator key for `--server`.
+        #[arg(long, env = "MYKEY_OPERATOR_KEY")]
+        key: Option<String>,
+        /// Run as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Create an API key and print it (it is shown only once).
+    ApiKey {
+        /// operator, municipality, partner, store, terminal or resident.
+        #[arg(long)]
+        role: String,
+        /// The municipality, partner, shop or resident id the key acts for (0 for operator).
+        #[arg(long, default_value_t = 0)]
+        subject: i64,
+        /// A note for whoever reads the key table.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let url = cli.database_url;
+    match cli.command {
+        Command::Serve { bind, jobs_every_seconds } => {
+            let ledger = Ledgerd::open(&url).await?;
+            tracing::info!(database = store::redact(&url), %bind, "serving");
+            eprintln!("mykey-server listening on http://{bind}");
+            mykey_server::serve(&ledger, bind, Duration::from_secs(jobs_every_seconds.max(1))).await
+        }
+        Command::Migrate => {
+            let s = store::Store::connect(&url).await?;
+            s.migrate().await?;
+            eprintln!("migrations applied to {}", store::redact(&url));
+            Ok(())
+        }
+        Command::Demo { bind, data_dir, keys_file } => {
+            let ledger = Ledgerd::open(&url).await?;
+            match demo::seed(&ledger.engine, &data_dir).await? {
+                Some(keys) => {
+                    std::fs::write(&keys_file, serde_json::to_string_pretty(&keys)?)
+                        .with_context(|| format!("writing {}", keys_file.display()))?;
+                    println!("demo data loaded; API keys written to {}", keys_file.display());
+                }
+                None => println!("demo data already present; API keys are in {}", keys_file.display()),
+            }
+            println!("mykey demo: http://{bind}/  (try http://{bind}/v1/municipalities and http://{bind}/openapi.json)");
+            mykey_server::serve(&ledger, bind, Duration::from_secs(60)).await
+        }
+        Command::Jobs { server, key, now } => {
+            let now_json = serde_json::json!({ "now": now });
+            let report = match server {
+                Some(base) => {
+                    let key = key.context("--server needs --key (or MYKEY_OPERATOR_KEY) with an operator key")?;
+                    let res = reqwest::Client::new()
+                        .post(format!("{}/v1/jobs/run", base.trim_end_matches('/')))
+                        .bearer_auth(key)
+                        .json(&now_json)
+                        .send()
+                        .await
+                        .with_context(|| format!("reaching {base}"))?;
+                    let status = res.status();
+                    let body = res.text().await?;
+                    if !status.is_success() {
+                        bail!("the server refused: {status} {body}");
+                    }
+                    body
+                }
+                None => {
+                    let ledger = Ledgerd::open(&url).await?;
+                    let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
+                    match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
+                        AdminResult::Jobs(r) => serde_json::to_string(&r)?,
+                        _ => unreachable!("jobs answer with a report"),
+                    }
+                }
+            };
+            println!("{report}");
+            Ok(())
+        }
+        Command::ApiKey { role, subject, label } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}"))?;
+            let s = store::Store::connect(&url).await?;
+            s.migrate().await?;
+            println!("{}", create_key(&s, role, subject, &label).await?);
+            Ok(())
+        }
+    }
+}

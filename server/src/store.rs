@@ -1,0 +1,802 @@
+//! Storage: every SQL statement of the server lives here. One schema and one set of queries
+//! for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders work on both).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{bail, Context};
+use mykey_core::api::{
+    AccountKind, AccountView, BalanceAsOf, Expiry, HistoryEntry, HistoryPage, HoldState, Municipality as MunicipalityView,
+    Partner as PartnerView, ResidentBalances, Shop as ShopView, TransactionKind,
+};
+use mykey_core::Currency;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use uuid::Uuid;
+
+use crate::ledger::{Account, Changes, Event, Hold, Lot, Municipality, Partner, Resident, Shop, Snapshot};
+use crate::time::{micros_to_datetime, Micros};
+
+/// Embedded migrations, the same for both databases.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Most bound parameters in one statement (SQLite's limit is 32766).
+const MAX_PARAMS: usize = 30_000;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Clone, Debug)]
+pub struct StoredResponse {
+    /// SHA-256 of what was asked, hex.
+    pub fingerprint: String,
+    /// HTTP status given.
+    pub status: u16,
+    /// JSON body given.
+    pub body: String,
+}
+
+/// A request record written with its batch.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// Client id.
+    pub id: Uuid,
+    /// SHA-256 of what was asked, hex.
+    pub fingerprint: String,
+    /// HTTP status given.
+    pub status: u16,
+    /// JSON body given.
+    pub body: String,
+    /// When.
+    pub created_at: Micros,
+}
+
+/// A value bound into a generated statement.
+enum V {
+    I(i64),
+    OI(Option<i64>),
+    T(String),
+    OT(Option<String>),
+}
+
+fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(first + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Runs `head VALUES (...),(...) tail` for `rows`, in chunks within the parameter limit.
+async fn insert_many(conn: &mut AnyConnection, head: &str, tail: &str, cols: usize, rows: Vec<Vec<V>>) -> anyhow::Result<()> {
+    let per = (MAX_PARAMS / cols).max(1);
+    for chunk in rows.chunks(per) {
+        let sql = format!("{head} VALUES {} {tail}", placeholders(chunk.len(), cols, 1));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            debug_assert_eq!(row.len(), cols);
+            for v in row {
+                q = match v {
+                    V::I(x) => q.bind(*x),
+                    V::OI(x) => q.bind(*x),
+                    V::T(x) => q.bind(x.clone()),
+                    V::OT(x) => q.bind(x.clone()),
+                };
+            }
+        }
+        q.execute(&mut *conn).await.with_context(|| format!("writing {head}"))?;
+    }
+    Ok(())
+}
+
+fn currency(s: &str) -> anyhow::Result<Currency> {
+    Currency::from_str(s).map_err(|e| anyhow::anyhow!("stored currency: {e}"))
+}
+
+fn account_kind(s: &str) -> anyhow::Result<AccountKind> {
+    AccountKind::parse(s).with_context(|| format!("stored account kind {s:?}"))
+}
+
+fn tx_kind(s: &str) -> anyhow::Result<TransactionKind> {
+    TransactionKind::parse(s).with_context(|| format!("stored transaction kind {s:?}"))
+}
+
+fn event_id(e: Option<i64>) -> i64 {
+    e.unwrap_or(0)
+}
+
+fn account_from_row(r: &AnyRow) -> anyhow::Result<Account> {
+    let event: i64 = r.try_get("event_id")?;
+    Ok(Account {
+        id: r.try_get("id")?,
+        kind: account_kind(&r.try_get::<String, _>("kind")?)?,
+        currency: currency(&r.try_get::<String, _>("currency")?)?,
+        owner: r.try_get("owner_id")?,
+        event: (event != 0).then_some(event),
+        municipality: r.try_get("municipality_id")?,
+        balance: r.try_get("balance")?,
+        held: r.try_get("held")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Connects; for SQLite creates the file and sets WAL with fsync on every commit.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            bail!("DATABASE_URL must start with sqlite: or postgres:, got {url:?}");
+        };
+        let url = if backend == Backend::Sqlite && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; FULL syncs the WAL on
+                        // every commit, so an acknowledged batch survives power loss.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        Ok(Store { pool, backend, url })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await.context("running migrations")
+    }
+
+    /// The pool, for health checks.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Where the SQLite file is, for the writer lock.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    /// Reads everything the in-memory ledger is rebuilt from.
+    pub async fn load_snapshot(&self) -> anyhow::Result<Snapshot> {
+        let p = &self.pool;
+        let mut s = Snapshot::default();
+        for r in sqlx::query("SELECT * FROM accounts").fetch_all(p).await? {
+            s.accounts.push(account_from_row(&r)?);
+        }
+        for r in sqlx::query("SELECT * FROM lots WHERE remaining > 0").fetch_all(p).await? {
+            s.lots.push(Lot {
+                id: r.try_get("id")?,
+                account: r.try_get("account_id")?,
+                seq: r.try_get("seq")?,
+                source: tx_kind(&r.try_get::<String, _>("source")?)?,
+                partner: r.try_get("partner_id")?,
+                amount: r.try_get("amount")?,
+                remaining: r.try_get("remaining")?,
+                expires_at: r.try_get("expires_at")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM holds WHERE state = 'active'").fetch_all(p).await? {
+            s.holds.push(Hold {
+                id: Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
+                account: r.try_get("account_id")?,
+                shop_account: r.try_get("shop_account")?,
+                amount: r.try_get("amount")?,
+                state: HoldState::Active,
+                expires_at: r.try_get("expires_at")?,
+                capture_seq: r.try_get("capture_seq")?,
+                created_at: r.try_get("created_at")?,
+                resolved_at: r.try_get("resolved_at")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM municipalities").fetch_all(p).await? {
+            s.municipalities.push(Municipality {
+                id: r.try_get("id")?,
+                prefecture_code: r.try_get("prefecture_code")?,
+                prefecture: r.try_get("prefecture")?,
+                name: r.try_get("name")?,
+                kind: r.try_get("kind")?,
+                expiry_days: r.try_get("expiry_days")?,
+                treasury: r.try_get("treasury_account")?,
+                breakage: r.try_get("breakage_account")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM partners").fetch_all(p).await? {
+            s.partners.push(Partner {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                name_en: r.try_get("name_en")?,
+                point_kind: r.try_get("point_kind")?,
+                exchange_method: r.try_get("exchange_method")?,
+                clearing: r.try_get("clearing_account")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM shops").fetch_all(p).await? {
+            s.shops.push(Shop {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                municipality: r.try_get("municipality_id")?,
+                receivable: r.try_get("receivable_account")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM events").fetch_all(p).await? {
+            s.events.push(Event {
+                id: r.try_get("id")?,
+                municipality: r.try_get("municipality_id")?,
+                name: r.try_get("name")?,
+                expires_at: r.try_get("expires_at")?,
+            });
+        }
+        for r in sqlx::query("SELECT * FROM residents").fetch_all(p).await? {
+            s.residents.push(Resident {
+                id: r.try_get("id")?,
+                home: r.try_get("municipality_id")?,
+                reserved: r.try_get("reserved_account")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        let r = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM transactions) AS s, \
+                    (SELECT COALESCE(MAX(id), 0) FROM lots) AS l, \
+                    (SELECT COALESCE(MAX(id), 0) FROM notices) AS n, \
+                    (SELECT COALESCE(MAX(created_at), 0) FROM transactions) AS t",
+        )
+        .fetch_one(p)
+        .await?;
+        s.max_seq = r.try_get("s")?;
+        s.max_lot = r.try_get("l")?;
+        s.max_notice = r.try_get("n")?;
+        s.last_time = r.try_get("t")?;
+        Ok(s)
+    }
+
+    /// All request ids ever used, for the engine's duplicate check.
+    pub async fn request_ids(&self) -> anyhow::Result<Vec<Uuid>> {
+        let rows = sqlx::query("SELECT id FROM requests").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok(Uuid::parse_str(&r.try_get::<String, _>("id")?)?))
+            .collect()
+    }
+
+    /// The stored answer for a request id.
+    pub async fn stored_response(&self, id: Uuid) -> anyhow::Result<Option<StoredResponse>> {
+        let row = sqlx::query("SELECT fingerprint, status, response FROM requests WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredResponse {
+                fingerprint: r.try_get("fingerprint")?,
+                status: u16::try_from(r.try_get::<i64, _>("status")?)?,
+                body: r.try_get("response")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Writes one batch in one database transaction; returns once it is durable.
+    pub async fn commit(&self, ch: &Changes, requests: &[RequestRecord]) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let c = &mut *tx;
+        if !ch.accounts.is_empty() {
+            let rows = ch
+                .accounts
+                .values()
+                .map(|a| {
+                    vec![
+                        V::I(a.id),
+                        V::I(a.municipality),
+                        V::T(a.kind.as_str().into()),
+                        V::T(a.currency.to_string()),
+                        V::I(a.owner),
+                        V::I(event_id(a.event)),
+                        V::I(a.balance),
+                        V::I(a.held),
+                        V::I(a.created_at),
+                    ]
+                })
+                .collect();
+            insert_many(
+                c,
+                "INSERT INTO accounts (id, municipality_id, kind, currency, owner_id, event_id, balance, held, created_at)",
+                "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, held = excluded.held",
+                9,
+                rows,
+            )
+            .await?;
+        }
+        if !ch.municipalities.is_empty() {
+            let rows = ch
+                .municipalities
+                .iter()
+                .map(|m| {
+                    vec![
+                        V::I(m.id),
+                        V::T(m.prefecture_code.clone()),
+                        V::T(m.prefecture.clone()),
+                        V::T(m.name.clone()),
+                        V::T(m.kind.clone()),
+                        V::I(m.expiry_days),
+                        V::I(m.treasury),
+                        V::I(m.breakage),
+                    ]
+                })
+                .collect();
+            insert_many(c, "INSERT INTO municipalities (id, prefecture_code, prefecture, name, kind, expiry_days, treasury_account, breakage_account)", "", 8, rows).await?;
+        }
+        if !ch.partners.is_empty() {
+            let rows = ch
+                .partners
+                .iter()
+                .map(|p| {
+                    vec![
+                        V::I(p.id),
+                        V::T(p.name.clone()),
+                        V::T(p.name_en.clone()),
+                        V::T(p.point_kind.clone()),
+                        V::T(p.exchange_method.clone()),
+                        V::I(p.clearing),
+                    ]
+                })
+                .collect();
+            insert_many(c, "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)", "", 6, rows).await?;
+        }
+        if !ch.shops.is_empty() {
+            let rows = ch
+                .shops
+                .iter()
+                .map(|s| vec![V::I(s.id), V::I(s.municipality), V::T(s.name.clone()), V::I(s.receivable)])
+                .collect();
+            insert_many(c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", "", 4, rows).await?;
+        }
+        if !ch.events.is_empty() {
+            let rows = ch
+                .events
+                .iter()
+                .map(|e| vec![V::I(e.id), V::I(e.municipality), V::T(e.name.clone()), V::I(e.expires_at)])
+                .collect();
+            insert_many(c, "INSERT INTO events (id, municipality_id, name, expires_at)", "", 4, rows).await?;
+        }
+        if !ch.residents.is_empty() {
+            let rows = ch
+                .residents
+                .iter()
+                .map(|r| vec![V::I(r.id), V::I(r.home), V::I(r.reserved), V::I(r.created_at)])
+                .collect();
+            insert_many(c, "INSERT INTO residents (id, municipality_id, reserved_account, created_at)", "", 4, rows).await?;
+        }
+        if !ch.transactions.is_empty() {
+            let rows = ch
+                .transactions
+                .iter()
+                .map(|t| {
+                    vec![
+                        V::I(t.seq),
+                        V::T(t.id.to_string()),
+                        V::I(t.municipality),
+                        V::T(t.kind.as_str().into()),
+                        V::OT(t.memo.clone()),
+                        V::I(t.created_at),
+                    ]
+                })
+                .collect();
+            insert_many(c, "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)", "", 6, rows).await?;
+            let rows = ch
+                .transactions
+                .iter()
+                .flat_map(|t| {
+                    t.postings.iter().enumerate().map(|(leg, p)| {
+                        vec![
+                            V::I(t.seq),
+                            V::I(leg as i64),
+                            V::I(p.account),
+                            V::I(p.amount),
+                            V::I(p.balance_after),
+                            V::I(t.created_at),
+                        ]
+                    })
+                })
+                .collect();
+            insert_many(c, "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)", "", 6, rows).await?;
+        }
+        if !ch.lots.is_empty() {
+            let rows = ch
+                .lots
+                .values()
+                .map(|l| {
+                    vec![
+                        V::I(l.id),
+                        V::I(l.account),
+                        V::I(l.seq),
+                        V::T(l.source.as_str().into()),
+                        V::OI(l.partner),
+                        V::I(l.amount),
+                        V::I(l.remaining),
+                        V::I(l.expires_at),
+                        V::I(l.created_at),
+                    ]
+                })
+                .collect();
+            insert_many(
+                c,
+                "INSERT INTO lots (id, account_id, seq, source, partner_id, amount, remaining, expires_at, created_at)",
+                "ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining",
+                9,
+                rows,
+            )
+            .await?;
+        }
+        if !ch.holds.is_empty() {
+            let rows = ch
+                .holds
+                .values()
+                .map(|h| {
+                    vec![
+                        V::T(h.id.to_string()),
+                        V::I(h.account),
+                        V::I(h.shop_account),
+                        V::I(h.amount),
+                        V::T(h.state.as_str().into()),
+                        V::I(h.expires_at),
+                        V::OI(h.capture_seq),
+                        V::I(h.created_at),
+                        V::OI(h.resolved_at),
+                    ]
+                })
+                .collect();
+            insert_many(
+                c,
+                "INSERT INTO holds (id, account_id, shop_account, amount, state, expires_at, capture_seq, created_at, resolved_at)",
+                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, capture_seq = excluded.capture_seq, resolved_at = excluded.resolved_at",
+                9,
+                rows,
+            )
+            .await?;
+        }
+        if !ch.notices.is_empty() {
+            let rows = ch
+                .notices
+                .iter()
+                .map(|n| {
+                    vec![
+                        V::I(n.id),
+                        V::I(n.resident),
+                        V::T(n.kind.into()),
+                        V::T(n.payload.to_string()),
+                        V::I(n.created_at),
+                    ]
+                })
+                .collect();
+            insert_many(c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", "", 5, rows).await?;
+        }
+        if !requests.is_empty() {
+            let rows = requests
+                .iter()
+                .map(|r| {
+                    vec![
+                        V::T(r.id.to_string()),
+                        V::T(r.fingerprint.clone()),
+                        V::I(i64::from(r.status)),
+                        V::T(r.body.clone()),
+                        V::I(r.created_at),
+                    ]
+                })
+                .collect();
+            insert_many(c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", "", 5, rows).await?;
+        }
+        tx.commit().await.context("committing a batch")?;
+        Ok(())
+    }
+
+    // ----- queries (read committed state; never the engine's memory) -----
+
+    async fn account_views(&self, rows: Vec<AnyRow>, now: Micros) -> anyhow::Result<Vec<AccountView>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let a = account_from_row(&r)?;
+            let next_expiry = if a.kind.is_resident() {
+                sqlx::query(
+                    "SELECT expires_at, SUM(remaining) AS points FROM lots \
+                     WHERE account_id = $1 AND remaining > 0 AND expires_at = \
+                       (SELECT MIN(expires_at) FROM lots WHERE account_id = $1 AND remaining > 0 AND expires_at > $2) \
+                     GROUP BY expires_at",
+                )
+                .bind(a.id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| -> anyhow::Result<Expiry> {
+                    Ok(Expiry { at: micros_to_datetime(r.try_get("expires_at")?), points: r.try_get("points")? })
+                })
+                .transpose()?
+            } else {
+                None
+            };
+            out.push(AccountView {
+                id: a.id,
+                kind: a.kind,
+                currency: a.currency,
+                owner: a.owner,
+                event: a.event,
+                balance: a.balance,
+                held: a.held,
+                available: a.balance - a.held,
+                next_expiry,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One account.
+    pub async fn account(&self, id: i64, now: Micros) -> anyhow::Result<Option<AccountView>> {
+        let rows = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id).fetch_all(&self.pool).await?;
+        Ok(self.account_views(rows, now).await?.into_iter().next())
+    }
+
+    /// Every account of a resident, with the home municipality and the next move home.
+    pub async fn resident_balances(&self, resident: i64, now: Micros) -> anyhow::Result<Option<ResidentBalances>> {
+        let Some(r) = sqlx::query("SELECT municipality_id, reserved_account FROM residents WHERE id = $1")
+            .bind(resident)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let home: i64 = r.try_get("municipality_id")?;
+        let reserved: i64 = r.try_get("reserved_account")?;
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE owner_id = $1 AND kind IN ('reserved', 'municipal', 'event') ORDER BY id",
+        )
+        .bind(resident)
+        .fetch_all(&self.pool)
+        .await?;
+        let accounts = self.account_views(rows, now).await?;
+        let moves: Option<i64> = sqlx::query("SELECT MIN(expires_at) AS m FROM lots WHERE account_id = $1 AND remaining > 0")
+            .bind(reserved)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("m")?;
+        Ok(Some(ResidentBalances {
+            resident,
+            home_municipality: home,
+            reserved_moves_home_at: moves.map(micros_to_datetime),
+            accounts,
+        }))
+    }
+
+    /// History of an account, newest first, `limit` entries before `before_seq`.
+    pub async fn history(&self, account: i64, before_seq: Option<i64>, limit: u32) -> anyhow::Result<HistoryPage> {
+        assert!(limit > 0 && limit <= 1000, "callers bound the page size");
+        let rows = sqlx::query(
+            "SELECT p.seq, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.memo \
+             FROM postings p JOIN transactions t ON t.seq = p.seq \
+             WHERE p.account_id = $1 AND p.seq < $2 ORDER BY p.seq DESC, p.leg DESC LIMIT $3",
+        )
+        .bind(account)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            entries.push(HistoryEntry {
+                seq: r.try_get("seq")?,
+                transaction: Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
+                kind: tx_kind(&r.try_get::<String, _>("kind")?)?,
+                amount: r.try_get("amount")?,
+                balance_after: r.try_get("balance_after")?,
+                created_at: micros_to_datetime(r.try_get("created_at")?),
+                memo: r.try_get("memo")?,
+            });
+        }
+        // One transaction may post to an account more than once (assignments from several
+        // partners); a page never splits a transaction, so the cursor stays a plain seq.
+        let mut next_cursor = None;
+        if entries.len() > limit as usize {
+            let cut_seq = entries[limit as usize].seq;
+            let mut keep = limit as usize;
+            while keep > 0 && entries[keep - 1].seq == cut_seq {
+                keep -= 1;
+            }
+            if keep == 0 {
+                keep = entries.iter().take_while(|e| e.seq == cut_seq).count();
+            }
+            entries.truncate(keep);
+            next_cursor = entries.last().map(|e| e.seq.to_string());
+        }
+        Ok(HistoryPage { entries, next_cursor })
+    }
+
+    /// The posted balance of an account at a past moment.
+    pub async fn balance_as_of(&self, account: i64, as_of: Micros) -> anyhow::Result<BalanceAsOf> {
+        let balance: Option<i64> = sqlx::query(
+            "SELECT balance_after FROM postings WHERE account_id = $1 AND created_at <= $2 \
+             ORDER BY seq DESC, leg DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(as_of)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("balance_after"))
+        .transpose()?;
+        Ok(BalanceAsOf { account, as_of: micros_to_datetime(as_of), balance: balance.unwrap_or(0) })
+    }
+
+    /// Municipalities taking part.
+    pub async fn municipalities(&self) -> anyhow::Result<Vec<MunicipalityView>> {
+        let rows = sqlx::query("SELECT * FROM municipalities ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MunicipalityView {
+                    id: r.try_get("id")?,
+                    prefecture_code: r.try_get("prefecture_code")?,
+                    prefecture: r.try_get("prefecture")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    treasury_account: r.try_get("treasury_account")?,
+                    breakage_account: r.try_get("breakage_account")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Partner companies.
+    pub async fn partners(&self) -> anyhow::Result<Vec<PartnerView>> {
+        let rows = sqlx::query("SELECT * FROM partners ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartnerView {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    name_en: r.try_get("name_en")?,
+                    point_kind: r.try_get("point_kind")?,
+                    exchange_method: r.try_get("exchange_method")?,
+                    clearing_account: r.try_get("clearing_account")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Shops, optionally of one municipality.
+    pub async fn shops(&self, municipality: Option<i64>) -> anyhow::Result<Vec<ShopView>> {
+        let rows = sqlx::query("SELECT * FROM shops WHERE $1 = 0 OR municipality_id = $1 ORDER BY id")
+            .bind(municipality.unwrap_or(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ShopView {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    municipality: r.try_get("municipality_id")?,
+                    receivable_account: r.try_get("receivable_account")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores an API key's hash.
+    pub async fn insert_api_key(&self, key_hash: &str, role: &str, subject: i64, label: &str, now: Micros) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO api_keys (key_hash, role, subject, label, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(key_hash.to_owned())
+            .bind(role.to_owned())
+            .bind(subject)
+            .bind(label.to_owned())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Finds an API key by hash: (role, subject).
+    pub async fn api_key(&self, key_hash: &str) -> anyhow::Result<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT role, subject FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("role")?, r.try_get("subject")?))).transpose()
+    }
+
+    /// Owner and kind of an account, for authorisation of reads.
+    pub async fn account_owner(&self, id: i64) -> anyhow::Result<Option<(AccountKind, i64, i64)>> {
+        let row = sqlx::query("SELECT kind, owner_id, municipality_id FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?)))
+            .transpose()
+    }
+
+    /// Number of queued notices, for tests and reports.
+    pub async fn notice_count(&self, kind: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM notices WHERE kind = $1")
+            .bind(kind.to_owned())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+}
+
+/// Hides the password in a database URL for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+    }
+}
