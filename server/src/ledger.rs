@@ -712,15 +712,20 @@ impl Ledger {
         let created_at = self.tick(now);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut postings = Vec::with_capacity(legs.len());
-        for leg in legs {
+        let mut postings = vec![PostingRow { account: 0, amount: 0, balance_after: 0 }; legs.len()];
+        // Credits first: an account that is both debited and credited never dips below zero
+        // on the way, and its lots always cover the debit. Postings keep the request's order.
+        let mut order: Vec<usize> = (0..legs.len()).collect();
+        order.sort_by_key(|&i| legs[i].amount < 0);
+        for i in order {
+            let leg = &legs[i];
             let expires_default = self.default_expiry(leg.account, created_at);
             let a = self.accounts.get_mut(&leg.account).expect("validated above");
             a.balance += leg.amount;
             let balance_after = a.balance;
             let resident_account = a.kind.is_resident();
             ch.accounts.insert(a.id, a.clone());
-            postings.push(PostingRow { account: leg.account, amount: leg.amount, balance_after });
+            postings[i] = PostingRow { account: leg.account, amount: leg.amount, balance_after };
             if !resident_account {
                 continue;
             }
@@ -1173,3 +1178,7 @@ impl Ledger {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod ledger;
 pub mod lock;
 pub mod store;
+pub mod testing;
 pub mod time;
 
 use std::net::SocketAddr;
@@ -34,10 +35,9 @@ impl Ledgerd {
     }
 }
 
-/// Serves the API on `bind` until the process ends; runs the jobs every `jobs_every`.
-pub async fn serve(ledger: &Ledgerd, bind: SocketAddr, jobs_every: std::time::Duration) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
-    let engine = ledger.engine.clone();
+/// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
+pub async fn serve(engine: engine::Engine, listener: tokio::net::TcpListener, jobs_every: std::time::Duration) -> anyhow::Result<()> {
+    let router = api::router(engine.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;
@@ -49,5 +49,10 @@ pub async fn serve(ledger: &Ledgerd, bind: SocketAddr, jobs_every: std::time::Du
             }
         }
     });
-    axum::serve(listener, api::router(ledger.engine.clone())).await.context("serving HTTP")
+    axum::serve(listener, router).await.context("serving HTTP")
+}
+
+/// Binds a listener with a readable error.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }

@@ -100,8 +100,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { bind, jobs_every_seconds } => {
             let ledger = Ledgerd::open(&url).await?;
             tracing::info!(database = store::redact(&url), %bind, "serving");
-            eprintln!("mykey-server listening on http://{bind}");
-            mykey_server::serve(&ledger, bind, Duration::from_secs(jobs_every_seconds.max(1))).await
+            let listener = mykey_server::bind(bind).await?;
+            eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
+            mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(jobs_every_seconds.max(1))).await
         }
         Command::Migrate => {
             let s = store::Store::connect(&url).await?;
@@ -119,8 +120,10 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => println!("demo data already present; API keys are in {}", keys_file.display()),
             }
-            println!("mykey demo: http://{bind}/  (try http://{bind}/v1/municipalities and http://{bind}/openapi.json)");
-            mykey_server::serve(&ledger, bind, Duration::from_secs(60)).await
+            let listener = mykey_server::bind(bind).await?;
+            let at = listener.local_addr()?;
+            println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
+            mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {
             let now_json = serde_json::json!({ "now": now });

@@ -550,7 +550,7 @@ impl Store {
             let a = account_from_row(&r)?;
             let next_expiry = if a.kind.is_resident() {
                 sqlx::query(
-                    "SELECT expires_at, SUM(remaining) AS points FROM lots \
+                    "SELECT expires_at, CAST(SUM(remaining) AS BIGINT) AS points FROM lots \
                      WHERE account_id = $1 AND remaining > 0 AND expires_at = \
                        (SELECT MIN(expires_at) FROM lots WHERE account_id = $1 AND remaining > 0 AND expires_at > $2) \
                      GROUP BY expires_at",

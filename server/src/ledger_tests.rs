@@ -1,0 +1,348 @@
+//! Unit and property tests of the ledger's rules, in memory.
+
+use super::*;
+use mykey_core::api::PostingRequest;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+const T0: Micros = 1_800_000_000 * SECOND;
+
+struct World {
+    l: Ledger,
+    residents: Vec<i64>,
+    shops: Vec<i64>,
+    event: i64,
+    partner: i64,
+    now: Micros,
+    holds: Vec<Uuid>,
+}
+
+fn world() -> World {
+    let mut l = Ledger::default();
+    let mut ch = Changes::default();
+    l.add_municipality(&mut ch, 1, "10", "群馬県", "前橋市", "municipality", DEFAULT_EXPIRY_DAYS, T0).unwrap();
+    l.add_municipality(&mut ch, 2, "46", "鹿児島県", "大崎町", "municipality", 30, T0).unwrap();
+    let partner = l.add_partner(&mut ch, "日本航空株式会社", "JAL", "mileage", "id_linkage", T0);
+    let shops = vec![l.add_shop(&mut ch, "A", 1, T0).unwrap(), l.add_shop(&mut ch, "B", 2, T0).unwrap()];
+    let event = l.add_event(&mut ch, 1, "walk rally", T0 + 10 * DAY).unwrap();
+    let residents = (0..3).map(|_| l.add_resident(&mut ch, 1, T0).unwrap().resident).collect();
+    World { l, residents, shops, event, partner, now: T0, holds: Vec::new() }
+}
+
+fn d(v: i64) -> Decimal {
+    Decimal::from(v)
+}
+
+fn grant(w: &mut World, resident: i64, m: i64, amount: i64) -> Result<TransactionReceipt> {
+    let r = GrantRequest { id: Uuid::new_v4(), resident, municipality: m, event: None, amount: d(amount), expires_at: None, memo: None };
+    w.l.grant(&mut Changes::default(), &r, w.now)
+}
+
+fn pay(w: &mut World, resident: i64, m: i64, shop: i64, amount: Decimal) -> Result<TransactionReceipt> {
+    let r = PaymentRequest { id: Uuid::new_v4(), resident, municipality: m, event: None, shop, amount, memo: None };
+    w.l.payment(&mut Changes::default(), &r, w.now)
+}
+
+#[test]
+fn payment_moves_points_to_the_shop_and_refuses_overdraft() {
+    let mut w = world();
+    let (r, shop) = (w.residents[0], w.shops[0]);
+    grant(&mut w, r, 1, 300).unwrap();
+    let receipt = pay(&mut w, r, 1, shop, d(100)).unwrap();
+    assert_eq!(receipt.postings[0].balance_after, 200);
+    let e = pay(&mut w, r, 1, shop, d(201)).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::InsufficientPoints));
+    assert_eq!(e.extensions["available"], 200);
+    w.l.check_invariants();
+}
+
+#[test]
+fn refusals_name_the_problem() {
+    let mut w = world();
+    let (r, s0, s1) = (w.residents[0], w.shops[0], w.shops[1]);
+    grant(&mut w, r, 1, 300).unwrap();
+    let kind = |e: Problem| e.kind().unwrap();
+    assert_eq!(kind(pay(&mut w, r, 1, s0, Decimal::new(15, 1)).unwrap_err()), ProblemKind::FractionalPoints);
+    assert_eq!(kind(pay(&mut w, r, 1, s0, d(0)).unwrap_err()), ProblemKind::NonPositiveAmount);
+    assert_eq!(kind(pay(&mut w, r, 1, s0, d(-5)).unwrap_err()), ProblemKind::NonPositiveAmount);
+    // Points of municipality 1 at a shop of municipality 2.
+    assert_eq!(kind(pay(&mut w, r, 1, s1, d(5)).unwrap_err()), ProblemKind::CurrencyMismatch);
+    assert_eq!(kind(pay(&mut w, 999, 1, s0, d(5)).unwrap_err()), ProblemKind::UnknownReference);
+    let t = TransactionRequest {
+        id: Uuid::new_v4(),
+        postings: vec![PostingRequest { account: 9999, amount: d(-1) }, PostingRequest { account: 1, amount: d(1) }],
+        expires_at: None,
+        memo: None,
+    };
+    assert_eq!(kind(w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err()), ProblemKind::UnknownAccount);
+    // Treasury of 1 into treasury of 2: sums to zero overall, not per currency.
+    let (t1, t2) = (w.l.municipality(1).unwrap().treasury, w.l.municipality(2).unwrap().treasury);
+    let t = TransactionRequest {
+        id: Uuid::new_v4(),
+        postings: vec![PostingRequest { account: t1, amount: d(-1) }, PostingRequest { account: t2, amount: d(1) }],
+        expires_at: None,
+        memo: None,
+    };
+    assert_eq!(kind(w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err()), ProblemKind::CurrencyMismatch);
+    let t = TransactionRequest {
+        id: Uuid::new_v4(),
+        postings: vec![PostingRequest { account: t1, amount: d(-1) }, PostingRequest { account: t1, amount: d(2) }],
+        expires_at: None,
+        memo: None,
+    };
+    assert_eq!(kind(w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err()), ProblemKind::UnbalancedTransaction);
+    w.l.check_invariants();
+}
+
+#[test]
+fn multi_leg_transactions_are_all_or_nothing() {
+    let mut w = world();
+    let (a, b) = (w.residents[0], w.residents[1]);
+    grant(&mut w, a, 1, 100).unwrap();
+    grant(&mut w, b, 1, 10).unwrap();
+    let (acc_a, acc_b) = (w.l.municipal_account(a, 1).unwrap(), w.l.municipal_account(b, 1).unwrap());
+    let shop = w.l.shop(w.shops[0]).unwrap().receivable;
+    let before: Vec<Account> = {
+        let mut v: Vec<_> = w.l.accounts().cloned().collect();
+        v.sort_by_key(|a| a.id);
+        v
+    };
+    // The first two legs are fine, the third overdraws b: nothing may move.
+    let t = TransactionRequest {
+        id: Uuid::new_v4(),
+        postings: vec![
+            PostingRequest { account: acc_a, amount: d(-50) },
+            PostingRequest { account: shop, amount: d(70) },
+            PostingRequest { account: acc_b, amount: d(-20) },
+        ],
+        expires_at: None,
+        memo: None,
+    };
+    let e = w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::InsufficientPoints));
+    let mut after: Vec<Account> = w.l.accounts().cloned().collect();
+    after.sort_by_key(|a| a.id);
+    assert_eq!(before, after);
+}
+
+#[test]
+fn holds_capture_part_release_the_rest_and_resolve_once() {
+    let mut w = world();
+    let r = w.residents[0];
+    grant(&mut w, r, 1, 100).unwrap();
+    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 1, event: None, shop: w.shops[0], amount: d(80), timeout_seconds: 60 };
+    w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
+    let acc = w.l.municipal_account(r, 1).unwrap();
+    assert_eq!(w.l.account(acc).unwrap().held, 80);
+    // Only 20 are available while 80 are held.
+    let s0 = w.shops[0];
+    assert_eq!(pay(&mut w, r, 1, s0, d(21)).unwrap_err().kind(), Some(ProblemKind::InsufficientPoints));
+    let e = w.l.capture(&mut Changes::default(), h.id, Uuid::new_v4(), Some(d(81)), w.now).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::CaptureExceedsHold));
+    let c = w.l.capture(&mut Changes::default(), h.id, Uuid::new_v4(), Some(d(30)), w.now).unwrap();
+    assert_eq!(c.state, HoldState::Captured);
+    let a = w.l.account(acc).unwrap();
+    assert_eq!((a.balance, a.held), (70, 0));
+    let e = w.l.void(&mut Changes::default(), h.id, w.now).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::HoldNotActive));
+    w.l.check_invariants();
+}
+
+#[test]
+fn holds_expire_at_their_timeout() {
+    let mut w = world();
+    let r = w.residents[0];
+    grant(&mut w, r, 1, 100).unwrap();
+    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 1, event: None, shop: w.shops[0], amount: d(100), timeout_seconds: 5 };
+    w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
+    assert_eq!(w.l.expire_holds(&mut Changes::default(), w.now + 4 * SECOND), 0);
+    assert_eq!(w.l.expire_holds(&mut Changes::default(), w.now + 5 * SECOND), 1);
+    assert_eq!(w.l.find_hold(h.id).unwrap().state, HoldState::Expired);
+    let e = w.l.capture(&mut Changes::default(), h.id, Uuid::new_v4(), None, w.now + 6 * SECOND).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::HoldNotActive));
+    w.l.check_invariants();
+}
+
+#[test]
+fn jobs_expire_lots_into_breakage_and_move_reserved_points_home() {
+    let mut w = world();
+    let r = w.residents[0];
+    // Municipality 2 expires its points after 30 days.
+    grant(&mut w, r, 2, 40).unwrap();
+    let conv = ConversionRequest { id: Uuid::new_v4(), partner: w.partner, resident: r, partner_points: d(1000), rate: Decimal::new(5, 1), memo: None };
+    w.l.conversion(&mut Changes::default(), &conv, w.now).unwrap();
+    let reserved = w.l.resident(r).unwrap().reserved;
+    assert_eq!(w.l.account(reserved).unwrap().balance, 500);
+
+    let mut ch = Changes::default();
+    let early = w.l.run_jobs(&mut ch, w.now + 13 * DAY);
+    assert_eq!((early.moved_reserved_points, early.expired_points), (0, 0));
+    let report = w.l.run_jobs(&mut ch, w.now + 31 * DAY);
+    assert_eq!(report.moved_reserved_points, 500);
+    assert_eq!(report.expired_points, 40);
+    assert_eq!(report.notices_queued, 1);
+    assert_eq!(w.l.account(reserved).unwrap().balance, 0);
+    let home = w.l.municipal_account(r, 1).unwrap();
+    assert_eq!(w.l.account(home).unwrap().balance, 500);
+    let breakage = w.l.municipality(2).unwrap().breakage;
+    assert_eq!(w.l.account(breakage).unwrap().balance, 40);
+    // The partner's clearing account got its reserved points back: it now owes municipality 1.
+    let clearing = w.l.partner(w.partner).unwrap().clearing;
+    assert_eq!(w.l.account(clearing).unwrap().balance, 0);
+    w.l.check_invariants();
+}
+
+#[test]
+fn expiry_leaves_held_points_alone() {
+    let mut w = world();
+    let r = w.residents[0];
+    let g = GrantRequest { id: Uuid::new_v4(), resident: r, municipality: 2, event: None, amount: d(40), expires_at: Some(micros_to_datetime(w.now + DAY)), memo: None };
+    w.l.grant(&mut Changes::default(), &g, w.now).unwrap();
+    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 2, event: None, shop: w.shops[1], amount: d(30), timeout_seconds: MAX_HOLD_SECONDS };
+    w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
+    let report = w.l.run_jobs(&mut Changes::default(), w.now + 2 * DAY);
+    assert_eq!(report.expired_points, 10);
+    w.l.check_invariants();
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Grant { who: usize, m: i64, amount: i64, days: i64, event: bool },
+    Convert { who: usize, points: i64 },
+    Assign { who: usize, m: i64, amount: i64 },
+    Pay { who: usize, m: i64, shop: usize, amount: i64, event: bool },
+    Hold { who: usize, m: i64, amount: i64, secs: u32 },
+    Capture { hold: usize, amount: Option<i64> },
+    Void { hold: usize },
+    Adjust { a: i64, b: i64, amount: i64 },
+    Advance { hours: i64 },
+    Jobs,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..3usize, 1..=2i64, 1..500i64, 1..60i64, any::<bool>()).prop_map(|(who, m, amount, days, event)| Op::Grant { who, m, amount, days, event }),
+        (0..3usize, 1..800i64).prop_map(|(who, points)| Op::Convert { who, points }),
+        (0..3usize, 1..=2i64, 1..400i64).prop_map(|(who, m, amount)| Op::Assign { who, m, amount }),
+        (0..3usize, 1..=2i64, 0..2usize, 1..400i64, any::<bool>()).prop_map(|(who, m, shop, amount, event)| Op::Pay { who, m, shop, amount, event }),
+        (0..3usize, 1..=2i64, 1..300i64, 1..200_000u32).prop_map(|(who, m, amount, secs)| Op::Hold { who, m, amount, secs }),
+        (0..8usize, proptest::option::of(1..300i64)).prop_map(|(hold, amount)| Op::Capture { hold, amount }),
+        (0..8usize).prop_map(|hold| Op::Void { hold }),
+        (1..40i64, 1..40i64, 1..300i64).prop_map(|(a, b, amount)| Op::Adjust { a, b, amount }),
+        (0..24 * 20i64).prop_map(|hours| Op::Advance { hours }),
+        Just(Op::Jobs),
+    ]
+}
+
+fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
+    let mut ch = Changes::default();
+    let now = w.now;
+    match op.clone() {
+        Op::Grant { who, m, amount, days, event } => {
+            let event = (event && m == 1).then_some(w.event);
+            let r = GrantRequest {
+                id: Uuid::new_v4(),
+                resident: w.residents[who],
+                municipality: m,
+                event,
+                amount: d(amount),
+                expires_at: Some(micros_to_datetime(now + days * DAY)),
+                memo: None,
+            };
+            w.l.grant(&mut ch, &r, now).map(drop)
+        }
+        Op::Convert { who, points } => {
+            let r = ConversionRequest { id: Uuid::new_v4(), partner: w.partner, resident: w.residents[who], partner_points: d(points), rate: d(1), memo: None };
+            w.l.conversion(&mut ch, &r, now).map(drop)
+        }
+        Op::Assign { who, m, amount } => {
+            let r = AssignmentRequest { id: Uuid::new_v4(), resident: w.residents[who], municipality: m, amount: d(amount) };
+            w.l.assignment(&mut ch, &r, now).map(drop)
+        }
+        Op::Pay { who, m, shop, amount, event } => {
+            let resident = w.residents[who];
+            let event = (event && m == 1).then_some(w.event);
+            let account = w.l.spending_account(resident, m, event).ok().flatten();
+            let before: Vec<Lot> = account.map(|a| w.l.open_lots(a).to_vec()).unwrap_or_default();
+            let r = PaymentRequest { id: Uuid::new_v4(), resident, municipality: m, event, shop: w.shops[shop], amount: d(amount), memo: None };
+            let res = w.l.payment(&mut ch, &r, now).map(drop);
+            if res.is_ok() {
+                // Expected: the lots expiring first are consumed first.
+                let mut expected = before;
+                let mut left = amount;
+                for lot in expected.iter_mut() {
+                    let t = lot.remaining.min(left);
+                    lot.remaining -= t;
+                    left -= t;
+                }
+                expected.retain(|l| l.remaining > 0);
+                assert_eq!(left, 0);
+                assert_eq!(w.l.open_lots(account.unwrap()), expected.as_slice(), "lots consumed in expiry order");
+            }
+            res
+        }
+        Op::Hold { who, m, amount, secs } => {
+            let shop = w.shops[(m - 1) as usize];
+            let r = HoldRequest { id: Uuid::new_v4(), resident: w.residents[who], municipality: m, event: None, shop, amount: d(amount), timeout_seconds: secs };
+            let res = w.l.hold(&mut ch, &r, now).map(drop);
+            if res.is_ok() {
+                w.holds.push(r.id);
+            }
+            res
+        }
+        Op::Capture { hold, amount } => match w.holds.get(hold).copied() {
+            Some(h) => w.l.capture(&mut ch, h, Uuid::new_v4(), amount.map(d), now).map(drop),
+            None => Ok(()),
+        },
+        Op::Void { hold } => match w.holds.get(hold).copied() {
+            Some(h) => w.l.void(&mut ch, h, now).map(drop),
+            None => Ok(()),
+        },
+        Op::Adjust { a, b, amount } => {
+            let r = TransactionRequest {
+                id: Uuid::new_v4(),
+                postings: vec![PostingRequest { account: a, amount: d(-amount) }, PostingRequest { account: b, amount: d(amount) }],
+                expires_at: None,
+                memo: None,
+            };
+            w.l.transaction(&mut ch, &r, now).map(drop)
+        }
+        Op::Advance { hours } => {
+            w.now += hours * 3600 * SECOND;
+            Ok(())
+        }
+        Op::Jobs => {
+            w.l.run_jobs(&mut ch, now);
+            Ok(())
+        }
+    }
+}
+
+fn state(l: &Ledger) -> Vec<Account> {
+    let mut v: Vec<Account> = l.accounts().cloned().collect();
+    v.sort_by_key(|a| a.id);
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any sequence of operations keeps every invariant: balances sum to zero per currency,
+    /// no resident account negative (holds included), lots cover balances in expiry order;
+    /// a refused operation changes no balance.
+    #[test]
+    fn invariants_hold_under_random_operations(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut w = world();
+        for op in &ops {
+            let before = state(&w.l);
+            let res = apply(&mut w, op);
+            if let Err(p) = &res {
+                prop_assert!(p.status == 422 || p.status == 409 || p.status == 404 || p.status == 400, "unexpected {p:?}");
+                if p.kind() != Some(ProblemKind::HoldNotActive) {
+                    prop_assert_eq!(&before, &state(&w.l), "refused {:?} changed balances", op);
+                }
+            }
+            w.l.check_invariants();
+        }
+    }
+}

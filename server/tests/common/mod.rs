@@ -1,0 +1,133 @@
+//! A real server on an ephemeral loopback port, over the database the run selects
+//! (`MYKEY_TEST_POSTGRES_URL` or SQLite), seeded with two municipalities, a partner, a shop
+//! in each municipality, three residents and one key per role.
+#![allow(dead_code)]
+
+use mykey_server::auth::{create_key, Role};
+use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::testing::TestDb;
+use mykey_server::Ledgerd;
+use serde_json::{json, Value};
+
+pub struct Keys {
+    pub operator: String,
+    pub municipality1: String,
+    pub municipality2: String,
+    pub partner: String,
+    pub store1: String,
+    pub store2: String,
+    pub terminal1: String,
+    pub resident1: String,
+}
+
+pub struct App {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub keys: Keys,
+    pub residents: Vec<i64>,
+    pub shops: Vec<i64>,
+    pub partner: i64,
+    pub db: TestDb,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn id(r: AdminResult) -> i64 {
+    match r {
+        AdminResult::Id(i) => i,
+        other => panic!("{other:?}"),
+    }
+}
+
+impl App {
+    pub async fn start() -> App {
+        let db = TestDb::new().await.unwrap();
+        let ledger = Ledgerd::open(&db.url).await.unwrap();
+        let e = &ledger.engine;
+        for (m, name) in [(1, "前橋市"), (2, "都城市")] {
+            e.admin(Admin::Municipality { id: m, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: name.into(), kind: "municipality".into() })
+                .await
+                .unwrap();
+        }
+        let partner = id(e.admin(Admin::Partner { name: "日本航空株式会社".into(), name_en: "JAL".into(), point_kind: "mileage".into(), exchange_method: "id_linkage".into() }).await.unwrap());
+        let shops = vec![
+            id(e.admin(Admin::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
+            id(e.admin(Admin::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
+        ];
+        let residents = match e.admin(Admin::Residents { home: 1, count: 3 }).await.unwrap() {
+            AdminResult::Residents(r) => r.into_iter().map(|r| r.resident).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let s = e.store();
+        let keys = Keys {
+            operator: create_key(s, Role::Operator, 0, "t").await.unwrap(),
+            municipality1: create_key(s, Role::Municipality, 1, "t").await.unwrap(),
+            municipality2: create_key(s, Role::Municipality, 2, "t").await.unwrap(),
+            partner: create_key(s, Role::Partner, partner, "t").await.unwrap(),
+            store1: create_key(s, Role::Store, shops[0], "t").await.unwrap(),
+            store2: create_key(s, Role::Store, shops[1], "t").await.unwrap(),
+            terminal1: create_key(s, Role::Terminal, shops[0], "t").await.unwrap(),
+            resident1: create_key(s, Role::Resident, residents[0], "t").await.unwrap(),
+        };
+        let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let engine = ledger.engine.clone();
+            let _lock = ledger;
+            mykey_server::serve(engine, listener, std::time::Duration::from_secs(3600)).await.unwrap();
+        });
+        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+        App { base, client, keys, residents, shops, partner, db, server }
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let res = self.client.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.unwrap();
+        let status = res.status().as_u16();
+        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let v: Value = res.json().await.unwrap();
+        if status >= 400 {
+            assert_eq!(ct, "application/problem+json", "problems are problem+json: {v}");
+        }
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let res = self.client.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
+    }
+
+    /// Grants `amount` municipal points of municipality 1 to `resident`.
+    pub async fn grant(&self, resident: i64, amount: i64) -> Value {
+        let (s, v) = self
+            .post("/v1/grants", &self.keys.municipality1, json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": amount}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+
+    /// The resident's available points of municipality 1.
+    pub async fn available(&self, resident: i64) -> i64 {
+        let (s, v) = self.get(&format!("/v1/residents/{resident}/balances"), &self.keys.operator).await;
+        assert_eq!(s, 200, "{v}");
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["currency"] == "municipal:1" && a["kind"] == "municipal")
+            .map_or(0, |a| a["available"].as_i64().unwrap())
+    }
+}
+
+pub fn slug(v: &Value) -> &str {
+    v["type"].as_str().unwrap().strip_prefix("urn:mykey:problem:").unwrap()
+}
+
+pub fn payment(resident: i64, shop: i64, municipality: i64, amount: Value) -> Value {
+    json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": municipality, "shop": shop, "amount": amount})
+}

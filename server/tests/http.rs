@@ -1,0 +1,333 @@
+//! The API over real HTTP against a real database (SQLite, or PostgreSQL when
+//! `MYKEY_TEST_POSTGRES_URL` is set).
+
+mod common;
+
+use common::{payment, slug, App};
+use serde_json::json;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_amounts_and_references_are_problems_with_stable_types() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    app.grant(r, 500).await;
+    let k = &app.keys.store1;
+    let cases = [
+        (payment(r, app.shops[0], 1, json!(1.5)), 422, "fractional-points"),
+        (payment(r, app.shops[0], 1, json!(0)), 422, "non-positive-amount"),
+        (payment(r, app.shops[0], 1, json!(-10)), 422, "non-positive-amount"),
+        (payment(r, app.shops[0], 1, json!(1e15)), 422, "amount-too-large"),
+        (payment(r, app.shops[0], 2, json!(10)), 422, "currency-mismatch"),
+        (payment(9999, app.shops[0], 1, json!(10)), 422, "unknown-reference"),
+        (payment(r, app.shops[0], 1, json!(501)), 422, "insufficient-points"),
+    ];
+    for (body, status, want) in cases {
+        let (s, v) = app.post("/v1/payments", k, body.clone()).await;
+        assert_eq!((s, slug(&v)), (status, want), "{body} -> {v}");
+        assert!(!v["detail"].as_str().unwrap().is_empty());
+    }
+    let (s, v) = app.post("/v1/payments", k, payment(r, app.shops[0], 1, json!(501))).await;
+    assert_eq!(v["available"], 500, "{s} {v}");
+
+    // Unknown account and currency mismatch in an operator's transaction.
+    let op = &app.keys.operator;
+    let (s, v) = app
+        .post("/v1/transactions", op, json!({"id": Uuid::new_v4(), "postings": [{"account": 99999, "amount": -1}, {"account": 1, "amount": 1}]}))
+        .await;
+    assert_eq!((s, slug(&v)), (422, "unknown-account"));
+    let (s, v) = app
+        .post("/v1/transactions", op, json!({"id": Uuid::new_v4(), "postings": [{"account": 1, "amount": -1}, {"account": 3, "amount": 1}]}))
+        .await;
+    assert_eq!((s, slug(&v)), (422, "currency-mismatch"), "{v}");
+
+    // Malformed bodies.
+    let (s, v) = app.post("/v1/payments", k, json!({"id": "not-a-uuid"})).await;
+    assert_eq!((s, slug(&v)), (400, "invalid-request"));
+    let res = app.client.post(format!("{}/v1/payments", app.base)).bearer_auth(k).body("{").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_authorised_by_role() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    let body = payment(r, app.shops[0], 1, json!(1));
+    let res = app.client.post(format!("{}/v1/payments", app.base)).json(&body).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let (s, v) = app.post("/v1/payments", "mk_store_0000", body.clone()).await;
+    assert_eq!((s, slug(&v)), (401, "unauthenticated"));
+    // Shop 2's key may not charge at shop 1; a partner may not grant; a resident may not pay.
+    assert_eq!(app.post("/v1/payments", &app.keys.store2, body.clone()).await.0, 403);
+    assert_eq!(app.post("/v1/payments", &app.keys.resident1, body).await.0, 403);
+    let grant = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 5});
+    assert_eq!(app.post("/v1/grants", &app.keys.partner, grant.clone()).await.0, 403);
+    assert_eq!(app.post("/v1/grants", &app.keys.municipality2, grant.clone()).await.0, 403);
+    assert_eq!(app.post("/v1/grants", &app.keys.municipality1, grant).await.0, 201);
+    // Reads: a resident sees only their own balances.
+    assert_eq!(app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await.0, 200);
+    assert_eq!(app.get(&format!("/v1/residents/{}/balances", app.residents[1]), &app.keys.resident1).await.0, 403);
+    assert_eq!(app.post("/v1/jobs/run", &app.keys.municipality1, json!({})).await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    app.grant(r, 300).await;
+    let k = &app.keys.store1;
+    let body = payment(r, app.shops[0], 1, json!(100));
+    let first = app.post("/v1/payments", k, body.clone()).await;
+    assert_eq!(first.0, 201);
+    for _ in 0..3 {
+        assert_eq!(app.post("/v1/payments", k, body.clone()).await, first, "a replay returns the original answer");
+    }
+    assert_eq!(app.available(r).await, 200, "a replay moves nothing");
+    // A failed request replays its failure, even once the points would be there.
+    let too_much = payment(r, app.shops[0], 1, json!(250));
+    let failed = app.post("/v1/payments", k, too_much.clone()).await;
+    assert_eq!(failed.0, 422);
+    app.grant(r, 100).await;
+    assert_eq!(app.post("/v1/payments", k, too_much).await, failed);
+    // Same id, different body.
+    let mut other = body.clone();
+    other["amount"] = json!(101);
+    let (s, v) = app.post("/v1/payments", k, other).await;
+    assert_eq!((s, slug(&v)), (409, "idempotency-conflict"));
+    // Same id and body from another caller is a different request: conflict, not a leak.
+    let (s, _) = app.post("/v1/payments", &app.keys.terminal1, body.clone()).await;
+    assert_eq!(s, 409);
+    // Concurrent duplicates inside one batch answer alike and apply once.
+    let dup = payment(r, app.shops[0], 1, json!(7));
+    let answers = futures_join(&app, k, dup, 20).await;
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    assert_eq!(app.available(r).await, 300 - 7);
+}
+
+async fn futures_join(app: &App, key: &str, body: serde_json::Value, n: usize) -> Vec<(u16, serde_json::Value)> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (c, url, key, body) = (app.client.clone(), format!("{}/v1/payments", app.base), key.to_owned(), body.clone());
+        set.spawn(async move {
+            let res = c.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_spends_of_a_hundred_against_ten_thousand() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    app.grant(r, 10_000).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (c, url, key) = (app.client.clone(), format!("{}/v1/payments", app.base), app.keys.terminal1.clone());
+        let body = payment(r, app.shops[0], 1, json!(100));
+        set.spawn(async move {
+            let res = c.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let answers = set.join_all().await;
+    let ok = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused = answers.iter().filter(|(s, v)| *s == 422 && slug(v) == "insufficient-points").count();
+    assert_eq!((ok, refused), (100, 100), "{answers:?}");
+    assert_eq!(app.available(r).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_capture_void_and_expire() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    app.grant(r, 100).await;
+    let k = &app.keys.store1;
+    let hold = Uuid::new_v4();
+    let (s, v) = app
+        .post("/v1/holds", k, json!({"id": hold, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 80, "timeout_seconds": 600}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "active");
+    assert_eq!(app.available(r).await, 20);
+    // Another shop may not capture it.
+    assert_eq!(app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.store2, json!({"id": Uuid::new_v4()})).await.0, 403);
+    let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 81})).await;
+    assert_eq!((s, slug(&v)), (422, "capture-exceeds-hold"));
+    let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 50})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "captured");
+    assert_eq!(v["capture"]["postings"][0]["amount"], -50);
+    assert_eq!(app.available(r).await, 50);
+    let (s, v) = app.post(&format!("/v1/holds/{hold}/void"), k, json!({"id": Uuid::new_v4()})).await;
+    assert_eq!((s, slug(&v)), (409, "hold-not-active"));
+
+    // A hold that nobody resolves releases its points at the timeout.
+    let short = Uuid::new_v4();
+    let (s, _) = app
+        .post("/v1/holds", k, json!({"id": short, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 50, "timeout_seconds": 1}))
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(app.available(r).await, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(app.available(r).await, 50, "the writer released the hold by itself");
+    let (s, v) = app.post(&format!("/v1/holds/{short}/capture"), k, json!({"id": Uuid::new_v4()})).await;
+    assert_eq!((s, slug(&v)), (409, "hold-not-active"));
+    assert_eq!(v["state"], "expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    app.grant(r, 1000).await;
+    let after_grant = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for i in 1..=25 {
+        let (s, _) = app.post("/v1/payments", &app.keys.store1, payment(r, app.shops[0], 1, json!(i))).await;
+        assert_eq!(s, 201);
+    }
+    let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;
+    let account = b["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["id"].as_i64().unwrap();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (s, page) = app.get(&format!("/v1/accounts/{account}/history?limit=10{q}"), &app.keys.resident1).await;
+        assert_eq!(s, 200, "{page}");
+        for e in page["entries"].as_array().unwrap() {
+            seen.push(e["amount"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut want: Vec<i64> = (1..=25).rev().map(|i| -i).collect();
+    want.push(1000);
+    assert_eq!(seen, want, "newest first, each entry once");
+    let (s, v) = app.get(&format!("/v1/accounts/{account}/balance?as_of={}", after_grant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)), &app.keys.resident1).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["balance"], 1000);
+    let (s, v) = app.get(&format!("/v1/accounts/{account}/balance?as_of=2000-01-01T00:00:00Z"), &app.keys.resident1).await;
+    assert_eq!((s, v["balance"].as_i64()), (200, Some(0)));
+    let (s, _) = app.get(&format!("/v1/accounts/{account}/history?cursor=abc"), &app.keys.resident1).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversions_wait_as_reserved_points_then_move_home_and_expire() {
+    let app = App::start().await;
+    let r = app.residents[0];
+    let conv = json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1001, "rate": "0.5"});
+    let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
+    assert_eq!((s, slug(&v)), (422, "fractional-points"), "500.5 points cannot be credited");
+    let conv = json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1000, "rate": "0.5"});
+    let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
+    assert_eq!(s, 201, "{v}");
+    // The resident assigns 100 to municipality 2 before the 14 days are up.
+    let (s, v) = app.post("/v1/assignments", &app.keys.resident1, json!({"id": Uuid::new_v4(), "resident": r, "municipality": 2, "amount": 100})).await;
+    assert_eq!(s, 201, "{v}");
+    let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;
+    assert!(b["reserved_moves_home_at"].is_string());
+    let later = (chrono::Utc::now() + chrono::Duration::days(15)).to_rfc3339();
+    let (s, report) = app.post("/v1/jobs/run", &app.keys.operator, json!({"now": later})).await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["moved_reserved_points"], 400);
+    assert_eq!(app.available(r).await, 400, "the rest went to the home municipality");
+    // Three years on, everything has expired into breakage and a notice is queued.
+    let much_later = (chrono::Utc::now() + chrono::Duration::days(3 * 365)).to_rfc3339();
+    let (_, report) = app.post("/v1/jobs/run", &app.keys.operator, json!({"now": much_later})).await;
+    assert_eq!(report["expired_points"], 500, "{report}");
+    assert_eq!(report["notices_queued"], 2);
+    let (_, m) = app.get("/v1/municipalities", "").await;
+    let breakage = m[0]["breakage_account"].as_i64().unwrap();
+    let (_, acc) = app.get(&format!("/v1/accounts/{breakage}"), &app.keys.municipality1).await;
+    assert_eq!(acc["balance"], 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_transactions_are_all_or_nothing() {
+    let app = App::start().await;
+    let (a, b) = (app.residents[0], app.residents[1]);
+    app.grant(a, 100).await;
+    app.grant(b, 10).await;
+    let acct = |v: serde_json::Value| v["postings"][1]["account"].as_i64().unwrap();
+    let acc_a = acct(app.grant(a, 1).await);
+    let acc_b = acct(app.grant(b, 1).await);
+    let (_, shops) = app.get("/v1/shops?municipality=1", "").await;
+    let receivable = shops[0]["receivable_account"].as_i64().unwrap();
+    let (s, v) = app
+        .post(
+            "/v1/transactions",
+            &app.keys.operator,
+            json!({"id": Uuid::new_v4(), "postings": [
+                {"account": acc_a, "amount": -50}, {"account": receivable, "amount": 70}, {"account": acc_b, "amount": -20}]}),
+        )
+        .await;
+    assert_eq!((s, slug(&v)), (422, "insufficient-points"));
+    assert_eq!(app.available(a).await, 101);
+    assert_eq!(app.available(b).await, 11);
+    let (s, v) = app
+        .post(
+            "/v1/transactions",
+            &app.keys.operator,
+            json!({"id": Uuid::new_v4(), "postings": [
+                {"account": acc_a, "amount": -50}, {"account": receivable, "amount": 60}, {"account": acc_b, "amount": -10}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(app.available(a).await, 51);
+    assert_eq!(app.available(b).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_openapi_are_served() {
+    let app = App::start().await;
+    let res = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    app.grant(app.residents[0], 1).await;
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mykey_http_requests_total"), "{metrics}");
+    let (s, doc) = app.get("/openapi.json", "").await;
+    assert_eq!(s, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in ["/v1/payments", "/v1/holds/{hold}/capture", "/v1/accounts/{account}/history", "/v1/residents/{resident}/balances"] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let (s, v) = app.get("/nope", "").await;
+    assert_eq!((s, slug(&v)), (404, "not-found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_remembered_across_restarts() {
+    use mykey_server::engine::Request;
+    let db = mykey_server::testing::TestDb::new().await.unwrap();
+    let body = mykey_core::api::GrantRequest {
+        id: Uuid::new_v4(),
+        resident: 1,
+        municipality: 1,
+        event: None,
+        amount: 5.into(),
+        expires_at: None,
+        memo: None,
+    };
+    let first = {
+        let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
+        l.engine
+            .admin(mykey_server::engine::Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
+            .await
+            .unwrap();
+        l.engine.admin(mykey_server::engine::Admin::Residents { home: 1, count: 1 }).await.unwrap();
+        l.engine.execute(Request::Grant(body.clone()), "municipality:1").await
+    };
+    assert_eq!(first.status, 201);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
+    assert_eq!(l.engine.execute(Request::Grant(body.clone()), "municipality:1").await, first);
+    let mut other = body;
+    other.amount = 6.into();
+    assert_eq!(l.engine.execute(Request::Grant(other), "municipality:1").await.status, 409);
+    l.engine.check_invariants().await;
+}
