@@ -1,0 +1,30 @@
+//! The README's demo: `mykey-server demo` loads the shared data and serves it.
+
+use mykey_server::demo::DemoKeys;
+use mykey_server::testing::TestDb;
+use mykey_tests::Server;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_loads_the_council_partners_shops_and_residents() {
+    let db = TestDb::new().await.unwrap();
+    let keys_file = std::env::temp_dir().join(format!("mykey-demo-{}.json", uuid::Uuid::new_v4().simple()));
+    let server = Server::demo(&db.url, &keys_file).unwrap();
+    let keys: DemoKeys = serde_json::from_slice(&std::fs::read(&keys_file).unwrap()).unwrap();
+    let c = reqwest::Client::new();
+    let get = |path: &str, key: &str| {
+        let req = c.get(format!("{}{path}", server.base)).bearer_auth(key);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let municipalities = get("/v1/municipalities", "").await;
+    assert_eq!(municipalities.as_array().unwrap().len(), 228);
+    let partners = get("/v1/partners", "").await;
+    assert_eq!(partners.as_array().unwrap().len(), 12);
+    assert_eq!(partners[0]["name_en"], "Japan Airlines (JAL)");
+    assert!(!get("/v1/shops", "").await.as_array().unwrap().is_empty());
+    let balances = get(&format!("/v1/residents/{}/balances", keys.ids.resident), &keys.resident).await;
+    let accounts = balances["accounts"].as_array().unwrap();
+    assert!(accounts.iter().any(|a| a["kind"] == "reserved" && a["balance"] == 500), "{balances}");
+    assert!(accounts.iter().any(|a| a["kind"] == "municipal" && a["balance"] == 80), "{balances}");
+    let _ = std::fs::remove_file(&keys_file);
+}
