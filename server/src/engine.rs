@@ -212,7 +212,8 @@ impl Engine {
         let ids: HashSet<Uuid> = store.request_ids().await?.into_iter().collect();
         tracing::info!(accounts = ledger.accounts().count(), requests = ids.len(), ms = started.elapsed().as_millis() as u64, "ledger loaded");
         let (queue, rx) = mpsc::channel(QUEUE);
-        let writer = Writer { ledger, ids, store: store.clone(), rx };
+        let conn = store.writer_connection().await?;
+        let writer = Writer { ledger, ids, store: store.clone(), conn, rx };
         tokio::spawn(writer.run());
         Ok(Engine { queue, store })
     }
@@ -281,6 +282,8 @@ struct Writer {
     ledger: Ledger,
     ids: HashSet<Uuid>,
     store: Store,
+    /// The writer's own connection, outside the pool.
+    conn: sqlx::AnyConnection,
     rx: mpsc::Receiver<Command>,
 }
 
@@ -363,7 +366,7 @@ impl Writer {
         }
         if !ch.is_empty() || !records.is_empty() {
             let started = Instant::now();
-            let committed = self.store.commit(&ch, &records).await;
+            let committed = self.store.commit(&mut self.conn, &ch, &records).await;
             metrics::histogram!("mykey_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_batch_requests").record(records.len() as f64);
             if let Err(e) = committed {
@@ -394,6 +397,15 @@ impl Writer {
         // Retry until the database answers: answering from a memory that disagrees with it
         // would be worse than waiting.
         loop {
+            // The failed commit may have broken the connection: start afresh.
+            match self.store.writer_connection().await {
+                Ok(c) => self.conn = c,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "reconnecting the writer");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
             match self.store.load_snapshot().await {
                 Ok(s) => {
                     self.ledger = Ledger::from_snapshot(s);

@@ -13,3 +13,6 @@ pub use currency::{Currency, CurrencyParseError};
 pub use mykey_id::{MykeyId, MykeyIdError};
 pub use points::{AmountError, Points, SignedPoints};
 pub use problem::{Problem, ProblemKind};
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

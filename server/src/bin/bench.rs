@@ -1,1 +1,318 @@
-fn main() {}
+//! `mykey-bench`: point payments per second and latency, in-process and over HTTP, on SQLite
+//! and PostgreSQL, next to a plain row-locking implementation on the same database.
+//!
+//! Workload: `--residents` residents with ample points, `--shops` shops, 70% of payments to
+//! one hot shop, 1 to 100 points each; `--clients` concurrent clients, each waiting for its
+//! answer before sending the next. Every acknowledged payment is durable (SQLite WAL with
+//! synchronous=FULL, PostgreSQL synchronous_commit=on). Results go to docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use mykey_core::api::{GrantRequest, PaymentRequest};
+use mykey_server::engine::{Admin, AdminResult, Engine, Request};
+use mykey_server::Ledgerd;
+use rand::Rng;
+use rust_decimal::Decimal;
+use sqlx::Connection;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Benchmark point payments")]
+struct Args {
+    /// `sqlite` for a fresh file in a temporary folder, or a PostgreSQL admin URL
+    /// (a fresh database is created beside it).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// What to measure.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds to measure (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Residents.
+    #[arg(long, default_value_t = 100_000)]
+    residents: usize,
+    /// Shops; shop 1 is the hot one.
+    #[arg(long, default_value_t = 100)]
+    shops: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Mode {
+    /// The engine called directly.
+    InProcess,
+    /// The API over loopback HTTP (server and clients share the machine).
+    Http,
+    /// Baseline: one database transaction per payment, `UPDATE ... WHERE balance >= amount`.
+    RowLock,
+}
+
+const MUNICIPALITY: i64 = 1;
+const HOT_SHARE: f64 = 0.7;
+const START_POINTS: i64 = 1_000_000_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let url = fresh_database(&args.database).await?;
+    let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
+    eprintln!("setting up {} residents and {} shops on {backend}...", args.residents, args.shops);
+    let started = Instant::now();
+    let result = match args.mode {
+        Mode::InProcess | Mode::Http => {
+            let ledger = Ledgerd::open(&url).await?;
+            let shops = setup_ledger(&ledger.engine, args.residents, args.shops).await?;
+            eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
+            if args.mode == Mode::InProcess {
+                let engine = ledger.engine.clone();
+                run(args.clients, args.seconds, args.residents, shops, move |body| {
+                    let engine = engine.clone();
+                    async move { engine.execute(Request::Payment(body), "bench").await.status == 201 }
+                })
+                .await
+            } else {
+                let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+                let base = format!("http://{}/v1/payments", listener.local_addr()?);
+                let engine = ledger.engine.clone();
+                tokio::spawn(mykey_server::serve(engine, listener, Duration::from_secs(3600)));
+                let key = mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Operator, 0, "bench").await?;
+                let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+                run(args.clients, args.seconds, args.residents, shops, move |body| {
+                    let (client, base, key) = (client.clone(), base.clone(), key.clone());
+                    async move {
+                        match client.post(&base).bearer_auth(&key).json(&body).send().await {
+                            Ok(r) => r.status().as_u16() == 201,
+                            Err(_) => false,
+                        }
+                    }
+                })
+                .await
+            }
+        }
+        Mode::RowLock => {
+            let pool = row_lock_setup(&url, args.residents, args.shops, args.clients).await?;
+            eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
+            let pool = Arc::new(pool);
+            let shops: Vec<i64> = (1..=args.shops as i64).collect();
+            run(args.clients, args.seconds, args.residents, shops, move |body| {
+                let pool = pool.clone();
+                async move { row_lock_payment(&pool, &body).await.unwrap_or(false) }
+            })
+            .await
+        }
+    };
+    println!(
+        "| {backend} | {:?} | {} | {:.0} | {:.2} | {:.2} | {} |",
+        args.mode, args.clients, result.per_second, result.p50_ms, result.p99_ms, result.failed
+    );
+    Ok(())
+}
+
+async fn fresh_database(spec: &str) -> anyhow::Result<String> {
+    sqlx::any::install_default_drivers();
+    let name = format!("mykey_bench_{}", Uuid::new_v4().simple());
+    if spec == "sqlite" {
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        return Ok(format!("sqlite:{}", dir.join("bench.db").display()));
+    }
+    let mut c = sqlx::AnyConnection::connect(spec).await.context("connecting to the PostgreSQL admin URL")?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
+    let base = spec.rsplit_once('/').map(|(b, _)| b).context("the URL names a database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow::Result<Vec<i64>> {
+    let fail = |p: mykey_core::Problem| anyhow::anyhow!(p.detail);
+    engine
+        .admin(Admin::Municipality { id: MUNICIPALITY, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
+        .await
+        .map_err(fail)?;
+    let mut shop_ids = Vec::with_capacity(shops);
+    for i in 0..shops {
+        match engine.admin(Admin::Shop { name: format!("shop {i}"), municipality: MUNICIPALITY }).await.map_err(fail)? {
+            AdminResult::Id(id) => shop_ids.push(id),
+            other => anyhow::bail!("{other:?}"),
+        }
+    }
+    let mut made = 0;
+    while made < residents {
+        let n = (residents - made).min(2000);
+        engine.admin(Admin::Residents { home: MUNICIPALITY, count: n }).await.map_err(fail)?;
+        made += n;
+    }
+    // Grants in parallel so that they batch.
+    let mut set = tokio::task::JoinSet::new();
+    for chunk in (1..=residents as i64).collect::<Vec<_>>().chunks(residents.div_ceil(64).max(1)) {
+        let (engine, chunk) = (engine.clone(), chunk.to_vec());
+        set.spawn(async move {
+            for resident in chunk {
+                let g = GrantRequest {
+                    id: Uuid::new_v4(),
+                    resident,
+                    municipality: MUNICIPALITY,
+                    event: None,
+                    amount: Decimal::from(START_POINTS),
+                    expires_at: None,
+                    memo: None,
+                };
+                let a = engine.execute(Request::Grant(g), "bench").await;
+                assert_eq!(a.status, 201, "{}", a.body);
+            }
+        });
+    }
+    set.join_all().await;
+    Ok(shop_ids)
+}
+
+struct Outcome {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failed: u64,
+}
+
+fn payment(residents: usize, shops: &[i64]) -> PaymentRequest {
+    let mut rng = rand::thread_rng();
+    let shop = if rng.gen_bool(HOT_SHARE) { shops[0] } else { shops[rng.gen_range(0..shops.len())] };
+    PaymentRequest {
+        id: Uuid::new_v4(),
+        resident: rng.gen_range(1..=residents as i64),
+        municipality: MUNICIPALITY,
+        event: None,
+        shop,
+        amount: Decimal::from(rng.gen_range(1..=100)),
+        memo: None,
+    }
+}
+
+async fn run<F, Fut>(clients: usize, seconds: u64, residents: usize, shops: Vec<i64>, pay: F) -> Outcome
+where
+    F: Fn(PaymentRequest) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let warmup = Duration::from_secs(1);
+    let measure = Duration::from_secs(seconds);
+    let start = Instant::now();
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+    let mut set = tokio::task::JoinSet::new();
+    let shops = Arc::new(shops);
+    for _ in 0..clients {
+        let (pay, hist, shops) = (pay.clone(), hist.clone(), shops.clone());
+        set.spawn(async move {
+            let mut local = Histogram::<u64>::new(3).expect("histogram");
+            let (mut ok, mut failed) = (0u64, 0u64);
+            // Bounded by time and by count.
+            for _ in 0..100_000_000u64 {
+                let t = Instant::now();
+                if t - start >= warmup + measure {
+                    break;
+                }
+                let done = pay(payment(residents, &shops)).await;
+                if t - start >= warmup {
+                    local.record(t.elapsed().as_micros() as u64).expect("in range");
+                    if done {
+                        ok += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+            }
+            hist.lock().await.add(&local).expect("same bounds");
+            (ok, failed)
+        });
+    }
+    let (mut ok, mut failed) = (0, 0);
+    for (o, f) in set.join_all().await {
+        ok += o;
+        failed += f;
+    }
+    let h = hist.lock().await;
+    Outcome {
+        per_second: ok as f64 / measure.as_secs_f64(),
+        p50_ms: h.value_at_quantile(0.50) as f64 / 1000.0,
+        p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
+        failed,
+    }
+}
+
+async fn row_lock_setup(url: &str, residents: usize, shops: usize, clients: usize) -> anyhow::Result<sqlx::AnyPool> {
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(clients.clamp(1, 64) as u32)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                if conn.backend_name() == "SQLite" {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 60000").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&format!("{url}{}", if url.starts_with("sqlite:") { "?mode=rwc" } else { "" }))
+        .await?;
+    for ddl in [
+        "CREATE TABLE rl_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)",
+        "CREATE TABLE rl_postings (id TEXT NOT NULL, account_id BIGINT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await?;
+    }
+    // Residents are ids 1..=residents, shops 10_000_000 + shop.
+    let rows: Vec<(i64, i64)> = (1..=residents as i64)
+        .map(|r| (r, START_POINTS))
+        .chain((1..=shops as i64).map(|s| (10_000_000 + s, 0)))
+        .collect();
+    for chunk in rows.chunks(5000) {
+        let mut sql = String::from("INSERT INTO rl_accounts (id, balance) VALUES ");
+        for (i, (id, b)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("({id},{b})"));
+        }
+        sqlx::query(&sql).execute(&pool).await?;
+    }
+    Ok(pool)
+}
+
+/// The plain implementation: one database transaction per payment, the balance check done
+/// by the row lock of `UPDATE ... WHERE balance >= amount`.
+async fn row_lock_payment(pool: &sqlx::AnyPool, p: &PaymentRequest) -> anyhow::Result<bool> {
+    let amount: i64 = p.amount.try_into()?;
+    let mut tx = pool.begin().await?;
+    let debited = sqlx::query("UPDATE rl_accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1")
+        .bind(amount)
+        .bind(p.resident)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if debited != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("UPDATE rl_accounts SET balance = balance + $1 WHERE id = $2")
+        .bind(amount)
+        .bind(10_000_000 + p.shop)
+        .execute(&mut *tx)
+        .await?;
+    let now = mykey_server::time::now();
+    sqlx::query("INSERT INTO rl_postings (id, account_id, amount, created_at) VALUES ($1, $2, $3, $4), ($1, $5, $6, $4)")
+        .bind(p.id.to_string())
+        .bind(p.resident)
+        .bind(-amount)
+        .bind(now)
+        .bind(10_000_000 + p.shop)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
