@@ -117,6 +117,7 @@ impl FromRequestParts<AppState> for Caller {
 pub fn router(engine: Engine) -> Router {
     let state = AppState { engine, keys: Arc::new(KeyCache::default()), metrics: metrics_handle() };
     Router::new()
+        .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
@@ -150,6 +151,11 @@ async fn track(req: HttpRequest, next: Next) -> Response {
     metrics::counter!("mykey_http_requests_total", "status" => status).increment(1);
     metrics::histogram!("mykey_http_request_seconds").record(started.elapsed().as_secs_f64());
     res
+}
+
+/// A plain page for whoever opens the server in a browser.
+async fn home() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("home.html"))
 }
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server and its database answer")))]
@@ -424,3 +430,16 @@ impl utoipa::Modify for SecurityAddon {
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use mykey_core::ProblemKind;
+
+    #[test]
+    fn every_problem_type_is_documented() {
+        let doc = include_str!("../../docs/problems.md");
+        for k in ProblemKind::ALL {
+            assert!(doc.contains(&format!("| `{}` | {} |", k.slug(), k.status())), "docs/problems.md lacks {}", k.slug());
+        }
+    }
+}

@@ -26,5 +26,15 @@ async fn demo_loads_the_council_partners_shops_and_residents() {
     let accounts = balances["accounts"].as_array().unwrap();
     assert!(accounts.iter().any(|a| a["kind"] == "reserved" && a["balance"] == 500), "{balances}");
     assert!(accounts.iter().any(|a| a["kind"] == "municipal" && a["balance"] == 80), "{balances}");
+
+    // The integrator example runs against it as documented.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/store-payment.sh");
+    let out = std::process::Command::new("bash").arg(&script).arg(&server.base).arg(&keys_file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("\"state\":\"captured\"").count(), 2, "capture and its replay: {stdout}");
+    assert!(stdout.contains("urn:mykey:problem:fractional-points"), "{stdout}");
+    let home = c.get(format!("{}/", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("/openapi.json"));
     let _ = std::fs::remove_file(&keys_file);
 }
