@@ -19,7 +19,7 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
-use crate::auth::{Caller, KeyCache, Role};
+use crate::auth::{Caller, GuessLimiter, KeyCache, Role};
 use crate::engine::{Admin, AdminResult, Answer, Engine, Request};
 use crate::time;
 
@@ -28,6 +28,7 @@ use crate::time;
 pub struct AppState {
     engine: Engine,
     keys: Arc<KeyCache>,
+    guesses: Arc<GuessLimiter>,
     metrics: PrometheusHandle,
 }
 
@@ -109,13 +110,23 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`"))?;
-        Ok(state.keys.resolve(state.engine.store(), key.trim()).await?)
+        match state.keys.resolve(state.engine.store(), key.trim()).await {
+            Ok(c) => Ok(c),
+            Err(p) if p.kind() == Some(ProblemKind::Unauthenticated) => {
+                let ip = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+                Err(ApiError(state.guesses.failed(ip, p)))
+            }
+            Err(p) => Err(ApiError(p)),
+        }
     }
 }
 
 /// The router with every route.
 pub fn router(engine: Engine) -> Router {
-    let state = AppState { engine, keys: Arc::new(KeyCache::default()), metrics: metrics_handle() };
+    let state = AppState { engine, keys: Arc::new(KeyCache::default()), guesses: Arc::new(GuessLimiter::default()), metrics: metrics_handle() };
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(healthz))

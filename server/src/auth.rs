@@ -137,6 +137,39 @@ impl KeyCache {
     }
 }
 
+/// Failed key look-ups allowed per client address and minute; past it the answer is 429, so
+/// guessing keys is hopeless even before the 2^256 key space is counted.
+pub const FAILED_AUTH_PER_MINUTE: u32 = 30;
+
+/// Counts failed authentications per client address.
+pub struct GuessLimiter {
+    limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+}
+
+impl Default for GuessLimiter {
+    fn default() -> Self {
+        let quota = governor::Quota::per_minute(std::num::NonZeroU32::new(FAILED_AUTH_PER_MINUTE).expect("non-zero"));
+        GuessLimiter { limiter: governor::RateLimiter::keyed(quota) }
+    }
+}
+
+impl GuessLimiter {
+    /// Records a failure from `ip`; turns it into `rate-limited` once over the quota.
+    pub fn failed(&self, ip: std::net::IpAddr, problem: Problem) -> Problem {
+        // Bounded memory: forget addresses whose quota has refilled.
+        if self.limiter.len() > 100_000 {
+            self.limiter.retain_recent();
+        }
+        match self.limiter.check_key(&ip) {
+            Ok(()) => problem,
+            Err(_) => Problem::new(
+                ProblemKind::RateLimited,
+                format!("too many failed API keys from this address; at most {FAILED_AUTH_PER_MINUTE} a minute"),
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

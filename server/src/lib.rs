@@ -49,7 +49,7 @@ pub async fn serve(engine: engine::Engine, listener: tokio::net::TcpListener, jo
             }
         }
     });
-    axum::serve(listener, router).await.context("serving HTTP")
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.context("serving HTTP")
 }
 
 /// Binds a listener with a readable error.

@@ -785,6 +785,12 @@ impl Store {
             .transpose()
     }
 
+    /// Every account's (id, balance, held), for audits and tests.
+    pub async fn all_balances(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
+        let rows = sqlx::query("SELECT id, balance, held FROM accounts ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("balance")?, r.try_get("held")?))).collect()
+    }
+
     /// Number of queued notices, for tests and reports.
     pub async fn notice_count(&self, kind: &str) -> anyhow::Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM notices WHERE kind = $1")

@@ -71,6 +71,23 @@ async fn every_request_is_authorised_by_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_keys_is_rate_limited() {
+    let app = App::start().await;
+    let body = payment(app.residents[0], app.shops[0], 1, json!(1));
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let (s, _) = app.post("/v1/payments", &format!("mk_store_{i:064x}"), body.clone()).await;
+        statuses.push(s);
+    }
+    let limit = mykey_server::auth::FAILED_AUTH_PER_MINUTE as usize;
+    assert!(statuses[..limit].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[limit..].iter().all(|s| *s == 429), "{statuses:?}");
+    // A valid key still works from the same address.
+    let (s, _) = app.post("/v1/grants", &app.keys.municipality1, json!({"id": Uuid::new_v4(), "resident": app.residents[0], "municipality": 1, "amount": 5})).await;
+    assert_eq!(s, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let app = App::start().await;
     let r = app.residents[0];
