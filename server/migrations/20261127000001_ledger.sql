@@ -137,3 +137,10 @@ CREATE TABLE api_keys (
     label TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- The last journaled batch whose rows are in the tables above (see server/src/journal.rs).
+CREATE TABLE materialized (
+    id BIGINT PRIMARY KEY,
+    through_batch BIGINT NOT NULL
+);
+INSERT INTO materialized (id, through_batch) VALUES (1, 0);

@@ -234,6 +234,7 @@ async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
     params(("hold" = Uuid, Path, description = "The hold's id")),
     responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn capture(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<CaptureRequest>) -> ApiResult<Answer> {
+    s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
@@ -245,6 +246,7 @@ async fn capture(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uui
     params(("hold" = Uuid, Path, description = "The hold's id")),
     responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn void(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<VoidRequest>) -> ApiResult<Answer> {
+    s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
@@ -296,6 +298,7 @@ fn not_found(what: &str) -> ApiError {
     params(("resident" = i64, Path, description = "Resident id")),
     responses((status = 200, body = ResidentBalances), (status = 404, body = Problem)))]
 async fn resident_balances(State(s): State<AppState>, caller: Caller, Path(resident): Path<i64>) -> ApiResult<Json<ResidentBalances>> {
+    s.engine.barrier().await?;
     may_read_resident(&s, &caller, resident).await?;
     let b = s.engine.store().resident_balances(resident, time::now()).await?;
     b.map(Json).ok_or_else(|| not_found(&format!("resident {resident}")))
@@ -327,6 +330,7 @@ async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiRes
     params(("account" = i64, Path, description = "Account id")),
     responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
 async fn account(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>) -> ApiResult<Json<AccountView>> {
+    s.engine.barrier().await?;
     may_read_account(&s, &caller, account).await?;
     let a = s.engine.store().account(account, time::now()).await?;
     a.map(Json).ok_or_else(|| not_found(&format!("account {account}")))
@@ -343,6 +347,7 @@ struct AsOf {
     params(("account" = i64, Path, description = "Account id"), AsOf),
     responses((status = 200, body = BalanceAsOf), (status = 404, body = Problem)))]
 async fn balance_as_of(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<AsOf>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<BalanceAsOf>> {
+    s.engine.barrier().await?;
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, format!("{e}; give as_of as an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))))?;
     may_read_account(&s, &caller, account).await?;
     Ok(Json(s.engine.store().balance_as_of(account, time::datetime_to_micros(q.as_of)).await?))
@@ -361,6 +366,7 @@ struct Page {
     params(("account" = i64, Path, description = "Account id"), Page),
     responses((status = 200, body = HistoryPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
 async fn history(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<HistoryPage>> {
+    s.engine.barrier().await?;
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -377,12 +383,14 @@ async fn history(State(s): State<AppState>, caller: Caller, Path(account): Path<
 /// Municipalities taking part (public).
 #[utoipa::path(get, path = "/v1/municipalities", responses((status = 200, body = Vec<Municipality>)))]
 async fn municipalities(State(s): State<AppState>) -> ApiResult<Json<Vec<Municipality>>> {
+    s.engine.barrier().await?;
     Ok(Json(s.engine.store().municipalities().await?))
 }
 
 /// Partner companies (public).
 #[utoipa::path(get, path = "/v1/partners", responses((status = 200, body = Vec<Partner>)))]
 async fn partners(State(s): State<AppState>) -> ApiResult<Json<Vec<Partner>>> {
+    s.engine.barrier().await?;
     Ok(Json(s.engine.store().partners().await?))
 }
 
@@ -395,6 +403,7 @@ struct ShopFilter {
 /// Shops, facilities and stores (public).
 #[utoipa::path(get, path = "/v1/shops", params(ShopFilter), responses((status = 200, body = Vec<Shop>)))]
 async fn shops(State(s): State<AppState>, Query(f): Query<ShopFilter>) -> ApiResult<Json<Vec<Shop>>> {
+    s.engine.barrier().await?;
     Ok(Json(s.engine.store().shops(f.municipality).await?))
 }
 

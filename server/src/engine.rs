@@ -1,9 +1,13 @@
 //! The single writer. One task owns the [`Ledger`], takes requests from a bounded queue,
-//! applies up to [`MAX_BATCH`] of them in memory, writes the batch's changes in one database
-//! transaction, and only then answers (group commit). Answers are durable when sent; a batch
-//! whose commit fails is answered with an error and the memory is rebuilt from the database.
+//! applies up to [`MAX_BATCH`] of them in memory, appends the batch to the journal (one row,
+//! one sync), and only then answers (group commit). A second task, the materialiser, writes
+//! the journaled batches into the tables, many per database transaction; reads wait for it
+//! with [`Engine::barrier`], so they see every answer already given. A batch whose journal
+//! append fails is answered with an error and the memory is rebuilt from what is durable.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,9 +18,10 @@ use mykey_core::api::{
 use mykey_core::{Problem, ProblemKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
 use crate::ledger::{Changes, Ledger};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
@@ -25,6 +30,10 @@ use crate::time::{self, Micros};
 pub const MAX_BATCH: usize = 2048;
 /// Queue length; a full queue makes callers wait (back-pressure), never grows memory.
 pub const QUEUE: usize = 8192;
+/// Journaled batches the materialiser may be behind before the writer waits for it.
+pub const MATERIALIZE_QUEUE: usize = 256;
+/// Longest a read waits for the materialiser before it answers `unavailable`.
+pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A write that moves points, identified by its client id.
 #[derive(Clone, Debug, Serialize)]
@@ -190,32 +199,83 @@ enum Command {
     Execute { request: Request, fingerprint: String, reply: oneshot::Sender<Result<Answer, Replay>> },
     Admin { op: Admin, reply: oneshot::Sender<Result<AdminResult, Problem>> },
     Check { reply: oneshot::Sender<()> },
+    Stop,
 }
 
 /// The id was committed in an earlier batch; the stored answer must be read.
 struct Replay;
+
+/// The engine's tasks, to wait for after [`Engine::stop`].
+pub struct Tasks {
+    writer: tokio::task::JoinHandle<()>,
+    materializer: tokio::task::JoinHandle<()>,
+}
+
+impl Tasks {
+    /// Waits until the writer has stopped and the materialiser has written everything.
+    pub async fn join(self) {
+        let _ = self.writer.await;
+        let _ = self.materializer.await;
+    }
+}
 
 /// A handle to the writer; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     queue: mpsc::Sender<Command>,
     store: Store,
+    /// The last batch acknowledged (durable in the journal).
+    committed: Arc<AtomicI64>,
+    /// The last batch whose rows are in the tables.
+    materialized: watch::Receiver<i64>,
 }
 
 impl Engine {
     /// Loads the ledger from the database, checks its invariants and starts the writer.
-    pub async fn start(store: Store) -> anyhow::Result<Engine> {
+    pub async fn start(store: Store) -> anyhow::Result<(Engine, Tasks)> {
         let started = Instant::now();
-        let snapshot = store.load_snapshot().await.context("loading the ledger")?;
-        let ledger = Ledger::from_snapshot(snapshot);
-        ledger.check_invariants();
-        let ids: HashSet<Uuid> = store.request_ids().await?.into_iter().collect();
-        tracing::info!(accounts = ledger.accounts().count(), requests = ids.len(), ms = started.elapsed().as_millis() as u64, "ledger loaded");
+        let last = journal::recover(&store).await.context("applying the batch journal")?;
+        let (ledger, ids) = load(&store).await?;
+        tracing::info!(accounts = ledger.accounts().count(), requests = ids.len(), batch = last, ms = started.elapsed().as_millis() as u64, "ledger loaded");
         let (queue, rx) = mpsc::channel(QUEUE);
-        let conn = store.writer_connection().await?;
-        let writer = Writer { ledger, ids, store: store.clone(), conn, rx };
-        tokio::spawn(writer.run());
-        Ok(Engine { queue, store })
+        let (to_materializer, batches) = mpsc::channel(MATERIALIZE_QUEUE);
+        let (materialized_tx, materialized) = watch::channel(last);
+        let materialized_tx = Arc::new(materialized_tx);
+        let committed = Arc::new(AtomicI64::new(last));
+        let m = Materializer {
+            store: store.clone(),
+            journal: Journal::open(&store).await?,
+            conn: store.writer_connection().await?,
+            batches,
+            done: materialized_tx.clone(),
+        };
+        let materializer = tokio::spawn(m.run());
+        let writer = Writer {
+            ledger,
+            ids,
+            store: store.clone(),
+            journal: Journal::open(&store).await?,
+            next_batch: last + 1,
+            to_materializer,
+            committed: committed.clone(),
+            materialized: materialized_tx,
+            rx,
+        };
+        let writer = tokio::spawn(writer.run());
+        Ok((Engine { queue, store, committed, materialized }, Tasks { writer, materializer }))
+    }
+
+    /// Waits until the tables hold every batch acknowledged so far, so that a read sees
+    /// every answer already given.
+    pub async fn barrier(&self) -> Result<(), Problem> {
+        let target = self.committed.load(Ordering::Acquire);
+        let mut rx = self.materialized.clone();
+        let reached = tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
+        if reached {
+            Ok(())
+        } else {
+            Err(Problem::new(ProblemKind::Unavailable, "the ledger's tables are behind its journal; try again shortly"))
+        }
     }
 
     /// The database behind the engine.
@@ -238,16 +298,25 @@ impl Engine {
         }
         match rx.await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Replay)) => match self.store.stored_response(id).await {
-                Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
-                Ok(Some(_)) => Answer::problem(conflict(id)),
-                Ok(None) => Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer")),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading a stored answer");
-                    Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
+            Ok(Err(Replay)) => {
+                if let Err(p) = self.barrier().await {
+                    return Answer::problem(p);
                 }
-            },
+                self.replayed(id, &fingerprint).await
+            }
             Err(_) => Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering")),
+        }
+    }
+
+    async fn replayed(&self, id: Uuid, fingerprint: &str) -> Answer {
+        match self.store.stored_response(id).await {
+            Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
+            Ok(Some(_)) => Answer::problem(conflict(id)),
+            Ok(None) => Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer")),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a stored answer");
+                Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
+            }
         }
     }
 
@@ -262,11 +331,70 @@ impl Engine {
             .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))?
     }
 
+    /// Asks the writer to stop after what is queued before this call; the materialiser then
+    /// writes what is left and stops too (see [`Tasks::join`]).
+    pub async fn stop(&self) {
+        let _ = self.queue.send(Command::Stop).await;
+    }
+
     /// Checks the in-memory invariants (panics the writer if broken); for tests.
     pub async fn check_invariants(&self) {
         let (reply, rx) = oneshot::channel();
         if self.queue.send(Command::Check { reply }).await.is_ok() {
             let _ = rx.await;
+        }
+    }
+}
+
+fn send(replies: Vec<Reply>) {
+    for r in replies {
+        match r {
+            Reply::Execute(tx, a) => drop(tx.send(a)),
+            Reply::Admin(tx, a) => drop(tx.send(a)),
+            Reply::Check(tx) => drop(tx.send(())),
+        }
+    }
+}
+
+/// Writes journaled batches into the tables, as many per transaction as are waiting.
+struct Materializer {
+    store: Store,
+    journal: Journal,
+    conn: sqlx::AnyConnection,
+    batches: mpsc::Receiver<Batch>,
+    done: Arc<watch::Sender<i64>>,
+}
+
+impl Materializer {
+    async fn run(mut self) {
+        let mut waiting = Vec::with_capacity(MAX_MATERIALIZE_BATCHES);
+        while let Some(first) = self.batches.recv().await {
+            waiting.push(first);
+            while waiting.len() < MAX_MATERIALIZE_BATCHES {
+                match self.batches.try_recv() {
+                    Ok(b) => waiting.push(b),
+                    Err(_) => break,
+                }
+            }
+            let started = Instant::now();
+            let n = waiting.len();
+            let through = waiting.last().map_or(0, |b| b.seq);
+            let (changes, requests) = journal::merge(std::mem::take(&mut waiting));
+            // A batch is never dropped: retry until the database takes it. Bounded only by
+            // the database coming back; meanwhile the writer waits on the full queue.
+            while let Err(e) = self.store.materialize(&mut self.conn, &changes, &requests, through).await {
+                tracing::error!(error = format!("{e:#}"), "materialising batches; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Ok(c) = self.store.writer_connection().await {
+                    self.conn = c;
+                }
+            }
+            if let Err(e) = self.journal.truncate(through).await {
+                tracing::warn!(error = format!("{e:#}"), "truncating the journal");
+            }
+            metrics::histogram!("mykey_materialize_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("mykey_materialize_batches").record(n as f64);
+            self.done.send_replace(through);
         }
     }
 }
@@ -278,12 +406,24 @@ fn conflict(id: Uuid) -> Problem {
     )
 }
 
+/// The ledger and the ids of every request ever answered, as the tables hold them.
+async fn load(store: &Store) -> anyhow::Result<(Ledger, HashSet<Uuid>)> {
+    let snapshot = store.load_snapshot().await.context("loading the ledger")?;
+    let ledger = Ledger::from_snapshot(snapshot);
+    ledger.check_invariants();
+    let ids = store.request_ids().await?.into_iter().collect();
+    Ok((ledger, ids))
+}
+
 struct Writer {
     ledger: Ledger,
     ids: HashSet<Uuid>,
     store: Store,
-    /// The writer's own connection, outside the pool.
-    conn: sqlx::AnyConnection,
+    journal: Journal,
+    next_batch: i64,
+    to_materializer: mpsc::Sender<Batch>,
+    committed: Arc<AtomicI64>,
+    materialized: Arc<watch::Sender<i64>>,
     rx: mpsc::Receiver<Command>,
 }
 
@@ -313,14 +453,21 @@ impl Writer {
                 None => self.rx.recv().await,
             };
             let Some(first) = first else { return };
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
+            let mut stop = matches!(first, Command::Stop);
+            if !stop {
+                batch.push(first);
+            }
+            while !stop && batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {
+                    Ok(Command::Stop) => stop = true,
                     Ok(c) => batch.push(c),
                     Err(_) => break,
                 }
             }
             self.batch(std::mem::take(&mut batch)).await;
+            if stop {
+                return;
+            }
         }
     }
 
@@ -362,16 +509,17 @@ impl Writer {
                     self.ledger.check_invariants();
                     replies.push(Reply::Check(reply));
                 }
+                Command::Stop => unreachable!("the run loop takes Stop out"),
             }
         }
         if !ch.is_empty() || !records.is_empty() {
             let started = Instant::now();
-            let committed = self.store.commit(&mut self.conn, &ch, &records).await;
+            let batch = Batch { seq: self.next_batch, changes: ch, requests: records };
+            let appended = self.journal.append(batch.seq, batch.encode()).await;
             metrics::histogram!("mykey_commit_seconds").record(started.elapsed().as_secs_f64());
-            metrics::histogram!("mykey_batch_requests").record(records.len() as f64);
-            if let Err(e) = committed {
-                tracing::error!(error = format!("{e:#}"), "a batch failed to commit; rebuilding the ledger from the database");
-                self.reload().await;
+            metrics::histogram!("mykey_batch_requests").record(batch.requests.len() as f64);
+            if let Err(e) = appended {
+                tracing::error!(error = format!("{e:#}"), "a batch failed to reach the journal; rebuilding the ledger from what is durable");
                 let failed = || Answer::problem(Problem::new(ProblemKind::Internal, "the ledger could not store this request; it was not applied"));
                 for r in replies {
                     match r {
@@ -380,42 +528,46 @@ impl Writer {
                         Reply::Check(tx) => drop(tx.send(())),
                     }
                 }
+                self.recover().await;
                 return;
             }
-        }
-        self.ids.extend(pending.into_keys());
-        for r in replies {
-            match r {
-                Reply::Execute(tx, a) => drop(tx.send(a)),
-                Reply::Admin(tx, a) => drop(tx.send(a)),
-                Reply::Check(tx) => drop(tx.send(())),
+            self.next_batch += 1;
+            self.committed.store(batch.seq, Ordering::Release);
+            self.ids.extend(pending.into_keys());
+            send(replies);
+            // Back-pressure: waits while the materialiser is MATERIALIZE_QUEUE batches behind.
+            if self.to_materializer.send(batch).await.is_err() {
+                tracing::error!("the materialiser stopped; reads will report the ledger unavailable");
             }
+            return;
         }
+        send(replies);
     }
 
-    async fn reload(&mut self) {
-        // Retry until the database answers: answering from a memory that disagrees with it
-        // would be worse than waiting.
+    /// After a failed append: let the materialiser finish what it was given, apply whatever
+    /// the journal holds beyond it (an append can fail after it became durable), and reload.
+    async fn recover(&mut self) {
+        let target = self.committed.load(Ordering::Acquire);
+        let _ = self.materialized.subscribe().wait_for(|m| *m >= target).await;
         loop {
-            // The failed commit may have broken the connection: start afresh.
-            match self.store.writer_connection().await {
-                Ok(c) => self.conn = c,
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "reconnecting the writer");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            let reloaded = async {
+                let last = journal::recover(&self.store).await?;
+                let (ledger, ids) = load(&self.store).await?;
+                let journal = Journal::open(&self.store).await?;
+                anyhow::Ok((last, ledger, ids, journal))
+            };
+            match reloaded.await {
+                Ok((last, ledger, ids, journal)) => {
+                    (self.ledger, self.ids, self.journal) = (ledger, ids, journal);
+                    self.next_batch = last + 1;
+                    self.committed.store(last, Ordering::Release);
+                    self.materialized.send_replace(last);
+                    return;
                 }
+                Err(e) => tracing::error!(error = format!("{e:#}"), "recovering the ledger"),
             }
-            match self.store.load_snapshot().await {
-                Ok(s) => {
-                    self.ledger = Ledger::from_snapshot(s);
-                    if let Ok(ids) = self.store.request_ids().await {
-                        self.ids = ids.into_iter().collect();
-                        return;
-                    }
-                }
-                Err(e) => tracing::error!(error = format!("{e:#}"), "reloading the ledger"),
-            }
+            // Answering from a memory that disagrees with the database would be worse than
+            // waiting for it.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

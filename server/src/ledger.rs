@@ -14,6 +14,7 @@ use mykey_core::api::{
     TransactionReceipt, TransactionRequest,
 };
 use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
@@ -36,7 +37,7 @@ fn problem(kind: ProblemKind, detail: impl Into<String>) -> Problem {
 }
 
 /// An account and its balances.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// Id.
     pub id: i64,
@@ -59,7 +60,7 @@ pub struct Account {
 }
 
 /// Points of one credit to a resident account, consumed in expiry order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
     /// Id.
     pub id: i64,
@@ -82,7 +83,7 @@ pub struct Lot {
 }
 
 /// A two-phase payment's first phase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     /// Id (the creating request's id).
     pub id: Uuid,
@@ -105,7 +106,7 @@ pub struct Hold {
 }
 
 /// One leg of a committed transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostingRow {
     /// Account.
     pub account: i64,
@@ -116,7 +117,7 @@ pub struct PostingRow {
 }
 
 /// A committed transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     /// Total order.
     pub seq: i64,
@@ -135,7 +136,7 @@ pub struct Transaction {
 }
 
 /// A municipality taking part.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Municipality {
     /// Id.
     pub id: i64,
@@ -156,7 +157,7 @@ pub struct Municipality {
 }
 
 /// A partner company.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partner {
     /// Id.
     pub id: i64,
@@ -173,7 +174,7 @@ pub struct Partner {
 }
 
 /// A shop, facility or store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shop {
     /// Id.
     pub id: i64,
@@ -186,7 +187,7 @@ pub struct Shop {
 }
 
 /// An event programme with its own points.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Id.
     pub id: i64,
@@ -199,7 +200,7 @@ pub struct Event {
 }
 
 /// A resident of the points cloud.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resident {
     /// Id.
     pub id: i64,
@@ -212,23 +213,23 @@ pub struct Resident {
 }
 
 /// A notice for the resident, sent later by the outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     /// Id.
     pub id: i64,
     /// Addressee.
     pub resident: i64,
     /// `points_expired`, ...
-    pub kind: &'static str,
+    pub kind: String,
     /// JSON details.
-    pub payload: serde_json::Value,
+    pub payload: String,
     /// Queue time.
     pub created_at: Micros,
 }
 
 /// Everything one batch changed, as the latest copy of each row; the storage writes it in
 /// one database transaction.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Changes {
     /// New or changed accounts.
     pub accounts: BTreeMap<i64, Account>,
@@ -253,6 +254,20 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Folds a later batch's changes into this one: the later copy of a row wins.
+    pub fn merge(&mut self, later: Changes) {
+        self.accounts.extend(later.accounts);
+        self.lots.extend(later.lots);
+        self.holds.extend(later.holds);
+        self.transactions.extend(later.transactions);
+        self.residents.extend(later.residents);
+        self.municipalities.extend(later.municipalities);
+        self.partners.extend(later.partners);
+        self.shops.extend(later.shops);
+        self.events.extend(later.events);
+        self.notices.extend(later.notices);
+    }
+
     /// True when the batch changed nothing.
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
@@ -1132,11 +1147,12 @@ impl Ledger {
             let notice = Notice {
                 id: self.next_notice,
                 resident: a.owner,
-                kind: "points_expired",
+                kind: "points_expired".to_owned(),
                 payload: serde_json::json!({
                     "account": account, "municipality": municipality, "event": a.event,
                     "points": points, "transaction": receipt.id,
-                }),
+                })
+                .to_string(),
                 created_at: receipt.created_at.timestamp_micros(),
             };
             self.next_notice += 1;

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod engine;
+pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod store;
@@ -21,6 +22,7 @@ use anyhow::Context;
 pub struct Ledgerd {
     /// The engine (writes).
     pub engine: engine::Engine,
+    tasks: engine::Tasks,
     _lock: lock::WriterLock,
 }
 
@@ -30,8 +32,14 @@ impl Ledgerd {
         let store = store::Store::connect(database_url).await?;
         store.migrate().await?;
         let lock = lock::WriterLock::acquire(&store).await?;
-        let engine = engine::Engine::start(store).await?;
-        Ok(Ledgerd { engine, _lock: lock })
+        let (engine, tasks) = engine::Engine::start(store).await?;
+        Ok(Ledgerd { engine, tasks, _lock: lock })
+    }
+
+    /// Stops the writer, lets the materialiser finish, then releases the writer lock.
+    pub async fn close(self) {
+        self.engine.stop().await;
+        self.tasks.join().await;
     }
 }
 

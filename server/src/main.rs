@@ -147,10 +147,13 @@ async fn main() -> anyhow::Result<()> {
                 None => {
                     let ledger = Ledgerd::open(&url).await?;
                     let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
-                    match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
+                    let report = match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
                         AdminResult::Jobs(r) => serde_json::to_string(&r)?,
                         _ => unreachable!("jobs answer with a report"),
-                    }
+                    };
+                    // Leave the tables up to date, not just the journal.
+                    ledger.close().await;
+                    report
                 }
             };
             println!("{report}");

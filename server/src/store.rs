@@ -52,7 +52,7 @@ pub struct StoredResponse {
 }
 
 /// A request record written with its batch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
     /// Client id.
     pub id: Uuid,
@@ -347,12 +347,15 @@ impl Store {
         .transpose()
     }
 
-    /// Writes one batch in one database transaction; returns once it is durable.
-    /// `conn` is the writer's own connection: its page and statement caches stay warm.
-    pub async fn commit(&self, conn: &mut AnyConnection, ch: &Changes, requests: &[RequestRecord]) -> anyhow::Result<()> {
+    /// Writes the rows of one or more journaled batches (merged, later rows winning) and
+    /// moves the watermark to `through`, in one database transaction. Idempotent: inserts
+    /// skip rows already there and upserts write the same images, so recovery may apply a
+    /// batch again. `conn` is the materialiser's own connection.
+    pub async fn materialize(&self, conn: &mut AnyConnection, ch: &Changes, requests: &[RequestRecord], through: i64) -> anyhow::Result<()> {
         let mut tx = conn.begin().await?;
         let c = &mut *tx;
         let b = self.backend;
+        const SKIP: &str = "ON CONFLICT DO NOTHING";
         if !ch.accounts.is_empty() {
             let rows = ch
                 .accounts
@@ -398,7 +401,7 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO municipalities (id, prefecture_code, prefecture, name, kind, expiry_days, treasury_account, breakage_account)", "", 8, rows).await?;
+            insert_many(b, c, "INSERT INTO municipalities (id, prefecture_code, prefecture, name, kind, expiry_days, treasury_account, breakage_account)", SKIP, 8, rows).await?;
         }
         if !ch.partners.is_empty() {
             let rows = ch
@@ -415,7 +418,7 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)", "", 6, rows).await?;
+            insert_many(b, c, "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)", SKIP, 6, rows).await?;
         }
         if !ch.shops.is_empty() {
             let rows = ch
@@ -423,7 +426,7 @@ impl Store {
                 .iter()
                 .map(|s| vec![V::I(s.id), V::I(s.municipality), V::T(s.name.clone()), V::I(s.receivable)])
                 .collect();
-            insert_many(b, c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", "", 4, rows).await?;
+            insert_many(b, c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", SKIP, 4, rows).await?;
         }
         if !ch.events.is_empty() {
             let rows = ch
@@ -431,7 +434,7 @@ impl Store {
                 .iter()
                 .map(|e| vec![V::I(e.id), V::I(e.municipality), V::T(e.name.clone()), V::I(e.expires_at)])
                 .collect();
-            insert_many(b, c, "INSERT INTO events (id, municipality_id, name, expires_at)", "", 4, rows).await?;
+            insert_many(b, c, "INSERT INTO events (id, municipality_id, name, expires_at)", SKIP, 4, rows).await?;
         }
         if !ch.residents.is_empty() {
             let rows = ch
@@ -439,7 +442,7 @@ impl Store {
                 .iter()
                 .map(|r| vec![V::I(r.id), V::I(r.home), V::I(r.reserved), V::I(r.created_at)])
                 .collect();
-            insert_many(b, c, "INSERT INTO residents (id, municipality_id, reserved_account, created_at)", "", 4, rows).await?;
+            insert_many(b, c, "INSERT INTO residents (id, municipality_id, reserved_account, created_at)", SKIP, 4, rows).await?;
         }
         if !ch.transactions.is_empty() {
             let rows = ch
@@ -456,7 +459,7 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)", "", 6, rows).await?;
+            insert_many(b, c, "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)", SKIP, 6, rows).await?;
             let rows = ch
                 .transactions
                 .iter()
@@ -473,7 +476,7 @@ impl Store {
                     })
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)", "", 6, rows).await?;
+            insert_many(b, c, "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)", SKIP, 6, rows).await?;
         }
         if !ch.lots.is_empty() {
             let rows = ch
@@ -539,13 +542,13 @@ impl Store {
                     vec![
                         V::I(n.id),
                         V::I(n.resident),
-                        V::T(n.kind.into()),
-                        V::T(n.payload.to_string()),
+                        V::T(n.kind.clone()),
+                        V::T(n.payload.clone()),
                         V::I(n.created_at),
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", "", 5, rows).await?;
+            insert_many(b, c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", SKIP, 5, rows).await?;
         }
         if !requests.is_empty() {
             let rows = requests
@@ -560,10 +563,24 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", "", 5, rows).await?;
+            insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", SKIP, 5, rows).await?;
         }
-        tx.commit().await.context("committing a batch")?;
+        sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1")
+            .bind(through)
+            .execute(&mut *c)
+            .await?;
+        tx.commit().await.context("committing materialised batches")?;
         Ok(())
+    }
+
+    /// The last batch whose rows are in the tables.
+    pub async fn materialized_through(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query("SELECT through_batch FROM materialized WHERE id = 1").fetch_one(&self.pool).await?.try_get("through_batch")?)
+    }
+
+    /// The database URL (with its password), for opening the journal beside it.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     // ----- queries (read committed state; never the engine's memory) -----

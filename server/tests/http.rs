@@ -337,10 +337,11 @@ async fn request_ids_are_remembered_across_restarts() {
             .await
             .unwrap();
         l.engine.admin(mykey_server::engine::Admin::Residents { home: 1, count: 1 }).await.unwrap();
-        l.engine.execute(Request::Grant(body.clone()), "municipality:1").await
+        let a = l.engine.execute(Request::Grant(body.clone()), "municipality:1").await;
+        l.close().await;
+        a
     };
     assert_eq!(first.status, 201);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
     assert_eq!(l.engine.execute(Request::Grant(body.clone()), "municipality:1").await, first);
     let mut other = body;

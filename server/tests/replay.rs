@@ -100,6 +100,7 @@ async fn run(ops: Vec<Op>) {
             },
             Op::Replay { index } | Op::ReplayChanged { index } => {
                 let Some((request, first)) = sent.get(index % sent.len().max(1)).cloned() else { continue };
+                engine.barrier().await.unwrap();
                 let before = engine.store().all_balances().await.unwrap();
                 let again = if matches!(op, Op::Replay { .. }) {
                     let a = engine.execute(request, "p").await;
@@ -111,6 +112,7 @@ async fn run(ops: Vec<Op>) {
                     a
                 };
                 assert!(again.status != 500);
+                engine.barrier().await.unwrap();
                 assert_eq!(before, engine.store().all_balances().await.unwrap(), "a replay changed balances");
                 continue;
             }
@@ -120,6 +122,7 @@ async fn run(ops: Vec<Op>) {
         sent.push((request, answer));
     }
     engine.check_invariants().await;
+    engine.barrier().await.unwrap();
     // What is stored rebuilds into a ledger that keeps every invariant.
     let stored = Ledger::from_snapshot(engine.store().load_snapshot().await.unwrap());
     stored.check_invariants();
