@@ -1,0 +1,61 @@
+//! Recovery from the batch journal: a batch that was acknowledged (journaled) but not yet
+//! written to the tables is applied when the ledger opens, and applying it twice is harmless.
+
+use mykey_core::api::GrantRequest;
+use mykey_server::engine::{Admin, Request};
+use mykey_server::journal::{Batch, Journal};
+use mykey_server::ledger::{Changes, Ledger};
+use mykey_server::store::{RequestRecord, Store};
+use mykey_server::testing::TestDb;
+use mykey_server::{time, Ledgerd};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
+    let db = TestDb::new().await.unwrap();
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    l.engine
+        .admin(Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
+        .await
+        .unwrap();
+    l.engine.admin(Admin::Residents { home: 1, count: 1 }).await.unwrap();
+    l.close().await;
+
+    // A batch as the writer would have journaled it just before a crash.
+    let store = Store::connect(&db.url).await.unwrap();
+    let mut ledger = Ledger::from_snapshot(store.load_snapshot().await.unwrap());
+    let grant = GrantRequest { id: Uuid::new_v4(), resident: 1, municipality: 1, event: None, amount: Decimal::from(70), expires_at: None, memo: None };
+    let mut changes = Changes::default();
+    let receipt = ledger.grant(&mut changes, &grant, time::now()).unwrap();
+    let body = serde_json::to_string(&receipt).unwrap();
+    let fingerprint = Request::Grant(grant.clone()).fingerprint("municipality:1");
+    let through = store.materialized_through().await.unwrap();
+    let batch = Batch {
+        seq: through + 1,
+        changes,
+        requests: vec![RequestRecord { id: grant.id, fingerprint, status: 201, body: body.clone(), created_at: time::now() }],
+    };
+    Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
+
+    // Materialising the same rows twice leaves them as they are.
+    let (ch, reqs) = mykey_server::journal::merge(vec![Batch::decode(&batch.encode()).unwrap()]);
+    let mut conn = store.writer_connection().await.unwrap();
+    store.materialize(&mut conn, &ch, &reqs, through).await.unwrap();
+    let once = store.all_balances().await.unwrap();
+    store.materialize(&mut conn, &ch, &reqs, through).await.unwrap();
+    assert_eq!(once, store.all_balances().await.unwrap());
+    drop(conn);
+
+    // Opening applies the journal: the grant is there and its id answers as before.
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    let again = l.engine.execute(Request::Grant(grant), "municipality:1").await;
+    assert_eq!((again.status, again.body), (201, body));
+    l.engine.barrier().await.unwrap();
+    let balances = l.engine.store().resident_balances(1, time::now()).await.unwrap().unwrap();
+    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
+    assert_eq!(municipal.balance, 70);
+    assert_eq!(l.engine.store().materialized_through().await.unwrap(), through + 1);
+    l.engine.check_invariants().await;
+    l.close().await;
+}
