@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod currency;
+pub mod merkle;
 pub mod mykey_id;
 pub mod points;
 pub mod problem;
