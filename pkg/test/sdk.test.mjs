@@ -26,3 +26,25 @@ test("problem bodies are read into stable slugs", () => {
   }));
   assert.deepEqual(p, { slug: "insufficient-points", status: 422, detail: "account 5 has 3 points available, 10 are needed" });
 });
+
+test("receipts verify against the Certificate Transparency reference tree", async () => {
+  const { verifyInclusion, verifyConsistency } = await import("../dist/mykey_sdk.js");
+  const b64 = (hex) => Buffer.from(hex, "hex").toString("base64");
+  // Leaf 5 ("40414243") of the 8-leaf reference tree; its leaf hash is SHA-256(0x00 || leaf).
+  const { createHash } = await import("node:crypto");
+  const leaf = createHash("sha256").update(Buffer.from("0040414243", "hex")).digest("base64");
+  const proof = [
+    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+  ].map(b64);
+  const root8 = b64("5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328");
+  verifyInclusion(5, 8, leaf, proof, root8);
+  assert.throws(() => verifyInclusion(4, 8, leaf, proof, root8), /root|length|range/);
+  const root6 = b64("76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef");
+  verifyConsistency(6, 8, [
+    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+  ].map(b64), root6, root8);
+});

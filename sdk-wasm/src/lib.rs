@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+use mykey_core::merkle;
+use mykey_core::note::{Note, VerifierKey};
 use mykey_core::{MykeyId, Points, Problem};
 use rust_decimal::Decimal;
 use serde::Serialize as _;
@@ -48,4 +50,48 @@ pub fn read_problem(body: &str) -> Result<JsValue, JsError> {
     });
     out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn hash32(b64: &str, what: &str) -> Result<merkle::Hash, JsError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| JsError::new(&format!("{what} is not a base64 SHA-256 hash")))
+}
+
+/// Checks a receipt: the leaf hash (base64) is at `index` in the tree of `size` whose root
+/// hash (base64) a checkpoint gave; `proof` is the list of base64 hashes the log served.
+#[wasm_bindgen(js_name = verifyInclusion)]
+pub fn verify_inclusion(index: f64, size: f64, leaf_hash: &str, proof: Vec<String>, root: &str) -> Result<(), JsError> {
+    let leaf = hash32(leaf_hash, "the leaf hash")?;
+    let root = hash32(root, "the root hash")?;
+    let proof = proof.iter().map(|p| hash32(p, "a proof hash")).collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_inclusion(index as u64, size as u64, &leaf, &proof, &root).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Checks that the log at `second` (root base64) extends the log at `first`.
+#[wasm_bindgen(js_name = verifyConsistency)]
+pub fn verify_consistency(first: f64, second: f64, proof: Vec<String>, first_root: &str, second_root: &str) -> Result<(), JsError> {
+    let (a, b) = (hash32(first_root, "the first root")?, hash32(second_root, "the second root")?);
+    let proof = proof.iter().map(|p| hash32(p, "a proof hash")).collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_consistency(first as u64, second as u64, &proof, &a, &b).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Checks a signed checkpoint: the log's signature and a quorum of witness cosignatures.
+/// Keys are vkeys (`name+id+base64`). Returns `{ origin, size, root }` (root in base64).
+#[wasm_bindgen(js_name = verifyCheckpoint)]
+pub fn verify_checkpoint(note: &str, log_key: &str, witness_keys: Vec<String>, quorum: usize) -> Result<JsValue, JsError> {
+    use base64::Engine as _;
+    let err = |e: mykey_core::note::NoteError| JsError::new(&e.to_string());
+    let log = VerifierKey::parse(log_key).map_err(err)?;
+    let witnesses = witness_keys.iter().map(|k| VerifierKey::parse(k)).collect::<Result<Vec<_>, _>>().map_err(err)?;
+    let cp = Note::parse(note).and_then(|n| n.verify_witnessed(&log, &witnesses, quorum)).map_err(err)?;
+    let out = serde_json::json!({
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": base64::engine::general_purpose::STANDARD.encode(cp.root),
+    });
+    out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }

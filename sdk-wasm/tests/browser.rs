@@ -23,3 +23,31 @@ fn reads_problem_bodies() {
     assert_eq!(v["slug"], "insufficient-points");
     assert_eq!(v["status"], 422);
 }
+
+#[wasm_bindgen_test]
+fn verifies_receipts_and_checkpoints() {
+    use mykey_core::merkle;
+    use mykey_core::note::{cosign, Checkpoint, Note, SignerKey};
+    let b64 = |h: &merkle::Hash| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(h)
+    };
+    let leaves: Vec<merkle::Hash> = (0u8..7).map(|i| merkle::leaf_hash(&[i])).collect();
+    let root = merkle::root(&leaves);
+    let proof: Vec<String> = merkle::inclusion_proof(3, &leaves).iter().map(b64).collect();
+    assert!(mykey_sdk::verify_inclusion(3.0, 7.0, &b64(&leaves[3]), proof.clone(), &b64(&root)).is_ok());
+    assert!(mykey_sdk::verify_inclusion(4.0, 7.0, &b64(&leaves[3]), proof, &b64(&root)).is_err());
+
+    let log = SignerKey::log("mykey.example/log", [1; 32]).unwrap();
+    let w1 = SignerKey::witness("w1.example", [2; 32]).unwrap();
+    let w2 = SignerKey::witness("w2.example", [3; 32]).unwrap();
+    let text = Checkpoint { origin: "mykey.example/log".into(), size: 7, root, extensions: vec![] }.to_text();
+    let mut note = Note::sign(&text, &[&log]).unwrap();
+    note.push_str(&cosign(&w1, &text, 1_800_000_000).unwrap());
+    let keys = vec![w1.verifier().encode(), w2.verifier().encode()];
+    assert!(mykey_sdk::verify_checkpoint(&note, &log.verifier().encode(), keys.clone(), 2).is_err(), "one of two");
+    note.push_str(&cosign(&w2, &text, 1_800_000_000).unwrap());
+    let v = mykey_sdk::verify_checkpoint(&note, &log.verifier().encode(), keys, 2).unwrap();
+    let v: serde_json::Value = serde_wasm_bindgen::from_value(v).unwrap();
+    assert_eq!(v["size"], 7);
+}

@@ -7,6 +7,7 @@ pub mod api;
 pub mod currency;
 pub mod merkle;
 pub mod mykey_id;
+pub mod note;
 pub mod points;
 pub mod problem;
 
