@@ -144,3 +144,18 @@ CREATE TABLE materialized (
     through_batch BIGINT NOT NULL
 );
 INSERT INTO materialized (id, through_batch) VALUES (1, 0);
+
+-- The tamper-evident log (server/src/log.rs, docs/log-format.md): one leaf per committed
+-- transaction, and the tree's stored hashes (Go tlog layout: leaf hashes and the hash of
+-- every complete subtree, keyed by stored-hash index).
+CREATE TABLE log_leaves (
+    idx BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    hash BYTEA NOT NULL
+);
+
+CREATE TABLE log_hashes (
+    idx BIGINT PRIMARY KEY,
+    hash BYTEA NOT NULL
+);

@@ -17,6 +17,7 @@ use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::log::{transaction_leaf, Log, LogLeaf};
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
 
 /// How long reserved points wait before they move to the home municipality (DOMAIN.md).
@@ -251,6 +252,10 @@ pub struct Changes {
     pub events: Vec<Event>,
     /// Queued notices.
     pub notices: Vec<Notice>,
+    /// New log leaves, in order.
+    pub log_leaves: Vec<LogLeaf>,
+    /// New stored hashes of the log's tree, as (stored index, hash).
+    pub log_hashes: Vec<(u64, crate::log::Hash)>,
 }
 
 impl Changes {
@@ -266,6 +271,8 @@ impl Changes {
         self.shops.extend(later.shops);
         self.events.extend(later.events);
         self.notices.extend(later.notices);
+        self.log_leaves.extend(later.log_leaves);
+        self.log_hashes.extend(later.log_hashes);
     }
 
     /// True when the batch changed nothing.
@@ -280,6 +287,7 @@ impl Changes {
             && self.shops.is_empty()
             && self.events.is_empty()
             && self.notices.is_empty()
+            && self.log_leaves.is_empty()
     }
 }
 
@@ -332,6 +340,7 @@ pub struct Ledger {
     next_notice: i64,
     next_resident: i64,
     last_time: Micros,
+    log: Log,
 }
 
 /// The rows a ledger is rebuilt from at start-up.
@@ -361,6 +370,10 @@ pub struct Snapshot {
     pub max_notice: i64,
     /// Latest transaction time.
     pub last_time: Micros,
+    /// Leaves in the log.
+    pub log_size: u64,
+    /// Stored hashes of the log's right edge.
+    pub log_frontier: BTreeMap<u64, crate::log::Hash>,
 }
 
 impl Ledger {
@@ -373,6 +386,7 @@ impl Ledger {
             next_notice: s.max_notice + 1,
             next_resident: s.residents.iter().map(|r| r.id).max().unwrap_or(0) + 1,
             last_time: s.last_time,
+            log: Log::new(s.log_size, s.log_frontier),
             ..Ledger::default()
         };
         for a in s.accounts {
@@ -766,8 +780,11 @@ impl Ledger {
             }
         }
         let tx = Transaction { seq, id, kind, municipality, memo, created_at, postings };
-        let receipt = self.receipt(&tx);
+        let (leaf, stored) = self.log.append(seq, transaction_leaf(&tx));
+        let receipt = self.receipt(&tx, &leaf);
         ch.transactions.push(tx);
+        ch.log_leaves.push(leaf);
+        ch.log_hashes.extend(stored);
         Ok(receipt)
     }
 
@@ -811,8 +828,16 @@ impl Ledger {
         taken
     }
 
-    fn receipt(&self, tx: &Transaction) -> TransactionReceipt {
+    /// Leaves in the log so far.
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+
+    fn receipt(&self, tx: &Transaction, leaf: &LogLeaf) -> TransactionReceipt {
+        use base64::Engine as _;
         TransactionReceipt {
+            leaf_index: leaf.index,
+            leaf_hash: base64::engine::general_purpose::STANDARD.encode(leaf.hash),
             id: tx.id,
             seq: tx.seq,
             kind: tx.kind,

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
+pub mod log;
 pub mod store;
 pub mod testing;
 pub mod time;

@@ -69,6 +69,7 @@ pub struct RequestRecord {
 /// A value bound into a generated statement.
 enum V {
     I(i64),
+    B(Vec<u8>),
     OI(Option<i64>),
     T(String),
     OT(Option<String>),
@@ -111,6 +112,7 @@ async fn insert_many(backend: Backend, conn: &mut AnyConnection, head: &str, tai
             for v in row {
                 q = match v {
                     V::I(x) => q.bind(*x),
+                    V::B(x) => q.bind(x.clone()),
                     V::OI(x) => q.bind(*x),
                     V::T(x) => q.bind(x.clone()),
                     V::OT(x) => q.bind(x.clone()),
@@ -316,11 +318,48 @@ impl Store {
         )
         .fetch_one(p)
         .await?;
+        s.log_size = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves")
+            .fetch_one(p)
+            .await?
+            .try_get::<i64, _>("n")? as u64;
+        s.log_frontier = self.stored_hashes(&crate::log::Log::frontier_indexes(s.log_size)).await?;
         s.max_seq = r.try_get("s")?;
         s.max_lot = r.try_get("l")?;
         s.max_notice = r.try_get("n")?;
         s.last_time = r.try_get("t")?;
         Ok(s)
+    }
+
+    /// Stored hashes of the log's tree by stored index; an index not stored is left out.
+    pub async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<std::collections::BTreeMap<u64, crate::log::Hash>> {
+        let mut out = std::collections::BTreeMap::new();
+        // Bounded statements: a tile needs 256 hashes, a proof about 2 log2(n).
+        for chunk in indexes.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", list.join(","));
+            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+                let idx: i64 = r.try_get("idx")?;
+                let hash: Vec<u8> = r.try_get("hash")?;
+                out.insert(idx as u64, hash.try_into().map_err(|_| anyhow::anyhow!("stored hash {idx} is not 32 bytes"))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Log leaves `from..to` (data), in order.
+    pub async fn log_leaves(&self, from: u64, to: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        let rows = sqlx::query("SELECT data FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<Vec<u8>, _>("data")?)).collect()
+    }
+
+    /// Leaves in the log's tables.
+    pub async fn log_size(&self) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n as u64)
     }
 
     /// All request ids ever used, for the engine's duplicate check.
@@ -564,6 +603,18 @@ impl Store {
                 })
                 .collect();
             insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", SKIP, 5, rows).await?;
+        }
+        if !ch.log_leaves.is_empty() {
+            let rows = ch
+                .log_leaves
+                .iter()
+                .map(|l| vec![V::I(l.index as i64), V::I(l.seq), V::B(l.data.clone()), V::B(l.hash.to_vec())])
+                .collect();
+            insert_many(b, c, "INSERT INTO log_leaves (idx, seq, data, hash)", SKIP, 4, rows).await?;
+        }
+        if !ch.log_hashes.is_empty() {
+            let rows = ch.log_hashes.iter().map(|(i, h)| vec![V::I(*i as i64), V::B(h.to_vec())]).collect();
+            insert_many(b, c, "INSERT INTO log_hashes (idx, hash)", SKIP, 2, rows).await?;
         }
         sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1")
             .bind(through)

@@ -311,6 +311,11 @@ api_type! {
         pub memo: Option<String>,
         /// The legs, summing to zero per currency.
         pub postings: Vec<Posting>,
+        /// Position of this transaction's leaf in the tamper-evident log.
+        pub leaf_index: u64,
+        /// The leaf's hash, base64 (`SHA-256(0x00 || leaf)`); check it against a checkpoint
+        /// with an inclusion proof from `/v1/log/inclusion`.
+        pub leaf_hash: String,
     }
 }
 

@@ -1,0 +1,230 @@
+//! The tamper-evident log: every committed ledger transaction is one leaf of an RFC 9162
+//! Merkle tree. The tree is stored as the Go checksum database stores it ("stored hashes",
+//! via `tlog_tiles`): writing leaf n stores its leaf hash and the hash of every subtree it
+//! completes, about two hashes per leaf, so that any tree head, proof or C2SP tile is a
+//! handful of indexed look-ups. The writer only keeps the right edge of the tree in memory.
+//!
+//! Leaf encoding: `docs/log-format.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tlog_tiles::{stored_hash_index, stored_hashes_for_record_hash, Hash as TlogHash, HashReader};
+
+use crate::ledger::Transaction;
+
+/// A SHA-256 value.
+pub type Hash = [u8; 32];
+
+/// Tile height of the C2SP tlog-tiles layout: 256 hashes per tile.
+pub const TILE_HEIGHT: u8 = 8;
+
+/// A leaf and the stored hashes its append produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLeaf {
+    /// Position in the log, from 0.
+    pub index: u64,
+    /// The ledger transaction it records.
+    pub seq: i64,
+    /// The leaf bytes (`docs/log-format.md`).
+    pub data: Vec<u8>,
+    /// `SHA-256(0x00 || data)`.
+    pub hash: Hash,
+}
+
+/// The right edge of the tree: what the next append needs.
+#[derive(Debug, Default)]
+pub struct Log {
+    size: u64,
+    /// Stored hashes of the maximal complete subtrees on the right edge, by stored index.
+    frontier: BTreeMap<u64, Hash>,
+}
+
+struct Frontier<'a>(&'a BTreeMap<u64, Hash>);
+
+impl HashReader for Frontier<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|i| self.0.get(i).map(|h| TlogHash(*h)).ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .collect()
+    }
+}
+
+impl Log {
+    /// The stored-hash indexes of the right edge of a tree of `size` leaves.
+    pub fn frontier_indexes(size: u64) -> Vec<u64> {
+        (0..64u8).filter(|l| size >> l & 1 == 1).map(|l| stored_hash_index(l, (size >> l) - 1)).collect()
+    }
+
+    /// Rebuilds from the stored size and the right-edge hashes.
+    pub fn new(size: u64, frontier: BTreeMap<u64, Hash>) -> Log {
+        let want = Self::frontier_indexes(size);
+        assert!(want.iter().all(|i| frontier.contains_key(i)), "the log's right edge is stored");
+        Log { size, frontier }
+    }
+
+    /// Leaves so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf; returns it and the stored hashes to write, as (stored index, hash).
+    pub fn append(&mut self, seq: i64, data: Vec<u8>) -> (LogLeaf, Vec<(u64, Hash)>) {
+        let n = self.size;
+        let leaf_hash = mykey_core::merkle::leaf_hash(&data);
+        let hashes = stored_hashes_for_record_hash(n, TlogHash(leaf_hash), &Frontier(&self.frontier))
+            .expect("the right edge holds every hash an append reads");
+        let first = stored_hash_index(0, n);
+        let stored: Vec<(u64, Hash)> = hashes.iter().enumerate().map(|(i, h)| (first + i as u64, h.0)).collect();
+        self.size += 1;
+        self.frontier.extend(stored.iter().copied());
+        let keep = Self::frontier_indexes(self.size);
+        self.frontier.retain(|i, _| keep.contains(i));
+        (LogLeaf { index: n, seq, data, hash: leaf_hash }, stored)
+    }
+}
+
+#[derive(Serialize)]
+struct PostingLeaf {
+    account: i64,
+    amount: i64,
+    balance_after: i64,
+}
+
+#[derive(Serialize)]
+struct TransactionLeaf<'a> {
+    v: u8,
+    r#type: &'static str,
+    seq: i64,
+    id: String,
+    kind: &'static str,
+    municipality: i64,
+    created_at: i64,
+    memo: Option<&'a str>,
+    postings: Vec<PostingLeaf>,
+}
+
+/// The leaf bytes of a committed transaction (log format v1: `docs/log-format.md`).
+pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
+    let leaf = TransactionLeaf {
+        v: 1,
+        r#type: "transaction",
+        seq: tx.seq,
+        id: tx.id.to_string(),
+        kind: tx.kind.as_str(),
+        municipality: tx.municipality,
+        created_at: tx.created_at,
+        memo: tx.memo.as_deref(),
+        postings: tx
+            .postings
+            .iter()
+            .map(|p| PostingLeaf { account: p.account, amount: p.amount, balance_after: p.balance_after })
+            .collect(),
+    };
+    serde_json::to_vec(&leaf).expect("leaves serialise")
+}
+
+/// Runs `f` over the stored hashes it asks for, fetched by `fetch` in one call. tlog_tiles'
+/// readers are synchronous and the database is not, so `f` runs twice: once to learn which
+/// hashes it needs (it is given zeros; no result of that pass is used), once with them.
+pub async fn with_stored_hashes<T, F, Fut>(f: impl Fn(&dyn HashReader) -> Result<T, tlog_tiles::Error>, fetch: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Vec<u64>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<BTreeMap<u64, Hash>>>,
+{
+    struct Recorder(std::cell::RefCell<Vec<u64>>);
+    impl HashReader for Recorder {
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
+            self.0.borrow_mut().extend_from_slice(indexes);
+            Ok(vec![TlogHash::default(); indexes.len()])
+        }
+    }
+    let recorder = Recorder(Default::default());
+    f(&recorder).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut wanted = recorder.0.into_inner();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let hashes = fetch(wanted).await?;
+    f(&Frontier(&hashes)).map_err(|e| anyhow::anyhow!("the log's stored hashes are incomplete: {e}"))
+}
+
+/// The C2SP path of a hash tile (`tile/<L>/<N>[.p/<W>]`) or an entry bundle
+/// (`tile/entries/<N>[.p/<W>]`), without the `/log/` prefix.
+pub fn tile_path(level: Option<u8>, n: u64, width: u32) -> String {
+    let mut digits = format!("{:03}", n % 1000);
+    let mut rest = n / 1000;
+    while rest > 0 {
+        digits = format!("x{:03}/{digits}", rest % 1000);
+        rest /= 1000;
+    }
+    let partial = if width == 1 << TILE_HEIGHT { String::new() } else { format!(".p/{width}") };
+    match level {
+        Some(l) => format!("tile/{l}/{digits}{partial}"),
+        None => format!("tile/entries/{digits}{partial}"),
+    }
+}
+
+/// Parses a C2SP tile path: (level or None for entries, index, width).
+pub fn parse_tile_path(path: &str) -> Option<(Option<u8>, u64, u32)> {
+    let rest = path.strip_prefix("tile/")?;
+    let (level, rest) = rest.split_once('/')?;
+    let level = if level == "entries" { None } else { Some(level.parse::<u8>().ok().filter(|l| *l < 8)?) };
+    let (digits, width) = match rest.split_once(".p/") {
+        Some((d, w)) => (d, w.parse::<u32>().ok().filter(|w| (1..(1 << TILE_HEIGHT)).contains(w))?),
+        None => (rest, 1 << TILE_HEIGHT),
+    };
+    let parts: Vec<&str> = digits.split('/').collect();
+    let mut n: u64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        let d = if last { *p } else { p.strip_prefix('x')? };
+        if d.len() != 3 || !d.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n = n.checked_mul(1000)?.checked_add(d.parse().ok()?)?;
+    }
+    // Canonical form only: no leading zero groups.
+    (tile_path(level, n, width) == path).then_some((level, n, width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mykey_core::merkle;
+
+    #[test]
+    fn appends_reproduce_rfc9162_roots_with_only_the_right_edge_in_memory() {
+        let mut log = Log::default();
+        let mut all: BTreeMap<u64, Hash> = BTreeMap::new();
+        let mut leaves = Vec::new();
+        for i in 0..300u32 {
+            let (leaf, stored) = log.append(i64::from(i), i.to_be_bytes().to_vec());
+            assert_eq!(leaf.index, u64::from(i));
+            leaves.push(leaf.hash);
+            all.extend(stored);
+            assert!(log.frontier.len() <= 9, "only the right edge is kept");
+            let size = log.size();
+            let root = tlog_tiles::tree_hash(size, &Frontier(&all)).unwrap();
+            assert_eq!(root.0, merkle::root(&leaves), "size {size}");
+        }
+        // Proofs from the stored hashes verify with the shared verifier.
+        for (i, leaf) in leaves.iter().enumerate().step_by(37) {
+            let p = tlog_tiles::prove_record(300, i as u64, &Frontier(&all)).unwrap();
+            let p: Vec<Hash> = p.iter().map(|h| h.0).collect();
+            merkle::verify_inclusion(i as u64, 300, leaf, &p, &merkle::root(&leaves)).unwrap();
+        }
+    }
+
+    #[test]
+    fn tile_paths_round_trip() {
+        assert_eq!(tile_path(Some(0), 1_234_067, 256), "tile/0/x001/x234/067");
+        assert_eq!(tile_path(None, 5, 17), "tile/entries/005.p/17");
+        for (l, n, w) in [(Some(0), 0, 256), (Some(3), 1_234_067, 1), (None, 999, 255), (None, 1000, 256)] {
+            assert_eq!(parse_tile_path(&tile_path(l, n, w)), Some((l, n, w)));
+        }
+        assert_eq!(parse_tile_path("tile/0/x000/001"), None, "not canonical");
+        assert_eq!(parse_tile_path("tile/0/001.p/256"), None);
+        assert_eq!(parse_tile_path("tile/9/001"), None);
+    }
+}
