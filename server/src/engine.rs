@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
 use crate::ledger::{Changes, Ledger};
+use crate::log::{self, LogSigner};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
 
@@ -34,6 +35,19 @@ pub const QUEUE: usize = 8192;
 pub const MATERIALIZE_QUEUE: usize = 256;
 /// Longest a read waits for the materialiser before it answers `unavailable`.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Least time between two checkpoints; a new one follows new leaves within this time.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// A signed checkpoint of the log, as published.
+#[derive(Debug)]
+pub struct Published {
+    /// Leaves covered.
+    pub size: u64,
+    /// Tree head.
+    pub root: log::Hash,
+    /// The signed note (C2SP tlog-checkpoint).
+    pub note: String,
+}
 
 /// A write that moves points, identified by its client id.
 #[derive(Clone, Debug, Serialize)]
@@ -228,11 +242,15 @@ pub struct Engine {
     committed: Arc<AtomicI64>,
     /// The last batch whose rows are in the tables.
     materialized: watch::Receiver<i64>,
+    /// The latest checkpoint.
+    checkpoint: watch::Receiver<Option<Arc<Published>>>,
+    /// The log's public key (C2SP vkey).
+    log_vkey: Arc<str>,
 }
 
 impl Engine {
     /// Loads the ledger from the database, checks its invariants and starts the writer.
-    pub async fn start(store: Store) -> anyhow::Result<(Engine, Tasks)> {
+    pub async fn start(store: Store, signer: LogSigner) -> anyhow::Result<(Engine, Tasks)> {
         let started = Instant::now();
         let last = journal::recover(&store).await.context("applying the batch journal")?;
         let (ledger, ids) = load(&store).await?;
@@ -242,12 +260,17 @@ impl Engine {
         let (materialized_tx, materialized) = watch::channel(last);
         let materialized_tx = Arc::new(materialized_tx);
         let committed = Arc::new(AtomicI64::new(last));
+        let (log_size_tx, log_size) = watch::channel(ledger.log_size());
+        let (checkpoint_tx, checkpoint) = watch::channel(None);
+        let log_vkey: Arc<str> = signer.vkey().into();
+        tokio::spawn(publish(store.clone(), signer, log_size, checkpoint_tx));
         let m = Materializer {
             store: store.clone(),
             journal: Journal::open(&store).await?,
             conn: store.writer_connection().await?,
             batches,
             done: materialized_tx.clone(),
+            log_size: log_size_tx,
         };
         let materializer = tokio::spawn(m.run());
         let writer = Writer {
@@ -262,7 +285,17 @@ impl Engine {
             rx,
         };
         let writer = tokio::spawn(writer.run());
-        Ok((Engine { queue, store, committed, materialized }, Tasks { writer, materializer }))
+        Ok((Engine { queue, store, committed, materialized, checkpoint, log_vkey }, Tasks { writer, materializer }))
+    }
+
+    /// The latest signed checkpoint, once the first is made.
+    pub fn checkpoint(&self) -> Option<Arc<Published>> {
+        self.checkpoint.borrow().clone()
+    }
+
+    /// The log's public key as a C2SP vkey.
+    pub fn log_vkey(&self) -> &str {
+        &self.log_vkey
     }
 
     /// Waits until the tables hold every batch acknowledged so far, so that a read sees
@@ -363,6 +396,8 @@ struct Materializer {
     conn: sqlx::AnyConnection,
     batches: mpsc::Receiver<Batch>,
     done: Arc<watch::Sender<i64>>,
+    /// Leaves in the log's tables, for the checkpoint publisher.
+    log_size: watch::Sender<u64>,
 }
 
 impl Materializer {
@@ -395,6 +430,32 @@ impl Materializer {
             metrics::histogram!("mykey_materialize_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_materialize_batches").record(n as f64);
             self.done.send_replace(through);
+            if let Some(leaf) = changes.log_leaves.last() {
+                self.log_size.send_replace(leaf.index + 1);
+            }
+        }
+    }
+}
+
+/// Signs a checkpoint of what the tables hold whenever the log has grown, at most once per
+/// [`PUBLISH_EVERY`]; the first one at start-up.
+async fn publish(store: Store, signer: LogSigner, mut sizes: watch::Receiver<u64>, out: watch::Sender<Option<Arc<Published>>>) {
+    let mut last = None;
+    loop {
+        let size = *sizes.borrow_and_update();
+        if last != Some(size) {
+            match log::tree_head(&store, size).await {
+                Ok(root) => {
+                    out.send_replace(Some(Arc::new(Published { size, root, note: signer.checkpoint(size, root) })));
+                    last = Some(size);
+                    metrics::gauge!("mykey_log_size").set(size as f64);
+                }
+                Err(e) => tracing::error!(error = format!("{e:#}"), "computing a tree head"),
+            }
+        }
+        tokio::time::sleep(PUBLISH_EVERY).await;
+        if last == Some(*sizes.borrow()) && sizes.changed().await.is_err() {
+            return;
         }
     }
 }

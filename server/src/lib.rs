@@ -19,6 +19,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
+/// The log's origin when none is configured.
+pub const DEFAULT_LOG_ORIGIN: &str = "mykey.local/log";
+
 /// A running ledger: database, writer lock and engine.
 pub struct Ledgerd {
     /// The engine (writes).
@@ -28,12 +31,18 @@ pub struct Ledgerd {
 }
 
 impl Ledgerd {
-    /// Connects, migrates, takes the writer lock and starts the engine.
+    /// Opens with a fresh, unsaved log key (tests and benchmarks).
     pub async fn open(database_url: &str) -> anyhow::Result<Ledgerd> {
+        Self::open_with(database_url, log::LogSigner::generate(DEFAULT_LOG_ORIGIN)).await
+    }
+
+    /// Connects, migrates, takes the writer lock and starts the engine; `signer` signs the
+    /// log's checkpoints.
+    pub async fn open_with(database_url: &str, signer: log::LogSigner) -> anyhow::Result<Ledgerd> {
         let store = store::Store::connect(database_url).await?;
         store.migrate().await?;
         let lock = lock::WriterLock::acquire(&store).await?;
-        let (engine, tasks) = engine::Engine::start(store).await?;
+        let (engine, tasks) = engine::Engine::start(store, signer).await?;
         Ok(Ledgerd { engine, tasks, _lock: lock })
     }
 

@@ -228,3 +228,117 @@ mod tests {
         assert_eq!(parse_tile_path("tile/9/001"), None);
     }
 }
+
+/// The log's identity: its origin (the checkpoint's first line and the key name) and the
+/// Ed25519 key that signs its checkpoints.
+pub struct LogSigner {
+    key: mykey_core::note::SignerKey,
+}
+
+impl LogSigner {
+    /// A signer for `origin` from a 32-byte seed.
+    pub fn new(origin: &str, seed: [u8; 32]) -> anyhow::Result<LogSigner> {
+        Ok(LogSigner { key: mykey_core::note::SignerKey::log(origin, seed).map_err(|e| anyhow::anyhow!("{e}"))? })
+    }
+
+    /// A fresh random key (tests, benchmarks).
+    pub fn generate(origin: &str) -> LogSigner {
+        use rand::RngCore;
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        Self::new(origin, seed).expect("valid origin")
+    }
+
+    /// Reads the key file (a C2SP skey), or creates it with a new key, readable by the owner
+    /// only. The origin comes from the file when it exists.
+    pub fn from_file(path: &std::path::Path, origin: &str) -> anyhow::Result<LogSigner> {
+        use anyhow::Context;
+        if path.exists() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let key = mykey_core::note::SignerKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            return Ok(LogSigner { key });
+        }
+        let signer = Self::generate(origin);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        use std::io::Write as _;
+        options
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{}\n", signer.key.encode()).as_bytes()))
+            .with_context(|| format!("writing the new log key to {}", path.display()))?;
+        Ok(signer)
+    }
+
+    /// The public key as a C2SP vkey, for witnesses and clients.
+    pub fn vkey(&self) -> String {
+        self.key.verifier().encode()
+    }
+
+    /// The origin line.
+    pub fn origin(&self) -> String {
+        self.key.verifier().name().to_owned()
+    }
+
+    /// A signed checkpoint note for a tree of `size` leaves with head `root`.
+    pub fn checkpoint(&self, size: u64, root: Hash) -> String {
+        let cp = mykey_core::note::Checkpoint { origin: self.origin(), size, root, extensions: Vec::new() };
+        mykey_core::note::Note::sign(&cp.to_text(), &[&self.key]).expect("checkpoint text is a valid note text")
+    }
+}
+
+/// The tree head of the first `size` leaves, from the stored hashes.
+pub async fn tree_head(store: &crate::store::Store, size: u64) -> anyhow::Result<Hash> {
+    with_stored_hashes(|r| tlog_tiles::tree_hash(size, &ReaderRef(r)).map(|h| h.0), |idx| async move { store.stored_hashes(&idx).await }).await
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size`.
+pub async fn inclusion_proof(store: &crate::store::Store, index: u64, size: u64) -> anyhow::Result<Vec<Hash>> {
+    with_stored_hashes(
+        |r| tlog_tiles::prove_record(size, index, &ReaderRef(r)).map(|p| p.iter().map(|h| h.0).collect()),
+        |idx| async move { store.stored_hashes(&idx).await },
+    )
+    .await
+}
+
+/// The consistency proof from the tree of `first` leaves to the tree of `second`.
+pub async fn consistency_proof(store: &crate::store::Store, first: u64, second: u64) -> anyhow::Result<Vec<Hash>> {
+    if first == 0 || first == second {
+        return Ok(Vec::new());
+    }
+    with_stored_hashes(
+        |r| tlog_tiles::prove_tree(second, first, &ReaderRef(r)).map(|p| p.iter().map(|h| h.0).collect()),
+        |idx| async move { store.stored_hashes(&idx).await },
+    )
+    .await
+}
+
+/// The hashes of a C2SP hash tile at `level`, index `n`, `width` hashes wide.
+pub async fn hash_tile(store: &crate::store::Store, level: u8, n: u64, width: u32) -> anyhow::Result<Vec<u8>> {
+    let tile = tlog_tiles::Tile::new(TILE_HEIGHT, level, n, width, false);
+    with_stored_hashes(|r| tile.read_data(&ReaderRef(r)), |idx| async move { store.stored_hashes(&idx).await }).await
+}
+
+/// A C2SP entry bundle: each leaf as a big-endian u16 length and its bytes.
+pub async fn entry_bundle(store: &crate::store::Store, n: u64, width: u32) -> anyhow::Result<Vec<u8>> {
+    let from = n << TILE_HEIGHT;
+    let leaves = store.log_leaves(from, from + u64::from(width)).await?;
+    anyhow::ensure!(leaves.len() == width as usize, "entries {from}..{} are not all stored", from + u64::from(width));
+    let mut out = Vec::new();
+    for leaf in leaves {
+        let len = u16::try_from(leaf.len()).map_err(|_| anyhow::anyhow!("a leaf longer than 65535 bytes"))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&leaf);
+    }
+    Ok(out)
+}
+
+/// Lets a `&dyn HashReader` be passed where tlog_tiles wants a sized reader.
+struct ReaderRef<'a>(&'a dyn HashReader);
+
+impl HashReader for ReaderRef<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
+        self.0.read_hashes(indexes)
+    }
+}

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use mykey_server::auth::{create_key, Role};
 use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::log::LogSigner;
 use mykey_server::{demo, store, time, Ledgerd};
 
 #[derive(Parser)]
@@ -20,6 +21,12 @@ struct Cli {
     /// Log format.
     #[arg(long, env = "MYKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// The tamper-evident log's signing key (a C2SP skey); created with a new key if missing.
+    #[arg(long, env = "MYKEY_LOG_KEY_FILE", default_value = "mykey-log.key", global = true)]
+    log_key_file: PathBuf,
+    /// The log's origin (first line of its checkpoints) when a new key is created.
+    #[arg(long, env = "MYKEY_LOG_ORIGIN", default_value = mykey_server::DEFAULT_LOG_ORIGIN, global = true)]
+    log_origin: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,10 +103,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let url = cli.database_url;
+    let signer = || LogSigner::from_file(&cli.log_key_file, &cli.log_origin);
     match cli.command {
         Command::Serve { bind, jobs_every_seconds } => {
-            let ledger = Ledgerd::open(&url).await?;
-            tracing::info!(database = store::redact(&url), %bind, "serving");
+            let ledger = Ledgerd::open_with(&url, signer()?).await?;
+            tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
             mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(jobs_every_seconds.max(1))).await
@@ -111,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { bind, data_dir, keys_file } => {
-            let ledger = Ledgerd::open(&url).await?;
+            let ledger = Ledgerd::open_with(&url, signer()?).await?;
             match demo::seed(&ledger.engine, &data_dir).await? {
                 Some(keys) => {
                     std::fs::write(&keys_file, serde_json::to_string_pretty(&keys)?)
@@ -122,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let listener = mykey_server::bind(bind).await?;
             let at = listener.local_addr()?;
+            println!("log key (verify checkpoints at http://{at}/log/checkpoint with it): {}", ledger.engine.log_vkey());
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
             mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(60)).await
         }
@@ -145,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
                     body
                 }
                 None => {
-                    let ledger = Ledgerd::open(&url).await?;
+                    let ledger = Ledgerd::open_with(&url, signer()?).await?;
                     let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
                     let report = match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
                         AdminResult::Jobs(r) => serde_json::to_string(&r)?,

@@ -28,17 +28,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// `mykey-server demo` on a fresh ephemeral port, keys written to `keys_file`.
-    pub fn demo(database_url: &str, keys_file: &Path) -> anyhow::Result<Server> {
+    /// `mykey-server demo` on a fresh ephemeral port; API keys go to `dir/keys.json`, the
+    /// log's signing key to `dir/log.key`.
+    pub fn demo(database_url: &str, dir: &Path) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["--database-url", database_url, "demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(keys_file);
+        cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
         Self::spawn(cmd, "mykey demo: ")
     }
 
-    /// `mykey-server serve` on a fresh ephemeral port.
-    pub fn serve(database_url: &str) -> anyhow::Result<Server> {
+    /// `mykey-server serve` on a fresh ephemeral port with the log key in `dir/log.key`.
+    pub fn serve(database_url: &str, dir: &Path) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
-        cmd.args(["--database-url", database_url, "serve", "--bind", "127.0.0.1:0"]);
+        cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]);
         Self::spawn(cmd, "mykey-server listening on ")
     }
 

@@ -25,7 +25,7 @@ async fn acknowledged_payments_survive_kill_9() {
     let dir = std::env::temp_dir().join(format!("mykey-crash-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let keys_file = dir.join("keys.json");
-    let mut server = Server::demo(&db.url, &keys_file).unwrap();
+    let mut server = Server::demo(&db.url, &dir).unwrap();
     let keys: DemoKeys = serde_json::from_slice(&std::fs::read(&keys_file).unwrap()).unwrap();
     let client = reqwest::Client::new();
     let (resident, shop, municipality) = (keys.ids.resident, keys.ids.shop, keys.ids.municipality);
@@ -70,7 +70,7 @@ async fn acknowledged_payments_survive_kill_9() {
     assert!(acked > 50, "clients got going before the kill ({acked} acknowledged)");
     assert!(sent.iter().all(|s| s.1 != Outcome::Refused), "no refusals expected");
 
-    let server = Server::serve(&db.url).unwrap();
+    let server = Server::serve(&db.url, &dir).unwrap();
     // Everything in the account's history, by transaction id.
     let history = full_history(&client, &server.base, &keys.resident, account).await;
     let balance: Value = client

@@ -8,8 +8,10 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_loads_the_council_partners_shops_and_residents() {
     let db = TestDb::new().await.unwrap();
-    let keys_file = std::env::temp_dir().join(format!("mykey-demo-{}.json", uuid::Uuid::new_v4().simple()));
-    let server = Server::demo(&db.url, &keys_file).unwrap();
+    let dir = std::env::temp_dir().join(format!("mykey-demo-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys_file = dir.join("keys.json");
+    let server = Server::demo(&db.url, &dir).unwrap();
     let keys: DemoKeys = serde_json::from_slice(&std::fs::read(&keys_file).unwrap()).unwrap();
     let c = reqwest::Client::new();
     let get = |path: &str, key: &str| {
@@ -36,5 +38,5 @@ async fn demo_loads_the_council_partners_shops_and_residents() {
     assert!(stdout.contains("urn:mykey:problem:fractional-points"), "{stdout}");
     let home = c.get(format!("{}/", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("/openapi.json"));
-    let _ = std::fs::remove_file(&keys_file);
+    let _ = std::fs::remove_dir_all(&dir);
 }
