@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
 use crate::ledger::{Changes, Ledger};
-use crate::log::{self, LogSigner};
+use crate::log::{self, LogConfig};
+use crate::witness::{self, WitnessClient};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
 
@@ -45,8 +46,10 @@ pub struct Published {
     pub size: u64,
     /// Tree head.
     pub root: log::Hash,
-    /// The signed note (C2SP tlog-checkpoint).
+    /// The signed note (C2SP tlog-checkpoint), with the witnesses' cosignatures.
     pub note: String,
+    /// Valid cosignatures it carries.
+    pub cosignatures: usize,
 }
 
 /// A write that moves points, identified by its client id.
@@ -250,7 +253,7 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the ledger from the database, checks its invariants and starts the writer.
-    pub async fn start(store: Store, signer: LogSigner) -> anyhow::Result<(Engine, Tasks)> {
+    pub async fn start(store: Store, log_config: LogConfig) -> anyhow::Result<(Engine, Tasks)> {
         let started = Instant::now();
         let last = journal::recover(&store).await.context("applying the batch journal")?;
         let (ledger, ids) = load(&store).await?;
@@ -262,8 +265,8 @@ impl Engine {
         let committed = Arc::new(AtomicI64::new(last));
         let (log_size_tx, log_size) = watch::channel(ledger.log_size());
         let (checkpoint_tx, checkpoint) = watch::channel(None);
-        let log_vkey: Arc<str> = signer.vkey().into();
-        tokio::spawn(publish(store.clone(), signer, log_size, checkpoint_tx));
+        let log_vkey: Arc<str> = log_config.signer.vkey().into();
+        tokio::spawn(publish(store.clone(), log_config, log_size, checkpoint_tx));
         let m = Materializer {
             store: store.clone(),
             journal: Journal::open(&store).await?,
@@ -438,17 +441,27 @@ impl Materializer {
 }
 
 /// Signs a checkpoint of what the tables hold whenever the log has grown, at most once per
-/// [`PUBLISH_EVERY`]; the first one at start-up.
-async fn publish(store: Store, signer: LogSigner, mut sizes: watch::Receiver<u64>, out: watch::Sender<Option<Arc<Published>>>) {
+/// [`PUBLISH_EVERY`]; the first one at start-up. With witnesses configured, a checkpoint is
+/// published only once a quorum of them has cosigned it.
+async fn publish(store: Store, config: LogConfig, mut sizes: watch::Receiver<u64>, out: watch::Sender<Option<Arc<Published>>>) {
+    let client = reqwest::Client::new();
+    // The size each witness last cosigned, as far as the log knows (0: ask it).
+    let mut cosigned: Vec<u64> = vec![0; config.witnesses.len()];
     let mut last = None;
     loop {
         let size = *sizes.borrow_and_update();
         if last != Some(size) {
             match log::tree_head(&store, size).await {
                 Ok(root) => {
-                    out.send_replace(Some(Arc::new(Published { size, root, note: signer.checkpoint(size, root) })));
-                    last = Some(size);
-                    metrics::gauge!("mykey_log_size").set(size as f64);
+                    let note = config.signer.checkpoint(size, root);
+                    let (lines, got) = collect_cosignatures(&store, &client, &config.witnesses, &mut cosigned, size, &note).await;
+                    if got >= config.quorum {
+                        out.send_replace(Some(Arc::new(Published { size, root, note: format!("{note}{lines}"), cosignatures: got })));
+                        last = Some(size);
+                        metrics::gauge!("mykey_log_size").set(size as f64);
+                    } else {
+                        tracing::warn!(size, got, quorum = config.quorum, "too few witnesses cosigned; the checkpoint is not published");
+                    }
                 }
                 Err(e) => tracing::error!(error = format!("{e:#}"), "computing a tree head"),
             }
@@ -458,6 +471,54 @@ async fn publish(store: Store, signer: LogSigner, mut sizes: watch::Receiver<u64
             return;
         }
     }
+}
+
+/// Asks every witness (at once) to cosign `note`; returns the valid cosignature lines.
+async fn collect_cosignatures(
+    store: &Store,
+    client: &reqwest::Client,
+    witnesses: &[WitnessClient],
+    cosigned: &mut [u64],
+    size: u64,
+    note: &str,
+) -> (String, usize) {
+    let asks = witnesses.iter().zip(cosigned.iter().copied()).map(|(w, old)| async move {
+        let mut old = old;
+        // Two rounds: a witness that knows another size says so (409), then gets a proof from there.
+        for _ in 0..2 {
+            if old > size {
+                tracing::error!(witness = w.key.name(), old, size, "a witness has cosigned a larger tree than the log has");
+                return None;
+            }
+            let proof = match log::consistency_proof(store, old, size).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "building a consistency proof");
+                    return None;
+                }
+            };
+            match witness::submit(client, w, old, &proof, note).await {
+                Ok(witness::Answer::Cosigned(line)) => return Some((line, size)),
+                Ok(witness::Answer::Conflict(known)) => old = known,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "asking a witness");
+                    return None;
+                }
+            }
+        }
+        None
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let mut lines = String::new();
+    let mut got = 0;
+    for (i, a) in answers.into_iter().enumerate() {
+        if let Some((line, at)) = a {
+            lines.push_str(&line);
+            cosigned[i] = at;
+            got += 1;
+        }
+    }
+    (lines, got)
 }
 
 fn conflict(id: Uuid) -> Problem {

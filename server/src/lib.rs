@@ -14,6 +14,7 @@ pub mod log;
 pub mod store;
 pub mod testing;
 pub mod time;
+pub mod witness;
 
 use std::net::SocketAddr;
 
@@ -33,16 +34,16 @@ pub struct Ledgerd {
 impl Ledgerd {
     /// Opens with a fresh, unsaved log key (tests and benchmarks).
     pub async fn open(database_url: &str) -> anyhow::Result<Ledgerd> {
-        Self::open_with(database_url, log::LogSigner::generate(DEFAULT_LOG_ORIGIN)).await
+        Self::open_with(database_url, log::LogConfig::unwitnessed(log::LogSigner::generate(DEFAULT_LOG_ORIGIN))).await
     }
 
-    /// Connects, migrates, takes the writer lock and starts the engine; `signer` signs the
-    /// log's checkpoints.
-    pub async fn open_with(database_url: &str, signer: log::LogSigner) -> anyhow::Result<Ledgerd> {
+    /// Connects, migrates, takes the writer lock and starts the engine; `log` says who signs
+    /// and who cosigns the log's checkpoints.
+    pub async fn open_with(database_url: &str, log: log::LogConfig) -> anyhow::Result<Ledgerd> {
         let store = store::Store::connect(database_url).await?;
         store.migrate().await?;
         let lock = lock::WriterLock::acquire(&store).await?;
-        let (engine, tasks) = engine::Engine::start(store, signer).await?;
+        let (engine, tasks) = engine::Engine::start(store, log).await?;
         Ok(Ledgerd { engine, tasks, _lock: lock })
     }
 

@@ -252,23 +252,9 @@ impl LogSigner {
     /// Reads the key file (a C2SP skey), or creates it with a new key, readable by the owner
     /// only. The origin comes from the file when it exists.
     pub fn from_file(path: &std::path::Path, origin: &str) -> anyhow::Result<LogSigner> {
-        use anyhow::Context;
-        if path.exists() {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let key = mykey_core::note::SignerKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            return Ok(LogSigner { key });
-        }
-        let signer = Self::generate(origin);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        use std::io::Write as _;
-        options
-            .open(path)
-            .and_then(|mut f| f.write_all(format!("{}\n", signer.key.encode()).as_bytes()))
-            .with_context(|| format!("writing the new log key to {}", path.display()))?;
-        Ok(signer)
+        let key = key_file(path, || Self::generate(origin).key)?;
+        anyhow::ensure!(key.kind() == mykey_core::note::TYPE_ED25519, "{} is not a log key (type 0x01)", path.display());
+        Ok(LogSigner { key })
     }
 
     /// The public key as a C2SP vkey, for witnesses and clients.
@@ -285,6 +271,43 @@ impl LogSigner {
     pub fn checkpoint(&self, size: u64, root: Hash) -> String {
         let cp = mykey_core::note::Checkpoint { origin: self.origin(), size, root, extensions: Vec::new() };
         mykey_core::note::Note::sign(&cp.to_text(), &[&self.key]).expect("checkpoint text is a valid note text")
+    }
+}
+
+/// Reads a C2SP skey file, or creates it with `new()` readable by the owner only.
+pub fn key_file(path: &std::path::Path, new: impl FnOnce() -> mykey_core::note::SignerKey) -> anyhow::Result<mykey_core::note::SignerKey> {
+    use anyhow::Context;
+    use std::io::Write as _;
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return mykey_core::note::SignerKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let key = new();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{}\n", key.encode()).as_bytes()))
+        .with_context(|| format!("writing a new key to {}", path.display()))?;
+    Ok(key)
+}
+
+/// Where the log's checkpoints get their cosignatures.
+pub struct LogConfig {
+    /// Signs checkpoints.
+    pub signer: LogSigner,
+    /// Witnesses asked to cosign each checkpoint.
+    pub witnesses: Vec<crate::witness::WitnessClient>,
+    /// Cosignatures needed before a checkpoint is published (0 without witnesses).
+    pub quorum: usize,
+}
+
+impl LogConfig {
+    /// Checkpoints signed by the log alone.
+    pub fn unwitnessed(signer: LogSigner) -> LogConfig {
+        LogConfig { signer, witnesses: Vec::new(), quorum: 0 }
     }
 }
 

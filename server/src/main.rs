@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use mykey_server::auth::{create_key, Role};
 use mykey_server::engine::{Admin, AdminResult};
-use mykey_server::log::LogSigner;
+use mykey_server::log::{LogConfig, LogSigner};
+use mykey_server::witness::{Witness, WitnessClient};
 use mykey_server::{demo, store, time, Ledgerd};
 
 #[derive(Parser)]
@@ -47,6 +48,31 @@ enum Command {
         /// Run the scheduled jobs this often.
         #[arg(long, default_value_t = 60)]
         jobs_every_seconds: u64,
+        /// A witness that cosigns checkpoints, as `URL=VKEY` (repeat for each).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Cosignatures needed to publish a checkpoint (default: 2, or fewer witnesses).
+        #[arg(long)]
+        witness_quorum: Option<usize>,
+    },
+    /// Run a witness (C2SP tlog-witness): cosign checkpoints of the given logs that are
+    /// consistent with the last one it cosigned.
+    Witness {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8181")]
+        bind: SocketAddr,
+        /// The witness's name (key name of its cosignatures).
+        #[arg(long, default_value = "witness.local/w1")]
+        name: String,
+        /// The witness's key (C2SP skey, type 0x04); created if missing.
+        #[arg(long, default_value = "mykey-witness.key")]
+        key_file: PathBuf,
+        /// Where the witness keeps the last checkpoint of each log.
+        #[arg(long, default_value = "sqlite:mykey-witness.db")]
+        state: String,
+        /// A log to follow, as its vkey (repeat for each).
+        #[arg(long = "log", required = true)]
+        logs: Vec<String>,
     },
     /// Apply the database migrations and exit.
     Migrate,
@@ -61,6 +87,9 @@ enum Command {
         /// Where to write the demo's API keys.
         #[arg(long, default_value = "mykey-demo-keys.json")]
         keys_file: PathBuf,
+        /// Where the demo's three witnesses keep their keys and state.
+        #[arg(long, default_value = "mykey-demo-witnesses")]
+        witness_dir: PathBuf,
     },
     /// Run the scheduled jobs once: on this database, or through a running server.
     Jobs {
@@ -104,13 +133,31 @@ async fn main() -> anyhow::Result<()> {
     init_logs(cli.log_format);
     let url = cli.database_url;
     let signer = || LogSigner::from_file(&cli.log_key_file, &cli.log_origin);
+    let log_config = |witnesses: &[String], quorum: Option<usize>| -> anyhow::Result<LogConfig> {
+        let witnesses = witnesses.iter().map(|w| WitnessClient::parse(w)).collect::<anyhow::Result<Vec<_>>>()?;
+        let quorum = quorum.unwrap_or(witnesses.len().min(2));
+        anyhow::ensure!(quorum <= witnesses.len(), "a quorum of {quorum} needs at least {quorum} witnesses");
+        Ok(LogConfig { signer: signer()?, witnesses, quorum })
+    };
     match cli.command {
-        Command::Serve { bind, jobs_every_seconds } => {
-            let ledger = Ledgerd::open_with(&url, signer()?).await?;
+        Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum } => {
+            let ledger = Ledgerd::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
             tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
             mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(jobs_every_seconds.max(1))).await
+        }
+        Command::Witness { bind, name, key_file, state, logs } => {
+            let key = mykey_server::log::key_file(&key_file, || new_witness_key(&name))?;
+            anyhow::ensure!(key.kind() == mykey_core::note::TYPE_COSIGNATURE_V1, "{} is not a witness key (type 0x04)", key_file.display());
+            let logs = logs
+                .iter()
+                .map(|l| mykey_core::note::VerifierKey::parse(l).map_err(|e| anyhow::anyhow!("--log {l}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let witness = std::sync::Arc::new(Witness::open(&state, key, logs).await?);
+            let listener = mykey_server::bind(bind).await?;
+            println!("witness {} listening on http://{} (vkey {})", name, listener.local_addr()?, witness.vkey());
+            axum::serve(listener, witness.router()).await.context("serving the witness")
         }
         Command::Migrate => {
             let s = store::Store::connect(&url).await?;
@@ -118,8 +165,28 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied to {}", store::redact(&url));
             Ok(())
         }
-        Command::Demo { bind, data_dir, keys_file } => {
-            let ledger = Ledgerd::open_with(&url, signer()?).await?;
+        Command::Demo { bind, data_dir, keys_file, witness_dir } => {
+            // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
+            // a fresh database starts fresh witnesses.
+            let fresh = store::Store::connect(&url).await?.municipalities().await.map_or(true, |m| m.is_empty());
+            if fresh && witness_dir.exists() {
+                std::fs::remove_dir_all(&witness_dir).with_context(|| format!("clearing {}", witness_dir.display()))?;
+            }
+            std::fs::create_dir_all(&witness_dir)?;
+            let signer = signer()?;
+            let log_key = mykey_core::note::VerifierKey::parse(&signer.vkey()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut witnesses = Vec::new();
+            for i in 1..=3 {
+                let name = format!("witness.local/w{i}");
+                let key = mykey_server::log::key_file(&witness_dir.join(format!("w{i}.key")), || new_witness_key(&name))?;
+                let state = format!("sqlite:{}", witness_dir.join(format!("w{i}.db")).display());
+                let witness = std::sync::Arc::new(Witness::open(&state, key, vec![log_key.clone()]).await?);
+                let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+                let witness_url = format!("http://{}", listener.local_addr()?);
+                witnesses.push(WitnessClient::parse(&format!("{witness_url}={}", witness.vkey()))?);
+                tokio::spawn(async move { axum::serve(listener, witness.router()).await });
+            }
+            let ledger = Ledgerd::open_with(&url, LogConfig { signer, witnesses, quorum: 2 }).await?;
             match demo::seed(&ledger.engine, &data_dir).await? {
                 Some(keys) => {
                     std::fs::write(&keys_file, serde_json::to_string_pretty(&keys)?)
@@ -154,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
                     body
                 }
                 None => {
-                    let ledger = Ledgerd::open_with(&url, signer()?).await?;
+                    let ledger = Ledgerd::open_with(&url, LogConfig::unwitnessed(signer()?)).await?;
                     let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
                     let report = match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
                         AdminResult::Jobs(r) => serde_json::to_string(&r)?,
@@ -176,4 +243,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn new_witness_key(name: &str) -> mykey_core::note::SignerKey {
+    use rand::RngCore;
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    mykey_core::note::SignerKey::witness(name, seed).expect("a witness name without spaces or '+'")
 }

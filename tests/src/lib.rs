@@ -34,6 +34,7 @@ impl Server {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
         cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
+        cmd.arg("--witness-dir").arg(dir.join("witnesses"));
         Self::spawn(cmd, "mykey demo: ")
     }
 

@@ -94,6 +94,11 @@ impl VerifierKey {
         Ok(VerifierKey { name: name.to_owned(), kind: *kind, id, key: vk })
     }
 
+    /// The signature type: [`TYPE_ED25519`] or [`TYPE_COSIGNATURE_V1`].
+    pub fn kind(&self) -> u8 {
+        self.kind
+    }
+
     /// The key's name (a log origin or witness name).
     pub fn name(&self) -> &str {
         &self.name
@@ -154,6 +159,11 @@ impl SignerKey {
             return Err(NoteError::Key("key ID or type does not match"));
         }
         Ok(k)
+    }
+
+    /// The signature type: [`TYPE_ED25519`] or [`TYPE_COSIGNATURE_V1`].
+    pub fn kind(&self) -> u8 {
+        self.kind
     }
 
     /// The skey text (secret: keep it out of logs).
