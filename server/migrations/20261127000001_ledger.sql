@@ -159,3 +159,11 @@ CREATE TABLE log_hashes (
     idx BIGINT PRIMARY KEY,
     hash BYTEA NOT NULL
 );
+
+-- Every checkpoint the log published (with its cosignatures), for audits and monitors.
+CREATE TABLE checkpoints (
+    size BIGINT PRIMARY KEY,
+    note TEXT NOT NULL,
+    cosignatures BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);

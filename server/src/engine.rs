@@ -456,7 +456,11 @@ async fn publish(store: Store, config: LogConfig, mut sizes: watch::Receiver<u64
                     let note = config.signer.checkpoint(size, root);
                     let (lines, got) = collect_cosignatures(&store, &client, &config.witnesses, &mut cosigned, size, &note).await;
                     if got >= config.quorum {
-                        out.send_replace(Some(Arc::new(Published { size, root, note: format!("{note}{lines}"), cosignatures: got })));
+                        let note = format!("{note}{lines}");
+                        if let Err(e) = store.insert_checkpoint(size, &note, got, crate::time::now()).await {
+                            tracing::warn!(error = format!("{e:#}"), "recording a checkpoint");
+                        }
+                        out.send_replace(Some(Arc::new(Published { size, root, note, cosignatures: got })));
                         last = Some(size);
                         metrics::gauge!("mykey_log_size").set(size as f64);
                     } else {

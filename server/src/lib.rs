@@ -4,6 +4,7 @@
 //! every SQL statement, `api` the HTTP handlers. See ARCHITECTURE.md.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod engine;

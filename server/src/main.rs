@@ -76,6 +76,17 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// Recompute the log from the ledger's rows and compare it with the stored log and a
+    /// signed checkpoint; exits 1 when anything differs.
+    Audit {
+        /// A signed checkpoint kept outside this database (by a monitor or a witness
+        /// operator); without it, the latest one the database recorded.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The log's public key (vkey); without it, the one of --log-key-file.
+        #[arg(long)]
+        log_vkey: Option<String>,
+    },
     /// Load the demo data (if the database is empty) and serve.
     Demo {
         /// Address to listen on.
@@ -158,6 +169,31 @@ async fn main() -> anyhow::Result<()> {
             let listener = mykey_server::bind(bind).await?;
             println!("witness {} listening on http://{} (vkey {})", name, listener.local_addr()?, witness.vkey());
             axum::serve(listener, witness.router()).await.context("serving the witness")
+        }
+        Command::Audit { checkpoint, log_vkey } => {
+            let vkey = match log_vkey {
+                Some(v) => v,
+                None => signer()?.vkey(),
+            };
+            let key = mykey_core::note::VerifierKey::parse(&vkey).map_err(|e| anyhow::anyhow!("the log key: {e}"))?;
+            let s = store::Store::connect(&url).await?;
+            let cp = mykey_server::audit::load_checkpoint(&s, checkpoint.as_deref(), &key).await?;
+            let bar = indicatif::ProgressBar::new(cp.size);
+            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves {per_sec} {eta}").expect("template"));
+            let report = mykey_server::audit::audit(&s, &cp, |n| bar.set_position(n)).await?;
+            bar.finish_and_clear();
+            if report.clean() {
+                println!("audit clean: {} transactions match the log and the checkpoint of size {} ({})", report.checked, cp.size, cp.origin);
+                return Ok(());
+            }
+            eprintln!("audit FAILED against the checkpoint of size {} ({}):", cp.size, cp.origin);
+            for f in &report.findings {
+                eprintln!("  leaf {}: {}", f.leaf, f.what);
+                if let Some(id) = f.transaction {
+                    eprintln!("    transaction {id} (seq {}), accounts {:?}", f.seq.unwrap_or_default(), f.accounts);
+                }
+            }
+            std::process::exit(1);
         }
         Command::Migrate => {
             let s = store::Store::connect(&url).await?;

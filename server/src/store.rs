@@ -356,6 +356,27 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get::<Vec<u8>, _>("data")?)).collect()
     }
 
+    /// Records a published checkpoint (a later note for the same size replaces it).
+    pub async fn insert_checkpoint(&self, size: u64, note: &str, cosignatures: usize, now: Micros) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (size, note, cosignatures, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size) DO UPDATE SET note = excluded.note, cosignatures = excluded.cosignatures",
+        )
+        .bind(size as i64)
+        .bind(note.to_owned())
+        .bind(cosignatures as i64)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The checkpoint of the largest size the log published, if any.
+    pub async fn latest_checkpoint(&self) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetch_optional(&self.pool).await?;
+        row.map(|r| Ok(r.try_get("note")?)).transpose()
+    }
+
     /// Leaves in the log's tables.
     pub async fn log_size(&self) -> anyhow::Result<u64> {
         let n: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves").fetch_one(&self.pool).await?.try_get("n")?;

@@ -60,6 +60,45 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// Computes a tree head from leaf hashes given one at a time, in O(log n) memory: the
+/// roots of the complete subtrees on the right edge.
+#[derive(Clone, Debug, Default)]
+pub struct RootBuilder {
+    /// (leaves under it, subtree root), largest first.
+    edge: Vec<(u64, Hash)>,
+    size: u64,
+}
+
+impl RootBuilder {
+    /// Adds the next leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        self.size += 1;
+        let mut node = (1u64, leaf);
+        while let Some(&(n, h)) = self.edge.last() {
+            if n != node.0 {
+                break;
+            }
+            self.edge.pop();
+            node = (n * 2, node_hash(&h, &node.1));
+        }
+        self.edge.push(node);
+    }
+
+    /// Leaves so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The tree head of the leaves so far.
+    pub fn root(&self) -> Hash {
+        let mut it = self.edge.iter().rev();
+        match it.next() {
+            None => root(&[]),
+            Some(&(_, last)) => it.fold(last, |acc, (_, h)| node_hash(h, &acc)),
+        }
+    }
+}
+
 /// The inclusion proof (audit path) of leaf `index` in the tree of `leaves`.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Vec<Hash> {
     assert!(index < leaves.len(), "index {index} outside a tree of {}", leaves.len());
@@ -300,6 +339,17 @@ mod tests {
             assert_eq!(consistency_proof(first, &leaves[..second]), want, "{first} -> {second}");
             let (r1, r2) = (h(ROOTS[first]), h(ROOTS[second]));
             assert_eq!(verify_consistency(first as u64, second as u64, &want, &r1, &r2), Ok(()));
+        }
+    }
+
+    #[test]
+    fn the_streaming_builder_agrees_with_the_recursive_definition() {
+        let leaves: Vec<Hash> = (0u16..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut b = RootBuilder::default();
+        assert_eq!(b.root(), root(&[]));
+        for (i, l) in leaves.iter().enumerate() {
+            b.push(*l);
+            assert_eq!(b.root(), root(&leaves[..=i]), "size {}", i + 1);
         }
     }
 
