@@ -43,6 +43,9 @@ struct Args {
     /// Shops; shop 1 is the hot one.
     #[arg(long, default_value_t = 100)]
     shops: usize,
+    /// Leaves for `log-proofs` and `audit`.
+    #[arg(long, default_value_t = 1_000_000)]
+    leaves: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -53,6 +56,10 @@ enum Mode {
     Http,
     /// Baseline: one database transaction per payment, `UPDATE ... WHERE balance >= amount`.
     RowLock,
+    /// The log alone: append `--leaves` leaves, then time tree heads and inclusion proofs.
+    LogProofs,
+    /// `--leaves` payments through the engine, then time the audit of all of them.
+    Audit,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -66,6 +73,11 @@ async fn main() -> anyhow::Result<()> {
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     eprintln!("setting up {} residents and {} shops on {backend}...", args.residents, args.shops);
     let started = Instant::now();
+    match args.mode {
+        Mode::LogProofs => return log_proofs(&url, args.leaves).await,
+        Mode::Audit => return audit_bench(&url, args.leaves, args.residents, args.shops).await,
+        _ => {}
+    }
     let result = match args.mode {
         Mode::InProcess | Mode::Http => {
             let ledger = Ledgerd::open(&url).await?;
@@ -108,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Mode::LogProofs | Mode::Audit => unreachable!("handled above"),
     };
     println!(
         "| {backend} | {:?} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -315,4 +328,91 @@ async fn row_lock_payment(pool: &sqlx::AnyPool, p: &PaymentRequest) -> anyhow::R
         .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Appends `leaves` synthetic leaves straight to the log's tables, then times tree heads and
+/// inclusion proofs at that size.
+async fn log_proofs(url: &str, leaves: u64) -> anyhow::Result<()> {
+    use mykey_server::ledger::Changes;
+    use mykey_server::log::Log;
+    let store = mykey_server::store::Store::connect(url).await?;
+    store.migrate().await?;
+    let mut conn = store.writer_connection().await?;
+    let mut log = Log::default();
+    let started = Instant::now();
+    let mut done = 0u64;
+    // Bounded: `leaves` appends in chunks of 100,000.
+    while done < leaves {
+        let n = (leaves - done).min(100_000);
+        let mut ch = Changes::default();
+        for i in 0..n {
+            let (leaf, stored) = log.append((done + i) as i64, (done + i).to_be_bytes().to_vec());
+            ch.log_leaves.push(leaf);
+            ch.log_hashes.extend(stored);
+        }
+        store.materialize(&mut conn, &ch, &[], 0).await?;
+        done += n;
+    }
+    let append_s = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let root = mykey_server::log::tree_head(&store, leaves).await?;
+    let head_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let mut hist = Histogram::<u64>::new(3)?;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let index = rng.gen_range(0..leaves);
+        let t = Instant::now();
+        let proof = mykey_server::log::inclusion_proof(&store, index, leaves).await?;
+        hist.record(t.elapsed().as_micros() as u64)?;
+        let leaf = mykey_core::merkle::leaf_hash(&index.to_be_bytes());
+        mykey_core::merkle::verify_inclusion(index, leaves, &leaf, &proof, &root).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    println!(
+        "| log | {leaves} leaves | appended and stored in {append_s:.1} s ({:.0} leaves/s) | tree head {head_ms:.2} ms | inclusion proof p50 {:.3} ms, p99 {:.3} ms (1,000 random leaves, each verified) |",
+        leaves as f64 / append_s,
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// `leaves` payments through the engine (64 clients), then the audit of every one.
+async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> anyhow::Result<()> {
+    let ledger = Ledgerd::open(url).await?;
+    let shop_ids = setup_ledger(&ledger.engine, residents, shops).await?;
+    let setup_leaves = residents as u64;
+    let payments = leaves.saturating_sub(setup_leaves);
+    let engine = ledger.engine.clone();
+    let per_client = payments.div_ceil(64);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (engine, shops) = (engine.clone(), shop_ids.clone());
+        set.spawn(async move {
+            for _ in 0..per_client {
+                let a = engine.execute(Request::Payment(payment(residents, &shops)), "bench").await;
+                assert_eq!(a.status, 201, "{}", a.body);
+            }
+        });
+    }
+    set.join_all().await;
+    let total = setup_leaves + per_client * 64;
+    // Wait (bounded) for a checkpoint of everything.
+    for _ in 0..600 {
+        if engine.checkpoint().is_some_and(|p| p.size >= total) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let note = engine.checkpoint().context("a checkpoint")?.note.clone();
+    let vkey = engine.log_vkey().to_owned();
+    ledger.close().await;
+    let store = mykey_server::store::Store::connect(url).await?;
+    let key = mykey_core::note::VerifierKey::parse(&vkey).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cp = mykey_server::audit::verified_checkpoint(&note, &key)?;
+    let t = Instant::now();
+    let report = mykey_server::audit::audit(&store, &cp, |_| {}).await?;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(report.clean(), "the audit found {:?}", report.findings.first());
+    println!("| audit | {} transactions | {secs:.2} s | {:.0} per second |", report.checked, report.checked as f64 / secs);
+    Ok(())
 }
