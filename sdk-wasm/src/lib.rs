@@ -13,43 +13,34 @@ use wasm_bindgen::prelude::*;
 /// Checks a typed MyKey ID candidate; returns it unchanged or throws a readable message.
 #[wasm_bindgen(js_name = checkMykeyId)]
 pub fn check_mykey_id(candidate: &str) -> Result<String, JsError> {
-    MykeyId::parse(candidate)
-        .map(|id| id.to_string())
-        .map_err(|e| JsError::new(&e.to_string()))
+    MykeyId::parse(candidate).map(|id| id.to_string()).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Builds a generated MyKey ID from 8 random bytes (from `crypto.getRandomValues`).
 #[wasm_bindgen(js_name = mykeyIdFromRandom)]
 pub fn mykey_id_from_random(random: &[u8]) -> Result<String, JsError> {
-    let bytes: [u8; 8] = random
-        .try_into()
-        .map_err(|_| JsError::new("exactly 8 random bytes are needed"))?;
+    let bytes: [u8; 8] = random.try_into().map_err(|_| JsError::new("exactly 8 random bytes are needed"))?;
     Ok(MykeyId::generate_from(bytes).to_string())
 }
 
 /// Checks a point amount typed by a user ("100", "1.5"); returns whole points or throws.
 #[wasm_bindgen(js_name = checkPoints)]
 pub fn check_points(amount: &str) -> Result<f64, JsError> {
-    let d = Decimal::from_str(amount.trim())
-        .map_err(|_| JsError::new(&format!("{amount:?} is not a number")))?;
-    Points::from_decimal(d)
-        .map(|p| p.get() as f64)
-        .map_err(|e| JsError::new(&e.to_string()))
+    let d = Decimal::from_str(amount.trim()).map_err(|_| JsError::new(&format!("{amount:?} is not a number")))?;
+    Points::from_decimal(d).map(|p| p.get() as f64).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Reads an `application/problem+json` body and returns `{ slug, status, detail }`, where
 /// `slug` is the stable problem name (e.g. `insufficient-points`) or `null` if unknown.
 #[wasm_bindgen(js_name = readProblem)]
 pub fn read_problem(body: &str) -> Result<JsValue, JsError> {
-    let p: Problem = serde_json::from_str(body)
-        .map_err(|e| JsError::new(&format!("not a problem+json body: {e}")))?;
+    let p: Problem = serde_json::from_str(body).map_err(|e| JsError::new(&format!("not a problem+json body: {e}")))?;
     let out = serde_json::json!({
         "slug": p.kind().map(|k| k.slug()),
         "status": p.status,
         "detail": p.detail,
     });
-    out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+    out.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }
 
 fn hash32(b64: &str, what: &str) -> Result<merkle::Hash, JsError> {
@@ -73,7 +64,13 @@ pub fn verify_inclusion(index: f64, size: f64, leaf_hash: &str, proof: Vec<Strin
 
 /// Checks that the log at `second` (root base64) extends the log at `first`.
 #[wasm_bindgen(js_name = verifyConsistency)]
-pub fn verify_consistency(first: f64, second: f64, proof: Vec<String>, first_root: &str, second_root: &str) -> Result<(), JsError> {
+pub fn verify_consistency(
+    first: f64,
+    second: f64,
+    proof: Vec<String>,
+    first_root: &str,
+    second_root: &str,
+) -> Result<(), JsError> {
     let (a, b) = (hash32(first_root, "the first root")?, hash32(second_root, "the second root")?);
     let proof = proof.iter().map(|p| hash32(p, "a proof hash")).collect::<Result<Vec<_>, _>>()?;
     merkle::verify_consistency(first as u64, second as u64, &proof, &a, &b).map_err(|e| JsError::new(&e.to_string()))
@@ -82,7 +79,12 @@ pub fn verify_consistency(first: f64, second: f64, proof: Vec<String>, first_roo
 /// Checks a signed checkpoint: the log's signature and a quorum of witness cosignatures.
 /// Keys are vkeys (`name+id+base64`). Returns `{ origin, size, root }` (root in base64).
 #[wasm_bindgen(js_name = verifyCheckpoint)]
-pub fn verify_checkpoint(note: &str, log_key: &str, witness_keys: Vec<String>, quorum: usize) -> Result<JsValue, JsError> {
+pub fn verify_checkpoint(
+    note: &str,
+    log_key: &str,
+    witness_keys: Vec<String>,
+    quorum: usize,
+) -> Result<JsValue, JsError> {
     use base64::Engine as _;
     let err = |e: mykey_core::note::NoteError| JsError::new(&e.to_string());
     let log = VerifierKey::parse(log_key).map_err(err)?;

@@ -17,7 +17,8 @@ fn checks_ids_and_points_like_the_server() {
 
 #[wasm_bindgen_test]
 fn reads_problem_bodies() {
-    let body = r#"{"type":"urn:mykey:problem:insufficient-points","title":"t","status":422,"detail":"d","available":3}"#;
+    let body =
+        r#"{"type":"urn:mykey:problem:insufficient-points","title":"t","status":422,"detail":"d","available":3}"#;
     let v = mykey_sdk::read_problem(body).unwrap();
     let v: serde_json::Value = serde_wasm_bindgen::from_value(v).unwrap();
     assert_eq!(v["slug"], "insufficient-points");

@@ -71,7 +71,8 @@ impl IntoResponse for ApiError {
 
 fn raw(status: u16, body: String) -> Response {
     let ct = if status >= 400 { "application/problem+json" } else { "application/json" };
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), [(header::CONTENT_TYPE, ct)], body).into_response()
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), [(header::CONTENT_TYPE, ct)], body)
+        .into_response()
 }
 
 impl IntoResponse for Answer {
@@ -92,7 +93,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
             Ok(Json(v)) => Ok(Body(v)),
             Err(e) => {
                 let detail = match &e {
-                    JsonRejection::MissingJsonContentType(_) => "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                    JsonRejection::MissingJsonContentType(_) => {
+                        "send the body as JSON with `Content-Type: application/json`".to_owned()
+                    }
                     other => other.body_text(),
                 };
                 Err(ApiError(Problem::new(ProblemKind::InvalidRequest, detail)))
@@ -109,7 +112,9 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`"))?;
+            .ok_or_else(|| {
+                Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`")
+            })?;
         match state.keys.resolve(state.engine.store(), key.trim()).await {
             Ok(c) => Ok(c),
             Err(p) if p.kind() == Some(ProblemKind::Unauthenticated) => {
@@ -126,7 +131,12 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The router with every route.
 pub fn router(engine: Engine) -> Router {
-    let state = AppState { engine, keys: Arc::new(KeyCache::default()), guesses: Arc::new(GuessLimiter::default()), metrics: metrics_handle() };
+    let state = AppState {
+        engine,
+        keys: Arc::new(KeyCache::default()),
+        guesses: Arc::new(GuessLimiter::default()),
+        metrics: metrics_handle(),
+    };
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(healthz))
@@ -204,24 +214,60 @@ macro_rules! write_route {
     };
 }
 
-write_route!(payment, "/v1/payments", PaymentRequest, TransactionReceipt,
+write_route!(
+    payment,
+    "/v1/payments",
+    PaymentRequest,
+    TransactionReceipt,
     "Spend a resident's points at a shop (store, terminal).",
-    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop), Request::Payment(r));
-write_route!(grant, "/v1/grants", GrantRequest, TransactionReceipt,
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    Request::Payment(r)
+);
+write_route!(
+    grant,
+    "/v1/grants",
+    GrantRequest,
+    TransactionReceipt,
     "Grant administrative or event points (municipality).",
-    |caller, r| caller.require(&[Role::Municipality], r.municipality), Request::Grant(r));
-write_route!(conversion, "/v1/conversions", ConversionRequest, TransactionReceipt,
+    |caller, r| caller.require(&[Role::Municipality], r.municipality),
+    Request::Grant(r)
+);
+write_route!(
+    conversion,
+    "/v1/conversions",
+    ConversionRequest,
+    TransactionReceipt,
     "Convert a member's partner points into reserved points (partner).",
-    |caller, r| caller.require(&[Role::Partner], r.partner), Request::Conversion(r));
-write_route!(assignment, "/v1/assignments", AssignmentRequest, TransactionReceipt,
+    |caller, r| caller.require(&[Role::Partner], r.partner),
+    Request::Conversion(r)
+);
+write_route!(
+    assignment,
+    "/v1/assignments",
+    AssignmentRequest,
+    TransactionReceipt,
     "Assign reserved points to a municipality (resident).",
-    |caller, r| caller.require(&[Role::Resident], r.resident), Request::Assignment(r));
-write_route!(transaction, "/v1/transactions", TransactionRequest, TransactionReceipt,
+    |caller, r| caller.require(&[Role::Resident], r.resident),
+    Request::Assignment(r)
+);
+write_route!(
+    transaction,
+    "/v1/transactions",
+    TransactionRequest,
+    TransactionReceipt,
     "Post a multi-leg transaction, all legs or none (operator).",
-    |caller, _r| caller.require_operator(), Request::Transaction(_r));
-write_route!(hold, "/v1/holds", HoldRequest, HoldReceipt,
+    |caller, _r| caller.require_operator(),
+    Request::Transaction(_r)
+);
+write_route!(
+    hold,
+    "/v1/holds",
+    HoldRequest,
+    HoldReceipt,
     "Authorise points for a later capture (store, terminal).",
-    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop), Request::Hold(r));
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    Request::Hold(r)
+);
 
 /// The shop a hold pays, for authorising capture and void.
 async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
@@ -239,7 +285,12 @@ async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
 #[utoipa::path(post, path = "/v1/holds/{hold}/capture", request_body = CaptureRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
     responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn capture(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<CaptureRequest>) -> ApiResult<Answer> {
+async fn capture(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(hold): Path<Uuid>,
+    Body(r): Body<CaptureRequest>,
+) -> ApiResult<Answer> {
     s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
@@ -251,7 +302,12 @@ async fn capture(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uui
 #[utoipa::path(post, path = "/v1/holds/{hold}/void", request_body = VoidRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
     responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn void(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>, Body(r): Body<VoidRequest>) -> ApiResult<Answer> {
+async fn void(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(hold): Path<Uuid>,
+    Body(r): Body<VoidRequest>,
+) -> ApiResult<Answer> {
     s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
@@ -262,7 +318,11 @@ async fn void(State(s): State<AppState>, caller: Caller, Path(hold): Path<Uuid>,
 /// Create a resident (operator, or the home municipality).
 #[utoipa::path(post, path = "/v1/residents", request_body = ResidentRequest, security(("api_key" = [])),
     responses((status = 201, body = ResidentCreated), (status = 422, body = Problem)))]
-async fn create_resident(State(s): State<AppState>, caller: Caller, Body(r): Body<ResidentRequest>) -> ApiResult<(StatusCode, Json<ResidentCreated>)> {
+async fn create_resident(
+    State(s): State<AppState>,
+    caller: Caller,
+    Body(r): Body<ResidentRequest>,
+) -> ApiResult<(StatusCode, Json<ResidentCreated>)> {
     caller.require(&[Role::Municipality], r.home_municipality)?;
     match s.engine.admin(Admin::Residents { home: r.home_municipality, count: 1 }).await? {
         AdminResult::Residents(mut v) => Ok((StatusCode::CREATED, Json(v.remove(0)))),
@@ -303,7 +363,11 @@ fn not_found(what: &str) -> ApiError {
 #[utoipa::path(get, path = "/v1/residents/{resident}/balances", security(("api_key" = [])),
     params(("resident" = i64, Path, description = "Resident id")),
     responses((status = 200, body = ResidentBalances), (status = 404, body = Problem)))]
-async fn resident_balances(State(s): State<AppState>, caller: Caller, Path(resident): Path<i64>) -> ApiResult<Json<ResidentBalances>> {
+async fn resident_balances(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(resident): Path<i64>,
+) -> ApiResult<Json<ResidentBalances>> {
     s.engine.barrier().await?;
     may_read_resident(&s, &caller, resident).await?;
     let b = s.engine.store().resident_balances(resident, time::now()).await?;
@@ -311,12 +375,8 @@ async fn resident_balances(State(s): State<AppState>, caller: Caller, Path(resid
 }
 
 async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiResult<()> {
-    let (kind, owner, municipality) = s
-        .engine
-        .store()
-        .account_owner(account)
-        .await?
-        .ok_or_else(|| not_found(&format!("account {account}")))?;
+    let (kind, owner, municipality) =
+        s.engine.store().account_owner(account).await?.ok_or_else(|| not_found(&format!("account {account}")))?;
     let ok = match caller.role {
         Role::Operator => true,
         Role::Municipality => municipality == caller.subject,
@@ -352,9 +412,19 @@ struct AsOf {
 #[utoipa::path(get, path = "/v1/accounts/{account}/balance", security(("api_key" = [])),
     params(("account" = i64, Path, description = "Account id"), AsOf),
     responses((status = 200, body = BalanceAsOf), (status = 404, body = Problem)))]
-async fn balance_as_of(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<AsOf>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<BalanceAsOf>> {
+async fn balance_as_of(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(account): Path<i64>,
+    q: Result<Query<AsOf>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<BalanceAsOf>> {
     s.engine.barrier().await?;
-    let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, format!("{e}; give as_of as an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))))?;
+    let Query(q) = q.map_err(|e| {
+        ApiError(Problem::new(
+            ProblemKind::InvalidRequest,
+            format!("{e}; give as_of as an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"),
+        ))
+    })?;
     may_read_account(&s, &caller, account).await?;
     Ok(Json(s.engine.store().balance_as_of(account, time::datetime_to_micros(q.as_of)).await?))
 }
@@ -371,7 +441,12 @@ struct Page {
 #[utoipa::path(get, path = "/v1/accounts/{account}/history", security(("api_key" = [])),
     params(("account" = i64, Path, description = "Account id"), Page),
     responses((status = 200, body = HistoryPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
-async fn history(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>, q: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<HistoryPage>> {
+async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(account): Path<i64>,
+    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<HistoryPage>> {
     s.engine.barrier().await?;
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     let limit = q.limit.unwrap_or(50);
@@ -380,7 +455,10 @@ async fn history(State(s): State<AppState>, caller: Caller, Path(account): Path<
     }
     let before = q
         .cursor
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError(Problem::new(ProblemKind::InvalidRequest, "cursor is not one this API gave out"))))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError(Problem::new(ProblemKind::InvalidRequest, "cursor is not one this API gave out")))
+        })
         .transpose()?;
     may_read_account(&s, &caller, account).await?;
     Ok(Json(s.engine.store().history(account, before, limit).await?))
@@ -424,7 +502,11 @@ struct JobsRequest {
 /// Run the scheduled jobs once (operator).
 #[utoipa::path(post, path = "/v1/jobs/run", request_body = JobsRequest, security(("api_key" = [])),
     responses((status = 200, body = JobsReport)))]
-async fn run_jobs(State(s): State<AppState>, caller: Caller, Body(r): Body<JobsRequest>) -> ApiResult<Json<JobsReport>> {
+async fn run_jobs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Body(r): Body<JobsRequest>,
+) -> ApiResult<Json<JobsReport>> {
     caller.require_operator()?;
     let now = r.now.map(time::datetime_to_micros).unwrap_or_else(time::now);
     match s.engine.admin(Admin::Jobs { now }).await? {
@@ -434,14 +516,17 @@ async fn run_jobs(State(s): State<AppState>, caller: Caller, Body(r): Body<JobsR
 }
 
 fn published(s: &AppState) -> ApiResult<Arc<crate::engine::Published>> {
-    s.engine.checkpoint().ok_or_else(|| ApiError(Problem::new(ProblemKind::Unavailable, "the log has no checkpoint yet; try again in a second")))
+    s.engine.checkpoint().ok_or_else(|| {
+        ApiError(Problem::new(ProblemKind::Unavailable, "the log has no checkpoint yet; try again in a second"))
+    })
 }
 
 /// The latest signed checkpoint of the log (C2SP tlog-checkpoint, public).
 #[utoipa::path(get, path = "/log/checkpoint", responses((status = 200, description = "signed note", content_type = "text/plain")))]
 async fn log_checkpoint(State(s): State<AppState>) -> ApiResult<Response> {
     let p = published(&s)?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], p.note.clone()).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], p.note.clone())
+        .into_response())
 }
 
 /// The log's public key (C2SP vkey), for clients and witnesses.
@@ -464,7 +549,14 @@ fn servable_tile(s: &AppState, path: &str) -> ApiResult<(Option<u8>, u64, u32)> 
 }
 
 fn tile_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A C2SP tlog-tiles hash tile, `tile/<L>/<N>[.p/<W>]` (public: hashes only).
@@ -505,14 +597,20 @@ fn b64_all(hashes: &[crate::log::Hash]) -> Vec<String> {
 fn within_checkpoint(s: &AppState, sizes: &[u64]) -> ApiResult<()> {
     let size = published(s)?.size;
     if sizes.iter().any(|n| *n > size) {
-        return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, format!("the latest checkpoint covers {size} leaves"))));
+        return Err(ApiError(Problem::new(
+            ProblemKind::InvalidRequest,
+            format!("the latest checkpoint covers {size} leaves"),
+        )));
     }
     Ok(())
 }
 
 /// Inclusion proof of a leaf in the tree of `size` (public).
 #[utoipa::path(get, path = "/v1/log/inclusion", params(InclusionQuery), responses((status = 200, body = ProofBody), (status = 400, body = Problem)))]
-async fn log_inclusion(State(s): State<AppState>, q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<ProofBody>> {
+async fn log_inclusion(
+    State(s): State<AppState>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<ProofBody>> {
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     within_checkpoint(&s, &[q.size])?;
     if q.index >= q.size {
@@ -532,7 +630,10 @@ struct ConsistencyQuery {
 
 /// Consistency proof between two tree sizes (public).
 #[utoipa::path(get, path = "/v1/log/consistency", params(ConsistencyQuery), responses((status = 200, body = ProofBody), (status = 400, body = Problem)))]
-async fn log_consistency(State(s): State<AppState>, q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<ProofBody>> {
+async fn log_consistency(
+    State(s): State<AppState>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<ProofBody>> {
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     within_checkpoint(&s, &[q.second])?;
     if q.first > q.second {
@@ -550,7 +651,9 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mk_<role>_<hex>").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mk_<role>_<hex>").build(),
+            ),
         );
     }
 }
@@ -575,7 +678,11 @@ mod tests {
     fn every_problem_type_is_documented() {
         let doc = include_str!("../../docs/problems.md");
         for k in ProblemKind::ALL {
-            assert!(doc.contains(&format!("| `{}` | {} |", k.slug(), k.status())), "docs/problems.md lacks {}", k.slug());
+            assert!(
+                doc.contains(&format!("| `{}` | {} |", k.slug(), k.status())),
+                "docs/problems.md lacks {}",
+                k.slug()
+            );
         }
     }
 }

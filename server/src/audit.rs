@@ -97,7 +97,10 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
         let stored = stored
             .map(|r| -> anyhow::Result<(i64, [u8; 32])> {
                 let hash: Vec<u8> = r.try_get("hash")?;
-                Ok((r.try_get("seq")?, hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?))
+                Ok((
+                    r.try_get("seq")?,
+                    hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?,
+                ))
             })
             .transpose()?;
         if let Some((_, h)) = stored {
@@ -199,7 +202,11 @@ where
     };
     let add = |r: &AnyRow, o: &mut Ordered| -> anyhow::Result<()> {
         if let Some(account) = r.try_get::<Option<i64>, _>("account_id")? {
-            o.tx.postings.push(PostingRow { account, amount: r.try_get("amount")?, balance_after: r.try_get("balance_after")? });
+            o.tx.postings.push(PostingRow {
+                account,
+                amount: r.try_get("amount")?,
+                balance_after: r.try_get("balance_after")?,
+            });
             o.accounts.push(account);
         }
         Ok(())
@@ -222,10 +229,16 @@ fn finding(leaf: u64, o: &Ordered, what: String) -> Finding {
 
 /// The checkpoint to audit against: a file a monitor or witness kept, or the latest one the
 /// log recorded.
-pub async fn load_checkpoint(store: &Store, file: Option<&std::path::Path>, log_key: &VerifierKey) -> anyhow::Result<Checkpoint> {
+pub async fn load_checkpoint(
+    store: &Store,
+    file: Option<&std::path::Path>,
+    log_key: &VerifierKey,
+) -> anyhow::Result<Checkpoint> {
     let note = match file {
         Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
-        None => store.latest_checkpoint().await?.context("the database holds no checkpoint; give one with --checkpoint")?,
+        None => {
+            store.latest_checkpoint().await?.context("the database holds no checkpoint; give one with --checkpoint")?
+        }
     };
     verified_checkpoint(&note, log_key)
 }

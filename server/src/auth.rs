@@ -113,7 +113,12 @@ const KEY_CACHE_LIMIT: usize = 100_000;
 impl KeyCache {
     /// The caller behind an `Authorization: Bearer` key.
     pub async fn resolve(&self, store: &Store, key: &str) -> Result<Caller, Problem> {
-        let unauth = || Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`; this one is not known");
+        let unauth = || {
+            Problem::new(
+                ProblemKind::Unauthenticated,
+                "send an API key as `Authorization: Bearer mk_...`; this one is not known",
+            )
+        };
         if !key.starts_with("mk_") || key.len() > 128 {
             return Err(unauth());
         }

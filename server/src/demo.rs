@@ -136,7 +136,10 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
             names.push(format!("めいぶつチョイス（{name}）"));
         }
         for shop in names {
-            let sid = id(engine.admin(Admin::Shop { name: shop, municipality: mid }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?);
+            let sid = id(engine
+                .admin(Admin::Shop { name: shop, municipality: mid })
+                .await
+                .map_err(|p| anyhow::anyhow!("{}", p.detail))?);
             first_shop.entry(mid).or_insert(sid);
         }
     }
@@ -144,7 +147,11 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
     let shop = *first_shop.get(&maebashi).context("前橋市 has demo shops")?;
     let jal = partner_ids[0];
 
-    let residents = match engine.admin(Admin::Residents { home: maebashi, count: 5 }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))? {
+    let residents = match engine
+        .admin(Admin::Residents { home: maebashi, count: 5 })
+        .await
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?
+    {
         AdminResult::Residents(r) => r,
         other => bail!("unexpected {other:?}"),
     };

@@ -24,9 +24,9 @@ use uuid::Uuid;
 use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
 use crate::ledger::{Changes, Ledger};
 use crate::log::{self, LogConfig};
-use crate::witness::{self, WitnessClient};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
+use crate::witness::{self, WitnessClient};
 
 /// Most commands applied per database transaction.
 pub const MAX_BATCH: usize = 2048;
@@ -257,7 +257,13 @@ impl Engine {
         let started = Instant::now();
         let last = journal::recover(&store).await.context("applying the batch journal")?;
         let (ledger, ids) = load(&store).await?;
-        tracing::info!(accounts = ledger.accounts().count(), requests = ids.len(), batch = last, ms = started.elapsed().as_millis() as u64, "ledger loaded");
+        tracing::info!(
+            accounts = ledger.accounts().count(),
+            requests = ids.len(),
+            batch = last,
+            ms = started.elapsed().as_millis() as u64,
+            "ledger loaded"
+        );
         let (queue, rx) = mpsc::channel(QUEUE);
         let (to_materializer, batches) = mpsc::channel(MATERIALIZE_QUEUE);
         let (materialized_tx, materialized) = watch::channel(last);
@@ -306,7 +312,8 @@ impl Engine {
     pub async fn barrier(&self) -> Result<(), Problem> {
         let target = self.committed.load(Ordering::Acquire);
         let mut rx = self.materialized.clone();
-        let reached = tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
+        let reached =
+            tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
         if reached {
             Ok(())
         } else {
@@ -325,10 +332,7 @@ impl Engine {
         let id = request.id();
         let fingerprint = request.fingerprint(principal);
         let (reply, rx) = oneshot::channel();
-        let sent = self
-            .queue
-            .send(Command::Execute { request, fingerprint: fingerprint.clone(), reply })
-            .await;
+        let sent = self.queue.send(Command::Execute { request, fingerprint: fingerprint.clone(), reply }).await;
         if sent.is_err() {
             return Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"));
         }
@@ -340,7 +344,9 @@ impl Engine {
                 }
                 self.replayed(id, &fingerprint).await
             }
-            Err(_) => Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering")),
+            Err(_) => {
+                Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))
+            }
         }
     }
 
@@ -348,7 +354,9 @@ impl Engine {
         match self.store.stored_response(id).await {
             Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
             Ok(Some(_)) => Answer::problem(conflict(id)),
-            Ok(None) => Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer")),
+            Ok(None) => {
+                Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer"))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "reading a stored answer");
                 Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
@@ -363,8 +371,7 @@ impl Engine {
             .send(Command::Admin { op, reply })
             .await
             .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"))?;
-        rx.await
-            .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))?
+        rx.await.map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))?
     }
 
     /// Asks the writer to stop after what is queued before this call; the materialiser then
@@ -443,7 +450,12 @@ impl Materializer {
 /// Signs a checkpoint of what the tables hold whenever the log has grown, at most once per
 /// [`PUBLISH_EVERY`]; the first one at start-up. With witnesses configured, a checkpoint is
 /// published only once a quorum of them has cosigned it.
-async fn publish(store: Store, config: LogConfig, mut sizes: watch::Receiver<u64>, out: watch::Sender<Option<Arc<Published>>>) {
+async fn publish(
+    store: Store,
+    config: LogConfig,
+    mut sizes: watch::Receiver<u64>,
+    out: watch::Sender<Option<Arc<Published>>>,
+) {
     let client = reqwest::Client::new();
     // The size each witness last cosigned, as far as the log knows (0: ask it).
     let mut cosigned: Vec<u64> = vec![0; config.witnesses.len()];
@@ -454,7 +466,8 @@ async fn publish(store: Store, config: LogConfig, mut sizes: watch::Receiver<u64
             match log::tree_head(&store, size).await {
                 Ok(root) => {
                     let note = config.signer.checkpoint(size, root);
-                    let (lines, got) = collect_cosignatures(&store, &client, &config.witnesses, &mut cosigned, size, &note).await;
+                    let (lines, got) =
+                        collect_cosignatures(&store, &client, &config.witnesses, &mut cosigned, size, &note).await;
                     if got >= config.quorum {
                         let note = format!("{note}{lines}");
                         if let Err(e) = store.insert_checkpoint(size, &note, got, crate::time::now()).await {
@@ -464,7 +477,12 @@ async fn publish(store: Store, config: LogConfig, mut sizes: watch::Receiver<u64
                         last = Some(size);
                         metrics::gauge!("mykey_log_size").set(size as f64);
                     } else {
-                        tracing::warn!(size, got, quorum = config.quorum, "too few witnesses cosigned; the checkpoint is not published");
+                        tracing::warn!(
+                            size,
+                            got,
+                            quorum = config.quorum,
+                            "too few witnesses cosigned; the checkpoint is not published"
+                        );
                     }
                 }
                 Err(e) => tracing::error!(error = format!("{e:#}"), "computing a tree head"),
@@ -491,7 +509,12 @@ async fn collect_cosignatures(
         // Two rounds: a witness that knows another size says so (409), then gets a proof from there.
         for _ in 0..2 {
             if old > size {
-                tracing::error!(witness = w.key.name(), old, size, "a witness has cosigned a larger tree than the log has");
+                tracing::error!(
+                    witness = w.key.name(),
+                    old,
+                    size,
+                    "a witness has cosigned a larger tree than the log has"
+                );
                 return None;
             }
             let proof = match log::consistency_proof(store, old, size).await {
@@ -645,12 +668,22 @@ impl Writer {
             metrics::histogram!("mykey_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_batch_requests").record(batch.requests.len() as f64);
             if let Err(e) = appended {
-                tracing::error!(error = format!("{e:#}"), "a batch failed to reach the journal; rebuilding the ledger from what is durable");
-                let failed = || Answer::problem(Problem::new(ProblemKind::Internal, "the ledger could not store this request; it was not applied"));
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "a batch failed to reach the journal; rebuilding the ledger from what is durable"
+                );
+                let failed = || {
+                    Answer::problem(Problem::new(
+                        ProblemKind::Internal,
+                        "the ledger could not store this request; it was not applied",
+                    ))
+                };
                 for r in replies {
                     match r {
                         Reply::Execute(tx, _) => drop(tx.send(Ok(failed()))),
-                        Reply::Admin(tx, _) => drop(tx.send(Err(Problem::new(ProblemKind::Internal, "the change could not be stored")))),
+                        Reply::Admin(tx, _) => {
+                            drop(tx.send(Err(Problem::new(ProblemKind::Internal, "the change could not be stored"))))
+                        }
                         Reply::Check(tx) => drop(tx.send(())),
                     }
                 }
@@ -702,18 +735,35 @@ impl Writer {
         let l = &mut self.ledger;
         match op {
             Admin::Municipality { id, prefecture_code, prefecture, name, kind } => l
-                .add_municipality(ch, id, &prefecture_code, &prefecture, &name, &kind, crate::ledger::DEFAULT_EXPIRY_DAYS, now)
+                .add_municipality(
+                    ch,
+                    id,
+                    &prefecture_code,
+                    &prefecture,
+                    &name,
+                    &kind,
+                    crate::ledger::DEFAULT_EXPIRY_DAYS,
+                    now,
+                )
                 .map(|()| AdminResult::Id(id)),
             Admin::Partner { name, name_en, point_kind, exchange_method } => {
                 Ok(AdminResult::Id(l.add_partner(ch, &name, &name_en, &point_kind, &exchange_method, now)))
             }
             Admin::Shop { name, municipality } => l.add_shop(ch, &name, municipality, now).map(AdminResult::Id),
-            Admin::Event { municipality, name, expires_at } => l.add_event(ch, municipality, &name, expires_at).map(AdminResult::Id),
+            Admin::Event { municipality, name, expires_at } => {
+                l.add_event(ch, municipality, &name, expires_at).map(AdminResult::Id)
+            }
             Admin::Residents { home, count } => {
                 if count == 0 || count > MAX_BATCH {
-                    return Err(Problem::new(ProblemKind::InvalidRequest, format!("create 1 to {MAX_BATCH} residents at once")));
+                    return Err(Problem::new(
+                        ProblemKind::InvalidRequest,
+                        format!("create 1 to {MAX_BATCH} residents at once"),
+                    ));
                 }
-                (0..count).map(|_| l.add_resident(ch, home, now)).collect::<Result<Vec<_>, _>>().map(AdminResult::Residents)
+                (0..count)
+                    .map(|_| l.add_resident(ch, home, now))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(AdminResult::Residents)
             }
             Admin::Jobs { now } => Ok(AdminResult::Jobs(l.run_jobs(ch, now))),
         }

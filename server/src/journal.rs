@@ -93,7 +93,10 @@ impl Journal {
 
     /// The last batch in the journal, 0 when empty.
     pub async fn last_seq(&mut self) -> anyhow::Result<i64> {
-        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM batches").fetch_one(&mut self.conn).await?.try_get("s")?)
+        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM batches")
+            .fetch_one(&mut self.conn)
+            .await?
+            .try_get("s")?)
     }
 
     /// Forgets batches up to `seq` (their rows are in the tables).

@@ -9,9 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mykey_core::api::{
-    AccountKind, AssignmentRequest, ConversionRequest, GrantRequest, HoldReceipt, HoldRequest,
-    HoldState, JobsReport, PaymentRequest, Posting, ResidentCreated, TransactionKind,
-    TransactionReceipt, TransactionRequest,
+    AccountKind, AssignmentRequest, ConversionRequest, GrantRequest, HoldReceipt, HoldRequest, HoldState, JobsReport,
+    PaymentRequest, Posting, ResidentCreated, TransactionKind, TransactionReceipt, TransactionRequest,
 };
 use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
 use serde::{Deserialize, Serialize};
@@ -468,6 +467,7 @@ impl Ledger {
         self.last_time
     }
 
+    #[allow(clippy::too_many_arguments)] // each is one column of the new account
     fn new_account(
         &mut self,
         ch: &mut Changes,
@@ -480,17 +480,7 @@ impl Ledger {
     ) -> i64 {
         let id = self.next_account;
         self.next_account += 1;
-        let a = Account {
-            id,
-            kind,
-            currency,
-            owner,
-            event,
-            municipality,
-            balance: 0,
-            held: 0,
-            created_at: now,
-        };
+        let a = Account { id, kind, currency, owner, event, municipality, balance: 0, held: 0, created_at: now };
         ch.accounts.insert(id, a.clone());
         self.accounts.insert(id, a);
         id
@@ -512,7 +502,10 @@ impl Ledger {
         now: Micros,
     ) -> Result<()> {
         if id <= 0 || self.municipalities.contains_key(&id) {
-            return Err(problem(ProblemKind::InvalidRequest, format!("municipality {id} exists or is not a positive id")));
+            return Err(problem(
+                ProblemKind::InvalidRequest,
+                format!("municipality {id} exists or is not a positive id"),
+            ));
         }
         let cur = Currency::Municipal(id);
         let treasury = self.new_account(ch, AccountKind::Treasury, cur, id, None, id, now);
@@ -613,9 +606,7 @@ impl Ledger {
     }
 
     fn known_shop(&self, id: i64) -> Result<&Shop> {
-        self.shops
-            .get(&id)
-            .ok_or_else(|| problem(ProblemKind::UnknownReference, format!("shop {id} does not exist")))
+        self.shops.get(&id).ok_or_else(|| problem(ProblemKind::UnknownReference, format!("shop {id} does not exist")))
     }
 
     fn known_partner(&self, id: i64) -> Result<&Partner> {
@@ -698,6 +689,7 @@ impl Ledger {
     // ----- the one way points move -----
 
     /// Posts a balanced transaction. Validates everything first; mutates only on success.
+    #[allow(clippy::too_many_arguments)] // the transaction's header fields and its legs
     fn post(
         &mut self,
         ch: &mut Changes,
@@ -713,10 +705,9 @@ impl Ledger {
         let mut per_account: BTreeMap<i64, i64> = BTreeMap::new();
         for leg in legs {
             assert!(leg.amount != 0, "callers refuse zero legs");
-            let a = self
-                .accounts
-                .get(&leg.account)
-                .ok_or_else(|| problem(ProblemKind::UnknownAccount, format!("account {} does not exist", leg.account)))?;
+            let a = self.accounts.get(&leg.account).ok_or_else(|| {
+                problem(ProblemKind::UnknownAccount, format!("account {} does not exist", leg.account))
+            })?;
             *per_currency.entry(a.currency).or_default() += leg.amount;
             *per_account.entry(leg.account).or_default() += leg.amount;
         }
@@ -948,7 +939,10 @@ impl Ledger {
         }
         assert_eq!(left, 0, "reserved lots cover the reserved balance");
         if shares.len() * 2 + 2 > MAX_LEGS {
-            return Err(problem(ProblemKind::InvalidRequest, "assign fewer points at once: they come from too many partners"));
+            return Err(problem(
+                ProblemKind::InvalidRequest,
+                "assign fewer points at once: they come from too many partners",
+            ));
         }
         let mut legs = vec![Leg::new(reserved, -amount), Leg::new(treasury, -amount)];
         for (partner, share) in shares {
@@ -980,17 +974,17 @@ impl Ledger {
             if a.kind == AccountKind::Reserved {
                 return Err(problem(
                     ProblemKind::InvalidRequest,
-                    format!("account {} holds reserved points, which move only by conversion and assignment", p.account),
+                    format!(
+                        "account {} holds reserved points, which move only by conversion and assignment",
+                        p.account
+                    ),
                 ));
             }
             let mut leg = Leg::new(p.account, amount);
             leg.lot.expires_at = expires_at;
             legs.push(leg);
         }
-        let municipality = legs
-            .iter()
-            .find_map(|l| self.accounts[&l.account].currency.municipality())
-            .unwrap_or(0);
+        let municipality = legs.iter().find_map(|l| self.accounts[&l.account].currency.municipality()).unwrap_or(0);
         self.post(ch, r.id, TransactionKind::Adjustment, municipality, r.memo.clone(), &legs, now)
     }
 
@@ -1007,8 +1001,11 @@ impl Ledger {
         let from = self.spending_account(r.resident, r.municipality, r.event)?;
         self.shop_accepts(&shop, r.municipality)?;
         let from = from.ok_or_else(|| {
-            problem(ProblemKind::InsufficientPoints, format!("resident {} has no points of municipality {}", r.resident, r.municipality))
-                .with("available", 0)
+            problem(
+                ProblemKind::InsufficientPoints,
+                format!("resident {} has no points of municipality {}", r.resident, r.municipality),
+            )
+            .with("available", 0)
         })?;
         let a = &self.accounts[&from];
         if a.balance - a.held < amount {
@@ -1078,7 +1075,14 @@ impl Ledger {
     }
 
     /// Captures all or part of an active hold; the rest is released.
-    pub fn capture(&mut self, ch: &mut Changes, hold: Uuid, id: Uuid, amount: Option<rust_decimal::Decimal>, now: Micros) -> Result<HoldReceipt> {
+    pub fn capture(
+        &mut self,
+        ch: &mut Changes,
+        hold: Uuid,
+        id: Uuid,
+        amount: Option<rust_decimal::Decimal>,
+        now: Micros,
+    ) -> Result<HoldReceipt> {
         let amount = amount.map(Points::from_decimal).transpose()?.map(Points::get);
         let h = self.active_hold(ch, hold, now)?;
         let amount = amount.unwrap_or(h.amount);

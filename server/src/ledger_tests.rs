@@ -34,7 +34,15 @@ fn d(v: i64) -> Decimal {
 }
 
 fn grant(w: &mut World, resident: i64, m: i64, amount: i64) -> Result<TransactionReceipt> {
-    let r = GrantRequest { id: Uuid::new_v4(), resident, municipality: m, event: None, amount: d(amount), expires_at: None, memo: None };
+    let r = GrantRequest {
+        id: Uuid::new_v4(),
+        resident,
+        municipality: m,
+        event: None,
+        amount: d(amount),
+        expires_at: None,
+        memo: None,
+    };
     w.l.grant(&mut Changes::default(), &r, w.now)
 }
 
@@ -90,7 +98,10 @@ fn refusals_name_the_problem() {
         expires_at: None,
         memo: None,
     };
-    assert_eq!(kind(w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err()), ProblemKind::UnbalancedTransaction);
+    assert_eq!(
+        kind(w.l.transaction(&mut Changes::default(), &t, w.now).unwrap_err()),
+        ProblemKind::UnbalancedTransaction
+    );
     w.l.check_invariants();
 }
 
@@ -130,7 +141,15 @@ fn holds_capture_part_release_the_rest_and_resolve_once() {
     let mut w = world();
     let r = w.residents[0];
     grant(&mut w, r, 1, 100).unwrap();
-    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 1, event: None, shop: w.shops[0], amount: d(80), timeout_seconds: 60 };
+    let h = HoldRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 1,
+        event: None,
+        shop: w.shops[0],
+        amount: d(80),
+        timeout_seconds: 60,
+    };
     w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
     let acc = w.l.municipal_account(r, 1).unwrap();
     assert_eq!(w.l.account(acc).unwrap().held, 80);
@@ -153,7 +172,15 @@ fn holds_expire_at_their_timeout() {
     let mut w = world();
     let r = w.residents[0];
     grant(&mut w, r, 1, 100).unwrap();
-    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 1, event: None, shop: w.shops[0], amount: d(100), timeout_seconds: 5 };
+    let h = HoldRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 1,
+        event: None,
+        shop: w.shops[0],
+        amount: d(100),
+        timeout_seconds: 5,
+    };
     w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
     assert_eq!(w.l.expire_holds(&mut Changes::default(), w.now + 4 * SECOND), 0);
     assert_eq!(w.l.expire_holds(&mut Changes::default(), w.now + 5 * SECOND), 1);
@@ -169,7 +196,14 @@ fn jobs_expire_lots_into_breakage_and_move_reserved_points_home() {
     let r = w.residents[0];
     // Municipality 2 expires its points after 30 days.
     grant(&mut w, r, 2, 40).unwrap();
-    let conv = ConversionRequest { id: Uuid::new_v4(), partner: w.partner, resident: r, partner_points: d(1000), rate: Decimal::new(5, 1), memo: None };
+    let conv = ConversionRequest {
+        id: Uuid::new_v4(),
+        partner: w.partner,
+        resident: r,
+        partner_points: d(1000),
+        rate: Decimal::new(5, 1),
+        memo: None,
+    };
     w.l.conversion(&mut Changes::default(), &conv, w.now).unwrap();
     let reserved = w.l.resident(r).unwrap().reserved;
     assert_eq!(w.l.account(reserved).unwrap().balance, 500);
@@ -196,9 +230,25 @@ fn jobs_expire_lots_into_breakage_and_move_reserved_points_home() {
 fn expiry_leaves_held_points_alone() {
     let mut w = world();
     let r = w.residents[0];
-    let g = GrantRequest { id: Uuid::new_v4(), resident: r, municipality: 2, event: None, amount: d(40), expires_at: Some(micros_to_datetime(w.now + DAY)), memo: None };
+    let g = GrantRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 2,
+        event: None,
+        amount: d(40),
+        expires_at: Some(micros_to_datetime(w.now + DAY)),
+        memo: None,
+    };
     w.l.grant(&mut Changes::default(), &g, w.now).unwrap();
-    let h = HoldRequest { id: Uuid::new_v4(), resident: r, municipality: 2, event: None, shop: w.shops[1], amount: d(30), timeout_seconds: MAX_HOLD_SECONDS };
+    let h = HoldRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 2,
+        event: None,
+        shop: w.shops[1],
+        amount: d(30),
+        timeout_seconds: MAX_HOLD_SECONDS,
+    };
     w.l.hold(&mut Changes::default(), &h, w.now).unwrap();
     let report = w.l.run_jobs(&mut Changes::default(), w.now + 2 * DAY);
     assert_eq!(report.expired_points, 10);
@@ -221,11 +271,28 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..3usize, 1..=2i64, 1..500i64, 1..60i64, any::<bool>()).prop_map(|(who, m, amount, days, event)| Op::Grant { who, m, amount, days, event }),
+        (0..3usize, 1..=2i64, 1..500i64, 1..60i64, any::<bool>()).prop_map(|(who, m, amount, days, event)| Op::Grant {
+            who,
+            m,
+            amount,
+            days,
+            event
+        }),
         (0..3usize, 1..800i64).prop_map(|(who, points)| Op::Convert { who, points }),
         (0..3usize, 1..=2i64, 1..400i64).prop_map(|(who, m, amount)| Op::Assign { who, m, amount }),
-        (0..3usize, 1..=2i64, 0..2usize, 1..400i64, any::<bool>()).prop_map(|(who, m, shop, amount, event)| Op::Pay { who, m, shop, amount, event }),
-        (0..3usize, 1..=2i64, 1..300i64, 1..200_000u32).prop_map(|(who, m, amount, secs)| Op::Hold { who, m, amount, secs }),
+        (0..3usize, 1..=2i64, 0..2usize, 1..400i64, any::<bool>()).prop_map(|(who, m, shop, amount, event)| Op::Pay {
+            who,
+            m,
+            shop,
+            amount,
+            event
+        }),
+        (0..3usize, 1..=2i64, 1..300i64, 1..200_000u32).prop_map(|(who, m, amount, secs)| Op::Hold {
+            who,
+            m,
+            amount,
+            secs
+        }),
         (0..8usize, proptest::option::of(1..300i64)).prop_map(|(hold, amount)| Op::Capture { hold, amount }),
         (0..8usize).prop_map(|hold| Op::Void { hold }),
         (1..40i64, 1..40i64, 1..300i64).prop_map(|(a, b, amount)| Op::Adjust { a, b, amount }),
@@ -252,11 +319,23 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
             w.l.grant(&mut ch, &r, now).map(drop)
         }
         Op::Convert { who, points } => {
-            let r = ConversionRequest { id: Uuid::new_v4(), partner: w.partner, resident: w.residents[who], partner_points: d(points), rate: d(1), memo: None };
+            let r = ConversionRequest {
+                id: Uuid::new_v4(),
+                partner: w.partner,
+                resident: w.residents[who],
+                partner_points: d(points),
+                rate: d(1),
+                memo: None,
+            };
             w.l.conversion(&mut ch, &r, now).map(drop)
         }
         Op::Assign { who, m, amount } => {
-            let r = AssignmentRequest { id: Uuid::new_v4(), resident: w.residents[who], municipality: m, amount: d(amount) };
+            let r = AssignmentRequest {
+                id: Uuid::new_v4(),
+                resident: w.residents[who],
+                municipality: m,
+                amount: d(amount),
+            };
             w.l.assignment(&mut ch, &r, now).map(drop)
         }
         Op::Pay { who, m, shop, amount, event } => {
@@ -264,7 +343,15 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
             let event = (event && m == 1).then_some(w.event);
             let account = w.l.spending_account(resident, m, event).ok().flatten();
             let before: Vec<Lot> = account.map(|a| w.l.open_lots(a).to_vec()).unwrap_or_default();
-            let r = PaymentRequest { id: Uuid::new_v4(), resident, municipality: m, event, shop: w.shops[shop], amount: d(amount), memo: None };
+            let r = PaymentRequest {
+                id: Uuid::new_v4(),
+                resident,
+                municipality: m,
+                event,
+                shop: w.shops[shop],
+                amount: d(amount),
+                memo: None,
+            };
             let res = w.l.payment(&mut ch, &r, now).map(drop);
             if res.is_ok() {
                 // Expected: the lots expiring first are consumed first.
@@ -283,7 +370,15 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
         }
         Op::Hold { who, m, amount, secs } => {
             let shop = w.shops[(m - 1) as usize];
-            let r = HoldRequest { id: Uuid::new_v4(), resident: w.residents[who], municipality: m, event: None, shop, amount: d(amount), timeout_seconds: secs };
+            let r = HoldRequest {
+                id: Uuid::new_v4(),
+                resident: w.residents[who],
+                municipality: m,
+                event: None,
+                shop,
+                amount: d(amount),
+                timeout_seconds: secs,
+            };
             let res = w.l.hold(&mut ch, &r, now).map(drop);
             if res.is_ok() {
                 w.holds.push(r.id);
@@ -301,7 +396,10 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
         Op::Adjust { a, b, amount } => {
             let r = TransactionRequest {
                 id: Uuid::new_v4(),
-                postings: vec![PostingRequest { account: a, amount: d(-amount) }, PostingRequest { account: b, amount: d(amount) }],
+                postings: vec![
+                    PostingRequest { account: a, amount: d(-amount) },
+                    PostingRequest { account: b, amount: d(amount) },
+                ],
                 expires_at: None,
                 memo: None,
             };

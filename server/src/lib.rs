@@ -56,7 +56,11 @@ impl Ledgerd {
 }
 
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
-pub async fn serve(engine: engine::Engine, listener: tokio::net::TcpListener, jobs_every: std::time::Duration) -> anyhow::Result<()> {
+pub async fn serve(
+    engine: engine::Engine,
+    listener: tokio::net::TcpListener,
+    jobs_every: std::time::Duration,
+) -> anyhow::Result<()> {
     let router = api::router(engine.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);

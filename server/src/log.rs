@@ -44,10 +44,7 @@ struct Frontier<'a>(&'a BTreeMap<u64, Hash>);
 
 impl HashReader for Frontier<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
-        indexes
-            .iter()
-            .map(|i| self.0.get(i).map(|h| TlogHash(*h)).ok_or(tlog_tiles::Error::IndexesNotInTree))
-            .collect()
+        indexes.iter().map(|i| self.0.get(i).map(|h| TlogHash(*h)).ok_or(tlog_tiles::Error::IndexesNotInTree)).collect()
     }
 }
 
@@ -128,7 +125,10 @@ pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
 /// Runs `f` over the stored hashes it asks for, fetched by `fetch` in one call. tlog_tiles'
 /// readers are synchronous and the database is not, so `f` runs twice: once to learn which
 /// hashes it needs (it is given zeros; no result of that pass is used), once with them.
-pub async fn with_stored_hashes<T, F, Fut>(f: impl Fn(&dyn HashReader) -> Result<T, tlog_tiles::Error>, fetch: F) -> anyhow::Result<T>
+pub async fn with_stored_hashes<T, F, Fut>(
+    f: impl Fn(&dyn HashReader) -> Result<T, tlog_tiles::Error>,
+    fetch: F,
+) -> anyhow::Result<T>
 where
     F: FnOnce(Vec<u64>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<BTreeMap<u64, Hash>>>,
@@ -188,47 +188,6 @@ pub fn parse_tile_path(path: &str) -> Option<(Option<u8>, u64, u32)> {
     (tile_path(level, n, width) == path).then_some((level, n, width))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mykey_core::merkle;
-
-    #[test]
-    fn appends_reproduce_rfc9162_roots_with_only_the_right_edge_in_memory() {
-        let mut log = Log::default();
-        let mut all: BTreeMap<u64, Hash> = BTreeMap::new();
-        let mut leaves = Vec::new();
-        for i in 0..300u32 {
-            let (leaf, stored) = log.append(i64::from(i), i.to_be_bytes().to_vec());
-            assert_eq!(leaf.index, u64::from(i));
-            leaves.push(leaf.hash);
-            all.extend(stored);
-            assert!(log.frontier.len() <= 9, "only the right edge is kept");
-            let size = log.size();
-            let root = tlog_tiles::tree_hash(size, &Frontier(&all)).unwrap();
-            assert_eq!(root.0, merkle::root(&leaves), "size {size}");
-        }
-        // Proofs from the stored hashes verify with the shared verifier.
-        for (i, leaf) in leaves.iter().enumerate().step_by(37) {
-            let p = tlog_tiles::prove_record(300, i as u64, &Frontier(&all)).unwrap();
-            let p: Vec<Hash> = p.iter().map(|h| h.0).collect();
-            merkle::verify_inclusion(i as u64, 300, leaf, &p, &merkle::root(&leaves)).unwrap();
-        }
-    }
-
-    #[test]
-    fn tile_paths_round_trip() {
-        assert_eq!(tile_path(Some(0), 1_234_067, 256), "tile/0/x001/x234/067");
-        assert_eq!(tile_path(None, 5, 17), "tile/entries/005.p/17");
-        for (l, n, w) in [(Some(0), 0, 256), (Some(3), 1_234_067, 1), (None, 999, 255), (None, 1000, 256)] {
-            assert_eq!(parse_tile_path(&tile_path(l, n, w)), Some((l, n, w)));
-        }
-        assert_eq!(parse_tile_path("tile/0/x000/001"), None, "not canonical");
-        assert_eq!(parse_tile_path("tile/0/001.p/256"), None);
-        assert_eq!(parse_tile_path("tile/9/001"), None);
-    }
-}
-
 /// The log's identity: its origin (the checkpoint's first line and the key name) and the
 /// Ed25519 key that signs its checkpoints.
 pub struct LogSigner {
@@ -253,7 +212,11 @@ impl LogSigner {
     /// only. The origin comes from the file when it exists.
     pub fn from_file(path: &std::path::Path, origin: &str) -> anyhow::Result<LogSigner> {
         let key = key_file(path, || Self::generate(origin).key)?;
-        anyhow::ensure!(key.kind() == mykey_core::note::TYPE_ED25519, "{} is not a log key (type 0x01)", path.display());
+        anyhow::ensure!(
+            key.kind() == mykey_core::note::TYPE_ED25519,
+            "{} is not a log key (type 0x01)",
+            path.display()
+        );
         Ok(LogSigner { key })
     }
 
@@ -275,7 +238,10 @@ impl LogSigner {
 }
 
 /// Reads a C2SP skey file, or creates it with `new()` readable by the owner only.
-pub fn key_file(path: &std::path::Path, new: impl FnOnce() -> mykey_core::note::SignerKey) -> anyhow::Result<mykey_core::note::SignerKey> {
+pub fn key_file(
+    path: &std::path::Path,
+    new: impl FnOnce() -> mykey_core::note::SignerKey,
+) -> anyhow::Result<mykey_core::note::SignerKey> {
     use anyhow::Context;
     use std::io::Write as _;
     if path.exists() {
@@ -313,7 +279,11 @@ impl LogConfig {
 
 /// The tree head of the first `size` leaves, from the stored hashes.
 pub async fn tree_head(store: &crate::store::Store, size: u64) -> anyhow::Result<Hash> {
-    with_stored_hashes(|r| tlog_tiles::tree_hash(size, &ReaderRef(r)).map(|h| h.0), |idx| async move { store.stored_hashes(&idx).await }).await
+    with_stored_hashes(
+        |r| tlog_tiles::tree_hash(size, &ReaderRef(r)).map(|h| h.0),
+        |idx| async move { store.stored_hashes(&idx).await },
+    )
+    .await
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size`.
@@ -363,5 +333,46 @@ struct ReaderRef<'a>(&'a dyn HashReader);
 impl HashReader for ReaderRef<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
         self.0.read_hashes(indexes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mykey_core::merkle;
+
+    #[test]
+    fn appends_reproduce_rfc9162_roots_with_only_the_right_edge_in_memory() {
+        let mut log = Log::default();
+        let mut all: BTreeMap<u64, Hash> = BTreeMap::new();
+        let mut leaves = Vec::new();
+        for i in 0..300u32 {
+            let (leaf, stored) = log.append(i64::from(i), i.to_be_bytes().to_vec());
+            assert_eq!(leaf.index, u64::from(i));
+            leaves.push(leaf.hash);
+            all.extend(stored);
+            assert!(log.frontier.len() <= 9, "only the right edge is kept");
+            let size = log.size();
+            let root = tlog_tiles::tree_hash(size, &Frontier(&all)).unwrap();
+            assert_eq!(root.0, merkle::root(&leaves), "size {size}");
+        }
+        // Proofs from the stored hashes verify with the shared verifier.
+        for (i, leaf) in leaves.iter().enumerate().step_by(37) {
+            let p = tlog_tiles::prove_record(300, i as u64, &Frontier(&all)).unwrap();
+            let p: Vec<Hash> = p.iter().map(|h| h.0).collect();
+            merkle::verify_inclusion(i as u64, 300, leaf, &p, &merkle::root(&leaves)).unwrap();
+        }
+    }
+
+    #[test]
+    fn tile_paths_round_trip() {
+        assert_eq!(tile_path(Some(0), 1_234_067, 256), "tile/0/x001/x234/067");
+        assert_eq!(tile_path(None, 5, 17), "tile/entries/005.p/17");
+        for (l, n, w) in [(Some(0), 0, 256), (Some(3), 1_234_067, 1), (None, 999, 255), (None, 1000, 256)] {
+            assert_eq!(parse_tile_path(&tile_path(l, n, w)), Some((l, n, w)));
+        }
+        assert_eq!(parse_tile_path("tile/0/x000/001"), None, "not canonical");
+        assert_eq!(parse_tile_path("tile/0/001.p/256"), None);
+        assert_eq!(parse_tile_path("tile/9/001"), None);
     }
 }

@@ -160,7 +160,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Witness { bind, name, key_file, state, logs } => {
             let key = mykey_server::log::key_file(&key_file, || new_witness_key(&name))?;
-            anyhow::ensure!(key.kind() == mykey_core::note::TYPE_COSIGNATURE_V1, "{} is not a witness key (type 0x04)", key_file.display());
+            anyhow::ensure!(
+                key.kind() == mykey_core::note::TYPE_COSIGNATURE_V1,
+                "{} is not a witness key (type 0x04)",
+                key_file.display()
+            );
             let logs = logs
                 .iter()
                 .map(|l| mykey_core::note::VerifierKey::parse(l).map_err(|e| anyhow::anyhow!("--log {l}: {e}")))
@@ -179,11 +183,17 @@ async fn main() -> anyhow::Result<()> {
             let s = store::Store::connect(&url).await?;
             let cp = mykey_server::audit::load_checkpoint(&s, checkpoint.as_deref(), &key).await?;
             let bar = indicatif::ProgressBar::new(cp.size);
-            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves {per_sec} {eta}").expect("template"));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves {per_sec} {eta}")
+                    .expect("template"),
+            );
             let report = mykey_server::audit::audit(&s, &cp, |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             if report.clean() {
-                println!("audit clean: {} transactions match the log and the checkpoint of size {} ({})", report.checked, cp.size, cp.origin);
+                println!(
+                    "audit clean: {} transactions match the log and the checkpoint of size {} ({})",
+                    report.checked, cp.size, cp.origin
+                );
                 return Ok(());
             }
             eprintln!("audit FAILED against the checkpoint of size {} ({}):", cp.size, cp.origin);
@@ -214,7 +224,8 @@ async fn main() -> anyhow::Result<()> {
             let mut witnesses = Vec::new();
             for i in 1..=3 {
                 let name = format!("witness.local/w{i}");
-                let key = mykey_server::log::key_file(&witness_dir.join(format!("w{i}.key")), || new_witness_key(&name))?;
+                let key =
+                    mykey_server::log::key_file(&witness_dir.join(format!("w{i}.key")), || new_witness_key(&name))?;
                 let state = format!("sqlite:{}", witness_dir.join(format!("w{i}.db")).display());
                 let witness = std::sync::Arc::new(Witness::open(&state, key, vec![log_key.clone()]).await?);
                 let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
@@ -233,7 +244,10 @@ async fn main() -> anyhow::Result<()> {
             }
             let listener = mykey_server::bind(bind).await?;
             let at = listener.local_addr()?;
-            println!("log key (verify checkpoints at http://{at}/log/checkpoint with it): {}", ledger.engine.log_vkey());
+            println!(
+                "log key (verify checkpoints at http://{at}/log/checkpoint with it): {}",
+                ledger.engine.log_vkey()
+            );
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
             mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(60)).await
         }
@@ -259,7 +273,12 @@ async fn main() -> anyhow::Result<()> {
                 None => {
                     let ledger = Ledgerd::open_with(&url, LogConfig::unwitnessed(signer()?)).await?;
                     let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
-                    let report = match ledger.engine.admin(Admin::Jobs { now: at }).await.map_err(|p| anyhow::anyhow!(p.detail))? {
+                    let report = match ledger
+                        .engine
+                        .admin(Admin::Jobs { now: at })
+                        .await
+                        .map_err(|p| anyhow::anyhow!(p.detail))?
+                    {
                         AdminResult::Jobs(r) => serde_json::to_string(&r)?,
                         _ => unreachable!("jobs answer with a report"),
                     };

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use mykey_core::api::{
-    AccountKind, AccountView, BalanceAsOf, Expiry, HistoryEntry, HistoryPage, HoldState, Municipality as MunicipalityView,
-    Partner as PartnerView, ResidentBalances, Shop as ShopView, TransactionKind,
+    AccountKind, AccountView, BalanceAsOf, Expiry, HistoryEntry, HistoryPage, HoldState,
+    Municipality as MunicipalityView, Partner as PartnerView, ResidentBalances, Shop as ShopView, TransactionKind,
 };
 use mykey_core::Currency;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -102,7 +102,14 @@ fn placeholders(backend: Backend, rows: usize, cols: usize, first: usize) -> Str
 }
 
 /// Runs `head VALUES (...),(...) tail` for `rows`, in chunks within the parameter limit.
-async fn insert_many(backend: Backend, conn: &mut AnyConnection, head: &str, tail: &str, cols: usize, rows: Vec<Vec<V>>) -> anyhow::Result<()> {
+async fn insert_many(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    rows: Vec<Vec<V>>,
+) -> anyhow::Result<()> {
     let per = (MAX_PARAMS / cols).max(1);
     for chunk in rows.chunks(per) {
         let sql = format!("{head} VALUES {} {tail}", placeholders(backend, chunk.len(), cols, 1));
@@ -331,7 +338,10 @@ impl Store {
     }
 
     /// Stored hashes of the log's tree by stored index; an index not stored is left out.
-    pub async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<std::collections::BTreeMap<u64, crate::log::Hash>> {
+    pub async fn stored_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> anyhow::Result<std::collections::BTreeMap<u64, crate::log::Hash>> {
         let mut out = std::collections::BTreeMap::new();
         // Bounded statements: a tile needs 256 hashes, a proof about 2 log2(n).
         for chunk in indexes.chunks(500) {
@@ -340,7 +350,10 @@ impl Store {
             for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
                 let idx: i64 = r.try_get("idx")?;
                 let hash: Vec<u8> = r.try_get("hash")?;
-                out.insert(idx as u64, hash.try_into().map_err(|_| anyhow::anyhow!("stored hash {idx} is not 32 bytes"))?);
+                out.insert(
+                    idx as u64,
+                    hash.try_into().map_err(|_| anyhow::anyhow!("stored hash {idx} is not 32 bytes"))?,
+                );
             }
         }
         Ok(out)
@@ -357,7 +370,13 @@ impl Store {
     }
 
     /// Records a published checkpoint (a later note for the same size replaces it).
-    pub async fn insert_checkpoint(&self, size: u64, note: &str, cosignatures: usize, now: Micros) -> anyhow::Result<()> {
+    pub async fn insert_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        cosignatures: usize,
+        now: Micros,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO checkpoints (size, note, cosignatures, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (size) DO UPDATE SET note = excluded.note, cosignatures = excluded.cosignatures",
@@ -373,22 +392,24 @@ impl Store {
 
     /// The checkpoint of the largest size the log published, if any.
     pub async fn latest_checkpoint(&self) -> anyhow::Result<Option<String>> {
-        let row = sqlx::query("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetch_optional(&self.pool).await?;
         row.map(|r| Ok(r.try_get("note")?)).transpose()
     }
 
     /// Leaves in the log's tables.
     pub async fn log_size(&self) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves").fetch_one(&self.pool).await?.try_get("n")?;
+        let n: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(n as u64)
     }
 
     /// All request ids ever used, for the engine's duplicate check.
     pub async fn request_ids(&self) -> anyhow::Result<Vec<Uuid>> {
         let rows = sqlx::query("SELECT id FROM requests").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok(Uuid::parse_str(&r.try_get::<String, _>("id")?)?))
-            .collect()
+        rows.iter().map(|r| Ok(Uuid::parse_str(&r.try_get::<String, _>("id")?)?)).collect()
     }
 
     /// The stored answer for a request id.
@@ -411,7 +432,13 @@ impl Store {
     /// moves the watermark to `through`, in one database transaction. Idempotent: inserts
     /// skip rows already there and upserts write the same images, so recovery may apply a
     /// batch again. `conn` is the materialiser's own connection.
-    pub async fn materialize(&self, conn: &mut AnyConnection, ch: &Changes, requests: &[RequestRecord], through: i64) -> anyhow::Result<()> {
+    pub async fn materialize(
+        &self,
+        conn: &mut AnyConnection,
+        ch: &Changes,
+        requests: &[RequestRecord],
+        through: i64,
+    ) -> anyhow::Result<()> {
         let mut tx = conn.begin().await?;
         let c = &mut *tx;
         let b = self.backend;
@@ -478,7 +505,15 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)", SKIP, 6, rows).await?;
+            insert_many(
+                b,
+                c,
+                "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)",
+                SKIP,
+                6,
+                rows,
+            )
+            .await?;
         }
         if !ch.shops.is_empty() {
             let rows = ch
@@ -486,7 +521,8 @@ impl Store {
                 .iter()
                 .map(|s| vec![V::I(s.id), V::I(s.municipality), V::T(s.name.clone()), V::I(s.receivable)])
                 .collect();
-            insert_many(b, c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", SKIP, 4, rows).await?;
+            insert_many(b, c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", SKIP, 4, rows)
+                .await?;
         }
         if !ch.events.is_empty() {
             let rows = ch
@@ -502,7 +538,15 @@ impl Store {
                 .iter()
                 .map(|r| vec![V::I(r.id), V::I(r.home), V::I(r.reserved), V::I(r.created_at)])
                 .collect();
-            insert_many(b, c, "INSERT INTO residents (id, municipality_id, reserved_account, created_at)", SKIP, 4, rows).await?;
+            insert_many(
+                b,
+                c,
+                "INSERT INTO residents (id, municipality_id, reserved_account, created_at)",
+                SKIP,
+                4,
+                rows,
+            )
+            .await?;
         }
         if !ch.transactions.is_empty() {
             let rows = ch
@@ -519,7 +563,15 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)", SKIP, 6, rows).await?;
+            insert_many(
+                b,
+                c,
+                "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)",
+                SKIP,
+                6,
+                rows,
+            )
+            .await?;
             let rows = ch
                 .transactions
                 .iter()
@@ -536,7 +588,15 @@ impl Store {
                     })
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)", SKIP, 6, rows).await?;
+            insert_many(
+                b,
+                c,
+                "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)",
+                SKIP,
+                6,
+                rows,
+            )
+            .await?;
         }
         if !ch.lots.is_empty() {
             let rows = ch
@@ -608,7 +668,8 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", SKIP, 5, rows).await?;
+            insert_many(b, c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", SKIP, 5, rows)
+                .await?;
         }
         if !requests.is_empty() {
             let rows = requests
@@ -623,7 +684,8 @@ impl Store {
                     ]
                 })
                 .collect();
-            insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", SKIP, 5, rows).await?;
+            insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", SKIP, 5, rows)
+                .await?;
         }
         if !ch.log_leaves.is_empty() {
             let rows = ch
@@ -637,17 +699,17 @@ impl Store {
             let rows = ch.log_hashes.iter().map(|(i, h)| vec![V::I(*i as i64), V::B(h.to_vec())]).collect();
             insert_many(b, c, "INSERT INTO log_hashes (idx, hash)", SKIP, 2, rows).await?;
         }
-        sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1")
-            .bind(through)
-            .execute(&mut *c)
-            .await?;
+        sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1").bind(through).execute(&mut *c).await?;
         tx.commit().await.context("committing materialised batches")?;
         Ok(())
     }
 
     /// The last batch whose rows are in the tables.
     pub async fn materialized_through(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query("SELECT through_batch FROM materialized WHERE id = 1").fetch_one(&self.pool).await?.try_get("through_batch")?)
+        Ok(sqlx::query("SELECT through_batch FROM materialized WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("through_batch")?)
     }
 
     /// The database URL (with its password), for opening the journal beside it.
@@ -718,11 +780,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let accounts = self.account_views(rows, now).await?;
-        let moves: Option<i64> = sqlx::query("SELECT MIN(expires_at) AS m FROM lots WHERE account_id = $1 AND remaining > 0")
-            .bind(reserved)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("m")?;
+        let moves: Option<i64> =
+            sqlx::query("SELECT MIN(expires_at) AS m FROM lots WHERE account_id = $1 AND remaining > 0")
+                .bind(reserved)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("m")?;
         Ok(Some(ResidentBalances {
             resident,
             home_municipality: home,
@@ -843,7 +906,14 @@ impl Store {
     }
 
     /// Stores an API key's hash.
-    pub async fn insert_api_key(&self, key_hash: &str, role: &str, subject: i64, label: &str, now: Micros) -> anyhow::Result<()> {
+    pub async fn insert_api_key(
+        &self,
+        key_hash: &str,
+        role: &str,
+        subject: i64,
+        label: &str,
+        now: Micros,
+    ) -> anyhow::Result<()> {
         sqlx::query("INSERT INTO api_keys (key_hash, role, subject, label, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(key_hash.to_owned())
             .bind(role.to_owned())
@@ -870,8 +940,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?)))
-            .transpose()
+        row.map(|r| {
+            Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?))
+        })
+        .transpose()
     }
 
     /// Every account's (id, balance, held), for audits and tests.

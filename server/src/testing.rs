@@ -34,7 +34,8 @@ impl TestDb {
         let name = format!("mykey_t_{}", uuid::Uuid::new_v4().simple());
         match std::env::var("MYKEY_TEST_POSTGRES_URL") {
             Ok(admin) if !admin.is_empty() => {
-                let mut c = sqlx::AnyConnection::connect(&admin).await.context("connecting to MYKEY_TEST_POSTGRES_URL")?;
+                let mut c =
+                    sqlx::AnyConnection::connect(&admin).await.context("connecting to MYKEY_TEST_POSTGRES_URL")?;
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
                 c.close().await?;
                 let base = admin.rsplit_once('/').map(|(b, _)| b).context("the admin URL names a database")?;
@@ -46,5 +47,23 @@ impl TestDb {
                 Ok(TestDb { url: format!("sqlite:{}", dir.join("ledger.db").display()), _dir: Some(TempDir(dir)) })
             }
         }
+    }
+}
+
+/// Adds municipality 1 (前橋市) and `residents` residents living there (ids from 1).
+pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, residents: usize) {
+    use crate::engine::Admin;
+    engine
+        .admin(Admin::Municipality {
+            id: 1,
+            prefecture_code: "10".into(),
+            prefecture: "群馬県".into(),
+            name: "前橋市".into(),
+            kind: "municipality".into(),
+        })
+        .await
+        .expect("a new municipality");
+    if residents > 0 {
+        engine.admin(Admin::Residents { home: 1, count: residents }).await.expect("new residents");
     }
 }

@@ -58,8 +58,13 @@ impl Witness {
     /// Opens the state database (created when missing) for a witness following `logs`.
     pub async fn open(state_url: &str, key: SignerKey, logs: Vec<VerifierKey>) -> anyhow::Result<Witness> {
         sqlx::any::install_default_drivers();
-        let url = if state_url.starts_with("sqlite:") && !state_url.contains("mode=") { format!("{state_url}?mode=rwc") } else { state_url.to_owned() };
-        let mut conn = AnyConnection::connect(&url).await.with_context(|| format!("opening the witness state {state_url}"))?;
+        let url = if state_url.starts_with("sqlite:") && !state_url.contains("mode=") {
+            format!("{state_url}?mode=rwc")
+        } else {
+            state_url.to_owned()
+        };
+        let mut conn =
+            AnyConnection::connect(&url).await.with_context(|| format!("opening the witness state {state_url}"))?;
         if url.starts_with("sqlite:") {
             conn.execute("PRAGMA journal_mode = WAL").await?;
             conn.execute("PRAGMA synchronous = FULL").await?;
@@ -77,7 +82,9 @@ impl Witness {
     /// Handles an `add-checkpoint` body: returns the cosignature line.
     pub async fn add_checkpoint(&self, body: &str) -> Result<String, Refusal> {
         let bad = |m: &str| Refusal::new(StatusCode::BAD_REQUEST, format!("{m}\n"));
-        let (head, note) = body.split_once("\n\n").ok_or_else(|| bad("expected an old size line, proof lines, a blank line and a checkpoint"))?;
+        let (head, note) = body
+            .split_once("\n\n")
+            .ok_or_else(|| bad("expected an old size line, proof lines, a blank line and a checkpoint"))?;
         let mut lines = head.split('\n');
         let old = lines
             .next()
@@ -129,7 +136,12 @@ impl Witness {
             if old == checkpoint.size {
                 return Err(Refusal { status: StatusCode::CONFLICT, body: format!("{known_size}\n"), size_body: true });
             }
-            tracing::warn!(origin = checkpoint.origin, old, size = checkpoint.size, "refused an inconsistent checkpoint");
+            tracing::warn!(
+                origin = checkpoint.origin,
+                old,
+                size = checkpoint.size,
+                "refused an inconsistent checkpoint"
+            );
             return Err(Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "the consistency proof does not verify\n"));
         }
         sqlx::query(
@@ -162,7 +174,8 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Result<St
     if body.len() > MAX_BODY {
         return Err(Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "request too large\n"));
     }
-    let body = std::str::from_utf8(&body).map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "the body is UTF-8 text\n"))?;
+    let body =
+        std::str::from_utf8(&body).map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "the body is UTF-8 text\n"))?;
     w.add_checkpoint(body).await
 }
 
@@ -179,7 +192,10 @@ impl WitnessClient {
     /// Parses `URL=VKEY`.
     pub fn parse(spec: &str) -> anyhow::Result<WitnessClient> {
         let (url, vkey) = spec.split_once('=').context("a witness is URL=VKEY")?;
-        Ok(WitnessClient { url: url.trim_end_matches('/').to_owned(), key: VerifierKey::parse(vkey).map_err(|e| anyhow::anyhow!("{e}"))? })
+        Ok(WitnessClient {
+            url: url.trim_end_matches('/').to_owned(),
+            key: VerifierKey::parse(vkey).map_err(|e| anyhow::anyhow!("{e}"))?,
+        })
     }
 }
 
@@ -204,7 +220,13 @@ pub enum Answer {
 }
 
 /// Sends a checkpoint to a witness; the cosignature is checked before it is returned.
-pub async fn submit(client: &reqwest::Client, w: &WitnessClient, old: u64, proof: &[Hash], note: &str) -> anyhow::Result<Answer> {
+pub async fn submit(
+    client: &reqwest::Client,
+    w: &WitnessClient,
+    old: u64,
+    proof: &[Hash],
+    note: &str,
+) -> anyhow::Result<Answer> {
     let res = client
         .post(format!("{}/add-checkpoint", w.url))
         .body(request_body(old, proof, note))
@@ -222,6 +244,9 @@ pub async fn submit(client: &reqwest::Client, w: &WitnessClient, old: u64, proof
     anyhow::ensure!(status.is_success(), "witness {} answered {status}: {}", w.key.name(), body.trim());
     let cosigned = Note::parse(&format!("{note}{body}")).map_err(|e| anyhow::anyhow!("{e}"))?;
     cosigned.verify_cosignature(&w.key).map_err(|e| anyhow::anyhow!("witness {}: {e}", w.key.name()))?;
-    let line = body.lines().find(|l| l.starts_with(&format!("\u{2014} {} ", w.key.name()))).context("no line of the witness's name")?;
+    let line = body
+        .lines()
+        .find(|l| l.starts_with(&format!("\u{2014} {} ", w.key.name())))
+        .context("no line of the witness's name")?;
     Ok(Answer::Cosigned(format!("{line}\n")))
 }

@@ -5,7 +5,7 @@
 use mykey_core::api::GrantRequest;
 use mykey_core::note::{SignerKey, VerifierKey};
 use mykey_server::audit::{audit, load_checkpoint, AuditReport};
-use mykey_server::engine::{Admin, Request};
+use mykey_server::engine::Request;
 use mykey_server::log::{LogConfig, LogSigner};
 use mykey_server::store::Store;
 use mykey_server::testing::{postgres, TestDb};
@@ -28,15 +28,19 @@ fn vkey() -> VerifierKey {
 async fn grow(url: &str, n: usize, first_setup: bool, amount: i64) -> String {
     let l = Ledgerd::open_with(url, LogConfig::unwitnessed(signer())).await.unwrap();
     if first_setup {
-        l.engine
-            .admin(Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
-            .await
-            .unwrap();
-        l.engine.admin(Admin::Residents { home: 1, count: 3 }).await.unwrap();
+        mykey_server::testing::add_municipality_and_residents(&l.engine, 3).await;
     }
     let mut last = None;
     for i in 0..n {
-        let g = GrantRequest { id: Uuid::new_v4(), resident: 1 + (i as i64 % 3), municipality: 1, event: None, amount: (amount + i as i64).into(), expires_at: None, memo: None };
+        let g = GrantRequest {
+            id: Uuid::new_v4(),
+            resident: 1 + (i as i64 % 3),
+            municipality: 1,
+            event: None,
+            amount: (amount + i as i64).into(),
+            expires_at: None,
+            memo: None,
+        };
         let a = l.engine.execute(Request::Grant(g), "municipality:1").await;
         assert_eq!(a.status, 201, "{}", a.body);
         last = Some(serde_json::from_str::<serde_json::Value>(&a.body).unwrap()["leaf_index"].as_u64().unwrap());
@@ -110,7 +114,11 @@ async fn a_deleted_transaction_is_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inserted_row_is_found() {
     let db = fresh(40).await;
-    exec(&db.url, &["INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at) VALUES (5, 7, 1, 1, 1, 1)"]).await;
+    exec(
+        &db.url,
+        &["INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at) VALUES (5, 7, 1, 1, 1, 1)"],
+    )
+    .await;
     let r = run_audit(&db.url, None).await;
     assert_eq!((r.findings[0].leaf, r.findings[0].seq), (4, Some(5)), "{r:?}");
 }
@@ -173,7 +181,8 @@ async fn a_rolled_back_database_that_keeps_writing_is_a_fork_the_audit_and_the_w
 
     // A witness that followed the real log up to 30.
     let state = TestDb::new().await.unwrap();
-    let witness = Witness::open(&state.url, SignerKey::witness("w.test/1", [1; 32]).unwrap(), vec![vkey()]).await.unwrap();
+    let witness =
+        Witness::open(&state.url, SignerKey::witness("w.test/1", [1; 32]).unwrap(), vec![vkey()]).await.unwrap();
     witness.add_checkpoint(&request_body(0, &[], &c20)).await.unwrap();
     let store = Store::connect(&live.url).await.unwrap();
     let proof = mykey_server::log::consistency_proof(&store, 20, 30).await.unwrap();
@@ -187,7 +196,15 @@ async fn a_rolled_back_database_that_keeps_writing_is_a_fork_the_audit_and_the_w
     assert!(r.findings[0].what.contains("fork") || r.findings[0].what.contains("rewritten"), "{r:?}");
     // Rolled back without new writes, the database is short of the checkpoint.
     let short = snapshot(&live).await;
-    exec(&short.url, &["DELETE FROM log_leaves WHERE idx >= 25", "DELETE FROM postings WHERE seq > 25", "DELETE FROM transactions WHERE seq > 25"]).await;
+    exec(
+        &short.url,
+        &[
+            "DELETE FROM log_leaves WHERE idx >= 25",
+            "DELETE FROM postings WHERE seq > 25",
+            "DELETE FROM transactions WHERE seq > 25",
+        ],
+    )
+    .await;
     let r = run_audit(&short.url, Some(&c30)).await;
     assert!(r.findings[0].what.contains("rolled back"), "{r:?}");
 

@@ -33,18 +33,34 @@ async fn bad_amounts_and_references_are_problems_with_stable_types() {
     // Unknown account and currency mismatch in an operator's transaction.
     let op = &app.keys.operator;
     let (s, v) = app
-        .post("/v1/transactions", op, json!({"id": Uuid::new_v4(), "postings": [{"account": 99999, "amount": -1}, {"account": 1, "amount": 1}]}))
+        .post(
+            "/v1/transactions",
+            op,
+            json!({"id": Uuid::new_v4(), "postings": [{"account": 99999, "amount": -1}, {"account": 1, "amount": 1}]}),
+        )
         .await;
     assert_eq!((s, slug(&v)), (422, "unknown-account"));
     let (s, v) = app
-        .post("/v1/transactions", op, json!({"id": Uuid::new_v4(), "postings": [{"account": 1, "amount": -1}, {"account": 3, "amount": 1}]}))
+        .post(
+            "/v1/transactions",
+            op,
+            json!({"id": Uuid::new_v4(), "postings": [{"account": 1, "amount": -1}, {"account": 3, "amount": 1}]}),
+        )
         .await;
     assert_eq!((s, slug(&v)), (422, "currency-mismatch"), "{v}");
 
     // Malformed bodies.
     let (s, v) = app.post("/v1/payments", k, json!({"id": "not-a-uuid"})).await;
     assert_eq!((s, slug(&v)), (400, "invalid-request"));
-    let res = app.client.post(format!("{}/v1/payments", app.base)).bearer_auth(k).body("{").header("content-type", "application/json").send().await.unwrap();
+    let res = app
+        .client
+        .post(format!("{}/v1/payments", app.base))
+        .bearer_auth(k)
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 400);
 }
 
@@ -83,7 +99,13 @@ async fn guessing_keys_is_rate_limited() {
     assert!(statuses[..limit].iter().all(|s| *s == 401), "{statuses:?}");
     assert!(statuses[limit..].iter().all(|s| *s == 429), "{statuses:?}");
     // A valid key still works from the same address.
-    let (s, _) = app.post("/v1/grants", &app.keys.municipality1, json!({"id": Uuid::new_v4(), "resident": app.residents[0], "municipality": 1, "amount": 5})).await;
+    let (s, _) = app
+        .post(
+            "/v1/grants",
+            &app.keys.municipality1,
+            json!({"id": Uuid::new_v4(), "resident": app.residents[0], "municipality": 1, "amount": 5}),
+        )
+        .await;
     assert_eq!(s, 201);
 }
 
@@ -124,7 +146,8 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
 async fn futures_join(app: &App, key: &str, body: serde_json::Value, n: usize) -> Vec<(u16, serde_json::Value)> {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let (c, url, key, body) = (app.client.clone(), format!("{}/v1/payments", app.base), key.to_owned(), body.clone());
+        let (c, url, key, body) =
+            (app.client.clone(), format!("{}/v1/payments", app.base), key.to_owned(), body.clone());
         set.spawn(async move {
             let res = c.post(url).bearer_auth(key).json(&body).send().await.unwrap();
             (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap())
@@ -168,7 +191,10 @@ async fn holds_capture_void_and_expire() {
     assert_eq!(v["state"], "active");
     assert_eq!(app.available(r).await, 20);
     // Another shop may not capture it.
-    assert_eq!(app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.store2, json!({"id": Uuid::new_v4()})).await.0, 403);
+    assert_eq!(
+        app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.store2, json!({"id": Uuid::new_v4()})).await.0,
+        403
+    );
     let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 81})).await;
     assert_eq!((s, slug(&v)), (422, "capture-exceeds-hold"));
     let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 50})).await;
@@ -205,7 +231,8 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
         assert_eq!(s, 201);
     }
     let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;
-    let account = b["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["id"].as_i64().unwrap();
+    let account =
+        b["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["id"].as_i64().unwrap();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -223,10 +250,19 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
     let mut want: Vec<i64> = (1..=25).rev().map(|i| -i).collect();
     want.push(1000);
     assert_eq!(seen, want, "newest first, each entry once");
-    let (s, v) = app.get(&format!("/v1/accounts/{account}/balance?as_of={}", after_grant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)), &app.keys.resident1).await;
+    let (s, v) = app
+        .get(
+            &format!(
+                "/v1/accounts/{account}/balance?as_of={}",
+                after_grant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            &app.keys.resident1,
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["balance"], 1000);
-    let (s, v) = app.get(&format!("/v1/accounts/{account}/balance?as_of=2000-01-01T00:00:00Z"), &app.keys.resident1).await;
+    let (s, v) =
+        app.get(&format!("/v1/accounts/{account}/balance?as_of=2000-01-01T00:00:00Z"), &app.keys.resident1).await;
     assert_eq!((s, v["balance"].as_i64()), (200, Some(0)));
     let (s, _) = app.get(&format!("/v1/accounts/{account}/history?cursor=abc"), &app.keys.resident1).await;
     assert_eq!(s, 400);
@@ -236,14 +272,22 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
 async fn conversions_wait_as_reserved_points_then_move_home_and_expire() {
     let app = App::start().await;
     let r = app.residents[0];
-    let conv = json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1001, "rate": "0.5"});
+    let conv =
+        json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1001, "rate": "0.5"});
     let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
     assert_eq!((s, slug(&v)), (422, "fractional-points"), "500.5 points cannot be credited");
-    let conv = json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1000, "rate": "0.5"});
+    let conv =
+        json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1000, "rate": "0.5"});
     let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
     assert_eq!(s, 201, "{v}");
     // The resident assigns 100 to municipality 2 before the 14 days are up.
-    let (s, v) = app.post("/v1/assignments", &app.keys.resident1, json!({"id": Uuid::new_v4(), "resident": r, "municipality": 2, "amount": 100})).await;
+    let (s, v) = app
+        .post(
+            "/v1/assignments",
+            &app.keys.resident1,
+            json!({"id": Uuid::new_v4(), "resident": r, "municipality": 2, "amount": 100}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;
     assert!(b["reserved_moves_home_at"].is_string());
@@ -309,7 +353,12 @@ async fn health_metrics_and_openapi_are_served() {
     let (s, doc) = app.get("/openapi.json", "").await;
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/payments", "/v1/holds/{hold}/capture", "/v1/accounts/{account}/history", "/v1/residents/{resident}/balances"] {
+    for path in [
+        "/v1/payments",
+        "/v1/holds/{hold}/capture",
+        "/v1/accounts/{account}/history",
+        "/v1/residents/{resident}/balances",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
@@ -332,11 +381,7 @@ async fn request_ids_are_remembered_across_restarts() {
     };
     let first = {
         let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
-        l.engine
-            .admin(mykey_server::engine::Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
-            .await
-            .unwrap();
-        l.engine.admin(mykey_server::engine::Admin::Residents { home: 1, count: 1 }).await.unwrap();
+        mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
         let a = l.engine.execute(Request::Grant(body.clone()), "municipality:1").await;
         l.close().await;
         a

@@ -2,7 +2,7 @@
 //! written to the tables is applied when the ledger opens, and applying it twice is harmless.
 
 use mykey_core::api::GrantRequest;
-use mykey_server::engine::{Admin, Request};
+use mykey_server::engine::Request;
 use mykey_server::journal::{Batch, Journal};
 use mykey_server::ledger::{Changes, Ledger};
 use mykey_server::store::{RequestRecord, Store};
@@ -15,17 +15,21 @@ use uuid::Uuid;
 async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
     let db = TestDb::new().await.unwrap();
     let l = Ledgerd::open(&db.url).await.unwrap();
-    l.engine
-        .admin(Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
-        .await
-        .unwrap();
-    l.engine.admin(Admin::Residents { home: 1, count: 1 }).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     l.close().await;
 
     // A batch as the writer would have journaled it just before a crash.
     let store = Store::connect(&db.url).await.unwrap();
     let mut ledger = Ledger::from_snapshot(store.load_snapshot().await.unwrap());
-    let grant = GrantRequest { id: Uuid::new_v4(), resident: 1, municipality: 1, event: None, amount: Decimal::from(70), expires_at: None, memo: None };
+    let grant = GrantRequest {
+        id: Uuid::new_v4(),
+        resident: 1,
+        municipality: 1,
+        event: None,
+        amount: Decimal::from(70),
+        expires_at: None,
+        memo: None,
+    };
     let mut changes = Changes::default();
     let receipt = ledger.grant(&mut changes, &grant, time::now()).unwrap();
     let body = serde_json::to_string(&receipt).unwrap();
@@ -34,7 +38,13 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
     let batch = Batch {
         seq: through + 1,
         changes,
-        requests: vec![RequestRecord { id: grant.id, fingerprint, status: 201, body: body.clone(), created_at: time::now() }],
+        requests: vec![RequestRecord {
+            id: grant.id,
+            fingerprint,
+            status: 201,
+            body: body.clone(),
+            created_at: time::now(),
+        }],
     };
     Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
 

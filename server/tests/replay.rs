@@ -57,19 +57,22 @@ fn changed(r: &Request) -> Request {
 }
 
 async fn setup(engine: &Engine) -> (i64, i64) {
-    engine
-        .admin(Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
-        .await
-        .unwrap();
+    mykey_server::testing::add_municipality_and_residents(engine, 3).await;
     let AdminResult::Id(partner) = engine
-        .admin(Admin::Partner { name: "p".into(), name_en: "p".into(), point_kind: "p".into(), exchange_method: "coupon_url".into() })
+        .admin(Admin::Partner {
+            name: "p".into(),
+            name_en: "p".into(),
+            point_kind: "p".into(),
+            exchange_method: "coupon_url".into(),
+        })
         .await
         .unwrap()
     else {
         panic!()
     };
-    let AdminResult::Id(shop) = engine.admin(Admin::Shop { name: "s".into(), municipality: 1 }).await.unwrap() else { panic!() };
-    engine.admin(Admin::Residents { home: 1, count: 3 }).await.unwrap();
+    let AdminResult::Id(shop) = engine.admin(Admin::Shop { name: "s".into(), municipality: 1 }).await.unwrap() else {
+        panic!()
+    };
     (partner, shop)
 }
 
@@ -82,16 +85,49 @@ async fn run(ops: Vec<Op>) {
     let mut holds: Vec<Uuid> = Vec::new();
     for op in ops {
         let request = match op {
-            Op::Grant { who, amount } => Request::Grant(GrantRequest { id: Uuid::new_v4(), resident: who, municipality: 1, event: None, amount: d(amount), expires_at: None, memo: None }),
-            Op::Convert { who, points } => Request::Conversion(ConversionRequest { id: Uuid::new_v4(), partner, resident: who, partner_points: d(points), rate: d(1), memo: None }),
-            Op::Pay { who, amount } => Request::Payment(PaymentRequest { id: Uuid::new_v4(), resident: who, municipality: 1, event: None, shop, amount: d(amount), memo: None }),
+            Op::Grant { who, amount } => Request::Grant(GrantRequest {
+                id: Uuid::new_v4(),
+                resident: who,
+                municipality: 1,
+                event: None,
+                amount: d(amount),
+                expires_at: None,
+                memo: None,
+            }),
+            Op::Convert { who, points } => Request::Conversion(ConversionRequest {
+                id: Uuid::new_v4(),
+                partner,
+                resident: who,
+                partner_points: d(points),
+                rate: d(1),
+                memo: None,
+            }),
+            Op::Pay { who, amount } => Request::Payment(PaymentRequest {
+                id: Uuid::new_v4(),
+                resident: who,
+                municipality: 1,
+                event: None,
+                shop,
+                amount: d(amount),
+                memo: None,
+            }),
             Op::Hold { who, amount } => {
                 let id = Uuid::new_v4();
                 holds.push(id);
-                Request::Hold(HoldRequest { id, resident: who, municipality: 1, event: None, shop, amount: d(amount), timeout_seconds: 600 })
+                Request::Hold(HoldRequest {
+                    id,
+                    resident: who,
+                    municipality: 1,
+                    event: None,
+                    shop,
+                    amount: d(amount),
+                    timeout_seconds: 600,
+                })
             }
             Op::Capture { hold, amount } => match holds.get(hold) {
-                Some(h) => Request::Capture { hold: *h, body: CaptureRequest { id: Uuid::new_v4(), amount: amount.map(d) } },
+                Some(h) => {
+                    Request::Capture { hold: *h, body: CaptureRequest { id: Uuid::new_v4(), amount: amount.map(d) } }
+                }
                 None => continue,
             },
             Op::Void { hold } => match holds.get(hold) {

@@ -10,7 +10,11 @@ use mykey_server::testing::TestDb;
 use mykey_server::witness::{request_body, Witness, WitnessClient};
 use mykey_server::Ledgerd;
 
-async fn start_witness(name: &str, seed: u8, logs: Vec<VerifierKey>) -> (WitnessClient, tokio::task::JoinHandle<()>, TestDb) {
+async fn start_witness(
+    name: &str,
+    seed: u8,
+    logs: Vec<VerifierKey>,
+) -> (WitnessClient, tokio::task::JoinHandle<()>, TestDb) {
     let db = TestDb::new().await.unwrap();
     let w = Arc::new(Witness::open(&db.url, SignerKey::witness(name, [seed; 32]).unwrap(), logs).await.unwrap());
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -89,19 +93,18 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
     let db = TestDb::new().await.unwrap();
     let ledger = Ledgerd::open_with(&db.url, LogConfig { signer, witnesses, quorum: 2 }).await.unwrap();
     let e = ledger.engine.clone();
-    e.admin(mykey_server::engine::Admin::Municipality { id: 1, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
-        .await
-        .unwrap();
-    e.admin(mykey_server::engine::Admin::Residents { home: 1, count: 1 }).await.unwrap();
-    let grant = |amount: i64| mykey_server::engine::Request::Grant(mykey_core::api::GrantRequest {
-        id: uuid::Uuid::new_v4(),
-        resident: 1,
-        municipality: 1,
-        event: None,
-        amount: amount.into(),
-        expires_at: None,
-        memo: None,
-    });
+    mykey_server::testing::add_municipality_and_residents(&e, 1).await;
+    let grant = |amount: i64| {
+        mykey_server::engine::Request::Grant(mykey_core::api::GrantRequest {
+            id: uuid::Uuid::new_v4(),
+            resident: 1,
+            municipality: 1,
+            event: None,
+            amount: amount.into(),
+            expires_at: None,
+            memo: None,
+        })
+    };
     assert_eq!(e.execute(grant(5), "t").await.status, 201);
 
     let wait_for = |size: u64| {

@@ -12,6 +12,9 @@ use mykey_tests::Server;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// A request, what became of it, and the answer when there was one.
+type Sent = (Value, Outcome, Option<Value>);
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Outcome {
     Acked,
@@ -31,13 +34,19 @@ async fn acknowledged_payments_survive_kill_9() {
     let (resident, shop, municipality) = (keys.ids.resident, keys.ids.shop, keys.ids.municipality);
 
     let grant = json!({"id": Uuid::new_v4(), "resident": resident, "municipality": municipality, "amount": 1_000_000});
-    let res = client.post(format!("{}/v1/grants", server.base)).bearer_auth(&keys.municipality).json(&grant).send().await.unwrap();
+    let res = client
+        .post(format!("{}/v1/grants", server.base))
+        .bearer_auth(&keys.municipality)
+        .json(&grant)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 201);
 
     let account = account_of(&client, &server.base, &keys.resident, resident).await;
     let baseline = full_history(&client, &server.base, &keys.resident, account).await.len();
 
-    let sent: Arc<Mutex<Vec<(Value, Outcome, Option<Value>)>>> = Arc::default();
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let (c, base, key, sent) = (client.clone(), server.base.clone(), keys.store.clone(), sent.clone());
@@ -109,8 +118,13 @@ async fn acknowledged_payments_survive_kill_9() {
             assert_eq!(Some(&again), answer.as_ref());
         }
     }
-    let unknown_present = sent.iter().filter(|s| s.1 == Outcome::Unknown && present.contains(s.0["id"].as_str().unwrap())).count();
-    assert_eq!(present.len(), baseline + acked + unknown_present, "what was there, every acknowledged payment, and whole unacknowledged ones only");
+    let unknown_present =
+        sent.iter().filter(|s| s.1 == Outcome::Unknown && present.contains(s.0["id"].as_str().unwrap())).count();
+    assert_eq!(
+        present.len(),
+        baseline + acked + unknown_present,
+        "what was there, every acknowledged payment, and whole unacknowledged ones only"
+    );
     eprintln!("acknowledged {acked}, unacknowledged {} of which committed {unknown_present}", sent.len() - acked);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -139,6 +153,14 @@ async fn full_history(client: &reqwest::Client, base: &str, key: &str, account: 
 }
 
 async fn account_of(client: &reqwest::Client, base: &str, key: &str, resident: i64) -> i64 {
-    let balances: Value = client.get(format!("{base}/v1/residents/{resident}/balances")).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+    let balances: Value = client
+        .get(format!("{base}/v1/residents/{resident}/balances"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     balances["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["id"].as_i64().unwrap()
 }

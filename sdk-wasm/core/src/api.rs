@@ -569,9 +569,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = serde_json::from_str::<VoidRequest>(
-            r#"{"id":"7b0c8f6e-9a43-4c55-8a8e-5b1f5c2a9d10","amount":3}"#,
-        );
+        let e = serde_json::from_str::<VoidRequest>(r#"{"id":"7b0c8f6e-9a43-4c55-8a8e-5b1f5c2a9d10","amount":3}"#);
         assert!(e.is_err());
     }
 

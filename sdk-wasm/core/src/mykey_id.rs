@@ -39,10 +39,7 @@ impl MykeyId {
 
     /// Builds a generated ID from 8 random bytes (the caller supplies the randomness).
     pub fn generate_from(random: [u8; MYKEY_ID_LEN]) -> Self {
-        let s = random
-            .iter()
-            .map(|b| GENERATED_ALPHABET[usize::from(*b) % GENERATED_ALPHABET.len()] as char)
-            .collect();
+        let s = random.iter().map(|b| GENERATED_ALPHABET[usize::from(*b) % GENERATED_ALPHABET.len()] as char).collect();
         Self(s)
     }
 

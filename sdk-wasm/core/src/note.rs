@@ -222,13 +222,18 @@ impl Note {
             if signatures.len() == MAX_SIGNATURES {
                 return Err(NoteError::Malformed("too many signatures"));
             }
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("a signature line starts with an em dash"))?;
+            let rest =
+                line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("a signature line starts with an em dash"))?;
             let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed("signature line without a signature"))?;
             let raw = B64.decode(b64).map_err(|_| NoteError::Malformed("signature is not base64"))?;
             if !valid_name(name) || raw.len() < 5 {
                 return Err(NoteError::Malformed("bad signature line"));
             }
-            signatures.push(SignatureLine { name: name.to_owned(), id: [raw[0], raw[1], raw[2], raw[3]], signature: raw[4..].to_vec() });
+            signatures.push(SignatureLine {
+                name: name.to_owned(),
+                id: [raw[0], raw[1], raw[2], raw[3]],
+                signature: raw[4..].to_vec(),
+            });
         }
         Ok(Note { text: text.to_owned(), signatures })
     }
@@ -257,8 +262,9 @@ impl Note {
     pub fn verify(&self, key: &VerifierKey) -> Result<(), NoteError> {
         let ok = key.kind == TYPE_ED25519
             && self.find(key).any(|s| {
-                <[u8; 64]>::try_from(s.signature.as_slice())
-                    .is_ok_and(|sig| key.key.verify_strict(self.text.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_ok())
+                <[u8; 64]>::try_from(s.signature.as_slice()).is_ok_and(|sig| {
+                    key.key.verify_strict(self.text.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+                })
             });
         if ok {
             Ok(())
@@ -279,7 +285,9 @@ impl Note {
             let time = u64::from_be_bytes(s.signature[..8].try_into().expect("8 bytes"));
             let sig: [u8; 64] = s.signature[8..].try_into().expect("64 bytes");
             let msg = cosigned_message(time, &self.text);
-            if time < 1 << 63 && key.key.verify_strict(msg.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_ok() {
+            if time < 1 << 63
+                && key.key.verify_strict(msg.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+            {
                 return Ok(time);
             }
         }
@@ -287,13 +295,19 @@ impl Note {
     }
 
     /// Checks the log's signature and at least `quorum` distinct witnesses' cosignatures.
-    pub fn verify_witnessed(&self, log: &VerifierKey, witnesses: &[VerifierKey], quorum: usize) -> Result<Checkpoint, NoteError> {
+    pub fn verify_witnessed(
+        &self,
+        log: &VerifierKey,
+        witnesses: &[VerifierKey],
+        quorum: usize,
+    ) -> Result<Checkpoint, NoteError> {
         self.verify(log)?;
         let checkpoint = Checkpoint::parse(&self.text)?;
         if checkpoint.origin != log.name {
             return Err(NoteError::Checkpoint("the origin is not the log key's name"));
         }
-        let mut names: Vec<&str> = witnesses.iter().filter(|w| self.verify_cosignature(w).is_ok()).map(|w| w.name()).collect();
+        let mut names: Vec<&str> =
+            witnesses.iter().filter(|w| self.verify_cosignature(w).is_ok()).map(|w| w.name()).collect();
         names.sort_unstable();
         names.dedup();
         if names.len() < quorum {
@@ -348,7 +362,10 @@ impl Checkpoint {
         let mut lines = body.split('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(NoteError::Checkpoint("no origin"))?;
         let size_s = lines.next().ok_or(NoteError::Checkpoint("no size"))?;
-        if size_s.is_empty() || (size_s.len() > 1 && size_s.starts_with('0')) || !size_s.bytes().all(|b| b.is_ascii_digit()) {
+        if size_s.is_empty()
+            || (size_s.len() > 1 && size_s.starts_with('0'))
+            || !size_s.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(NoteError::Checkpoint("size is a decimal without leading zeroes"));
         }
         let size: u64 = size_s.parse().map_err(|_| NoteError::Checkpoint("size out of range"))?;
@@ -374,7 +391,8 @@ mod tests {
     // The signed-note example of golang.org/x/mod/sumdb/note.
     const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     const SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
-    const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const TEXT: &str =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const SIGNED: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
     #[test]
@@ -409,7 +427,8 @@ mod tests {
         let log = SignerKey::log("mykey.example/log", seed(1)).unwrap();
         let cp = Checkpoint { origin: "mykey.example/log".into(), size: 20852163, root: [7; 32], extensions: vec![] };
         assert_eq!(Checkpoint::parse(&cp.to_text()).unwrap(), cp);
-        let w: Vec<SignerKey> = (2..5).map(|i| SignerKey::witness(&format!("w{i}.example"), seed(i)).unwrap()).collect();
+        let w: Vec<SignerKey> =
+            (2..5).map(|i| SignerKey::witness(&format!("w{i}.example"), seed(i)).unwrap()).collect();
         let wv: Vec<VerifierKey> = w.iter().map(SignerKey::verifier).collect();
         let mut signed = Note::sign(&cp.to_text(), &[&log]).unwrap();
         signed.push_str(&cosign(&w[0], &cp.to_text(), 1_700_000_000).unwrap());

@@ -82,9 +82,7 @@ impl SignedPoints {
 
 /// Converts partner points at a rate into municipal points; the product must be whole.
 pub fn convert(partner_points: Decimal, rate: Decimal) -> Result<Points, AmountError> {
-    let product = partner_points
-        .checked_mul(rate)
-        .ok_or(AmountError::TooLarge(partner_points))?;
+    let product = partner_points.checked_mul(rate).ok_or(AmountError::TooLarge(partner_points))?;
     Points::from_decimal(product)
 }
 
@@ -110,10 +108,7 @@ mod tests {
         assert_eq!(Points::from_decimal(d("1.5")), Err(AmountError::Fractional(d("1.5"))));
         assert_eq!(Points::from_decimal(d("0")), Err(AmountError::NotPositive(d("0"))));
         assert_eq!(Points::from_decimal(d("-3")), Err(AmountError::NotPositive(d("-3"))));
-        assert!(matches!(
-            Points::from_decimal(d("1000000000001")),
-            Err(AmountError::TooLarge(_))
-        ));
+        assert!(matches!(Points::from_decimal(d("1000000000001")), Err(AmountError::TooLarge(_))));
         assert_eq!(SignedPoints::from_decimal(d("0")), Err(AmountError::Zero));
         assert_eq!(SignedPoints::from_decimal(d("-7")).unwrap().get(), -7);
     }

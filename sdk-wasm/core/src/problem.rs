@@ -117,9 +117,7 @@ impl From<crate::AmountError> for Problem {
     fn from(e: crate::AmountError) -> Self {
         let kind = match e {
             crate::AmountError::Fractional(_) => ProblemKind::FractionalPoints,
-            crate::AmountError::NotPositive(_) | crate::AmountError::Zero => {
-                ProblemKind::NonPositiveAmount
-            }
+            crate::AmountError::NotPositive(_) | crate::AmountError::Zero => ProblemKind::NonPositiveAmount,
             crate::AmountError::TooLarge(_) => ProblemKind::AmountTooLarge,
         };
         Problem::new(kind, e.to_string())
@@ -143,8 +141,7 @@ mod tests {
 
     #[test]
     fn serialises_as_rfc9457_with_extensions() {
-        let p = Problem::new(ProblemKind::InsufficientPoints, "resident 7 has 40 points")
-            .with("available", 40);
+        let p = Problem::new(ProblemKind::InsufficientPoints, "resident 7 has 40 points").with("available", 40);
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["type"], "urn:mykey:problem:insufficient-points");
         assert_eq!(v["status"], 422);

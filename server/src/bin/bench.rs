@@ -95,7 +95,13 @@ async fn main() -> anyhow::Result<()> {
                 let base = format!("http://{}/v1/payments", listener.local_addr()?);
                 let engine = ledger.engine.clone();
                 tokio::spawn(mykey_server::serve(engine, listener, Duration::from_secs(3600)));
-                let key = mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Operator, 0, "bench").await?;
+                let key = mykey_server::auth::create_key(
+                    ledger.engine.store(),
+                    mykey_server::auth::Role::Operator,
+                    0,
+                    "bench",
+                )
+                .await?;
                 let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
                 run(args.clients, args.seconds, args.residents, shops, move |body| {
                     let (client, base, key) = (client.clone(), base.clone(), key.clone());
@@ -146,7 +152,13 @@ async fn fresh_database(spec: &str) -> anyhow::Result<String> {
 async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow::Result<Vec<i64>> {
     let fail = |p: mykey_core::Problem| anyhow::anyhow!(p.detail);
     engine
-        .admin(Admin::Municipality { id: MUNICIPALITY, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: "前橋市".into(), kind: "municipality".into() })
+        .admin(Admin::Municipality {
+            id: MUNICIPALITY,
+            prefecture_code: "10".into(),
+            prefecture: "群馬県".into(),
+            name: "前橋市".into(),
+            kind: "municipality".into(),
+        })
         .await
         .map_err(fail)?;
     let mut shop_ids = Vec::with_capacity(shops);
@@ -317,15 +329,17 @@ async fn row_lock_payment(pool: &sqlx::AnyPool, p: &PaymentRequest) -> anyhow::R
         .execute(&mut *tx)
         .await?;
     let now = mykey_server::time::now();
-    sqlx::query("INSERT INTO rl_postings (id, account_id, amount, created_at) VALUES ($1, $2, $3, $4), ($1, $5, $6, $4)")
-        .bind(p.id.to_string())
-        .bind(p.resident)
-        .bind(-amount)
-        .bind(now)
-        .bind(10_000_000 + p.shop)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO rl_postings (id, account_id, amount, created_at) VALUES ($1, $2, $3, $4), ($1, $5, $6, $4)",
+    )
+    .bind(p.id.to_string())
+    .bind(p.resident)
+    .bind(-amount)
+    .bind(now)
+    .bind(10_000_000 + p.shop)
+    .bind(amount)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -365,7 +379,8 @@ async fn log_proofs(url: &str, leaves: u64) -> anyhow::Result<()> {
         let proof = mykey_server::log::inclusion_proof(&store, index, leaves).await?;
         hist.record(t.elapsed().as_micros() as u64)?;
         let leaf = mykey_core::merkle::leaf_hash(&index.to_be_bytes());
-        mykey_core::merkle::verify_inclusion(index, leaves, &leaf, &proof, &root).map_err(|e| anyhow::anyhow!("{e}"))?;
+        mykey_core::merkle::verify_inclusion(index, leaves, &leaf, &proof, &root)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     println!(
         "| log | {leaves} leaves | appended and stored in {append_s:.1} s ({:.0} leaves/s) | tree head {head_ms:.2} ms | inclusion proof p50 {:.3} ms, p99 {:.3} ms (1,000 random leaves, each verified) |",
@@ -413,6 +428,10 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
     let report = mykey_server::audit::audit(&store, &cp, |_| {}).await?;
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(report.clean(), "the audit found {:?}", report.findings.first());
-    println!("| audit | {} transactions | {secs:.2} s | {:.0} per second |", report.checked, report.checked as f64 / secs);
+    println!(
+        "| audit | {} transactions | {secs:.2} s | {:.0} per second |",
+        report.checked,
+        report.checked as f64 / secs
+    );
     Ok(())
 }

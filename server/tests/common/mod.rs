@@ -50,11 +50,25 @@ impl App {
         let ledger = Ledgerd::open(&db.url).await.unwrap();
         let e = &ledger.engine;
         for (m, name) in [(1, "前橋市"), (2, "都城市")] {
-            e.admin(Admin::Municipality { id: m, prefecture_code: "10".into(), prefecture: "群馬県".into(), name: name.into(), kind: "municipality".into() })
-                .await
-                .unwrap();
+            e.admin(Admin::Municipality {
+                id: m,
+                prefecture_code: "10".into(),
+                prefecture: "群馬県".into(),
+                name: name.into(),
+                kind: "municipality".into(),
+            })
+            .await
+            .unwrap();
         }
-        let partner = id(e.admin(Admin::Partner { name: "日本航空株式会社".into(), name_en: "JAL".into(), point_kind: "mileage".into(), exchange_method: "id_linkage".into() }).await.unwrap());
+        let partner = id(e
+            .admin(Admin::Partner {
+                name: "日本航空株式会社".into(),
+                name_en: "JAL".into(),
+                point_kind: "mileage".into(),
+                exchange_method: "id_linkage".into(),
+            })
+            .await
+            .unwrap());
         let shops = vec![
             id(e.admin(Admin::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
             id(e.admin(Admin::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
@@ -105,7 +119,11 @@ impl App {
     /// Grants `amount` municipal points of municipality 1 to `resident`.
     pub async fn grant(&self, resident: i64, amount: i64) -> Value {
         let (s, v) = self
-            .post("/v1/grants", &self.keys.municipality1, json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": amount}))
+            .post(
+                "/v1/grants",
+                &self.keys.municipality1,
+                json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": amount}),
+            )
             .await;
         assert_eq!(s, 201, "{v}");
         v
