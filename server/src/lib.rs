@@ -12,6 +12,7 @@ pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod log;
+pub mod mirror;
 pub mod store;
 pub mod testing;
 pub mod time;

@@ -33,7 +33,7 @@ pub struct LogLeaf {
 }
 
 /// The right edge of the tree: what the next append needs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Log {
     size: u64,
     /// Stored hashes of the maximal complete subtrees on the right edge, by stored index.

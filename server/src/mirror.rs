@@ -1,0 +1,317 @@
+//! `mykey-server mirror`: an independent copy of the log. It fetches the log's checkpoint and
+//! checks the log's signature and the witnesses' quorum, fetches every new entry bundle,
+//! recomputes the tree and accepts the new entries only if the tree head equals the signed
+//! one, replays the entries' postings into balances that must agree with every
+//! `balance_after` the log recorded, and serves the same tiles back.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, ensure, Context};
+use futures_util::TryStreamExt;
+use mykey_core::merkle::RootBuilder;
+use mykey_core::note::{Checkpoint, Note, VerifierKey};
+use serde::Deserialize;
+use sqlx::Row;
+
+use crate::ledger::Changes;
+use crate::log::{tile_path, Log, TILE_HEIGHT};
+use crate::store::Store;
+
+/// Leaves written to the mirror's tables per database transaction.
+const LEAVES_PER_WRITE: usize = 16 * 256;
+
+/// Where the mirror copies from and whom it trusts.
+pub struct MirrorConfig {
+    /// The log's base URL (`http://host:port`).
+    pub source: String,
+    /// A key allowed to read entry bundles (the log's operator issues it).
+    pub token: Option<String>,
+    /// The log's key.
+    pub log_key: VerifierKey,
+    /// Witnesses whose cosignatures count.
+    pub witnesses: Vec<VerifierKey>,
+    /// Cosignatures required (0: the log's signature alone).
+    pub quorum: usize,
+}
+
+/// A mirror's copy: its own database with the log's tables.
+pub struct Mirror {
+    store: Store,
+    config: MirrorConfig,
+    log: Log,
+    root: RootBuilder,
+    balances: HashMap<i64, i64>,
+    checkpoint: Option<String>,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct LeafPosting {
+    account: i64,
+    amount: i64,
+    balance_after: i64,
+}
+
+#[derive(Deserialize)]
+struct LeafBody {
+    v: u8,
+    seq: i64,
+    postings: Vec<LeafPosting>,
+}
+
+/// What one sync did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Synced {
+    /// Leaves before.
+    pub from: u64,
+    /// Leaves after (the checkpoint's size).
+    pub to: u64,
+}
+
+impl Mirror {
+    /// Opens (and creates) the mirror's database and rebuilds its state from what it holds.
+    pub async fn open(database_url: &str, config: MirrorConfig) -> anyhow::Result<Mirror> {
+        let store = Store::connect(database_url).await?;
+        store.migrate().await?;
+        let size = store.log_size().await?;
+        let frontier = store.stored_hashes(&Log::frontier_indexes(size)).await?;
+        let mut m = Mirror {
+            log: Log::new(size, frontier),
+            store,
+            config,
+            root: RootBuilder::default(),
+            balances: HashMap::new(),
+            checkpoint: None,
+            client: reqwest::Client::new(),
+        };
+        // Bounded by the leaves already mirrored.
+        let mut rows = sqlx::query("SELECT data, hash FROM log_leaves ORDER BY idx").fetch(m.store.pool());
+        let mut n = 0u64;
+        while let Some(r) = rows.try_next().await? {
+            let hash: Vec<u8> = r.try_get("hash")?;
+            m.root.push(hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?);
+            replay(&mut m.balances, n, &r.try_get::<Vec<u8>, _>("data")?)?;
+            n += 1;
+        }
+        drop(rows);
+        m.checkpoint = m.store.latest_checkpoint().await?;
+        Ok(m)
+    }
+
+    /// The mirror's database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The checkpoint the mirror holds, as verified.
+    pub fn checkpoint(&self) -> Option<&str> {
+        self.checkpoint.as_deref()
+    }
+
+    /// The balance of an account after every mirrored entry.
+    pub fn balance(&self, account: i64) -> Option<i64> {
+        self.balances.get(&account).copied()
+    }
+
+    /// Fetches the log's latest checkpoint and every entry it adds; keeps them only if they
+    /// hash to the signed tree head.
+    pub async fn sync(&mut self) -> anyhow::Result<Synced> {
+        let note_text = self.get(&format!("{}/log/checkpoint", self.config.source), false).await?;
+        let note_text = String::from_utf8(note_text).context("the checkpoint is not UTF-8")?;
+        let note = Note::parse(&note_text).map_err(|e| anyhow::anyhow!("the checkpoint: {e}"))?;
+        let cp: Checkpoint = if self.config.quorum > 0 {
+            note.verify_witnessed(&self.config.log_key, &self.config.witnesses, self.config.quorum)
+        } else {
+            note.verify(&self.config.log_key).and_then(|()| Checkpoint::parse(&note.text))
+        }
+        .map_err(|e| anyhow::anyhow!("the log's checkpoint does not verify: {e}"))?;
+        ensure!(
+            cp.origin == self.config.log_key.name(),
+            "the checkpoint is of log {}, not {}",
+            cp.origin,
+            self.config.log_key.name()
+        );
+        let from = self.log.size();
+        ensure!(
+            cp.size >= from,
+            "the log now shows {} leaves, fewer than the {from} mirrored: a rollback or a fork",
+            cp.size
+        );
+        if cp.size == from {
+            ensure!(
+                self.root.root() == cp.root,
+                "the log signed another tree head for the {from} leaves mirrored: a fork"
+            );
+            self.keep(&note_text, cp.size).await?;
+            return Ok(Synced { from, to: from });
+        }
+        // Fetch and write provisionally; undone unless the tree head matches.
+        let (saved_log, saved_root, saved_balances) = (self.log.clone(), self.root.clone(), self.balances.clone());
+        let result = self.fetch(from, cp.size).await;
+        let verified = match result {
+            Ok(()) if self.root.root() == cp.root => Ok(()),
+            Ok(()) => {
+                Err(anyhow::anyhow!("the entries from {from} to {} do not hash to the signed tree head", cp.size))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = verified {
+            self.undo(from).await?;
+            (self.log, self.root, self.balances) = (saved_log, saved_root, saved_balances);
+            return Err(e);
+        }
+        self.keep(&note_text, cp.size).await?;
+        Ok(Synced { from, to: cp.size })
+    }
+
+    async fn keep(&mut self, note: &str, size: u64) -> anyhow::Result<()> {
+        self.store.insert_checkpoint(size, note, 0, crate::time::now()).await?;
+        self.checkpoint = Some(note.to_owned());
+        Ok(())
+    }
+
+    async fn fetch(&mut self, from: u64, to: u64) -> anyhow::Result<()> {
+        let mut conn = self.store.writer_connection().await?;
+        let mut ch = Changes::default();
+        let mut next = from;
+        // Bounded by the entry bundles between the two sizes.
+        for tile in (from >> TILE_HEIGHT)..=((to - 1) >> TILE_HEIGHT) {
+            let start = tile << TILE_HEIGHT;
+            let width = (to - start).min(1 << TILE_HEIGHT) as u32;
+            let url = format!("{}/log/{}", self.config.source, tile_path(None, tile, width));
+            let bundle = self.get(&url, true).await?;
+            let mut rest = &bundle[..];
+            let mut index = start;
+            while !rest.is_empty() {
+                ensure!(rest.len() >= 2, "entry bundle {tile} is cut short");
+                let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                ensure!(rest.len() >= 2 + len, "entry bundle {tile} is cut short");
+                let data = rest[2..2 + len].to_vec();
+                rest = &rest[2 + len..];
+                if index >= next {
+                    let seq = replay(&mut self.balances, index, &data)?;
+                    let (leaf, stored) = self.log.append(seq, data);
+                    self.root.push(leaf.hash);
+                    ch.log_leaves.push(leaf);
+                    ch.log_hashes.extend(stored);
+                    next += 1;
+                }
+                index += 1;
+            }
+            ensure!(
+                index == start + u64::from(width),
+                "entry bundle {tile} holds {} entries, not {width}",
+                index - start
+            );
+            if ch.log_leaves.len() >= LEAVES_PER_WRITE {
+                self.store.materialize(&mut conn, &std::mem::take(&mut ch), &[], 0).await?;
+            }
+        }
+        self.store.materialize(&mut conn, &ch, &[], 0).await?;
+        Ok(())
+    }
+
+    async fn undo(&self, from: u64) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM log_leaves WHERE idx >= $1").bind(from as i64).execute(self.store.pool()).await?;
+        let first = tlog_tiles::stored_hash_index(0, from) as i64;
+        sqlx::query("DELETE FROM log_hashes WHERE idx >= $1").bind(first).execute(self.store.pool()).await?;
+        Ok(())
+    }
+
+    async fn get(&self, url: &str, authorised: bool) -> anyhow::Result<Vec<u8>> {
+        let mut req = self.client.get(url).timeout(std::time::Duration::from_secs(30));
+        if authorised {
+            if let Some(t) = &self.config.token {
+                req = req.bearer_auth(t);
+            }
+        }
+        let res = req.send().await.with_context(|| format!("fetching {url}"))?;
+        let status = res.status();
+        let body = res.bytes().await?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body).trim());
+        }
+        Ok(body.to_vec())
+    }
+}
+
+/// Applies one leaf's postings to `balances`; every `balance_after` must agree.
+fn replay(balances: &mut HashMap<i64, i64>, index: u64, data: &[u8]) -> anyhow::Result<i64> {
+    let leaf: LeafBody = serde_json::from_slice(data).with_context(|| format!("leaf {index} is not a v1 leaf"))?;
+    ensure!(leaf.v == 1, "leaf {index} has format version {}", leaf.v);
+    let mut sum = 0i64;
+    for p in &leaf.postings {
+        let b = balances.entry(p.account).or_default();
+        *b += p.amount;
+        sum += p.amount;
+        ensure!(
+            *b == p.balance_after,
+            "leaf {index} (transaction {}) says account {} holds {} after it, the entries before it add up to {}",
+            leaf.seq,
+            p.account,
+            p.balance_after,
+            b
+        );
+    }
+    // Per currency the sum is zero; across currencies, legs of assignments sum to zero too.
+    ensure!(sum == 0, "leaf {index} (transaction {}) does not balance", leaf.seq);
+    Ok(leaf.seq)
+}
+
+/// The mirror's HTTP interface: the checkpoint it verified and the same tiles as the log,
+/// entry bundles only for `token`.
+pub fn router(store: Store, token: Option<String>) -> axum::Router {
+    use axum::extract::{Path, State};
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+
+    #[derive(Clone)]
+    struct S {
+        store: Store,
+        token: Option<String>,
+    }
+    async fn checkpoint(State(s): State<S>) -> Response {
+        match s.store.latest_checkpoint().await {
+            Ok(Some(note)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
+            Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "nothing mirrored yet\n").into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the mirror's database failed\n").into_response(),
+        }
+    }
+    async fn tile(State(s): State<S>, headers: HeaderMap, Path(path): Path<String>) -> Response {
+        let Some((level, n, width)) = crate::log::parse_tile_path(&path) else {
+            return (StatusCode::NOT_FOUND, "no such tile\n").into_response();
+        };
+        let size = match s.store.latest_checkpoint().await {
+            Ok(Some(note)) => {
+                Note::parse(&note).ok().and_then(|n| Checkpoint::parse(&n.text).ok()).map_or(0, |c| c.size)
+            }
+            _ => 0,
+        };
+        let available = size >> (u32::from(TILE_HEIGHT) * u32::from(level.unwrap_or(0)));
+        if (n << TILE_HEIGHT) + u64::from(width) > available {
+            return (StatusCode::NOT_FOUND, "beyond the mirrored checkpoint\n").into_response();
+        }
+        let body = match level {
+            Some(l) => crate::log::hash_tile(&s.store, l, n, width).await,
+            None => {
+                let sent = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if s.token.is_none() || sent != s.token.as_deref() {
+                    return (StatusCode::UNAUTHORIZED, "entry bundles need the mirror's token\n").into_response();
+                }
+                crate::log::entry_bundle(&s.store, n, width).await
+            }
+        };
+        match body {
+            Ok(b) => ([(header::CONTENT_TYPE, "application/octet-stream")], b).into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the mirror's database failed\n").into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/log/checkpoint", get(checkpoint))
+        .route("/log/{*tile}", get(tile))
+        .with_state(S { store, token })
+}
