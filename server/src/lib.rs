@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod lock;
 pub mod log;
 pub mod mirror;
+pub mod restore;
 pub mod store;
 pub mod testing;
 pub mod time;

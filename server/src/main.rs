@@ -107,6 +107,25 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         every: u64,
     },
+    /// Repair the ledger's rows from a mirror verified against the log's signed checkpoint,
+    /// then audit again. Stop the server first.
+    Restore {
+        /// The mirror's base URL.
+        #[arg(long)]
+        from_mirror: String,
+        /// The mirror's token for entry bundles.
+        #[arg(long, env = "MYKEY_MIRROR_TOKEN")]
+        token: Option<String>,
+        /// The log's public key (vkey); without it, the one of --log-key-file.
+        #[arg(long)]
+        log_vkey: Option<String>,
+        /// A witness whose cosignatures count (vkey; repeat for each).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Cosignatures required (default: 2, or fewer witnesses).
+        #[arg(long)]
+        quorum: Option<usize>,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Recompute the log from the ledger's rows and compare it with the stored log and a
@@ -239,7 +258,8 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
         Command::Mirror { from, source_key, log_vkey, witnesses, quorum, mirror_database, bind, token, every } => {
-            let parse = |k: &str| mykey_core::note::VerifierKey::parse(k.trim()).map_err(|e| anyhow::anyhow!("{k:?}: {e}"));
+            let parse =
+                |k: &str| mykey_core::note::VerifierKey::parse(k.trim()).map_err(|e| anyhow::anyhow!("{k:?}: {e}"));
             let witnesses = witnesses.iter().map(|w| parse(w)).collect::<anyhow::Result<Vec<_>>>()?;
             let quorum = quorum.unwrap_or(witnesses.len().min(2));
             anyhow::ensure!(quorum <= witnesses.len(), "a quorum of {quorum} needs at least {quorum} witnesses");
@@ -267,6 +287,40 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Restore { from_mirror, token, log_vkey, witnesses, quorum } => {
+            let parse =
+                |k: &str| mykey_core::note::VerifierKey::parse(k.trim()).map_err(|e| anyhow::anyhow!("{k:?}: {e}"));
+            let log_key = parse(&match log_vkey {
+                Some(v) => v,
+                None => signer()?.vkey(),
+            })?;
+            let witnesses = witnesses.iter().map(|w| parse(w)).collect::<anyhow::Result<Vec<_>>>()?;
+            let quorum = quorum.unwrap_or(witnesses.len().min(2));
+            let s = store::Store::connect(&url).await?;
+            s.migrate().await?;
+            let _lock = mykey_server::lock::WriterLock::acquire(&s).await?;
+            mykey_server::journal::recover(&s).await?;
+            let from = mykey_server::restore::RestoreFrom {
+                mirror: from_mirror.trim_end_matches('/').to_owned(),
+                token,
+                log_key: log_key.clone(),
+                witnesses,
+                quorum,
+            };
+            let done = mykey_server::restore::restore(&s, &from).await?;
+            println!(
+                "restored from {from_mirror}: {} leaves checked, {} transactions and {} log leaves rewritten; auditing again",
+                done.checked, done.transactions, done.leaves
+            );
+            let cp = mykey_server::audit::load_checkpoint(&s, None, &log_key).await?;
+            let report = mykey_server::audit::audit(&s, &cp, |_| {}).await?;
+            if !report.clean() {
+                eprintln!("the audit still fails after the restore: {}", report.findings[0].what);
+                std::process::exit(1);
+            }
+            println!("audit clean: {} transactions", report.checked);
+            Ok(())
         }
         Command::Migrate => {
             let s = store::Store::connect(&url).await?;

@@ -1,0 +1,112 @@
+//! Tamper, then restore from a mirror: the audit fails, the restore rewrites the damaged rows
+//! from the mirror's verified copy, the audit passes and every balance is as before.
+
+use mykey_core::api::{GrantRequest, PaymentRequest};
+use mykey_core::note::VerifierKey;
+use mykey_server::audit::{audit, load_checkpoint};
+use mykey_server::engine::Request;
+use mykey_server::log::{LogConfig, LogSigner};
+use mykey_server::mirror::{Mirror, MirrorConfig};
+use mykey_server::restore::{restore, RestoreFrom};
+use mykey_server::store::Store;
+use mykey_server::testing::TestDb;
+use mykey_server::Ledgerd;
+use sqlx::Connection;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_ledger_is_restored_from_a_mirror() {
+    let db = TestDb::new().await.unwrap();
+    let signer = LogSigner::new("mykey.test/log", [3; 32]).unwrap();
+    let log_key = VerifierKey::parse(&signer.vkey()).unwrap();
+    let ledger = Ledgerd::open_with(&db.url, LogConfig::unwitnessed(signer)).await.unwrap();
+    let e = ledger.engine.clone();
+    mykey_server::testing::add_municipality_and_residents(&e, 2).await;
+    let shop = match e.admin(mykey_server::engine::Admin::Shop { name: "s".into(), municipality: 1 }).await.unwrap() {
+        mykey_server::engine::AdminResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let operator = mykey_server::auth::create_key(e.store(), mykey_server::auth::Role::Operator, 0, "t").await.unwrap();
+    for r in 1..=2 {
+        let g = GrantRequest {
+            id: Uuid::new_v4(),
+            resident: r,
+            municipality: 1,
+            event: None,
+            amount: 1000.into(),
+            expires_at: None,
+            memo: None,
+        };
+        assert_eq!(e.execute(Request::Grant(g), "m").await.status, 201);
+    }
+    for i in 0..28 {
+        let p = PaymentRequest {
+            id: Uuid::new_v4(),
+            resident: 1 + i % 2,
+            municipality: 1,
+            event: None,
+            shop,
+            amount: (1 + i).into(),
+            memo: None,
+        };
+        assert_eq!(e.execute(Request::Payment(p), "s").await.status, 201);
+    }
+    let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(mykey_server::serve(e.clone(), listener, std::time::Duration::from_secs(3600)));
+    for _ in 0..100 {
+        if e.checkpoint().is_some_and(|p| p.size >= 30) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // An independent mirror, serving its copy.
+    let mdb = TestDb::new().await.unwrap();
+    let cfg =
+        MirrorConfig { source: base, token: Some(operator), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
+    let mut mirror = Mirror::open(&mdb.url, cfg).await.unwrap();
+    assert_eq!(mirror.sync().await.unwrap().to, 30);
+    let ml = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mirror_base = format!("http://{}", ml.local_addr().unwrap());
+    let router = mykey_server::mirror::router(mirror.store().clone(), Some("t".into()));
+    tokio::spawn(async move { axum::serve(ml, router).await.unwrap() });
+
+    // Stop the ledger, remember the balances, damage the rows.
+    server.abort();
+    drop(e);
+    ledger.close().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let before = store.all_balances().await.unwrap();
+    let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for sql in [
+        "UPDATE postings SET amount = amount + 500 WHERE seq = 10 AND leg = 0",
+        "DELETE FROM postings WHERE seq = 20",
+        "DELETE FROM transactions WHERE seq = 20",
+        "DELETE FROM log_leaves WHERE idx = 25",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+    let cp = load_checkpoint(&store, None, &log_key).await.unwrap();
+    let broken = audit(&store, &cp, |_| {}).await.unwrap();
+    assert_eq!(broken.findings[0].leaf, 9, "{broken:?}");
+
+    let from = RestoreFrom {
+        mirror: mirror_base,
+        token: Some("t".into()),
+        log_key: log_key.clone(),
+        witnesses: vec![],
+        quorum: 0,
+    };
+    let done = restore(&store, &from).await.unwrap();
+    assert_eq!((done.checked, done.transactions, done.leaves), (30, 2, 1), "{done:?}");
+    let report = audit(&store, &cp, |_| {}).await.unwrap();
+    assert!(report.clean(), "{:?}", report.findings);
+    assert_eq!(store.all_balances().await.unwrap(), before, "balances are as before the damage");
+
+    // The ledger opens again (its invariants are checked on load) and keeps working.
+    let reopened = Ledgerd::open(&db.url).await.unwrap();
+    reopened.engine.check_invariants().await;
+    reopened.close().await;
+}
