@@ -137,3 +137,29 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
     assert_eq!(e.checkpoint().unwrap().size, 2, "no quorum, no new checkpoint");
     drop(dbs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_view_is_caught_when_witnesses_compare_notes() {
+    // A log signs two different trees of the same size and shows one to each witness.
+    let log = LogSigner::new("mykey.test/log", [5; 32]).unwrap();
+    let log_key = VerifierKey::parse(&log.vkey()).unwrap();
+    let (w1, _t1, _d1) = start_witness("w.test/1", 1, vec![log_key.clone()]).await;
+    let (w2, _t2, _d2) = start_witness("w.test/2", 2, vec![log_key.clone()]).await;
+    let c = reqwest::Client::new();
+    let honest = log.checkpoint(6, merkle::root(&tree(6, 0)));
+    let other = log.checkpoint(6, merkle::root(&tree(6, 1)));
+    let (s1, _, cosig1) = post(&c, &w1, request_body(0, &[], &honest)).await;
+    let (s2, _, cosig2) = post(&c, &w2, request_body(0, &[], &other)).await;
+    assert_eq!((s1, s2), (200, 200), "each witness alone cannot tell");
+    // Each witness keeps its view: the other checkpoint of the same size is refused.
+    assert_eq!(post(&c, &w1, request_body(6, &[], &other)).await.0, 409);
+    assert_eq!(post(&c, &w2, request_body(6, &[], &honest)).await.0, 409);
+    // Comparing their cosigned notes proves the log signed two histories.
+    let a = Note::parse(&format!("{honest}{cosig1}")).unwrap();
+    let b = Note::parse(&format!("{other}{cosig2}")).unwrap();
+    a.verify_cosignature(&w1.key).unwrap();
+    b.verify_cosignature(&w2.key).unwrap();
+    let evidence = mykey_core::note::split_view(&a, &b, &log_key).expect("a split view");
+    assert_eq!(evidence.size, 6);
+    assert_ne!(evidence.first_root, evidence.second_root);
+}

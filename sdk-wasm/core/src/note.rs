@@ -317,6 +317,35 @@ impl Note {
     }
 }
 
+/// Evidence that a log showed two histories: two checkpoints of one origin and size with
+/// different tree heads, both validly signed by the log. Witnesses (or anyone holding
+/// cosigned checkpoints from different witnesses) compare notes with this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitView {
+    /// The log's origin.
+    pub origin: String,
+    /// The size both checkpoints claim.
+    pub size: u64,
+    /// One tree head.
+    pub first_root: Hash,
+    /// The other.
+    pub second_root: Hash,
+}
+
+/// Compares two signed checkpoints of the same log: `Some` is proof of misbehaviour.
+/// Checkpoints of different sizes need a consistency proof instead (`merkle`).
+pub fn split_view(a: &Note, b: &Note, log: &VerifierKey) -> Option<SplitView> {
+    a.verify(log).ok()?;
+    b.verify(log).ok()?;
+    let (ca, cb) = (Checkpoint::parse(&a.text).ok()?, Checkpoint::parse(&b.text).ok()?);
+    (ca.origin == cb.origin && ca.size == cb.size && ca.root != cb.root).then(|| SplitView {
+        origin: ca.origin,
+        size: ca.size,
+        first_root: ca.root,
+        second_root: cb.root,
+    })
+}
+
 fn cosigned_message(time: u64, text: &str) -> String {
     format!("cosignature/v1\ntime {time}\n{text}")
 }
@@ -448,6 +477,22 @@ mod tests {
         // Keys of the wrong type never verify.
         assert!(note.verify(&wv[0]).is_err());
         assert!(note.verify_cosignature(&log.verifier()).is_err());
+    }
+
+    #[test]
+    fn two_signed_heads_of_one_size_are_a_split_view() {
+        let log = SignerKey::log("mykey.example/log", seed(1)).unwrap();
+        let a = Checkpoint { origin: "mykey.example/log".into(), size: 5, root: [1; 32], extensions: vec![] };
+        let b = Checkpoint { root: [2; 32], ..a.clone() };
+        let na = Note::parse(&Note::sign(&a.to_text(), &[&log]).unwrap()).unwrap();
+        let nb = Note::parse(&Note::sign(&b.to_text(), &[&log]).unwrap()).unwrap();
+        let found = split_view(&na, &nb, &log.verifier()).unwrap();
+        assert_eq!((found.size, found.first_root, found.second_root), (5, [1; 32], [2; 32]));
+        assert_eq!(split_view(&na, &na, &log.verifier()), None);
+        // Not evidence unless the log itself signed both.
+        let other = SignerKey::log("mykey.example/log", seed(9)).unwrap();
+        let forged = Note::parse(&Note::sign(&b.to_text(), &[&other]).unwrap()).unwrap();
+        assert_eq!(split_view(&na, &forged, &log.verifier()), None);
     }
 
     #[test]
