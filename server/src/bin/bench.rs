@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::future::IntoFuture as _;
+
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
@@ -60,6 +62,8 @@ enum Mode {
     LogProofs,
     /// `--leaves` payments through the engine, then time the audit of all of them.
     Audit,
+    /// A witness over loopback HTTP: `--leaves` add-checkpoint calls, each one leaf larger.
+    Witness,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -76,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     match args.mode {
         Mode::LogProofs => return log_proofs(&url, args.leaves).await,
         Mode::Audit => return audit_bench(&url, args.leaves, args.residents, args.shops).await,
+        Mode::Witness => return witness_bench(&url, args.leaves).await,
         _ => {}
     }
     let result = match args.mode {
@@ -126,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
-        Mode::LogProofs | Mode::Audit => unreachable!("handled above"),
+        Mode::LogProofs | Mode::Audit | Mode::Witness => unreachable!("handled above"),
     };
     println!(
         "| {backend} | {:?} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -432,6 +437,46 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
         "| audit | {} transactions | {secs:.2} s | {:.0} per second |",
         report.checked,
         report.checked as f64 / secs
+    );
+    Ok(())
+}
+
+/// Times `calls` sequential add-checkpoint requests to a witness on loopback, each for a tree
+/// one leaf larger than the last, with its consistency proof; the witness syncs its state
+/// before answering.
+async fn witness_bench(url: &str, calls: u64) -> anyhow::Result<()> {
+    use mykey_core::merkle;
+    use mykey_server::witness::{request_body, Witness};
+    let log = mykey_server::log::LogSigner::generate("mykey.bench/log");
+    let log_key = mykey_core::note::VerifierKey::parse(&log.vkey()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = mykey_core::note::SignerKey::witness("witness.bench/w1", [7; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let witness = std::sync::Arc::new(Witness::open(url, key, vec![log_key]).await?);
+    let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let endpoint = format!("http://{}/add-checkpoint", listener.local_addr()?);
+    tokio::spawn(axum::serve(listener, witness.router()).into_future());
+    let client = reqwest::Client::new();
+    let mut leaves = Vec::new();
+    let mut hist = Histogram::<u64>::new(3)?;
+    let mut old = 0u64;
+    for i in 0..calls.min(100_000) {
+        leaves.push(merkle::leaf_hash(&i.to_be_bytes()));
+        let size = leaves.len() as u64;
+        let note = log.checkpoint(size, merkle::root(&leaves));
+        let proof = if old == 0 { Vec::new() } else { merkle::consistency_proof(old as usize, &leaves) };
+        let body = request_body(old, &proof, &note);
+        let t = Instant::now();
+        let res = client.post(&endpoint).body(body).send().await?;
+        let status = res.status();
+        res.bytes().await?;
+        hist.record(t.elapsed().as_micros() as u64)?;
+        anyhow::ensure!(status.is_success(), "the witness answered {status}");
+        old = size;
+    }
+    println!(
+        "| witness add-checkpoint | {} calls | p50 {:.2} ms | p99 {:.2} ms |",
+        hist.len(),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0
     );
     Ok(())
 }
