@@ -338,7 +338,7 @@ pub fn split_view(a: &Note, b: &Note, log: &VerifierKey) -> Option<SplitView> {
     a.verify(log).ok()?;
     b.verify(log).ok()?;
     let (ca, cb) = (Checkpoint::parse(&a.text).ok()?, Checkpoint::parse(&b.text).ok()?);
-    (ca.origin == cb.origin && ca.size == cb.size && ca.root != cb.root).then(|| SplitView {
+    (ca.origin == cb.origin && ca.size == cb.size && ca.root != cb.root).then_some(SplitView {
         origin: ca.origin,
         size: ca.size,
         first_root: ca.root,
