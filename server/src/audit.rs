@@ -4,11 +4,9 @@
 //! rolled back and written again) no longer matches a checkpoint signed earlier.
 
 use anyhow::Context;
-use futures_util::TryStreamExt;
 use mykey_core::api::TransactionKind;
 use mykey_core::merkle::{leaf_hash, RootBuilder};
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
-use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -70,23 +68,22 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     let mut report = AuditReport { checkpoint_size: size, checked: 0, findings: Vec::new() };
     let mut from_ledger = RootBuilder::default();
     let mut from_log = RootBuilder::default();
-    let pool = store.pool();
 
-    // The ledger's transactions with their postings, in commit order.
-    let mut rows = sqlx::query(
-        "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
-         FROM transactions t LEFT JOIN postings p ON p.seq = t.seq ORDER BY t.seq, p.leg",
-    )
-    .fetch(pool);
-    // The stored log, in order.
-    let mut leaves = sqlx::query("SELECT idx, seq, hash FROM log_leaves ORDER BY idx").fetch(pool);
-
-    let mut peeked: Option<AnyRow> = None;
+    // Both sides are read in chunks of whole transactions: a bounded buffer, and far fewer
+    // hand-offs to the database driver's thread than row by row.
+    let mut txs = Chunks::default();
+    let mut leaves = Chunks::default();
     let mut index: u64 = 0;
     // Bounded by the rows of the database.
     loop {
-        let next = next_transaction(&mut rows, &mut peeked).await?;
-        let stored = leaves.try_next().await?;
+        if txs.buf.is_empty() && !txs.done {
+            txs.refill(read_transactions(store, txs.last).await?, |o: &Ordered| o.tx.seq);
+        }
+        if leaves.buf.is_empty() && !leaves.done {
+            leaves.refill(read_leaves(store, leaves.last).await?, |l: &(i64, i64, [u8; 32])| l.0);
+        }
+        let next = txs.buf.pop_front();
+        let stored = leaves.buf.pop_front().map(|(_, seq, hash)| (seq, hash));
         if next.is_none() && stored.is_none() {
             break;
         }
@@ -94,15 +91,6 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
             // Beyond the checkpoint: newer than what was signed; not audited here.
             break;
         }
-        let stored = stored
-            .map(|r| -> anyhow::Result<(i64, [u8; 32])> {
-                let hash: Vec<u8> = r.try_get("hash")?;
-                Ok((
-                    r.try_get("seq")?,
-                    hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?,
-                ))
-            })
-            .transpose()?;
         if let Some((_, h)) = stored {
             from_log.push(h);
         }
@@ -175,52 +163,84 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     Ok(report)
 }
 
-/// The next transaction with its postings, from rows ordered by (seq, leg).
-async fn next_transaction<S>(rows: &mut S, peeked: &mut Option<AnyRow>) -> anyhow::Result<Option<Ordered>>
-where
-    S: futures_util::Stream<Item = Result<AnyRow, sqlx::Error>> + Unpin,
-{
-    let first = match peeked.take() {
-        Some(r) => r,
-        None => match rows.try_next().await? {
-            Some(r) => r,
-            None => return Ok(None),
-        },
-    };
-    let seq: i64 = first.try_get("seq")?;
-    let mut o = Ordered {
-        tx: Transaction {
-            seq,
-            id: Uuid::parse_str(&first.try_get::<String, _>("id")?).unwrap_or_default(),
-            kind: TransactionKind::parse(&first.try_get::<String, _>("kind")?).unwrap_or(TransactionKind::Adjustment),
-            municipality: first.try_get("municipality_id")?,
-            memo: first.try_get("memo")?,
-            created_at: first.try_get("created_at")?,
-            postings: Vec::new(),
-        },
-        accounts: Vec::new(),
-    };
-    let add = |r: &AnyRow, o: &mut Ordered| -> anyhow::Result<()> {
-        if let Some(account) = r.try_get::<Option<i64>, _>("account_id")? {
-            o.tx.postings.push(PostingRow {
-                account,
-                amount: r.try_get("amount")?,
-                balance_after: r.try_get("balance_after")?,
+/// Transactions and log leaves read per query.
+const CHUNK: i64 = 20_000;
+
+/// One side of the comparison: a buffer refilled a chunk at a time, in key order.
+struct Chunks<T> {
+    buf: std::collections::VecDeque<T>,
+    /// The last key read.
+    last: i64,
+    done: bool,
+}
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Chunks { buf: Default::default(), last: -1, done: false }
+    }
+}
+
+impl<T> Chunks<T> {
+    fn refill(&mut self, items: Vec<T>, key: impl Fn(&T) -> i64) {
+        self.done = (items.len() as i64) < CHUNK;
+        if let Some(last) = items.last() {
+            self.last = key(last);
+        }
+        self.buf.extend(items);
+    }
+}
+
+/// The next `CHUNK` transactions after `after`, with their postings, in commit order.
+async fn read_transactions(store: &Store, after: i64) -> anyhow::Result<Vec<Ordered>> {
+    let rows = sqlx::query(
+        "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
+         FROM transactions t LEFT JOIN postings p ON p.seq = t.seq \
+         WHERE t.seq IN (SELECT seq FROM transactions WHERE seq > $1 ORDER BY seq LIMIT $2) ORDER BY t.seq, p.leg",
+    )
+    .bind(after)
+    .bind(CHUNK)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out: Vec<Ordered> = Vec::new();
+    for r in &rows {
+        let seq: i64 = r.try_get(0)?;
+        if out.last().is_none_or(|o| o.tx.seq != seq) {
+            out.push(Ordered {
+                tx: Transaction {
+                    seq,
+                    id: Uuid::parse_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                    kind: TransactionKind::parse(&r.try_get::<String, _>(3)?).unwrap_or(TransactionKind::Adjustment),
+                    municipality: r.try_get(2)?,
+                    memo: r.try_get(4)?,
+                    created_at: r.try_get(5)?,
+                    postings: Vec::new(),
+                },
+                accounts: Vec::new(),
             });
+        }
+        let o = out.last_mut().expect("pushed above");
+        if let Some(account) = r.try_get::<Option<i64>, _>(6)? {
+            o.tx.postings.push(PostingRow { account, amount: r.try_get(7)?, balance_after: r.try_get(8)? });
             o.accounts.push(account);
         }
-        Ok(())
-    };
-    add(&first, &mut o)?;
-    // Bounded by the legs of one transaction.
-    while let Some(r) = rows.try_next().await? {
-        if r.try_get::<i64, _>("seq")? != seq {
-            *peeked = Some(r);
-            break;
-        }
-        add(&r, &mut o)?;
     }
-    Ok(Some(o))
+    Ok(out)
+}
+
+/// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
+async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
+    let rows = sqlx::query("SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2")
+        .bind(after)
+        .bind(CHUNK)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let hash: Vec<u8> = r.try_get(2)?;
+            let hash: [u8; 32] = hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?;
+            Ok((r.try_get(0)?, r.try_get(1)?, hash))
+        })
+        .collect()
 }
 
 fn finding(leaf: u64, o: &Ordered, what: String) -> Finding {

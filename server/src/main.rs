@@ -353,8 +353,7 @@ async fn main() -> anyhow::Result<()> {
             let ledger = Ledgerd::open_with(&url, LogConfig { signer, witnesses, quorum: 2 }).await?;
             match demo::seed(&ledger.engine, &data_dir).await? {
                 Some(keys) => {
-                    std::fs::write(&keys_file, serde_json::to_string_pretty(&keys)?)
-                        .with_context(|| format!("writing {}", keys_file.display()))?;
+                    write_secret(&keys_file, &serde_json::to_string_pretty(&keys)?)?;
                     println!("demo data loaded; API keys written to {}", keys_file.display());
                 }
                 None => println!("demo data already present; API keys are in {}", keys_file.display()),
@@ -422,4 +421,17 @@ fn new_witness_key(name: &str) -> mykey_core::note::SignerKey {
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     mykey_core::note::SignerKey::witness(name, seed).expect("a witness name without spaces or '+'")
+}
+
+/// Writes a file only its owner can read: it holds secrets.
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
