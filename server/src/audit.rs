@@ -105,7 +105,7 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
                     )));
                 } else if recomputed != stored_hash {
                     report.findings.push(finding(index, o, format!(
-                        "transaction {} no longer matches log leaf {index}: its row or its postings were edited",
+                        "transaction {} no longer matches log leaf {index}: its rows were edited, or the stored leaf was",
                         o.tx.seq
                     )));
                 }

@@ -195,13 +195,14 @@ pub async fn restore(store: &Store, from: &RestoreFrom) -> anyhow::Result<Restor
             }
             out.transactions += 1;
         }
-        let stored: Option<Vec<u8>> = sqlx::query("SELECT data FROM log_leaves WHERE idx = $1")
+        // The leaf's row is right only if both its bytes and its hash are.
+        let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query("SELECT data, hash FROM log_leaves WHERE idx = $1")
             .bind(i as i64)
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| r.try_get("data"))
+            .map(|r| -> anyhow::Result<(Vec<u8>, Vec<u8>)> { Ok((r.try_get("data")?, r.try_get("hash")?)) })
             .transpose()?;
-        if stored.as_ref() != Some(&data) {
+        if stored != Some((data.clone(), leaf_hash(&data).to_vec())) {
             sqlx::query("DELETE FROM log_leaves WHERE idx = $1").bind(i as i64).execute(&mut *tx).await?;
             out.leaves += 1;
         }
