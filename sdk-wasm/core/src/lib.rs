@@ -4,6 +4,7 @@
 //! natively (server, tests) and to `wasm32-unknown-unknown` (browser SDK).
 
 pub mod api;
+pub mod card;
 pub mod currency;
 pub mod merkle;
 pub mod mykey_id;

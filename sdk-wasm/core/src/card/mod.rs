@@ -1,0 +1,26 @@
+//! The My Number Card seen from the host: APDUs, the JPKI application, and the Sony PaSoRi
+//! RC-S380 "Port-100" framing. Platform-free: the same code runs in the browser (WebUSB), in
+//! the native-messaging host (PC/SC) and in tests, behind one [`Transport`] trait.
+//! Facts: `shared/CARD.md`.
+
+pub mod apdu;
+pub mod jpki;
+pub mod port100;
+
+/// Why talking to the card failed below the application.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The card left the field or the reader was unplugged.
+    #[error("the card was removed; hold it on the reader and try again")]
+    CardRemoved,
+    /// The reader answered something that is not a response.
+    #[error("the reader answered something unexpected: {0}")]
+    Reader(String),
+}
+
+/// Sends one command APDU and returns the response APDU (data and status word).
+#[allow(async_fn_in_trait)] // callers are generic; no `dyn Transport` is needed
+pub trait Transport {
+    /// One exchange with the card.
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
