@@ -7,6 +7,9 @@ pub mod apdu;
 pub mod isodep;
 pub mod jpki;
 pub mod port100;
+pub mod rcs380;
+#[cfg(test)]
+mod sim;
 
 /// Why talking to the card failed below the application.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
