@@ -7,9 +7,11 @@ pub mod apdu;
 pub mod isodep;
 pub mod jpki;
 pub mod port100;
+pub mod rcs300;
 pub mod rcs380;
 #[cfg(test)]
 mod sim;
+pub mod typeb;
 
 /// Why talking to the card failed below the application.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,4 +29,13 @@ pub enum TransportError {
 pub trait Transport {
     /// One exchange with the card.
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
+
+/// The bulk endpoints of a reader's vendor interface (WebUSB in the browser).
+#[allow(async_fn_in_trait)] // callers are generic; no `dyn UsbBulk` is needed
+pub trait UsbBulk {
+    /// Writes one transfer to the bulk OUT endpoint.
+    async fn write(&mut self, data: &[u8]) -> Result<(), TransportError>;
+    /// Reads one transfer from the bulk IN endpoint, waiting at most `timeout_ms`.
+    async fn read(&mut self, timeout_ms: u32) -> Result<Vec<u8>, TransportError>;
 }

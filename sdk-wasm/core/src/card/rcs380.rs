@@ -4,16 +4,8 @@
 
 use super::isodep::{IsoDep, RfLink};
 use super::port100::{self, code, ACK, SENSB_REQ};
-use super::TransportError;
-
-/// USB bulk endpoints of the reader.
-#[allow(async_fn_in_trait)] // callers are generic; no `dyn UsbBulk` is needed
-pub trait UsbBulk {
-    /// Writes one transfer to the bulk OUT endpoint.
-    async fn write(&mut self, data: &[u8]) -> Result<(), TransportError>;
-    /// Reads one transfer from the bulk IN endpoint, waiting at most `timeout_ms`.
-    async fn read(&mut self, timeout_ms: u32) -> Result<Vec<u8>, TransportError>;
-}
+use super::typeb::TypeB;
+use super::{TransportError, UsbBulk};
 
 /// InSetRF for 106 kbps Type B.
 pub const IN_SET_RF_106B: [u8; 4] = [0x03, 0x07, 0x0F, 0x07];
@@ -26,23 +18,9 @@ pub const IN_SET_PROTOCOL_DEFAULTS: [u8; 38] = [
 pub const IN_SET_PROTOCOL_TYPE_B: [u8; 10] = [0x0B, 0x01, 0x09, 0x01, 0x0C, 0x01, 0x0A, 0x01, 0x00, 0x14];
 /// Time to wait for the reader itself to answer a command.
 const READER_TIMEOUT_MS: u32 = 100;
-/// Frame sizes by FSCI (ISO 14443-3).
-const FSC: [usize; 9] = [16, 24, 32, 40, 48, 64, 96, 128, 256];
-
 /// The reader.
 pub struct Rcs380<U> {
     usb: U,
-}
-
-/// A Type B card found in the field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TypeB {
-    /// Pseudo-unique PICC identifier.
-    pub pupi: [u8; 4],
-    /// Largest frame the card accepts.
-    pub fsc: usize,
-    /// Frame waiting time.
-    pub fwt_ms: u32,
 }
 
 fn reader_error(e: port100::FrameError) -> TransportError {
@@ -95,22 +73,19 @@ impl<U: UsbBulk> Rcs380<U> {
         self.command(code::IN_SET_RF, &IN_SET_RF_106B, 0).await?;
         self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_DEFAULTS, 0).await?;
         self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_TYPE_B, 0).await?;
-        let res = match self.rf(&SENSB_REQ, 30).await {
-            Ok(r) if r.len() >= 12 && r[0] == 0x50 => r,
-            Ok(_) | Err(TransportError::Reader(_)) => return Ok(None),
+        let card = match self.rf(&SENSB_REQ, 30).await {
+            Ok(r) => match TypeB::from_sensb_res(&r) {
+                Some(card) => card,
+                None => return Ok(None),
+            },
+            Err(TransportError::Reader(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let pupi = [res[1], res[2], res[3], res[4]];
-        let fsc = FSC[usize::from(res[10] >> 4).min(FSC.len() - 1)];
-        let fwi = u32::from(res[11] >> 4).min(14);
-        // FWT = (256 * 16 / fc) * 2^FWI, fc = 13.56 MHz: about 0.302 ms * 2^FWI.
-        let fwt_ms = ((302u64 << fwi) / 1000).max(1) as u32;
-        let attrib = [&[0x1D][..], &pupi, &[0x00, 0x08, 0x01, 0x00]].concat();
-        let answer = self.rf(&attrib, fwt_ms).await?;
+        let answer = self.rf(&card.attrib(), card.fwt_ms).await?;
         if answer.is_empty() {
             return Err(TransportError::Reader("the card did not answer ATTRIB".into()));
         }
-        Ok(Some(TypeB { pupi, fsc, fwt_ms }))
+        Ok(Some(card))
     }
 
     /// Polls and, with a card present, returns the ISO-DEP transport to it.

@@ -248,7 +248,7 @@ impl SimRcs380 {
     }
 }
 
-impl super::rcs380::UsbBulk for SimRcs380 {
+impl super::UsbBulk for SimRcs380 {
     async fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
         use super::port100::{self, code};
         if data == port100::ACK {
@@ -278,6 +278,73 @@ impl super::rcs380::UsbBulk for SimRcs380 {
         };
         self.queue.push_back(port100::ACK.to_vec());
         self.queue.push_back(port100::encode(&[&[port100::FROM_READER, c + 1][..], &reply].concat()));
+        Ok(())
+    }
+
+    async fn read(&mut self, _timeout_ms: u32) -> Result<Vec<u8>, TransportError> {
+        self.queue.pop_front().ok_or_else(|| TransportError::Reader("nothing to read".into()))
+    }
+}
+
+/// An RC-S300's vendor interface: parses escape messages, answers the transparent-session
+/// commands, and passes transceived RF frames to the card in its field (if any).
+pub struct SimRcs300 {
+    picc: Option<Picc>,
+    queue: std::collections::VecDeque<Vec<u8>>,
+    /// Session-control tags received, in order.
+    pub sessions: Vec<u8>,
+}
+
+impl SimRcs300 {
+    /// A reader with a JPKI card in its field.
+    pub fn with_card(card: std::rc::Rc<std::cell::RefCell<JpkiCard>>) -> Self {
+        let picc = Picc::with(256, Box::new(move |apdu| card.borrow_mut().handle(apdu)));
+        SimRcs300 { picc: Some(picc), queue: Default::default(), sessions: vec![] }
+    }
+
+    /// A reader with nothing in its field.
+    pub fn empty() -> Self {
+        SimRcs300 { picc: None, queue: Default::default(), sessions: vec![] }
+    }
+}
+
+impl super::UsbBulk for SimRcs300 {
+    async fn write(&mut self, m: &[u8]) -> Result<(), TransportError> {
+        assert_eq!(m[0], super::rcs300::ESCAPE, "only escape messages");
+        let len = u32::from_le_bytes([m[1], m[2], m[3], m[4]]) as usize;
+        let seq = m[6];
+        let p = &m[10..10 + len];
+        let body: Vec<u8> = match p {
+            [0xFF, 0x50, 0x00, 0x00, 0x02, tag, 0x00, 0x00] => {
+                self.sessions.push(*tag);
+                vec![0x90, 0x00]
+            }
+            p if p == super::rcs300::SWITCH_TO_TYPE_B => vec![0x90, 0x00],
+            [0xFF, 0x50, 0x00, 0x01, 0x00, hi, lo, rest @ ..] => {
+                let data = &rest[..usize::from(u16::from_be_bytes([*hi, *lo]))];
+                assert_eq!(&data[..3], &[0x5F, 0x46, 0x04]);
+                assert_eq!(&data[7..9], &[0x95, 0x82]);
+                let flen = usize::from(u16::from_be_bytes([data[9], data[10]]));
+                let rf = &data[11..11 + flen];
+                let answer = match &mut self.picc {
+                    None => None,
+                    Some(_) if rf == super::port100::SENSB_REQ => Some(SENSB_RES.to_vec()),
+                    Some(_) if rf[0] == 0x1D => Some(vec![0x00]),
+                    Some(p) => p.exchange(rf, 0).await.ok(),
+                };
+                match answer {
+                    Some(a) => {
+                        let l = (a.len() as u16).to_be_bytes();
+                        [&[0x96, 0x01, 0x00, 0x97, 0x82][..], &l, &a, &[0x90, 0x00]].concat()
+                    }
+                    None => vec![0x96, 0x01, 0x01, 0x90, 0x00],
+                }
+            }
+            other => panic!("unexpected escape payload {other:02X?}"),
+        };
+        let blen = (body.len() as u32).to_le_bytes();
+        self.queue
+            .push_back([&[super::rcs300::ESCAPE_REPLY][..], &blen, &[0x00, seq, 0x00, 0x00, 0x00], &body].concat());
         Ok(())
     }
 
