@@ -327,6 +327,21 @@ pub async fn entry_bundle(store: &crate::store::Store, n: u64, width: u32) -> an
     Ok(out)
 }
 
+/// Splits a C2SP entry bundle into its leaves; refuses a bundle cut short.
+pub fn parse_entry_bundle(bundle: &[u8]) -> anyhow::Result<Vec<&[u8]>> {
+    let mut leaves = Vec::new();
+    let mut rest = bundle;
+    // Bounded by the bundle's length: every round consumes at least two bytes.
+    while !rest.is_empty() {
+        anyhow::ensure!(rest.len() >= 2, "an entry bundle is cut short");
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        anyhow::ensure!(rest.len() >= 2 + len, "an entry bundle is cut short");
+        leaves.push(&rest[2..2 + len]);
+        rest = &rest[2 + len..];
+    }
+    Ok(leaves)
+}
+
 /// Lets a `&dyn HashReader` be passed where tlog_tiles wants a sized reader.
 struct ReaderRef<'a>(&'a dyn HashReader);
 

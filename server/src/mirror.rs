@@ -180,17 +180,12 @@ impl Mirror {
             let width = (to - start).min(1 << TILE_HEIGHT) as u32;
             let url = format!("{}/log/{}", self.config.source, tile_path(None, tile, width));
             let bundle = self.get(&url, true).await?;
-            let mut rest = &bundle[..];
+            let entries = crate::log::parse_entry_bundle(&bundle).with_context(|| format!("entry bundle {tile}"))?;
             let mut index = start;
-            while !rest.is_empty() {
-                ensure!(rest.len() >= 2, "entry bundle {tile} is cut short");
-                let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-                ensure!(rest.len() >= 2 + len, "entry bundle {tile} is cut short");
-                let data = rest[2..2 + len].to_vec();
-                rest = &rest[2 + len..];
+            for data in entries {
                 if index >= next {
-                    let seq = replay(&mut self.balances, index, &data)?;
-                    let (leaf, stored) = self.log.append(seq, data);
+                    let seq = replay(&mut self.balances, index, data)?;
+                    let (leaf, stored) = self.log.append(seq, data.to_vec());
                     self.root.push(leaf.hash);
                     ch.log_leaves.push(leaf);
                     ch.log_hashes.extend(stored);

@@ -107,14 +107,9 @@ async fn verified_leaves(from: &RestoreFrom) -> anyhow::Result<(Checkpoint, Vec<
             let width = (cp.size - (tile << TILE_HEIGHT)).min(1 << TILE_HEIGHT) as u32;
             let url = format!("{}/log/{}", from.mirror, tile_path(None, tile, width));
             let bundle = fetch(&client, &url, from.token.as_deref()).await?;
-            let mut rest = &bundle[..];
-            while !rest.is_empty() {
-                ensure!(rest.len() >= 2, "bundle {tile} is cut short");
-                let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-                ensure!(rest.len() >= 2 + len, "bundle {tile} is cut short");
-                root.push(leaf_hash(&rest[2..2 + len]));
-                leaves.push(rest[2..2 + len].to_vec());
-                rest = &rest[2 + len..];
+            for data in crate::log::parse_entry_bundle(&bundle).with_context(|| format!("entry bundle {tile}"))? {
+                root.push(leaf_hash(data));
+                leaves.push(data.to_vec());
             }
         }
     }

@@ -87,15 +87,11 @@ async fn receipts_are_in_signed_checkpoints_and_the_log_only_grows() {
     let entries = format!("{}/log/{}", app.base, mykey_server::log::tile_path(None, 0, size as u32));
     assert_eq!(app.client.get(&entries).send().await.unwrap().status().as_u16(), 401);
     let bundle = app.client.get(&entries).bearer_auth(&app.keys.operator).send().await.unwrap().bytes().await.unwrap();
-    let mut rest = &bundle[..];
     let mut from_entries = Vec::new();
-    while !rest.is_empty() {
-        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        let leaf = &rest[2..2 + len];
+    for leaf in mykey_server::log::parse_entry_bundle(&bundle).unwrap() {
         let parsed: Value = serde_json::from_slice(leaf).unwrap();
         assert_eq!(parsed["v"], 1);
         from_entries.push(merkle::leaf_hash(leaf));
-        rest = &rest[2 + len..];
     }
     assert_eq!(from_entries, leaves);
     // Nothing beyond the checkpoint, and no malformed paths.

@@ -18,6 +18,11 @@ pub const MAX_BLOCKS: usize = 512;
 pub trait RfLink {
     /// Sends `frame`, returns the card's frame.
     async fn exchange(&mut self, frame: &[u8], timeout_ms: u32) -> Result<Vec<u8>, TransportError>;
+
+    /// Sets the reader up for 106 kbps Type B before polling (nothing by default).
+    async fn prepare_type_b(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
 }
 
 /// An activated ISO-DEP card.

@@ -4,7 +4,6 @@
 //! framing here follows it exactly so that a hardware check changes data, not structure).
 
 use super::isodep::{IsoDep, RfLink};
-use super::port100::SENSB_REQ;
 use super::typeb::TypeB;
 use super::{TransportError, UsbBulk};
 
@@ -116,27 +115,12 @@ impl<U: UsbBulk> Rcs300<U> {
 
     /// Polls once for a Type B card and activates it.
     pub async fn poll_type_b(&mut self) -> Result<Option<TypeB>, TransportError> {
-        let card = match self.rf(&SENSB_REQ, 30).await {
-            Ok(r) => match TypeB::from_sensb_res(&r) {
-                Some(card) => card,
-                None => return Ok(None),
-            },
-            Err(TransportError::Reader(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if self.rf(&card.attrib(), card.fwt_ms).await?.is_empty() {
-            return Err(TransportError::Reader("the card did not answer ATTRIB".into()));
-        }
-        Ok(Some(card))
+        super::typeb::poll(self).await
     }
 
     /// Polls and, with a card present, returns the ISO-DEP transport to it.
-    pub async fn connect(mut self) -> Result<IsoDep<Self>, (Self, TransportError)> {
-        match self.poll_type_b().await {
-            Ok(Some(card)) => Ok(IsoDep::new(self, card.fsc, card.fwt_ms)),
-            Ok(None) => Err((self, TransportError::Reader("no card on the reader".into()))),
-            Err(e) => Err((self, e)),
-        }
+    pub async fn connect(self) -> Result<IsoDep<Self>, (Self, TransportError)> {
+        super::typeb::connect(self).await
     }
 
     /// RF off and end the session, before the bridge releases the interface.

@@ -3,7 +3,7 @@
 //! bridge (WebUSB in the browser); everything else is here. Facts: `shared/CARD.md`.
 
 use super::isodep::{IsoDep, RfLink};
-use super::port100::{self, code, ACK, SENSB_REQ};
+use super::port100::{self, code, ACK};
 use super::typeb::TypeB;
 use super::{TransportError, UsbBulk};
 
@@ -68,33 +68,14 @@ impl<U: UsbBulk> Rcs380<U> {
         }
     }
 
-    /// Polls once for a Type B card and activates it (ATTRIB, 256-byte frames).
+    /// Polls once for a Type B card and activates it.
     pub async fn poll_type_b(&mut self) -> Result<Option<TypeB>, TransportError> {
-        self.command(code::IN_SET_RF, &IN_SET_RF_106B, 0).await?;
-        self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_DEFAULTS, 0).await?;
-        self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_TYPE_B, 0).await?;
-        let card = match self.rf(&SENSB_REQ, 30).await {
-            Ok(r) => match TypeB::from_sensb_res(&r) {
-                Some(card) => card,
-                None => return Ok(None),
-            },
-            Err(TransportError::Reader(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let answer = self.rf(&card.attrib(), card.fwt_ms).await?;
-        if answer.is_empty() {
-            return Err(TransportError::Reader("the card did not answer ATTRIB".into()));
-        }
-        Ok(Some(card))
+        super::typeb::poll(self).await
     }
 
     /// Polls and, with a card present, returns the ISO-DEP transport to it.
-    pub async fn connect(mut self) -> Result<IsoDep<Self>, (Self, TransportError)> {
-        match self.poll_type_b().await {
-            Ok(Some(card)) => Ok(IsoDep::new(self, card.fsc, card.fwt_ms)),
-            Ok(None) => Err((self, TransportError::Reader("no card on the reader".into()))),
-            Err(e) => Err((self, e)),
-        }
+    pub async fn connect(self) -> Result<IsoDep<Self>, (Self, TransportError)> {
+        super::typeb::connect(self).await
     }
 
     /// RF off and cancel, before the bridge releases the interface.
@@ -107,6 +88,12 @@ impl<U: UsbBulk> Rcs380<U> {
 impl<U: UsbBulk> RfLink for Rcs380<U> {
     async fn exchange(&mut self, frame: &[u8], timeout_ms: u32) -> Result<Vec<u8>, TransportError> {
         self.rf(frame, timeout_ms).await
+    }
+
+    async fn prepare_type_b(&mut self) -> Result<(), TransportError> {
+        self.command(code::IN_SET_RF, &IN_SET_RF_106B, 0).await?;
+        self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_DEFAULTS, 0).await?;
+        self.command(code::IN_SET_PROTOCOL, &IN_SET_PROTOCOL_TYPE_B, 0).await.map(drop)
     }
 }
 

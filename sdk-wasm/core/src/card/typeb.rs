@@ -1,6 +1,10 @@
 //! ISO 14443-3 Type B activation, reader side: what SENSB_RES says about the card, and the
 //! ATTRIB that selects it. Shared by the reader drivers.
 
+use super::isodep::{IsoDep, RfLink};
+use super::port100::SENSB_REQ;
+use super::TransportError;
+
 /// Frame sizes by FSCI (ISO 14443-3).
 const FSC: [usize; 9] = [16, 24, 32, 40, 48, 64, 96, 128, 256];
 
@@ -32,6 +36,33 @@ impl TypeB {
     /// ISO 14443-4, no CID.
     pub fn attrib(&self) -> Vec<u8> {
         [&[0x1D][..], &self.pupi, &[0x00, 0x08, 0x01, 0x00]].concat()
+    }
+}
+
+/// Polls once for a Type B card over `link` and activates it; `None` when the field is empty.
+pub async fn poll<L: RfLink>(link: &mut L) -> Result<Option<TypeB>, TransportError> {
+    link.prepare_type_b().await?;
+    let card = match link.exchange(&SENSB_REQ, 30).await {
+        Ok(r) => match TypeB::from_sensb_res(&r) {
+            Some(card) => card,
+            None => return Ok(None),
+        },
+        Err(TransportError::Reader(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if link.exchange(&card.attrib(), card.fwt_ms).await?.is_empty() {
+        return Err(TransportError::Reader("the card did not answer ATTRIB".into()));
+    }
+    Ok(Some(card))
+}
+
+/// Polls and, with a card present, returns the ISO-DEP transport to it (the link back with
+/// the error otherwise, so the bridge can close it).
+pub async fn connect<L: RfLink>(mut link: L) -> Result<IsoDep<L>, (L, TransportError)> {
+    match poll(&mut link).await {
+        Ok(Some(card)) => Ok(IsoDep::new(link, card.fsc, card.fwt_ms)),
+        Ok(None) => Err((link, TransportError::Reader("no card on the reader".into()))),
+        Err(e) => Err((link, e)),
     }
 }
 
