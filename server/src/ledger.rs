@@ -416,7 +416,7 @@ impl Ledger {
         l
     }
 
-    /// Ids are assigned in memory; the next free ones, for tests.
+    /// An account by id.
     pub fn account(&self, id: i64) -> Option<&Account> {
         self.accounts.get(&id)
     }
