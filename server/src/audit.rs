@@ -4,13 +4,12 @@
 //! rolled back and written again) no longer matches a checkpoint signed earlier.
 
 use anyhow::Context;
-use mykey_core::api::TransactionKind;
 use mykey_core::merkle::{leaf_hash, RootBuilder};
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::ledger::{PostingRow, Transaction};
+use crate::ledger::Transaction;
 use crate::log::transaction_leaf;
 use crate::store::Store;
 
@@ -57,11 +56,6 @@ pub fn verified_checkpoint(note: &str, log_key: &VerifierKey) -> anyhow::Result<
     Checkpoint::parse(&note.text).map_err(|e| anyhow::anyhow!("the checkpoint: {e}"))
 }
 
-struct Ordered {
-    tx: Transaction,
-    accounts: Vec<i64>,
-}
-
 /// Audits the first `checkpoint.size` leaves; `progress` is told how many are done.
 pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64)) -> anyhow::Result<AuditReport> {
     let size = checkpoint.size;
@@ -71,13 +65,14 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
 
     // Both sides are read in chunks of whole transactions: a bounded buffer, and far fewer
     // hand-offs to the database driver's thread than row by row.
+    let mut conn = store.pool().acquire().await?;
     let mut txs = Chunks::default();
     let mut leaves = Chunks::default();
     let mut index: u64 = 0;
     // Bounded by the rows of the database.
     loop {
         if txs.buf.is_empty() && !txs.done {
-            txs.refill(read_transactions(store, txs.last).await?, |o: &Ordered| o.tx.seq);
+            txs.refill(Store::transactions_after(&mut conn, txs.last, CHUNK).await?, |t: &Transaction| t.seq);
         }
         if leaves.buf.is_empty() && !leaves.done {
             leaves.refill(read_leaves(store, leaves.last).await?, |l: &(i64, i64, [u8; 32])| l.0);
@@ -96,17 +91,17 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
         }
         match (&next, stored) {
             (Some(o), Some((stored_seq, stored_hash))) => {
-                let recomputed = leaf_hash(&transaction_leaf(&o.tx));
+                let recomputed = leaf_hash(&transaction_leaf(o));
                 from_ledger.push(recomputed);
-                if stored_seq != o.tx.seq {
+                if stored_seq != o.seq {
                     report.findings.push(finding(index, o, format!(
                         "log leaf {index} records transaction {stored_seq}, but the ledger's transaction at that position is {}: a transaction was deleted, inserted or reordered",
-                        o.tx.seq
+                        o.seq
                     )));
                 } else if recomputed != stored_hash {
                     report.findings.push(finding(index, o, format!(
                         "transaction {} no longer matches log leaf {index}: its rows were edited, or the stored leaf was",
-                        o.tx.seq
+                        o.seq
                     )));
                 }
             }
@@ -118,8 +113,8 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
                 what: format!("log leaf {index} records transaction {stored_seq}, which the ledger no longer has: rows were deleted"),
             }),
             (Some(o), None) => {
-                from_ledger.push(leaf_hash(&transaction_leaf(&o.tx)));
-                report.findings.push(finding(index, o, format!("transaction {} has no log leaf: a row was inserted, or the log was cut short", o.tx.seq)));
+                from_ledger.push(leaf_hash(&transaction_leaf(o)));
+                report.findings.push(finding(index, o, format!("transaction {} has no log leaf: a row was inserted, or the log was cut short", o.seq)));
             }
             (None, None) => unreachable!("checked above"),
         }
@@ -190,43 +185,6 @@ impl<T> Chunks<T> {
     }
 }
 
-/// The next `CHUNK` transactions after `after`, with their postings, in commit order.
-async fn read_transactions(store: &Store, after: i64) -> anyhow::Result<Vec<Ordered>> {
-    let rows = sqlx::query(
-        "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
-         FROM transactions t LEFT JOIN postings p ON p.seq = t.seq \
-         WHERE t.seq IN (SELECT seq FROM transactions WHERE seq > $1 ORDER BY seq LIMIT $2) ORDER BY t.seq, p.leg",
-    )
-    .bind(after)
-    .bind(CHUNK)
-    .fetch_all(store.pool())
-    .await?;
-    let mut out: Vec<Ordered> = Vec::new();
-    for r in &rows {
-        let seq: i64 = r.try_get(0)?;
-        if out.last().is_none_or(|o| o.tx.seq != seq) {
-            out.push(Ordered {
-                tx: Transaction {
-                    seq,
-                    id: Uuid::parse_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                    kind: TransactionKind::parse(&r.try_get::<String, _>(3)?).unwrap_or(TransactionKind::Adjustment),
-                    municipality: r.try_get(2)?,
-                    memo: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
-                    postings: Vec::new(),
-                },
-                accounts: Vec::new(),
-            });
-        }
-        let o = out.last_mut().expect("pushed above");
-        if let Some(account) = r.try_get::<Option<i64>, _>(6)? {
-            o.tx.postings.push(PostingRow { account, amount: r.try_get(7)?, balance_after: r.try_get(8)? });
-            o.accounts.push(account);
-        }
-    }
-    Ok(out)
-}
-
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
 async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
     let rows = sqlx::query("SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2")
@@ -243,8 +201,14 @@ async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64,
         .collect()
 }
 
-fn finding(leaf: u64, o: &Ordered, what: String) -> Finding {
-    Finding { leaf, seq: Some(o.tx.seq), transaction: Some(o.tx.id), accounts: o.accounts.clone(), what }
+fn finding(leaf: u64, t: &Transaction, what: String) -> Finding {
+    Finding {
+        leaf,
+        seq: Some(t.seq),
+        transaction: Some(t.id),
+        accounts: t.postings.iter().map(|p| p.account).collect(),
+        what,
+    }
 }
 
 /// The checkpoint to audit against: a file a monitor or witness kept, or the latest one the

@@ -122,6 +122,51 @@ pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
     serde_json::to_vec(&leaf).expect("leaves serialise")
 }
 
+#[derive(serde::Deserialize)]
+struct PostingLeafIn {
+    account: i64,
+    amount: i64,
+    balance_after: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct TransactionLeafIn {
+    v: u8,
+    r#type: String,
+    seq: i64,
+    id: String,
+    kind: String,
+    municipality: i64,
+    created_at: i64,
+    memo: Option<String>,
+    postings: Vec<PostingLeafIn>,
+}
+
+/// Reads a transaction leaf back (the inverse of [`transaction_leaf`]).
+pub fn parse_transaction_leaf(data: &[u8]) -> anyhow::Result<Transaction> {
+    use anyhow::Context;
+    let leaf: TransactionLeafIn = serde_json::from_slice(data).context("not a v1 transaction leaf")?;
+    anyhow::ensure!(
+        leaf.v == 1 && leaf.r#type == "transaction",
+        "leaf format {} {:?} is not v1 transaction",
+        leaf.v,
+        leaf.r#type
+    );
+    Ok(Transaction {
+        seq: leaf.seq,
+        id: uuid::Uuid::parse_str(&leaf.id).context("a leaf's id")?,
+        kind: mykey_core::api::TransactionKind::parse(&leaf.kind).context("a leaf's kind")?,
+        municipality: leaf.municipality,
+        memo: leaf.memo,
+        created_at: leaf.created_at,
+        postings: leaf
+            .postings
+            .into_iter()
+            .map(|p| crate::ledger::PostingRow { account: p.account, amount: p.amount, balance_after: p.balance_after })
+            .collect(),
+    })
+}
+
 /// Runs `f` over the stored hashes it asks for, fetched by `fetch` in one call. tlog_tiles'
 /// readers are synchronous and the database is not, so `f` runs twice: once to learn which
 /// hashes it needs (it is given zeros; no result of that pass is used), once with them.
@@ -377,6 +422,25 @@ mod tests {
             let p: Vec<Hash> = p.iter().map(|h| h.0).collect();
             merkle::verify_inclusion(i as u64, 300, leaf, &p, &merkle::root(&leaves)).unwrap();
         }
+    }
+
+    #[test]
+    fn transaction_leaves_read_back_as_written() {
+        let tx = Transaction {
+            seq: 7,
+            id: uuid::Uuid::new_v4(),
+            kind: mykey_core::api::TransactionKind::Payment,
+            municipality: 26,
+            memo: Some("野菜".into()),
+            created_at: 1_795_777_967_479_627,
+            postings: vec![
+                crate::ledger::PostingRow { account: 1, amount: -5, balance_after: 10 },
+                crate::ledger::PostingRow { account: 2, amount: 5, balance_after: 5 },
+            ],
+        };
+        let leaf = transaction_leaf(&tx);
+        assert_eq!(parse_transaction_leaf(&leaf).unwrap(), tx);
+        assert!(parse_transaction_leaf(b"{}").is_err());
     }
 
     #[test]

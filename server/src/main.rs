@@ -263,8 +263,8 @@ async fn main() -> anyhow::Result<()> {
             let witnesses = witnesses.iter().map(|w| parse(w)).collect::<anyhow::Result<Vec<_>>>()?;
             let quorum = quorum.unwrap_or(witnesses.len().min(2));
             anyhow::ensure!(quorum <= witnesses.len(), "a quorum of {quorum} needs at least {quorum} witnesses");
-            let config = mykey_server::mirror::MirrorConfig {
-                source: from.trim_end_matches('/').to_owned(),
+            let config = mykey_server::mirror::Source {
+                url: from.trim_end_matches('/').to_owned(),
                 token: source_key,
                 log_key: parse(&log_vkey)?,
                 witnesses,
@@ -301,8 +301,8 @@ async fn main() -> anyhow::Result<()> {
             s.migrate().await?;
             let _lock = mykey_server::lock::WriterLock::acquire(&s).await?;
             mykey_server::journal::recover(&s).await?;
-            let from = mykey_server::restore::RestoreFrom {
-                mirror: from_mirror.trim_end_matches('/').to_owned(),
+            let from = mykey_server::mirror::Source {
+                url: from_mirror.trim_end_matches('/').to_owned(),
                 token,
                 log_key: log_key.clone(),
                 witnesses,

@@ -10,7 +10,6 @@ use anyhow::{bail, ensure, Context};
 use futures_util::TryStreamExt;
 use mykey_core::merkle::RootBuilder;
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
-use serde::Deserialize;
 use sqlx::Row;
 
 use crate::ledger::Changes;
@@ -20,11 +19,11 @@ use crate::store::Store;
 /// Leaves written to the mirror's tables per database transaction.
 const LEAVES_PER_WRITE: usize = 16 * 256;
 
-/// Where the mirror copies from and whom it trusts.
-pub struct MirrorConfig {
-    /// The log's base URL (`http://host:port`).
-    pub source: String,
-    /// A key allowed to read entry bundles (the log's operator issues it).
+/// A copy of a log to read (the log itself, or a mirror) and whom to trust about it.
+pub struct Source {
+    /// Its base URL (`http://host:port`).
+    pub url: String,
+    /// A key allowed to read entry bundles there.
     pub token: Option<String>,
     /// The log's key.
     pub log_key: VerifierKey,
@@ -34,29 +33,63 @@ pub struct MirrorConfig {
     pub quorum: usize,
 }
 
+impl Source {
+    /// GETs `path` (below the base URL), with the token when `authorised`.
+    pub async fn get(&self, client: &reqwest::Client, path: &str, authorised: bool) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}{path}", self.url);
+        let mut req = client.get(&url).timeout(std::time::Duration::from_secs(30));
+        if let (true, Some(t)) = (authorised, &self.token) {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.with_context(|| format!("fetching {url}"))?;
+        let status = res.status();
+        let body = res.bytes().await?;
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body).trim());
+        }
+        Ok(body.to_vec())
+    }
+
+    /// Fetches the latest checkpoint and checks the log's signature, the witness quorum and
+    /// the origin; returns the note as served and the checkpoint.
+    pub async fn checkpoint(&self, client: &reqwest::Client) -> anyhow::Result<(String, Checkpoint)> {
+        let text = String::from_utf8(self.get(client, "/log/checkpoint", false).await?)
+            .context("the checkpoint is not UTF-8")?;
+        let note = Note::parse(&text).map_err(|e| anyhow::anyhow!("the checkpoint: {e}"))?;
+        let cp = if self.quorum > 0 {
+            note.verify_witnessed(&self.log_key, &self.witnesses, self.quorum)
+        } else {
+            note.verify(&self.log_key).and_then(|()| Checkpoint::parse(&note.text))
+        }
+        .map_err(|e| anyhow::anyhow!("the log's checkpoint does not verify: {e}"))?;
+        ensure!(
+            cp.origin == self.log_key.name(),
+            "the checkpoint is of log {}, not {}",
+            cp.origin,
+            self.log_key.name()
+        );
+        Ok((text, cp))
+    }
+
+    /// The leaves of entry bundle `tile` in a tree of `size` leaves.
+    pub async fn entries(&self, client: &reqwest::Client, tile: u64, size: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        let width = (size - (tile << TILE_HEIGHT)).min(1 << TILE_HEIGHT) as u32;
+        let bundle = self.get(client, &format!("/log/{}", tile_path(None, tile, width)), true).await?;
+        let leaves = crate::log::parse_entry_bundle(&bundle).with_context(|| format!("entry bundle {tile}"))?;
+        ensure!(leaves.len() == width as usize, "entry bundle {tile} holds {} entries, not {width}", leaves.len());
+        Ok(leaves.into_iter().map(<[u8]>::to_vec).collect())
+    }
+}
+
 /// A mirror's copy: its own database with the log's tables.
 pub struct Mirror {
     store: Store,
-    config: MirrorConfig,
+    config: Source,
     log: Log,
     root: RootBuilder,
     balances: HashMap<i64, i64>,
     checkpoint: Option<String>,
     client: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-struct LeafPosting {
-    account: i64,
-    amount: i64,
-    balance_after: i64,
-}
-
-#[derive(Deserialize)]
-struct LeafBody {
-    v: u8,
-    seq: i64,
-    postings: Vec<LeafPosting>,
 }
 
 /// What one sync did.
@@ -70,7 +103,7 @@ pub struct Synced {
 
 impl Mirror {
     /// Opens (and creates) the mirror's database and rebuilds its state from what it holds.
-    pub async fn open(database_url: &str, config: MirrorConfig) -> anyhow::Result<Mirror> {
+    pub async fn open(database_url: &str, config: Source) -> anyhow::Result<Mirror> {
         let store = Store::connect(database_url).await?;
         store.migrate().await?;
         let size = store.log_size().await?;
@@ -116,21 +149,7 @@ impl Mirror {
     /// Fetches the log's latest checkpoint and every entry it adds; keeps them only if they
     /// hash to the signed tree head.
     pub async fn sync(&mut self) -> anyhow::Result<Synced> {
-        let note_text = self.get(&format!("{}/log/checkpoint", self.config.source), false).await?;
-        let note_text = String::from_utf8(note_text).context("the checkpoint is not UTF-8")?;
-        let note = Note::parse(&note_text).map_err(|e| anyhow::anyhow!("the checkpoint: {e}"))?;
-        let cp: Checkpoint = if self.config.quorum > 0 {
-            note.verify_witnessed(&self.config.log_key, &self.config.witnesses, self.config.quorum)
-        } else {
-            note.verify(&self.config.log_key).and_then(|()| Checkpoint::parse(&note.text))
-        }
-        .map_err(|e| anyhow::anyhow!("the log's checkpoint does not verify: {e}"))?;
-        ensure!(
-            cp.origin == self.config.log_key.name(),
-            "the checkpoint is of log {}, not {}",
-            cp.origin,
-            self.config.log_key.name()
-        );
+        let (note_text, cp) = self.config.checkpoint(&self.client).await?;
         let from = self.log.size();
         ensure!(
             cp.size >= from,
@@ -176,28 +195,17 @@ impl Mirror {
         let mut next = from;
         // Bounded by the entry bundles between the two sizes.
         for tile in (from >> TILE_HEIGHT)..=((to - 1) >> TILE_HEIGHT) {
-            let start = tile << TILE_HEIGHT;
-            let width = (to - start).min(1 << TILE_HEIGHT) as u32;
-            let url = format!("{}/log/{}", self.config.source, tile_path(None, tile, width));
-            let bundle = self.get(&url, true).await?;
-            let entries = crate::log::parse_entry_bundle(&bundle).with_context(|| format!("entry bundle {tile}"))?;
-            let mut index = start;
-            for data in entries {
+            let entries = self.config.entries(&self.client, tile, to).await?;
+            for (index, data) in (tile << TILE_HEIGHT..).zip(entries) {
                 if index >= next {
-                    let seq = replay(&mut self.balances, index, data)?;
-                    let (leaf, stored) = self.log.append(seq, data.to_vec());
+                    let seq = replay(&mut self.balances, index, &data)?;
+                    let (leaf, stored) = self.log.append(seq, data);
                     self.root.push(leaf.hash);
                     ch.log_leaves.push(leaf);
                     ch.log_hashes.extend(stored);
                     next += 1;
                 }
-                index += 1;
             }
-            ensure!(
-                index == start + u64::from(width),
-                "entry bundle {tile} holds {} entries, not {width}",
-                index - start
-            );
             if ch.log_leaves.len() >= LEAVES_PER_WRITE {
                 self.store.materialize(&mut conn, &std::mem::take(&mut ch), &[], 0).await?;
             }
@@ -212,28 +220,11 @@ impl Mirror {
         sqlx::query("DELETE FROM log_hashes WHERE idx >= $1").bind(first).execute(self.store.pool()).await?;
         Ok(())
     }
-
-    async fn get(&self, url: &str, authorised: bool) -> anyhow::Result<Vec<u8>> {
-        let mut req = self.client.get(url).timeout(std::time::Duration::from_secs(30));
-        if authorised {
-            if let Some(t) = &self.config.token {
-                req = req.bearer_auth(t);
-            }
-        }
-        let res = req.send().await.with_context(|| format!("fetching {url}"))?;
-        let status = res.status();
-        let body = res.bytes().await?;
-        if !status.is_success() {
-            bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body).trim());
-        }
-        Ok(body.to_vec())
-    }
 }
 
 /// Applies one leaf's postings to `balances`; every `balance_after` must agree.
 fn replay(balances: &mut HashMap<i64, i64>, index: u64, data: &[u8]) -> anyhow::Result<i64> {
-    let leaf: LeafBody = serde_json::from_slice(data).with_context(|| format!("leaf {index} is not a v1 leaf"))?;
-    ensure!(leaf.v == 1, "leaf {index} has format version {}", leaf.v);
+    let leaf = crate::log::parse_transaction_leaf(data).with_context(|| format!("leaf {index}"))?;
     let mut sum = 0i64;
     for p in &leaf.postings {
         let b = balances.entry(p.account).or_default();

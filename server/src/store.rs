@@ -397,6 +397,46 @@ impl Store {
         row.map(|r| Ok(r.try_get("note")?)).transpose()
     }
 
+    /// Up to `limit` transactions after `after` (by seq), with their postings, in commit
+    /// order: the ledger's own rows, as audits and restores read them.
+    pub async fn transactions_after(
+        conn: &mut AnyConnection,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<crate::ledger::Transaction>> {
+        use crate::ledger::{PostingRow, Transaction};
+        let rows = sqlx::query(
+            "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
+             FROM transactions t LEFT JOIN postings p ON p.seq = t.seq \
+             WHERE t.seq IN (SELECT seq FROM transactions WHERE seq > $1 ORDER BY seq LIMIT $2) ORDER BY t.seq, p.leg",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out: Vec<Transaction> = Vec::new();
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            if out.last().is_none_or(|t| t.seq != seq) {
+                out.push(Transaction {
+                    seq,
+                    // An edited id or kind must still be read, to be reported: keep what parses.
+                    id: Uuid::parse_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                    kind: TransactionKind::parse(&r.try_get::<String, _>(3)?).unwrap_or(TransactionKind::Adjustment),
+                    municipality: r.try_get(2)?,
+                    memo: r.try_get(4)?,
+                    created_at: r.try_get(5)?,
+                    postings: Vec::new(),
+                });
+            }
+            if let Some(account) = r.try_get::<Option<i64>, _>(6)? {
+                let t = out.last_mut().expect("pushed above");
+                t.postings.push(PostingRow { account, amount: r.try_get(7)?, balance_after: r.try_get(8)? });
+            }
+        }
+        Ok(out)
+    }
+
     /// Leaves in the log's tables.
     pub async fn log_size(&self) -> anyhow::Result<u64> {
         let n: i64 = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves")

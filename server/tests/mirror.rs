@@ -5,7 +5,7 @@ mod common;
 
 use common::{payment, App};
 use mykey_core::note::VerifierKey;
-use mykey_server::mirror::{Mirror, MirrorConfig};
+use mykey_server::mirror::{Mirror, Source};
 use mykey_server::testing::TestDb;
 use serde_json::json;
 
@@ -34,8 +34,8 @@ async fn pay(app: &App, n: usize) {
     }
 }
 
-fn config(app: &App, key: VerifierKey, token: &str) -> MirrorConfig {
-    MirrorConfig { source: app.base.clone(), token: Some(token.to_owned()), log_key: key, witnesses: vec![], quorum: 0 }
+fn config(app: &App, key: VerifierKey, token: &str) -> Source {
+    Source { url: app.base.clone(), token: Some(token.to_owned()), log_key: key, witnesses: vec![], quorum: 0 }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +123,7 @@ async fn a_mirror_refuses_what_it_cannot_verify() {
     let w = VerifierKey::parse(&mykey_core::note::SignerKey::witness("w.test/1", [1; 32]).unwrap().verifier().encode())
         .unwrap();
     let db = TestDb::new().await.unwrap();
-    let cfg = MirrorConfig { witnesses: vec![w], quorum: 1, ..config(&app, log_key(&app).await, &app.keys.operator) };
+    let cfg = Source { witnesses: vec![w], quorum: 1, ..config(&app, log_key(&app).await, &app.keys.operator) };
     let mut m = Mirror::open(&db.url, cfg).await.unwrap();
     assert!(m.sync().await.is_err());
 }

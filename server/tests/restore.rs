@@ -6,8 +6,8 @@ use mykey_core::note::VerifierKey;
 use mykey_server::audit::{audit, load_checkpoint};
 use mykey_server::engine::Request;
 use mykey_server::log::{LogConfig, LogSigner};
-use mykey_server::mirror::{Mirror, MirrorConfig};
-use mykey_server::restore::{restore, RestoreFrom};
+use mykey_server::mirror::{Mirror, Source};
+use mykey_server::restore::restore;
 use mykey_server::store::Store;
 use mykey_server::testing::TestDb;
 use mykey_server::Ledgerd;
@@ -63,8 +63,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
 
     // An independent mirror, serving its copy.
     let mdb = TestDb::new().await.unwrap();
-    let cfg =
-        MirrorConfig { source: base, token: Some(operator), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
+    let cfg = Source { url: base, token: Some(operator), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
     let mut mirror = Mirror::open(&mdb.url, cfg).await.unwrap();
     assert_eq!(mirror.sync().await.unwrap().to, 30);
     let ml = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -93,13 +92,8 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     let broken = audit(&store, &cp, |_| {}).await.unwrap();
     assert_eq!(broken.findings[0].leaf, 2, "the first damage: {broken:?}");
 
-    let from = RestoreFrom {
-        mirror: mirror_base,
-        token: Some("t".into()),
-        log_key: log_key.clone(),
-        witnesses: vec![],
-        quorum: 0,
-    };
+    let from =
+        Source { url: mirror_base, token: Some("t".into()), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
     let done = restore(&store, &from).await.unwrap();
     assert_eq!((done.checked, done.transactions, done.leaves), (30, 2, 2), "{done:?}");
     let report = audit(&store, &cp, |_| {}).await.unwrap();
