@@ -21,12 +21,15 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, GuessLimiter, KeyCache, Role};
 use crate::engine::{Admin, AdminResult, Answer, Engine, Request};
+use crate::identity::api::{SessionAuth, SESSION_COOKIE};
+use crate::identity::Identity;
 use crate::time;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
-    engine: Engine,
+    pub(crate) engine: Engine,
+    pub(crate) identity: Arc<Identity>,
     keys: Arc<KeyCache>,
     guesses: Arc<GuessLimiter>,
     metrics: PrometheusHandle,
@@ -104,25 +107,35 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
     }
 }
 
+/// The client's address (0.0.0.0 when the server was not given connection info).
+pub(crate) fn client_ip(parts: &Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// An API key (`Authorization: Bearer`), or else a resident's browser session cookie.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`")
+        let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let has_session =
+            axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers).get(SESSION_COOKIE).is_some();
+        if bearer.is_none() && has_session {
+            let session = SessionAuth::from_request_parts(parts, state).await?;
+            let resident = session.session.resident.ok_or_else(|| {
+                Problem::new(ProblemKind::Forbidden, "this card has no MyKey ID yet; register one first")
             })?;
+            return Ok(Caller { role: Role::Resident, subject: resident });
+        }
+        let key = bearer.and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(|| {
+            Problem::new(ProblemKind::Unauthenticated, "send an API key as `Authorization: Bearer mk_...`")
+        })?;
         match state.keys.resolve(state.engine.store(), key.trim()).await {
             Ok(c) => Ok(c),
             Err(p) if p.kind() == Some(ProblemKind::Unauthenticated) => {
-                let ip = parts
-                    .extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                    .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-                Err(ApiError(state.guesses.failed(ip, p)))
+                Err(ApiError(state.guesses.failed(client_ip(parts), p)))
             }
             Err(p) => Err(ApiError(p)),
         }
@@ -130,9 +143,10 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The router with every route.
-pub fn router(engine: Engine) -> Router {
+pub fn router(engine: Engine, identity: Arc<Identity>) -> Router {
     let state = AppState {
         engine,
+        identity,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
         metrics: metrics_handle(),
@@ -165,6 +179,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/log/key", get(log_key))
         .route("/log/tile/entries/{*bundle}", get(log_entries))
         .route("/log/{*tile}", get(log_tile))
+        .merge(crate::identity::api::routes())
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -197,7 +212,9 @@ async fn metrics_text(State(s): State<AppState>) -> String {
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::identity::api::IdentityDoc::openapi());
+    Json(doc)
 }
 
 macro_rules! write_route {

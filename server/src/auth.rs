@@ -175,6 +175,70 @@ impl GuessLimiter {
     }
 }
 
+/// Keys tracked by a [`FailureCounter`] at most.
+pub const MAX_TRACKED_FAILURES: usize = 100_000;
+
+/// Failures per key (a client address, a MyKey ID) in a sliding window. A key with `max`
+/// failures in the window is blocked until the oldest leaves it; it is asked before a guess
+/// is checked, so a blocked guesser learns nothing, right or wrong.
+pub struct FailureCounter<K> {
+    max: usize,
+    window: std::time::Duration,
+    failures: std::sync::Mutex<HashMap<K, std::collections::VecDeque<std::time::Instant>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> FailureCounter<K> {
+    /// At most `max` failures per `window`.
+    pub fn new(max: usize, window: std::time::Duration) -> Self {
+        assert!(max > 0);
+        FailureCounter { max, window, failures: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn recent(&self, q: &mut std::collections::VecDeque<std::time::Instant>, now: std::time::Instant) {
+        while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            q.pop_front();
+        }
+    }
+
+    /// True while `key` has `max` failures in the window. When the table is full of keys
+    /// with recent failures, unknown keys count as blocked too (fail closed).
+    pub fn blocked(&self, key: &K) -> bool {
+        let now = std::time::Instant::now();
+        let mut f = self.failures.lock().expect("not poisoned");
+        match f.get_mut(key) {
+            Some(q) => {
+                self.recent(q, now);
+                q.len() >= self.max
+            }
+            None => f.len() >= MAX_TRACKED_FAILURES,
+        }
+    }
+
+    /// Records a failure of `key`.
+    pub fn failed(&self, key: &K) {
+        let now = std::time::Instant::now();
+        let mut f = self.failures.lock().expect("not poisoned");
+        if f.len() >= MAX_TRACKED_FAILURES && !f.contains_key(key) {
+            f.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            if f.len() >= MAX_TRACKED_FAILURES {
+                return;
+            }
+        }
+        let q = f.entry(key.clone()).or_default();
+        self.recent(q, now);
+        q.push_back(now);
+        // Bounded: only the last `max` failures matter.
+        while q.len() > self.max {
+            q.pop_front();
+        }
+    }
+
+    /// Forgets `key`'s failures (after a success).
+    pub fn clear(&self, key: &K) {
+        self.failures.lock().expect("not poisoned").remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +261,22 @@ mod tests {
         assert!(shop7.require(&[Role::Partner], 7).is_err());
         assert!(shop7.require_operator().is_err());
         assert!(Caller { role: Role::Operator, subject: 0 }.require_operator().is_ok());
+    }
+
+    #[test]
+    fn failures_block_a_key_until_they_leave_the_window() {
+        let c = FailureCounter::new(3, std::time::Duration::from_millis(200));
+        for _ in 0..2 {
+            c.failed(&"AB2CD3EF");
+            assert!(!c.blocked(&"AB2CD3EF"));
+        }
+        c.failed(&"AB2CD3EF");
+        assert!(c.blocked(&"AB2CD3EF"));
+        assert!(!c.blocked(&"ZZ2CD3EF"));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert!(!c.blocked(&"AB2CD3EF"));
+        c.failed(&"AB2CD3EF");
+        c.clear(&"AB2CD3EF");
+        assert!(!c.blocked(&"AB2CD3EF"));
     }
 }

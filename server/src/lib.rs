@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod engine;
+pub mod identity;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
@@ -60,10 +61,22 @@ impl Ledgerd {
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
 pub async fn serve(
     engine: engine::Engine,
+    card_trust: Option<identity::card::CardTrust>,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let router = api::router(engine.clone());
+    let identity = std::sync::Arc::new(identity::Identity::new(engine.clone(), card_trust));
+    serve_with(engine, identity, listener, jobs_every).await
+}
+
+/// As [`serve`], with an identity service the caller configured (tests set short lives).
+pub async fn serve_with(
+    engine: engine::Engine,
+    identity: std::sync::Arc<identity::Identity>,
+    listener: tokio::net::TcpListener,
+    jobs_every: std::time::Duration,
+) -> anyhow::Result<()> {
+    let router = api::router(engine.clone(), identity);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

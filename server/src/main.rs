@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use mykey_server::auth::{create_key, Role};
 use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::identity::card::{CardTrust, UnknownRevocation};
 use mykey_server::log::{LogConfig, LogSigner};
 use mykey_server::witness::{Witness, WitnessClient};
 use mykey_server::{demo, store, time, Ledgerd};
@@ -32,6 +33,41 @@ struct Cli {
     log_origin: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Card login settings of `serve`.
+#[derive(clap::Args)]
+struct CardArgs {
+    /// The origin residents' browsers use, e.g. `https://mykey.example`: card logins are
+    /// signed for it and cookie-authenticated writes must come from it.
+    #[arg(long, env = "MYKEY_ORIGIN")]
+    origin: Option<String>,
+    /// A CA trusted for card logins, PEM or DER (repeat). In production the J-LIS
+    /// user-authentication CAs: `shared/data/jpki-ca/auth_ca_*.pem`. Without one, card login
+    /// is off.
+    #[arg(long = "card-ca")]
+    card_cas: Vec<PathBuf>,
+    /// A CRL for card certificates, PEM or DER (repeat).
+    #[arg(long = "card-crl")]
+    card_crls: Vec<PathBuf>,
+    /// When a card's revocation status is unknown (no CRL of its CA, or a stale one).
+    #[arg(long, value_enum, default_value_t = UnknownRevocation::Deny)]
+    card_revocation_unknown: UnknownRevocation,
+}
+
+impl CardArgs {
+    fn trust(&self) -> anyhow::Result<Option<CardTrust>> {
+        if self.card_cas.is_empty() {
+            tracing::warn!("no --card-ca: card login is off (password login still works)");
+            return Ok(None);
+        }
+        let origin = self.origin.as_deref().context("card login needs --origin (the site residents use)")?;
+        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, origin)?;
+        if self.card_crls.is_empty() {
+            tracing::warn!(policy = ?self.card_revocation_unknown, "no --card-crl: every card's revocation status is unknown");
+        }
+        Ok(Some(trust))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,6 +92,8 @@ enum Command {
         /// Cosignatures needed to publish a checkpoint (default: 2, or fewer witnesses).
         #[arg(long)]
         witness_quorum: Option<usize>,
+        #[command(flatten)]
+        card: CardArgs,
     },
     /// Run a witness (C2SP tlog-witness): cosign checkpoints of the given logs that are
     /// consistent with the last one it cosigned.
@@ -153,6 +191,22 @@ enum Command {
         /// Where the demo's three witnesses keep their keys and state.
         #[arg(long, default_value = "mykey-demo-witnesses")]
         witness_dir: PathBuf,
+        /// The demo CA that issues virtual cards (created if missing); trusted for card
+        /// login by this demo only.
+        #[arg(long, default_value = "mykey-demo-ca.json")]
+        demo_ca_file: PathBuf,
+    },
+    /// Issue a virtual My Number Card from the demo CA (demo and tests only).
+    VirtualCard {
+        /// The demo CA (created if missing).
+        #[arg(long, default_value = "mykey-demo-ca.json")]
+        demo_ca_file: PathBuf,
+        /// Where to write the card.
+        #[arg(long)]
+        out: PathBuf,
+        /// The card's 4-digit PIN.
+        #[arg(long, default_value = "1234")]
+        pin: String,
     },
     /// Run the scheduled jobs once: on this database, or through a running server.
     Jobs {
@@ -180,6 +234,17 @@ enum Command {
     },
 }
 
+/// Loads the demo CA, or creates and saves one.
+fn demo_ca(path: &std::path::Path) -> anyhow::Result<mykey_virtual_card::DemoCa> {
+    if path.exists() {
+        let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return mykey_virtual_card::DemoCa::from_json(&json);
+    }
+    let ca = mykey_virtual_card::DemoCa::generate(&mut rand::rngs::OsRng, std::time::SystemTime::now())?;
+    write_secret(path, &ca.to_json()?)?;
+    Ok(ca)
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
@@ -203,12 +268,14 @@ async fn main() -> anyhow::Result<()> {
         Ok(LogConfig { signer: signer()?, witnesses, quorum })
     };
     match cli.command {
-        Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum } => {
+        Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum, card } => {
+            let trust = card.trust()?;
             let ledger = Ledgerd::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
             tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
-            mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(jobs_every_seconds.max(1))).await
+            mykey_server::serve(ledger.engine.clone(), trust, listener, Duration::from_secs(jobs_every_seconds.max(1)))
+                .await
         }
         Command::Witness { bind, name, key_file, state, logs } => {
             let key = mykey_server::log::key_file(&key_file, || new_witness_key(&name))?;
@@ -328,7 +395,19 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied to {}", store::redact(&url));
             Ok(())
         }
-        Command::Demo { bind, data_dir, keys_file, witness_dir } => {
+        Command::VirtualCard { demo_ca_file, out, pin } => {
+            let ca = demo_ca(&demo_ca_file)?;
+            let card = mykey_virtual_card::VirtualCard::issue(
+                &ca,
+                &mut rand::rngs::OsRng,
+                &pin,
+                std::time::SystemTime::now(),
+            )?;
+            write_secret(&out, &serde_json::to_string_pretty(&card.to_file()?)?)?;
+            println!("virtual card written to {} (PIN {pin}); its CA is {}", out.display(), demo_ca_file.display());
+            Ok(())
+        }
+        Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file } => {
             // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
             // a fresh database starts fresh witnesses.
             let fresh = store::Store::connect(&url).await?.municipalities().await.map_or(true, |m| m.is_empty());
@@ -360,12 +439,18 @@ async fn main() -> anyhow::Result<()> {
             }
             let listener = mykey_server::bind(bind).await?;
             let at = listener.local_addr()?;
+            // Card login against the demo CA only, with a fresh CRL of it, for this origin.
+            let ca = demo_ca(&demo_ca_file)?;
+            let now = std::time::SystemTime::now();
+            let crl = ca.crl(1, &[], now, now + Duration::from_secs(7 * 24 * 3600))?;
+            let trust =
+                CardTrust::new(&[ca.certificate().to_vec()], &[crl], UnknownRevocation::Deny, &format!("http://{at}"))?;
             println!(
                 "log key (verify checkpoints at http://{at}/log/checkpoint with it): {}",
                 ledger.engine.log_vkey()
             );
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
-            mykey_server::serve(ledger.engine.clone(), listener, Duration::from_secs(60)).await
+            mykey_server::serve(ledger.engine.clone(), Some(trust), listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {
             let now_json = serde_json::json!({ "now": now });

@@ -29,6 +29,8 @@ macro_rules! api_enum {
     };
 }
 
+pub(crate) use {api_enum, api_type};
+
 api_enum! {
     /// What an account is for (DOMAIN.md glossary).
     pub enum AccountKind {

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod card;
 pub mod currency;
+pub mod identity;
 pub mod merkle;
 pub mod mykey_id;
 pub mod note;

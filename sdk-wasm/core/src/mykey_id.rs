@@ -11,6 +11,7 @@ pub const GENERATED_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 /// A syntactically valid MyKey ID. Whether it is taken is the server's business.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "AB2CD3EF"))]
 #[serde(transparent)]
 pub struct MykeyId(String);
 

@@ -1,0 +1,330 @@
+//! Card login and MyKey IDs as the API speaks them (DOMAIN.md "MyKey ID", CARD.md
+//! "Authentication token"), and the typed rules the browser checks as the resident types:
+//! password and e-mail. The server checks the same rules again with the same code.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{api_enum, api_type};
+use crate::MykeyId;
+
+/// The token format this code writes and the server accepts.
+pub const AUTH_TOKEN_FORMAT: &str = "mykey-auth-token:1";
+/// Shortest login password.
+pub const PASSWORD_MIN: usize = 6;
+/// Longest login password.
+pub const PASSWORD_MAX: usize = 16;
+/// Auto-generated candidates per registration; the last one becomes the MyKey ID.
+pub const MAX_GENERATIONS: u8 = 3;
+/// Failed duplicate checks after which a candidate is generated instead.
+pub const MAX_FAILED_CHECKS: u8 = 3;
+
+/// The signature algorithm of a login token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TokenAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: today's cards (RSA-2048).
+    RS256,
+    /// ECDSA over P-256 with SHA-256, signature as `r || s` (64 bytes, as in JWS): accepted
+    /// for the next card generation.
+    ES256,
+}
+
+api_type! {
+    /// What a card bridge returns after `authenticate(nonce, pin)`: the card signed
+    /// `token_hash(origin, nonce)` (`card::jpki::token_hash`) with its authentication key.
+    pub struct AuthToken {
+        /// [`AUTH_TOKEN_FORMAT`].
+        pub format: String,
+        /// How `signature` was made.
+        pub algorithm: TokenAlgorithm,
+        /// The authentication certificate, DER in standard base64.
+        pub certificate: String,
+        /// The signature, standard base64.
+        pub signature: String,
+    }
+}
+
+impl AuthToken {
+    /// The token of an RS256 card signature (`card::jpki::authenticate`) and the
+    /// certificate it verifies with.
+    pub fn rs256(certificate: &[u8], signature: &[u8]) -> AuthToken {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        AuthToken {
+            format: AUTH_TOKEN_FORMAT.to_owned(),
+            algorithm: TokenAlgorithm::RS256,
+            certificate: b64.encode(certificate),
+            signature: b64.encode(signature),
+        }
+    }
+}
+
+api_type! {
+    /// `POST /v1/auth/card` and `POST /v1/me/card`: the nonce and the token signed for it.
+    pub struct CardLoginRequest {
+        /// The nonce from `POST /v1/auth/nonce`.
+        pub nonce: String,
+        /// The bridge's token.
+        pub token: AuthToken,
+    }
+}
+
+api_type! {
+    /// A login challenge: sign it within five minutes, once.
+    pub struct NonceIssued {
+        /// At least 32 random bytes, standard base64: sign this text as it is.
+        pub nonce: String,
+        /// When it stops being accepted.
+        pub expires_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// Where a card's MyKey ID registration stands. The server keeps the counts per card, so
+    /// starting again does not reset them.
+    pub struct Registration {
+        /// The candidate offered, if any.
+        pub candidate: Option<MykeyId>,
+        /// The candidate is final (the last generation): registration must use it.
+        pub candidate_final: bool,
+        /// Generations left (of [`MAX_GENERATIONS`]).
+        pub generations_left: u8,
+        /// Failed duplicate checks so far (a candidate is generated at [`MAX_FAILED_CHECKS`]).
+        pub failed_checks: u8,
+    }
+}
+
+api_type! {
+    /// The answer to a card login: the card's live MyKey ID, or where its registration stands.
+    pub struct CardLogin {
+        /// The MyKey ID bound to the card, when there is one (a session is open).
+        pub mykey_id: Option<MykeyId>,
+        /// Without a MyKey ID: the registration, which the session may now continue.
+        pub registration: Option<Registration>,
+    }
+}
+
+api_enum! {
+    /// A step of the candidate dialogue.
+    pub enum CandidateAction {
+        /// Generate one (at most [`MAX_GENERATIONS`] times).
+        Generate,
+        /// Check a typed candidate for duplicates.
+        Check,
+    }
+}
+
+api_type! {
+    /// `POST .../candidates`.
+    pub struct CandidateRequest {
+        /// Generate or check.
+        pub action: CandidateAction,
+        /// The typed candidate (for `check`).
+        #[serde(default)]
+        pub candidate: Option<String>,
+    }
+}
+
+api_type! {
+    /// The four kinds of notice a resident may ask for by e-mail.
+    #[derive(Default, Eq)]
+    pub struct Notices {
+        /// Points granted (municipal and event points).
+        pub points_granted: bool,
+        /// Points expired, or expiring within 30 days.
+        pub points_expired: bool,
+        /// Password or settings changed.
+        pub settings_changed: bool,
+        /// MyKey ID registered, changed or revoked.
+        pub mykey_id_changed: bool,
+    }
+}
+
+api_type! {
+    /// `POST /v1/mykey-ids`: the registration form after the card login.
+    pub struct RegistrationRequest {
+        /// The candidate the registration offered or the resident's checked own choice.
+        pub candidate: String,
+        /// Login password for my page.
+        pub password: String,
+        /// The same, typed again.
+        pub password_confirmation: String,
+        /// Optional e-mail for notices.
+        #[serde(default)]
+        pub email: Option<String>,
+        /// The same, typed again.
+        #[serde(default)]
+        pub email_confirmation: Option<String>,
+        /// Which notices to send.
+        #[serde(default)]
+        pub notices: Notices,
+        /// Home municipality (required).
+        pub home_municipality: i64,
+    }
+}
+
+api_type! {
+    /// A MyKey ID as its owner sees it on my page.
+    pub struct Profile {
+        /// The MyKey ID.
+        pub mykey_id: MykeyId,
+        /// The resident behind it (ledger id).
+        pub resident: i64,
+        /// Home municipality.
+        pub home_municipality: i64,
+        /// E-mail for notices.
+        pub email: Option<String>,
+        /// Notices chosen.
+        pub notices: Notices,
+        /// When the bound card's certificate expires (re-bind a renewed card before).
+        pub card_not_after: DateTime<Utc>,
+        /// Registered at.
+        pub created_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// `POST /v1/auth/password`.
+    pub struct PasswordLogin {
+        /// The MyKey ID.
+        pub mykey_id: String,
+        /// Its password.
+        pub password: String,
+    }
+}
+
+api_type! {
+    /// `POST /v1/me/password`.
+    pub struct PasswordChange {
+        /// The password now.
+        pub current_password: String,
+        /// The new one.
+        pub password: String,
+        /// The new one again.
+        pub password_confirmation: String,
+    }
+}
+
+api_type! {
+    /// `PUT /v1/me/settings`: e-mail and notices.
+    pub struct SettingsChange {
+        /// E-mail, or none.
+        #[serde(default)]
+        pub email: Option<String>,
+        /// The same again.
+        #[serde(default)]
+        pub email_confirmation: Option<String>,
+        /// Notices.
+        pub notices: Notices,
+    }
+}
+
+api_type! {
+    /// `POST /v1/me/mykey-id`: change the MyKey ID to a candidate from `/v1/me/candidates`.
+    pub struct MykeyIdChange {
+        /// The new ID.
+        pub candidate: String,
+        /// The password, to confirm.
+        pub password: String,
+    }
+}
+
+api_type! {
+    /// `POST /v1/me/revoke`.
+    pub struct Revocation {
+        /// The password, to confirm.
+        pub password: String,
+    }
+}
+
+api_type! {
+    /// One entry of a MyKey ID's usage history.
+    pub struct UsageEvent {
+        /// The MyKey ID at the time.
+        pub mykey_id: String,
+        /// `registered`, `login_card`, `login_password`, `settings_changed`, `password_changed`,
+        /// `changed_away`, `changed_to`, `revoked` or `card_rebound`.
+        pub kind: String,
+        /// When.
+        pub at: DateTime<Utc>,
+    }
+}
+
+/// Why a password breaks the rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Too short or too long.
+    #[error("a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters, this one has {0}")]
+    Length(usize),
+    /// Not a half-width letter, digit or symbol.
+    #[error("a password uses only half-width letters, digits and symbols, not {0:?}")]
+    Character(char),
+}
+
+/// Checks the password rules (DOMAIN.md): 6 to 16 half-width letters, digits and symbols.
+pub fn check_password(password: &str) -> Result<(), PasswordError> {
+    if let Some(c) = password.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(PasswordError::Character(c));
+    }
+    let n = password.len();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        return Err(PasswordError::Length(n));
+    }
+    Ok(())
+}
+
+/// Checks an e-mail address's shape (one `@`, a dotted domain, no spaces, at most 254
+/// characters). Whether it receives mail is for the first notice to tell.
+pub fn check_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && email.chars().all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()))
+        && !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn passwords_follow_the_rules() {
+        assert_eq!(check_password("abc12!"), Ok(()));
+        assert_eq!(check_password("A1!A1!A1!A1!A1!A"), Ok(()));
+        assert_eq!(check_password("abc12"), Err(PasswordError::Length(5)));
+        assert_eq!(check_password("abcdefghijklmnopq"), Err(PasswordError::Length(17)));
+        assert_eq!(check_password("abc 123"), Err(PasswordError::Character(' ')));
+        assert_eq!(check_password("ａbc1234"), Err(PasswordError::Character('ａ')));
+        assert_eq!(check_password("パスワード123"), Err(PasswordError::Character('パ')));
+    }
+
+    #[test]
+    fn emails_have_a_plausible_shape() {
+        assert!(check_email("hanako@example.jp"));
+        assert!(check_email("a.b+c@mail.city.maebashi.lg.jp"));
+        for bad in
+            ["", "hanako", "@example.jp", "hanako@", "hanako@localhost", "ha nako@example.jp", "a@b@c.jp", "a@.jp"]
+        {
+            assert!(!check_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_with_their_algorithm_names() {
+        let t = AuthToken {
+            format: AUTH_TOKEN_FORMAT.into(),
+            algorithm: TokenAlgorithm::RS256,
+            certificate: "MA==".into(),
+            signature: "AA==".into(),
+        };
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"algorithm\":\"RS256\""));
+        assert_eq!(serde_json::from_str::<AuthToken>(&json).unwrap(), t);
+    }
+}

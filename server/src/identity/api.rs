@@ -1,0 +1,350 @@
+//! HTTP face of card login and MyKey IDs. Browser sessions are an HttpOnly, SameSite=Strict
+//! cookie (`mykey_session`); a write with a session must also come from the configured
+//! origin when the browser says where it comes from. The login challenge is bound to a
+//! second cookie (`mykey_challenge`), so a token signed in one browser cannot be used in
+//! another.
+
+use std::net::IpAddr;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, request::Parts, Method, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use mykey_core::identity::*;
+use mykey_core::{Problem, ProblemKind};
+use rand::RngCore;
+
+use super::card::VerifiedCard;
+use super::NewSession;
+use crate::api::{client_ip, ApiError, AppState, Body};
+use crate::time;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "mykey_session";
+/// The login-challenge cookie.
+pub const CHALLENGE_COOKIE: &str = "mykey_challenge";
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The identity routes, merged into the API's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/nonce", post(nonce))
+        .route("/v1/auth/card", post(card_login))
+        .route("/v1/auth/password", post(password_login))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/registration/candidates", post(registration_candidates))
+        .route("/v1/mykey-ids", post(register))
+        .route("/v1/me", get(me))
+        .route("/v1/me/history", get(me_history))
+        .route("/v1/me/settings", put(me_settings))
+        .route("/v1/me/password", post(me_password))
+        .route("/v1/me/candidates", post(me_candidates))
+        .route("/v1/me/mykey-id", post(me_mykey_id))
+        .route("/v1/me/revoke", post(me_revoke))
+        .route("/v1/me/card", post(me_card))
+}
+
+/// An HttpOnly, SameSite=Strict cookie (Secure on https), for the browser session when
+/// `max_age` is none.
+fn cookie(s: &AppState, name: &'static str, value: String, max_age: Option<std::time::Duration>) -> Cookie<'static> {
+    let secure = s.identity.origin().is_some_and(|o| o.starts_with("https://"));
+    let mut c = Cookie::build((name, value)).http_only(true).secure(secure).same_site(SameSite::Strict).path("/");
+    if let Some(age) = max_age {
+        c = c.max_age(time_duration(age));
+    }
+    c.build()
+}
+
+fn time_duration(d: std::time::Duration) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn with_session(s: &AppState, jar: CookieJar, session: NewSession) -> CookieJar {
+    jar.add(cookie(s, SESSION_COOKIE, session.token, Some(session.max_age)))
+}
+
+/// A browser session from the cookie.
+pub struct SessionAuth {
+    /// The cookie value.
+    pub token: String,
+    /// The session.
+    pub session: super::store::Session,
+}
+
+impl FromRequestParts<AppState> for SessionAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let unauth =
+            || ApiError(Problem::new(ProblemKind::Unauthenticated, "log in first (card or MyKey ID and password)"));
+        let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()).ok_or_else(unauth)?;
+        check_origin(parts, s)?;
+        let session = s.identity.session(&token).await?.ok_or_else(unauth)?;
+        Ok(SessionAuth { token, session })
+    }
+}
+
+/// Cookie-authenticated writes must come from our own origin when the browser names one.
+pub fn check_origin(parts: &Parts, s: &AppState) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    let (Some(origin), Some(ours)) =
+        (parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), s.identity.origin())
+    else {
+        return Ok(());
+    };
+    if origin != ours {
+        return Err(ApiError(Problem::new(
+            ProblemKind::Forbidden,
+            format!("requests from {origin} may not use this session"),
+        )));
+    }
+    Ok(())
+}
+
+/// A session with a MyKey ID.
+struct ResidentAuth {
+    resident: i64,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for ResidentAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let a = SessionAuth::from_request_parts(parts, s).await?;
+        let resident = a.session.resident.ok_or_else(|| {
+            ApiError(Problem::new(ProblemKind::Forbidden, "this card has no MyKey ID yet; register one first"))
+        })?;
+        Ok(ResidentAuth { resident, token: a.token })
+    }
+}
+
+/// A card session still registering.
+struct RegistrationAuth {
+    card: VerifiedCard,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for RegistrationAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let a = SessionAuth::from_request_parts(parts, s).await?;
+        match (a.session.resident, a.session.card) {
+            (None, Some(card)) => Ok(RegistrationAuth { card, token: a.token }),
+            (Some(_), _) => {
+                Err(ApiError(Problem::new(ProblemKind::CardAlreadyBound, "this session already has a MyKey ID")))
+            }
+            (None, None) => Err(ApiError(Problem::new(ProblemKind::Unauthenticated, "log in with the card first"))),
+        }
+    }
+}
+
+/// The client's address, for rate limits.
+struct ClientIp(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// A login challenge; sets the challenge cookie it is bound to.
+#[utoipa::path(post, path = "/v1/auth/nonce", tag = "identity",
+    responses((status = 200, body = NonceIssued), (status = 503, body = Problem)))]
+async fn nonce(State(s): State<AppState>, jar: CookieJar) -> ApiResult<(CookieJar, Json<NonceIssued>)> {
+    let challenge = match jar.get(CHALLENGE_COOKIE) {
+        Some(c) if c.value().len() == 64 => c.value().to_owned(),
+        _ => {
+            let mut b = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            hex::encode(b)
+        }
+    };
+    let (nonce, life) = s.identity.nonce(&challenge)?;
+    // The binding lives as long as the browser session; each nonce has its own life.
+    let jar = jar.add(cookie(&s, CHALLENGE_COOKIE, challenge, None));
+    let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
+    Ok((jar, Json(NonceIssued { nonce, expires_at })))
+}
+
+fn challenge(jar: &CookieJar) -> Result<String, ApiError> {
+    jar.get(CHALLENGE_COOKIE).map(|c| c.value().to_owned()).ok_or_else(|| {
+        ApiError(Problem::new(ProblemKind::NonceInvalid, "no login challenge in this browser; ask for a nonce first"))
+    })
+}
+
+/// Card login: the card's MyKey ID session, or a registration session.
+#[utoipa::path(post, path = "/v1/auth/card", tag = "identity", request_body = CardLoginRequest,
+    responses((status = 200, body = CardLogin), (status = 401, body = Problem)))]
+async fn card_login(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    Body(r): Body<CardLoginRequest>,
+) -> ApiResult<(CookieJar, Json<CardLogin>)> {
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    let (login, session) = s.identity.card_login(card).await?;
+    Ok((with_session(&s, jar, session), Json(login)))
+}
+
+/// Password login with the MyKey ID (rate-limited per address and per ID).
+#[utoipa::path(post, path = "/v1/auth/password", tag = "identity", request_body = PasswordLogin,
+    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn password_login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Body(r): Body<PasswordLogin>,
+) -> ApiResult<(CookieJar, Json<Profile>)> {
+    let (profile, session) = s.identity.password_login(&r.mykey_id, &r.password, ip).await?;
+    Ok((with_session(&s, jar, session), Json(profile)))
+}
+
+/// Ends the session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "identity", responses((status = 204)))]
+async fn logout(State(s): State<AppState>, jar: CookieJar) -> ApiResult<(CookieJar, StatusCode)> {
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        s.identity.logout(c.value()).await?;
+    }
+    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), StatusCode::NO_CONTENT))
+}
+
+/// A step of the candidate dialogue during registration.
+#[utoipa::path(post, path = "/v1/registration/candidates", tag = "identity", request_body = CandidateRequest,
+    responses((status = 200, body = Registration), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn registration_candidates(
+    State(s): State<AppState>,
+    auth: RegistrationAuth,
+    ClientIp(ip): ClientIp,
+    Body(r): Body<CandidateRequest>,
+) -> ApiResult<Json<Registration>> {
+    Ok(Json(s.identity.candidate(&auth.card, &r, ip).await?))
+}
+
+/// Registers the MyKey ID of the card that logged in.
+#[utoipa::path(post, path = "/v1/mykey-ids", tag = "identity", request_body = RegistrationRequest,
+    responses((status = 201, body = Profile), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn register(
+    State(s): State<AppState>,
+    auth: RegistrationAuth,
+    Body(r): Body<RegistrationRequest>,
+) -> ApiResult<(StatusCode, Json<Profile>)> {
+    Ok((StatusCode::CREATED, Json(s.identity.register(&auth.token, &auth.card, &r).await?)))
+}
+
+/// The session's MyKey ID.
+#[utoipa::path(get, path = "/v1/me", tag = "identity", responses((status = 200, body = Profile), (status = 401, body = Problem)))]
+async fn me(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Profile>> {
+    Ok(Json(s.identity.profile(auth.resident).await?))
+}
+
+/// The usage history of the session's MyKey ID, newest first.
+#[utoipa::path(get, path = "/v1/me/history", tag = "identity", responses((status = 200, body = [UsageEvent])))]
+async fn me_history(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<UsageEvent>>> {
+    let events = s.identity.history(auth.resident).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|(mykey_id, kind, at)| UsageEvent { mykey_id, kind, at: time::micros_to_datetime(at) })
+            .collect(),
+    ))
+}
+
+/// Changes e-mail and notices.
+#[utoipa::path(put, path = "/v1/me/settings", tag = "identity", request_body = SettingsChange,
+    responses((status = 200, body = Profile), (status = 422, body = Problem)))]
+async fn me_settings(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    Body(r): Body<SettingsChange>,
+) -> ApiResult<Json<Profile>> {
+    Ok(Json(s.identity.change_settings(auth.resident, &r).await?))
+}
+
+/// Changes the password (other sessions end).
+#[utoipa::path(post, path = "/v1/me/password", tag = "identity", request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn me_password(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
+    Body(r): Body<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    s.identity.change_password(auth.resident, &auth.token, &r, ip).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A step of the candidate dialogue for changing the MyKey ID.
+#[utoipa::path(post, path = "/v1/me/candidates", tag = "identity", request_body = CandidateRequest,
+    responses((status = 200, body = Registration), (status = 409, body = Problem)))]
+async fn me_candidates(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
+    Body(r): Body<CandidateRequest>,
+) -> ApiResult<Json<Registration>> {
+    let card = s.identity.bound_card(auth.resident).await?;
+    Ok(Json(s.identity.candidate(&card, &r, ip).await?))
+}
+
+/// Changes the MyKey ID to the candidate on offer.
+#[utoipa::path(post, path = "/v1/me/mykey-id", tag = "identity", request_body = MykeyIdChange,
+    responses((status = 200, body = Profile), (status = 409, body = Problem)))]
+async fn me_mykey_id(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
+    Body(r): Body<MykeyIdChange>,
+) -> ApiResult<Json<Profile>> {
+    Ok(Json(s.identity.change_id(auth.resident, &r, ip).await?))
+}
+
+/// Revokes the MyKey ID; the session ends.
+#[utoipa::path(post, path = "/v1/me/revoke", tag = "identity", request_body = Revocation,
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn me_revoke(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Body(r): Body<Revocation>,
+) -> ApiResult<(CookieJar, StatusCode)> {
+    s.identity.revoke(auth.resident, &r.password, ip).await?;
+    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), StatusCode::NO_CONTENT))
+}
+
+/// Re-binds the MyKey ID to a renewed card (a token from the new card).
+#[utoipa::path(post, path = "/v1/me/card", tag = "identity", request_body = CardLoginRequest,
+    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 409, body = Problem)))]
+async fn me_card(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    jar: CookieJar,
+    Body(r): Body<CardLoginRequest>,
+) -> ApiResult<Json<Profile>> {
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    Ok(Json(s.identity.rebind(auth.resident, &card).await?))
+}
+
+/// The paths above, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    nonce,
+    card_login,
+    password_login,
+    logout,
+    registration_candidates,
+    register,
+    me,
+    me_history,
+    me_settings,
+    me_password,
+    me_candidates,
+    me_mykey_id,
+    me_revoke,
+    me_card
+))]
+pub struct IdentityDoc;

@@ -1,0 +1,354 @@
+//! Card login (CARD.md "Authentication token"): single-use nonces bound to the browser's
+//! challenge cookie, and the verification of a token: the certificate's chain to a configured
+//! anchor (rustls-webpki), its validity and key usage, revocation under an explicit policy,
+//! and the signature over the server's own origin and the nonce.
+//!
+//! Signatures are checked with the RustCrypto `rsa` and `p256` crates behind webpki's
+//! algorithm trait, so the chain and the token use the same two algorithms: RS256 (today's
+//! cards) and ES256 over P-256 (ready for the next generation).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use mykey_core::card::jpki::token_hash;
+use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
+use mykey_core::{Problem, ProblemKind};
+use rand::RngCore;
+use rustls_pki_types::{
+    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
+};
+use sha2::{Digest, Sha256};
+use webpki::{CertRevocationList, EndEntityCert, ExpirationPolicy, RevocationCheckDepth, UnknownStatusPolicy};
+use x509_cert::der::{Decode, Encode};
+
+use crate::time::Micros;
+
+/// How long a nonce may be used.
+pub const NONCE_LIFE: Duration = Duration::from_secs(5 * 60);
+/// Nonces waiting at once; past it the oldest expired ones are dropped, then new logins wait.
+pub const MAX_PENDING_NONCES: usize = 100_000;
+/// Largest certificate accepted in a token (a JPKI certificate is about 1.5 KB).
+const MAX_CERTIFICATE: usize = 16 * 1024;
+/// Largest signature accepted (RSA up to 8192 bits).
+const MAX_SIGNATURE: usize = 1024;
+
+/// RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 8192-bit keys.
+#[derive(Debug)]
+struct RsaPkcs1Sha256;
+
+impl SignatureVerificationAlgorithm for RsaPkcs1Sha256 {
+    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(public_key).map_err(|_| InvalidSignature)?;
+        if !(256..=1024).contains(&key.size()) {
+            return Err(InvalidSignature);
+        }
+        key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
+            .map_err(|_| InvalidSignature)
+    }
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_ENCRYPTION
+    }
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_PKCS1_SHA256
+    }
+}
+
+/// ECDSA over P-256 with SHA-256, DER-encoded signatures (as in certificates).
+#[derive(Debug)]
+struct EcdsaP256Sha256;
+
+impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
+    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+        use p256::ecdsa::signature::Verifier;
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+        let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+        key.verify(message, &sig).map_err(|_| InvalidSignature)
+    }
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_P256
+    }
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA256
+    }
+}
+
+static RS256: RsaPkcs1Sha256 = RsaPkcs1Sha256;
+static ES256: EcdsaP256Sha256 = EcdsaP256Sha256;
+static ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[&RS256, &ES256];
+
+/// What to do when a certificate's revocation status cannot be known (no CRL from its
+/// issuer, or the CRL is past its next update).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownRevocation {
+    /// Refuse the login.
+    Deny,
+    /// Accept the login (and log it).
+    Allow,
+}
+
+/// The certificates a server trusts for card logins, and for which origin.
+pub struct CardTrust {
+    anchors: Vec<TrustAnchor<'static>>,
+    crls: Vec<CertRevocationList<'static>>,
+    unknown: UnknownRevocation,
+    origin: String,
+}
+
+/// A card whose token verified: what a MyKey ID binds to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCard {
+    /// The issuer's name, DER in hex (stable across encodings of the same CA).
+    pub issuer: String,
+    /// The serial number, hex.
+    pub serial: String,
+    /// End of the certificate's validity.
+    pub not_after: Micros,
+}
+
+/// Reads one or more certificates or CRLs from PEM text, or a single DER object.
+fn pem_or_der(bytes: &[u8], label: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return Ok(vec![bytes.to_vec()]) };
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = vec![];
+    let mut rest = text;
+    while let Some(start) = rest.find(&begin) {
+        let body = &rest[start + begin.len()..];
+        let stop = body.find(&end).with_context(|| format!("no {end}"))?;
+        let b64: String = body[..stop].chars().filter(|c| !c.is_whitespace()).collect();
+        out.push(B64.decode(b64).with_context(|| format!("bad base64 in a {label}"))?);
+        rest = &body[stop + end.len()..];
+    }
+    anyhow::ensure!(!out.is_empty(), "no {begin} found");
+    Ok(out)
+}
+
+impl CardTrust {
+    /// Trust `anchors` (DER certificates) for logins to `origin` (e.g. `https://mykey.example`),
+    /// checking revocation against `crls` (DER) under `unknown`.
+    pub fn new(
+        anchors: &[Vec<u8>],
+        crls: &[Vec<u8>],
+        unknown: UnknownRevocation,
+        origin: &str,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!anchors.is_empty(), "card login needs at least one trusted CA");
+        anyhow::ensure!(
+            origin.starts_with("https://")
+                || origin.starts_with("http://127.0.0.1")
+                || origin.starts_with("http://localhost"),
+            "the login origin must be https (or http on loopback for development), not {origin}"
+        );
+        let anchors = anchors
+            .iter()
+            .map(|der| {
+                let cert = CertificateDer::from(der.as_slice());
+                Ok(webpki::anchor_from_trusted_cert(&cert).context("a trusted CA certificate")?.to_owned())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let crls = crls
+            .iter()
+            .map(|der| {
+                let crl = webpki::BorrowedCertRevocationList::from_der(der).context("a CRL")?.to_owned()?;
+                Ok(CertRevocationList::from(crl))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(CardTrust { anchors, crls, unknown, origin: origin.trim_end_matches('/').to_owned() })
+    }
+
+    /// Loads anchors and CRLs from files (PEM or DER).
+    pub fn from_files(
+        anchors: &[std::path::PathBuf],
+        crls: &[std::path::PathBuf],
+        unknown: UnknownRevocation,
+        origin: &str,
+    ) -> anyhow::Result<Self> {
+        let read = |paths: &[std::path::PathBuf], label: &str| -> anyhow::Result<Vec<Vec<u8>>> {
+            let mut out = vec![];
+            for p in paths {
+                let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                out.extend(pem_or_der(&bytes, label).with_context(|| format!("reading {}", p.display()))?);
+            }
+            Ok(out)
+        };
+        Self::new(&read(anchors, "CERTIFICATE")?, &read(crls, "X509 CRL")?, unknown, origin)
+    }
+
+    /// The origin tokens must be signed for.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Verifies a token for `nonce` (already taken from [`Nonces`]) at `now`.
+    pub fn verify(&self, token: &AuthToken, nonce: &str, now: SystemTime) -> Result<VerifiedCard, Problem> {
+        let reject = |reason: &'static str, detail: &str| {
+            Problem::new(ProblemKind::CardRejected, detail.to_owned()).with("reason", reason)
+        };
+        if token.format != AUTH_TOKEN_FORMAT {
+            return Err(reject("format", &format!("the token format must be {AUTH_TOKEN_FORMAT}")));
+        }
+        let cert_der = B64
+            .decode(&token.certificate)
+            .ok()
+            .filter(|c| c.len() <= MAX_CERTIFICATE)
+            .ok_or_else(|| reject("format", "the certificate is not base64 DER of a sane size"))?;
+        let signature = B64
+            .decode(&token.signature)
+            .ok()
+            .filter(|s| s.len() <= MAX_SIGNATURE)
+            .ok_or_else(|| reject("format", "the signature is not base64 of a sane size"))?;
+
+        let cert_der = CertificateDer::from(cert_der);
+        let ee = EndEntityCert::try_from(&cert_der)
+            .map_err(|_| reject("bad-certificate", "the certificate does not parse"))?;
+        let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let revocation = match (crl_refs.is_empty(), self.unknown) {
+            (true, UnknownRevocation::Allow) => None,
+            (true, UnknownRevocation::Deny) => {
+                return Err(reject(
+                    "revocation-unknown",
+                    "no revocation list is configured and the policy refuses unknown revocation status",
+                ))
+            }
+            (false, policy) => Some(
+                webpki::RevocationOptionsBuilder::new(&crl_refs)
+                    .expect("CRLs present")
+                    .with_depth(RevocationCheckDepth::EndEntity)
+                    .with_status_policy(match policy {
+                        UnknownRevocation::Deny => UnknownStatusPolicy::Deny,
+                        UnknownRevocation::Allow => UnknownStatusPolicy::Allow,
+                    })
+                    .with_expiration_policy(match policy {
+                        UnknownRevocation::Deny => ExpirationPolicy::Enforce,
+                        UnknownRevocation::Allow => ExpirationPolicy::Ignore,
+                    })
+                    .build(),
+            ),
+        };
+        ee.verify_for_usage(ALGORITHMS, &self.anchors, &[], time, webpki::KeyUsage::client_auth(), revocation, None)
+            .map_err(|e| {
+                use webpki::Error as E;
+                match e {
+                    E::CertExpired { .. } => reject("expired", "the card's certificate has expired; renew the card"),
+                    E::CertNotValidYet { .. } => reject("not-yet-valid", "the card's certificate is not valid yet"),
+                    // A certificate naming a trusted CA but not signed by it is from another CA.
+                    E::UnknownIssuer | E::InvalidSignatureForPublicKey => {
+                        reject("unknown-ca", "the card's certificate is not from a trusted CA")
+                    }
+                    E::CertRevoked => reject("revoked", "the card's certificate has been revoked"),
+                    E::UnknownRevocationStatus | E::CrlExpired { .. } => reject(
+                        "revocation-unknown",
+                        "the card's revocation status is unknown and the policy refuses it",
+                    ),
+                    other => reject("bad-certificate", &format!("the card's certificate is not acceptable: {other}")),
+                }
+            })?;
+
+        let parsed = x509_cert::Certificate::from_der(&cert_der)
+            .map_err(|_| reject("bad-certificate", "the certificate does not parse"))?;
+        if !has_digital_signature(&parsed) {
+            return Err(reject("bad-certificate", "the certificate is not for digital signatures"));
+        }
+
+        let message = signed_message(&self.origin, nonce);
+        let checked = match token.algorithm {
+            TokenAlgorithm::RS256 => ee.verify_signature(&RS256, &message, &signature),
+            TokenAlgorithm::ES256 => p256::ecdsa::Signature::from_slice(&signature)
+                .map_err(|_| webpki::Error::InvalidSignatureForPublicKey)
+                .and_then(|s| ee.verify_signature(&ES256, &message, s.to_der().as_bytes())),
+        };
+        checked
+            .map_err(|_| reject("bad-signature", "the login signature does not verify for this site and challenge"))?;
+
+        let tbs = &parsed.tbs_certificate;
+        let not_after = tbs.validity.not_after.to_unix_duration();
+        Ok(VerifiedCard {
+            issuer: hex::encode(tbs.issuer.to_der().map_err(|_| reject("bad-certificate", "issuer name"))?),
+            serial: hex::encode(tbs.serial_number.as_bytes()),
+            not_after: i64::try_from(not_after.as_micros()).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// What the card signs, before hashing: SHA-256(origin) || SHA-256(nonce). RS256 and ES256
+/// hash it once more, so the card's DigestInfo carries `token_hash(origin, nonce)`.
+fn signed_message(origin: &str, nonce: &str) -> Vec<u8> {
+    let mut m = Sha256::digest(origin.as_bytes()).to_vec();
+    m.extend_from_slice(&Sha256::digest(nonce.as_bytes()));
+    debug_assert_eq!(<[u8; 32]>::from(Sha256::digest(&m)), token_hash(origin, nonce));
+    m
+}
+
+fn has_digital_signature(cert: &x509_cert::Certificate) -> bool {
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let Some(exts) = &cert.tbs_certificate.extensions else { return false };
+    exts.iter()
+        .find(|e| e.extn_id == x509_cert::der::oid::db::rfc5280::ID_CE_KEY_USAGE)
+        .and_then(|e| KeyUsage::from_der(e.extn_value.as_bytes()).ok())
+        .is_some_and(|ku| ku.0.contains(KeyUsages::DigitalSignature))
+}
+
+/// Nonces waiting to be signed, each bound to the hash of the challenge cookie of the browser
+/// that asked for it. Kept in memory: a restart only makes logins in progress ask again.
+pub struct Nonces {
+    pending: Mutex<HashMap<String, Pending>>,
+    life: Duration,
+}
+
+struct Pending {
+    binding: [u8; 32],
+    expires: Instant,
+}
+
+impl Nonces {
+    /// Nonces that live `life` (the API uses [`NONCE_LIFE`]).
+    pub fn new(life: Duration) -> Nonces {
+        Nonces { pending: Mutex::new(HashMap::new()), life }
+    }
+
+    /// A new nonce for the browser holding challenge cookie `binding`.
+    pub fn issue(&self, binding: &str) -> Result<(String, Duration), Problem> {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let nonce = B64.encode(bytes);
+        let now = Instant::now();
+        let mut pending = self.pending.lock().expect("not poisoned");
+        if pending.len() >= MAX_PENDING_NONCES {
+            pending.retain(|_, p| p.expires > now);
+        }
+        if pending.len() >= MAX_PENDING_NONCES {
+            return Err(Problem::new(
+                ProblemKind::Unavailable,
+                "too many card logins in progress; try again in a minute",
+            ));
+        }
+        pending.insert(
+            nonce.clone(),
+            Pending { binding: Sha256::digest(binding.as_bytes()).into(), expires: now + self.life },
+        );
+        Ok((nonce, self.life))
+    }
+
+    /// Takes a nonce: it must exist, be unused, unexpired and issued to this browser. It is
+    /// gone afterwards whatever the outcome, so a token is good for one try.
+    pub fn take(&self, nonce: &str, binding: &str) -> Result<(), Problem> {
+        let p = self.pending.lock().expect("not poisoned").remove(nonce);
+        let invalid = |why: &str| Problem::new(ProblemKind::NonceInvalid, why.to_owned());
+        let p = p.ok_or_else(|| invalid("this login challenge is unknown or was already used; ask for a new one"))?;
+        if p.expires <= Instant::now() {
+            return Err(invalid("this login challenge expired (5 minutes); ask for a new one"));
+        }
+        if p.binding != <[u8; 32]>::from(Sha256::digest(binding.as_bytes())) {
+            return Err(invalid("this login challenge was issued to another browser session"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,598 @@
+//! MyKey IDs (DOMAIN.md "MyKey ID"): card login, the candidate dialogue, registration,
+//! password login, sessions, change, revocation and re-binding a renewed card. Plain
+//! functions over the database; `api.rs` parses and authorises, then calls them.
+//!
+//! Rules held here: an ID binds to one certificate (issuer + serial) and a certificate to at
+//! most one live ID; IDs are never issued twice; candidate counts live per card on the
+//! server; passwords are argon2id; every event goes into the usage history.
+
+pub mod api;
+pub mod card;
+pub mod store;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use mykey_core::identity::{
+    check_email, check_password, CandidateAction, CandidateRequest, Notices, Profile, Registration,
+    RegistrationRequest, MAX_FAILED_CHECKS, MAX_GENERATIONS,
+};
+use mykey_core::{MykeyId, Problem, ProblemKind};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+use crate::auth::FailureCounter;
+use crate::engine::{Admin, AdminResult, Engine};
+use crate::time::{self, Micros};
+use card::{CardTrust, Nonces, VerifiedCard};
+use store::{Draft, MykeyIdRow, Session};
+
+/// How long a session lasts after login.
+pub const SESSION_LIFE: Duration = Duration::from_secs(2 * 3600);
+/// Duplicate checks allowed per card in one dialogue (past it: `rate-limited`).
+pub const MAX_CHECKS: u8 = 10;
+/// Duplicate checks per client address and minute.
+pub const CHECKS_PER_MINUTE: u32 = 20;
+/// Failed password logins per client address in [`LOGIN_WINDOW`].
+pub const FAILED_LOGINS_PER_IP: usize = 20;
+/// Failed password logins per MyKey ID in [`LOGIN_WINDOW`].
+pub const FAILED_LOGINS_PER_ID: usize = 5;
+/// The window of the two limits above.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+type KeyedLimiter<K> = governor::DefaultKeyedRateLimiter<K>;
+
+/// The identity service: card trust, nonces, rate limits and the database.
+pub struct Identity {
+    engine: Engine,
+    trust: Option<CardTrust>,
+    nonces: Nonces,
+    session_life: Duration,
+    /// Registration, ID change and re-binding run one at a time, so the checks before them
+    /// hold when they write (the unique indexes stay the last guard).
+    writes: tokio::sync::Mutex<()>,
+    checks_per_ip: KeyedLimiter<IpAddr>,
+    logins_per_ip: FailureCounter<IpAddr>,
+    logins_per_id: FailureCounter<String>,
+}
+
+/// A new session: the cookie value (shown once) and what it allows.
+pub struct NewSession {
+    /// The cookie value.
+    pub token: String,
+    /// Seconds it lasts.
+    pub max_age: Duration,
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "identity storage failed");
+    Problem::new(ProblemKind::Internal, "the server failed to store the MyKey ID; nothing was changed")
+}
+
+fn session_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn micros(d: Duration) -> Micros {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes) off the async threads.
+async fn hash_password(password: &str) -> Result<String, Problem> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)
+}
+
+async fn password_matches(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn check_new_password(password: &str, confirmation: &str) -> Result<(), Problem> {
+    check_password(password)
+        .map_err(|e| Problem::new(ProblemKind::PasswordRules, e.to_string()).with("field", "password"))?;
+    if password != confirmation {
+        return Err(Problem::new(ProblemKind::ConfirmationMismatch, "the two passwords differ")
+            .with("field", "password_confirmation"));
+    }
+    Ok(())
+}
+
+fn check_contact(
+    email: Option<&str>,
+    confirmation: Option<&str>,
+    notices: &Notices,
+) -> Result<Option<String>, Problem> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    let confirmation = confirmation.map(str::trim).filter(|e| !e.is_empty());
+    match email {
+        None if *notices != Notices::default() => Err(Problem::new(
+            ProblemKind::InvalidEmail,
+            "notices go by e-mail: give an e-mail address or choose no notices",
+        )
+        .with("field", "email")),
+        None => Ok(None),
+        Some(e) if !check_email(e) => {
+            Err(Problem::new(ProblemKind::InvalidEmail, format!("{e:?} is not an e-mail address"))
+                .with("field", "email"))
+        }
+        Some(e) if confirmation != Some(e) => {
+            Err(Problem::new(ProblemKind::ConfirmationMismatch, "the two e-mail addresses differ")
+                .with("field", "email_confirmation"))
+        }
+        Some(e) => Ok(Some(e.to_owned())),
+    }
+}
+
+fn parse_candidate(s: &str) -> Result<MykeyId, Problem> {
+    MykeyId::parse(s).map_err(|e| Problem::new(ProblemKind::InvalidMykeyId, e.to_string()).with("field", "candidate"))
+}
+
+fn registration(d: &Draft) -> Result<Registration, Problem> {
+    Ok(Registration {
+        candidate: d.candidate.as_deref().map(parse_candidate).transpose()?,
+        candidate_final: d.candidate_final,
+        generations_left: MAX_GENERATIONS.saturating_sub(d.generated),
+        failed_checks: d.failed_checks,
+    })
+}
+
+fn profile(row: &MykeyIdRow) -> Result<Profile, Problem> {
+    Ok(Profile {
+        mykey_id: MykeyId::parse(&row.id).map_err(internal)?,
+        resident: row.resident,
+        home_municipality: row.home_municipality,
+        email: row.email.clone(),
+        notices: row.notices.clone(),
+        card_not_after: time::micros_to_datetime(row.cert_not_after),
+        created_at: time::micros_to_datetime(row.created_at),
+    })
+}
+
+impl Identity {
+    /// Identity over `engine`'s database; card login only with `trust`.
+    pub fn new(engine: Engine, trust: Option<CardTrust>) -> Identity {
+        Self::with_lives(engine, trust, card::NONCE_LIFE, SESSION_LIFE)
+    }
+
+    /// As [`Identity::new`] with other nonce and session lives (tests).
+    pub fn with_lives(
+        engine: Engine,
+        trust: Option<CardTrust>,
+        nonce_life: Duration,
+        session_life: Duration,
+    ) -> Identity {
+        let per_minute = |n: u32| governor::Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
+        Identity {
+            engine,
+            trust,
+            nonces: Nonces::new(nonce_life),
+            session_life,
+            writes: tokio::sync::Mutex::new(()),
+            checks_per_ip: governor::RateLimiter::keyed(per_minute(CHECKS_PER_MINUTE)),
+            logins_per_ip: FailureCounter::new(FAILED_LOGINS_PER_IP, LOGIN_WINDOW),
+            logins_per_id: FailureCounter::new(FAILED_LOGINS_PER_ID, LOGIN_WINDOW),
+        }
+    }
+
+    /// The origin card logins are signed for, when card login is configured.
+    pub fn origin(&self) -> Option<&str> {
+        self.trust.as_ref().map(CardTrust::origin)
+    }
+
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.engine.store().pool()
+    }
+
+    fn trust(&self) -> Result<&CardTrust, Problem> {
+        self.trust
+            .as_ref()
+            .ok_or_else(|| Problem::new(ProblemKind::Unavailable, "card login is not configured on this server"))
+    }
+
+    /// A login challenge for the browser holding challenge cookie `binding`.
+    pub fn nonce(&self, binding: &str) -> Result<(String, Duration), Problem> {
+        self.trust()?;
+        self.nonces.issue(binding)
+    }
+
+    /// Takes the nonce, then verifies the token: the card behind it.
+    pub fn verify_card(
+        &self,
+        nonce: &str,
+        binding: &str,
+        token: &mykey_core::identity::AuthToken,
+    ) -> Result<VerifiedCard, Problem> {
+        let trust = self.trust()?;
+        self.nonces.take(nonce, binding)?;
+        trust.verify(token, nonce, std::time::SystemTime::now())
+    }
+
+    async fn open_session(
+        &self,
+        resident: Option<i64>,
+        method: &str,
+        card: Option<VerifiedCard>,
+    ) -> Result<NewSession, Problem> {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        let now = time::now();
+        let s = Session { resident, method: method.to_owned(), card, expires_at: now + micros(self.session_life) };
+        store::insert_session(self.pool(), &session_hash(&token), &s, now).await.map_err(internal)?;
+        Ok(NewSession { token, max_age: self.session_life })
+    }
+
+    /// The session behind a cookie value, if it is live.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, Problem> {
+        if token.len() != 64 {
+            return Ok(None);
+        }
+        store::session(self.pool(), &session_hash(token), time::now()).await.map_err(internal)
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<(), Problem> {
+        store::delete_session(self.pool(), &session_hash(token)).await.map_err(internal)
+    }
+
+    /// Card login: a session for the card's live MyKey ID, or a registration session.
+    pub async fn card_login(
+        &self,
+        card: VerifiedCard,
+    ) -> Result<(mykey_core::identity::CardLogin, NewSession), Problem> {
+        let pool = self.pool();
+        match store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(internal)? {
+            Some(row) => {
+                let mut c = pool.acquire().await.map_err(internal)?;
+                store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
+                    .await
+                    .map_err(internal)?;
+                let session = self.open_session(Some(row.resident), "card", Some(card)).await?;
+                let login =
+                    mykey_core::identity::CardLogin { mykey_id: Some(profile(&row)?.mykey_id), registration: None };
+                Ok((login, session))
+            }
+            None => {
+                let draft = store::draft(pool, &card.issuer, &card.serial).await.map_err(internal)?;
+                let login =
+                    mykey_core::identity::CardLogin { mykey_id: None, registration: Some(registration(&draft)?) };
+                Ok((login, self.open_session(None, "card", Some(card)).await?))
+            }
+        }
+    }
+
+    async fn fresh_id(&self) -> Result<String, Problem> {
+        // 32^8 = 2^40 IDs: a few collisions in a row means something else is wrong.
+        for _ in 0..16 {
+            let mut random = [0u8; 8];
+            rand::rngs::OsRng.fill_bytes(&mut random);
+            let id = MykeyId::generate_from(random).as_str().to_owned();
+            if !store::id_exists(self.pool(), &id).await.map_err(internal)? {
+                return Ok(id);
+            }
+        }
+        Err(internal("no free MyKey ID in 16 tries"))
+    }
+
+    /// One step of the candidate dialogue for `card` (registration or ID change).
+    pub async fn candidate(
+        &self,
+        card: &VerifiedCard,
+        req: &CandidateRequest,
+        ip: IpAddr,
+    ) -> Result<Registration, Problem> {
+        let _one = self.writes.lock().await;
+        let pool = self.pool();
+        let mut d = store::draft(pool, &card.issuer, &card.serial).await.map_err(internal)?;
+        if d.candidate_final {
+            return Err(Problem::new(
+                ProblemKind::CandidatesUsedUp,
+                "the third generated candidate is final: register with it",
+            )
+            .with("registration", serde_json::to_value(registration(&d)?).map_err(internal)?));
+        }
+        let now = time::now();
+        match req.action {
+            CandidateAction::Generate => {
+                assert!(d.generated < MAX_GENERATIONS, "a final candidate returned above");
+                d.generated += 1;
+                d.candidate = Some(self.fresh_id().await?);
+                d.candidate_final = d.generated == MAX_GENERATIONS;
+            }
+            CandidateAction::Check => {
+                let typed = req.candidate.as_deref().unwrap_or("");
+                let id = parse_candidate(typed)?;
+                if d.checks >= MAX_CHECKS || self.checks_per_ip.check_key(&ip).is_err() {
+                    return Err(Problem::new(
+                        ProblemKind::RateLimited,
+                        format!(
+                            "too many duplicate checks; at most {MAX_CHECKS} per card and {CHECKS_PER_MINUTE} a minute"
+                        ),
+                    ));
+                }
+                d.checks += 1;
+                if store::id_exists(pool, id.as_str()).await.map_err(internal)? {
+                    d.failed_checks = d.failed_checks.saturating_add(1);
+                    if d.failed_checks == MAX_FAILED_CHECKS {
+                        // Third failure: a generated candidate is offered (not final).
+                        d.candidate = Some(self.fresh_id().await?);
+                    }
+                    store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(internal)?;
+                    return Err(Problem::new(
+                        ProblemKind::MykeyIdTaken,
+                        format!("{id} is already in use; choose another"),
+                    )
+                    .with("field", "candidate")
+                    .with("registration", serde_json::to_value(registration(&d)?).map_err(internal)?));
+                }
+                d.candidate = Some(id.as_str().to_owned());
+            }
+        }
+        store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(internal)?;
+        registration(&d)
+    }
+
+    /// The candidate on offer must be the one asked for.
+    async fn offered(&self, card: &VerifiedCard, candidate: &str) -> Result<MykeyId, Problem> {
+        let id = parse_candidate(candidate)?;
+        let d = store::draft(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?;
+        if d.candidate.as_deref() != Some(id.as_str()) {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                "the candidate must be the one generated or checked for this card; check it first",
+            )
+            .with("field", "candidate"));
+        }
+        Ok(id)
+    }
+
+    async fn not_bound(&self, card: &VerifiedCard) -> Result<(), Problem> {
+        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?.is_some() {
+            return Err(Problem::new(
+                ProblemKind::CardAlreadyBound,
+                "this card already has a live MyKey ID; log in with it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers a MyKey ID for the card of a registration session.
+    pub async fn register(
+        &self,
+        session_token: &str,
+        card: &VerifiedCard,
+        req: &RegistrationRequest,
+    ) -> Result<Profile, Problem> {
+        self.not_bound(card).await?;
+        let id = self.offered(card, &req.candidate).await?;
+        check_new_password(&req.password, &req.password_confirmation)?;
+        let email = check_contact(req.email.as_deref(), req.email_confirmation.as_deref(), &req.notices)?;
+        let password_hash = hash_password(&req.password).await?;
+
+        let _one = self.writes.lock().await;
+        let pool = self.pool();
+        self.not_bound(card).await?;
+        if store::id_exists(pool, id.as_str()).await.map_err(internal)? {
+            return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another"))
+                .with("field", "candidate"));
+        }
+        // The resident (and its reserved account) comes from the ledger; an unknown home
+        // municipality is refused there before anything is written.
+        let resident = match self.engine.admin(Admin::Residents { home: req.home_municipality, count: 1 }).await? {
+            AdminResult::Residents(mut v) if v.len() == 1 => v.remove(0).resident,
+            other => return Err(internal(format!("residents answered {other:?}"))),
+        };
+        let now = time::now();
+        let row = MykeyIdRow {
+            id: id.as_str().to_owned(),
+            resident,
+            status: "live".into(),
+            cert_issuer: card.issuer.clone(),
+            cert_serial: card.serial.clone(),
+            cert_not_after: card.not_after,
+            password_hash,
+            email,
+            notices: req.notices.clone(),
+            home_municipality: req.home_municipality,
+            created_at: now,
+        };
+        let mut c = pool.acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        store::insert_mykey_id(&mut tx, &row).await.map_err(internal)?;
+        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
+        store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "registered", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        profile(&row)
+    }
+
+    /// Password login; failures are rate-limited per address and per MyKey ID.
+    pub async fn password_login(
+        &self,
+        mykey_id: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(Profile, NewSession), Problem> {
+        let limited = || {
+            Problem::new(
+                ProblemKind::RateLimited,
+                "too many failed logins; wait a few minutes, or log in with the card",
+            )
+        };
+        let key = mykey_id.to_owned();
+        // Asked before the password is checked: a blocked guesser learns nothing.
+        if self.logins_per_id.blocked(&key) || self.logins_per_ip.blocked(&ip) {
+            return Err(limited());
+        }
+        let row = match MykeyId::parse(mykey_id) {
+            Ok(id) => store::live_by_id(self.pool(), id.as_str()).await.map_err(internal)?,
+            Err(_) => None,
+        };
+        let ok = match &row {
+            Some(row) => password_matches(password, &row.password_hash).await,
+            None => false,
+        };
+        let (Some(row), true) = (row, ok) else {
+            self.logins_per_id.failed(&key);
+            self.logins_per_ip.failed(&ip);
+            return Err(Problem::new(ProblemKind::LoginFailed, "the MyKey ID or the password is wrong"));
+        };
+        self.logins_per_id.clear(&key);
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now()).await.map_err(internal)?;
+        let session = self.open_session(Some(row.resident), "password", None).await?;
+        Ok((profile(&row)?, session))
+    }
+
+    async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
+        store::live_by_resident(self.pool(), resident)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this session's MyKey ID was revoked"))
+    }
+
+    async fn confirm_password(&self, row: &MykeyIdRow, password: &str, ip: IpAddr) -> Result<(), Problem> {
+        if self.logins_per_id.blocked(&row.id) || self.logins_per_ip.blocked(&ip) {
+            return Err(Problem::new(ProblemKind::RateLimited, "too many wrong passwords; wait a few minutes"));
+        }
+        if !password_matches(password, &row.password_hash).await {
+            self.logins_per_id.failed(&row.id);
+            self.logins_per_ip.failed(&ip);
+            return Err(Problem::new(ProblemKind::LoginFailed, "the password is wrong").with("field", "password"));
+        }
+        Ok(())
+    }
+
+    /// The resident's MyKey ID.
+    pub async fn profile(&self, resident: i64) -> Result<Profile, Problem> {
+        profile(&self.live(resident).await?)
+    }
+
+    /// The resident's usage history, newest first.
+    pub async fn history(&self, resident: i64) -> Result<Vec<(String, String, Micros)>, Problem> {
+        store::events(self.pool(), resident, 200).await.map_err(internal)
+    }
+
+    /// Changes the password; other sessions end.
+    pub async fn change_password(
+        &self,
+        resident: i64,
+        session_token: &str,
+        req: &mykey_core::identity::PasswordChange,
+        ip: IpAddr,
+    ) -> Result<(), Problem> {
+        let row = self.live(resident).await?;
+        self.confirm_password(&row, &req.current_password, ip).await?;
+        check_new_password(&req.password, &req.password_confirmation)?;
+        let hash = hash_password(&req.password).await?;
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        store::set_password(&mut tx, &row.id, &hash).await.map_err(internal)?;
+        store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token))).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "password_changed", time::now()).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    /// Changes e-mail and notices.
+    pub async fn change_settings(
+        &self,
+        resident: i64,
+        req: &mykey_core::identity::SettingsChange,
+    ) -> Result<Profile, Problem> {
+        let row = self.live(resident).await?;
+        let email = check_contact(req.email.as_deref(), req.email_confirmation.as_deref(), &req.notices)?;
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "settings_changed", time::now()).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.profile(resident).await
+    }
+
+    /// The card a live MyKey ID is bound to (its candidate dialogue is keyed by it).
+    pub async fn bound_card(&self, resident: i64) -> Result<VerifiedCard, Problem> {
+        let row = self.live(resident).await?;
+        Ok(VerifiedCard { issuer: row.cert_issuer, serial: row.cert_serial, not_after: row.cert_not_after })
+    }
+
+    /// Changes the MyKey ID to the candidate on offer; the old ID is never issued again.
+    pub async fn change_id(
+        &self,
+        resident: i64,
+        req: &mykey_core::identity::MykeyIdChange,
+        ip: IpAddr,
+    ) -> Result<Profile, Problem> {
+        let row = self.live(resident).await?;
+        self.confirm_password(&row, &req.password, ip).await?;
+        let card = self.bound_card(resident).await?;
+        let id = self.offered(&card, &req.candidate).await?;
+        let _one = self.writes.lock().await;
+        if store::id_exists(self.pool(), id.as_str()).await.map_err(internal)? {
+            return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another")));
+        }
+        let now = time::now();
+        let new = MykeyIdRow { id: id.as_str().to_owned(), created_at: now, ..row.clone() };
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        if !store::end_mykey_id(&mut tx, &row.id, "changed", now).await.map_err(internal)? {
+            return Err(Problem::new(ProblemKind::NotFound, "this MyKey ID is no longer live"));
+        }
+        store::insert_mykey_id(&mut tx, &new).await.map_err(internal)?;
+        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        profile(&new)
+    }
+
+    /// Revokes the MyKey ID; every session of the resident ends. The resident's points stay in
+    /// the ledger; the card may register a new MyKey ID.
+    pub async fn revoke(&self, resident: i64, password: &str, ip: IpAddr) -> Result<(), Problem> {
+        let row = self.live(resident).await?;
+        self.confirm_password(&row, password, ip).await?;
+        let now = time::now();
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(internal)?;
+        store::delete_sessions_of(&mut tx, resident, None).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "revoked", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    /// Re-binds the MyKey ID to a renewed card (the session logged in with the password or
+    /// the old card; `card` is the new card's verified token).
+    pub async fn rebind(&self, resident: i64, card: &VerifiedCard) -> Result<Profile, Problem> {
+        let _one = self.writes.lock().await;
+        let row = self.live(resident).await?;
+        if (row.cert_issuer.as_str(), row.cert_serial.as_str()) == (card.issuer.as_str(), card.serial.as_str()) {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                "this is the card already bound; read the renewed card",
+            ));
+        }
+        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?.is_some() {
+            return Err(Problem::new(ProblemKind::CardAlreadyBound, "the new card already has another live MyKey ID"));
+        }
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        store::set_card(&mut tx, &row.id, card).await.map_err(internal)?;
+        store::insert_event(&mut tx, resident, &row.id, "card_rebound", time::now()).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.profile(resident).await
+    }
+}

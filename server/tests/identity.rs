@@ -1,0 +1,528 @@
+//! Card login and MyKey IDs over real HTTP, with virtual cards from a demo CA, on the
+//! database the run selects: the whole registration, logins, the candidate rules, and every
+//! refusal the issue lists.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use mykey_core::card::jpki::{self, Pin};
+use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
+use mykey_server::identity::card::{CardTrust, UnknownRevocation};
+use mykey_server::identity::Identity;
+use mykey_server::testing::TestDb;
+use mykey_server::Ledgerd;
+use mykey_virtual_card::{DemoCa, VirtualCard};
+use serde_json::{json, Value};
+
+struct Server {
+    base: String,
+    ca: DemoCa,
+    _db: TestDb,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Options {
+    /// The CA (a new one if none).
+    ca: Option<DemoCa>,
+    /// A CRL listing these serial numbers, or no CRL at all.
+    crl_revoking: Option<Vec<Vec<u8>>>,
+    unknown: UnknownRevocation,
+    nonce_life: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ca: None,
+            crl_revoking: Some(vec![]),
+            unknown: UnknownRevocation::Deny,
+            nonce_life: Duration::from_secs(300),
+        }
+    }
+}
+
+fn new_ca() -> DemoCa {
+    DemoCa::generate(&mut rand::rngs::OsRng, SystemTime::now() - Duration::from_secs(3600 * 24 * 365 * 7)).unwrap()
+}
+
+fn serial_of(card: &VirtualCard) -> Vec<u8> {
+    use x509_cert::der::Decode;
+    x509_cert::Certificate::from_der(card.auth_certificate()).unwrap().tbs_certificate.serial_number.as_bytes().to_vec()
+}
+
+async fn server(opts: Options) -> Server {
+    let ca = opts.ca.unwrap_or_else(new_ca);
+    let db = TestDb::new().await.unwrap();
+    let ledger = Ledgerd::open(&db.url).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&ledger.engine, 0).await;
+    let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let now = SystemTime::now();
+    let crls = match &opts.crl_revoking {
+        Some(serials) => vec![ca.crl(1, serials, now, now + Duration::from_secs(3600)).unwrap()],
+        None => vec![],
+    };
+    let trust = CardTrust::new(&[ca.certificate().to_vec()], &crls, opts.unknown, &base).unwrap();
+    let identity =
+        Arc::new(Identity::with_lives(ledger.engine.clone(), Some(trust), opts.nonce_life, Duration::from_secs(3600)));
+    let task = tokio::spawn(async move {
+        let engine = ledger.engine.clone();
+        let _ledger = ledger;
+        mykey_server::serve_with(engine, identity, listener, Duration::from_secs(3600)).await.unwrap();
+    });
+    Server { base, ca, _db: db, task }
+}
+
+/// A browser: its own cookie jar.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    fn new(s: &Server) -> Browser {
+        Browser { base: s.base.clone(), http: reqwest::Client::builder().cookie_store(true).build().unwrap() }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn nonce(&self) -> String {
+        let (s, v) = self.post("/v1/auth/nonce", json!({})).await;
+        assert_eq!(s, 200, "{v}");
+        v["nonce"].as_str().unwrap().to_owned()
+    }
+
+    /// Reads the card, signs for `origin` and the nonce, and returns the login body.
+    async fn signed(&self, card: &mut VirtualCard, origin: &str) -> Value {
+        let nonce = self.nonce().await;
+        let cert = jpki::read_auth_certificate(card).await.unwrap();
+        let sig = jpki::authenticate(card, origin, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+        json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
+    }
+
+    async fn card_login(&self, card: &mut VirtualCard) -> (u16, Value) {
+        let body = self.signed(card, &self.base.clone()).await;
+        self.post("/v1/auth/card", body).await
+    }
+}
+
+fn card(s: &Server) -> VirtualCard {
+    VirtualCard::issue(&s.ca, &mut rand::rngs::OsRng, "1234", SystemTime::now() - Duration::from_secs(60)).unwrap()
+}
+
+fn reason(v: &Value) -> &str {
+    v["reason"].as_str().unwrap_or("")
+}
+
+fn registration_form(candidate: &str) -> Value {
+    json!({
+        "candidate": candidate,
+        "password": "abc123!x",
+        "password_confirmation": "abc123!x",
+        "email": "hanako@example.jp",
+        "email_confirmation": "hanako@example.jp",
+        "notices": {"points_granted": true, "points_expired": true, "settings_changed": false, "mykey_id_changed": true},
+        "home_municipality": 1
+    })
+}
+
+/// Card login, three generations (the third is final), registration, then both logins.
+#[tokio::test]
+async fn a_card_registers_a_mykey_id_and_logs_in_with_card_or_password() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    let (st, v) = b.card_login(&mut card).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["mykey_id"], Value::Null);
+    assert_eq!(v["registration"]["generations_left"], 3);
+
+    // Registration needs a candidate on offer first.
+    let (st, v) = b.post("/v1/mykey-ids", registration_form("AB2CD3EF")).await;
+    assert_eq!(st, 400, "{v}");
+
+    let mut last = Value::Null;
+    for left in [2, 1, 0] {
+        let (st, v) = b.post("/v1/registration/candidates", json!({"action": "generate"})).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["generations_left"], left);
+        assert_eq!(v["candidate_final"], left == 0);
+        let id = v["candidate"].as_str().unwrap();
+        assert!(mykey_core::MykeyId::parse(id).is_ok() && !id.contains(['I', 'O', '0', '1']));
+        last = v;
+    }
+    let (st, v) = b.post("/v1/registration/candidates", json!({"action": "generate"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:candidates-used-up"));
+    let (st, v) = b.post("/v1/registration/candidates", json!({"action": "check", "candidate": "ZZ2ZZ3ZZ"})).await;
+    assert_eq!(st, 409, "{v}");
+
+    // Starting again from a new browser does not reset the counts: they belong to the card.
+    let b2 = Browser::new(&s);
+    let (_, v) = b2.card_login(&mut card).await;
+    assert_eq!(v["registration"]["generations_left"], 0);
+    assert_eq!(v["registration"]["candidate"], last["candidate"]);
+
+    let final_id = last["candidate"].as_str().unwrap().to_owned();
+    let (st, v) = b.post("/v1/mykey-ids", registration_form(&final_id)).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["mykey_id"], final_id.as_str());
+    assert_eq!(v["home_municipality"], 1);
+    assert_eq!(v["notices"]["points_granted"], true);
+    let resident = v["resident"].as_i64().unwrap();
+
+    let (st, me) = b.get("/v1/me").await;
+    assert_eq!((st, me["mykey_id"].as_str().unwrap()), (200, final_id.as_str()));
+    // The session is the resident's key to its own balances, and to nobody else's.
+    let (st, bal) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    assert_eq!(st, 200, "{bal}");
+    let (st, _) = b.get(&format!("/v1/residents/{}/balances", resident + 1000)).await;
+    assert_eq!(st, 403);
+
+    let (st, _) = b.post("/v1/auth/logout", json!({})).await;
+    assert_eq!(st, 204);
+    let (st, _) = b.get("/v1/me").await;
+    assert_eq!(st, 401);
+
+    // The card now logs straight into its MyKey ID.
+    let (st, v) = b.card_login(&mut card).await;
+    assert_eq!((st, v["mykey_id"].as_str().unwrap()), (200, final_id.as_str()));
+    let p = Browser::new(&s);
+    let (st, v) = p.post("/v1/auth/password", json!({"mykey_id": final_id, "password": "abc123!x"})).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, h) = p.get("/v1/me/history").await;
+    assert_eq!(st, 200);
+    let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["login_password", "login_card", "registered"]);
+}
+
+#[tokio::test]
+async fn own_choice_is_checked_and_three_failures_bring_a_generated_candidate() {
+    let s = server(Options::default()).await;
+    let (a, b) = (Browser::new(&s), Browser::new(&s));
+    let (mut card_a, mut card_b) = (card(&s), card(&s));
+    a.card_login(&mut card_a).await;
+    let (st, v) = a.post("/v1/registration/candidates", json!({"action": "check", "candidate": "HANAKO22"})).await;
+    assert_eq!((st, v["candidate"].as_str().unwrap()), (200, "HANAKO22"));
+    let (st, v) = a.post("/v1/mykey-ids", registration_form("HANAKO22")).await;
+    assert_eq!(st, 201, "{v}");
+
+    b.card_login(&mut card_b).await;
+    let (st, v) = b.post("/v1/registration/candidates", json!({"action": "check", "candidate": "hanako22"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:invalid-mykey-id"));
+    for n in 1..=3 {
+        let (st, v) = b.post("/v1/registration/candidates", json!({"action": "check", "candidate": "HANAKO22"})).await;
+        assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:mykey-id-taken"));
+        assert_eq!(v["registration"]["failed_checks"], n);
+        assert_eq!(v["registration"]["candidate"].is_string(), n == 3, "{v}");
+    }
+    // A stale page cannot register the taken ID either.
+    let (st, _) = b.post("/v1/mykey-ids", registration_form("HANAKO22")).await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test]
+async fn the_registration_form_is_checked_field_by_field() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    b.card_login(&mut card).await;
+    let (_, v) = b.post("/v1/registration/candidates", json!({"action": "generate"})).await;
+    let id = v["candidate"].as_str().unwrap().to_owned();
+    let cases = [
+        (json!({"password": "abc12", "password_confirmation": "abc12"}), "password-rules", "password"),
+        (json!({"password": "パスワード12", "password_confirmation": "パスワード12"}), "password-rules", "password"),
+        (json!({"password_confirmation": "abc123!y"}), "confirmation-mismatch", "password_confirmation"),
+        (json!({"email": "hanako", "email_confirmation": "hanako"}), "invalid-email", "email"),
+        (json!({"email_confirmation": "hanako@example.com"}), "confirmation-mismatch", "email_confirmation"),
+        (json!({"email": null, "email_confirmation": null}), "invalid-email", "email"),
+    ];
+    for (change, slug, field) in cases {
+        let mut form = registration_form(&id);
+        for (k, v) in change.as_object().unwrap() {
+            form[k] = v.clone();
+        }
+        let (st, v) = b.post("/v1/mykey-ids", form).await;
+        assert_eq!((st, v["type"].as_str().unwrap()), (422, format!("urn:mykey:problem:{slug}").as_str()), "{v}");
+        assert_eq!(v["field"], field);
+    }
+    let mut form = registration_form(&id);
+    form["home_municipality"] = json!(999);
+    let (st, v) = b.post("/v1/mykey-ids", form).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:unknown-reference"));
+    // Nothing was half-written: the same form with a real municipality still registers.
+    let (st, v) = b.post("/v1/mykey-ids", registration_form(&id)).await;
+    assert_eq!(st, 201, "{v}");
+}
+
+#[tokio::test]
+async fn one_certificate_binds_to_one_live_mykey_id() {
+    let s = server(Options::default()).await;
+    let (a, b) = (Browser::new(&s), Browser::new(&s));
+    let mut card = card(&s);
+    a.card_login(&mut card).await;
+    b.card_login(&mut card).await;
+    let (_, v) = a.post("/v1/registration/candidates", json!({"action": "generate"})).await;
+    let id = v["candidate"].as_str().unwrap().to_owned();
+    let (st, _) = a.post("/v1/mykey-ids", registration_form(&id)).await;
+    assert_eq!(st, 201);
+    // The second browser's registration session of the same card cannot make a second one.
+    let (st, v) = b.post("/v1/mykey-ids", registration_form(&id)).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:card-already-bound"), "{v}");
+}
+
+#[tokio::test]
+async fn certificates_that_are_expired_or_from_another_ca_are_refused() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut expired = VirtualCard::issue(
+        &s.ca,
+        &mut rand::rngs::OsRng,
+        "1234",
+        SystemTime::now() - Duration::from_secs(6 * 365 * 86400),
+    )
+    .unwrap();
+    let (st, v) = b.card_login(&mut expired).await;
+    assert_eq!((st, reason(&v)), (401, "expired"), "{v}");
+    assert_eq!(v["type"], "urn:mykey:problem:card-rejected");
+
+    let mut stranger = VirtualCard::issue(&new_ca(), &mut rand::rngs::OsRng, "1234", SystemTime::now()).unwrap();
+    let (st, v) = b.card_login(&mut stranger).await;
+    assert_eq!((st, reason(&v)), (401, "unknown-ca"), "{v}");
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_and_unknown_status_follows_the_policy() {
+    let ca = new_ca();
+    let mut revoked = VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", SystemTime::now()).unwrap();
+    let mut fine = VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", SystemTime::now()).unwrap();
+    let ca_json = ca.to_json().unwrap();
+    let s = server(Options { ca: Some(ca), crl_revoking: Some(vec![serial_of(&revoked)]), ..Options::default() }).await;
+    let b = Browser::new(&s);
+    let (st, v) = b.card_login(&mut revoked).await;
+    assert_eq!((st, reason(&v)), (401, "revoked"), "{v}");
+    let (st, v) = b.card_login(&mut fine).await;
+    assert_eq!(st, 200, "{v}");
+
+    // No CRL: "unknown" is refused under deny and accepted under allow.
+    let deny =
+        server(Options { ca: Some(DemoCa::from_json(&ca_json).unwrap()), crl_revoking: None, ..Options::default() })
+            .await;
+    let (st, v) = Browser::new(&deny).card_login(&mut fine).await;
+    assert_eq!((st, reason(&v)), (401, "revocation-unknown"), "{v}");
+    let allow = server(Options {
+        ca: Some(DemoCa::from_json(&ca_json).unwrap()),
+        crl_revoking: None,
+        unknown: UnknownRevocation::Allow,
+        ..Options::default()
+    })
+    .await;
+    let (st, v) = Browser::new(&allow).card_login(&mut fine).await;
+    assert_eq!(st, 200, "{v}");
+}
+
+#[tokio::test]
+async fn nonces_are_single_use_short_lived_and_bound_to_the_browser() {
+    let s = server(Options { nonce_life: Duration::from_millis(400), ..Options::default() }).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    let body = b.signed(&mut card, &s.base).await;
+    let (st, v) = b.post("/v1/auth/card", body.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "replayed: {v}");
+
+    let body = b.signed(&mut card, &s.base).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!(st, 401, "expired: {v}");
+    assert!(v["detail"].as_str().unwrap().contains("expired"), "{v}");
+
+    // A token signed in one browser is refused in another (the challenge cookie differs).
+    let body = b.signed(&mut card, &s.base).await;
+    let other = Browser::new(&s);
+    other.nonce().await;
+    let (st, v) = other.post("/v1/auth/card", body).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
+}
+
+#[tokio::test]
+async fn a_token_for_another_origin_or_with_a_tampered_signature_is_refused() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    let body = b.signed(&mut card, "https://evil.example").await;
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, reason(&v)), (401, "bad-signature"), "{v}");
+
+    let mut body = b.signed(&mut card, &s.base).await;
+    let mut sig = B64.decode(body["token"]["signature"].as_str().unwrap()).unwrap();
+    sig[100] ^= 1;
+    body["token"]["signature"] = json!(B64.encode(sig));
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, reason(&v)), (401, "bad-signature"), "{v}");
+
+    // Claiming ES256 for an RSA signature does not help either.
+    let mut body = b.signed(&mut card, &s.base).await;
+    body["token"]["algorithm"] = json!("ES256");
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, reason(&v)), (401, "bad-signature"), "{v}");
+}
+
+/// The next card generation may sign with ECDSA P-256: such a token logs in.
+#[tokio::test]
+async fn an_es256_card_logs_in() {
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::EncodePublicKey;
+    use x509_cert::der::Decode;
+    let s = server(Options::default()).await;
+    let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let spki_der = key.verifying_key().to_public_key_der().unwrap();
+    let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(spki_der.as_bytes()).unwrap();
+    let cert =
+        s.ca.issue(spki, &[0x42, 0x01], SystemTime::now() - Duration::from_secs(60), Duration::from_secs(86400))
+            .unwrap();
+    let b = Browser::new(&s);
+    let nonce = b.nonce().await;
+    let mut message = <sha2::Sha256 as sha2::Digest>::digest(s.base.as_bytes()).to_vec();
+    message.extend_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(nonce.as_bytes()));
+    let sig: p256::ecdsa::Signature = key.sign(&message);
+    let token = AuthToken {
+        format: AUTH_TOKEN_FORMAT.into(),
+        algorithm: TokenAlgorithm::ES256,
+        certificate: B64.encode(&cert),
+        signature: B64.encode(sig.to_bytes()),
+    };
+    let (st, v) = b.post("/v1/auth/card", json!({"nonce": nonce, "token": token})).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["registration"].is_object());
+}
+
+async fn registered(b: &Browser, card: &mut VirtualCard) -> (String, i64) {
+    b.card_login(card).await;
+    let (_, v) = b.post("/v1/registration/candidates", json!({"action": "generate"})).await;
+    let id = v["candidate"].as_str().unwrap().to_owned();
+    let (st, v) = b.post("/v1/mykey-ids", registration_form(&id)).await;
+    assert_eq!(st, 201, "{v}");
+    (id, v["resident"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_per_mykey_id() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    let (id, _) = registered(&b, &mut card).await;
+    let g = Browser::new(&s);
+    for _ in 0..mykey_server::identity::FAILED_LOGINS_PER_ID {
+        let (st, v) = g.post("/v1/auth/password", json!({"mykey_id": id, "password": "guess123"})).await;
+        assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:login-failed"));
+    }
+    // Blocked: even the right password is not checked now.
+    let (st, v) = g.post("/v1/auth/password", json!({"mykey_id": id, "password": "abc123!x"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (429, "urn:mykey:problem:rate-limited"));
+    // The card still works.
+    let (st, v) = Browser::new(&s).card_login(&mut card).await;
+    assert_eq!((st, v["mykey_id"].as_str().unwrap()), (200, id.as_str()));
+}
+
+#[tokio::test]
+async fn settings_password_id_change_rebinding_and_revocation() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card_v1 = card(&s);
+    let (old_id, resident) = registered(&b, &mut card_v1).await;
+
+    let (st, v) = b
+        .put("/v1/me/settings", json!({"email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}}))
+        .await;
+    assert_eq!((st, v["email"].clone()), (200, Value::Null), "{v}");
+
+    // Another session ends when the password changes.
+    let other = Browser::new(&s);
+    other.post("/v1/auth/password", json!({"mykey_id": old_id, "password": "abc123!x"})).await;
+    let (st, v) = b
+        .post(
+            "/v1/me/password",
+            json!({"current_password": "wrong!!1", "password": "new-pass1", "password_confirmation": "new-pass1"}),
+        )
+        .await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:login-failed"));
+    let (st, v) = b
+        .post(
+            "/v1/me/password",
+            json!({"current_password": "abc123!x", "password": "new-pass1", "password_confirmation": "new-pass1"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    assert_eq!(other.get("/v1/me").await.0, 401);
+    assert_eq!(b.get("/v1/me").await.0, 200);
+
+    // Change the ID: candidate first, then the change; the old ID never comes back.
+    let (st, v) = b.post("/v1/me/candidates", json!({"action": "check", "candidate": "NEWID234"})).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = b.post("/v1/me/mykey-id", json!({"candidate": "NEWID234", "password": "new-pass1"})).await;
+    assert_eq!((st, v["mykey_id"].as_str().unwrap()), (200, "NEWID234"), "{v}");
+    let (st, _) = other.post("/v1/auth/password", json!({"mykey_id": old_id, "password": "new-pass1"})).await;
+    assert_eq!(st, 401);
+    let (st, v) = other.post("/v1/auth/password", json!({"mykey_id": "NEWID234", "password": "new-pass1"})).await;
+    assert_eq!((st, v["resident"].as_i64().unwrap()), (200, resident));
+
+    // A renewed card: log in with the password, read the new card; the old card no longer
+    // finds the ID, the new one does.
+    let mut card_v2 = card(&s);
+    let body = other.signed(&mut card_v2, &s.base).await;
+    let (st, v) = other.post("/v1/me/card", body).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, v) = Browser::new(&s).card_login(&mut card_v2).await;
+    assert_eq!(v["mykey_id"], "NEWID234");
+    let (_, v) = Browser::new(&s).card_login(&mut card_v1).await;
+    assert_eq!(v["mykey_id"], Value::Null);
+
+    // Writes with the session from another site are refused.
+    let (st, _) = b
+        .send(
+            b.http
+                .post(format!("{}/v1/me/revoke", s.base))
+                .header("Origin", "https://evil.example")
+                .json(&json!({"password": "new-pass1"})),
+        )
+        .await;
+    assert_eq!(st, 403);
+
+    let (st, _) = b.post("/v1/me/revoke", json!({"password": "new-pass1"})).await;
+    assert_eq!(st, 204);
+    assert_eq!(other.get("/v1/me").await.0, 401);
+    let (st, _) = other.post("/v1/auth/password", json!({"mykey_id": "NEWID234", "password": "new-pass1"})).await;
+    assert_eq!(st, 401);
+    // The card may register a new MyKey ID; a revoked ID is never issued again.
+    let n = Browser::new(&s);
+    let (_, v) = n.card_login(&mut card_v2).await;
+    assert_eq!(v["mykey_id"], Value::Null);
+    let (st, v) = n.post("/v1/registration/candidates", json!({"action": "check", "candidate": "NEWID234"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:mykey-id-taken"));
+}
