@@ -1,6 +1,8 @@
 //! The mykey browser SDK. This crate is the JavaScript face of [`mykey_core`]: the checks a
 //! page runs before it talks to the server, with exactly the rules the server applies.
 
+pub mod card;
+
 use std::str::FromStr;
 
 use mykey_core::merkle;

@@ -30,6 +30,7 @@ use crate::time;
 pub struct AppState {
     pub(crate) engine: Engine,
     pub(crate) identity: Arc<Identity>,
+    pub(crate) demo_cards: Option<Arc<crate::demo_cards::DemoCards>>,
     keys: Arc<KeyCache>,
     guesses: Arc<GuessLimiter>,
     metrics: PrometheusHandle,
@@ -143,16 +144,26 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The router with every route.
-pub fn router(engine: Engine, identity: Arc<Identity>) -> Router {
+pub fn router(
+    engine: Engine,
+    identity: Arc<Identity>,
+    demo_ca: Option<mykey_virtual_card::DemoCa>,
+    web_dir: Option<std::path::PathBuf>,
+) -> Router {
+    let demo_cards = demo_ca.map(|ca| Arc::new(crate::demo_cards::DemoCards::new(ca)));
     let state = AppState {
         engine,
         identity,
+        demo_cards,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
         metrics: metrics_handle(),
     };
-    Router::new()
-        .route("/", get(home))
+    let app = match web_dir {
+        Some(dir) => Router::new().nest_service("/app", tower_http::services::ServeDir::new(dir)),
+        None => Router::new(),
+    };
+    app.route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
@@ -180,6 +191,7 @@ pub fn router(engine: Engine, identity: Arc<Identity>) -> Router {
         .route("/log/tile/entries/{*bundle}", get(log_entries))
         .route("/log/{*tile}", get(log_tile))
         .merge(crate::identity::api::routes())
+        .merge(crate::demo_cards::routes())
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())

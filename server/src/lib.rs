@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod demo;
+pub mod demo_cards;
 pub mod engine;
 pub mod identity;
 pub mod journal;
@@ -58,25 +59,38 @@ impl Ledgerd {
     }
 }
 
+/// What the server offers besides the ledger API.
+#[derive(Default)]
+pub struct Site {
+    /// Who is trusted for card logins, for which origin; none: card login is off.
+    pub card_trust: Option<identity::card::CardTrust>,
+    /// Demo only: the CA that issues virtual cards to pages at `/demo/cards`.
+    pub demo_ca: Option<mykey_virtual_card::DemoCa>,
+    /// Files served under `/app/` (the web app, test pages).
+    pub web_dir: Option<std::path::PathBuf>,
+}
+
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
 pub async fn serve(
     engine: engine::Engine,
-    card_trust: Option<identity::card::CardTrust>,
+    mut site: Site,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let identity = std::sync::Arc::new(identity::Identity::new(engine.clone(), card_trust));
-    serve_with(engine, identity, listener, jobs_every).await
+    let identity = std::sync::Arc::new(identity::Identity::new(engine.clone(), site.card_trust.take()));
+    serve_with(engine, identity, site, listener, jobs_every).await
 }
 
-/// As [`serve`], with an identity service the caller configured (tests set short lives).
+/// As [`serve`], with an identity service the caller configured (tests set short lives);
+/// `site.card_trust` is not used.
 pub async fn serve_with(
     engine: engine::Engine,
     identity: std::sync::Arc<identity::Identity>,
+    site: Site,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let router = api::router(engine.clone(), identity);
+    let router = api::router(engine.clone(), identity, site.demo_ca, site.web_dir);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

@@ -14,7 +14,7 @@ use mykey_server::engine::{Admin, AdminResult};
 use mykey_server::identity::card::{CardTrust, UnknownRevocation};
 use mykey_server::log::{LogConfig, LogSigner};
 use mykey_server::witness::{Witness, WitnessClient};
-use mykey_server::{demo, store, time, Ledgerd};
+use mykey_server::{demo, store, time, Ledgerd, Site};
 
 #[derive(Parser)]
 #[command(name = "mykey-server", version, about = "The MyKey Platform's municipal points cloud")]
@@ -53,16 +53,24 @@ struct CardArgs {
     /// When a card's revocation status is unknown (no CRL of its CA, or a stale one).
     #[arg(long, value_enum, default_value_t = UnknownRevocation::Deny)]
     card_revocation_unknown: UnknownRevocation,
+    /// Files to serve under `/app/` (the web app).
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
 }
 
 impl CardArgs {
-    fn trust(&self) -> anyhow::Result<Option<CardTrust>> {
+    /// The card trust; without `--origin`, a loopback server's own address is its origin.
+    fn trust(&self, bound: SocketAddr) -> anyhow::Result<Option<CardTrust>> {
         if self.card_cas.is_empty() {
             tracing::warn!("no --card-ca: card login is off (password login still works)");
             return Ok(None);
         }
-        let origin = self.origin.as_deref().context("card login needs --origin (the site residents use)")?;
-        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, origin)?;
+        let origin = match &self.origin {
+            Some(o) => o.clone(),
+            None if bound.ip().is_loopback() => format!("http://{bound}"),
+            None => bail!("card login needs --origin (the https site residents use)"),
+        };
+        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, &origin)?;
         if self.card_crls.is_empty() {
             tracing::warn!(policy = ?self.card_revocation_unknown, "no --card-crl: every card's revocation status is unknown");
         }
@@ -195,6 +203,9 @@ enum Command {
         /// login by this demo only.
         #[arg(long, default_value = "mykey-demo-ca.json")]
         demo_ca_file: PathBuf,
+        /// Files to serve under `/app/` (the web app).
+        #[arg(long)]
+        web_dir: Option<PathBuf>,
     },
     /// Issue a virtual My Number Card from the demo CA (demo and tests only).
     VirtualCard {
@@ -207,6 +218,13 @@ enum Command {
         /// The card's 4-digit PIN.
         #[arg(long, default_value = "1234")]
         pin: String,
+        /// Also write the CA certificate (PEM) here, for `serve --card-ca`.
+        #[arg(long)]
+        ca_certificate_out: Option<PathBuf>,
+        /// Also write a fresh CRL of the CA (PEM, valid 7 days, nothing revoked) here, for
+        /// `serve --card-crl`.
+        #[arg(long)]
+        crl_out: Option<PathBuf>,
     },
     /// Run the scheduled jobs once: on this database, or through a running server.
     Jobs {
@@ -269,12 +287,13 @@ async fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum, card } => {
-            let trust = card.trust()?;
             let ledger = Ledgerd::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
             tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
+            let trust = card.trust(listener.local_addr()?)?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
-            mykey_server::serve(ledger.engine.clone(), trust, listener, Duration::from_secs(jobs_every_seconds.max(1)))
+            let site = Site { card_trust: trust, demo_ca: None, web_dir: card.web_dir.clone() };
+            mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(jobs_every_seconds.max(1)))
                 .await
         }
         Command::Witness { bind, name, key_file, state, logs } => {
@@ -395,8 +414,22 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied to {}", store::redact(&url));
             Ok(())
         }
-        Command::VirtualCard { demo_ca_file, out, pin } => {
+        Command::VirtualCard { demo_ca_file, out, pin, ca_certificate_out, crl_out } => {
             let ca = demo_ca(&demo_ca_file)?;
+            let pem = |label: &str, der: &[u8]| {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+                let lines: Vec<&str> =
+                    b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64")).collect();
+                format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+            };
+            if let Some(p) = ca_certificate_out {
+                std::fs::write(&p, pem("CERTIFICATE", ca.certificate()))?;
+            }
+            if let Some(p) = crl_out {
+                let now = std::time::SystemTime::now();
+                std::fs::write(&p, pem("X509 CRL", &ca.crl(1, &[], now, now + Duration::from_secs(7 * 24 * 3600))?))?;
+            }
             let card = mykey_virtual_card::VirtualCard::issue(
                 &ca,
                 &mut rand::rngs::OsRng,
@@ -407,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
             println!("virtual card written to {} (PIN {pin}); its CA is {}", out.display(), demo_ca_file.display());
             Ok(())
         }
-        Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file } => {
+        Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file, web_dir } => {
             // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
             // a fresh database starts fresh witnesses.
             let fresh = store::Store::connect(&url).await?.municipalities().await.map_or(true, |m| m.is_empty());
@@ -450,7 +483,8 @@ async fn main() -> anyhow::Result<()> {
                 ledger.engine.log_vkey()
             );
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
-            mykey_server::serve(ledger.engine.clone(), Some(trust), listener, Duration::from_secs(60)).await
+            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir };
+            mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {
             let now_json = serde_json::json!({ "now": now });

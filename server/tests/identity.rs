@@ -76,7 +76,9 @@ async fn server(opts: Options) -> Server {
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
-        mykey_server::serve_with(engine, identity, listener, Duration::from_secs(3600)).await.unwrap();
+        mykey_server::serve_with(engine, identity, Default::default(), listener, Duration::from_secs(3600))
+            .await
+            .unwrap();
     });
     Server { base, ca, _db: db, task }
 }

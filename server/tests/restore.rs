@@ -53,7 +53,12 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     }
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(mykey_server::serve(e.clone(), None, listener, std::time::Duration::from_secs(3600)));
+    let server = tokio::spawn(mykey_server::serve(
+        e.clone(),
+        Default::default(),
+        listener,
+        std::time::Duration::from_secs(3600),
+    ));
     for _ in 0..100 {
         if e.checkpoint().is_some_and(|p| p.size >= 30) {
             break;

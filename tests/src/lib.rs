@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+pub mod webdriver;
+
 /// The server binary: `MYKEY_SERVER_BIN`, or the one cargo built beside this test.
 pub fn server_bin() -> PathBuf {
     if let Ok(p) = std::env::var("MYKEY_SERVER_BIN") {
@@ -18,6 +20,53 @@ pub fn server_bin() -> PathBuf {
     let bin = exe.parent().and_then(Path::parent).expect("target folder").join("mykey-server");
     assert!(bin.exists(), "{} is missing: run `cargo build -p mykey-server` first", bin.display());
     bin
+}
+
+/// A binary built beside `mykey-server` (same target folder).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let bin = server_bin().with_file_name(name);
+    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first", bin.display());
+    bin
+}
+
+/// A process killed on drop.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a command to completion; its stdout, or an error with stderr.
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    anyhow::ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A virtual My Number Card in pcscd's first vpcd reader (pcscd with vsmartcard-vpcd must
+/// run; `.ci/run` starts it). Waits until PC/SC sees the card.
+pub fn insert_virtual_card(card_file: &Path) -> anyhow::Result<Process> {
+    let child = Command::new(sibling_bin("mykey-virtual-card"))
+        .arg("--card")
+        .arg(card_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting mykey-virtual-card")?;
+    let card = Process(child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let listed = Command::new("opensc-tool").arg("-l").output().context("opensc-tool (Debian package opensc)")?;
+        if String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.contains("Yes") && l.contains("Virtual PCD 00 00"))
+        {
+            return Ok(card);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("pcscd did not show the virtual card in 15 s: is pcscd running with vsmartcard-vpcd (scripts/pcscd-start)?")
 }
 
 /// A running server process; killed on drop.
@@ -35,6 +84,16 @@ impl Server {
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
         cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
         cmd.arg("--witness-dir").arg(dir.join("witnesses"));
+        Self::spawn(cmd, "mykey demo: ")
+    }
+
+    /// `mykey-server demo` with a given demo CA file and pages served from `web_dir` at `/app/`.
+    pub fn demo_with(database_url: &str, dir: &Path, demo_ca: &Path, web_dir: &Path) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(server_bin());
+        cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
+        cmd.arg("--witness-dir").arg(dir.join("witnesses"));
+        cmd.arg("--demo-ca-file").arg(demo_ca).arg("--web-dir").arg(web_dir);
         Self::spawn(cmd, "mykey demo: ")
     }
 

@@ -33,6 +33,7 @@ pub enum TokenAlgorithm {
 api_type! {
     /// What a card bridge returns after `authenticate(nonce, pin)`: the card signed
     /// `token_hash(origin, nonce)` (`card::jpki::token_hash`) with its authentication key.
+    #[derive(Eq)]
     pub struct AuthToken {
         /// [`AUTH_TOKEN_FORMAT`].
         pub format: String,

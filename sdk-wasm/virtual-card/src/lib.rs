@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod card;
+pub mod vpcd;
 
 pub use ca::DemoCa;
 pub use card::VirtualCard;

@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
                 let base = format!("http://{}/v1/payments", listener.local_addr()?);
                 let engine = ledger.engine.clone();
-                tokio::spawn(mykey_server::serve(engine, None, listener, Duration::from_secs(3600)));
+                tokio::spawn(mykey_server::serve(engine, Default::default(), listener, Duration::from_secs(3600)));
                 let key = mykey_server::auth::create_key(
                     ledger.engine.store(),
                     mykey_server::auth::Role::Operator,

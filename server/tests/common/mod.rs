@@ -93,7 +93,9 @@ impl App {
         let server = tokio::spawn(async move {
             let engine = ledger.engine.clone();
             let _lock = ledger;
-            mykey_server::serve(engine, None, listener, std::time::Duration::from_secs(3600)).await.unwrap();
+            mykey_server::serve(engine, Default::default(), listener, std::time::Duration::from_secs(3600))
+                .await
+                .unwrap();
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
         App { base, client, keys, residents, shops, partner, db, server }

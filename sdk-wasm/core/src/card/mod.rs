@@ -4,6 +4,7 @@
 //! Facts: `shared/CARD.md`.
 
 pub mod apdu;
+pub mod bridge;
 pub mod isodep;
 pub mod jpki;
 pub mod port100;

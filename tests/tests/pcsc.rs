@@ -1,0 +1,114 @@
+//! The real PC/SC path: pcscd with vsmartcard's vpcd, the virtual My Number Card connected
+//! to it, then (1) OpenSC's JPKI driver reading the card's certificate, and (2) headless
+//! Chromium with the mykey extension, the native host `mykey-bridge-host`, and a page using
+//! the SDK from `pkg/`: read the certificate, count tries, a wrong PIN, log in, register.
+//! Both use the one vpcd reader, so nextest runs them one at a time (`.config/nextest.toml`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mykey_server::testing::TestDb;
+use mykey_tests::webdriver::Browser;
+use mykey_tests::{insert_virtual_card, run, server_bin, sibling_bin, Server};
+use serde_json::Value;
+
+const EXTENSION_ID: &str = "poidifdoelgogolidnenodicnjkfhicm";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mykey-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A demo CA and a card from it (PIN 1234) in `dir`.
+fn issue_card(dir: &Path) -> (PathBuf, PathBuf) {
+    let (ca, card) = (dir.join("ca.json"), dir.join("card.json"));
+    run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(&ca).arg("--out").arg(&card)).unwrap();
+    (ca, card)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_dir() {
+            copy_dir(&f.path(), &to.join(f.file_name()));
+        } else {
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn pcsc_opensc_reads_the_virtual_cards_certificate() {
+    let dir = temp_dir("opensc");
+    let (_, card_file) = issue_card(&dir);
+    let _card = insert_virtual_card(&card_file).unwrap();
+    let name = run(Command::new("opensc-tool").arg("-n")).unwrap();
+    assert_eq!(name.trim(), "jpki", "OpenSC recognises the JPKI card by its ATR");
+    let listed = run(Command::new("pkcs15-tool").arg("--list-certificates")).unwrap();
+    assert!(listed.contains("User Authentication Certificate"), "{listed}");
+    let pem = run(Command::new("pkcs15-tool").args(["--read-certificate", "01"])).unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let card: Value = serde_json::from_slice(&std::fs::read(&card_file).unwrap()).unwrap();
+    assert_eq!(b64, card["auth_certificate"].as_str().unwrap(), "pkcs15-tool read the card's auth certificate");
+    let pins = run(Command::new("pkcs15-tool").arg("--list-pins")).unwrap();
+    assert!(pins.contains("User Authentication PIN") && pins.contains("Tries left     : 3"), "{pins}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
+    let dir = temp_dir("bridge");
+    let (ca, card_file) = issue_card(&dir);
+    let _card = insert_virtual_card(&card_file).unwrap();
+
+    // The page and the SDK package, served by the demo server at /app/.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let web = dir.join("web");
+    std::fs::create_dir_all(web.join("pkg")).unwrap();
+    std::fs::copy(root.join("tests/web/card-login.html"), web.join("card-login.html")).unwrap();
+    let dist = root.join("pkg/dist");
+    assert!(dist.join("mykey_sdk.js").exists(), "build the npm package first: scripts/build-pkg");
+    copy_dir(&dist, &web.join("pkg"));
+    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &ca, &web).unwrap();
+
+    // Chromium with the extension; the native host's manifest in the profile.
+    let profile = dir.join("profile");
+    run(Command::new(sibling_bin("mykey-bridge-host"))
+        .args(["install", "--extension-id", EXTENSION_ID, "--manifest-dir"])
+        .arg(profile.join("NativeMessagingHosts")))
+    .unwrap();
+    let extension = root.join("sdk-wasm/extension").canonicalize().unwrap();
+    let browser = Browser::start(&[
+        format!("--user-data-dir={}", profile.display()),
+        format!("--load-extension={}", extension.display()),
+        format!("--disable-extensions-except={}", extension.display()),
+    ])
+    .unwrap();
+    browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
+    let result = browser
+        .wait_for(
+            "const t = document.getElementById('result').textContent; return t ? t : null;",
+            Duration::from_secs(90),
+        )
+        .unwrap();
+    let out: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
+    assert!(out.get("error").is_none(), "{out:#}");
+    assert_eq!(out["bridges"][0]["kind"], "native-messaging");
+    assert_eq!(out["bridges"][0]["available"], true, "{out:#}");
+    assert_eq!(out["bridges"][0]["readers"][0]["card"], true, "{out:#}");
+    let card: Value = serde_json::from_slice(&std::fs::read(&card_file).unwrap()).unwrap();
+    assert_eq!(out["certificate"], card["auth_certificate"]);
+    assert_eq!(out["triesBefore"]["left"], 3);
+    assert_eq!(out["wrongPin"]["code"], "wrong_pin", "{out:#}");
+    assert_eq!(out["wrongPin"]["triesLeft"], 2);
+    assert_eq!(out["login"]["status"], 200, "{out:#}");
+    assert_eq!(out["login"]["body"]["mykey_id"], Value::Null);
+    assert_eq!(out["registered"]["status"], 201, "{out:#}");
+    assert_eq!(out["me"]["mykey_id"], out["registered"]["body"]["mykey_id"]);
+    println!("authenticate() to token over native messaging: {:.0} ms", out["authenticateMs"].as_f64().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
