@@ -48,3 +48,14 @@ test("receipts verify against the Certificate Transparency reference tree", asyn
     "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
   ].map(b64), root6, root8);
 });
+
+test("the card bridges are typed for TypeScript users", () => {
+  const dts = readFileSync(new URL("../dist/mykey_sdk.d.ts", import.meta.url), "utf8");
+  assert.match(dts, /export function listBridges\(\): Promise<BridgeInfo\[\]>/);
+  assert.match(dts, /export function connect\(kind: "native-messaging" \| "virtual", options: ConnectOptions\): Promise<CardBridge>/);
+  assert.match(dts, /authenticate\(nonce: string, pin: string\): Promise<AuthToken>/);
+  assert.match(dts, /pinTriesLeft\(\): Promise<PinTries>/);
+  assert.match(dts, /export interface CardError extends Error/);
+  // No method signs a caller's hash.
+  assert.doesNotMatch(dts, /sign\w*\(/i);
+});

@@ -42,6 +42,23 @@ extern "C" {
     fn mykey_origin() -> String;
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** The token for `POST /v1/auth/card`, signed by the card for this page's origin and the nonce. */
+export interface AuthToken { format: string; algorithm: "RS256" | "ES256"; certificate: string; signature: string; }
+/** The PIN's state, read without spending a try. */
+export type PinTries = { status: "left"; left: number } | { status: "blocked" } | { status: "verified" };
+/** A way to reach the card. */
+export interface BridgeInfo { kind: "native-messaging" | "virtual"; available: boolean; label: string; readers?: { name: string; card: boolean }[]; }
+/** What a card bridge throws. */
+export interface CardError extends Error {
+  code: "bad_request" | "bad_origin" | "no_reader" | "no_card" | "not_my_number_card" | "wrong_pin" | "pin_blocked" | "bad_pin" | "card_removed" | "reader";
+  triesLeft?: number;
+}
+/** Options of `connect`. */
+export interface ConnectOptions { reader?: string; server?: string; }
+"#;
+
 /// How long the extension has to say it is there.
 const PROBE_MS: u32 = 1500;
 /// How long a card command may take (a PIN and an RSA signature on a slow reader included).
@@ -129,7 +146,7 @@ pub struct CardBridge {
 }
 
 /// The bridges this page can use: `[{ kind, available, label, readers? }]`.
-#[wasm_bindgen(js_name = listBridges)]
+#[wasm_bindgen(js_name = listBridges, unchecked_return_type = "BridgeInfo[]")]
 pub async fn list_bridges() -> Result<JsValue, JsValue> {
     let native = post(&Command::ListReaders, PROBE_MS).await.ok().flatten();
     let readers = match &native {
@@ -150,7 +167,10 @@ pub async fn list_bridges() -> Result<JsValue, JsValue> {
 /// Connects to a bridge: `"native-messaging"` (option `reader`) or `"virtual"` (option
 /// `server`, the demo server's base URL; a new virtual card is issued for this page).
 #[wasm_bindgen]
-pub async fn connect(kind: &str, options: JsValue) -> Result<CardBridge, JsValue> {
+pub async fn connect(
+    #[wasm_bindgen(unchecked_param_type = "\"native-messaging\" | \"virtual\"")] kind: &str,
+    #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
+) -> Result<CardBridge, JsValue> {
     let opt = |name: &str| -> Option<String> {
         js_sys::Reflect::get(&options, &name.into()).ok().and_then(|v| v.as_string())
     };
@@ -210,7 +230,7 @@ impl CardBridge {
 
     /// The PIN's state without spending a try: `{ status: "left", left }`, `{ status:
     /// "blocked" }` or `{ status: "verified" }`.
-    #[wasm_bindgen(js_name = pinTriesLeft)]
+    #[wasm_bindgen(js_name = pinTriesLeft, unchecked_return_type = "PinTries")]
     pub async fn pin_tries_left(&mut self) -> Result<JsValue, JsValue> {
         let tries = match &mut self.kind {
             Kind::Native { reader } => match native(Command::PinTriesLeft { reader: reader.clone() }).await {
@@ -229,6 +249,7 @@ impl CardBridge {
 
     /// Verifies the PIN and signs the login digest for this page's origin and `nonce`;
     /// returns the token `{ format, algorithm, certificate, signature }`.
+    #[wasm_bindgen(unchecked_return_type = "AuthToken")]
     pub async fn authenticate(&mut self, nonce: String, pin: String) -> Result<JsValue, JsValue> {
         let token = match &mut self.kind {
             Kind::Native { reader } => match native(Command::Authenticate { reader: reader.clone(), nonce, pin }).await

@@ -16,8 +16,12 @@ pub fn server_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/mykey-server
-    let bin = exe.parent().and_then(Path::parent).expect("target folder").join("mykey-server");
+    // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>/mykey-server
+    let mut dir = exe.parent().expect("target folder");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target folder");
+    }
+    let bin = dir.join("mykey-server");
     assert!(bin.exists(), "{} is missing: run `cargo build -p mykey-server` first", bin.display());
     bin
 }
@@ -27,6 +31,38 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     let bin = server_bin().with_file_name(name);
     assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first", bin.display());
     bin
+}
+
+/// A new folder under the system's temporary folder.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mykey-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for f in std::fs::read_dir(from)? {
+        let f = f?;
+        if f.file_type()?.is_dir() {
+            copy_dir(&f.path(), &to.join(f.file_name()))?;
+        } else {
+            std::fs::copy(f.path(), to.join(f.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The test pages (`tests/web`) with the npm package's build in `pkg/`, in `dir/web`, for a
+/// server to serve at `/app/`.
+pub fn test_site(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = root.join("pkg/dist");
+    assert!(dist.join("mykey_sdk.js").exists(), "build the npm package first: scripts/build-pkg");
+    let web = dir.join("web");
+    copy_dir(&root.join("tests/web"), &web).expect("copying the test pages");
+    copy_dir(&dist, &web.join("pkg")).expect("copying the npm package");
+    web
 }
 
 /// A process killed on drop.

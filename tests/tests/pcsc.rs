@@ -10,34 +10,16 @@ use std::time::Duration;
 
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{insert_virtual_card, run, server_bin, sibling_bin, Server};
+use mykey_tests::{insert_virtual_card, run, server_bin, sibling_bin, temp_dir, test_site, Server};
 use serde_json::Value;
 
 const EXTENSION_ID: &str = "poidifdoelgogolidnenodicnjkfhicm";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mykey-{name}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A demo CA and a card from it (PIN 1234) in `dir`.
 fn issue_card(dir: &Path) -> (PathBuf, PathBuf) {
     let (ca, card) = (dir.join("ca.json"), dir.join("card.json"));
     run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(&ca).arg("--out").arg(&card)).unwrap();
     (ca, card)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for f in std::fs::read_dir(from).unwrap() {
-        let f = f.unwrap();
-        if f.file_type().unwrap().is_dir() {
-            copy_dir(&f.path(), &to.join(f.file_name()));
-        } else {
-            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -64,14 +46,8 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     let (ca, card_file) = issue_card(&dir);
     let _card = insert_virtual_card(&card_file).unwrap();
 
-    // The page and the SDK package, served by the demo server at /app/.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let web = dir.join("web");
-    std::fs::create_dir_all(web.join("pkg")).unwrap();
-    std::fs::copy(root.join("tests/web/card-login.html"), web.join("card-login.html")).unwrap();
-    let dist = root.join("pkg/dist");
-    assert!(dist.join("mykey_sdk.js").exists(), "build the npm package first: scripts/build-pkg");
-    copy_dir(&dist, &web.join("pkg"));
+    let web = test_site(&dir);
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
     let server = Server::demo_with(&db.url, &dir, &ca, &web).unwrap();
 

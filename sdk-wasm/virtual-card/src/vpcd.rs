@@ -17,9 +17,17 @@ const GET_ATR: u8 = 4;
 
 fn write_frame(s: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
     let len = u16::try_from(data.len()).map_err(|_| std::io::Error::other("a frame above 65535 bytes"))?;
-    s.write_all(&len.to_be_bytes())?;
-    s.write_all(data)?;
+    // One send for length and bytes.
+    s.write_all(&[&len.to_be_bytes()[..], data].concat())?;
     s.flush()
+}
+
+/// Asks the kernel to acknowledge at once. vpcd writes each frame's length and bytes in two
+/// sends, so its second send waits for our acknowledgement of the first; a delayed
+/// acknowledgement (up to 40 ms on Linux) would then be paid on every APDU. The flag does not
+/// stick, so it is set again after every read.
+fn quick_ack(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
 }
 
 /// Serves `card` to the vpcd at `addr` until the connection closes. `changed` runs after
@@ -36,8 +44,10 @@ pub fn serve(card: &mut VirtualCard, addr: &str, mut changed: impl FnMut(&Virtua
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e).context("reading from vpcd"),
         }
+        quick_ack(&s);
         let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
         s.read_exact(&mut msg).context("reading from vpcd")?;
+        quick_ack(&s);
         match msg.as_slice() {
             [POWER_OFF] | [POWER_ON] | [RESET] => card.reset(),
             [GET_ATR] => write_frame(&mut s, &ATR)?,

@@ -64,6 +64,9 @@ enum Mode {
     Audit,
     /// A witness over loopback HTTP: `--leaves` add-checkpoint calls, each one leaf larger.
     Witness,
+    /// Card login tokens verified per second (chain to the anchor, CRL, RS256 signature), on
+    /// one thread and on `--clients` threads; no database.
+    CardVerify,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -73,6 +76,9 @@ const START_POINTS: i64 = 1_000_000_000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.mode == Mode::CardVerify {
+        return card_verify(args.seconds, args.clients);
+    }
     let url = fresh_database(&args.database).await?;
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     eprintln!("setting up {} residents and {} shops on {backend}...", args.residents, args.shops);
@@ -131,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
-        Mode::LogProofs | Mode::Audit | Mode::Witness => unreachable!("handled above"),
+        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify => unreachable!("handled above"),
     };
     println!(
         "| {backend} | {:?} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -478,5 +484,71 @@ async fn witness_bench(url: &str, calls: u64) -> anyhow::Result<()> {
         hist.value_at_quantile(0.5) as f64 / 1000.0,
         hist.value_at_quantile(0.99) as f64 / 1000.0
     );
+    Ok(())
+}
+
+/// Verifies the same 64 tokens (each for its own nonce) again and again: the server's work
+/// per card login, without the nonce look-up (a hash-map removal) and the database.
+fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
+    use mykey_core::card::jpki::{self, Pin};
+    use mykey_core::identity::AuthToken;
+    use mykey_server::identity::card::{CardTrust, UnknownRevocation};
+    use std::time::SystemTime;
+
+    let origin = "https://mykey.example";
+    let ca = mykey_virtual_card::DemoCa::generate(&mut rand::rngs::OsRng, SystemTime::now())?;
+    let mut card = mykey_virtual_card::VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", SystemTime::now())?;
+    let now = SystemTime::now();
+    // A CRL with 10,000 other serials: a realistic list to search.
+    let revoked: Vec<Vec<u8>> =
+        (0..10_000u32).map(|i| [0x7F, 0x11].iter().copied().chain(i.to_be_bytes()).collect()).collect();
+    let crl = ca.crl(1, &revoked, now, now + Duration::from_secs(3600))?;
+    let trust = CardTrust::new(&[ca.certificate().to_vec()], &[crl], UnknownRevocation::Deny, origin)?;
+    let pin = Pin::parse("1234").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokens = (0..64)
+        .map(|i| {
+            let nonce = format!("bench-nonce-{i:02}-0123456789abcdef0123456789abcdef");
+            let sig = pollster::block_on(jpki::authenticate(&mut card, origin, &nonce, &pin))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((nonce, AuthToken::rs256(card.auth_certificate(), &sig)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (nonce, token) in &tokens {
+        trust.verify(token, nonce, SystemTime::now()).map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    }
+    for n in [1, threads.max(1)] {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let results: Vec<(u64, Histogram<u64>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|t| {
+                    let (trust, tokens) = (&trust, &tokens);
+                    scope.spawn(move || {
+                        let mut h = Histogram::<u64>::new(3).expect("histogram");
+                        let mut done = 0u64;
+                        while Instant::now() < deadline {
+                            let (nonce, token) = &tokens[(done as usize + t) % tokens.len()];
+                            let started = Instant::now();
+                            trust.verify(token, nonce, SystemTime::now()).expect("a valid token");
+                            h.record(started.elapsed().as_micros() as u64).expect("in range");
+                            done += 1;
+                        }
+                        (done, h)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        let total: u64 = results.iter().map(|r| r.0).sum();
+        let mut h = Histogram::<u64>::new(3)?;
+        for (_, x) in &results {
+            h.add(x)?;
+        }
+        println!(
+            "card-verify threads={n}: {:.0} tokens/s, p50 {} us, p99 {} us",
+            total as f64 / seconds as f64,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99)
+        );
+    }
     Ok(())
 }
