@@ -3,6 +3,7 @@
 //! - `native-messaging`: the mykey extension and its native host (PC/SC, any reader). The page
 //!   talks to the extension's content script with `window.postMessage`; the extension adds the
 //!   origin from the browser.
+//! - `webusb`: a Sony PaSoRi (RC-S380 or RC-S300) driven from the page (`webusb.rs`).
 //! - `virtual`: the demo's "try without a card" path: a virtual card held by a demo server,
 //!   reached APDU by APDU, so the card protocol runs here in the page exactly as with a reader.
 //!
@@ -49,7 +50,7 @@ export interface AuthToken { format: string; algorithm: "RS256" | "ES256"; certi
 /** The PIN's state, read without spending a try. */
 export type PinTries = { status: "left"; left: number } | { status: "blocked" } | { status: "verified" };
 /** A way to reach the card. */
-export interface BridgeInfo { kind: "native-messaging" | "virtual"; available: boolean; label: string; readers?: { name: string; card: boolean }[]; }
+export interface BridgeInfo { kind: "native-messaging" | "webusb" | "virtual"; available: boolean; label: string; readers?: { name: string; card: boolean }[]; }
 /** What a card bridge throws. */
 export interface CardError extends Error {
   code: "bad_request" | "bad_origin" | "no_reader" | "no_card" | "not_my_number_card" | "wrong_pin" | "pin_blocked" | "bad_pin" | "card_removed" | "reader";
@@ -134,9 +135,24 @@ impl Transport for VirtualTransport {
     }
 }
 
+/// A card this page talks to APDU by APDU.
+enum Local {
+    Virtual(VirtualTransport),
+    Pasori(crate::webusb::PasoriCard),
+}
+
+impl Transport for Local {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        match self {
+            Local::Virtual(t) => t.transmit(command).await,
+            Local::Pasori(t) => t.transmit(command).await,
+        }
+    }
+}
+
 enum Kind {
     Native { reader: Option<String> },
-    Virtual(VirtualTransport),
+    Local(Local),
 }
 
 /// A connected card bridge.
@@ -149,6 +165,9 @@ pub struct CardBridge {
 #[wasm_bindgen(js_name = listBridges, unchecked_return_type = "BridgeInfo[]")]
 pub async fn list_bridges() -> Result<JsValue, JsValue> {
     let native = post(&Command::ListReaders, PROBE_MS).await.ok().flatten();
+    let webusb = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::has(&n, &"usb".into()))
+        .unwrap_or(false);
     let readers = match &native {
         Some(Response { result: Outcome::Ok(Answer::Readers(r)), .. }) => r.clone(),
         _ => vec![],
@@ -160,15 +179,21 @@ pub async fn list_bridges() -> Result<JsValue, JsValue> {
             "label": "Card reader (mykey extension)",
             "readers": readers,
         },
+        {
+            "kind": "webusb",
+            "available": webusb,
+            "label": "Sony PaSoRi RC-S380 / RC-S300 (WebUSB)",
+        },
         { "kind": "virtual", "available": true, "label": "Demo: virtual card (not a real card)" },
     ]))
 }
 
-/// Connects to a bridge: `"native-messaging"` (option `reader`) or `"virtual"` (option
+/// Connects to a bridge: `"native-messaging"` (option `reader`), `"webusb"` (asks the user to
+/// choose a PaSoRi RC-S380 or RC-S300, then activates the card on it), or `"virtual"` (option
 /// `server`, the demo server's base URL; a new virtual card is issued for this page).
 #[wasm_bindgen]
 pub async fn connect(
-    #[wasm_bindgen(unchecked_param_type = "\"native-messaging\" | \"virtual\"")] kind: &str,
+    #[wasm_bindgen(unchecked_param_type = "\"native-messaging\" | \"webusb\" | \"virtual\"")] kind: &str,
     #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
 ) -> Result<CardBridge, JsValue> {
     let opt = |name: &str| -> Option<String> {
@@ -196,7 +221,12 @@ pub async fn connect(
             let v: serde_json::Value =
                 res.json().await.map_err(|e| js_error(&failure(ErrorCode::Reader, e.to_string())))?;
             let card = v["card"].as_str().unwrap_or_default();
-            Ok(CardBridge { kind: Kind::Virtual(VirtualTransport { url: format!("{server}/demo/cards/{card}/apdu") }) })
+            let t = VirtualTransport { url: format!("{server}/demo/cards/{card}/apdu") };
+            Ok(CardBridge { kind: Kind::Local(Local::Virtual(t)) })
+        }
+        "webusb" => {
+            let card = crate::webusb::connect().await.map_err(|f| js_error(&f))?;
+            Ok(CardBridge { kind: Kind::Local(Local::Pasori(card)) })
         }
         other => Err(js_error(&failure(ErrorCode::BadRequest, format!("no bridge called {other:?}")))),
     }
@@ -204,12 +234,14 @@ pub async fn connect(
 
 #[wasm_bindgen]
 impl CardBridge {
-    /// `"native-messaging"` or `"virtual"`; pages must label the virtual card as a demo.
+    /// `"native-messaging"`, `"webusb"` or `"virtual"`; pages must label the virtual card as a
+    /// demo.
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         match self.kind {
             Kind::Native { .. } => "native-messaging".into(),
-            Kind::Virtual(_) => "virtual".into(),
+            Kind::Local(Local::Virtual(_)) => "virtual".into(),
+            Kind::Local(Local::Pasori(_)) => "webusb".into(),
         }
     }
 
@@ -222,7 +254,7 @@ impl CardBridge {
                 Ok(_) => Err(js_error(&failure(ErrorCode::Reader, "unexpected answer"))),
                 Err(f) => Err(js_error(&f)),
             },
-            Kind::Virtual(t) => {
+            Kind::Local(t) => {
                 jpki::read_auth_certificate(t).await.map(|c| B64.encode(c)).map_err(|e| js_error(&Failure::from(&e)))
             }
         }
@@ -238,7 +270,7 @@ impl CardBridge {
                 Ok(_) => return Err(js_error(&failure(ErrorCode::Reader, "unexpected answer"))),
                 Err(f) => return Err(js_error(&f)),
             },
-            Kind::Virtual(t) => match jpki::pin_tries_left(t).await.map_err(|e| js_error(&Failure::from(&e)))? {
+            Kind::Local(t) => match jpki::pin_tries_left(t).await.map_err(|e| js_error(&Failure::from(&e)))? {
                 PinStatus::TriesLeft(left) => Tries::Left { left },
                 PinStatus::Blocked => Tries::Blocked,
                 PinStatus::Verified => Tries::Verified,
@@ -258,7 +290,7 @@ impl CardBridge {
                 Ok(_) => return Err(js_error(&failure(ErrorCode::Reader, "unexpected answer"))),
                 Err(f) => return Err(js_error(&f)),
             },
-            Kind::Virtual(t) => {
+            Kind::Local(t) => {
                 let run = async {
                     let pin = Pin::parse(&pin)?;
                     let cert = jpki::read_auth_certificate(t).await?;

@@ -2,6 +2,7 @@
 //! page runs before it talks to the server, with exactly the rules the server applies.
 
 pub mod card;
+pub mod webusb;
 
 use std::str::FromStr;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+pub mod usb_sim;
 pub mod webdriver;
 
 /// The server binary: `MYKEY_SERVER_BIN`, or the one cargo built beside this test.

@@ -10,8 +10,9 @@ pub mod jpki;
 pub mod port100;
 pub mod rcs300;
 pub mod rcs380;
-#[cfg(test)]
-mod sim;
+/// Simulated card and readers (tests; the `sim` feature lends them to other crates' tests).
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod typeb;
 
 /// Why talking to the card failed below the application.

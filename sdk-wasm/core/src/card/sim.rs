@@ -1,6 +1,7 @@
 //! Simulated cards for the card stack's tests: a JPKI card (files, PIN counter, a record of
-//! what it signed) and the card side of ISO-DEP. Test code only: the demo's virtual card is
-//! a separate, complete card.
+//! what it signed), the card side of ISO-DEP, and RC-S380 / RC-S300 readers at their bulk
+//! endpoints. Test code only (they panic on what a test should never send): the demo's
+//! virtual card is a separate, complete card (`mykey-virtual-card`).
 #![allow(missing_docs)]
 
 use super::isodep::RfLink;
@@ -238,8 +239,12 @@ pub struct SimRcs380 {
 impl SimRcs380 {
     /// A reader with a JPKI card in its field.
     pub fn with_card(card: std::rc::Rc<std::cell::RefCell<JpkiCard>>) -> Self {
-        let picc = Picc::with(256, Box::new(move |apdu| card.borrow_mut().handle(apdu)));
-        SimRcs380 { picc: Some(picc), queue: Default::default(), frames: 0 }
+        Self::with_handler(Box::new(move |apdu| card.borrow_mut().handle(apdu)))
+    }
+
+    /// A reader with a card in its field that answers APDUs with `handler`.
+    pub fn with_handler(handler: Handler) -> Self {
+        SimRcs380 { picc: Some(Picc::with(256, handler)), queue: Default::default(), frames: 0 }
     }
 
     /// A reader with nothing in its field.
@@ -298,8 +303,12 @@ pub struct SimRcs300 {
 impl SimRcs300 {
     /// A reader with a JPKI card in its field.
     pub fn with_card(card: std::rc::Rc<std::cell::RefCell<JpkiCard>>) -> Self {
-        let picc = Picc::with(256, Box::new(move |apdu| card.borrow_mut().handle(apdu)));
-        SimRcs300 { picc: Some(picc), queue: Default::default(), sessions: vec![] }
+        Self::with_handler(Box::new(move |apdu| card.borrow_mut().handle(apdu)))
+    }
+
+    /// A reader with a card in its field that answers APDUs with `handler`.
+    pub fn with_handler(handler: Handler) -> Self {
+        SimRcs300 { picc: Some(Picc::with(256, handler)), queue: Default::default(), sessions: vec![] }
     }
 
     /// A reader with nothing in its field.
