@@ -138,6 +138,7 @@ impl Transport for VirtualTransport {
 /// A card this page talks to APDU by APDU.
 enum Local {
     Virtual(VirtualTransport),
+    #[cfg(target_arch = "wasm32")]
     Pasori(crate::webusb::PasoriCard),
 }
 
@@ -145,6 +146,7 @@ impl Transport for Local {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         match self {
             Local::Virtual(t) => t.transmit(command).await,
+            #[cfg(target_arch = "wasm32")]
             Local::Pasori(t) => t.transmit(command).await,
         }
     }
@@ -224,6 +226,7 @@ pub async fn connect(
             let t = VirtualTransport { url: format!("{server}/demo/cards/{card}/apdu") };
             Ok(CardBridge { kind: Kind::Local(Local::Virtual(t)) })
         }
+        #[cfg(target_arch = "wasm32")]
         "webusb" => {
             let card = crate::webusb::connect().await.map_err(|f| js_error(&f))?;
             Ok(CardBridge { kind: Kind::Local(Local::Pasori(card)) })
@@ -241,6 +244,7 @@ impl CardBridge {
         match self.kind {
             Kind::Native { .. } => "native-messaging".into(),
             Kind::Local(Local::Virtual(_)) => "virtual".into(),
+            #[cfg(target_arch = "wasm32")]
             Kind::Local(Local::Pasori(_)) => "webusb".into(),
         }
     }

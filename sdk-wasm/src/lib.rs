@@ -2,6 +2,9 @@
 //! page runs before it talks to the server, with exactly the rules the server applies.
 
 pub mod card;
+// WebUSB exists only in the browser (and web-sys builds it only for wasm32 with the flag in
+// .cargo/config.toml).
+#[cfg(target_arch = "wasm32")]
 pub mod webusb;
 
 use std::str::FromStr;

@@ -52,12 +52,16 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_resident ON sessions (resident_id);
 
--- The MyKey ID usage history: registration, logins, changes, revocation, re-binding.
+-- The MyKey ID usage history: registration, logins, changes, revocation, re-binding. A row is
+-- written with the change it records; the writer then appends it to the tamper-evident log
+-- and sets `leaf_index` (rows still without one are appended at start-up: an outbox).
 CREATE TABLE mykey_id_events (
     id TEXT PRIMARY KEY,
     resident_id BIGINT NOT NULL,
     mykey_id TEXT NOT NULL,
     kind TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    leaf_index BIGINT
 );
 CREATE INDEX mykey_id_events_by_resident ON mykey_id_events (resident_id, created_at);
+CREATE UNIQUE INDEX mykey_id_events_by_leaf ON mykey_id_events (leaf_index);

@@ -1,6 +1,6 @@
 //! `mykey-server audit`: recompute the log from the ledger's own rows and compare it with the
 //! stored log and with a signed checkpoint. Any edited, deleted, inserted or reordered row of
-//! `transactions` or `postings` changes a recomputed leaf; a rewritten log (or a database
+//! `transactions`, `postings` or `mykey_id_events` changes a recomputed leaf; a rewritten log (or a database
 //! rolled back and written again) no longer matches a checkpoint signed earlier.
 
 use anyhow::Context;
@@ -10,7 +10,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::ledger::Transaction;
-use crate::log::transaction_leaf;
+use crate::log::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::store::Store;
 
 /// Findings reported at most; the first is the one to act on.
@@ -23,7 +23,7 @@ pub struct Finding {
     pub leaf: u64,
     /// The ledger transaction at that position, if any.
     pub seq: Option<i64>,
-    /// Its id.
+    /// Its id (or the MyKey ID event's).
     pub transaction: Option<Uuid>,
     /// The accounts it touches.
     pub accounts: Vec<i64>,
@@ -63,10 +63,12 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     let mut from_ledger = RootBuilder::default();
     let mut from_log = RootBuilder::default();
 
-    // Both sides are read in chunks of whole transactions: a bounded buffer, and far fewer
-    // hand-offs to the database driver's thread than row by row.
+    // Both sides are read in chunks: a bounded buffer, and far fewer hand-offs to the database
+    // driver's thread than row by row. The ledger's side in log order: a usage event sits at
+    // the leaf index recorded with it; transactions fill the other positions in seq order.
     let mut conn = store.pool().acquire().await?;
     let mut txs = Chunks::default();
+    let mut events = Chunks::default();
     let mut leaves = Chunks::default();
     let mut index: u64 = 0;
     // Bounded by the rows of the database.
@@ -74,12 +76,28 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
         if txs.buf.is_empty() && !txs.done {
             txs.refill(Store::transactions_after(&mut conn, txs.last, CHUNK).await?, |t: &Transaction| t.seq);
         }
+        if events.buf.is_empty() && !events.done {
+            events.refill(read_usage(store, events.last).await?, |e: &(i64, UsageEvent)| e.0);
+        }
         if leaves.buf.is_empty() && !leaves.done {
             leaves.refill(read_leaves(store, leaves.last).await?, |l: &(i64, i64, [u8; 32])| l.0);
         }
-        let next = txs.buf.pop_front();
+        let next_event_at = events.buf.front().map(|(at, _)| *at as u64);
+        let here = match next_event_at {
+            Some(at) if at == index => events.buf.pop_front().map(|(_, e)| Item::Usage(e)),
+            Some(at) if at < index => {
+                // A usage row whose position was already taken: inserted or moved.
+                let (_, e) = events.buf.pop_front().expect("looked at above");
+                report.findings.push(usage_finding(index, &e, format!(
+                    "MyKey ID event {} claims log leaf {at}, which holds something else: a row was inserted or its position edited",
+                    e.id
+                )));
+                continue;
+            }
+            _ => txs.buf.pop_front().map(Item::Transaction),
+        };
         let stored = leaves.buf.pop_front().map(|(_, seq, hash)| (seq, hash));
-        if next.is_none() && stored.is_none() {
+        if here.is_none() && stored.is_none() {
             break;
         }
         if index >= size {
@@ -89,11 +107,15 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
         if let Some((_, h)) = stored {
             from_log.push(h);
         }
-        match (&next, stored) {
-            (Some(o), Some((stored_seq, stored_hash))) => {
+        match (&here, stored) {
+            (Some(Item::Transaction(o)), Some((stored_seq, stored_hash))) => {
                 let recomputed = leaf_hash(&transaction_leaf(o));
                 from_ledger.push(recomputed);
-                if stored_seq != o.seq {
+                if stored_seq == 0 {
+                    report.findings.push(finding(index, o, format!(
+                        "log leaf {index} records a MyKey ID event, but the ledger has no event at that position: its row was deleted or moved"
+                    )));
+                } else if stored_seq != o.seq {
                     report.findings.push(finding(index, o, format!(
                         "log leaf {index} records transaction {stored_seq}, but the ledger's transaction at that position is {}: a transaction was deleted, inserted or reordered",
                         o.seq
@@ -105,16 +127,39 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
                     )));
                 }
             }
+            (Some(Item::Usage(e)), Some((stored_seq, stored_hash))) => {
+                let recomputed = leaf_hash(&usage_leaf(e));
+                from_ledger.push(recomputed);
+                if stored_seq != 0 {
+                    report.findings.push(usage_finding(index, e, format!(
+                        "MyKey ID event {} claims log leaf {index}, which records transaction {stored_seq}: the row's position was edited",
+                        e.id
+                    )));
+                } else if recomputed != stored_hash {
+                    report.findings.push(usage_finding(index, e, format!(
+                        "MyKey ID event {} ({} of {}) no longer matches log leaf {index}: its row was edited, or the stored leaf was",
+                        e.id, e.kind, e.mykey_id
+                    )));
+                }
+            }
             (None, Some((stored_seq, _))) => report.findings.push(Finding {
                 leaf: index,
-                seq: Some(stored_seq),
+                seq: (stored_seq != 0).then_some(stored_seq),
                 transaction: None,
                 accounts: Vec::new(),
-                what: format!("log leaf {index} records transaction {stored_seq}, which the ledger no longer has: rows were deleted"),
+                what: if stored_seq == 0 {
+                    format!("log leaf {index} records a MyKey ID event the database no longer has: its row was deleted")
+                } else {
+                    format!("log leaf {index} records transaction {stored_seq}, which the ledger no longer has: rows were deleted")
+                },
             }),
-            (Some(o), None) => {
+            (Some(Item::Transaction(o)), None) => {
                 from_ledger.push(leaf_hash(&transaction_leaf(o)));
                 report.findings.push(finding(index, o, format!("transaction {} has no log leaf: a row was inserted, or the log was cut short", o.seq)));
+            }
+            (Some(Item::Usage(e)), None) => {
+                from_ledger.push(leaf_hash(&usage_leaf(e)));
+                report.findings.push(usage_finding(index, e, format!("MyKey ID event {} has no log leaf: a row was inserted, or the log was cut short", e.id)));
             }
             (None, None) => unreachable!("checked above"),
         }
@@ -183,6 +228,43 @@ impl<T> Chunks<T> {
         }
         self.buf.extend(items);
     }
+}
+
+/// What the database says sits at one log position.
+enum Item {
+    Transaction(Transaction),
+    Usage(UsageEvent),
+}
+
+/// The next `CHUNK` logged usage events after leaf index `after`: (leaf index, event).
+async fn read_usage(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, UsageEvent)>> {
+    let rows = sqlx::query(
+        "SELECT leaf_index, id, resident_id, mykey_id, kind, created_at FROM mykey_id_events \
+         WHERE leaf_index > $1 ORDER BY leaf_index LIMIT $2",
+    )
+    .bind(after)
+    .bind(CHUNK)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get("id")?;
+            Ok((
+                r.try_get("leaf_index")?,
+                UsageEvent {
+                    id: Uuid::parse_str(&id)?,
+                    resident: r.try_get("resident_id")?,
+                    mykey_id: r.try_get("mykey_id")?,
+                    kind: r.try_get("kind")?,
+                    created_at: r.try_get("created_at")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn usage_finding(leaf: u64, e: &UsageEvent, what: String) -> Finding {
+    Finding { leaf, seq: None, transaction: Some(e.id), accounts: Vec::new(), what }
 }
 
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).

@@ -194,6 +194,11 @@ pub enum Admin {
         /// How many (bounded by [`MAX_BATCH`]).
         count: usize,
     },
+    /// Append MyKey ID usage events to the log (bounded by [`MAX_BATCH`]).
+    LogUsage {
+        /// The events, in the order they happened.
+        events: Vec<crate::log::UsageEvent>,
+    },
     /// Run the scheduled jobs as of `now`.
     Jobs {
         /// The clock the jobs use (tests move it forward).
@@ -210,6 +215,8 @@ pub enum AdminResult {
     Residents(Vec<ResidentCreated>),
     /// The jobs' report.
     Jobs(JobsReport),
+    /// Leaf indexes of logged events.
+    Leaves(Vec<u64>),
 }
 
 enum Command {
@@ -764,6 +771,15 @@ impl Writer {
                     .map(|_| l.add_resident(ch, home, now))
                     .collect::<Result<Vec<_>, _>>()
                     .map(AdminResult::Residents)
+            }
+            Admin::LogUsage { events } => {
+                if events.len() > MAX_BATCH {
+                    return Err(Problem::new(
+                        ProblemKind::InvalidRequest,
+                        format!("log at most {MAX_BATCH} events at once"),
+                    ));
+                }
+                Ok(AdminResult::Leaves(l.log_usage(ch, &events)))
             }
             Admin::Jobs { now } => Ok(AdminResult::Jobs(l.run_jobs(ch, now))),
         }

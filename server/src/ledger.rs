@@ -16,7 +16,7 @@ use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::log::{transaction_leaf, Log, LogLeaf};
+use crate::log::{transaction_leaf, usage_leaf, Log, LogLeaf, UsageEvent};
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
 
 /// How long reserved points wait before they move to the home municipality (DOMAIN.md).
@@ -253,6 +253,8 @@ pub struct Changes {
     pub notices: Vec<Notice>,
     /// New log leaves, in order.
     pub log_leaves: Vec<LogLeaf>,
+    /// MyKey ID usage events logged: (event id, leaf index).
+    pub usage: Vec<(Uuid, u64)>,
     /// New stored hashes of the log's tree, as (stored index, hash).
     pub log_hashes: Vec<(u64, crate::log::Hash)>,
 }
@@ -271,6 +273,7 @@ impl Changes {
         self.events.extend(later.events);
         self.notices.extend(later.notices);
         self.log_leaves.extend(later.log_leaves);
+        self.usage.extend(later.usage);
         self.log_hashes.extend(later.log_hashes);
     }
 
@@ -287,6 +290,7 @@ impl Changes {
             && self.events.is_empty()
             && self.notices.is_empty()
             && self.log_leaves.is_empty()
+            && self.usage.is_empty()
     }
 }
 
@@ -777,6 +781,21 @@ impl Ledger {
         ch.log_leaves.push(leaf);
         ch.log_hashes.extend(stored);
         Ok(receipt)
+    }
+
+    /// Appends MyKey ID usage events to the log, in order; returns their leaf indexes.
+    pub fn log_usage(&mut self, ch: &mut Changes, events: &[UsageEvent]) -> Vec<u64> {
+        events
+            .iter()
+            .map(|e| {
+                let (leaf, stored) = self.log.append(0, usage_leaf(e));
+                let index = leaf.index;
+                ch.usage.push((e.id, index));
+                ch.log_leaves.push(leaf);
+                ch.log_hashes.extend(stored);
+                index
+            })
+            .collect()
     }
 
     fn default_expiry(&self, account: i64, now: Micros) -> Micros {

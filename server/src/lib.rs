@@ -90,6 +90,10 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
+    let pending = identity.log_pending().await.context("logging MyKey ID events left from the last run")?;
+    if pending > 0 {
+        tracing::info!(events = pending, "logged MyKey ID events left from the last run");
+    }
     let router = api::router(engine.clone(), identity, site.demo_ca, site.web_dir);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);

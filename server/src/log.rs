@@ -24,7 +24,7 @@ pub const TILE_HEIGHT: u8 = 8;
 pub struct LogLeaf {
     /// Position in the log, from 0.
     pub index: u64,
-    /// The ledger transaction it records.
+    /// The ledger transaction it records; 0 for a MyKey ID usage event.
     pub seq: i64,
     /// The leaf bytes (`docs/log-format.md`).
     pub data: Vec<u8>,
@@ -143,7 +143,7 @@ struct TransactionLeafIn {
 }
 
 /// Reads a transaction leaf back (the inverse of [`transaction_leaf`]).
-pub fn parse_transaction_leaf(data: &[u8]) -> anyhow::Result<Transaction> {
+fn parse_transaction_leaf(data: &[u8]) -> anyhow::Result<Transaction> {
     use anyhow::Context;
     let leaf: TransactionLeafIn = serde_json::from_slice(data).context("not a v1 transaction leaf")?;
     anyhow::ensure!(
@@ -165,6 +165,84 @@ pub fn parse_transaction_leaf(data: &[u8]) -> anyhow::Result<Transaction> {
             .map(|p| crate::ledger::PostingRow { account: p.account, amount: p.amount, balance_after: p.balance_after })
             .collect(),
     })
+}
+
+/// A MyKey ID usage event as the log records it (the row is `mykey_id_events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageEvent {
+    /// The event's id.
+    pub id: uuid::Uuid,
+    /// The resident behind the MyKey ID.
+    pub resident: i64,
+    /// The MyKey ID at the time.
+    pub mykey_id: String,
+    /// What happened (`mykey_core::identity::UsageEvent::kind`).
+    pub kind: String,
+    /// When, microseconds since the epoch.
+    pub created_at: i64,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct UsageLeaf<'a> {
+    v: u8,
+    r#type: std::borrow::Cow<'a, str>,
+    id: String,
+    resident: i64,
+    mykey_id: std::borrow::Cow<'a, str>,
+    kind: std::borrow::Cow<'a, str>,
+    created_at: i64,
+}
+
+/// The `type` of a usage leaf.
+pub const USAGE_LEAF_TYPE: &str = "mykey_id_event";
+
+/// The leaf bytes of a MyKey ID usage event (log format v1: `docs/log-format.md`).
+pub fn usage_leaf(e: &UsageEvent) -> Vec<u8> {
+    let leaf = UsageLeaf {
+        v: 1,
+        r#type: USAGE_LEAF_TYPE.into(),
+        id: e.id.to_string(),
+        resident: e.resident,
+        mykey_id: e.mykey_id.as_str().into(),
+        kind: e.kind.as_str().into(),
+        created_at: e.created_at,
+    };
+    serde_json::to_vec(&leaf).expect("leaves serialise")
+}
+
+/// A leaf read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Leaf {
+    /// A committed ledger transaction.
+    Transaction(Transaction),
+    /// A MyKey ID usage event.
+    Usage(UsageEvent),
+}
+
+/// Reads any v1 leaf back (the inverse of [`transaction_leaf`] and [`usage_leaf`]).
+pub fn parse_leaf(data: &[u8]) -> anyhow::Result<Leaf> {
+    use anyhow::Context;
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        v: u8,
+        #[serde(borrow)]
+        r#type: std::borrow::Cow<'a, str>,
+    }
+    let head: Head = serde_json::from_slice(data).context("not a v1 leaf")?;
+    match (head.v, head.r#type.as_ref()) {
+        (1, "transaction") => parse_transaction_leaf(data).map(Leaf::Transaction),
+        (1, USAGE_LEAF_TYPE) => {
+            let l: UsageLeaf = serde_json::from_slice(data).context("not a v1 usage leaf")?;
+            Ok(Leaf::Usage(UsageEvent {
+                id: uuid::Uuid::parse_str(&l.id).context("a leaf's id")?,
+                resident: l.resident,
+                mykey_id: l.mykey_id.into_owned(),
+                kind: l.kind.into_owned(),
+                created_at: l.created_at,
+            }))
+        }
+        (v, t) => anyhow::bail!("leaf format {v} {t:?} is not known"),
+    }
 }
 
 /// Runs `f` over the stored hashes it asks for, fetched by `fetch` in one call. tlog_tiles'

@@ -1,7 +1,7 @@
 //! `mykey-server restore --from-mirror URL`: repair the ledger's rows from a mirror. The
 //! mirror's copy is trusted only after it hashes to a checkpoint signed by the log (and
 //! cosigned by a quorum of witnesses when given); then every transaction whose rows differ
-//! from its leaf is rewritten from the leaf, the log's own tables are rewritten where they
+//! from its leaf is rewritten from the leaf (and every MyKey ID usage event), the log's own tables are rewritten where they
 //! differ, and account balances are recomputed from the postings. Run it with the server
 //! stopped (it takes the writer lock); the audit runs again afterwards.
 
@@ -10,7 +10,7 @@ use mykey_core::merkle::{leaf_hash, RootBuilder};
 use sqlx::{Connection, Row};
 
 use crate::ledger::{Changes, Transaction};
-use crate::log::{transaction_leaf, Log, TILE_HEIGHT};
+use crate::log::{transaction_leaf, usage_leaf, Log, UsageEvent, TILE_HEIGHT};
 use crate::mirror::Source;
 use crate::store::Store;
 
@@ -23,6 +23,64 @@ pub struct Restored {
     pub transactions: u64,
     /// Log leaves rewritten.
     pub leaves: u64,
+    /// MyKey ID usage events rewritten from their leaves.
+    pub usage: u64,
+}
+
+/// The leaf's row is right only if both its bytes and its hash are; a wrong one is removed
+/// (and written again with the rebuilt log).
+async fn restore_leaf_row(tx: &mut sqlx::AnyConnection, i: u64, data: &[u8], out: &mut Restored) -> anyhow::Result<()> {
+    let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query("SELECT data, hash FROM log_leaves WHERE idx = $1")
+        .bind(i as i64)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> anyhow::Result<(Vec<u8>, Vec<u8>)> { Ok((r.try_get("data")?, r.try_get("hash")?)) })
+        .transpose()?;
+    if stored != Some((data.to_vec(), leaf_hash(data).to_vec())) {
+        sqlx::query("DELETE FROM log_leaves WHERE idx = $1").bind(i as i64).execute(&mut *tx).await?;
+        out.leaves += 1;
+    }
+    Ok(())
+}
+
+/// Rewrites the usage-history row of leaf `i` when it differs from the leaf; 1 if it did.
+async fn restore_usage(tx: &mut sqlx::AnyConnection, i: u64, e: &UsageEvent, data: &[u8]) -> anyhow::Result<u64> {
+    let row =
+        sqlx::query("SELECT id, resident_id, mykey_id, kind, created_at FROM mykey_id_events WHERE leaf_index = $1")
+            .bind(i as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let have = row
+        .map(|r| -> anyhow::Result<UsageEvent> {
+            Ok(UsageEvent {
+                id: uuid::Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
+                resident: r.try_get("resident_id")?,
+                mykey_id: r.try_get("mykey_id")?,
+                kind: r.try_get("kind")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()?;
+    if have.as_ref().map(usage_leaf).as_deref() == Some(data) {
+        return Ok(0);
+    }
+    sqlx::query("DELETE FROM mykey_id_events WHERE leaf_index = $1 OR id = $2")
+        .bind(i as i64)
+        .bind(e.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at, leaf_index) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.id.to_string())
+    .bind(e.resident)
+    .bind(e.mykey_id.clone())
+    .bind(e.kind.clone())
+    .bind(e.created_at)
+    .bind(i as i64)
+    .execute(&mut *tx)
+    .await?;
+    Ok(1)
 }
 
 /// Ledger transactions read per query.
@@ -59,7 +117,18 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
     let mut loaded_to = i64::MIN;
     for (i, data) in leaves.into_iter().enumerate() {
         let i = i as u64;
-        let want = crate::log::parse_transaction_leaf(&data).with_context(|| format!("leaf {i}"))?;
+        let want = match crate::log::parse_leaf(&data).with_context(|| format!("leaf {i}"))? {
+            crate::log::Leaf::Transaction(t) => t,
+            crate::log::Leaf::Usage(e) => {
+                out.usage += restore_usage(&mut tx, i, &e, &data).await?;
+                restore_leaf_row(&mut tx, i, &data, &mut out).await?;
+                let (leaf, stored_hashes) = log.append(0, data);
+                ch.log_leaves.push(leaf);
+                ch.log_hashes.extend(stored_hashes);
+                out.checked = i + 1;
+                continue;
+            }
+        };
         // The ledger's own rows, read a chunk of transactions at a time.
         if want.seq > loaded_to {
             let chunk = Store::transactions_after(&mut tx, want.seq - 1, CHUNK).await?;
@@ -92,17 +161,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
             }
             out.transactions += 1;
         }
-        // The leaf's row is right only if both its bytes and its hash are.
-        let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query("SELECT data, hash FROM log_leaves WHERE idx = $1")
-            .bind(i as i64)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| -> anyhow::Result<(Vec<u8>, Vec<u8>)> { Ok((r.try_get("data")?, r.try_get("hash")?)) })
-            .transpose()?;
-        if stored != Some((data.clone(), leaf_hash(&data).to_vec())) {
-            sqlx::query("DELETE FROM log_leaves WHERE idx = $1").bind(i as i64).execute(&mut *tx).await?;
-            out.leaves += 1;
-        }
+        restore_leaf_row(&mut tx, i, &data, &mut out).await?;
         // Rebuild every stored hash from the verified leaves (written below, idempotently).
         let (leaf, stored_hashes) = log.append(want.seq, data);
         ch.log_leaves.push(leaf);

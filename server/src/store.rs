@@ -739,6 +739,14 @@ impl Store {
             let rows = ch.log_hashes.iter().map(|(i, h)| vec![V::I(*i as i64), V::B(h.to_vec())]).collect();
             insert_many(b, c, "INSERT INTO log_hashes (idx, hash)", SKIP, 2, rows).await?;
         }
+        // MyKey ID events are few: one statement each links the row to its leaf.
+        for (id, index) in &ch.usage {
+            sqlx::query("UPDATE mykey_id_events SET leaf_index = $1 WHERE id = $2")
+                .bind(*index as i64)
+                .bind(id.to_string())
+                .execute(&mut *c)
+                .await?;
+        }
         sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1").bind(through).execute(&mut *c).await?;
         tx.commit().await.context("committing materialised batches")?;
         Ok(())

@@ -66,6 +66,9 @@ async fn run_audit(url: &str, checkpoint_note: Option<&str>) -> AuditReport {
         f
     });
     let cp = load_checkpoint(&store, file.as_deref(), &vkey()).await.unwrap();
+    if let Some(f) = file {
+        let _ = std::fs::remove_file(f);
+    }
     audit(&store, &cp, |_| {}).await.unwrap()
 }
 
@@ -215,4 +218,59 @@ async fn a_rolled_back_database_that_keeps_writing_is_a_fork_the_audit_and_the_w
     assert!(refused.is_err(), "the witness cosigned a fork");
     // And the real log still audits clean against its own checkpoint.
     assert!(run_audit(&live.url, Some(&c30)).await.clean());
+}
+
+/// MyKey ID usage events are leaves of the same log: rows written first (the outbox), then
+/// appended; the audit recomputes them from their rows, so an edited or deleted event is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mykey_id_events_are_leaves_and_tampering_with_them_is_found() {
+    let db = fresh(3).await;
+    let l = Ledgerd::open_with(&db.url, LogConfig::unwitnessed(signer())).await.unwrap();
+    // Two events committed but not yet logged, as after a crash between commit and append.
+    exec(
+        &db.url,
+        &[
+            "INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at) VALUES ('00000000-0000-4000-8000-000000000001', 1, 'AB2CD3EF', 'registered', 10)",
+            "INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at) VALUES ('00000000-0000-4000-8000-000000000002', 1, 'AB2CD3EF', 'login_card', 20)",
+        ],
+    )
+    .await;
+    let identity = mykey_server::identity::Identity::new(l.engine.clone(), None);
+    assert_eq!(identity.log_pending().await.unwrap(), 2);
+    assert_eq!(identity.log_pending().await.unwrap(), 0, "logged once");
+    l.close().await;
+    grow(&db.url, 2, false, 7).await;
+
+    let r = run_audit(&db.url, None).await;
+    assert!(r.clean(), "{:?}", r.findings);
+    assert_eq!(r.checked, 7);
+    let store = Store::connect(&db.url).await.unwrap();
+    let leaves = store.log_leaves(3, 5).await.unwrap();
+    for (leaf, kind) in leaves.iter().zip(["registered", "login_card"]) {
+        match mykey_server::log::parse_leaf(leaf).unwrap() {
+            mykey_server::log::Leaf::Usage(e) => assert_eq!((e.kind.as_str(), e.mykey_id.as_str()), (kind, "AB2CD3EF")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    exec(&db.url, &["UPDATE mykey_id_events SET kind = 'revoked' WHERE leaf_index = 3"]).await;
+    let r = run_audit(&db.url, None).await;
+    assert_eq!(r.findings[0].leaf, 3, "{r:?}");
+    assert!(
+        r.findings[0].what.contains("MyKey ID event") && r.findings[0].what.contains("edited"),
+        "{}",
+        r.findings[0].what
+    );
+
+    exec(
+        &db.url,
+        &[
+            "UPDATE mykey_id_events SET kind = 'registered' WHERE leaf_index = 3",
+            "DELETE FROM mykey_id_events WHERE leaf_index = 4",
+        ],
+    )
+    .await;
+    let r = run_audit(&db.url, None).await;
+    assert_eq!(r.findings[0].leaf, 4, "{r:?}");
+    assert!(r.findings[0].what.contains("MyKey ID event"), "{}", r.findings[0].what);
 }

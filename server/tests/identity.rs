@@ -220,6 +220,31 @@ async fn a_card_registers_a_mykey_id_and_logs_in_with_card_or_password() {
     assert_eq!(st, 200);
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["login_password", "login_card", "registered"]);
+
+    // Each event is a leaf of the tamper-evident log (linked once the writer's batch is in
+    // the tables).
+    let store = mykey_server::store::Store::connect(&s._db.url).await.unwrap();
+    let mut logged = vec![];
+    for _ in 0..100 {
+        let rows: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT kind, leaf_index FROM mykey_id_events ORDER BY created_at")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        if rows.iter().all(|r| r.1.is_some()) {
+            logged = rows;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged.len(), 3, "every event got a leaf");
+    for (kind, index) in logged {
+        let leaf = store.log_leaves(index.unwrap() as u64, index.unwrap() as u64 + 1).await.unwrap().remove(0);
+        match mykey_server::log::parse_leaf(&leaf).unwrap() {
+            mykey_server::log::Leaf::Usage(e) => assert_eq!((e.kind, e.resident), (kind, resident)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

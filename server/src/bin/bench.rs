@@ -80,6 +80,18 @@ async fn main() -> anyhow::Result<()> {
         return card_verify(args.seconds, args.clients);
     }
     let url = fresh_database(&args.database).await?;
+    let result = bench(args, &url).await;
+    // A SQLite benchmark database can be gigabytes: remove it (PostgreSQL's stays for a look).
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    result
+}
+
+async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
+    let url = url.to_owned();
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     eprintln!("setting up {} residents and {} shops on {backend}...", args.residents, args.shops);
     let started = Instant::now();

@@ -189,6 +189,31 @@ impl Identity {
         }
     }
 
+    /// Appends committed usage events to the tamper-evident log. A failure leaves them for
+    /// [`Identity::log_pending`] at the next start (the rows are the outbox).
+    async fn log(&self, events: Vec<crate::log::UsageEvent>) {
+        if let Err(p) = self.engine.admin(Admin::LogUsage { events }).await {
+            tracing::warn!(problem = ?p, "usage events not logged yet; they will be at the next start");
+        }
+    }
+
+    /// Appends every usage event still missing from the log (after a crash between the
+    /// commit and the append). Run at start-up, before requests are served.
+    pub async fn log_pending(&self) -> anyhow::Result<u64> {
+        let mut logged = 0;
+        // Bounded by the unlogged rows, a writer batch at a time.
+        loop {
+            let events = store::unlogged_events(self.pool(), crate::engine::MAX_BATCH as i64).await?;
+            if events.is_empty() {
+                return Ok(logged);
+            }
+            let n = events.len() as u64;
+            self.engine.admin(Admin::LogUsage { events }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            self.engine.barrier().await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            logged += n;
+        }
+    }
+
     /// The origin card logins are signed for, when card login is configured.
     pub fn origin(&self) -> Option<&str> {
         self.trust.as_ref().map(CardTrust::origin)
@@ -259,9 +284,11 @@ impl Identity {
         match store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(internal)? {
             Some(row) => {
                 let mut c = pool.acquire().await.map_err(internal)?;
-                store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
+                let e = store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
                     .await
                     .map_err(internal)?;
+                drop(c);
+                self.log(vec![e]).await;
                 let session = self.open_session(Some(row.resident), "card", Some(card)).await?;
                 let login =
                     mykey_core::identity::CardLogin { mykey_id: Some(profile(&row)?.mykey_id), registration: None };
@@ -416,8 +443,9 @@ impl Identity {
         store::insert_mykey_id(&mut tx, &row).await.map_err(internal)?;
         store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
         store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "registered", now).await.map_err(internal)?;
+        let e = store::insert_event(&mut tx, resident, &row.id, "registered", now).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
         profile(&row)
     }
 
@@ -454,7 +482,11 @@ impl Identity {
         };
         self.logins_per_id.clear(&key);
         let mut c = self.pool().acquire().await.map_err(internal)?;
-        store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now()).await.map_err(internal)?;
+        let e = store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now())
+            .await
+            .map_err(internal)?;
+        drop(c);
+        self.log(vec![e]).await;
         let session = self.open_session(Some(row.resident), "password", None).await?;
         Ok((profile(&row)?, session))
     }
@@ -504,8 +536,11 @@ impl Identity {
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_password(&mut tx, &row.id, &hash).await.map_err(internal)?;
         store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token))).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "password_changed", time::now()).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        let e =
+            store::insert_event(&mut tx, resident, &row.id, "password_changed", time::now()).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
+        Ok(())
     }
 
     /// Changes e-mail and notices.
@@ -519,8 +554,10 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "settings_changed", time::now()).await.map_err(internal)?;
+        let e =
+            store::insert_event(&mut tx, resident, &row.id, "settings_changed", time::now()).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
         self.profile(resident).await
     }
 
@@ -554,9 +591,10 @@ impl Identity {
         }
         store::insert_mykey_id(&mut tx, &new).await.map_err(internal)?;
         store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(internal)?;
+        let away = store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(internal)?;
+        let to = store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.log(vec![away, to]).await;
         profile(&new)
     }
 
@@ -570,8 +608,10 @@ impl Identity {
         let mut tx = c.begin().await.map_err(internal)?;
         store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(internal)?;
         store::delete_sessions_of(&mut tx, resident, None).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "revoked", now).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        let e = store::insert_event(&mut tx, resident, &row.id, "revoked", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
+        Ok(())
     }
 
     /// Re-binds the MyKey ID to a renewed card (the session logged in with the password or
@@ -591,8 +631,9 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_card(&mut tx, &row.id, card).await.map_err(internal)?;
-        store::insert_event(&mut tx, resident, &row.id, "card_rebound", time::now()).await.map_err(internal)?;
+        let e = store::insert_event(&mut tx, resident, &row.id, "card_rebound", time::now()).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
         self.profile(resident).await
     }
 }

@@ -4,6 +4,7 @@
 use mykey_core::identity::Notices;
 use sqlx::{AnyPool, Row};
 
+use crate::log::UsageEvent;
 use crate::time::Micros;
 
 /// A live (or ended) MyKey ID row.
@@ -341,25 +342,55 @@ pub async fn delete_expired_sessions(pool: &AnyPool, now: Micros) -> sqlx::Resul
     Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected())
 }
 
-/// Appends to the usage history inside `tx`.
+/// Appends to the usage history inside `tx` (not yet logged: `leaf_index` is null).
 pub async fn insert_event(
     tx: &mut sqlx::AnyConnection,
     resident: i64,
     mykey_id: &str,
     kind: &str,
     now: Micros,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<UsageEvent> {
+    let e = UsageEvent {
+        id: uuid::Uuid::new_v4(),
+        resident,
+        mykey_id: mykey_id.to_owned(),
+        kind: kind.to_owned(),
+        created_at: now,
+    };
     sqlx::query(
         "INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(e.id.to_string())
     .bind(resident)
-    .bind(mykey_id.to_owned())
-    .bind(kind.to_owned())
+    .bind(e.mykey_id.clone())
+    .bind(e.kind.clone())
     .bind(now)
     .execute(tx)
     .await?;
-    Ok(())
+    Ok(e)
+}
+
+/// Usage events not yet in the log, oldest first, at most `limit`.
+pub async fn unlogged_events(pool: &AnyPool, limit: i64) -> sqlx::Result<Vec<UsageEvent>> {
+    let rows = sqlx::query(
+        "SELECT id, resident_id, mykey_id, kind, created_at FROM mykey_id_events WHERE leaf_index IS NULL \
+         ORDER BY created_at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get("id")?;
+            Ok(UsageEvent {
+                id: uuid::Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                resident: r.try_get("resident_id")?,
+                mykey_id: r.try_get("mykey_id")?,
+                kind: r.try_get("kind")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
 }
 
 /// A resident's usage history, newest first, at most `limit` events.

@@ -70,6 +70,12 @@ impl JpkiCard {
     }
 }
 
+impl Default for JpkiCard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl JpkiCard {
     /// Answers one APDU.
     pub fn handle(&mut self, c: &[u8]) -> Vec<u8> {
