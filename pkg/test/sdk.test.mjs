@@ -52,7 +52,7 @@ test("receipts verify against the Certificate Transparency reference tree", asyn
 test("the card bridges are typed for TypeScript users", () => {
   const dts = readFileSync(new URL("../dist/mykey_sdk.d.ts", import.meta.url), "utf8");
   assert.match(dts, /export function listBridges\(\): Promise<BridgeInfo\[\]>/);
-  assert.match(dts, /export function connect\(kind: "native-messaging" \| "virtual", options: ConnectOptions\): Promise<CardBridge>/);
+  assert.match(dts, /export function connect\(kind: "native-messaging" \| "webusb" \| "virtual", options: ConnectOptions\): Promise<CardBridge>/);
   assert.match(dts, /authenticate\(nonce: string, pin: string\): Promise<AuthToken>/);
   assert.match(dts, /pinTriesLeft\(\): Promise<PinTries>/);
   assert.match(dts, /export interface CardError extends Error/);

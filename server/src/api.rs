@@ -159,12 +159,18 @@ pub fn router(
         guesses: Arc::new(GuessLimiter::default()),
         metrics: metrics_handle(),
     };
+    // The web app under /app/: its files, and index.html for its own paths (/app/create, ...)
+    // so that a reload or a shared link opens the right page. `/` leads there.
     let app = match web_dir {
-        Some(dir) => Router::new().nest_service("/app", tower_http::services::ServeDir::new(dir)),
-        None => Router::new(),
+        Some(dir) => {
+            let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+            Router::new()
+                .nest_service("/app", tower_http::services::ServeDir::new(dir).fallback(index))
+                .route("/", get(|| async { axum::response::Redirect::temporary("/app/") }))
+        }
+        None => Router::new().route("/", get(home)),
     };
-    app.route("/", get(home))
-        .route("/healthz", get(healthz))
+    app.route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
         .route("/v1/payments", post(payment))

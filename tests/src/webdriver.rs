@@ -90,6 +90,111 @@ impl Browser {
         Ok(v["value"].clone())
     }
 
+    /// Runs `script` with a callback as its last argument; the value it is called with.
+    pub fn eval_async(&self, script: &str) -> anyhow::Result<Value> {
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/execute/async", self.base, self.session))
+            .json(&json!({"script": script, "args": []}))
+            .send()?
+            .json()?;
+        if v["value"].get("error").is_some() {
+            bail!("script failed: {v}");
+        }
+        Ok(v["value"].clone())
+    }
+
+    /// The element `css` selects, waiting up to 20 s for it to appear.
+    fn element(&self, css: &str) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v: Value = self
+                .http
+                .post(format!("{}/session/{}/element", self.base, self.session))
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()?
+                .json()?;
+            if let Some(id) = v["value"].as_object().and_then(|o| o.values().next()).and_then(|x| x.as_str()) {
+                return Ok(id.to_owned());
+            }
+            if Instant::now() > deadline {
+                bail!("no element {css:?}: {v}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element_call(&self, css: &str, what: &str, body: Value) -> anyhow::Result<Value> {
+        let id = self.element(css)?;
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/element/{id}/{what}", self.base, self.session))
+            .json(&body)
+            .send()?
+            .json()?;
+        anyhow::ensure!(v["value"].get("error").is_none(), "{what} on {css:?} failed: {v}");
+        Ok(v)
+    }
+
+    /// Clicks the element `css` selects, as a user would.
+    pub fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.element_call(css, "click", json!({})).map(drop)
+    }
+
+    /// Types `text` into the element `css` selects, as a keyboard would (after clearing it).
+    pub fn type_text(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.element_call(css, "clear", json!({}))?;
+        self.element_call(css, "value", json!({ "text": text })).map(drop)
+    }
+
+    /// Waits until the text of `css` contains `want`; returns the text.
+    pub fn wait_text(&self, css: &str, want: &str) -> anyhow::Result<String> {
+        let script = format!(
+            "const e = document.querySelector({css:?}); return e && e.textContent.includes({want:?}) ? e.textContent : null;"
+        );
+        let v = self.wait_for(&script, Duration::from_secs(30))?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Sets the window size (CSS pixels).
+    pub fn resize(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/window/rect", self.base, self.session))
+            .json(&json!({"width": width, "height": height}))
+            .send()?
+            .json()?;
+        anyhow::ensure!(v["value"].get("error").is_none(), "resize failed: {v}");
+        Ok(())
+    }
+
+    /// A PNG screenshot of the viewport.
+    pub fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
+        use base64::Engine as _;
+        let v: Value = self.http.get(format!("{}/session/{}/screenshot", self.base, self.session)).send()?.json()?;
+        let b64 = v["value"].as_str().context("no screenshot")?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
+    }
+
+    /// Runs axe-core (from the tools folder scripts/install-deps fills) on the page; the
+    /// WCAG 2 A and AA violations it reports, as `rule: nodes`.
+    pub fn axe_violations(&self) -> anyhow::Result<Vec<String>> {
+        let tools = std::env::var("MYKEY_TOOLS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mykey/tools")
+        });
+        let axe = tools.join("node_modules/axe-core/axe.min.js");
+        let source =
+            std::fs::read_to_string(&axe).with_context(|| format!("{} (run scripts/install-deps)", axe.display()))?;
+        self.eval(&format!("{source}\nreturn true;"))?;
+        let v = self.eval_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] })
+               .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+        )?;
+        Ok(v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+    }
+
     /// Waits until `script` returns something other than null (or `timeout`).
     pub fn wait_for(&self, script: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
