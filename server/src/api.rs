@@ -30,6 +30,7 @@ use crate::time;
 pub struct AppState {
     pub(crate) engine: Engine,
     pub(crate) identity: Arc<Identity>,
+    pub(crate) coupons: Arc<crate::coupons::Coupons>,
     pub(crate) demo_cards: Option<Arc<crate::demo_cards::DemoCards>>,
     keys: Arc<KeyCache>,
     guesses: Arc<GuessLimiter>,
@@ -147,6 +148,7 @@ impl FromRequestParts<AppState> for Caller {
 pub fn router(
     engine: Engine,
     identity: Arc<Identity>,
+    coupons: Arc<crate::coupons::Coupons>,
     demo_ca: Option<mykey_virtual_card::DemoCa>,
     web_dir: Option<std::path::PathBuf>,
 ) -> Router {
@@ -154,6 +156,7 @@ pub fn router(
     let state = AppState {
         engine,
         identity,
+        coupons,
         demo_cards,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
@@ -181,6 +184,8 @@ pub fn router(
         .route("/v1/holds", post(hold))
         .route("/v1/holds/{hold}/capture", post(capture))
         .route("/v1/holds/{hold}/void", post(void))
+        .route("/v1/partners/{partner}/coupons", post(issue_coupons))
+        .route("/v1/coupons/redeem", post(redeem_coupon))
         .route("/v1/residents", post(create_resident))
         .route("/v1/residents/{resident}/balances", get(resident_balances))
         .route("/v1/accounts/{account}", get(account))
@@ -348,6 +353,35 @@ async fn void(
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
     Ok(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
+}
+
+/// Issue a batch of coupon codes (the partner); the same request id gives the same codes.
+#[utoipa::path(post, path = "/v1/partners/{partner}/coupons", request_body = mykey_core::coupon::CouponBatchRequest,
+    security(("api_key" = [])), params(("partner" = i64, Path, description = "The partner")),
+    responses((status = 201, body = mykey_core::coupon::CouponBatch), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn issue_coupons(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(partner): Path<i64>,
+    Body(r): Body<mykey_core::coupon::CouponBatchRequest>,
+) -> ApiResult<(StatusCode, Json<mykey_core::coupon::CouponBatch>)> {
+    caller.require(&[Role::Partner], partner)?;
+    Ok((StatusCode::CREATED, Json(s.coupons.issue(partner, &r).await?)))
+}
+
+/// Redeem a coupon code (the resident): its points arrive as reserved points; a retry
+/// gives the same receipt.
+#[utoipa::path(post, path = "/v1/coupons/redeem", request_body = mykey_core::coupon::CouponRedemption,
+    security(("api_key" = [])),
+    responses((status = 201, body = TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn redeem_coupon(
+    State(s): State<AppState>,
+    caller: Caller,
+    parts: axum::http::request::Parts,
+    Body(r): Body<mykey_core::coupon::CouponRedemption>,
+) -> ApiResult<Answer> {
+    caller.require(&[Role::Resident], r.resident)?;
+    Ok(s.coupons.redeem(r.resident, &r.code, client_ip(&parts)).await?)
 }
 
 /// Create a resident (operator, or the home municipality).
@@ -697,7 +731,7 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
-    paths(healthz, metrics_text, payment, grant, conversion, assignment, transaction, hold, capture, void,
+    paths(healthz, metrics_text, issue_coupons, redeem_coupon, payment, grant, conversion, assignment, transaction, hold, capture, void,
           create_resident, resident_balances, account, balance_as_of, history, municipalities, partners, shops, run_jobs,
           log_checkpoint, log_key, log_inclusion, log_consistency),
     components(schemas(Problem, PostingRequest, Posting, Expiry, AccountKind, TransactionKind, HoldState, HistoryEntry, JobsRequest)),

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod coupons;
 pub mod demo;
 pub mod demo_cards;
 pub mod engine;
@@ -68,6 +69,9 @@ pub struct Site {
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
+    /// The secret coupon codes derive from (`coupons::key_file`); none: a random one for
+    /// this process (tests).
+    pub coupon_key: Option<[u8; 32]>,
 }
 
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
@@ -94,7 +98,14 @@ pub async fn serve_with(
     if pending > 0 {
         tracing::info!(events = pending, "logged MyKey ID events left from the last run");
     }
-    let router = api::router(engine.clone(), identity, site.demo_ca, site.web_dir);
+    let coupon_key = site.coupon_key.unwrap_or_else(|| {
+        use rand::RngCore;
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        k
+    });
+    let coupons = coupons::Coupons::new(engine.clone(), coupon_key, identity.origin().unwrap_or(""));
+    let router = api::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.demo_ca, site.web_dir);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

@@ -28,6 +28,9 @@ struct Cli {
     /// The tamper-evident log's signing key (a C2SP skey); created with a new key if missing.
     #[arg(long, env = "MYKEY_LOG_KEY_FILE", default_value = "mykey-log.key", global = true)]
     log_key_file: PathBuf,
+    /// The secret coupon codes derive from; created when missing. Keep it with the database.
+    #[arg(long, env = "MYKEY_COUPON_KEY_FILE", default_value = "mykey-coupon.key", global = true)]
+    coupon_key_file: PathBuf,
     /// The log's origin (first line of its checkpoints) when a new key is created.
     #[arg(long, env = "MYKEY_LOG_ORIGIN", default_value = mykey_server::DEFAULT_LOG_ORIGIN, global = true)]
     log_origin: String,
@@ -292,7 +295,8 @@ async fn main() -> anyhow::Result<()> {
             let listener = mykey_server::bind(bind).await?;
             let trust = card.trust(listener.local_addr()?)?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
-            let site = Site { card_trust: trust, demo_ca: None, web_dir: card.web_dir.clone() };
+            let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
+            let site = Site { card_trust: trust, demo_ca: None, web_dir: card.web_dir.clone(), coupon_key };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(jobs_every_seconds.max(1)))
                 .await
         }
@@ -483,7 +487,8 @@ async fn main() -> anyhow::Result<()> {
                 ledger.engine.log_vkey()
             );
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
-            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir };
+            let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
+            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {

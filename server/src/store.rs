@@ -752,6 +752,22 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts issued coupon codes (their hashes) inside `conn`'s transaction.
+    pub async fn insert_coupons(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &str,
+        partner: i64,
+        hashes: Vec<String>,
+    ) -> anyhow::Result<()> {
+        let rows = hashes
+            .into_iter()
+            .map(|h| vec![V::T(h), V::T(batch.to_owned()), V::I(partner), V::T("issued".into())])
+            .collect();
+        insert_many(self.backend, conn, "INSERT INTO coupons (code_hash, batch_id, partner_id, state)", "", 4, rows)
+            .await
+    }
+
     /// The last batch whose rows are in the tables.
     pub async fn materialized_through(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query("SELECT through_batch FROM materialized WHERE id = 1")

@@ -119,6 +119,7 @@ impl Server {
     pub fn demo(database_url: &str, dir: &Path) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.arg("--coupon-key-file").arg(dir.join("coupon.key"));
         cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
         cmd.arg("--witness-dir").arg(dir.join("witnesses"));
         Self::spawn(cmd, "mykey demo: ")
@@ -128,6 +129,7 @@ impl Server {
     pub fn demo_with(database_url: &str, dir: &Path, demo_ca: &Path, web_dir: &Path) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.arg("--coupon-key-file").arg(dir.join("coupon.key"));
         cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
         cmd.arg("--witness-dir").arg(dir.join("witnesses"));
         cmd.arg("--demo-ca-file").arg(demo_ca).arg("--web-dir").arg(web_dir);
@@ -138,6 +140,7 @@ impl Server {
     pub fn serve(database_url: &str, dir: &Path) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
+        cmd.arg("--coupon-key-file").arg(dir.join("coupon.key"));
         cmd.args(["serve", "--bind", "127.0.0.1:0"]);
         Self::spawn(cmd, "mykey-server listening on ")
     }

@@ -114,7 +114,8 @@ impl Browser {
                 .json(&json!({"using": "css selector", "value": css}))
                 .send()?
                 .json()?;
-            if let Some(id) = v["value"].as_object().and_then(|o| o.values().next()).and_then(|x| x.as_str()) {
+            // The W3C WebDriver element reference key.
+            if let Some(id) = v["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
                 return Ok(id.to_owned());
             }
             if Instant::now() > deadline {
@@ -125,15 +126,24 @@ impl Browser {
     }
 
     fn element_call(&self, css: &str, what: &str, body: Value) -> anyhow::Result<Value> {
-        let id = self.element(css)?;
-        let v: Value = self
-            .http
-            .post(format!("{}/session/{}/element/{id}/{what}", self.base, self.session))
-            .json(&body)
-            .send()?
-            .json()?;
-        anyhow::ensure!(v["value"].get("error").is_none(), "{what} on {css:?} failed: {v}");
-        Ok(v)
+        // The app may re-render the element between finding and using it: find it again.
+        for _ in 0..5 {
+            let id = self.element(css)?;
+            let v: Value = self
+                .http
+                .post(format!("{}/session/{}/element/{id}/{what}", self.base, self.session))
+                .json(&body)
+                .send()?
+                .json()?;
+            match v["value"]["error"].as_str() {
+                None => return Ok(v),
+                Some("stale element reference" | "element not interactable") => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Some(_) => bail!("{what} on {css:?} failed: {v}"),
+            }
+        }
+        bail!("{what} on {css:?}: the element kept changing")
     }
 
     /// Clicks the element `css` selects, as a user would.

@@ -137,6 +137,47 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.wait_text("table", "留保ポイント").unwrap();
     b.wait_text("#usage", "マイキーIDを登録").unwrap();
     no_violations(&b, "my page");
+
+    // A partner's coupon link (URL delivery) fills the code in; a typo is caught on the page.
+    let keys: mykey_server::demo::DemoKeys =
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let batch: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/partners/{}/coupons", server.base, keys.ids.partner))
+        .bearer_auth(&keys.partner)
+        .json(&serde_json::json!({
+            "id": uuid::Uuid::new_v4(), "count": 1, "partner_points": "600", "rate": "1",
+            "expires_at": "2099-01-01T00:00:00Z", "delivery": "url"
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let code = batch["codes"][0].as_str().unwrap().to_owned();
+    let wrong_check = if code.ends_with('X') { 'Y' } else { 'X' };
+    b.type_text("#coupon", &format!("{}{wrong_check}", &code[..code.len() - 1])).unwrap();
+    b.click("#coupon ~ button").unwrap();
+    b.wait_text("#coupon-msg", "入力誤り").unwrap();
+    b.goto(batch["urls"][0].as_str().unwrap()).unwrap();
+    b.wait_for(
+        &format!(
+            "const e = document.getElementById('coupon'); return e && e.value === {:?} ? true : null;",
+            code.replace('-', "")
+        ),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    b.click("#coupon ~ button").unwrap();
+    b.wait_text("#coupon-msg", "600").unwrap();
+    b.wait_text("table", "600").unwrap();
+    // Assign 250 of them to the first municipality.
+    b.eval("const s = document.getElementById('assign-to'); s.selectedIndex = 1; s.dispatchEvent(new Event('change', { bubbles: true })); return true;")
+        .unwrap();
+    b.type_text("#assign-amount", "250").unwrap();
+    b.click("section[aria-labelledby=assign-title] button[type=submit]").unwrap();
+    b.wait_text("#assign-msg", "250").unwrap();
+    b.wait_text("table", "350").unwrap();
+    b.wait_text("table", "250").unwrap();
+    no_violations(&b, "my page with points");
     shoot(&b, "mypage");
     b.click("main > button").unwrap(); // log out
     b.wait_for("return document.getElementById('login-id') ? true : null;", Duration::from_secs(10)).unwrap();

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod card;
+pub mod coupon;
 pub mod currency;
 pub mod identity;
 pub mod merkle;

@@ -1,0 +1,271 @@
+//! Coupon codes (DOMAIN.md "Partner conversion", methods 2 to 4): a partner issues a batch;
+//! a resident redeems a code once and the points arrive as reserved points through the
+//! ledger's conversion. Codes are HMAC-SHA-256(coupon key, batch id, index), so a repeated
+//! batch request returns the same codes, and only their hashes are stored. Redemption claims
+//! the code in one statement, then runs the conversion under an id derived from the code: a
+//! retry replays it, and two residents can never both get the points.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use mykey_core::api::ConversionRequest;
+use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
+use mykey_core::{Problem, ProblemKind};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::auth::FailureCounter;
+use crate::engine::{Answer, Engine, Request};
+use crate::time::{self, Micros};
+
+/// Most codes in one batch.
+pub const MAX_BATCH_CODES: u32 = 10_000;
+/// Failed redemptions per resident in [`REDEEM_WINDOW`].
+pub const FAILED_REDEMPTIONS_PER_RESIDENT: usize = 10;
+/// Failed redemptions per client address in [`REDEEM_WINDOW`].
+pub const FAILED_REDEMPTIONS_PER_IP: usize = 30;
+/// The window of the two limits above.
+pub const REDEEM_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Issues and redeems coupon codes.
+pub struct Coupons {
+    engine: Engine,
+    key: [u8; 32],
+    /// Where `url` delivery links point (the site's origin), e.g. `https://mykey.example`.
+    origin: String,
+    per_resident: FailureCounter<i64>,
+    per_ip: FailureCounter<IpAddr>,
+}
+
+/// Reads the coupon key (64 hex digits) from `path`, or creates one there (mode 0600). Keep it
+/// secret and keep it: the codes of every batch derive from it.
+pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context;
+    use rand::RngCore;
+    use std::io::Write as _;
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+        return bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()));
+    }
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{}\n", hex::encode(key)).as_bytes()))
+        .with_context(|| format!("writing a new coupon key to {}", path.display()))?;
+    Ok(key)
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "coupon storage failed");
+    Problem::new(ProblemKind::Internal, "the server failed to store the coupons; nothing was changed")
+}
+
+fn code_hash(code: &CouponCode) -> String {
+    hex::encode(Sha256::digest(code.canonical().as_bytes()))
+}
+
+fn delivery_name(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Paper => "paper",
+        Delivery::Email => "email",
+        Delivery::Url => "url",
+    }
+}
+
+impl Coupons {
+    /// Coupons over `engine`'s database, with the secret `key` that codes derive from.
+    pub fn new(engine: Engine, key: [u8; 32], origin: &str) -> Coupons {
+        Coupons {
+            engine,
+            key,
+            origin: origin.trim_end_matches('/').to_owned(),
+            per_resident: FailureCounter::new(FAILED_REDEMPTIONS_PER_RESIDENT, REDEEM_WINDOW),
+            per_ip: FailureCounter::new(FAILED_REDEMPTIONS_PER_IP, REDEEM_WINDOW),
+        }
+    }
+
+    /// Code `index` of batch `batch`.
+    fn code(&self, batch: Uuid, index: u32) -> CouponCode {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(batch.as_bytes());
+        mac.update(&index.to_be_bytes());
+        let out = mac.finalize().into_bytes();
+        let random: [u8; RANDOM_SYMBOLS] = out[..RANDOM_SYMBOLS].try_into().expect("32 bytes");
+        CouponCode::from_random(&random)
+    }
+
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.engine.store().pool()
+    }
+
+    /// Issues a batch for `partner` (or gives the same batch again for the same request).
+    pub async fn issue(&self, partner: i64, r: &CouponBatchRequest) -> Result<CouponBatch, Problem> {
+        if r.count == 0 || r.count > MAX_BATCH_CODES {
+            return Err(Problem::new(ProblemKind::InvalidRequest, format!("a batch has 1 to {MAX_BATCH_CODES} codes")));
+        }
+        let points = mykey_core::points::convert(r.partner_points, r.rate)?.get();
+        let expires_at = time::datetime_to_micros(r.expires_at);
+        if expires_at <= time::now() {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "expires_at is in the past"));
+        }
+        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM partners WHERE id = $1")
+            .bind(partner)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
+        if known.is_none() {
+            return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")));
+        }
+        let fingerprint = {
+            let mut h = Sha256::new();
+            h.update(partner.to_be_bytes());
+            h.update(serde_json::to_vec(r).expect("serialisable"));
+            hex::encode(h.finalize())
+        };
+        let codes: Vec<CouponCode> = (0..r.count).map(|i| self.code(r.id, i)).collect();
+        let existing: Option<(String,)> = sqlx::query_as("SELECT fingerprint FROM coupon_batches WHERE id = $1")
+            .bind(r.id.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
+        match existing {
+            Some((f,)) if f != fingerprint => {
+                return Err(Problem::new(
+                    ProblemKind::IdempotencyConflict,
+                    format!("batch {} was issued with another request", r.id),
+                ))
+            }
+            Some(_) => {}
+            None => self.store_batch(partner, r, points, expires_at, &fingerprint, &codes).await?,
+        }
+        let urls = match r.delivery {
+            Delivery::Url => {
+                codes.iter().map(|c| format!("{}/app/mypage?coupon={}", self.origin, c.canonical())).collect()
+            }
+            _ => vec![],
+        };
+        Ok(CouponBatch {
+            id: r.id,
+            points,
+            expires_at: r.expires_at,
+            delivery: r.delivery,
+            codes: codes.iter().map(ToString::to_string).collect(),
+            urls,
+        })
+    }
+
+    async fn store_batch(
+        &self,
+        partner: i64,
+        r: &CouponBatchRequest,
+        points: i64,
+        expires_at: Micros,
+        fingerprint: &str,
+        codes: &[CouponCode],
+    ) -> Result<(), Problem> {
+        use sqlx::Connection;
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO coupon_batches (id, partner_id, fingerprint, count, partner_points, rate, points, delivery, \
+             expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(r.id.to_string())
+        .bind(partner)
+        .bind(fingerprint.to_owned())
+        .bind(i64::from(r.count))
+        .bind(r.partner_points.to_string())
+        .bind(r.rate.to_string())
+        .bind(points)
+        .bind(delivery_name(r.delivery))
+        .bind(expires_at)
+        .bind(time::now())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let hashes = codes.iter().map(code_hash).collect();
+        self.engine.store().insert_coupons(&mut tx, &r.id.to_string(), partner, hashes).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)
+    }
+
+    /// Redeems `typed` for `resident`: the conversion's answer (the same on a retry).
+    pub async fn redeem(&self, resident: i64, typed: &str, ip: IpAddr) -> Result<Answer, Problem> {
+        if self.per_resident.blocked(&resident) || self.per_ip.blocked(&ip) {
+            return Err(Problem::new(ProblemKind::RateLimited, "too many wrong coupon codes; try again in an hour"));
+        }
+        let fail = |p: Problem| {
+            self.per_resident.failed(&resident);
+            self.per_ip.failed(&ip);
+            p
+        };
+        let code =
+            CouponCode::parse(typed).map_err(|e| fail(Problem::new(ProblemKind::CouponInvalid, e.to_string())))?;
+        let hash = code_hash(&code);
+        let row = sqlx::query(
+            "SELECT c.batch_id, c.partner_id, c.state, c.redeemed_by, b.partner_points, b.rate, b.expires_at \
+             FROM coupons c JOIN coupon_batches b ON b.id = c.batch_id WHERE c.code_hash = $1",
+        )
+        .bind(hash.clone())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| fail(Problem::new(ProblemKind::CouponInvalid, "this coupon code was never issued")))?;
+        let partner: i64 = row.try_get("partner_id").map_err(internal)?;
+        let redeemed_by: Option<i64> = row.try_get("redeemed_by").map_err(internal)?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(internal)?;
+        let decimal = |col: &str| -> Result<rust_decimal::Decimal, Problem> {
+            let s: String = row.try_get(col).map_err(internal)?;
+            s.parse().map_err(internal)
+        };
+        let (partner_points, rate) = (decimal("partner_points")?, decimal("rate")?);
+        match redeemed_by {
+            Some(r) if r != resident => {
+                return Err(fail(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed")))
+            }
+            Some(_) => {}
+            None => {
+                if time::now() > expires_at {
+                    return Err(Problem::new(ProblemKind::CouponExpired, "this coupon code has expired")
+                        .with("expired_at", time::micros_to_datetime(expires_at).to_rfc3339()));
+                }
+                let claimed = sqlx::query(
+                    "UPDATE coupons SET state = 'redeemed', redeemed_by = $1, redeemed_at = $2 \
+                     WHERE code_hash = $3 AND state = 'issued'",
+                )
+                .bind(resident)
+                .bind(time::now())
+                .bind(hash.clone())
+                .execute(self.pool())
+                .await
+                .map_err(internal)?;
+                if claimed.rows_affected() == 0 {
+                    // Someone claimed it between the read and the claim.
+                    let again: Option<(Option<i64>,)> =
+                        sqlx::query_as("SELECT redeemed_by FROM coupons WHERE code_hash = $1")
+                            .bind(hash.clone())
+                            .fetch_optional(self.pool())
+                            .await
+                            .map_err(internal)?;
+                    if again.and_then(|a| a.0) != Some(resident) {
+                        return Err(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed"));
+                    }
+                }
+            }
+        }
+        // One conversion per code, whoever asks how often.
+        let id = uuid::Builder::from_random_bytes(
+            Sha256::digest(format!("coupon:{hash}").as_bytes())[..16].try_into().expect("16 bytes"),
+        )
+        .into_uuid();
+        let request = ConversionRequest { id, partner, resident, partner_points, rate, memo: Some("coupon".into()) };
+        Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
+    }
+}
