@@ -900,7 +900,20 @@ impl Ledger {
         let mut credit = Leg::new(to, amount);
         credit.lot.expires_at = r.expires_at.map(crate::time::datetime_to_micros);
         let legs = [Leg::new(treasury, -amount), credit];
-        self.post(ch, r.id, TransactionKind::Grant, r.municipality, r.memo.clone(), &legs, now)
+        let receipt = self.post(ch, r.id, TransactionKind::Grant, r.municipality, r.memo.clone(), &legs, now)?;
+        // The resident may have asked to hear of granted points by e-mail (the mailer decides).
+        ch.notices.push(Notice {
+            id: self.next_notice,
+            resident: r.resident,
+            kind: "points_granted".to_owned(),
+            payload: serde_json::json!({
+                "municipality": r.municipality, "event": r.event, "points": amount, "transaction": receipt.id,
+            })
+            .to_string(),
+            created_at: receipt.created_at.timestamp_micros(),
+        });
+        self.next_notice += 1;
+        Ok(receipt)
     }
 
     /// Converts a partner member's points into reserved points.

@@ -15,6 +15,7 @@ pub mod journal;
 pub mod ledger;
 pub mod lock;
 pub mod log;
+pub mod mail;
 pub mod mirror;
 pub mod restore;
 pub mod store;
@@ -69,6 +70,8 @@ pub struct Site {
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
+    /// Where e-mail notices go; none: they wait in the outbox.
+    pub mail: Option<mail::MailConfig>,
     /// The secret coupon codes derive from (`coupons::key_file`); none: a random one for
     /// this process (tests).
     pub coupon_key: Option<[u8; 32]>,
@@ -97,6 +100,10 @@ pub async fn serve_with(
     let pending = identity.log_pending().await.context("logging MyKey ID events left from the last run")?;
     if pending > 0 {
         tracing::info!(events = pending, "logged MyKey ID events left from the last run");
+    }
+    if let Some(config) = &site.mail {
+        let mailer = mail::Mailer::new(engine.store().pool().clone(), config)?;
+        tokio::spawn(mailer.run());
     }
     let coupon_key = site.coupon_key.unwrap_or_else(|| {
         use rand::RngCore;

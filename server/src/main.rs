@@ -38,6 +38,26 @@ struct Cli {
     command: Command,
 }
 
+/// E-mail notices.
+#[derive(clap::Args)]
+struct MailArgs {
+    /// The SMTP server for e-mail notices: `smtp://host:port` (plain, a local relay),
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://user:password@host`. Without it,
+    /// notices wait in the outbox.
+    #[arg(long, env = "MYKEY_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of e-mail notices.
+    #[arg(long, env = "MYKEY_MAIL_FROM", default_value = "マイキープラットフォーム <no-reply@mykey.local>")]
+    mail_from: String,
+}
+
+impl MailArgs {
+    fn config(&self) -> Option<mykey_server::mail::MailConfig> {
+        let url = self.smtp_url.clone()?;
+        Some(mykey_server::mail::MailConfig { smtp_url: url, from: self.mail_from.clone() })
+    }
+}
+
 /// Card login settings of `serve`.
 #[derive(clap::Args)]
 struct CardArgs {
@@ -105,6 +125,8 @@ enum Command {
         witness_quorum: Option<usize>,
         #[command(flatten)]
         card: CardArgs,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Run a witness (C2SP tlog-witness): cosign checkpoints of the given logs that are
     /// consistent with the last one it cosigned.
@@ -209,6 +231,8 @@ enum Command {
         /// Files to serve under `/app/` (the web app).
         #[arg(long)]
         web_dir: Option<PathBuf>,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Issue a virtual My Number Card from the demo CA (demo and tests only).
     VirtualCard {
@@ -289,14 +313,20 @@ async fn main() -> anyhow::Result<()> {
         Ok(LogConfig { signer: signer()?, witnesses, quorum })
     };
     match cli.command {
-        Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum, card } => {
+        Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum, card, mail } => {
             let ledger = Ledgerd::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
             tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
             let trust = card.trust(listener.local_addr()?)?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
             let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
-            let site = Site { card_trust: trust, demo_ca: None, web_dir: card.web_dir.clone(), coupon_key };
+            let site = Site {
+                card_trust: trust,
+                demo_ca: None,
+                web_dir: card.web_dir.clone(),
+                coupon_key,
+                mail: mail.config(),
+            };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(jobs_every_seconds.max(1)))
                 .await
         }
@@ -444,7 +474,7 @@ async fn main() -> anyhow::Result<()> {
             println!("virtual card written to {} (PIN {pin}); its CA is {}", out.display(), demo_ca_file.display());
             Ok(())
         }
-        Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file, web_dir } => {
+        Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file, web_dir, mail } => {
             // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
             // a fresh database starts fresh witnesses.
             let fresh = store::Store::connect(&url).await?.municipalities().await.map_or(true, |m| m.is_empty());
@@ -488,7 +518,7 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
             let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
-            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key };
+            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {

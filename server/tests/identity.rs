@@ -36,6 +36,8 @@ struct Options {
     crl_revoking: Option<Vec<Vec<u8>>>,
     unknown: UnknownRevocation,
     nonce_life: Duration,
+    /// The SMTP server for e-mail notices.
+    smtp: Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             crl_revoking: Some(vec![]),
             unknown: UnknownRevocation::Deny,
             nonce_life: Duration::from_secs(300),
+            smtp: None,
         }
     }
 }
@@ -73,12 +76,14 @@ async fn server(opts: Options) -> Server {
     let trust = CardTrust::new(&[ca.certificate().to_vec()], &crls, opts.unknown, &base).unwrap();
     let identity =
         Arc::new(Identity::with_lives(ledger.engine.clone(), Some(trust), opts.nonce_life, Duration::from_secs(3600)));
+    let mail = opts
+        .smtp
+        .map(|url| mykey_server::mail::MailConfig { smtp_url: url, from: "mykey <no-reply@mykey.test>".into() });
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
-        mykey_server::serve_with(engine, identity, Default::default(), listener, Duration::from_secs(3600))
-            .await
-            .unwrap();
+        let site = mykey_server::Site { mail, ..Default::default() };
+        mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
     Server { base, ca, _db: db, task }
 }
@@ -552,4 +557,137 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     assert_eq!(v["mykey_id"], Value::Null);
     let (st, v) = n.post("/v1/registration/candidates", json!({"action": "check", "candidate": "NEWID234"})).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:mykey-id-taken"));
+}
+
+/// aiosmtpd (a real SMTP server, from PyPI; scripts/install-deps puts it in the tools folder)
+/// storing what arrives in a Maildir.
+struct Smtp {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Drop for Smtp {
+    #[allow(clippy::zombie_processes)]
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+fn smtp() -> Smtp {
+    let tools = std::env::var("MYKEY_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mykey/tools"));
+    let python = tools.join("py/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/install-deps", python.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let maildir = std::env::temp_dir().join(format!("mykey-maildir-{}", uuid::Uuid::new_v4().simple()));
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for it.
+    let child = std::process::Command::new(python)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Smtp { child, port, maildir };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("aiosmtpd did not start");
+}
+
+/// (to, subject, body) of every message that arrived, decoded.
+fn arrived(maildir: &std::path::Path) -> Vec<(String, String, String)> {
+    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else { return vec![] };
+    let decode_words = |s: &str| -> String {
+        s.split_whitespace()
+            .map(|w| match w.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")) {
+                Some(b64) => String::from_utf8(B64.decode(b64).unwrap()).unwrap(),
+                None => w.to_owned(),
+            })
+            .collect()
+    };
+    entries
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap().replace("\r\n", "\n");
+            let (head, body) = text.split_once("\n\n").unwrap();
+            let head = head.replace("\n ", " ").replace("\n\t", " ");
+            let field = |name: &str| {
+                head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_default().to_owned()
+            };
+            let body: String = body.lines().filter(|l| !l.is_empty()).collect();
+            let body = String::from_utf8(B64.decode(body.trim()).unwrap_or_default()).unwrap_or_default();
+            (field("To"), decode_words(&field("Subject")), body)
+        })
+        .collect()
+}
+
+async fn wait_for_mail(maildir: &std::path::Path, n: usize) -> Vec<(String, String, String)> {
+    for _ in 0..100 {
+        let got = arrived(maildir);
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} mails did not arrive: {:?}", arrived(maildir));
+}
+
+/// The notices a resident chose arrive by e-mail through a real SMTP server, in Japanese; the
+/// ones not chosen do not.
+#[tokio::test]
+async fn chosen_notices_arrive_by_e_mail() {
+    let mail = smtp();
+    let s = server(Options { smtp: Some(format!("smtp://127.0.0.1:{}", mail.port)), ..Options::default() }).await;
+    let b = Browser::new(&s);
+    let mut card = card(&s);
+    let (id, resident) = registered(&b, &mut card).await;
+    let got = wait_for_mail(&mail.maildir, 1).await;
+    assert_eq!(got[0].0, "hanako@example.jp");
+    assert!(got[0].1.contains("マイキーIDのお知らせ"), "{got:?}");
+    assert!(got[0].2.contains(&format!("マイキーID {id} 様")) && got[0].2.contains("登録されました"), "{got:?}");
+
+    // Points granted (chosen): the ledger's notice becomes mail.
+    let store = mykey_server::store::Store::connect(&s._db.url).await.unwrap();
+    let key = mykey_server::auth::create_key(&store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
+    let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": 300});
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/grants", s.base))
+        .bearer_auth(key)
+        .json(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let got = wait_for_mail(&mail.maildir, 2).await;
+    assert!(
+        got.iter()
+            .any(|m| m.1.contains("ポイントが付与されました") && m.2.contains("前橋市の自治体ポイント 300ポイント")),
+        "{got:?}"
+    );
+
+    // A password change is not mailed (settings_changed was not chosen) ...
+    let (st, _) = b
+        .post(
+            "/v1/me/password",
+            json!({"current_password": "abc123!x", "password": "new-pass1", "password_confirmation": "new-pass1"}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    // ... choosing it is (to the new settings).
+    let notices =
+        json!({"points_granted": true, "points_expired": true, "settings_changed": true, "mykey_id_changed": true});
+    let (st, v) = b
+        .put(
+            "/v1/me/settings",
+            json!({"email": "taro@example.jp", "email_confirmation": "taro@example.jp", "notices": notices}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let got = wait_for_mail(&mail.maildir, 3).await;
+    assert_eq!(got.len(), 3, "no mail for the password change: {got:?}");
+    assert!(got.iter().any(|m| m.0 == "taro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
 }

@@ -59,7 +59,11 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 pub fn test_site(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dist = root.join("pkg/dist");
-    assert!(dist.join("mykey_sdk.js").exists(), "build the npm package first: scripts/build-pkg");
+    assert!(
+        dist.join("mykey_sdk.js").exists(),
+        "build the npm package first (scripts/build-pkg): no {}",
+        dist.display()
+    );
     let web = dir.join("web");
     copy_dir(&root.join("tests/web"), &web).expect("copying the test pages");
     copy_dir(&dist, &web.join("pkg")).expect("copying the npm package");

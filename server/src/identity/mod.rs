@@ -27,6 +27,7 @@ use sqlx::Connection;
 
 use crate::auth::FailureCounter;
 use crate::engine::{Admin, AdminResult, Engine};
+use crate::mail::{self, Kind};
 use crate::time::{self, Micros};
 use card::{CardTrust, Nonces, VerifiedCard};
 use store::{Draft, MykeyIdRow, Session};
@@ -444,6 +445,17 @@ impl Identity {
         store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
         store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(internal)?;
         let e = store::insert_event(&mut tx, resident, &row.id, "registered", now).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &row.id,
+            row.email.as_deref(),
+            &row.notices,
+            Kind::MykeyIdChanged,
+            "マイキーIDが登録されました。",
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![e]).await;
         profile(&row)
@@ -538,6 +550,17 @@ impl Identity {
         store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token))).await.map_err(internal)?;
         let e =
             store::insert_event(&mut tx, resident, &row.id, "password_changed", time::now()).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &row.id,
+            row.email.as_deref(),
+            &row.notices,
+            Kind::SettingsChanged,
+            "パスワード",
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![e]).await;
         Ok(())
@@ -556,6 +579,17 @@ impl Identity {
         store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(internal)?;
         let e =
             store::insert_event(&mut tx, resident, &row.id, "settings_changed", time::now()).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &row.id,
+            email.as_deref(),
+            &req.notices,
+            Kind::SettingsChanged,
+            "メールアドレス・お知らせの設定",
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![e]).await;
         self.profile(resident).await
@@ -593,6 +627,17 @@ impl Identity {
         store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
         let away = store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(internal)?;
         let to = store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &new.id,
+            new.email.as_deref(),
+            &new.notices,
+            Kind::MykeyIdChanged,
+            &format!("マイキーIDが {} から {} に変更されました。", row.id, new.id),
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![away, to]).await;
         profile(&new)
@@ -609,6 +654,17 @@ impl Identity {
         store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(internal)?;
         store::delete_sessions_of(&mut tx, resident, None).await.map_err(internal)?;
         let e = store::insert_event(&mut tx, resident, &row.id, "revoked", now).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &row.id,
+            row.email.as_deref(),
+            &row.notices,
+            Kind::MykeyIdChanged,
+            "マイキーIDが廃止されました。",
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![e]).await;
         Ok(())
@@ -632,6 +688,17 @@ impl Identity {
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_card(&mut tx, &row.id, card).await.map_err(internal)?;
         let e = store::insert_event(&mut tx, resident, &row.id, "card_rebound", time::now()).await.map_err(internal)?;
+        mail::queue(
+            &mut tx,
+            resident,
+            &row.id,
+            row.email.as_deref(),
+            &row.notices,
+            Kind::MykeyIdChanged,
+            "マイキーIDに更新後のマイナンバーカードが登録されました。",
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.log(vec![e]).await;
         self.profile(resident).await

@@ -73,7 +73,8 @@ pub fn notices_to_text(n: &Notices) -> String {
     kinds.iter().filter(|(on, _)| *on).map(|(_, k)| *k).collect::<Vec<_>>().join(",")
 }
 
-fn notices_from_text(s: &str) -> Notices {
+/// Notices from their stored form.
+pub fn notices_from_text(s: &str) -> Notices {
     let has = |k: &str| s.split(',').any(|x| x == k);
     Notices {
         points_granted: has("points_granted"),

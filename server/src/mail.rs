@@ -1,0 +1,301 @@
+//! E-mail notices: the four kinds a resident may choose (DOMAIN.md "MyKey ID"), in Japanese,
+//! through an outbox table and a real SMTP client (lettre) with retries.
+//!
+//! Two sources fill `mail_outbox`: the ledger's `notices` (points granted, points expired),
+//! turned into mail by [`Mailer::run_once`] for residents who chose that kind; and MyKey ID
+//! changes ([`queue`], called by `identity`). The mailer then sends what is due; a failure is
+//! tried again later (1 s, 2 s, 4 s, ... up to an hour), at most [`MAX_ATTEMPTS`] times.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::message::header::ContentType;
+use lettre::message::{header::ContentTransferEncoding, Mailbox, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use mykey_core::identity::Notices;
+use sqlx::{AnyPool, Row};
+
+use crate::time::{self, Micros, SECOND};
+
+/// Sends per message before giving up.
+pub const MAX_ATTEMPTS: i64 = 10;
+/// Notices and mails handled per round (bounds each round's work).
+pub const PER_ROUND: i64 = 100;
+/// Rounds run this often (and at once after a MyKey ID change).
+pub const EVERY: Duration = Duration::from_secs(1);
+
+/// A notice kind a resident may choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Points granted (municipal and event points).
+    PointsGranted,
+    /// Points expired.
+    PointsExpired,
+    /// Password or settings changed.
+    SettingsChanged,
+    /// MyKey ID registered, changed or revoked.
+    MykeyIdChanged,
+}
+
+impl Kind {
+    fn chosen(self, n: &Notices) -> bool {
+        match self {
+            Kind::PointsGranted => n.points_granted,
+            Kind::PointsExpired => n.points_expired,
+            Kind::SettingsChanged => n.settings_changed,
+            Kind::MykeyIdChanged => n.mykey_id_changed,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::PointsGranted => "points_granted",
+            Kind::PointsExpired => "points_expired",
+            Kind::SettingsChanged => "settings_changed",
+            Kind::MykeyIdChanged => "mykey_id_changed",
+        }
+    }
+}
+
+const FOOTER: &str = "\n\n――\nこのメールは送信専用のアドレスから自動で送っています。\nお心当たりのない場合は、お住まいの市区町村の窓口にご連絡ください。\n\nマイキープラットフォーム／自治体ポイント管理クラウド\n";
+
+/// Subject and body (Japanese) of a notice; `what` says which change or how many points.
+pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
+    let (subject, text) = match kind {
+        Kind::PointsGranted => (
+            "【自治体ポイント】ポイントが付与されました",
+            format!("{what}が付与されました。\nマイページで残高と有効期限をご確認ください。"),
+        ),
+        Kind::PointsExpired => {
+            ("【自治体ポイント】ポイントが失効しました", format!("有効期限を過ぎた{what}が失効しました。"))
+        }
+        Kind::SettingsChanged => {
+            ("【マイキープラットフォーム】設定が変更されました", format!("{what}が変更されました。"))
+        }
+        Kind::MykeyIdChanged => ("【マイキープラットフォーム】マイキーIDのお知らせ", what.to_owned()),
+    };
+    (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
+}
+
+/// Queues a notice for the resident behind a MyKey ID row, if they chose its kind and gave an
+/// e-mail address (inside the caller's transaction).
+pub async fn queue(
+    tx: &mut sqlx::AnyConnection,
+    resident: i64,
+    mykey_id: &str,
+    email: Option<&str>,
+    notices: &Notices,
+    kind: Kind,
+    what: &str,
+) -> sqlx::Result<bool> {
+    let Some(to) = email.filter(|_| kind.chosen(notices)) else { return Ok(false) };
+    let (subject, body) = render(kind, mykey_id, what);
+    insert(tx, resident, kind, to, &subject, &body, time::now()).await?;
+    Ok(true)
+}
+
+async fn insert(
+    c: &mut sqlx::AnyConnection,
+    resident: i64,
+    kind: Kind,
+    to: &str,
+    subject: &str,
+    body: &str,
+    now: Micros,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, resident_id, kind, to_address, subject, body, created_at, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(resident)
+    .bind(kind.name())
+    .bind(to.to_owned())
+    .bind(subject.to_owned())
+    .bind(body.to_owned())
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Where mail goes out.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, e.g. a local relay), `smtp://host?tls=required` (STARTTLS)
+    /// or `smtps://user:password@host` (TLS); lettre's URL form.
+    pub smtp_url: String,
+    /// The sender, e.g. `mykey <no-reply@mykey.example>`.
+    pub from: String,
+}
+
+/// Turns notices into mail and sends it.
+pub struct Mailer {
+    pool: AnyPool,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// What one round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Ledger notices handled (mailed or nobody to tell).
+    pub notices: usize,
+    /// Mails sent.
+    pub sent: usize,
+    /// Mails that failed this time.
+    pub failed: usize,
+}
+
+impl Mailer {
+    /// A mailer over `pool` with `config`.
+    pub fn new(pool: AnyPool, config: &MailConfig) -> anyhow::Result<Mailer> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .context("the SMTP URL (smtp://host:port, smtps://user:password@host)")?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from: Mailbox = config.from.parse().context("the sender address (--mail-from)")?;
+        Ok(Mailer { pool, transport, from })
+    }
+
+    /// Runs rounds every [`EVERY`] until the process ends.
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tick.tick().await;
+            match self.run_once().await {
+                Ok(r) if r.failed > 0 => {
+                    tracing::warn!(round = ?r, "some mail could not be sent; it will be tried again")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "the mailer's round failed"),
+            }
+        }
+    }
+
+    /// One round: ledger notices into the outbox, then send what is due.
+    pub async fn run_once(&self) -> anyhow::Result<Round> {
+        let mut round = Round { notices: self.notices_to_outbox().await?, ..Round::default() };
+        let now = time::now();
+        let due = sqlx::query(
+            "SELECT id, to_address, subject, body, attempts FROM mail_outbox \
+             WHERE sent_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 ORDER BY next_attempt_at LIMIT $3",
+        )
+        .bind(now)
+        .bind(MAX_ATTEMPTS)
+        .bind(PER_ROUND)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in due {
+            let id: String = row.try_get("id")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            let sent = self
+                .send(
+                    &row.try_get::<String, _>("to_address")?,
+                    &row.try_get::<String, _>("subject")?,
+                    row.try_get("body")?,
+                )
+                .await;
+            match sent {
+                Ok(()) => {
+                    sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = $2 WHERE id = $3")
+                        .bind(time::now())
+                        .bind(attempts + 1)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    round.sent += 1;
+                }
+                Err(e) => {
+                    let wait = (1i64 << attempts.min(12)).min(3600) * SECOND;
+                    sqlx::query(
+                        "UPDATE mail_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4",
+                    )
+                    .bind(attempts + 1)
+                    .bind(time::now() + wait)
+                    .bind(format!("{e:#}"))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                    round.failed += 1;
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to.parse().context("the resident's address")?)
+            .subject(subject)
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(body),
+            )?;
+        self.transport.send(message).await.context("the SMTP server")?;
+        Ok(())
+    }
+
+    /// Turns unsent ledger notices into mail for residents who chose them.
+    async fn notices_to_outbox(&self) -> anyhow::Result<usize> {
+        use sqlx::Connection;
+        let rows = sqlx::query(
+            "SELECT n.id, n.resident_id, n.kind, n.payload, m.id AS mykey_id, m.email, m.notices \
+             FROM notices n LEFT JOIN mykey_ids m ON m.resident_id = n.resident_id AND m.status = 'live' \
+             WHERE n.sent_at IS NULL ORDER BY n.id LIMIT $1",
+        )
+        .bind(PER_ROUND)
+        .fetch_all(&self.pool)
+        .await?;
+        let n = rows.len();
+        let mut c = self.pool.acquire().await?;
+        let mut tx = c.begin().await?;
+        let now = time::now();
+        for r in rows {
+            let kind = match r.try_get::<String, _>("kind")?.as_str() {
+                "points_granted" => Some(Kind::PointsGranted),
+                "points_expired" => Some(Kind::PointsExpired),
+                _ => None,
+            };
+            let mykey_id: Option<String> = r.try_get("mykey_id")?;
+            let email: Option<String> = r.try_get("email")?;
+            let notices: Option<String> = r.try_get("notices")?;
+            if let (Some(kind), Some(id), Some(to), Some(chosen)) = (kind, mykey_id, email, notices) {
+                let chosen = crate::identity::store::notices_from_text(&chosen);
+                if kind.chosen(&chosen) {
+                    let payload: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("payload")?)?;
+                    let place = match payload["municipality"].as_i64() {
+                        Some(m) => sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
+                            .bind(m)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|p| -> anyhow::Result<String> {
+                                Ok(format!(
+                                    "{}{}の",
+                                    p.try_get::<String, _>("prefecture")?,
+                                    p.try_get::<String, _>("name")?
+                                ))
+                            })
+                            .transpose()?
+                            .unwrap_or_default(),
+                        None => String::new(),
+                    };
+                    let what =
+                        format!("{place}自治体ポイント {}ポイント", payload["points"].as_i64().unwrap_or_default());
+                    let (subject, body) = render(kind, &id, &what);
+                    insert(&mut tx, r.try_get("resident_id")?, kind, &to, &subject, &body, now).await?;
+                }
+            }
+            sqlx::query("UPDATE notices SET sent_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(r.try_get::<i64, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}
