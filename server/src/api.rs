@@ -195,6 +195,7 @@ pub fn router(
         .route("/v1/partners", get(partners))
         .route("/v1/shops", get(shops))
         .route("/v1/jobs/run", post(run_jobs))
+        .route("/v1/settlements", get(settlements))
         .route("/v1/log/inclusion", get(log_inclusion))
         .route("/v1/log/consistency", get(log_consistency))
         .route("/log/checkpoint", get(log_checkpoint))
@@ -548,6 +549,58 @@ async fn partners(State(s): State<AppState>) -> ApiResult<Json<Vec<Partner>>> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+struct SettlementQuery {
+    /// Start of the period (RFC 3339, inclusive).
+    from: DateTime<Utc>,
+    /// End of the period (RFC 3339, exclusive).
+    to: DateTime<Utc>,
+    /// One partner only (a partner key always sees only its own).
+    partner: Option<i64>,
+    /// One municipality only (a municipality key always sees only its own).
+    municipality: Option<i64>,
+}
+
+/// The settlement statement of a period: what each partner pays each municipality for the
+/// points its members' conversions brought there (operator; a partner or a municipality sees
+/// its own lines).
+#[utoipa::path(get, path = "/v1/settlements", params(SettlementQuery), security(("api_key" = [])),
+    responses((status = 200, body = SettlementStatement), (status = 403, body = Problem)))]
+async fn settlements(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SettlementQuery>,
+) -> ApiResult<Json<SettlementStatement>> {
+    let (partner, municipality) = match caller.role {
+        Role::Operator => (q.partner, q.municipality),
+        Role::Partner => {
+            caller.require(&[Role::Partner], q.partner.unwrap_or(caller.subject))?;
+            (Some(caller.subject), q.municipality)
+        }
+        Role::Municipality => {
+            caller.require(&[Role::Municipality], q.municipality.unwrap_or(caller.subject))?;
+            (q.partner, Some(caller.subject))
+        }
+        _ => {
+            return Err(ApiError(Problem::new(
+                ProblemKind::Forbidden,
+                "settlements are for partners, municipalities and the operator",
+            )))
+        }
+    };
+    if q.from >= q.to {
+        return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "from must be before to")));
+    }
+    s.engine.barrier().await?;
+    let lines = s
+        .engine
+        .store()
+        .settlement(time::datetime_to_micros(q.from), time::datetime_to_micros(q.to), partner, municipality)
+        .await?;
+    let total_yen = lines.iter().map(|l| l.yen).sum();
+    Ok(Json(SettlementStatement { from: q.from, to: q.to, lines, total_yen }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
 struct ShopFilter {
     /// Only shops accepting this municipality's points.
     municipality: Option<i64>,
@@ -733,6 +786,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
     paths(healthz, metrics_text, issue_coupons, redeem_coupon, payment, grant, conversion, assignment, transaction, hold, capture, void,
           create_resident, resident_balances, account, balance_as_of, history, municipalities, partners, shops, run_jobs,
+          settlements,
           log_checkpoint, log_key, log_inclusion, log_consistency),
     components(schemas(Problem, PostingRequest, Posting, Expiry, AccountKind, TransactionKind, HoldState, HistoryEntry, JobsRequest)),
     modifiers(&SecurityAddon)

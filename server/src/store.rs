@@ -752,6 +752,47 @@ impl Store {
         Ok(())
     }
 
+    /// Settlement lines of `[from, to)`: every partner share returned to a partner's clearing
+    /// account by an assignment (a resident's, or the 14-day move home), per partner and the
+    /// municipality the points went to; optionally one partner or municipality only.
+    pub async fn settlement(
+        &self,
+        from: Micros,
+        to: Micros,
+        partner: Option<i64>,
+        municipality: Option<i64>,
+    ) -> anyhow::Result<Vec<mykey_core::api::SettlementLine>> {
+        let rows = sqlx::query(
+            "SELECT a.owner_id AS partner, pa.name AS partner_name, t.municipality_id AS municipality, \
+             m.name AS municipality_name, CAST(SUM(p.amount) AS BIGINT) AS points, COUNT(*) AS assignments \
+             FROM postings p JOIN accounts a ON a.id = p.account_id JOIN transactions t ON t.seq = p.seq \
+             JOIN partners pa ON pa.id = a.owner_id JOIN municipalities m ON m.id = t.municipality_id \
+             WHERE a.kind = 'clearing' AND t.kind = 'assignment' AND p.amount > 0 \
+             AND t.created_at >= $1 AND t.created_at < $2 AND ($3 = 0 OR a.owner_id = $3) AND ($4 = 0 OR t.municipality_id = $4) \
+             GROUP BY a.owner_id, pa.name, t.municipality_id, m.name ORDER BY a.owner_id, t.municipality_id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(partner.unwrap_or(0))
+        .bind(municipality.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let points: i64 = r.try_get("points")?;
+                Ok(mykey_core::api::SettlementLine {
+                    partner: r.try_get("partner")?,
+                    partner_name: r.try_get("partner_name")?,
+                    municipality: r.try_get("municipality")?,
+                    municipality_name: r.try_get("municipality_name")?,
+                    points,
+                    yen: rust_decimal::Decimal::from(points),
+                    assignments: r.try_get("assignments")?,
+                })
+            })
+            .collect()
+    }
+
     /// Inserts issued coupon codes (their hashes) inside `conn`'s transaction.
     pub async fn insert_coupons(
         &self,
