@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 struct Server {
     base: String,
     ca: DemoCa,
+    /// A partner using ID linkage, and its key.
+    partner: i64,
+    partner_key: String,
     _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -66,6 +69,24 @@ async fn server(opts: Options) -> Server {
     let db = TestDb::new().await.unwrap();
     let ledger = Ledgerd::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&ledger.engine, 0).await;
+    let partner = match ledger
+        .engine
+        .admin(mykey_server::engine::Admin::Partner {
+            name: "日本航空株式会社".into(),
+            name_en: "JAL".into(),
+            point_kind: "mileage".into(),
+            exchange_method: "id_linkage".into(),
+        })
+        .await
+        .unwrap()
+    {
+        mykey_server::engine::AdminResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let partner_key =
+        mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, partner, "t")
+            .await
+            .unwrap();
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let now = SystemTime::now();
@@ -85,7 +106,7 @@ async fn server(opts: Options) -> Server {
         let site = mykey_server::Site { mail, ..Default::default() };
         mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
-    Server { base, ca, _db: db, task }
+    Server { base, ca, partner, partner_key, _db: db, task }
 }
 
 /// A browser: its own cookie jar.
@@ -690,4 +711,56 @@ async fn chosen_notices_arrive_by_e_mail() {
     let got = wait_for_mail(&mail.maildir, 3).await;
     assert_eq!(got.len(), 3, "no mail for the password change: {got:?}");
     assert!(got.iter().any(|m| m.0 == "taro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
+}
+
+/// ID linkage: a resident links a partner's service ID; the partner's conversions for it
+/// arrive as reserved points, once per reference; unlinked or unknown IDs are refused.
+#[tokio::test]
+async fn a_linked_service_id_receives_the_partners_conversions() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    let (st, link) = b.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "JAL-1234567"})).await;
+    assert_eq!(st, 201, "{link}");
+    let (st, v) = b.get("/v1/me/service-links").await;
+    assert_eq!((st, v.as_array().unwrap().len()), (200, 1));
+
+    let partner = reqwest::Client::new();
+    let convert = |reference: &str, service_id: &str, miles: &str| {
+        partner
+            .post(format!("{}/v1/partners/{}/linked-conversions", s.base, s.partner))
+            .bearer_auth(&s.partner_key)
+            .json(&json!({"reference": reference, "service_id": service_id, "partner_points": miles, "rate": "1"}))
+    };
+    let res = convert("jal-0001", "JAL-1234567", "800").send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let receipt: Value = res.json().await.unwrap();
+    // The same reference replays; another body under it is a conflict.
+    let again: Value = convert("jal-0001", "JAL-1234567", "800").send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["seq"], receipt["seq"]);
+    assert_eq!(convert("jal-0001", "JAL-1234567", "900").send().await.unwrap().status(), 409);
+    let (_, balances) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    let reserved = balances["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "reserved").unwrap().clone();
+    assert_eq!(reserved["balance"], 800, "{balances}");
+
+    // Another resident cannot link the same service ID.
+    let other = Browser::new(&s);
+    let mut card2 = card(&s);
+    registered(&other, &mut card2).await;
+    let (st, v) = other.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "JAL-1234567"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"));
+
+    // Unknown and unlinked service IDs are refused.
+    let res = convert("jal-0002", "JAL-0000000", "100").send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let (st, _) = b.post(&format!("/v1/me/service-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(st, 204);
+    let res = convert("jal-0003", "JAL-1234567", "100").send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
+    let (_, h) = b.get("/v1/me/history").await;
+    let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"service_linked") && kinds.contains(&"service_unlinked"), "{kinds:?}");
 }

@@ -177,6 +177,22 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.wait_text("#assign-msg", "250").unwrap();
     b.wait_text("table", "350").unwrap();
     b.wait_text("table", "250").unwrap();
+    // ID linkage: link the JAL mileage number, then JAL's conversion for it arrives.
+    b.eval("const s = document.getElementById('link-partner'); s.selectedIndex = 1; s.dispatchEvent(new Event('change', { bubbles: true })); return true;")
+        .unwrap();
+    b.type_text("#link-service-id", "JAL-7654321").unwrap();
+    b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
+    b.wait_text("#links", "JAL-7654321").unwrap();
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/partners/{}/linked-conversions", server.base, keys.ids.partner))
+        .bearer_auth(&keys.partner)
+        .json(&serde_json::json!({"reference": "jal-e2e-1", "service_id": "JAL-7654321", "partner_points": "1000", "rate": "1"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
+    b.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    b.wait_text("table", "1350").unwrap();
+    b.wait_text("#usage", "サービスIDを連携").unwrap();
     no_violations(&b, "my page with points");
     shoot(&b, "mypage");
     b.click("main > button").unwrap(); // log out

@@ -28,7 +28,7 @@ fn new_id() -> String {
 enum State {
     Loading,
     LoggedOut,
-    In { profile: Value, balances: Value, history: Value },
+    In { profile: Value, balances: Value, history: Value, links: Value, partners: Value },
 }
 
 async fn load() -> State {
@@ -36,7 +36,9 @@ async fn load() -> State {
     let resident = profile["resident"].as_i64().unwrap_or_default();
     let balances = api::get::<Value>(&format!("/v1/residents/{resident}/balances")).await.unwrap_or_default();
     let history = api::get::<Value>("/v1/me/history").await.unwrap_or_default();
-    State::In { profile, balances, history }
+    let links = api::get::<Value>("/v1/me/service-links").await.unwrap_or_default();
+    let partners = api::get::<Value>("/v1/partners").await.unwrap_or_default();
+    State::In { profile, balances, history, links, partners }
 }
 
 /// A usage event's kind in the resident's words.
@@ -51,6 +53,8 @@ fn usage_kind(ctx: &Ctx, kind: &str) -> String {
         "changed_to" => T::ev_changed_to,
         "revoked" => T::ev_revoked,
         "card_rebound" => T::ev_card_rebound,
+        "service_linked" => T::ev_service_linked,
+        "service_unlinked" => T::ev_service_unlinked,
         other => return other.to_owned(),
     };
     ctx.t(key).to_owned()
@@ -69,6 +73,9 @@ pub fn my_page() -> Html {
     let amount = use_state(String::new);
     let assign_msg = use_state(|| None::<(bool, String)>);
     let municipalities = use_municipalities();
+    let link_partner = use_state(|| None::<i64>);
+    let link_id = use_state(String::new);
+    let link_msg = use_state(|| None::<(bool, String)>);
     {
         let state = state.clone();
         use_effect_with((), move |_| wasm_bindgen_futures::spawn_local(async move { state.set(load().await) }));
@@ -131,7 +138,7 @@ pub fn my_page() -> Html {
                 </form>
             </section>
         },
-        State::In { profile, balances, history } => {
+        State::In { profile, balances, history, links, partners } => {
             let kind_name = |k: &str| match k {
                 "reserved" => ctx.t(T::kind_reserved),
                 "event" => ctx.t(T::kind_event),
@@ -168,6 +175,7 @@ pub fn my_page() -> Html {
                     </section>
                     { coupon_form(&ctx, &state, &coupon, &coupon_msg) }
                     { assign_form(&ctx, &state, &municipalities, &assign_to, &amount, &assign_msg) }
+                    { links_form(&ctx, &state, links, partners, &link_partner, &link_id, &link_msg) }
                     <section aria-labelledby="usage-title">
                         <h2 id="usage-title">{ ctx.t(T::usage) }</h2>
                         <ul id="usage">
@@ -340,6 +348,110 @@ fn assign_form(
                 <button type="submit">{ ctx.t(T::assign) }</button>
             </form>
             { message(msg, "assign-msg") }
+        </section>
+    }
+}
+
+/// ID linkage: the partners using it, the resident's linked service IDs, link and unlink.
+fn links_form(
+    ctx: &Ctx,
+    state: &UseStateHandle<State>,
+    links: &Value,
+    partners: &Value,
+    partner: &UseStateHandle<Option<i64>>,
+    service_id: &UseStateHandle<String>,
+    msg: &Msg,
+) -> Html {
+    let linkage: Vec<Value> =
+        partners.as_array().into_iter().flatten().filter(|p| p["exchange_method"] == "id_linkage").cloned().collect();
+    let name_of = |id: i64| {
+        partners
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["id"].as_i64() == Some(id))
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let onchange = {
+        let partner = partner.clone();
+        Callback::from(move |e: Event| partner.set(e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()))
+    };
+    let oninput = {
+        let service_id = service_id.clone();
+        Callback::from(move |e: InputEvent| service_id.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    let onsubmit = {
+        let (ctx, state, partner, service_id, msg) =
+            (ctx.clone(), state.clone(), partner.clone(), service_id.clone(), msg.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(p) = *partner else { return msg.set(Some((false, ctx.t(T::choose).to_owned()))) };
+            if service_id.trim().is_empty() {
+                return msg.set(Some((false, ctx.t(T::required).to_owned())));
+            }
+            let body = json!({ "partner": p, "service_id": service_id.trim() });
+            let (ctx, state, msg, service_id) = (ctx.clone(), state.clone(), msg.clone(), service_id.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<Value>("/v1/me/service-links", &body).await {
+                    Ok(_) => {
+                        msg.set(Some((true, ctx.t(T::linked).to_owned())));
+                        service_id.set(String::new());
+                        state.set(load().await);
+                    }
+                    Err(f) if f.slug == "service-id-taken" => {
+                        msg.set(Some((false, ctx.t(T::err_service_taken).to_owned())))
+                    }
+                    Err(f) if f.slug == "invalid-request" => msg.set(Some((false, f.detail))),
+                    Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
+                }
+            });
+        })
+    };
+    let unlink = |id: String| {
+        let state = state.clone();
+        Callback::from(move |_| {
+            let (state, id) = (state.clone(), id.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = api::post::<Value>(&format!("/v1/me/service-links/{id}/revoke"), &json!({})).await;
+                state.set(load().await);
+            });
+        })
+    };
+    html! {
+        <section aria-labelledby="links-title">
+            <h2 id="links-title">{ ctx.t(T::links_title) }</h2>
+            <ul id="links">
+                { for links.as_array().into_iter().flatten().map(|l| {
+                    let id = l["id"].as_str().unwrap_or_default().to_owned();
+                    let label = format!("{} {} {}", ctx.t(T::unlink), name_of(l["partner"].as_i64().unwrap_or_default()), l["service_id"].as_str().unwrap_or_default());
+                    html! {
+                        <li>
+                            { name_of(l["partner"].as_i64().unwrap_or_default()) }{ "：" }{ l["service_id"].as_str().unwrap_or_default() }{ " " }
+                            <button type="button" aria-label={label} onclick={unlink(id)}>{ ctx.t(T::unlink) }</button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            <form onsubmit={onsubmit}>
+                <div class="field">
+                    <label for="link-partner">{ ctx.t(T::partner) }</label>
+                    <select id="link-partner" onchange={onchange}>
+                        <option value="" selected={partner.is_none()}>{ ctx.t(T::choose) }</option>
+                        { for linkage.iter().map(|p| html! {
+                            <option value={p["id"].to_string()} selected={p["id"].as_i64() == **partner}>{ p["name"].as_str().unwrap_or_default() }</option>
+                        }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="link-service-id">{ ctx.t(T::service_id) }</label>
+                    <input id="link-service-id" type="text" autocomplete="off" value={(**service_id).clone()} oninput={oninput}
+                        aria-describedby="link-msg" />
+                </div>
+                <button type="submit">{ ctx.t(T::link) }</button>
+            </form>
+            { message(msg, "link-msg") }
         </section>
     }
 }

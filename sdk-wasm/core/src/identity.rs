@@ -245,11 +245,58 @@ api_type! {
         /// The MyKey ID at the time.
         pub mykey_id: String,
         /// `registered`, `login_card`, `login_password`, `settings_changed`, `password_changed`,
-        /// `changed_away`, `changed_to`, `revoked` or `card_rebound`.
+        /// `changed_away`, `changed_to`, `revoked`, `card_rebound`, `service_linked` or
+        /// `service_unlinked`.
         pub kind: String,
         /// When.
         pub at: DateTime<Utc>,
     }
+}
+
+api_type! {
+    /// A partner service ID linked to a MyKey ID (ID linkage).
+    pub struct ServiceLink {
+        /// The link.
+        pub id: uuid::Uuid,
+        /// The partner.
+        pub partner: i64,
+        /// The partner's member number for this resident.
+        pub service_id: String,
+        /// Linked at.
+        pub created_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// `POST /v1/me/service-links`.
+    pub struct ServiceLinkRequest {
+        /// The partner (one using ID linkage).
+        pub partner: i64,
+        /// The member number the partner gave the resident.
+        pub service_id: String,
+    }
+}
+
+api_type! {
+    /// `POST /v1/partners/{partner}/linked-conversions`: the partner converts points of a
+    /// member who linked their service ID.
+    pub struct LinkedConversionRequest {
+        /// The partner's own reference: the same reference gives the same answer again.
+        pub reference: String,
+        /// The member's service ID.
+        pub service_id: String,
+        /// The partner's points or miles converted.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub partner_points: rust_decimal::Decimal,
+        /// Municipal points per partner point; the product must be whole.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub rate: rust_decimal::Decimal,
+    }
+}
+
+/// Checks a service ID's shape: 1 to 64 visible ASCII characters.
+pub fn check_service_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// Why a password breaks the rules.

@@ -71,6 +71,8 @@ problem_kinds! {
     CouponInvalid => ("coupon-invalid", 422, "The coupon code has a typo or was never issued"),
     CouponExpired => ("coupon-expired", 422, "The coupon code has expired"),
     CouponUsed => ("coupon-used", 409, "The coupon code was already redeemed by someone else"),
+    ServiceIdNotLinked => ("service-id-not-linked", 422, "No live MyKey ID has linked that service ID"),
+    ServiceIdTaken => ("service-id-taken", 409, "That service ID is already linked to a MyKey ID"),
     RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
     Internal => ("internal", 500, "The server failed; the request was not applied"),
     Unavailable => ("unavailable", 503, "The ledger is not accepting writes right now"),

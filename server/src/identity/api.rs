@@ -44,6 +44,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/mykey-id", post(me_mykey_id))
         .route("/v1/me/revoke", post(me_revoke))
         .route("/v1/me/card", post(me_card))
+        .route("/v1/me/service-links", get(me_links).post(me_link))
+        .route("/v1/me/service-links/{link}/revoke", post(me_unlink))
+        .route("/v1/partners/{partner}/linked-conversions", post(linked_conversion))
 }
 
 /// An HttpOnly, SameSite=Strict cookie (Secure on https), for the browser session when
@@ -329,6 +332,50 @@ async fn me_card(
     Ok(Json(s.identity.rebind(auth.resident, &card).await?))
 }
 
+/// The session's linked partner service IDs.
+#[utoipa::path(get, path = "/v1/me/service-links", tag = "identity", responses((status = 200, body = [ServiceLink])))]
+async fn me_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<ServiceLink>>> {
+    Ok(Json(s.identity.links(auth.resident).await?))
+}
+
+/// Links a partner's service ID (ID linkage) to the session's MyKey ID.
+#[utoipa::path(post, path = "/v1/me/service-links", tag = "identity", request_body = ServiceLinkRequest,
+    responses((status = 201, body = ServiceLink), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn me_link(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    Body(r): Body<ServiceLinkRequest>,
+) -> ApiResult<(StatusCode, Json<ServiceLink>)> {
+    Ok((StatusCode::CREATED, Json(s.identity.link(auth.resident, &r).await?)))
+}
+
+/// Revokes a linked service ID.
+#[utoipa::path(post, path = "/v1/me/service-links/{link}/revoke", tag = "identity",
+    params(("link" = uuid::Uuid, Path, description = "The link")), responses((status = 204), (status = 404, body = Problem)))]
+async fn me_unlink(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    axum::extract::Path(link): axum::extract::Path<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    s.identity.unlink(auth.resident, link).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A partner converts a linked member's points (idempotent by the partner's reference).
+#[utoipa::path(post, path = "/v1/partners/{partner}/linked-conversions", tag = "identity",
+    request_body = LinkedConversionRequest, security(("api_key" = [])),
+    params(("partner" = i64, Path, description = "The partner")),
+    responses((status = 201, body = mykey_core::api::TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn linked_conversion(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    axum::extract::Path(partner): axum::extract::Path<i64>,
+    Body(r): Body<LinkedConversionRequest>,
+) -> ApiResult<crate::engine::Answer> {
+    caller.require(&[crate::auth::Role::Partner], partner)?;
+    Ok(s.identity.linked_conversion(partner, &r).await?)
+}
+
 /// The paths above, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -345,6 +392,10 @@ async fn me_card(
     me_candidates,
     me_mykey_id,
     me_revoke,
-    me_card
+    me_card,
+    me_links,
+    me_link,
+    me_unlink,
+    linked_conversion
 ))]
 pub struct IdentityDoc;

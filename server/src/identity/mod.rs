@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod card;
+pub mod links;
 pub mod store;
 
 use std::net::IpAddr;
@@ -192,7 +193,7 @@ impl Identity {
 
     /// Appends committed usage events to the tamper-evident log. A failure leaves them for
     /// [`Identity::log_pending`] at the next start (the rows are the outbox).
-    async fn log(&self, events: Vec<crate::log::UsageEvent>) {
+    pub(crate) async fn log(&self, events: Vec<crate::log::UsageEvent>) {
         if let Err(p) = self.engine.admin(Admin::LogUsage { events }).await {
             tracing::warn!(problem = ?p, "usage events not logged yet; they will be at the next start");
         }
@@ -220,7 +221,7 @@ impl Identity {
         self.trust.as_ref().map(CardTrust::origin)
     }
 
-    fn pool(&self) -> &sqlx::AnyPool {
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.engine.store().pool()
     }
 
@@ -503,7 +504,7 @@ impl Identity {
         Ok((profile(&row)?, session))
     }
 
-    async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
+    pub(crate) async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
         store::live_by_resident(self.pool(), resident)
             .await
             .map_err(internal)?

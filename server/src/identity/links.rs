@@ -1,0 +1,169 @@
+//! ID linkage (DOMAIN.md "Partner conversion", method 1): a resident links a partner's
+//! service ID to their MyKey ID on my page; the partner pushes conversions for that service
+//! ID, idempotent by the partner's own reference. An unlinked or revoked service ID is
+//! refused. Linking and unlinking are MyKey ID usage events (so leaves of the log).
+
+use mykey_core::api::ConversionRequest;
+use mykey_core::identity::{check_service_id, LinkedConversionRequest, ServiceLink, ServiceLinkRequest};
+use mykey_core::{Problem, ProblemKind};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Row};
+use uuid::Uuid;
+
+use super::{internal, store, Identity};
+use crate::engine::{Answer, Request};
+use crate::time;
+
+impl Identity {
+    /// The resident's live service links.
+    pub async fn links(&self, resident: i64) -> Result<Vec<ServiceLink>, Problem> {
+        let rows = sqlx::query(
+            "SELECT id, partner_id, service_id, created_at FROM service_links WHERE resident_id = $1 AND status = 'live' \
+             ORDER BY created_at",
+        )
+        .bind(resident)
+        .fetch_all(self.pool())
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceLink {
+                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(internal)?).map_err(internal)?,
+                    partner: r.try_get("partner_id").map_err(internal)?,
+                    service_id: r.try_get("service_id").map_err(internal)?,
+                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(internal)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Links a partner's service ID to the resident's MyKey ID.
+    pub async fn link(&self, resident: i64, req: &ServiceLinkRequest) -> Result<ServiceLink, Problem> {
+        let service_id = req.service_id.trim();
+        if !check_service_id(service_id) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "a service ID is 1 to 64 half-width characters")
+                .with("field", "service_id"));
+        }
+        let method: Option<(String,)> = sqlx::query_as("SELECT exchange_method FROM partners WHERE id = $1")
+            .bind(req.partner)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
+        match method {
+            None => {
+                return Err(Problem::new(
+                    ProblemKind::UnknownReference,
+                    format!("partner {} does not exist", req.partner),
+                ))
+            }
+            Some((m,)) if m != "id_linkage" => {
+                return Err(Problem::new(
+                    ProblemKind::InvalidRequest,
+                    "this partner converts with coupon codes, not with a linked service ID",
+                ))
+            }
+            Some(_) => {}
+        }
+        let row = self.live(resident).await?;
+        let _one = self.writes.lock().await;
+        let taken: Option<(i64,)> = sqlx::query_as(
+            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND service_id = $2 AND status = 'live'",
+        )
+        .bind(req.partner)
+        .bind(service_id.to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?;
+        if let Some((owner,)) = taken {
+            if owner == resident {
+                return self
+                    .links(resident)
+                    .await?
+                    .into_iter()
+                    .find(|l| l.service_id == service_id && l.partner == req.partner)
+                    .ok_or_else(|| internal("a live link vanished"));
+            }
+            return Err(Problem::new(ProblemKind::ServiceIdTaken, "this service ID is linked to another MyKey ID")
+                .with("field", "service_id"));
+        }
+        let now = time::now();
+        let link = ServiceLink {
+            id: Uuid::new_v4(),
+            partner: req.partner,
+            service_id: service_id.to_owned(),
+            created_at: time::micros_to_datetime(now),
+        };
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO service_links (id, resident_id, partner_id, service_id, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'live', $5)",
+        )
+        .bind(link.id.to_string())
+        .bind(resident)
+        .bind(req.partner)
+        .bind(link.service_id.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let e = store::insert_event(&mut tx, resident, &row.id, "service_linked", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
+        Ok(link)
+    }
+
+    /// Revokes one of the resident's links: the partner can no longer convert for it.
+    pub async fn unlink(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
+        let row = self.live(resident).await?;
+        let now = time::now();
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        let done = sqlx::query(
+            "UPDATE service_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND resident_id = $3 AND status = 'live'",
+        )
+        .bind(now)
+        .bind(link.to_string())
+        .bind(resident)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if done.rows_affected() == 0 {
+            return Err(Problem::new(ProblemKind::NotFound, "no such live link"));
+        }
+        let e = store::insert_event(&mut tx, resident, &row.id, "service_unlinked", now).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
+        Ok(())
+    }
+
+    /// A partner's conversion for a linked service ID: reserved points for its resident.
+    pub async fn linked_conversion(&self, partner: i64, req: &LinkedConversionRequest) -> Result<Answer, Problem> {
+        if req.reference.is_empty() || req.reference.len() > 128 {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
+        }
+        let owner: Option<(i64,)> = sqlx::query_as(
+            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND service_id = $2 AND status = 'live'",
+        )
+        .bind(partner)
+        .bind(req.service_id.trim().to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?;
+        let (resident,) = owner.ok_or_else(|| {
+            Problem::new(ProblemKind::ServiceIdNotLinked, "no MyKey ID has linked this service ID (or it was unlinked)")
+        })?;
+        // The partner's reference is its idempotency key: one conversion per reference.
+        let digest = Sha256::digest(format!("linked:{partner}:{}", req.reference).as_bytes());
+        let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
+        let request = ConversionRequest {
+            id,
+            partner,
+            resident,
+            partner_points: req.partner_points,
+            rate: req.rate,
+            memo: Some(format!("ID linkage {}", req.reference)),
+        };
+        Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
+    }
+}
