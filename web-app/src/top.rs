@@ -51,6 +51,18 @@ pub fn by_prefecture(list: &[Municipality]) -> BTreeMap<(String, String), Vec<Mu
 pub fn top() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let list = use_municipalities();
+    {
+        // A performance mark when the page is usable (the list is in), for the first-page
+        // benchmark (tests/src/bin/web-bench.rs).
+        let loaded = matches!(&*list, Some(Ok(_)));
+        use_effect_with(loaded, move |loaded| {
+            if *loaded {
+                if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+                    let _ = p.mark("mykey-usable");
+                }
+            }
+        });
+    }
     let start = {
         let go = ctx.go.clone();
         Callback::from(move |_| go.emit(Route::Create))
