@@ -516,7 +516,9 @@ async fn main() -> anyhow::Result<()> {
                 "log key (verify checkpoints at http://{at}/log/checkpoint with it): {}",
                 ledger.engine.log_vkey()
             );
-            println!("mykey demo: http://{at}/  (try http://{at}/v1/municipalities and http://{at}/openapi.json)");
+            println!(
+                "mykey demo: http://{at}/  (the web app is at http://{at}/app/ when built; the API at http://{at}/openapi.json)"
+            );
             let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
             let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
