@@ -1,5 +1,6 @@
 //! Tamper, then restore from a mirror: the audit fails, the restore rewrites the damaged rows
-//! from the mirror's verified copy, the audit passes and every balance is as before.
+//! (transactions, log leaves, MyKey ID events) from the mirror's verified copy, the audit passes
+//! and every balance is as before.
 
 use mykey_core::api::{GrantRequest, PaymentRequest};
 use mykey_core::note::VerifierKey;
@@ -39,6 +40,20 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
         };
         assert_eq!(e.execute(Request::Grant(g), "m").await.status, 201);
     }
+    // Two MyKey ID events become leaves 2 and 3.
+    let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for (i, kind) in ["registered", "login_card"].iter().enumerate() {
+        sqlx::query("INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at) VALUES ($1, 1, 'AB2CD3EF', $2, $3)")
+            .bind(Uuid::new_v4().to_string())
+            .bind(kind.to_string())
+            .bind(i as i64 + 1)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    c.close().await.unwrap();
+    let identity = mykey_server::identity::Identity::new(e.clone(), None);
+    assert_eq!(identity.log_pending().await.unwrap(), 2);
     for i in 0..28 {
         let p = PaymentRequest {
             id: Uuid::new_v4(),
@@ -60,7 +75,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
         std::time::Duration::from_secs(3600),
     ));
     for _ in 0..100 {
-        if e.checkpoint().is_some_and(|p| p.size >= 30) {
+        if e.checkpoint().is_some_and(|p| p.size >= 32) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -70,7 +85,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     let mdb = TestDb::new().await.unwrap();
     let cfg = Source { url: base, token: Some(operator), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
     let mut mirror = Mirror::open(&mdb.url, cfg).await.unwrap();
-    assert_eq!(mirror.sync().await.unwrap().to, 30);
+    assert_eq!(mirror.sync().await.unwrap().to, 32);
     let ml = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mirror_base = format!("http://{}", ml.local_addr().unwrap());
     let router = mykey_server::mirror::router(mirror.store().clone(), Some("t".into()));
@@ -89,6 +104,8 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
         "DELETE FROM transactions WHERE seq = 20",
         "DELETE FROM log_leaves WHERE idx = 25",
         "UPDATE log_leaves SET hash = (SELECT hash FROM log_leaves WHERE idx = 1) WHERE idx = 2",
+        "UPDATE mykey_id_events SET kind = 'revoked' WHERE leaf_index = 2",
+        "DELETE FROM mykey_id_events WHERE leaf_index = 3",
     ] {
         sqlx::query(sql).execute(&mut c).await.unwrap();
     }
@@ -100,7 +117,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     let from =
         Source { url: mirror_base, token: Some("t".into()), log_key: log_key.clone(), witnesses: vec![], quorum: 0 };
     let done = restore(&store, &from).await.unwrap();
-    assert_eq!((done.checked, done.transactions, done.leaves), (30, 2, 2), "{done:?}");
+    assert_eq!((done.checked, done.transactions, done.leaves, done.usage), (32, 2, 2, 2), "{done:?}");
     let report = audit(&store, &cp, |_| {}).await.unwrap();
     assert!(report.clean(), "{:?}", report.findings);
     assert_eq!(store.all_balances().await.unwrap(), before, "balances are as before the damage");
