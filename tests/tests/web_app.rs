@@ -193,6 +193,21 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "1350").unwrap();
     b.wait_text("#usage", "サービスIDを連携").unwrap();
+    // E-mail and notices, then the password (its rules checked on the page first).
+    b.type_text("#settings-email", "hanako@example.jp").unwrap();
+    b.type_text("#settings-email2", "hanako@example.jp").unwrap();
+    b.click("#setting-0").unwrap();
+    b.click("section[aria-labelledby=settings-title] button[type=submit]").unwrap();
+    b.wait_text("#settings-msg", "保存しました").unwrap();
+    b.type_text("#current-password", "abc123!x").unwrap();
+    b.type_text("#new-password", "short").unwrap();
+    b.type_text("#new-password2", "short").unwrap();
+    b.click("section[aria-labelledby=password-title] button[type=submit]").unwrap();
+    b.wait_text("#password-msg", "条件を満たしていません").unwrap();
+    b.type_text("#new-password", "new-pass1").unwrap();
+    b.type_text("#new-password2", "new-pass1").unwrap();
+    b.click("section[aria-labelledby=password-title] button[type=submit]").unwrap();
+    b.wait_text("#password-msg", "パスワードを変更しました").unwrap();
     no_violations(&b, "my page with points");
     shoot(&b, "mypage");
     b.click("main > button").unwrap(); // log out
