@@ -205,6 +205,15 @@ impl Browser {
         Ok(v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect())
     }
 
+    /// The JSON a test page writes into its `#result` element once done (90 s at most).
+    pub fn page_result(&self) -> anyhow::Result<Value> {
+        let text = self.wait_for(
+            "const t = document.getElementById('result').textContent; return t ? t : null;",
+            Duration::from_secs(90),
+        )?;
+        Ok(serde_json::from_str(text.as_str().context("#result holds text")?)?)
+    }
+
     /// Waits until `script` returns something other than null (or `timeout`).
     pub fn wait_for(&self, script: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;

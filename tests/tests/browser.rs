@@ -3,8 +3,6 @@
 //! virtual card the demo server issued; the WebUSB bridge drives stand-in PaSoRis. Each logs in
 //! and registers a MyKey ID.
 
-use std::time::Duration;
-
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
 use mykey_tests::{temp_dir, test_site, Server};
@@ -18,13 +16,7 @@ fn the_virtual_card_bridge_logs_in_and_registers_in_chromium() {
     let server = Server::demo_with(&db.url, &dir, &dir.join("ca.json"), &web).unwrap();
     let browser = Browser::start(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
     browser.goto(&format!("{}/app/card-login.html?bridge=virtual&pin=1234", server.base)).unwrap();
-    let result = browser
-        .wait_for(
-            "const t = document.getElementById('result').textContent; return t ? t : null;",
-            Duration::from_secs(90),
-        )
-        .unwrap();
-    let out: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
+    let out = browser.page_result().unwrap();
     assert!(out.get("error").is_none(), "{out:#}");
     // Without the extension, native messaging is not available; Chromium has WebUSB.
     assert_eq!(out["bridges"][0]["available"], false, "{out:#}");
@@ -80,13 +72,7 @@ fn the_webusb_bridge_logs_in_through_stand_in_pasoris_in_chromium() {
                 server.base, sim.base
             ))
             .unwrap();
-        let result = browser
-            .wait_for(
-                "const t = document.getElementById('result').textContent; return t ? t : null;",
-                Duration::from_secs(90),
-            )
-            .unwrap();
-        let out: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
+        let out = browser.page_result().unwrap();
         assert!(out.get("error").is_none(), "{model:?}: {out:#}");
         assert_eq!(out["kind"], "webusb");
         let filters = &out["usb"]["requested"][0]["filters"];

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
@@ -65,13 +64,7 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     ])
     .unwrap();
     browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
-    let result = browser
-        .wait_for(
-            "const t = document.getElementById('result').textContent; return t ? t : null;",
-            Duration::from_secs(90),
-        )
-        .unwrap();
-    let out: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
+    let out = browser.page_result().unwrap();
     assert!(out.get("error").is_none(), "{out:#}");
     assert_eq!(out["bridges"][0]["kind"], "native-messaging");
     assert_eq!(out["bridges"][0]["available"], true, "{out:#}");

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
 use uuid::Uuid;
 
-use super::{internal, store, Identity};
+use super::{internal, Identity};
 use crate::engine::{Answer, Request};
 use crate::time;
 
@@ -107,9 +107,7 @@ impl Identity {
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
-        let e = store::insert_event(&mut tx, resident, &row.id, "service_linked", now).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        self.commit_event(tx, &row, "service_linked", None).await?;
         Ok(link)
     }
 
@@ -131,9 +129,7 @@ impl Identity {
         if done.rows_affected() == 0 {
             return Err(Problem::new(ProblemKind::NotFound, "no such live link"));
         }
-        let e = store::insert_event(&mut tx, resident, &row.id, "service_unlinked", now).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        self.commit_event(tx, &row, "service_unlinked", None).await?;
         Ok(())
     }
 

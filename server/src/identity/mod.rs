@@ -216,6 +216,26 @@ impl Identity {
         }
     }
 
+    /// Records a usage event of `row`'s MyKey ID in `tx`, queues its e-mail notice when the
+    /// resident chose that kind, commits, then appends the event to the log.
+    async fn commit_event(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        row: &MykeyIdRow,
+        kind: &str,
+        notice: Option<(Kind, &str)>,
+    ) -> Result<(), Problem> {
+        let e = store::insert_event(&mut tx, row.resident, &row.id, kind, time::now()).await.map_err(internal)?;
+        if let Some((k, what)) = notice {
+            mail::queue(&mut tx, row.resident, &row.id, row.email.as_deref(), &row.notices, k, what)
+                .await
+                .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        self.log(vec![e]).await;
+        Ok(())
+    }
+
     /// The origin card logins are signed for, when card login is configured.
     pub fn origin(&self) -> Option<&str> {
         self.trust.as_ref().map(CardTrust::origin)
@@ -445,20 +465,7 @@ impl Identity {
         store::insert_mykey_id(&mut tx, &row).await.map_err(internal)?;
         store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
         store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(internal)?;
-        let e = store::insert_event(&mut tx, resident, &row.id, "registered", now).await.map_err(internal)?;
-        mail::queue(
-            &mut tx,
-            resident,
-            &row.id,
-            row.email.as_deref(),
-            &row.notices,
-            Kind::MykeyIdChanged,
-            "マイキーIDが登録されました。",
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        self.commit_event(tx, &row, "registered", Some((Kind::MykeyIdChanged, "マイキーIDが登録されました。"))).await?;
         profile(&row)
     }
 
@@ -549,22 +556,7 @@ impl Identity {
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_password(&mut tx, &row.id, &hash).await.map_err(internal)?;
         store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token))).await.map_err(internal)?;
-        let e =
-            store::insert_event(&mut tx, resident, &row.id, "password_changed", time::now()).await.map_err(internal)?;
-        mail::queue(
-            &mut tx,
-            resident,
-            &row.id,
-            row.email.as_deref(),
-            &row.notices,
-            Kind::SettingsChanged,
-            "パスワード",
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
-        Ok(())
+        self.commit_event(tx, &row, "password_changed", Some((Kind::SettingsChanged, "パスワード"))).await
     }
 
     /// Changes e-mail and notices.
@@ -578,21 +570,10 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(internal)?;
-        let e =
-            store::insert_event(&mut tx, resident, &row.id, "settings_changed", time::now()).await.map_err(internal)?;
-        mail::queue(
-            &mut tx,
-            resident,
-            &row.id,
-            email.as_deref(),
-            &req.notices,
-            Kind::SettingsChanged,
-            "メールアドレス・お知らせの設定",
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        // The notice goes to the settings just saved.
+        let changed = MykeyIdRow { email, notices: req.notices.clone(), ..row.clone() };
+        let what = "メールアドレス・お知らせの設定";
+        self.commit_event(tx, &changed, "settings_changed", Some((Kind::SettingsChanged, what))).await?;
         self.profile(resident).await
     }
 
@@ -654,20 +635,7 @@ impl Identity {
         let mut tx = c.begin().await.map_err(internal)?;
         store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(internal)?;
         store::delete_sessions_of(&mut tx, resident, None).await.map_err(internal)?;
-        let e = store::insert_event(&mut tx, resident, &row.id, "revoked", now).await.map_err(internal)?;
-        mail::queue(
-            &mut tx,
-            resident,
-            &row.id,
-            row.email.as_deref(),
-            &row.notices,
-            Kind::MykeyIdChanged,
-            "マイキーIDが廃止されました。",
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        self.commit_event(tx, &row, "revoked", Some((Kind::MykeyIdChanged, "マイキーIDが廃止されました。"))).await?;
         Ok(())
     }
 
@@ -688,20 +656,13 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
         store::set_card(&mut tx, &row.id, card).await.map_err(internal)?;
-        let e = store::insert_event(&mut tx, resident, &row.id, "card_rebound", time::now()).await.map_err(internal)?;
-        mail::queue(
-            &mut tx,
-            resident,
-            &row.id,
-            row.email.as_deref(),
-            &row.notices,
-            Kind::MykeyIdChanged,
-            "マイキーIDに更新後のマイナンバーカードが登録されました。",
+        self.commit_event(
+            tx,
+            &row,
+            "card_rebound",
+            Some((Kind::MykeyIdChanged, "マイキーIDに更新後のマイナンバーカードが登録されました。")),
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.log(vec![e]).await;
+        .await?;
         self.profile(resident).await
     }
 }
