@@ -44,7 +44,6 @@ pub struct Coupons {
 pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     use anyhow::Context;
     use rand::RngCore;
-    use std::io::Write as _;
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
@@ -52,14 +51,7 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     }
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(format!("{}\n", hex::encode(key)).as_bytes()))
-        .with_context(|| format!("writing a new coupon key to {}", path.display()))?;
+    crate::create_secret_file(path, &format!("{}\n", hex::encode(key)))?;
     Ok(key)
 }
 

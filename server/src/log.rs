@@ -366,20 +366,12 @@ pub fn key_file(
     new: impl FnOnce() -> mykey_core::note::SignerKey,
 ) -> anyhow::Result<mykey_core::note::SignerKey> {
     use anyhow::Context;
-    use std::io::Write as _;
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return mykey_core::note::SignerKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     let key = new();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(format!("{}\n", key.encode()).as_bytes()))
-        .with_context(|| format!("writing a new key to {}", path.display()))?;
+    crate::create_secret_file(path, &format!("{}\n", key.encode()))?;
     Ok(key)
 }
 
