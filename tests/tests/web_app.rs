@@ -243,5 +243,17 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.type_text("#login-password", "abc123!x").unwrap();
     b.click("main form button[type=submit]").unwrap();
     b.wait_text("#me-id", &second).unwrap();
+
+    // Revocation: a wrong password is refused; then the ID is gone and cannot log in.
+    b.type_text("#revoke-password", "nope-nope1").unwrap();
+    b.click("section[aria-labelledby=revoke-title] button[type=submit]").unwrap();
+    b.wait_text("#revoke-msg", "パスワードが違います").unwrap();
+    b.type_text("#revoke-password", "abc123!x").unwrap();
+    b.click("section[aria-labelledby=revoke-title] button[type=submit]").unwrap();
+    b.wait_for("return document.getElementById('login-id') ? true : null;", Duration::from_secs(10)).unwrap();
+    b.type_text("#login-id", &second).unwrap();
+    b.type_text("#login-password", "abc123!x").unwrap();
+    b.click("main form button[type=submit]").unwrap();
+    b.wait_text("#login-error", "パスワードが違います").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

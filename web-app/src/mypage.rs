@@ -178,6 +178,10 @@ pub fn my_page() -> Html {
                     { links_form(&ctx, &state, links, partners, &link_partner, &link_id, &link_msg) }
                     <SettingsForm profile={profile.clone()} />
                     <PasswordForm />
+                    <RevokeForm on_revoked={{
+                        let state = state.clone();
+                        Callback::from(move |_| state.set(State::LoggedOut))
+                    }} />
                     <section aria-labelledby="usage-title">
                         <h2 id="usage-title">{ ctx.t(T::usage) }</h2>
                         <ul id="usage">
@@ -610,6 +614,59 @@ fn password_form() -> Html {
                 <button type="submit">{ ctx.t(T::change) }</button>
             </form>
             { message(&msg, "password-msg") }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct RevokeProps {
+    on_revoked: Callback<()>,
+}
+
+/// Revokes the MyKey ID after the password is typed again.
+#[function_component(RevokeForm)]
+fn revoke_form(p: &RevokeProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let password = use_state(String::new);
+    let msg = use_state(|| None::<(bool, String)>);
+    let oninput = {
+        let password = password.clone();
+        Callback::from(move |e: InputEvent| password.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    let onsubmit = {
+        let (ctx, password, msg, done) = (ctx.clone(), password.clone(), msg.clone(), p.on_revoked.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let body = json!({ "password": *password });
+            let (ctx, msg, done) = (ctx.clone(), msg.clone(), done.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<Value>("/v1/me/revoke", &body).await {
+                    Ok(_) => {
+                        msg.set(Some((true, ctx.t(T::revoked).to_owned())));
+                        done.emit(());
+                    }
+                    Err(f) if f.slug == "login-failed" => {
+                        msg.set(Some((false, ctx.t(T::err_current_password).to_owned())))
+                    }
+                    Err(f) if f.slug == "rate-limited" => msg.set(Some((false, ctx.t(T::err_rate_limited).to_owned()))),
+                    Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
+                }
+            });
+        })
+    };
+    html! {
+        <section aria-labelledby="revoke-title">
+            <h2 id="revoke-title">{ ctx.t(T::revoke_title) }</h2>
+            <p>{ ctx.t(T::revoke_hint) }</p>
+            <form onsubmit={onsubmit}>
+                <div class="field">
+                    <label for="revoke-password">{ ctx.t(T::current_password) }</label>
+                    <input id="revoke-password" type="password" autocomplete="current-password" value={(*password).clone()}
+                        oninput={oninput} aria-describedby="revoke-msg" />
+                </div>
+                <button type="submit">{ ctx.t(T::revoke) }</button>
+            </form>
+            { message(&msg, "revoke-msg") }
         </section>
     }
 }
