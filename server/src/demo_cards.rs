@@ -25,14 +25,14 @@ pub const DEMO_PIN: &str = "1234";
 
 /// The demo CA and the cards it issued to pages.
 pub struct DemoCards {
-    ca: DemoCa,
+    ca: std::sync::Arc<DemoCa>,
     cards: Mutex<(HashMap<String, VirtualCard>, VecDeque<String>)>,
 }
 
 impl DemoCards {
     /// Cards from `ca`.
     pub fn new(ca: DemoCa) -> Self {
-        DemoCards { ca, cards: Mutex::new((HashMap::new(), VecDeque::new())) }
+        DemoCards { ca: std::sync::Arc::new(ca), cards: Mutex::new((HashMap::new(), VecDeque::new())) }
     }
 }
 
@@ -56,10 +56,9 @@ struct Issued {
 
 async fn issue(State(s): State<AppState>) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let demo = cards(&s)?;
-    let ca_json = demo.ca.to_json()?;
+    let ca = demo.ca.clone();
     // RSA key generation takes a while: off the async threads.
     let card = tokio::task::spawn_blocking(move || {
-        let ca = DemoCa::from_json(&ca_json)?;
         VirtualCard::issue(&ca, &mut rand::rngs::OsRng, DEMO_PIN, std::time::SystemTime::now())
     })
     .await

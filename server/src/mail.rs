@@ -254,6 +254,9 @@ impl Mailer {
         let mut c = self.pool.acquire().await?;
         let mut tx = c.begin().await?;
         let now = time::now();
+        let mut last = None;
+        // Municipality names, read once per round.
+        let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         for r in rows {
             let kind = match r.try_get::<String, _>("kind")?.as_str() {
                 "points_granted" => Some(Kind::PointsGranted),
@@ -268,19 +271,26 @@ impl Mailer {
                 if kind.chosen(&chosen) {
                     let payload: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("payload")?)?;
                     let place = match payload["municipality"].as_i64() {
-                        Some(m) => sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
-                            .bind(m)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .map(|p| -> anyhow::Result<String> {
-                                Ok(format!(
-                                    "{}{}の",
-                                    p.try_get::<String, _>("prefecture")?,
-                                    p.try_get::<String, _>("name")?
-                                ))
-                            })
-                            .transpose()?
-                            .unwrap_or_default(),
+                        Some(m) => match places.get(&m) {
+                            Some(p) => p.clone(),
+                            None => {
+                                let p = sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
+                                    .bind(m)
+                                    .fetch_optional(&mut *tx)
+                                    .await?
+                                    .map(|p| -> anyhow::Result<String> {
+                                        Ok(format!(
+                                            "{}{}の",
+                                            p.try_get::<String, _>("prefecture")?,
+                                            p.try_get::<String, _>("name")?
+                                        ))
+                                    })
+                                    .transpose()?
+                                    .unwrap_or_default();
+                                places.insert(m, p.clone());
+                                p
+                            }
+                        },
                         None => String::new(),
                     };
                     let what =
@@ -289,9 +299,13 @@ impl Mailer {
                     insert(&mut tx, r.try_get("resident_id")?, kind, &to, &subject, &body, now).await?;
                 }
             }
-            sqlx::query("UPDATE notices SET sent_at = $1 WHERE id = $2")
+            last = Some(r.try_get::<i64, _>("id")?);
+        }
+        // The rows read were the first unsent ones by id: one statement marks them all.
+        if let Some(last) = last {
+            sqlx::query("UPDATE notices SET sent_at = $1 WHERE sent_at IS NULL AND id <= $2")
                 .bind(now)
-                .bind(r.try_get::<i64, _>("id")?)
+                .bind(last)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -78,23 +78,18 @@ impl Browser {
 
     /// Runs `script` (a function body) in the page; its return value.
     pub fn eval(&self, script: &str) -> anyhow::Result<Value> {
-        let v: Value = self
-            .http
-            .post(format!("{}/session/{}/execute/sync", self.base, self.session))
-            .json(&json!({"script": script, "args": []}))
-            .send()?
-            .json()?;
-        if v["value"].get("error").is_some() {
-            bail!("script failed: {v}");
-        }
-        Ok(v["value"].clone())
+        self.execute("sync", script)
     }
 
     /// Runs `script` with a callback as its last argument; the value it is called with.
     pub fn eval_async(&self, script: &str) -> anyhow::Result<Value> {
+        self.execute("async", script)
+    }
+
+    fn execute(&self, mode: &str, script: &str) -> anyhow::Result<Value> {
         let v: Value = self
             .http
-            .post(format!("{}/session/{}/execute/async", self.base, self.session))
+            .post(format!("{}/session/{}/execute/{mode}", self.base, self.session))
             .json(&json!({"script": script, "args": []}))
             .send()?
             .json()?;

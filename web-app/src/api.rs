@@ -45,6 +45,15 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
 
 /// `POST path` with a JSON body.
 pub async fn post<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, Failure> {
-    let req = Request::post(path).json(body).map_err(Failure::network)?;
+    send(Request::post(path), body).await
+}
+
+/// `PUT path` with a JSON body.
+pub async fn put<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, Failure> {
+    send(Request::put(path), body).await
+}
+
+async fn send<T: DeserializeOwned>(req: gloo_net::http::RequestBuilder, body: &Value) -> Result<T, Failure> {
+    let req = req.json(body).map_err(Failure::network)?;
     read(req.send().await.map_err(Failure::network)?).await
 }

@@ -517,23 +517,11 @@ fn settings_form(p: &SettingsProps) -> Html {
             });
             let (ctx, msg) = (ctx.clone(), msg.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let req = gloo_net::http::Request::put("/v1/me/settings").json(&body);
-                let res = match req {
-                    Ok(r) => r.send().await.ok(),
-                    Err(_) => None,
-                };
-                let ok = res.as_ref().is_some_and(|r| r.ok());
-                let slug = match res {
-                    Some(r) if !r.ok() => {
-                        r.json::<Value>().await.ok().and_then(|v| v["type"].as_str().map(str::to_owned))
-                    }
-                    _ => None,
-                };
-                msg.set(Some(match (ok, slug.as_deref().and_then(|t| t.strip_prefix("urn:mykey:problem:"))) {
-                    (true, _) => (true, ctx.t(T::saved).to_owned()),
-                    (false, Some("invalid-email")) => (false, ctx.t(T::err_email).to_owned()),
-                    (false, Some("confirmation-mismatch")) => (false, ctx.t(T::err_email_match).to_owned()),
-                    _ => (false, ctx.t(T::server_error).to_owned()),
+                msg.set(Some(match api::put::<Value>("/v1/me/settings", &body).await {
+                    Ok(_) => (true, ctx.t(T::saved).to_owned()),
+                    Err(f) if f.slug == "invalid-email" => (false, ctx.t(T::err_email).to_owned()),
+                    Err(f) if f.slug == "confirmation-mismatch" => (false, ctx.t(T::err_email_match).to_owned()),
+                    Err(_) => (false, ctx.t(T::server_error).to_owned()),
                 }));
             });
         })
