@@ -32,6 +32,7 @@ pub struct AppState {
     pub(crate) identity: Arc<Identity>,
     pub(crate) coupons: Arc<crate::coupons::Coupons>,
     pub(crate) demo_cards: Option<Arc<crate::demo_cards::DemoCards>>,
+    catalog: crate::catalog::Catalog,
     keys: Arc<KeyCache>,
     guesses: Arc<GuessLimiter>,
     metrics: PrometheusHandle,
@@ -153,11 +154,13 @@ pub fn router(
     web_dir: Option<std::path::PathBuf>,
 ) -> Router {
     let demo_cards = demo_ca.map(|ca| Arc::new(crate::demo_cards::DemoCards::new(ca)));
+    let catalog = crate::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,
         identity,
         coupons,
         demo_cards,
+        catalog,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
         metrics: metrics_handle(),
@@ -194,6 +197,8 @@ pub fn router(
         .route("/v1/municipalities", get(municipalities))
         .route("/v1/partners", get(partners))
         .route("/v1/shops", get(shops))
+        .route("/v1/directory", get(directory))
+        .route("/v1/search", get(search))
         .route("/v1/jobs/run", post(run_jobs))
         .route("/v1/settlements", get(settlements))
         .route("/v1/log/inclusion", get(log_inclusion))
@@ -503,11 +508,18 @@ async fn balance_as_of(
 struct Page {
     /// Entries per page, 1 to 1000 (default 50).
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (with the same filters).
     cursor: Option<String>,
+    /// Only transactions of this kind (`payment`, `grant`, `conversion`, ...).
+    kind: Option<String>,
+    /// Only entries from this moment (RFC 3339, inclusive).
+    from: Option<DateTime<Utc>>,
+    /// Only entries before this moment (RFC 3339, exclusive).
+    to: Option<DateTime<Utc>>,
 }
 
-/// An account's history, newest first, with cursor pagination.
+/// An account's history, newest first, with cursor pagination, optionally one kind of
+/// transaction or one period only.
 #[utoipa::path(get, path = "/v1/accounts/{account}/history", security(("api_key" = [])),
     params(("account" = i64, Path, description = "Account id"), Page),
     responses((status = 200, body = HistoryPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
@@ -530,8 +542,32 @@ async fn history(
                 .map_err(|_| ApiError(Problem::new(ProblemKind::InvalidRequest, "cursor is not one this API gave out")))
         })
         .transpose()?;
+    let kind = q
+        .kind
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            TransactionKind::parse(&k).ok_or_else(|| {
+                ApiError(
+                    Problem::new(ProblemKind::InvalidRequest, format!("{k:?} is not a kind of transaction"))
+                        .with("field", "kind"),
+                )
+            })
+        })
+        .transpose()?;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from >= to {
+            return Err(ApiError(
+                Problem::new(ProblemKind::InvalidRequest, "from must be before to").with("field", "to"),
+            ));
+        }
+    }
+    let filter = crate::store::HistoryFilter {
+        kind,
+        from: q.from.map(time::datetime_to_micros),
+        to: q.to.map(time::datetime_to_micros),
+    };
     may_read_account(&s, &caller, account).await?;
-    Ok(Json(s.engine.store().history(account, before, limit).await?))
+    Ok(Json(s.engine.store().history(account, before, limit, &filter).await?))
 }
 
 /// Municipalities taking part (public).
@@ -539,6 +575,29 @@ async fn history(
 async fn municipalities(State(s): State<AppState>) -> ApiResult<Json<Vec<Municipality>>> {
     s.engine.barrier().await?;
     Ok(Json(s.engine.store().municipalities().await?))
+}
+
+/// Point-navi's directory: services set up per municipality, products, online services (public).
+#[utoipa::path(get, path = "/v1/directory", responses((status = 200, body = Directory)))]
+async fn directory(State(s): State<AppState>) -> ApiResult<Json<Directory>> {
+    Ok(Json(s.catalog.directory().await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct SearchQuery {
+    /// Words to find (all must match) in municipality, shop and product names.
+    q: String,
+}
+
+/// Free-word search over municipalities, shops and products (public).
+#[utoipa::path(get, path = "/v1/search", params(SearchQuery),
+    responses((status = 200, body = SearchResults), (status = 400, body = Problem)))]
+async fn search(
+    State(s): State<AppState>,
+    q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<SearchResults>> {
+    let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
+    Ok(Json(s.catalog.search(&q.q).await?))
 }
 
 /// Partner companies (public).
@@ -785,7 +844,7 @@ impl utoipa::Modify for SecurityAddon {
 #[openapi(
     info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
     paths(healthz, metrics_text, issue_coupons, redeem_coupon, payment, grant, conversion, assignment, transaction, hold, capture, void,
-          create_resident, resident_balances, account, balance_as_of, history, municipalities, partners, shops, run_jobs,
+          create_resident, resident_balances, account, balance_as_of, history, municipalities, partners, shops, directory, search, run_jobs,
           settlements,
           log_checkpoint, log_key, log_inclusion, log_consistency),
     components(schemas(Problem, PostingRequest, Posting, Expiry, AccountKind, TransactionKind, HoldState, HistoryEntry, JobsRequest)),

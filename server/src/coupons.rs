@@ -108,13 +108,19 @@ impl Coupons {
         if expires_at <= time::now() {
             return Err(Problem::new(ProblemKind::InvalidRequest, "expires_at is in the past"));
         }
-        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM partners WHERE id = $1")
-            .bind(partner)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(internal)?;
-        if known.is_none() {
-            return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")));
+        match self.engine.store().exchange_method(partner).await.map_err(internal)? {
+            None => {
+                return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")))
+            }
+            // An ID-linkage partner pushes conversions for linked members; a code nobody
+            // linked would bypass that agreement.
+            Some(m) if !m.starts_with("coupon_") => {
+                return Err(Problem::new(
+                    ProblemKind::InvalidRequest,
+                    format!("partner {partner} converts by {m}, not with coupon codes"),
+                ))
+            }
+            Some(_) => {}
         }
         let fingerprint = {
             let mut h = Sha256::new();

@@ -1,16 +1,18 @@
-//! Demo data from `shared/data`: the 228 council members, the 12 partners, demo shops and
-//! residents with some history, and one API key per role.
+//! Demo data from `shared/data`: the 228 council members, the 12 partners, the services each
+//! municipality started, the online shop's products, demo shops, online stores and residents
+//! with some history, and one API key per role.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use mykey_core::api::{ConversionRequest, GrantRequest, PaymentRequest};
+use mykey_core::api::{ConversionRequest, GrantRequest, MunicipalityServices, PaymentRequest};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{create_key, Role};
+use crate::catalog::Catalog;
 use crate::engine::{Admin, AdminResult, Engine, Request};
 
 /// Where the shared data files are by default: `shared/data` beside the repository.
@@ -38,8 +40,19 @@ struct PartnerRow {
 struct ServiceRow {
     prefecture: String,
     municipality: String,
+    library: String,
     meibutsu_choice: String,
     shops: String,
+    note: String,
+}
+
+#[derive(Deserialize)]
+struct ProductRow {
+    prefecture: String,
+    municipality: String,
+    product: String,
+    price_yen_incl_shipping: Decimal,
+    section: String,
 }
 
 /// The demo's keys, printed and written next to the database.
@@ -51,12 +64,16 @@ pub struct DemoKeys {
     pub municipality: String,
     /// Key of the partner `partner`.
     pub partner: String,
+    /// Key of the partner `coupon_partner`.
+    pub coupon_partner: String,
     /// Store key of `shop`.
     pub store: String,
     /// Terminal key of `shop`.
     pub terminal: String,
     /// Session key of `resident`.
     pub resident: String,
+    /// Store key of `online_store`, 前橋市's store at the online shop めいぶつチョイス.
+    pub online_store: String,
     /// Ids the keys act for.
     pub ids: DemoIds,
 }
@@ -66,12 +83,20 @@ pub struct DemoKeys {
 pub struct DemoIds {
     /// 前橋市.
     pub municipality: i64,
-    /// JAL.
+    /// JAL (ID linkage).
     pub partner: i64,
+    /// 三井住友カード (coupon codes by URL).
+    pub coupon_partner: i64,
     /// A shop in 前橋市.
     pub shop: i64,
     /// A resident of 前橋市.
     pub resident: i64,
+    /// 前橋市's store at めいぶつチョイス.
+    pub online_store: i64,
+    /// めいぶつチョイス.
+    pub online_shop: i64,
+    /// セキュリテ (crowdfunding).
+    pub crowdfunding: i64,
 }
 
 fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
@@ -111,7 +136,9 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
         by_name.insert((row.prefecture.clone(), row.name.clone()), mid);
     }
     let mut partner_ids = Vec::new();
+    let mut coupon_partner = None;
     for row in read_csv::<PartnerRow>(&data_dir.join("partners-2017.csv"))? {
+        let by_url = row.exchange_method == "coupon_url";
         let r = engine
             .admin(Admin::Partner {
                 name: row.partner,
@@ -121,31 +148,66 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
             })
             .await
             .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
-        partner_ids.push(id(r));
+        let pid = id(r);
+        if by_url && coupon_partner.is_none() {
+            coupon_partner = Some(pid);
+        }
+        partner_ids.push(pid);
     }
+    let catalog = Catalog::new(engine);
+    let online_shop = catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await?;
+    let crowdfunding = catalog.add_online_service("セキュリテ", "Securite", "crowdfunding").await?;
     let mut first_shop: HashMap<i64, i64> = HashMap::new();
+    let mut online_stores: HashMap<i64, i64> = HashMap::new();
     for row in read_csv::<ServiceRow>(&data_dir.join("services-started-2017-09-20.csv"))? {
         let name = if row.municipality.is_empty() { row.prefecture.clone() } else { row.municipality.clone() };
         let Some(&mid) = by_name.get(&(row.prefecture.clone(), name.clone())) else { continue };
+        catalog
+            .set_services(&MunicipalityServices {
+                municipality: mid,
+                library: row.library == "yes",
+                meibutsu_choice: row.meibutsu_choice == "yes",
+                shops: row.shops == "yes",
+                note: row.note.clone(),
+            })
+            .await?;
         let mut names = Vec::new();
         if row.shops == "yes" {
-            names.push(format!("{name} 中央商店街 青果店"));
-            names.push(format!("{name} 市民ミュージアム"));
+            names.push((format!("{name} 中央商店街 青果店"), 0));
+            names.push((format!("{name} 市民ミュージアム"), 0));
         }
         if row.meibutsu_choice == "yes" {
-            names.push(format!("めいぶつチョイス（{name}）"));
+            names.push((format!("めいぶつチョイス（{name}）"), online_shop));
         }
-        for shop in names {
+        if row.shops == "yes" && row.meibutsu_choice == "yes" {
+            names.push((format!("セキュリテ {name}応援ファンド"), crowdfunding));
+        }
+        for (shop, online) in names {
             let sid = id(engine
                 .admin(Admin::Shop { name: shop, municipality: mid })
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?);
-            first_shop.entry(mid).or_insert(sid);
+            if online != 0 {
+                catalog.set_shop_online_service(sid, online).await?;
+                if online == online_shop {
+                    online_stores.insert(mid, sid);
+                }
+            } else {
+                first_shop.entry(mid).or_insert(sid);
+            }
         }
+    }
+    for row in read_csv::<ProductRow>(&data_dir.join("meibutsu-products.csv"))? {
+        let mid = *by_name
+            .get(&(row.prefecture.clone(), row.municipality.clone()))
+            .with_context(|| format!("{} {} is not a council member", row.prefecture, row.municipality))?;
+        catalog.add_product(mid, &row.product, row.price_yen_incl_shipping, &row.section).await?;
     }
     let maebashi = *by_name.get(&("群馬県".into(), "前橋市".into())).context("前橋市 is a council member")?;
     let shop = *first_shop.get(&maebashi).context("前橋市 has demo shops")?;
+    let online_store = *online_stores.get(&maebashi).context("前橋市 is at めいぶつチョイス")?;
     let jal = partner_ids[0];
+    let coupon_partner = coupon_partner.context("a partner converts with coupon URLs")?;
 
     let residents = match engine
         .admin(Admin::Residents { home: maebashi, count: 5 })
@@ -192,10 +254,21 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
         operator: create_key(store, Role::Operator, 0, "demo operator").await?,
         municipality: create_key(store, Role::Municipality, maebashi, "demo 前橋市").await?,
         partner: create_key(store, Role::Partner, jal, "demo JAL").await?,
+        coupon_partner: create_key(store, Role::Partner, coupon_partner, "demo coupon partner").await?,
         store: create_key(store, Role::Store, shop, "demo store").await?,
         terminal: create_key(store, Role::Terminal, shop, "demo terminal").await?,
         resident: create_key(store, Role::Resident, residents[0].resident, "demo resident").await?,
-        ids: DemoIds { municipality: maebashi, partner: jal, shop, resident: residents[0].resident },
+        online_store: create_key(store, Role::Store, online_store, "demo めいぶつチョイス 前橋市").await?,
+        ids: DemoIds {
+            municipality: maebashi,
+            partner: jal,
+            coupon_partner,
+            shop,
+            resident: residents[0].resident,
+            online_store,
+            online_shop,
+            crowdfunding,
+        },
     }))
 }
 

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod coupons;
 pub mod demo;
 pub mod demo_cards;

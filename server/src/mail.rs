@@ -21,6 +21,8 @@ use crate::time::{self, Micros, SECOND};
 pub const MAX_ATTEMPTS: i64 = 10;
 /// Notices and mails handled per round (bounds each round's work).
 pub const PER_ROUND: i64 = 100;
+/// Points this close to their expiry are announced (once per lot).
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
 /// Rounds run this often (and at once after a MyKey ID change).
 pub const EVERY: Duration = Duration::from_secs(1);
 
@@ -31,6 +33,8 @@ pub enum Kind {
     PointsGranted,
     /// Points expired.
     PointsExpired,
+    /// Points expire within [`EXPIRY_WARNING_DAYS`] days (the same choice as expired).
+    PointsExpiring,
     /// Password or settings changed.
     SettingsChanged,
     /// MyKey ID registered, changed or revoked.
@@ -41,7 +45,7 @@ impl Kind {
     fn chosen(self, n: &Notices) -> bool {
         match self {
             Kind::PointsGranted => n.points_granted,
-            Kind::PointsExpired => n.points_expired,
+            Kind::PointsExpired | Kind::PointsExpiring => n.points_expired,
             Kind::SettingsChanged => n.settings_changed,
             Kind::MykeyIdChanged => n.mykey_id_changed,
         }
@@ -51,6 +55,7 @@ impl Kind {
         match self {
             Kind::PointsGranted => "points_granted",
             Kind::PointsExpired => "points_expired",
+            Kind::PointsExpiring => "points_expiring",
             Kind::SettingsChanged => "settings_changed",
             Kind::MykeyIdChanged => "mykey_id_changed",
         }
@@ -69,6 +74,10 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
         Kind::PointsExpired => {
             ("【自治体ポイント】ポイントが失効しました", format!("有効期限を過ぎた{what}が失効しました。"))
         }
+        Kind::PointsExpiring => (
+            "【自治体ポイント】まもなく有効期限です",
+            format!("次のポイントの有効期限が{EXPIRY_WARNING_DAYS}日以内に迫っています。\n{what}\n期限までにお使いください。"),
+        ),
         Kind::SettingsChanged => {
             ("【マイキープラットフォーム】設定が変更されました", format!("{what}が変更されました。"))
         }
@@ -141,6 +150,8 @@ pub struct Mailer {
 pub struct Round {
     /// Ledger notices handled (mailed or nobody to tell).
     pub notices: usize,
+    /// Lots announced as expiring soon (mailed or nobody to tell).
+    pub expiring_lots: usize,
     /// Mails sent.
     pub sent: usize,
     /// Mails that failed this time.
@@ -175,7 +186,11 @@ impl Mailer {
 
     /// One round: ledger notices into the outbox, then send what is due.
     pub async fn run_once(&self) -> anyhow::Result<Round> {
-        let mut round = Round { notices: self.notices_to_outbox().await?, ..Round::default() };
+        let mut round = Round {
+            notices: self.notices_to_outbox().await?,
+            expiring_lots: self.expiry_warnings_to_outbox().await?,
+            ..Round::default()
+        };
         let now = time::now();
         let due = sqlx::query(
             "SELECT id, to_address, subject, body, attempts FROM mail_outbox \
@@ -271,26 +286,7 @@ impl Mailer {
                 if kind.chosen(&chosen) {
                     let payload: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("payload")?)?;
                     let place = match payload["municipality"].as_i64() {
-                        Some(m) => match places.get(&m) {
-                            Some(p) => p.clone(),
-                            None => {
-                                let p = sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
-                                    .bind(m)
-                                    .fetch_optional(&mut *tx)
-                                    .await?
-                                    .map(|p| -> anyhow::Result<String> {
-                                        Ok(format!(
-                                            "{}{}の",
-                                            p.try_get::<String, _>("prefecture")?,
-                                            p.try_get::<String, _>("name")?
-                                        ))
-                                    })
-                                    .transpose()?
-                                    .unwrap_or_default();
-                                places.insert(m, p.clone());
-                                p
-                            }
-                        },
+                        Some(m) => format!("{}の", place_name(&mut tx, &mut places, m).await?),
                         None => String::new(),
                     };
                     let what =
@@ -312,4 +308,109 @@ impl Mailer {
         tx.commit().await?;
         Ok(n)
     }
+
+    /// Announces, once per lot, municipal and event points expiring within
+    /// [`EXPIRY_WARNING_DAYS`] days: one mail per resident who chose expiry notices. Reserved
+    /// points do not expire (they move home), so they are not announced.
+    async fn expiry_warnings_to_outbox(&self) -> anyhow::Result<usize> {
+        use sqlx::Connection;
+        let now = time::now();
+        let rows = sqlx::query(
+            "SELECT l.id, l.remaining, l.expires_at, a.owner_id, a.currency, m.id AS mykey_id, m.email, m.notices \
+             FROM lots l JOIN accounts a ON a.id = l.account_id \
+             LEFT JOIN mykey_ids m ON m.resident_id = a.owner_id AND m.status = 'live' \
+             WHERE l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $2 AND a.kind IN ('municipal', 'event') \
+             AND NOT EXISTS (SELECT 1 FROM expiry_warnings w WHERE w.lot_id = l.id) \
+             ORDER BY a.owner_id, l.expires_at LIMIT $3",
+        )
+        .bind(now)
+        .bind(now + EXPIRY_WARNING_DAYS * 86_400 * SECOND)
+        .bind(PER_ROUND)
+        .fetch_all(&self.pool)
+        .await?;
+        let n = rows.len();
+        let mut c = self.pool.acquire().await?;
+        let mut tx = c.begin().await?;
+        let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+        // Lines per resident, with where to send them.
+        let mut mails: std::collections::BTreeMap<i64, ExpiringMail> = std::collections::BTreeMap::new();
+        for r in rows {
+            sqlx::query("INSERT INTO expiry_warnings (lot_id, created_at) VALUES ($1, $2)")
+                .bind(r.try_get::<i64, _>("id")?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let currency: String = r.try_get("currency")?;
+            let place = match currency.strip_prefix("municipal:").and_then(|m| m.parse::<i64>().ok()) {
+                Some(m) => place_name(&mut tx, &mut places, m).await?,
+                None => String::new(),
+            };
+            let expires = time::micros_to_datetime(r.try_get("expires_at")?);
+            let line = format!(
+                "・{place}の自治体ポイント {}ポイント（有効期限 {}）",
+                r.try_get::<i64, _>("remaining")?,
+                expires.with_timezone(&chrono_tz_jst()).format("%Y年%m月%d日")
+            );
+            let to = match (
+                r.try_get::<Option<String>, _>("mykey_id")?,
+                r.try_get::<Option<String>, _>("email")?,
+                r.try_get::<Option<String>, _>("notices")?,
+            ) {
+                (Some(mykey_id), Some(email), Some(notices)) => Some(Recipient { mykey_id, email, notices }),
+                _ => None,
+            };
+            let mail = mails.entry(r.try_get("owner_id")?).or_insert_with(|| ExpiringMail { to, lines: Vec::new() });
+            mail.lines.push(line);
+        }
+        for (resident, mail) in mails {
+            if let Some(to) = mail.to {
+                let chosen = crate::identity::store::notices_from_text(&to.notices);
+                let what = mail.lines.join("\n");
+                queue(&mut tx, resident, &to.mykey_id, Some(&to.email), &chosen, Kind::PointsExpiring, &what).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// A resident's live MyKey ID with its address and notice choices.
+struct Recipient {
+    mykey_id: String,
+    email: String,
+    notices: String,
+}
+
+/// One resident's "expiring soon" mail: where it goes (nobody without a MyKey ID and an
+/// address) and one line per lot.
+struct ExpiringMail {
+    to: Option<Recipient>,
+    lines: Vec<String>,
+}
+
+/// Japan's time zone (no daylight saving), for dates in mail.
+fn chrono_tz_jst() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset")
+}
+
+/// "群馬県前橋市" for a municipality id, read once per round.
+async fn place_name(
+    tx: &mut sqlx::AnyConnection,
+    cache: &mut std::collections::HashMap<i64, String>,
+    municipality: i64,
+) -> anyhow::Result<String> {
+    if let Some(p) = cache.get(&municipality) {
+        return Ok(p.clone());
+    }
+    let p = sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
+        .bind(municipality)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|p| -> anyhow::Result<String> {
+            Ok(format!("{}{}", p.try_get::<String, _>("prefecture")?, p.try_get::<String, _>("name")?))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    cache.insert(municipality, p.clone());
+    Ok(p)
 }

@@ -147,6 +147,42 @@ fn event_id(e: Option<i64>) -> i64 {
     e.unwrap_or(0)
 }
 
+/// Which lines of an account's history to show.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HistoryFilter {
+    /// One kind of transaction only.
+    pub kind: Option<TransactionKind>,
+    /// From this moment (inclusive).
+    pub from: Option<Micros>,
+    /// Until this moment (exclusive).
+    pub to: Option<Micros>,
+}
+
+/// A `municipalities` row as the API shows it.
+pub(crate) fn municipality_from_row(r: &AnyRow) -> anyhow::Result<MunicipalityView> {
+    Ok(MunicipalityView {
+        id: r.try_get("id")?,
+        prefecture_code: r.try_get("prefecture_code")?,
+        prefecture: r.try_get("prefecture")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        treasury_account: r.try_get("treasury_account")?,
+        breakage_account: r.try_get("breakage_account")?,
+    })
+}
+
+/// A `shops` row as the API shows it.
+pub(crate) fn shop_from_row(r: &AnyRow) -> anyhow::Result<ShopView> {
+    let online: i64 = r.try_get("online_service_id")?;
+    Ok(ShopView {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        municipality: r.try_get("municipality_id")?,
+        receivable_account: r.try_get("receivable_account")?,
+        online_service: (online != 0).then_some(online),
+    })
+}
+
 fn account_from_row(r: &AnyRow) -> anyhow::Result<Account> {
     let event: i64 = r.try_get("event_id")?;
     Ok(Account {
@@ -900,16 +936,26 @@ impl Store {
     }
 
     /// History of an account, newest first, `limit` entries before `before_seq`.
-    pub async fn history(&self, account: i64, before_seq: Option<i64>, limit: u32) -> anyhow::Result<HistoryPage> {
+    pub async fn history(
+        &self,
+        account: i64,
+        before_seq: Option<i64>,
+        limit: u32,
+        filter: &HistoryFilter,
+    ) -> anyhow::Result<HistoryPage> {
         assert!(limit > 0 && limit <= 1000, "callers bound the page size");
         let rows = sqlx::query(
             "SELECT p.seq, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.memo \
              FROM postings p JOIN transactions t ON t.seq = p.seq \
-             WHERE p.account_id = $1 AND p.seq < $2 ORDER BY p.seq DESC, p.leg DESC LIMIT $3",
+             WHERE p.account_id = $1 AND p.seq < $2 AND ($4 = '' OR t.kind = $4) \
+             AND p.created_at >= $5 AND p.created_at < $6 ORDER BY p.seq DESC, p.leg DESC LIMIT $3",
         )
         .bind(account)
         .bind(before_seq.unwrap_or(i64::MAX))
         .bind(i64::from(limit) + 1)
+        .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         let mut entries = Vec::with_capacity(rows.len());
@@ -960,19 +1006,7 @@ impl Store {
     /// Municipalities taking part.
     pub async fn municipalities(&self) -> anyhow::Result<Vec<MunicipalityView>> {
         let rows = sqlx::query("SELECT * FROM municipalities ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MunicipalityView {
-                    id: r.try_get("id")?,
-                    prefecture_code: r.try_get("prefecture_code")?,
-                    prefecture: r.try_get("prefecture")?,
-                    name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    treasury_account: r.try_get("treasury_account")?,
-                    breakage_account: r.try_get("breakage_account")?,
-                })
-            })
-            .collect()
+        rows.iter().map(municipality_from_row).collect()
     }
 
     /// Partner companies.
@@ -998,16 +1032,16 @@ impl Store {
             .bind(municipality.unwrap_or(0))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ShopView {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    municipality: r.try_get("municipality_id")?,
-                    receivable_account: r.try_get("receivable_account")?,
-                })
-            })
-            .collect()
+        rows.iter().map(shop_from_row).collect()
+    }
+
+    /// How a partner converts (`id_linkage`, `coupon_url`, ...); none for an unknown partner.
+    pub async fn exchange_method(&self, partner: i64) -> anyhow::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT exchange_method FROM partners WHERE id = $1")
+            .bind(partner)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(m,)| m))
     }
 
     /// Stores an API key's hash.

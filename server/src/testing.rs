@@ -67,3 +67,82 @@ pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, resi
         engine.admin(Admin::Residents { home: 1, count: residents }).await.expect("new residents");
     }
 }
+
+/// aiosmtpd (a real SMTP server, from PyPI; `scripts/install-deps` puts it in the tools folder)
+/// on a free loopback port, storing what arrives in a Maildir. Killed on drop.
+pub struct Smtp {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where the mails go (`new/`).
+    pub maildir: std::path::PathBuf,
+}
+
+impl Drop for Smtp {
+    #[allow(clippy::zombie_processes)]
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+impl Smtp {
+    /// Starts one and waits until it takes connections.
+    pub fn start() -> anyhow::Result<Smtp> {
+        let tools = std::env::var("MYKEY_TOOLS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/mykey/tools")
+        });
+        let python = tools.join("py/bin/python");
+        anyhow::ensure!(python.exists(), "{} is missing: run scripts/install-deps", python.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let maildir = std::env::temp_dir().join(format!("mykey-maildir-{}", uuid::Uuid::new_v4().simple()));
+        #[allow(clippy::zombie_processes)] // Drop kills and waits for it.
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .spawn()?;
+        let smtp = Smtp { child, port, maildir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(smtp);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        anyhow::bail!("aiosmtpd did not start")
+    }
+
+    /// `smtp://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// (to, subject, body) of every message that arrived, decoded.
+    pub fn arrived(&self) -> Vec<(String, String, String)> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else { return vec![] };
+        let decode_words = |s: &str| -> String {
+            s.split_whitespace()
+                .map(|w| match w.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")) {
+                    Some(word) => b64.decode(word).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default(),
+                    None => w.to_owned(),
+                })
+                .collect()
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .filter_map(|text| {
+                let text = text.replace("\r\n", "\n");
+                let (head, body) = text.split_once("\n\n")?;
+                let head = head.replace("\n ", " ").replace("\n\t", " ");
+                let field = |name: &str| {
+                    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_default().to_owned()
+                };
+                let body: String = body.lines().filter(|l| !l.is_empty()).collect();
+                let body = String::from_utf8(b64.decode(body.trim()).unwrap_or_default()).unwrap_or_default();
+                Some((field("To"), decode_words(&field("Subject")), body))
+            })
+            .collect()
+    }
+}

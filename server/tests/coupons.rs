@@ -28,9 +28,9 @@ async fn reserved(app: &App, resident: i64) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partners_code_gives_reserved_points_once() {
     let app = App::start().await;
-    let path = format!("/v1/partners/{}/coupons", app.partner);
+    let path = format!("/v1/partners/{}/coupons", app.coupon_partner);
     let body = batch(3, 3600);
-    let (s, issued) = app.post(&path, &app.keys.partner, body.clone()).await;
+    let (s, issued) = app.post(&path, &app.keys.coupon_partner, body.clone()).await;
     assert_eq!(s, 201, "{issued}");
     assert_eq!(issued["points"], 500);
     let codes: Vec<String> =
@@ -38,15 +38,19 @@ async fn a_partners_code_gives_reserved_points_once() {
     assert_eq!(codes.len(), 3);
     assert!(issued["urls"][0].as_str().unwrap().ends_with(&codes[0].replace('-', "")));
     // The same request gives the same codes; another body with the same id is a conflict.
-    let (s, again) = app.post(&path, &app.keys.partner, body.clone()).await;
+    let (s, again) = app.post(&path, &app.keys.coupon_partner, body.clone()).await;
     assert_eq!((s, &again["codes"]), (201, &issued["codes"]));
     let mut other = body.clone();
     other["count"] = json!(4);
-    let (s, v) = app.post(&path, &app.keys.partner, other).await;
+    let (s, v) = app.post(&path, &app.keys.coupon_partner, other).await;
     assert_eq!((s, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:idempotency-conflict"));
-    // Only the partner itself may issue.
+    // Only the partner itself may issue, and only a partner that converts with coupon codes.
     let (s, _) = app.post(&path, &app.keys.store1, batch(1, 3600)).await;
     assert_eq!(s, 403);
+    let linkage = format!("/v1/partners/{}/coupons", app.partner);
+    let (s, v) = app.post(&linkage, &app.keys.partner, batch(1, 3600)).await;
+    assert_eq!((s, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("id_linkage"), "{v}");
 
     let r1 = app.residents[0];
     let before = reserved(&app, r1).await;
@@ -73,8 +77,8 @@ async fn a_partners_code_gives_reserved_points_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typos_guesses_and_expired_codes_are_refused_and_guessing_is_limited() {
     let app = App::start().await;
-    let path = format!("/v1/partners/{}/coupons", app.partner);
-    let (_, issued) = app.post(&path, &app.keys.partner, batch(1, 1)).await;
+    let path = format!("/v1/partners/{}/coupons", app.coupon_partner);
+    let (_, issued) = app.post(&path, &app.keys.coupon_partner, batch(1, 1)).await;
     let code = issued["codes"][0].as_str().unwrap().to_owned();
     let r1 = app.residents[0];
     let redeem = |code: &str| json!({ "code": code, "resident": r1 });

@@ -266,6 +266,28 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
     assert_eq!((s, v["balance"].as_i64()), (200, Some(0)));
     let (s, _) = app.get(&format!("/v1/accounts/{account}/history?cursor=abc"), &app.keys.resident1).await;
     assert_eq!(s, 400);
+
+    // Filters: one kind, one period; a cursor keeps them.
+    let app = &app;
+    let history = |q: String| {
+        let path = format!("/v1/accounts/{account}/history?{q}");
+        async move { app.get(&path, &app.keys.resident1).await }
+    };
+    let (_, v) = history("kind=grant".into()).await;
+    let amounts: Vec<i64> = v["entries"].as_array().unwrap().iter().map(|e| e["amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, vec![1000]);
+    let t = after_grant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).replace('+', "%2B");
+    let (_, v) = history(format!("to={t}")).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "only the grant came before: {v}");
+    let (_, v) = history(format!("from={t}&kind=payment&limit=20")).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 20);
+    let c = v["next_cursor"].as_str().unwrap().to_owned();
+    let (_, v) = history(format!("from={t}&kind=payment&limit=20&cursor={c}")).await;
+    assert_eq!((v["entries"].as_array().unwrap().len(), v["next_cursor"].as_str()), (5, None));
+    let (s, v) = history("kind=refund".into()).await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("kind")), "{v}");
+    let (s, v) = history(format!("from={t}&to={t}")).await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("to")), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

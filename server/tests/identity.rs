@@ -11,7 +11,7 @@ use mykey_core::card::jpki::{self, Pin};
 use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
 use mykey_server::identity::card::{CardTrust, UnknownRevocation};
 use mykey_server::identity::Identity;
-use mykey_server::testing::TestDb;
+use mykey_server::testing::{Smtp, TestDb};
 use mykey_server::Ledgerd;
 use mykey_virtual_card::{DemoCa, VirtualCard};
 use serde_json::{json, Value};
@@ -22,6 +22,11 @@ struct Server {
     /// A partner using ID linkage, and its key.
     partner: i64,
     partner_key: String,
+    /// An online shop, its store in municipality 1 and the store's key.
+    online_service: i64,
+    online_store: i64,
+    online_store_key: String,
+    municipality_key: String,
     _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -87,6 +92,26 @@ async fn server(opts: Options) -> Server {
         mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, partner, "t")
             .await
             .unwrap();
+    let catalog = mykey_server::catalog::Catalog::new(&ledger.engine);
+    let online_service =
+        catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await.unwrap();
+    let online_store = match ledger
+        .engine
+        .admin(mykey_server::engine::Admin::Shop {
+            name: "めいぶつチョイス（前橋市）".into(), municipality: 1
+        })
+        .await
+        .unwrap()
+    {
+        mykey_server::engine::AdminResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    catalog.set_shop_online_service(online_store, online_service).await.unwrap();
+    let store = ledger.engine.store();
+    let online_store_key =
+        mykey_server::auth::create_key(store, mykey_server::auth::Role::Store, online_store, "t").await.unwrap();
+    let municipality_key =
+        mykey_server::auth::create_key(store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let now = SystemTime::now();
@@ -106,7 +131,18 @@ async fn server(opts: Options) -> Server {
         let site = mykey_server::Site { mail, ..Default::default() };
         mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
-    Server { base, ca, partner, partner_key, _db: db, task }
+    Server {
+        base,
+        ca,
+        partner,
+        partner_key,
+        online_service,
+        online_store,
+        online_store_key,
+        municipality_key,
+        _db: db,
+        task,
+    }
 }
 
 /// A browser: its own cookie jar.
@@ -580,93 +616,27 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:mykey-id-taken"));
 }
 
-/// aiosmtpd (a real SMTP server, from PyPI; scripts/install-deps puts it in the tools folder)
-/// storing what arrives in a Maildir.
-struct Smtp {
-    child: std::process::Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-}
-
-impl Drop for Smtp {
-    #[allow(clippy::zombie_processes)]
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
-fn smtp() -> Smtp {
-    let tools = std::env::var("MYKEY_TOOLS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mykey/tools"));
-    let python = tools.join("py/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/install-deps", python.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let maildir = std::env::temp_dir().join(format!("mykey-maildir-{}", uuid::Uuid::new_v4().simple()));
-    #[allow(clippy::zombie_processes)] // Drop kills and waits for it.
-    let child = std::process::Command::new(python)
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .spawn()
-        .unwrap();
+async fn wait_for_mail(mail: &Smtp, n: usize) -> Vec<(String, String, String)> {
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Smtp { child, port, maildir };
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("aiosmtpd did not start");
-}
-
-/// (to, subject, body) of every message that arrived, decoded.
-fn arrived(maildir: &std::path::Path) -> Vec<(String, String, String)> {
-    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else { return vec![] };
-    let decode_words = |s: &str| -> String {
-        s.split_whitespace()
-            .map(|w| match w.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")) {
-                Some(b64) => String::from_utf8(B64.decode(b64).unwrap()).unwrap(),
-                None => w.to_owned(),
-            })
-            .collect()
-    };
-    entries
-        .map(|e| {
-            let text = std::fs::read_to_string(e.unwrap().path()).unwrap().replace("\r\n", "\n");
-            let (head, body) = text.split_once("\n\n").unwrap();
-            let head = head.replace("\n ", " ").replace("\n\t", " ");
-            let field = |name: &str| {
-                head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_default().to_owned()
-            };
-            let body: String = body.lines().filter(|l| !l.is_empty()).collect();
-            let body = String::from_utf8(B64.decode(body.trim()).unwrap_or_default()).unwrap_or_default();
-            (field("To"), decode_words(&field("Subject")), body)
-        })
-        .collect()
-}
-
-async fn wait_for_mail(maildir: &std::path::Path, n: usize) -> Vec<(String, String, String)> {
-    for _ in 0..100 {
-        let got = arrived(maildir);
+        let got = mail.arrived();
         if got.len() >= n {
             return got;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{n} mails did not arrive: {:?}", arrived(maildir));
+    panic!("{n} mails did not arrive: {:?}", mail.arrived());
 }
 
 /// The notices a resident chose arrive by e-mail through a real SMTP server, in Japanese; the
 /// ones not chosen do not.
 #[tokio::test]
 async fn chosen_notices_arrive_by_e_mail() {
-    let mail = smtp();
-    let s = server(Options { smtp: Some(format!("smtp://127.0.0.1:{}", mail.port)), ..Options::default() }).await;
+    let mail = Smtp::start().unwrap();
+    let s = server(Options { smtp: Some(mail.url()), ..Options::default() }).await;
     let b = Browser::new(&s);
     let mut card = card(&s);
     let (id, resident) = registered(&b, &mut card).await;
-    let got = wait_for_mail(&mail.maildir, 1).await;
+    let got = wait_for_mail(&mail, 1).await;
     assert_eq!(got[0].0, "hanako@example.jp");
     assert!(got[0].1.contains("マイキーIDのお知らせ"), "{got:?}");
     assert!(got[0].2.contains(&format!("マイキーID {id} 様")) && got[0].2.contains("登録されました"), "{got:?}");
@@ -683,7 +653,7 @@ async fn chosen_notices_arrive_by_e_mail() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let got = wait_for_mail(&mail.maildir, 2).await;
+    let got = wait_for_mail(&mail, 2).await;
     assert!(
         got.iter()
             .any(|m| m.1.contains("ポイントが付与されました") && m.2.contains("前橋市の自治体ポイント 300ポイント")),
@@ -708,9 +678,24 @@ async fn chosen_notices_arrive_by_e_mail() {
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    let got = wait_for_mail(&mail.maildir, 3).await;
+    let got = wait_for_mail(&mail, 3).await;
     assert_eq!(got.len(), 3, "no mail for the password change: {got:?}");
     assert!(got.iter().any(|m| m.0 == "taro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
+
+    // Points expiring within 30 days are announced once (expiry notices are chosen now).
+    let soon = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let grant =
+        json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": 50, "expires_at": soon});
+    let key = mykey_server::auth::create_key(&store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
+    let res = reqwest::Client::new().post(format!("{}/v1/grants", s.base)).bearer_auth(key).json(&grant).send().await;
+    assert_eq!(res.unwrap().status(), 201);
+    let got = wait_for_mail(&mail, 5).await;
+    let warnings: Vec<_> = got.iter().filter(|m| m.1.contains("まもなく有効期限")).collect();
+    assert_eq!(warnings.len(), 1, "{got:?}");
+    assert!(warnings[0].2.contains("群馬県前橋市の自治体ポイント 50ポイント"), "{got:?}");
+    assert!(!warnings[0].2.contains("300ポイント"), "points far from expiry are not announced: {got:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(mail.arrived().len(), 5, "announced once, not every round");
 }
 
 /// ID linkage: a resident links a partner's service ID; the partner's conversions for it
@@ -763,4 +748,61 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"service_linked") && kinds.contains(&"service_unlinked"), "{kinds:?}");
+}
+
+/// Online services: a resident links their member ID at an online shop; the shop's store
+/// charges the resident's points by it, once per order reference; unlinked IDs, unknown
+/// services and requests naming both a partner and an online service are refused.
+#[tokio::test]
+async fn an_online_shop_charges_points_by_the_linked_member_id() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    let (st, v) = b.post("/v1/me/service-links", json!({"online_service": 999, "service_id": "MC-0001"})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:unknown-reference"), "{v}");
+    let both = json!({"partner": s.partner, "online_service": s.online_service, "service_id": "MC-0001"});
+    let (st, v) = b.post("/v1/me/service-links", both).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
+    let (st, link) =
+        b.post("/v1/me/service-links", json!({"online_service": s.online_service, "service_id": "MC-0001"})).await;
+    assert_eq!(st, 201, "{link}");
+    assert_eq!((link["online_service"].as_i64(), link["partner"].as_i64()), (Some(s.online_service), None));
+    // The same member ID at a partner is another link (the namespaces differ).
+    let (st, _) = b.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "MC-0001"})).await;
+    assert_eq!(st, 201);
+
+    let http = reqwest::Client::new();
+    let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": "1000"});
+    let res = http.post(format!("{}/v1/grants", s.base)).bearer_auth(&s.municipality_key).json(&grant).send().await;
+    assert_eq!(res.unwrap().status(), 201);
+    let pay = |key: &str, reference: &str, member: &str, amount: &str| {
+        http.post(format!("{}/v1/shops/{}/linked-payments", s.base, s.online_store)).bearer_auth(key).json(
+            &json!({"reference": reference, "service_id": member, "amount": amount, "memo": "ぐるぐるウイナーギフト"}),
+        )
+    };
+    let res = pay(&s.online_store_key, "order-1", "MC-0001", "300").send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let receipt: Value = res.json().await.unwrap();
+    assert_eq!(receipt["kind"], "payment");
+    let again: Value =
+        pay(&s.online_store_key, "order-1", "MC-0001", "300").send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["seq"], receipt["seq"], "a retried order replays");
+    assert_eq!(pay(&s.online_store_key, "order-1", "MC-0001", "301").send().await.unwrap().status(), 409);
+    let (_, balances) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    let municipal = balances["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap().clone();
+    assert_eq!(municipal["balance"], 700, "{balances}");
+    // More than the balance is the ledger's usual refusal.
+    let res = pay(&s.online_store_key, "order-2", "MC-0001", "701").send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    // Only the store itself may charge; an unknown member ID is refused.
+    assert_eq!(pay(&s.partner_key, "order-3", "MC-0001", "1").send().await.unwrap().status(), 403);
+    let res = pay(&s.online_store_key, "order-4", "MC-9999", "1").send().await.unwrap();
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
+    // After unlinking, the member ID no longer pays.
+    let (st, _) = b.post(&format!("/v1/me/service-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(st, 204);
+    let res = pay(&s.online_store_key, "order-5", "MC-0001", "1").send().await.unwrap();
+    assert_eq!(res.status(), 422);
 }

@@ -131,12 +131,26 @@ impl Server {
 
     /// `mykey-server demo` with a given demo CA file and pages served from `web_dir` at `/app/`.
     pub fn demo_with(database_url: &str, dir: &Path, demo_ca: &Path, web_dir: &Path) -> anyhow::Result<Server> {
+        Self::demo_mailing(database_url, dir, demo_ca, web_dir, None)
+    }
+
+    /// [`Server::demo_with`], sending e-mail notices to `smtp_url` when given.
+    pub fn demo_mailing(
+        database_url: &str,
+        dir: &Path,
+        demo_ca: &Path,
+        web_dir: &Path,
+        smtp_url: Option<&str>,
+    ) -> anyhow::Result<Server> {
         let mut cmd = Command::new(server_bin());
         cmd.args(["--database-url", database_url, "--log-key-file"]).arg(dir.join("log.key"));
         cmd.arg("--coupon-key-file").arg(dir.join("coupon.key"));
         cmd.args(["demo", "--bind", "127.0.0.1:0", "--keys-file"]).arg(dir.join("keys.json"));
         cmd.arg("--witness-dir").arg(dir.join("witnesses"));
         cmd.arg("--demo-ca-file").arg(demo_ca).arg("--web-dir").arg(web_dir);
+        if let Some(url) = smtp_url {
+            cmd.args(["--smtp-url", url]);
+        }
         Self::spawn(cmd, "mykey demo: ")
     }
 

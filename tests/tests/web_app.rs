@@ -1,13 +1,14 @@
 //! The resident web app in headless Chromium against the demo server, with the demo's
 //! virtual card: create a MyKey ID through every candidate rule (three generations; an own
-//! choice taken three times), the PIN and password rules, then my page; axe-core finds no
+//! choice taken three times), the PIN and password rules, then my page (a chosen notice
+//! arrives through a real SMTP server); axe-core finds no
 //! WCAG A/AA violations on any page; screenshots at phone and desktop width go to
 //! `docs/screenshots/` when `MYKEY_SCREENSHOTS` is set.
 
 use std::path::Path;
 use std::time::Duration;
 
-use mykey_server::testing::TestDb;
+use mykey_server::testing::{Smtp, TestDb};
 use mykey_tests::webdriver::Browser;
 use mykey_tests::{temp_dir, Server};
 
@@ -95,7 +96,8 @@ fn finish_registration(b: &Browser) -> String {
 fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     let dir = temp_dir("web-app");
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
-    let server = Server::demo_with(&db.url, &dir, &dir.join("ca.json"), &dist()).unwrap();
+    let mail = Smtp::start().unwrap();
+    let server = Server::demo_mailing(&db.url, &dir, &dir.join("ca.json"), &dist(), Some(&mail.url())).unwrap();
     let b = Browser::start(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
 
     // The top page: municipalities from the server, and / leads to the app.
@@ -142,8 +144,8 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     let keys: mykey_server::demo::DemoKeys =
         serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     let batch: serde_json::Value = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/partners/{}/coupons", server.base, keys.ids.partner))
-        .bearer_auth(&keys.partner)
+        .post(format!("{}/v1/partners/{}/coupons", server.base, keys.ids.coupon_partner))
+        .bearer_auth(&keys.coupon_partner)
         .json(&serde_json::json!({
             "id": uuid::Uuid::new_v4(), "count": 1, "partner_points": "600", "rate": "1",
             "expires_at": "2099-01-01T00:00:00Z", "delivery": "url"
@@ -208,6 +210,33 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.type_text("#new-password2", "new-pass1").unwrap();
     b.click("section[aria-labelledby=password-title] button[type=submit]").unwrap();
     b.wait_text("#password-msg", "パスワードを変更しました").unwrap();
+    // The notice chosen (points granted) arrives by e-mail through the SMTP server once a
+    // municipality grants points; the password change (not chosen) is not mailed.
+    let me = b
+        .eval_async("const done = arguments[arguments.length - 1]; fetch('/v1/me').then(r => r.json()).then(done);")
+        .unwrap();
+    let grant = serde_json::json!({"id": uuid::Uuid::new_v4(), "resident": me["resident"], "municipality": keys.ids.municipality, "amount": 100});
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/grants", server.base))
+        .bearer_auth(&keys.municipality)
+        .json(&grant)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mails = loop {
+        let got = mail.arrived();
+        if got.iter().any(|m| m.1.contains("ポイントが付与されました")) || std::time::Instant::now() > deadline
+        {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let granted: Vec<_> = mails.iter().filter(|m| m.1.contains("ポイントが付与されました")).collect();
+    assert_eq!(granted.len(), 1, "{mails:?}");
+    assert_eq!(granted[0].0, "hanako@example.jp");
+    assert!(granted[0].2.contains("100ポイント"), "{mails:?}");
+    assert!(!mails.iter().any(|m| m.1.contains("設定が変更されました")), "{mails:?}");
     no_violations(&b, "my page with points");
     shoot(&b, "mypage");
     b.click("main > button").unwrap(); // log out
@@ -255,5 +284,160 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.type_text("#login-password", "abc123!x").unwrap();
     b.click("main form button[type=submit]").unwrap();
     b.wait_text("#login-error", "パスワードが違います").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opens my page's card section `id` (its button has that id) and reads a new virtual card.
+fn read_virtual_card_in(b: &Browser, id: &str) {
+    b.click(&format!("#{id}")).unwrap();
+    b.wait_for(
+        "const e = document.getElementById('bridge-virtual'); return e && !e.disabled ? true : null;",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    b.click("#bridge-virtual").unwrap();
+    b.wait_text("#tries", "3").unwrap();
+    b.type_text("#pin", "1234").unwrap();
+    b.click(&format!("section[aria-labelledby={id}-title] form button[type=submit]")).unwrap();
+}
+
+/// Sets a select's or an input's value as the resident would, with the event Yew listens to.
+fn set_value(b: &Browser, id: &str, value: &str, event: &str) {
+    b.eval(&format!(
+        "const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event({event:?}, {{ bubbles: true }})); return true;"
+    ))
+    .unwrap();
+}
+
+/// Point-navi's top page and the search for usable points (map and free words), then my page's
+/// points history with filters, an online shop's member ID charged by the shop, changing the
+/// MyKey ID and re-binding a renewed card.
+#[test]
+fn residents_find_usable_points_and_manage_their_mykey_id() {
+    let dir = temp_dir("web-app-2");
+    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &dir.join("ca.json"), &dist()).unwrap();
+    let b = Browser::start(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
+    let keys: mykey_server::demo::DemoKeys =
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+
+    // The top page: recommended points, set-up municipalities, libraries, FAQ.
+    b.goto(&format!("{}/app/", server.base)).unwrap();
+    b.wait_text("#usable-shops", "前橋市ポイント").unwrap();
+    b.wait_text("#usable-online", "小国町ポイント").unwrap();
+    b.wait_text("#library-list", "東京都 豊島区").unwrap();
+    b.wait_text("main", "よくある質問").unwrap();
+    no_violations(&b, "top with the directory");
+
+    // The map: 群馬 lists 前橋市's services and products.
+    b.click("nav a[href='/app/search']").unwrap();
+    b.wait_for("return document.querySelector('svg.japan a.set-up') ? true : null;", Duration::from_secs(30)).unwrap();
+    assert_eq!(b.eval("return document.querySelectorAll('svg.japan a').length;").unwrap(), 47);
+    b.click("svg.japan a[data-pref='10']").unwrap();
+    b.wait_text("#prefecture", "前橋市").unwrap();
+    b.wait_text("#prefecture", "ぐるぐるウイナーギフト").unwrap();
+    b.wait_text("#prefecture", "商店等").unwrap();
+    assert!(b.eval("return location.search;").unwrap().as_str().unwrap().contains("pref=10"));
+    no_violations(&b, "search: prefecture");
+    shoot(&b, "search");
+    // Free words: a product by a word of its name and its municipality; nothing for nonsense.
+    b.type_text("#free-word", "和牛 都城").unwrap();
+    b.wait_text("#search-results", "黒毛和牛カタルースライス").unwrap();
+    b.wait_text("#search-results", "宮崎県 都城市").unwrap();
+    b.type_text("#free-word", "存在しない品物").unwrap();
+    b.wait_text("#search-results", "検索結果：0").unwrap();
+    no_violations(&b, "search: free words");
+
+    // A new MyKey ID; 前橋市 grants points, 500 of them expiring in 10 days.
+    log_in_with_a_new_virtual_card(&b, &server.base);
+    b.click("#generate").unwrap();
+    b.wait_for("return document.getElementById('candidate') ? true : null;", Duration::from_secs(10)).unwrap();
+    finish_registration(&b);
+    b.click("main button.primary").unwrap();
+    b.wait_text("#me-id", "").unwrap();
+    let me = b
+        .eval_async("const done = arguments[arguments.length - 1]; fetch('/v1/me').then(r => r.json()).then(done);")
+        .unwrap();
+    let resident = me["resident"].as_i64().unwrap();
+    let http = reqwest::blocking::Client::new();
+    let soon = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    for (amount, expires) in [(500, Some(soon)), (300, None)] {
+        let grant = serde_json::json!({"id": uuid::Uuid::new_v4(), "resident": resident,
+            "municipality": keys.ids.municipality, "amount": amount, "expires_at": expires, "memo": "清掃ボランティア"});
+        let res = http
+            .post(format!("{}/v1/grants", server.base))
+            .bearer_auth(&keys.municipality)
+            .json(&grant)
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    b.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    b.wait_text("table", "800").unwrap();
+    b.wait_text("table", "500 pt").unwrap();
+
+    // The points history of 前橋市's points: both grants; a period after today shows none.
+    let municipal = b
+        .eval("return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes('前橋市')).value;")
+        .unwrap();
+    set_value(&b, "history-account", municipal.as_str().unwrap(), "change");
+    set_value(&b, "history-kind", "grant", "change");
+    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+    b.wait_for(
+        "return document.querySelectorAll('#points-history tbody tr').length === 2 ? true : null;",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    b.wait_text("#points-history", "清掃ボランティア").unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d").to_string();
+    set_value(&b, "history-from", &tomorrow, "input");
+    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+    b.wait_text("section[aria-labelledby=points-history-title]", "該当する履歴はありません").unwrap();
+    set_value(&b, "history-from", "", "input");
+
+    // The online shop: link the member ID, then the shop charges the points by it.
+    set_value(&b, "link-partner", &format!("o:{}", keys.ids.online_shop), "change");
+    b.type_text("#link-service-id", "MC-E2E-0001").unwrap();
+    b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
+    b.wait_text("#links", "めいぶつチョイス：MC-E2E-0001").unwrap();
+    let res = http
+        .post(format!("{}/v1/shops/{}/linked-payments", server.base, keys.ids.online_store))
+        .bearer_auth(&keys.online_store)
+        .json(&serde_json::json!({"reference": "order-e2e-1", "service_id": "MC-E2E-0001", "amount": "120", "memo": "ぐるぐるウイナーギフト"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
+    b.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    b.wait_text("table", "680").unwrap();
+    let municipal = b
+        .eval("return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes('前橋市')).value;")
+        .unwrap();
+    set_value(&b, "history-account", municipal.as_str().unwrap(), "change");
+    set_value(&b, "history-kind", "payment", "change");
+    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+    b.wait_text("#points-history", "ぐるぐるウイナーギフト").unwrap();
+    no_violations(&b, "my page: history and links");
+
+    // A new MyKey ID by a generated candidate, confirmed with the password.
+    b.click("#generate").unwrap();
+    b.wait_for("return document.getElementById('candidate') ? true : null;", Duration::from_secs(10)).unwrap();
+    let candidate = b.eval("return document.getElementById('candidate').textContent;").unwrap();
+    b.type_text("#change-id-password", "abc123!x").unwrap();
+    b.click("#change-id").unwrap();
+    b.wait_text("#change-id-msg", "マイキーIDを変更しました").unwrap();
+    b.wait_text("#me-id", candidate.as_str().unwrap()).unwrap();
+
+    // A renewed card (the virtual bridge issues a new one) takes over the MyKey ID.
+    read_virtual_card_in(&b, "rebind");
+    b.wait_text("#rebind-msg", "新しいカードを登録しました").unwrap();
+    no_violations(&b, "my page: ID changed, card re-bound");
+    shoot(&b, "mypage-manage");
+
+    // Card login on my page: the virtual bridge brings yet another new card, which has no
+    // MyKey ID, and the page says so.
+    b.click("main > button").unwrap(); // log out
+    read_virtual_card_in(&b, "card-login");
+    b.wait_text("#card-login-msg", "マイキーIDがありません").unwrap();
+    no_violations(&b, "my page: card login");
     let _ = std::fs::remove_dir_all(&dir);
 }

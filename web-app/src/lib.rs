@@ -1,11 +1,14 @@
-//! The resident web app: point-navi's top page, MyKey ID creation with the card, and my page.
+//! The resident web app: point-navi's top page, the search for usable points, MyKey ID
+//! creation with the card, and my page.
 //! Yew in the browser, talking to the server's `/v1` API with the session cookie, and reaching
 //! the card through the SDK's bridges (`mykey_sdk::card`).
 
 mod api;
+mod card;
 mod create;
 mod i18n;
 mod mypage;
+mod search;
 mod top;
 
 use i18n::{t, Lang, T};
@@ -20,6 +23,8 @@ pub const BASE: &str = "/app";
 pub enum Route {
     /// Point-navi top.
     Top,
+    /// Search usable points (map and free words).
+    Search,
     /// MyKey ID creation.
     Create,
     /// My page.
@@ -30,6 +35,7 @@ impl Route {
     fn path(self) -> String {
         match self {
             Route::Top => format!("{BASE}/"),
+            Route::Search => format!("{BASE}/search"),
             Route::Create => format!("{BASE}/create"),
             Route::MyPage => format!("{BASE}/mypage"),
         }
@@ -37,6 +43,7 @@ impl Route {
 
     fn from_path(path: &str) -> Route {
         match path.trim_start_matches(BASE).trim_end_matches('/') {
+            "/search" => Route::Search,
             "/create" => Route::Create,
             "/mypage" => Route::MyPage,
             _ => Route::Top,
@@ -129,6 +136,7 @@ fn app() -> Html {
     });
     let page = match *route {
         Route::Top => html! { <top::Top /> },
+        Route::Search => html! { <search::Search /> },
         Route::Create => html! { <create::Create /> },
         Route::MyPage => html! { <mypage::MyPage /> },
     };
@@ -139,6 +147,7 @@ fn app() -> Html {
                 <p class="site">{ ctx.t(T::site_name) }</p>
                 <nav aria-label={ctx.t(T::site_name)}>
                     { link(Route::Top, T::nav_top) }
+                    { link(Route::Search, T::nav_search) }
                     { link(Route::Create, T::nav_create) }
                     { link(Route::MyPage, T::nav_mypage) }
                 </nav>

@@ -1,12 +1,16 @@
 //! My page: log in with the MyKey ID and password (or arrive logged in from the card), the
-//! balances per kind and municipality, and the MyKey ID's usage history.
+//! balances per kind and municipality with their next expiry, the points history with filters,
+//! coupons, assigning reserved points, service links, settings, password, changing or revoking
+//! the MyKey ID, re-binding a renewed card, and the MyKey ID's usage history.
 
 use mykey_core::coupon::{CouponCode, CouponError};
+use mykey_core::identity::Registration;
 use serde_json::{json, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::api;
+use crate::card::{failure_message, fresh_registration, CandidatePicker, CardReader};
 use crate::i18n::T;
 use crate::top::{by_prefecture, use_municipalities};
 use crate::Ctx;
@@ -28,7 +32,7 @@ fn new_id() -> String {
 enum State {
     Loading,
     LoggedOut,
-    In { profile: Value, balances: Value, history: Value, links: Value, partners: Value },
+    In { profile: Value, balances: Value, history: Value, links: Value, partners: Value, online: Value },
 }
 
 async fn load() -> State {
@@ -38,7 +42,8 @@ async fn load() -> State {
     let history = api::get::<Value>("/v1/me/history").await.unwrap_or_default();
     let links = api::get::<Value>("/v1/me/service-links").await.unwrap_or_default();
     let partners = api::get::<Value>("/v1/partners").await.unwrap_or_default();
-    State::In { profile, balances, history, links, partners }
+    let online = api::get::<Value>("/v1/directory").await.map(|d| d["online_services"].clone()).unwrap_or_default();
+    State::In { profile, balances, history, links, partners, online }
 }
 
 /// A usage event's kind in the resident's words.
@@ -73,7 +78,7 @@ pub fn my_page() -> Html {
     let amount = use_state(String::new);
     let assign_msg = use_state(|| None::<(bool, String)>);
     let municipalities = use_municipalities();
-    let link_partner = use_state(|| None::<i64>);
+    let link_target = use_state(String::new);
     let link_id = use_state(String::new);
     let link_msg = use_state(|| None::<(bool, String)>);
     {
@@ -128,6 +133,7 @@ pub fn my_page() -> Html {
     let body = match &*state {
         State::Loading => html! { <p role="status">{ ctx.t(T::loading) }</p> },
         State::LoggedOut => html! {
+            <>
             <section aria-labelledby="login-title">
                 <h2 id="login-title">{ ctx.t(T::login_title) }</h2>
                 <form onsubmit={login}>
@@ -137,8 +143,21 @@ pub fn my_page() -> Html {
                     <button type="submit" class="primary">{ ctx.t(T::login) }</button>
                 </form>
             </section>
+            <CardAction id="card-login" title={T::card_login_title} hint={None::<T>} button={T::card_login}
+                submit="/v1/auth/card" answer={{
+                    let (ctx, state) = (ctx.clone(), state.clone());
+                    Callback::from(move |login: Value| {
+                        if !login["mykey_id"].is_string() {
+                            return (false, ctx.t(T::err_card_no_id).to_owned());
+                        }
+                        let state = state.clone();
+                        wasm_bindgen_futures::spawn_local(async move { state.set(load().await) });
+                        (true, String::new())
+                    })
+                }} />
+            </>
         },
-        State::In { profile, balances, history, links, partners } => {
+        State::In { profile, balances, history, links, partners, online } => {
             let kind_name = |k: &str| match k {
                 "reserved" => ctx.t(T::kind_reserved),
                 "event" => ctx.t(T::kind_event),
@@ -162,22 +181,54 @@ pub fn my_page() -> Html {
                     <section aria-labelledby="balances-title">
                         <h2 id="balances-title">{ ctx.t(T::balances) }</h2>
                         <table>
-                            <thead><tr><th scope="col">{ ctx.t(T::kind) }</th><th scope="col">{ ctx.t(T::points) }</th></tr></thead>
+                            <thead><tr>
+                                <th scope="col">{ ctx.t(T::kind) }</th>
+                                <th scope="col">{ ctx.t(T::points) }</th>
+                                <th scope="col">{ ctx.t(T::next_expiry) }</th>
+                            </tr></thead>
                             <tbody>
-                                { for accounts.iter().map(|a| html! {
-                                    <tr>
-                                        <td>{ kind_name(a["kind"].as_str().unwrap_or_default()) }{ " " }{ place(a["currency"].as_str().unwrap_or_default()) }</td>
-                                        <td class="num">{ a["balance"].to_string() }</td>
-                                    </tr>
+                                { for accounts.iter().map(|a| {
+                                    let expiry = &a["next_expiry"];
+                                    let next = if a["kind"] == "reserved" || expiry.is_null() {
+                                        "-".to_owned()
+                                    } else {
+                                        format!("{} pt（{}）", expiry["points"], date(&ctx, expiry["at"].as_str().unwrap_or_default()))
+                                    };
+                                    html! {
+                                        <tr>
+                                            <td>{ kind_name(a["kind"].as_str().unwrap_or_default()) }{ " " }{ place(a["currency"].as_str().unwrap_or_default()) }</td>
+                                            <td class="num">{ a["balance"].to_string() }</td>
+                                            <td>{ next }</td>
+                                        </tr>
+                                    }
                                 }) }
                             </tbody>
                         </table>
+                        if let Some(at) = balances["reserved_moves_home_at"].as_str() {
+                            <p id="moves-home">{ format!("{}{}{}", ctx.t(T::moves_home_before), date(&ctx, at), ctx.t(T::moves_home_after)) }</p>
+                        }
                     </section>
                     { coupon_form(&ctx, &state, &coupon, &coupon_msg) }
                     { assign_form(&ctx, &state, &municipalities, &assign_to, &amount, &assign_msg) }
-                    { links_form(&ctx, &state, links, partners, &link_partner, &link_id, &link_msg) }
+                    { links_form(&ctx, &state, links, partners, online, &link_target, &link_id, &link_msg) }
+                    <PointsHistory accounts={accounts.iter().map(|a| (
+                        a["id"].as_i64().unwrap_or_default(),
+                        format!("{} {}", kind_name(a["kind"].as_str().unwrap_or_default()), place(a["currency"].as_str().unwrap_or_default())),
+                    )).collect::<Vec<_>>()} />
                     <SettingsForm profile={profile.clone()} />
                     <PasswordForm />
+                    <ChangeIdForm on_changed={{
+                        let state = state.clone();
+                        Callback::from(move |_| {
+                            let state = state.clone();
+                            wasm_bindgen_futures::spawn_local(async move { state.set(load().await) });
+                        })
+                    }} />
+                    <CardAction id="rebind" title={T::rebind_title} hint={Some(T::rebind_hint)} button={T::rebind}
+                        submit="/v1/me/card" answer={{
+                            let ctx = ctx.clone();
+                            Callback::from(move |_: Value| (true, ctx.t(T::rebound).to_owned()))
+                        }} />
                     <RevokeForm on_revoked={{
                         let state = state.clone();
                         Callback::from(move |_| state.set(State::LoggedOut))
@@ -209,10 +260,10 @@ pub fn my_page() -> Html {
 
 type Msg = UseStateHandle<Option<(bool, String)>>;
 
-fn message(m: &Msg, id: &'static str) -> Html {
+fn message(m: &Msg, id: &str) -> Html {
     match &**m {
-        Some((true, text)) => html! { <p class="notice" role="status" id={id}>{ text }</p> },
-        Some((false, text)) => html! { <p class="error" role="alert" id={id}>{ text }</p> },
+        Some((true, text)) => html! { <p class="notice" role="status" id={id.to_owned()}>{ text }</p> },
+        Some((false, text)) => html! { <p class="error" role="alert" id={id.to_owned()}>{ text }</p> },
         None => html! {},
     }
 }
@@ -358,46 +409,54 @@ fn assign_form(
     }
 }
 
-/// ID linkage: the partners using it, the resident's linked service IDs, link and unlink.
+/// Service links: partners' member numbers (ID linkage: points come in) and online services'
+/// member IDs (points are spent there); link and unlink.
+#[allow(clippy::too_many_arguments)]
 fn links_form(
     ctx: &Ctx,
     state: &UseStateHandle<State>,
     links: &Value,
     partners: &Value,
-    partner: &UseStateHandle<Option<i64>>,
+    online: &Value,
+    target: &UseStateHandle<String>,
     service_id: &UseStateHandle<String>,
     msg: &Msg,
 ) -> Html {
     let linkage: Vec<Value> =
         partners.as_array().into_iter().flatten().filter(|p| p["exchange_method"] == "id_linkage").cloned().collect();
-    let name_of = |id: i64| {
-        partners
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["id"].as_i64() == Some(id))
-            .and_then(|p| p["name"].as_str())
-            .unwrap_or_default()
-            .to_owned()
+    let online: Vec<Value> = online.as_array().cloned().unwrap_or_default();
+    let find = |list: &[Value], id: &Value| -> String {
+        list.iter().find(|x| x["id"] == *id).and_then(|x| x["name"].as_str()).unwrap_or_default().to_owned()
+    };
+    let name_of = |l: &Value| {
+        if l["partner"].is_null() {
+            find(&online, &l["online_service"])
+        } else {
+            find(partners.as_array().map(Vec::as_slice).unwrap_or_default(), &l["partner"])
+        }
     };
     let onchange = {
-        let partner = partner.clone();
-        Callback::from(move |e: Event| partner.set(e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()))
+        let target = target.clone();
+        Callback::from(move |e: Event| target.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
     };
     let oninput = {
         let service_id = service_id.clone();
         Callback::from(move |e: InputEvent| service_id.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
     let onsubmit = {
-        let (ctx, state, partner, service_id, msg) =
-            (ctx.clone(), state.clone(), partner.clone(), service_id.clone(), msg.clone());
+        let (ctx, state, target, service_id, msg) =
+            (ctx.clone(), state.clone(), target.clone(), service_id.clone(), msg.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let Some(p) = *partner else { return msg.set(Some((false, ctx.t(T::choose).to_owned()))) };
+            // "p:3" is partner 3, "o:1" online service 1.
+            let body = match target.split_once(':').map(|(k, id)| (k, id.parse::<i64>())) {
+                Some(("p", Ok(id))) => json!({ "partner": id, "service_id": service_id.trim() }),
+                Some(("o", Ok(id))) => json!({ "online_service": id, "service_id": service_id.trim() }),
+                _ => return msg.set(Some((false, ctx.t(T::choose).to_owned()))),
+            };
             if service_id.trim().is_empty() {
                 return msg.set(Some((false, ctx.t(T::required).to_owned())));
             }
-            let body = json!({ "partner": p, "service_id": service_id.trim() });
             let (ctx, state, msg, service_id) = (ctx.clone(), state.clone(), msg.clone(), service_id.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<Value>("/v1/me/service-links", &body).await {
@@ -409,7 +468,9 @@ fn links_form(
                     Err(f) if f.slug == "service-id-taken" => {
                         msg.set(Some((false, ctx.t(T::err_service_taken).to_owned())))
                     }
-                    Err(f) if f.slug == "invalid-request" => msg.set(Some((false, f.detail))),
+                    Err(f) if f.slug == "invalid-request" => {
+                        msg.set(Some((false, ctx.t(T::err_service_id).to_owned())))
+                    }
                     Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
                 }
             });
@@ -425,16 +486,22 @@ fn links_form(
             });
         })
     };
+    let option = |prefix: &str, x: &Value| {
+        let value = format!("{prefix}:{}", x["id"]);
+        html! { <option value={value.clone()} selected={**target == value}>{ x["name"].as_str().unwrap_or_default() }</option> }
+    };
     html! {
         <section aria-labelledby="links-title">
             <h2 id="links-title">{ ctx.t(T::links_title) }</h2>
+            <p>{ ctx.t(T::links_hint) }</p>
             <ul id="links">
                 { for links.as_array().into_iter().flatten().map(|l| {
                     let id = l["id"].as_str().unwrap_or_default().to_owned();
-                    let label = format!("{} {} {}", ctx.t(T::unlink), name_of(l["partner"].as_i64().unwrap_or_default()), l["service_id"].as_str().unwrap_or_default());
+                    let service = l["service_id"].as_str().unwrap_or_default();
+                    let label = format!("{} {} {service}", ctx.t(T::unlink), name_of(l));
                     html! {
                         <li>
-                            { name_of(l["partner"].as_i64().unwrap_or_default()) }{ "：" }{ l["service_id"].as_str().unwrap_or_default() }{ " " }
+                            { name_of(l) }{ "：" }{ service }{ " " }
                             <button type="button" aria-label={label} onclick={unlink(id)}>{ ctx.t(T::unlink) }</button>
                         </li>
                     }
@@ -442,12 +509,15 @@ fn links_form(
             </ul>
             <form onsubmit={onsubmit}>
                 <div class="field">
-                    <label for="link-partner">{ ctx.t(T::partner) }</label>
+                    <label for="link-partner">{ ctx.t(T::link_service) }</label>
                     <select id="link-partner" onchange={onchange}>
-                        <option value="" selected={partner.is_none()}>{ ctx.t(T::choose) }</option>
-                        { for linkage.iter().map(|p| html! {
-                            <option value={p["id"].to_string()} selected={p["id"].as_i64() == **partner}>{ p["name"].as_str().unwrap_or_default() }</option>
-                        }) }
+                        <option value="" selected={target.is_empty()}>{ ctx.t(T::choose) }</option>
+                        <optgroup label={ctx.t(T::link_partners)}>
+                            { for linkage.iter().map(|p| option("p", p)) }
+                        </optgroup>
+                        <optgroup label={ctx.t(T::link_online)}>
+                            { for online.iter().map(|o| option("o", o)) }
+                        </optgroup>
                     </select>
                 </div>
                 <div class="field">
@@ -458,6 +528,303 @@ fn links_form(
                 <button type="submit">{ ctx.t(T::link) }</button>
             </form>
             { message(msg, "link-msg") }
+        </section>
+    }
+}
+
+/// An RFC 3339 time as a date in Japan (where the points are used).
+fn date(ctx: &Ctx, at: &str) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(at));
+    if d.get_time().is_nan() {
+        return at.to_owned();
+    }
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"timeZone".into(), &"Asia/Tokyo".into());
+    let locale = if ctx.lang == crate::i18n::Lang::Ja { "ja-JP" } else { "en-GB" };
+    String::from(d.to_locale_date_string(locale, &options))
+}
+
+/// The start of a day in Japan (`2026-11-27` as `2026-11-26T15:00:00.000Z`), `days` later.
+fn day_start(day: &str, days: f64) -> Option<String> {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(&format!("{day}T00:00:00+09:00")));
+    if d.get_time().is_nan() {
+        return None;
+    }
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(d.get_time() + days * 86_400_000.0));
+    Some(String::from(d.to_iso_string()))
+}
+
+#[derive(Properties, PartialEq)]
+struct HistoryProps {
+    /// Account id and how the resident knows it.
+    accounts: Vec<(i64, String)>,
+}
+
+/// The points history of one account, newest first, with kind and period filters.
+#[function_component(PointsHistory)]
+fn points_history(p: &HistoryProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let account = use_state(|| p.accounts.first().map(|a| a.0));
+    let kind = use_state(String::new);
+    let from = use_state(String::new);
+    let to = use_state(String::new);
+    let entries = use_state(Vec::<Value>::new);
+    let cursor = use_state(|| None::<String>);
+    let msg = use_state(|| None::<(bool, String)>);
+    // Loads the first page (more = false) or the next one.
+    let fetch = {
+        let (ctx, account, kind, from, to, entries, cursor, msg) = (
+            ctx.clone(),
+            account.clone(),
+            kind.clone(),
+            from.clone(),
+            to.clone(),
+            entries.clone(),
+            cursor.clone(),
+            msg.clone(),
+        );
+        Callback::from(move |more: bool| {
+            let Some(id) = *account else { return };
+            let mut q = vec!["limit=20".to_owned()];
+            if !kind.is_empty() {
+                q.push(format!("kind={}", *kind));
+            }
+            let bound = |day: &str, days: f64, name: &str| -> Result<Option<String>, ()> {
+                if day.is_empty() {
+                    return Ok(None);
+                }
+                let at = day_start(day, days).ok_or(())?;
+                Ok(Some(format!("{name}={}", String::from(js_sys::encode_uri_component(&at)))))
+            };
+            match (bound(&from, 0.0, "from"), bound(&to, 1.0, "to")) {
+                (Ok(f), Ok(t)) => q.extend(f.into_iter().chain(t)),
+                _ => return msg.set(Some((false, ctx.t(T::err_period).to_owned()))),
+            }
+            if more {
+                if let Some(c) = &*cursor {
+                    q.push(format!("cursor={c}"));
+                }
+            }
+            let path = format!("/v1/accounts/{id}/history?{}", q.join("&"));
+            let (ctx, entries, cursor, msg) = (ctx.clone(), entries.clone(), cursor.clone(), msg.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::get::<Value>(&path).await {
+                    Ok(page) => {
+                        let mut list = if more { (*entries).clone() } else { Vec::new() };
+                        list.extend(page["entries"].as_array().cloned().unwrap_or_default());
+                        msg.set(None);
+                        entries.set(list);
+                        cursor.set(page["next_cursor"].as_str().map(str::to_owned));
+                    }
+                    Err(f) if f.field.as_deref() == Some("to") => {
+                        msg.set(Some((false, ctx.t(T::err_period).to_owned())))
+                    }
+                    Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
+                }
+            });
+        })
+    };
+    {
+        let fetch = fetch.clone();
+        use_effect_with((), move |_| fetch.emit(false));
+    }
+    let onsubmit = {
+        let fetch = fetch.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            fetch.emit(false);
+        })
+    };
+    let on_account = {
+        let account = account.clone();
+        Callback::from(move |e: Event| account.set(e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()))
+    };
+    let on_kind = {
+        let kind = kind.clone();
+        Callback::from(move |e: Event| kind.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
+    };
+    let on_date = |h: &UseStateHandle<String>| {
+        let h = h.clone();
+        Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    let kinds = [
+        ("payment", T::tx_payment),
+        ("grant", T::tx_grant),
+        ("conversion", T::tx_conversion),
+        ("assignment", T::tx_assignment),
+        ("expiry", T::tx_expiry),
+        ("adjustment", T::tx_adjustment),
+    ];
+    let kind_label = |k: &str| kinds.iter().find(|(n, _)| *n == k).map(|(_, t)| ctx.t(*t)).unwrap_or_default();
+    let more = {
+        let fetch = fetch.clone();
+        Callback::from(move |_| fetch.emit(true))
+    };
+    html! {
+        <section aria-labelledby="points-history-title">
+            <h2 id="points-history-title">{ ctx.t(T::points_history) }</h2>
+            <form onsubmit={onsubmit} class="filters">
+                <div class="field">
+                    <label for="history-account">{ ctx.t(T::history_account) }</label>
+                    <select id="history-account" onchange={on_account}>
+                        { for p.accounts.iter().map(|(id, label)| html! {
+                            <option value={id.to_string()} selected={Some(*id) == *account}>{ label.clone() }</option>
+                        }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="history-kind">{ ctx.t(T::history_kind) }</label>
+                    <select id="history-kind" onchange={on_kind}>
+                        <option value="" selected={kind.is_empty()}>{ ctx.t(T::history_all) }</option>
+                        { for kinds.iter().map(|(k, t)| html! { <option value={*k} selected={*kind == *k}>{ ctx.t(*t) }</option> }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="history-from">{ ctx.t(T::history_from) }</label>
+                    <input id="history-from" type="date" value={(*from).clone()} oninput={on_date(&from)} aria-describedby="history-msg" />
+                </div>
+                <div class="field">
+                    <label for="history-to">{ ctx.t(T::history_to) }</label>
+                    <input id="history-to" type="date" value={(*to).clone()} oninput={on_date(&to)} aria-describedby="history-msg" />
+                </div>
+                <button type="submit">{ ctx.t(T::history_show) }</button>
+            </form>
+            { message(&msg, "history-msg") }
+            <table id="points-history">
+                <thead><tr>
+                    <th scope="col">{ ctx.t(T::history_date) }</th>
+                    <th scope="col">{ ctx.t(T::history_kind) }</th>
+                    <th scope="col">{ ctx.t(T::points) }</th>
+                    <th scope="col">{ ctx.t(T::history_balance) }</th>
+                    <th scope="col">{ ctx.t(T::history_memo) }</th>
+                </tr></thead>
+                <tbody>
+                    { for entries.iter().map(|e| html! {
+                        <tr>
+                            <td>{ date(&ctx, e["created_at"].as_str().unwrap_or_default()) }</td>
+                            <td>{ kind_label(e["kind"].as_str().unwrap_or_default()) }</td>
+                            <td class="num">{ e["amount"].to_string() }</td>
+                            <td class="num">{ e["balance_after"].to_string() }</td>
+                            <td>{ e["memo"].as_str().unwrap_or_default() }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+            if entries.is_empty() { <p class="muted">{ ctx.t(T::history_none) }</p> }
+            if cursor.is_some() { <button type="button" onclick={more}>{ ctx.t(T::history_more) }</button> }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ChangeIdProps {
+    on_changed: Callback<()>,
+}
+
+/// A new MyKey ID by the same candidate rules as registration, confirmed with the password.
+#[function_component(ChangeIdForm)]
+fn change_id_form(p: &ChangeIdProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let reg = use_state(fresh_registration);
+    let password = use_state(String::new);
+    let msg = use_state(|| None::<(bool, String)>);
+    let on_reg = {
+        let reg = reg.clone();
+        Callback::from(move |r: Registration| reg.set(r))
+    };
+    let oninput = {
+        let password = password.clone();
+        Callback::from(move |e: InputEvent| password.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    let onsubmit = {
+        let (ctx, reg, password, msg, done) =
+            (ctx.clone(), reg.clone(), password.clone(), msg.clone(), p.on_changed.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(candidate) = reg.candidate.clone() else {
+                return msg.set(Some((false, ctx.t(T::err_no_candidate).to_owned())));
+            };
+            let body = json!({ "candidate": candidate.to_string(), "password": *password });
+            let (ctx, msg, password, reg, done) =
+                (ctx.clone(), msg.clone(), password.clone(), reg.clone(), done.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<Value>("/v1/me/mykey-id", &body).await {
+                    Ok(p) => {
+                        msg.set(Some((
+                            true,
+                            format!("{}{}", ctx.t(T::id_changed), p["mykey_id"].as_str().unwrap_or_default()),
+                        )));
+                        password.set(String::new());
+                        reg.set(fresh_registration());
+                        done.emit(());
+                    }
+                    Err(f) => msg.set(Some((false, failure_message(&ctx, &f)))),
+                }
+            });
+        })
+    };
+    html! {
+        <section aria-labelledby="change-id-title">
+            <h2 id="change-id-title">{ ctx.t(T::change_id_title) }</h2>
+            <CandidatePicker endpoint="/v1/me/candidates" reg={(*reg).clone()} on_reg={on_reg} />
+            <form onsubmit={onsubmit}>
+                <div class="field">
+                    <label for="change-id-password">{ ctx.t(T::current_password) }</label>
+                    <input id="change-id-password" type="password" autocomplete="current-password" value={(*password).clone()}
+                        oninput={oninput} aria-describedby="change-id-msg" />
+                </div>
+                <button type="submit" id="change-id" disabled={reg.candidate.is_none()}>{ ctx.t(T::change_id) }</button>
+            </form>
+            { message(&msg, "change-id-msg") }
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct CardActionProps {
+    /// Ids of the section's elements start with it (`rebind`, `card-login`).
+    id: &'static str,
+    title: T,
+    hint: Option<T>,
+    button: T,
+    /// Where the card's signed challenge goes.
+    submit: &'static str,
+    /// The server's answer to the message shown (`true` for good news).
+    answer: Callback<Value, (bool, String)>,
+}
+
+/// A section where the card is read for one purpose: logging in with it, or re-binding the
+/// MyKey ID to a renewed card (its certificate replaces the old one).
+#[function_component(CardAction)]
+fn card_action(p: &CardActionProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let open = use_state(|| false);
+    let msg = use_state(|| None::<(bool, String)>);
+    let start = {
+        let (open, msg) = (open.clone(), msg.clone());
+        Callback::from(move |_| {
+            msg.set(None);
+            open.set(true);
+        })
+    };
+    let on_answer = {
+        let (open, msg, answer) = (open.clone(), msg.clone(), p.answer.clone());
+        Callback::from(move |v: Value| {
+            open.set(false);
+            msg.set(Some(answer.emit(v)));
+        })
+    };
+    let title_id = format!("{}-title", p.id);
+    html! {
+        <section aria-labelledby={title_id.clone()}>
+            <h2 id={title_id}>{ ctx.t(p.title) }</h2>
+            if let Some(hint) = p.hint { <p>{ ctx.t(hint) }</p> }
+            if *open {
+                <CardReader submit={p.submit} level={3} error_id={format!("{}-error", p.id)} on_answer={on_answer} />
+            } else {
+                <button type="button" id={p.id} onclick={start}>{ ctx.t(p.button) }</button>
+            }
+            { message(&msg, &format!("{}-msg", p.id)) }
         </section>
     }
 }

@@ -1,5 +1,6 @@
-//! Point-navi's top page: what municipal points are, the four steps, and the municipalities
-//! that have set them up (from the server), by prefecture.
+//! Point-navi's top page: what municipal points are, the four steps, recommended points
+//! (usable in shops / online), the municipalities that have set points up, libraries where
+//! the card works, the council's member list, FAQ and contact.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +39,73 @@ pub fn use_municipalities() -> UseStateHandle<Option<Result<Vec<Municipality>, a
     list
 }
 
+/// What a municipality has set up.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Services {
+    /// The municipality.
+    pub municipality: i64,
+    /// The card works as a library card.
+    pub library: bool,
+    /// Points buy its products online.
+    pub meibutsu_choice: bool,
+    /// Points are taken at its shops and facilities.
+    pub shops: bool,
+    /// When the services start.
+    pub note: String,
+}
+
+/// A product of the online shop.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Product {
+    /// Whose product (and points).
+    pub municipality: i64,
+    /// Name.
+    pub name: String,
+    /// Yen, shipping included.
+    pub price_yen: String,
+    /// `recommended` or `popular`.
+    pub section: String,
+}
+
+/// An online shop or crowdfunding site.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct OnlineService {
+    /// Id.
+    pub id: i64,
+    /// Japanese name.
+    pub name: String,
+    /// English name.
+    pub name_en: String,
+    /// `online_shop` or `crowdfunding`.
+    pub kind: String,
+}
+
+/// `/v1/directory`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Directory {
+    /// Municipalities with something set up.
+    pub services: Vec<Services>,
+    /// The online shop's products.
+    pub products: Vec<Product>,
+    /// Online services residents link.
+    pub online_services: Vec<OnlineService>,
+}
+
+/// Loads the directory once.
+#[hook]
+pub fn use_directory() -> UseStateHandle<Option<Result<Directory, api::Failure>>> {
+    let dir = use_state(|| None);
+    {
+        let dir = dir.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                dir.set(Some(api::get::<Directory>("/v1/directory").await));
+            });
+        });
+    }
+    dir
+}
+
 /// Groups by prefecture, in JIS order.
 pub fn by_prefecture(list: &[Municipality]) -> BTreeMap<(String, String), Vec<Municipality>> {
     let mut m: BTreeMap<(String, String), Vec<Municipality>> = BTreeMap::new();
@@ -51,6 +119,7 @@ pub fn by_prefecture(list: &[Municipality]) -> BTreeMap<(String, String), Vec<Mu
 pub fn top() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let list = use_municipalities();
+    let directory = use_directory();
     {
         // A performance mark when the page is usable (the list is in), for the first-page
         // benchmark (tests/src/bin/web-bench.rs).
@@ -67,6 +136,25 @@ pub fn top() -> Html {
         let go = ctx.go.clone();
         Callback::from(move |_| go.emit(Route::Create))
     };
+    let search = {
+        let go = ctx.go.clone();
+        Callback::from(move |_| go.emit(Route::Search))
+    };
+    let ms = match &*list {
+        Some(Ok(l)) => l.clone(),
+        _ => Vec::new(),
+    };
+    let dir = directory.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default();
+    let name_of = |id: i64| ms.iter().find(|m| m.id == id).map(|m| m.name.clone()).unwrap_or_default();
+    let full_name =
+        |id: i64| ms.iter().find(|m| m.id == id).map(|m| format!("{} {}", m.prefecture, m.name)).unwrap_or_default();
+    let points_list = |pick: fn(&Services) -> bool| -> Html {
+        html! {
+            <ul>{ for dir.services.iter().filter(|s| pick(s)).map(|s| html! {
+                <li>{ format!("{}{}", name_of(s.municipality), ctx.t(T::points_suffix)) }</li>
+            }) }</ul>
+        }
+    };
     let municipalities = match &*list {
         None => html! { <p role="status">{ ctx.t(T::loading) }</p> },
         Some(Err(_)) => html! { <p role="alert">{ ctx.t(T::load_failed) }</p> },
@@ -81,6 +169,7 @@ pub fn top() -> Html {
             </dl>
         },
     };
+    let faq = [(T::faq_q1, T::faq_a1), (T::faq_q2, T::faq_a2), (T::faq_q3, T::faq_a3), (T::faq_q4, T::faq_a4)];
     html! {
         <>
             <h1>{ ctx.t(T::site_name) }</h1>
@@ -98,9 +187,48 @@ pub fn top() -> Html {
                 </ol>
                 <button type="button" class="primary" onclick={start}>{ ctx.t(T::start) }</button>
             </section>
+            <section aria-labelledby="recommended">
+                <h2 id="recommended">{ ctx.t(T::recommended_title) }</h2>
+                <div class="columns">
+                    <div id="usable-shops">
+                        <h3>{ ctx.t(T::usable_shops) }</h3>
+                        { points_list(|s| s.shops) }
+                    </div>
+                    <div id="usable-online">
+                        <h3>{ ctx.t(T::usable_online) }</h3>
+                        { points_list(|s| s.meibutsu_choice) }
+                    </div>
+                </div>
+                <button type="button" onclick={search}>{ ctx.t(T::to_search) }</button>
+            </section>
+            <section aria-labelledby="set-up">
+                <h2 id="set-up">{ ctx.t(T::set_up_title) }</h2>
+                <ul class="set-up">
+                    { for dir.services.iter().map(|s| html! { <li>{ full_name(s.municipality) }</li> }) }
+                </ul>
+            </section>
+            <section aria-labelledby="libraries">
+                <h2 id="libraries">{ ctx.t(T::libraries_title) }</h2>
+                <p>{ ctx.t(T::libraries_body) }</p>
+                <ul id="library-list">
+                    { for dir.services.iter().filter(|s| s.library).map(|s| html! {
+                        <li>{ full_name(s.municipality) }</li>
+                    }) }
+                </ul>
+            </section>
             <section aria-labelledby="municipalities">
                 <h2 id="municipalities">{ ctx.t(T::municipalities_title) }</h2>
                 { municipalities }
+            </section>
+            <section aria-labelledby="faq">
+                <h2 id="faq">{ ctx.t(T::faq_title) }</h2>
+                { for faq.iter().map(|(q, a)| html! {
+                    <details><summary>{ ctx.t(*q) }</summary><p>{ ctx.t(*a) }</p></details>
+                }) }
+            </section>
+            <section aria-labelledby="contact">
+                <h2 id="contact">{ ctx.t(T::contact_title) }</h2>
+                <p>{ ctx.t(T::contact_body) }</p>
             </section>
         </>
     }

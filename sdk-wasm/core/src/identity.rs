@@ -254,13 +254,17 @@ api_type! {
 }
 
 api_type! {
-    /// A partner service ID linked to a MyKey ID (ID linkage).
+    /// A service ID linked to a MyKey ID: a partner's member number (ID linkage, points come
+    /// in) or an online service's member ID (points are spent there). One of `partner` and
+    /// `online_service` is set.
     pub struct ServiceLink {
         /// The link.
         pub id: uuid::Uuid,
-        /// The partner.
-        pub partner: i64,
-        /// The partner's member number for this resident.
+        /// The partner, for ID linkage.
+        pub partner: Option<i64>,
+        /// The online shop or crowdfunding site.
+        pub online_service: Option<i64>,
+        /// The partner's or the online service's member ID for this resident.
         pub service_id: String,
         /// Linked at.
         pub created_at: DateTime<Utc>,
@@ -268,12 +272,51 @@ api_type! {
 }
 
 api_type! {
-    /// `POST /v1/me/service-links`.
+    /// `POST /v1/me/service-links`: name exactly one of `partner` and `online_service`.
     pub struct ServiceLinkRequest {
-        /// The partner (one using ID linkage).
-        pub partner: i64,
-        /// The member number the partner gave the resident.
+        /// A partner using ID linkage.
+        pub partner: Option<i64>,
+        /// An online shop or crowdfunding site.
+        pub online_service: Option<i64>,
+        /// The member ID the partner or the online service gave the resident.
         pub service_id: String,
+    }
+}
+
+/// What a service link names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// A partner using ID linkage.
+    Partner(i64),
+    /// An online shop or crowdfunding site.
+    OnlineService(i64),
+}
+
+impl ServiceLinkRequest {
+    /// The partner or online service named, when exactly one is.
+    pub fn target(&self) -> Option<LinkTarget> {
+        match (self.partner, self.online_service) {
+            (Some(p), None) => Some(LinkTarget::Partner(p)),
+            (None, Some(o)) => Some(LinkTarget::OnlineService(o)),
+            _ => None,
+        }
+    }
+}
+
+api_type! {
+    /// `POST /v1/shops/{shop}/linked-payments`: an online service's store charges points of a
+    /// member who linked their member ID there.
+    pub struct LinkedPaymentRequest {
+        /// The store's own reference (an order number): the same reference gives the same
+        /// answer again.
+        pub reference: String,
+        /// The member's ID at the online service.
+        pub service_id: String,
+        /// Points to spend (the store's municipality's points).
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: rust_decimal::Decimal,
+        /// What was bought, shown in the resident's history.
+        pub memo: Option<String>,
     }
 }
 

@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/service-links", get(me_links).post(me_link))
         .route("/v1/me/service-links/{link}/revoke", post(me_unlink))
         .route("/v1/partners/{partner}/linked-conversions", post(linked_conversion))
+        .route("/v1/shops/{shop}/linked-payments", post(linked_payment))
 }
 
 /// An HttpOnly, SameSite=Strict cookie (Secure on https), for the browser session when
@@ -332,13 +333,13 @@ async fn me_card(
     Ok(Json(s.identity.rebind(auth.resident, &card).await?))
 }
 
-/// The session's linked partner service IDs.
+/// The session's linked service IDs (partners and online services).
 #[utoipa::path(get, path = "/v1/me/service-links", tag = "identity", responses((status = 200, body = [ServiceLink])))]
 async fn me_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<ServiceLink>>> {
     Ok(Json(s.identity.links(auth.resident).await?))
 }
 
-/// Links a partner's service ID (ID linkage) to the session's MyKey ID.
+/// Links a partner's (ID linkage) or an online service's member ID to the session's MyKey ID.
 #[utoipa::path(post, path = "/v1/me/service-links", tag = "identity", request_body = ServiceLinkRequest,
     responses((status = 201, body = ServiceLink), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn me_link(
@@ -376,6 +377,21 @@ async fn linked_conversion(
     Ok(s.identity.linked_conversion(partner, &r).await?)
 }
 
+/// An online service's store charges a linked member's points (idempotent by its reference).
+#[utoipa::path(post, path = "/v1/shops/{shop}/linked-payments", tag = "identity",
+    request_body = LinkedPaymentRequest, security(("api_key" = [])),
+    params(("shop" = i64, Path, description = "The online service's store")),
+    responses((status = 201, body = mykey_core::api::TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn linked_payment(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    axum::extract::Path(shop): axum::extract::Path<i64>,
+    Body(r): Body<LinkedPaymentRequest>,
+) -> ApiResult<crate::engine::Answer> {
+    caller.require(&[crate::auth::Role::Store], shop)?;
+    Ok(s.identity.linked_payment(shop, &r).await?)
+}
+
 /// The paths above, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -396,6 +412,7 @@ async fn linked_conversion(
     me_links,
     me_link,
     me_unlink,
-    linked_conversion
+    linked_conversion,
+    linked_payment
 ))]
 pub struct IdentityDoc;

@@ -1,10 +1,14 @@
-//! ID linkage (DOMAIN.md "Partner conversion", method 1): a resident links a partner's
-//! service ID to their MyKey ID on my page; the partner pushes conversions for that service
-//! ID, idempotent by the partner's own reference. An unlinked or revoked service ID is
-//! refused. Linking and unlinking are MyKey ID usage events (so leaves of the log).
+//! Service links. ID linkage (DOMAIN.md "Partner conversion", method 1): a resident links a
+//! partner's service ID to their MyKey ID on my page; the partner pushes conversions for that
+//! service ID, idempotent by the partner's own reference. Online services (an online shop, a
+//! crowdfunding site): the resident links their member ID there and the service's stores
+//! charge points by it, idempotent by the store's reference. An unlinked or revoked service
+//! ID is refused. Linking and unlinking are MyKey ID usage events (so leaves of the log).
 
-use mykey_core::api::ConversionRequest;
-use mykey_core::identity::{check_service_id, LinkedConversionRequest, ServiceLink, ServiceLinkRequest};
+use mykey_core::api::{ConversionRequest, PaymentRequest};
+use mykey_core::identity::{
+    check_service_id, LinkTarget, LinkedConversionRequest, LinkedPaymentRequest, ServiceLink, ServiceLinkRequest,
+};
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
@@ -18,8 +22,8 @@ impl Identity {
     /// The resident's live service links.
     pub async fn links(&self, resident: i64) -> Result<Vec<ServiceLink>, Problem> {
         let rows = sqlx::query(
-            "SELECT id, partner_id, service_id, created_at FROM service_links WHERE resident_id = $1 AND status = 'live' \
-             ORDER BY created_at",
+            "SELECT id, partner_id, online_service_id, service_id, created_at FROM service_links \
+             WHERE resident_id = $1 AND status = 'live' ORDER BY created_at",
         )
         .bind(resident)
         .fetch_all(self.pool())
@@ -27,9 +31,12 @@ impl Identity {
         .map_err(internal)?;
         rows.iter()
             .map(|r| {
+                let partner: i64 = r.try_get("partner_id").map_err(internal)?;
+                let online: i64 = r.try_get("online_service_id").map_err(internal)?;
                 Ok(ServiceLink {
                     id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(internal)?).map_err(internal)?,
-                    partner: r.try_get("partner_id").map_err(internal)?,
+                    partner: (partner != 0).then_some(partner),
+                    online_service: (online != 0).then_some(online),
                     service_id: r.try_get("service_id").map_err(internal)?,
                     created_at: time::micros_to_datetime(r.try_get("created_at").map_err(internal)?),
                 })
@@ -37,50 +44,49 @@ impl Identity {
             .collect()
     }
 
-    /// Links a partner's service ID to the resident's MyKey ID.
+    /// Links a partner's or an online service's member ID to the resident's MyKey ID.
     pub async fn link(&self, resident: i64, req: &ServiceLinkRequest) -> Result<ServiceLink, Problem> {
         let service_id = req.service_id.trim();
         if !check_service_id(service_id) {
             return Err(Problem::new(ProblemKind::InvalidRequest, "a service ID is 1 to 64 half-width characters")
                 .with("field", "service_id"));
         }
-        let method: Option<(String,)> = sqlx::query_as("SELECT exchange_method FROM partners WHERE id = $1")
-            .bind(req.partner)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(internal)?;
-        match method {
-            None => {
-                return Err(Problem::new(
-                    ProblemKind::UnknownReference,
-                    format!("partner {} does not exist", req.partner),
-                ))
+        let target = req.target().ok_or_else(|| {
+            Problem::new(ProblemKind::InvalidRequest, "name exactly one of partner and online_service")
+        })?;
+        let (partner, online) = match target {
+            LinkTarget::Partner(p) => {
+                self.check_linkage_partner(p).await?;
+                (p, 0)
             }
-            Some((m,)) if m != "id_linkage" => {
-                return Err(Problem::new(
-                    ProblemKind::InvalidRequest,
-                    "this partner converts with coupon codes, not with a linked service ID",
-                ))
+            LinkTarget::OnlineService(o) => {
+                let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM online_services WHERE id = $1")
+                    .bind(o)
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(internal)?;
+                if known.is_none() {
+                    return Err(Problem::new(
+                        ProblemKind::UnknownReference,
+                        format!("online service {o} does not exist"),
+                    ));
+                }
+                (0, o)
             }
-            Some(_) => {}
-        }
+        };
         let row = self.live(resident).await?;
         let _one = self.writes.lock().await;
-        let taken: Option<(i64,)> = sqlx::query_as(
-            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND service_id = $2 AND status = 'live'",
-        )
-        .bind(req.partner)
-        .bind(service_id.to_owned())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(internal)?;
-        if let Some((owner,)) = taken {
+        if let Some(owner) = self.link_owner(partner, online, service_id).await? {
             if owner == resident {
                 return self
                     .links(resident)
                     .await?
                     .into_iter()
-                    .find(|l| l.service_id == service_id && l.partner == req.partner)
+                    .find(|l| {
+                        l.service_id == service_id
+                            && l.partner.unwrap_or(0) == partner
+                            && l.online_service.unwrap_or(0) == online
+                    })
                     .ok_or_else(|| internal("a live link vanished"));
             }
             return Err(Problem::new(ProblemKind::ServiceIdTaken, "this service ID is linked to another MyKey ID")
@@ -89,19 +95,21 @@ impl Identity {
         let now = time::now();
         let link = ServiceLink {
             id: Uuid::new_v4(),
-            partner: req.partner,
+            partner: (partner != 0).then_some(partner),
+            online_service: (online != 0).then_some(online),
             service_id: service_id.to_owned(),
             created_at: time::micros_to_datetime(now),
         };
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
         sqlx::query(
-            "INSERT INTO service_links (id, resident_id, partner_id, service_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'live', $5)",
+            "INSERT INTO service_links (id, resident_id, partner_id, online_service_id, service_id, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'live', $6)",
         )
         .bind(link.id.to_string())
         .bind(resident)
-        .bind(req.partner)
+        .bind(partner)
+        .bind(online)
         .bind(link.service_id.clone())
         .bind(now)
         .execute(&mut *tx)
@@ -109,6 +117,33 @@ impl Identity {
         .map_err(internal)?;
         self.commit_event(tx, &row, "service_linked", None).await?;
         Ok(link)
+    }
+
+    /// Refuses partners that do not convert by ID linkage.
+    async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
+        match self.engine.store().exchange_method(partner).await.map_err(internal)? {
+            None => Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist"))),
+            Some(m) if m != "id_linkage" => Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                "this partner converts with coupon codes, not with a linked service ID",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The resident holding a live link (partner or online service, the other 0).
+    async fn link_owner(&self, partner: i64, online: i64, service_id: &str) -> Result<Option<i64>, Problem> {
+        let owner: Option<(i64,)> = sqlx::query_as(
+            "SELECT resident_id FROM service_links \
+             WHERE partner_id = $1 AND online_service_id = $2 AND service_id = $3 AND status = 'live'",
+        )
+        .bind(partner)
+        .bind(online)
+        .bind(service_id.to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?;
+        Ok(owner.map(|(r,)| r))
     }
 
     /// Revokes one of the resident's links: the partner can no longer convert for it.
@@ -138,15 +173,7 @@ impl Identity {
         if req.reference.is_empty() || req.reference.len() > 128 {
             return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
         }
-        let owner: Option<(i64,)> = sqlx::query_as(
-            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND service_id = $2 AND status = 'live'",
-        )
-        .bind(partner)
-        .bind(req.service_id.trim().to_owned())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(internal)?;
-        let (resident,) = owner.ok_or_else(|| {
+        let resident = self.link_owner(partner, 0, req.service_id.trim()).await?.ok_or_else(|| {
             Problem::new(ProblemKind::ServiceIdNotLinked, "no MyKey ID has linked this service ID (or it was unlinked)")
         })?;
         // The partner's reference is its idempotency key: one conversion per reference.
@@ -161,5 +188,42 @@ impl Identity {
             memo: Some(format!("ID linkage {}", req.reference)),
         };
         Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
+    }
+
+    /// An online service's store charges a linked member's points (its municipality's).
+    pub async fn linked_payment(&self, shop: i64, req: &LinkedPaymentRequest) -> Result<Answer, Problem> {
+        if req.reference.is_empty() || req.reference.len() > 128 {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
+        }
+        let store: Option<(i64, i64)> =
+            sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
+                .bind(shop)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(internal)?;
+        let (municipality, online) =
+            store.ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))?;
+        if online == 0 {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                "this store is not part of an online service; charge the card at a terminal instead",
+            ));
+        }
+        let resident = self.link_owner(0, online, req.service_id.trim()).await?.ok_or_else(|| {
+            Problem::new(ProblemKind::ServiceIdNotLinked, "no MyKey ID has linked this member ID (or it was unlinked)")
+        })?;
+        // The store's reference is its idempotency key: one payment per order.
+        let digest = Sha256::digest(format!("linked-payment:{shop}:{}", req.reference).as_bytes());
+        let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
+        let request = PaymentRequest {
+            id,
+            resident,
+            municipality,
+            event: None,
+            shop,
+            amount: req.amount,
+            memo: req.memo.clone(),
+        };
+        Ok(self.engine.execute(Request::Payment(request), &format!("store:{shop}")).await)
     }
 }

@@ -1,5 +1,5 @@
 //! A real server on an ephemeral loopback port, over the database the run selects
-//! (`MYKEY_TEST_POSTGRES_URL` or SQLite), seeded with two municipalities, a partner, a shop
+//! (`MYKEY_TEST_POSTGRES_URL` or SQLite), seeded with two municipalities, an ID-linkage partner and a coupon partner, a shop
 //! in each municipality, three residents and one key per role.
 #![allow(dead_code)]
 
@@ -14,6 +14,7 @@ pub struct Keys {
     pub municipality1: String,
     pub municipality2: String,
     pub partner: String,
+    pub coupon_partner: String,
     pub store1: String,
     pub store2: String,
     pub terminal1: String,
@@ -27,6 +28,8 @@ pub struct App {
     pub residents: Vec<i64>,
     pub shops: Vec<i64>,
     pub partner: i64,
+    pub coupon_partner: i64,
+    pub engine: mykey_server::engine::Engine,
     pub db: TestDb,
     server: tokio::task::JoinHandle<()>,
 }
@@ -69,6 +72,15 @@ impl App {
             })
             .await
             .unwrap());
+        let coupon_partner = id(e
+            .admin(Admin::Partner {
+                name: "三井住友カード株式会社".into(),
+                name_en: "Sumitomo Mitsui Card".into(),
+                point_kind: "card points".into(),
+                exchange_method: "coupon_url".into(),
+            })
+            .await
+            .unwrap());
         let shops = vec![
             id(e.admin(Admin::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
             id(e.admin(Admin::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
@@ -83,11 +95,13 @@ impl App {
             municipality1: create_key(s, Role::Municipality, 1, "t").await.unwrap(),
             municipality2: create_key(s, Role::Municipality, 2, "t").await.unwrap(),
             partner: create_key(s, Role::Partner, partner, "t").await.unwrap(),
+            coupon_partner: create_key(s, Role::Partner, coupon_partner, "t").await.unwrap(),
             store1: create_key(s, Role::Store, shops[0], "t").await.unwrap(),
             store2: create_key(s, Role::Store, shops[1], "t").await.unwrap(),
             terminal1: create_key(s, Role::Terminal, shops[0], "t").await.unwrap(),
             resident1: create_key(s, Role::Resident, residents[0], "t").await.unwrap(),
         };
+        let engine = ledger.engine.clone();
         let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -98,7 +112,7 @@ impl App {
                 .unwrap();
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-        App { base, client, keys, residents, shops, partner, db, server }
+        App { base, client, keys, residents, shops, partner, coupon_partner, engine, db, server }
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
