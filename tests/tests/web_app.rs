@@ -340,6 +340,10 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     assert!(b.eval("return location.search;").unwrap().as_str().unwrap().contains("pref=10"));
     no_violations(&b, "search: prefecture");
     shoot(&b, "search");
+    // The same choice from the list: 宮崎 lists 都城市 with its library.
+    set_value(&b, "prefecture-select", "45", "change");
+    b.wait_text("#prefecture", "都城市").unwrap();
+    b.wait_text("#prefecture", "図書館").unwrap();
     // Free words: a product by a word of its name and its municipality; nothing for nonsense.
     b.type_text("#free-word", "和牛 都城").unwrap();
     b.wait_text("#search-results", "黒毛和牛カタルースライス").unwrap();

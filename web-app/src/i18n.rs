@@ -78,6 +78,7 @@ texts! {
     search_title => ("使えるポイントを選ぼう", "Find points you can use"),
     map_title => ("都道府県から探す", "Search by prefecture"),
     map_hint => ("地図の都道府県を選ぶと、使えるポイントが表示されます。色の濃い都道府県には設定済の自治体ポイントがあります。", "Choose a prefecture on the map to see the points usable there. Darker prefectures have municipal points set up."),
+    map_select => ("一覧から都道府県を選ぶ", "Or choose a prefecture from the list"),
     map_set_up => ("（自治体ポイントあり）", "(points set up)"),
     map_none => ("この都道府県にはマイキープラットフォーム運用協議会の自治体がまだありません。", "No municipality of this prefecture is on the council yet."),
     svc_shops => ("商店等", "Shops"),

@@ -184,6 +184,7 @@ pub fn search() -> Html {
                 <h2 id="map-title">{ ctx.t(T::map_title) }</h2>
                 <p>{ ctx.t(T::map_hint) }</p>
                 { map(&ctx, &list, &dir, prefecture.as_deref(), &choose) }
+                { prefecture_select(&ctx, prefecture.as_deref(), &choose) }
                 { prefecture_panel(&ctx, &list, &dir, prefecture.as_deref()) }
             </section>
             <section aria-labelledby="free-title">
@@ -232,6 +233,30 @@ fn map(ctx: &Ctx, list: &[Municipality], dir: &Directory, chosen: Option<&str>, 
     }
 }
 
+/// The same choice as a list, for small screens and screen readers.
+fn prefecture_select(ctx: &Ctx, chosen: Option<&str>, choose: &Callback<String>) -> Html {
+    let onchange = {
+        let choose = choose.clone();
+        Callback::from(move |e: Event| {
+            let code = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
+            if !code.is_empty() {
+                choose.emit(code);
+            }
+        })
+    };
+    html! {
+        <div class="field">
+            <label for="prefecture-select">{ ctx.t(T::map_select) }</label>
+            <select id="prefecture-select" onchange={onchange}>
+                <option value="" selected={chosen.is_none()}>{ ctx.t(T::choose) }</option>
+                { for TILES.iter().map(|&(code, name, _, _)| html! {
+                    <option value={code} selected={chosen == Some(code)}>{ name }</option>
+                }) }
+            </select>
+        </div>
+    }
+}
+
 /// The chosen prefecture's municipalities taking part and what each has set up.
 fn prefecture_panel(ctx: &Ctx, list: &[Municipality], dir: &Directory, chosen: Option<&str>) -> Html {
     let Some(code) = chosen else { return html! {} };
@@ -259,9 +284,6 @@ fn prefecture_panel(ctx: &Ctx, list: &[Municipality], dir: &Directory, chosen: O
                                     { " " }<span class="muted">{ ctx.t(T::svc_preparing) }</span>
                                 } else {
                                     { " " }{ for badges.iter().map(|b| html! { <span class="badge">{ *b }</span> }) }
-                                }
-                                if let Some(note) = services.map(|s| s.note.clone()).filter(|n| !n.is_empty()) {
-                                    <span class="muted">{ " " }{ note }</span>
                                 }
                                 if !products.is_empty() {
                                     <ul>{ for products.iter().map(|p| html! { <li>{ format!("{} {}円", p.name, p.price_yen) }</li> }) }</ul>
