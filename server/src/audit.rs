@@ -66,22 +66,49 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     // Both sides are read in chunks: a bounded buffer, and far fewer hand-offs to the database
     // driver's thread than row by row. The ledger's side in log order: a usage event sits at
     // the leaf index recorded with it; transactions fill the other positions in seq order.
-    let mut conn = store.pool().acquire().await?;
-    let mut txs = Chunks::default();
-    let mut events = Chunks::default();
-    let mut leaves = Chunks::default();
+    // Each side is read by its own task, a few chunks ahead, so that reading the database and
+    // hashing overlap (two cores: SQLite's reads on one, recomputing leaves on the other).
+    let mut txs = Feed::start(
+        {
+            let store = store.clone();
+            move |after| {
+                let store = store.clone();
+                async move {
+                    let mut conn = store.pool().acquire().await?;
+                    let txs = Store::transactions_after(&mut conn, after, CHUNK).await?;
+                    // Recomputed here, beside the main loop, on the other core.
+                    Ok(txs.into_iter().map(|t| (leaf_hash(&transaction_leaf(&t)), t)).collect())
+                }
+            }
+        },
+        |(_, t): &([u8; 32], Transaction)| t.seq,
+    );
+    let mut events = Feed::start(
+        {
+            let store = store.clone();
+            move |after| {
+                let store = store.clone();
+                async move { read_usage(&store, after).await }
+            }
+        },
+        |e: &(i64, UsageEvent)| e.0,
+    );
+    let mut leaves = Feed::start(
+        {
+            let store = store.clone();
+            move |after| {
+                let store = store.clone();
+                async move { read_leaves(&store, after).await }
+            }
+        },
+        |l: &(i64, i64, [u8; 32])| l.0,
+    );
     let mut index: u64 = 0;
     // Bounded by the rows of the database.
     loop {
-        if txs.buf.is_empty() && !txs.done {
-            txs.refill(Store::transactions_after(&mut conn, txs.last, CHUNK).await?, |t: &Transaction| t.seq);
-        }
-        if events.buf.is_empty() && !events.done {
-            events.refill(read_usage(store, events.last).await?, |e: &(i64, UsageEvent)| e.0);
-        }
-        if leaves.buf.is_empty() && !leaves.done {
-            leaves.refill(read_leaves(store, leaves.last).await?, |l: &(i64, i64, [u8; 32])| l.0);
-        }
+        txs.refill().await?;
+        events.refill().await?;
+        leaves.refill().await?;
         let next_event_at = events.buf.front().map(|(at, _)| *at as u64);
         let here = match next_event_at {
             Some(at) if at == index => events.buf.pop_front().map(|(_, e)| Item::Usage(e)),
@@ -94,7 +121,7 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
                 )));
                 continue;
             }
-            _ => txs.buf.pop_front().map(Item::Transaction),
+            _ => txs.buf.pop_front().map(|(h, t)| Item::Transaction(t, h)),
         };
         let stored = leaves.buf.pop_front().map(|(_, seq, hash)| (seq, hash));
         if here.is_none() && stored.is_none() {
@@ -108,8 +135,8 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
             from_log.push(h);
         }
         match (&here, stored) {
-            (Some(Item::Transaction(o)), Some((stored_seq, stored_hash))) => {
-                let recomputed = leaf_hash(&transaction_leaf(o));
+            (Some(Item::Transaction(o, recomputed)), Some((stored_seq, stored_hash))) => {
+                let recomputed = *recomputed;
                 from_ledger.push(recomputed);
                 if stored_seq == 0 {
                     report.findings.push(finding(index, o, format!(
@@ -153,8 +180,8 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
                     format!("log leaf {index} records transaction {stored_seq}, which the ledger no longer has: rows were deleted")
                 },
             }),
-            (Some(Item::Transaction(o)), None) => {
-                from_ledger.push(leaf_hash(&transaction_leaf(o)));
+            (Some(Item::Transaction(o, recomputed)), None) => {
+                from_ledger.push(*recomputed);
                 report.findings.push(finding(index, o, format!("transaction {} has no log leaf: a row was inserted, or the log was cut short", o.seq)));
             }
             (Some(Item::Usage(e)), None) => {
@@ -206,33 +233,63 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
 /// Transactions and log leaves read per query.
 const CHUNK: i64 = 20_000;
 
-/// One side of the comparison: a buffer refilled a chunk at a time, in key order.
-struct Chunks<T> {
+/// Chunks read ahead per side (bounds the memory: 3 sides × (2 + 1) × [`CHUNK`] rows).
+const AHEAD: usize = 2;
+
+/// One side of the comparison, in key order: a task reads chunks ahead into a bounded
+/// channel; the audit takes them from a buffer.
+struct Feed<T> {
     buf: std::collections::VecDeque<T>,
-    /// The last key read.
-    last: i64,
+    rx: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<T>>>,
     done: bool,
 }
 
-impl<T> Default for Chunks<T> {
-    fn default() -> Self {
-        Chunks { buf: Default::default(), last: -1, done: false }
+impl<T: Send + 'static> Feed<T> {
+    /// Starts the reader: `read(after)` gives the next chunk after key `after`; `key` is the
+    /// key of an item. The task ends after a short chunk, an error, or when the audit stops.
+    fn start<F, Fut>(read: F, key: fn(&T) -> i64) -> Feed<T>
+    where
+        F: Fn(i64) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Vec<T>>> + Send,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+        tokio::spawn(async move {
+            let mut after = -1;
+            // Bounded by the rows of the database: each round moves `after` forward.
+            loop {
+                let chunk = read(after).await;
+                let last = match &chunk {
+                    Ok(items) if (items.len() as i64) == CHUNK => items.last().map(key),
+                    _ => None,
+                };
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+                match last {
+                    Some(k) => after = k,
+                    None => return,
+                }
+            }
+        });
+        Feed { buf: Default::default(), rx, done: false }
     }
-}
 
-impl<T> Chunks<T> {
-    fn refill(&mut self, items: Vec<T>, key: impl Fn(&T) -> i64) {
-        self.done = (items.len() as i64) < CHUNK;
-        if let Some(last) = items.last() {
-            self.last = key(last);
+    /// Takes the next chunk when the buffer is empty.
+    async fn refill(&mut self) -> anyhow::Result<()> {
+        if self.buf.is_empty() && !self.done {
+            match self.rx.recv().await {
+                Some(chunk) => self.buf.extend(chunk?),
+                None => self.done = true,
+            }
         }
-        self.buf.extend(items);
+        Ok(())
     }
 }
 
 /// What the database says sits at one log position.
 enum Item {
-    Transaction(Transaction),
+    /// A transaction and its recomputed leaf hash.
+    Transaction(Transaction, [u8; 32]),
     Usage(UsageEvent),
 }
 

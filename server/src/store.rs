@@ -38,7 +38,20 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    upper_hashes: std::sync::Arc<UpperHashes>,
 }
+
+/// The log's stored hashes of level [`UPPER_LEVEL`] and above, kept once read. A stored hash
+/// never changes once written (the tree only grows), and every inclusion proof needs the same
+/// few upper hashes, so proofs read only their lowest levels from the database. 10 million
+/// leaves have about 39,000 such hashes (1.3 MB); [`UPPER_HASHES_MAX`] bounds the memory.
+#[derive(Debug, Default)]
+struct UpperHashes(std::sync::RwLock<std::collections::HashMap<u64, crate::log::Hash>>);
+
+/// The lowest cached level: each hash there covers 256 leaves (one level-0 tile).
+pub const UPPER_LEVEL: u8 = 8;
+/// At most this many cached hashes (32 MiB of hashes; 268 million leaves at [`UPPER_LEVEL`]).
+pub const UPPER_HASHES_MAX: usize = 1 << 20;
 
 /// A stored answer to an idempotent request.
 #[derive(Clone, Debug)]
@@ -241,7 +254,7 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        Ok(Store { pool, backend, url })
+        Ok(Store { pool, backend, url, upper_hashes: Default::default() })
     }
 
     /// Which database this is.
@@ -379,6 +392,19 @@ impl Store {
         indexes: &[u64],
     ) -> anyhow::Result<std::collections::BTreeMap<u64, crate::log::Hash>> {
         let mut out = std::collections::BTreeMap::new();
+        let mut missing = Vec::with_capacity(indexes.len());
+        {
+            let cached = self.upper_hashes.0.read().expect("the cache lock is never poisoned");
+            for &i in indexes {
+                match cached.get(&i) {
+                    Some(h) => {
+                        out.insert(i, *h);
+                    }
+                    None => missing.push(i),
+                }
+            }
+        }
+        let indexes = missing;
         // Bounded statements: a tile needs 256 hashes, a proof about 2 log2(n).
         for chunk in indexes.chunks(500) {
             let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
@@ -390,6 +416,20 @@ impl Store {
                     idx as u64,
                     hash.try_into().map_err(|_| anyhow::anyhow!("stored hash {idx} is not 32 bytes"))?,
                 );
+            }
+        }
+        let upper: Vec<(u64, crate::log::Hash)> = indexes
+            .iter()
+            .filter(|&&i| tlog_tiles::split_stored_hash_index(i).0 >= UPPER_LEVEL)
+            .filter_map(|i| out.get(i).map(|h| (*i, *h)))
+            .collect();
+        if !upper.is_empty() {
+            let mut cached = self.upper_hashes.0.write().expect("the cache lock is never poisoned");
+            for (i, h) in upper {
+                if cached.len() >= UPPER_HASHES_MAX {
+                    break;
+                }
+                cached.insert(i, h);
             }
         }
         Ok(out)
