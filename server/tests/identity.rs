@@ -27,6 +27,10 @@ struct Server {
     online_store: i64,
     online_store_key: String,
     municipality_key: String,
+    /// A library (a facility), its store key and its counter terminal's key.
+    library: i64,
+    library_key: String,
+    terminal_key: String,
     _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -112,6 +116,19 @@ async fn server(opts: Options) -> Server {
         mykey_server::auth::create_key(store, mykey_server::auth::Role::Store, online_store, "t").await.unwrap();
     let municipality_key =
         mykey_server::auth::create_key(store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
+    let library = match ledger
+        .engine
+        .admin(mykey_server::engine::Admin::Shop { name: "前橋市立図書館".into(), municipality: 1 })
+        .await
+        .unwrap()
+    {
+        mykey_server::engine::AdminResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let library_key =
+        mykey_server::auth::create_key(store, mykey_server::auth::Role::Store, library, "t").await.unwrap();
+    let terminal_key =
+        mykey_server::auth::create_key(store, mykey_server::auth::Role::Terminal, library, "t").await.unwrap();
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let now = SystemTime::now();
@@ -140,6 +157,9 @@ async fn server(opts: Options) -> Server {
         online_store,
         online_store_key,
         municipality_key,
+        library,
+        library_key,
+        terminal_key,
         _db: db,
         task,
     }
@@ -805,4 +825,90 @@ async fn an_online_shop_charges_points_by_the_linked_member_id() {
     assert_eq!(st, 204);
     let res = pay(&s.online_store_key, "order-5", "MC-0001", "1").send().await.unwrap();
     assert_eq!(res.status(), 422);
+}
+
+/// One card: a library registers its card service; at its counter terminal a resident's card
+/// (with PIN) links their MyKey ID to the library's patron number; afterwards a card read
+/// there returns that number and nothing else; the resident can cut the link; every step is a
+/// usage event.
+#[tokio::test]
+async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    registered(&b, &mut card1).await;
+    // The counter terminal is a browser too (its nonces are bound to its cookie), with the
+    // terminal's key.
+    let terminal = Browser::new(&s);
+    let at_counter = |path: &str, key: &str, body: Value| {
+        terminal.http.post(format!("{}/v1/facilities/{}/{path}", s.base, s.library)).bearer_auth(key).json(&body)
+    };
+    let with_number = |mut body: Value, number: &str| {
+        body["patron_number"] = json!(number);
+        body
+    };
+
+    // No service registered yet.
+    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
+    let service = |key: &str, kind: &str| {
+        terminal
+            .http
+            .put(format!("{}/v1/facilities/{}/service", s.base, s.library))
+            .bearer_auth(key)
+            .json(&json!({"name": "前橋市立図書館 利用者カード", "kind": kind}))
+    };
+    let (st, v) = terminal.send(service(&s.library_key, "casino")).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("kind")), "{v}");
+    assert_eq!(terminal.send(service(&s.terminal_key, "library")).await.0, 403, "a terminal does not register");
+    let (st, v) = terminal.send(service(&s.library_key, "library")).await;
+    assert_eq!((st, v["facility"].as_i64()), (200, Some(s.library)), "{v}");
+
+    // Linking: the card signs at the counter; staff type the number.
+    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let (st, link) = terminal.send(at_counter("patrons", &s.terminal_key, body.clone())).await;
+    assert_eq!(st, 201, "{link}");
+    assert_eq!(link["service"], "前橋市立図書館 利用者カード");
+    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "a nonce is single use");
+    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let (st, again) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    assert_eq!((st, &again["id"]), (201, &link["id"]), "linking the same number again changes nothing");
+
+    // A card read: the number, nothing else.
+    let body = terminal.signed(&mut card1, &s.base).await;
+    let (st, v) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
+    assert_eq!((st, &v), (200, &json!({"patron_number": "L-0001"})));
+    // Only the facility's terminal may read; the store's key is not a terminal.
+    let body = terminal.signed(&mut card1, &s.base).await;
+    assert_eq!(terminal.send(at_counter("lookups", &s.library_key, body)).await.0, 403);
+
+    // Another resident: not linked here; cannot take the same number.
+    let other = Browser::new(&s);
+    let mut card2 = card(&s);
+    registered(&other, &mut card2).await;
+    let body = terminal.signed(&mut card2, &s.base).await;
+    let (st, _) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
+    assert_eq!(st, 404);
+    let body = with_number(terminal.signed(&mut card2, &s.base).await, "L-0001");
+    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
+    // A card without a MyKey ID.
+    let mut card3 = card(&s);
+    let body = terminal.signed(&mut card3, &s.base).await;
+    assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
+
+    // The resident sees the link and cuts it; the card no longer finds the number.
+    let (st, v) = b.get("/v1/me/patron-links").await;
+    assert_eq!((st, v.as_array().unwrap().len()), (200, 1), "{v}");
+    let (st, _) = b.post(&format!("/v1/me/patron-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(st, 204);
+    let body = terminal.signed(&mut card1, &s.base).await;
+    assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
+    let (_, h) = b.get("/v1/me/history").await;
+    let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for k in ["facility_linked", "facility_lookup", "facility_unlinked"] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
 }

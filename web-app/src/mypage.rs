@@ -28,11 +28,23 @@ fn new_id() -> String {
     web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.random_uuid()).unwrap_or_default()
 }
 
+/// What my page shows once logged in.
+#[derive(Clone, Debug, PartialEq)]
+struct Loaded {
+    profile: Value,
+    balances: Value,
+    history: Value,
+    links: Value,
+    partners: Value,
+    online: Value,
+    patrons: Value,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Loading,
     LoggedOut,
-    In { profile: Value, balances: Value, history: Value, links: Value, partners: Value, online: Value },
+    In(Box<Loaded>),
 }
 
 async fn load() -> State {
@@ -43,7 +55,8 @@ async fn load() -> State {
     let links = api::get::<Value>("/v1/me/service-links").await.unwrap_or_default();
     let partners = api::get::<Value>("/v1/partners").await.unwrap_or_default();
     let online = api::get::<Value>("/v1/directory").await.map(|d| d["online_services"].clone()).unwrap_or_default();
-    State::In { profile, balances, history, links, partners, online }
+    let patrons = api::get::<Value>("/v1/me/patron-links").await.unwrap_or_default();
+    State::In(Box::new(Loaded { profile, balances, history, links, partners, online, patrons }))
 }
 
 /// A usage event's kind in the resident's words.
@@ -60,6 +73,9 @@ fn usage_kind(ctx: &Ctx, kind: &str) -> String {
         "card_rebound" => T::ev_card_rebound,
         "service_linked" => T::ev_service_linked,
         "service_unlinked" => T::ev_service_unlinked,
+        "facility_linked" => T::ev_facility_linked,
+        "facility_lookup" => T::ev_facility_lookup,
+        "facility_unlinked" => T::ev_facility_unlinked,
         other => return other.to_owned(),
     };
     ctx.t(key).to_owned()
@@ -157,7 +173,8 @@ pub fn my_page() -> Html {
                 }} />
             </>
         },
-        State::In { profile, balances, history, links, partners, online } => {
+        State::In(loaded) => {
+            let Loaded { profile, balances, history, links, partners, online, patrons } = &**loaded;
             let kind_name = |k: &str| match k {
                 "reserved" => ctx.t(T::kind_reserved),
                 "event" => ctx.t(T::kind_event),
@@ -211,6 +228,7 @@ pub fn my_page() -> Html {
                     { coupon_form(&ctx, &state, &coupon, &coupon_msg) }
                     { assign_form(&ctx, &state, &municipalities, &assign_to, &amount, &assign_msg) }
                     { links_form(&ctx, &state, links, partners, online, &link_target, &link_id, &link_msg) }
+                    { patrons_section(&ctx, &state, patrons) }
                     <PointsHistory accounts={accounts.iter().map(|a| (
                         a["id"].as_i64().unwrap_or_default(),
                         format!("{} {}", kind_name(a["kind"].as_str().unwrap_or_default()), place(a["currency"].as_str().unwrap_or_default())),
@@ -270,7 +288,7 @@ fn message(m: &Msg, id: &str) -> Html {
 
 fn resident_of(state: &State) -> i64 {
     match state {
-        State::In { profile, .. } => profile["resident"].as_i64().unwrap_or_default(),
+        State::In(loaded) => loaded.profile["resident"].as_i64().unwrap_or_default(),
         _ => 0,
     }
 }
@@ -528,6 +546,47 @@ fn links_form(
                 <button type="submit">{ ctx.t(T::link) }</button>
             </form>
             { message(msg, "link-msg") }
+        </section>
+    }
+}
+
+/// One card: the facilities whose counters find the resident's patron number from the card;
+/// linking happens at the facility (card and PIN), cutting a link here.
+fn patrons_section(ctx: &Ctx, state: &UseStateHandle<State>, patrons: &Value) -> Html {
+    let unlink = |id: String| {
+        let state = state.clone();
+        Callback::from(move |_| {
+            let (state, id) = (state.clone(), id.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = api::post::<Value>(&format!("/v1/me/patron-links/{id}/revoke"), &json!({})).await;
+                state.set(load().await);
+            });
+        })
+    };
+    let list: Vec<Value> = patrons.as_array().cloned().unwrap_or_default();
+    html! {
+        <section aria-labelledby="patrons-title">
+            <h2 id="patrons-title">{ ctx.t(T::patrons_title) }</h2>
+            <p>{ ctx.t(T::patrons_hint) }</p>
+            if list.is_empty() {
+                <p class="muted">{ ctx.t(T::patrons_none) }</p>
+            } else {
+                <ul id="patrons">
+                    { for list.iter().map(|l| {
+                        let service = l["service"].as_str().unwrap_or_default();
+                        let number = l["patron_number"].as_str().unwrap_or_default();
+                        let label = format!("{} {service} {number}", ctx.t(T::unlink));
+                        html! {
+                            <li>
+                                { service }{ "：" }{ number }{ " " }
+                                <button type="button" aria-label={label} onclick={unlink(l["id"].as_str().unwrap_or_default().to_owned())}>
+                                    { ctx.t(T::unlink) }
+                                </button>
+                            </li>
+                        }
+                    }) }
+                </ul>
+            }
         </section>
     }
 }

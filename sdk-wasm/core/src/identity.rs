@@ -337,6 +337,69 @@ api_type! {
     }
 }
 
+api_type! {
+    /// `PUT /v1/facilities/{shop}/service`: the card service a facility offers (one card).
+    pub struct FacilityServiceRequest {
+        /// As residents know it, e.g. 前橋市立図書館 利用者カード.
+        pub name: String,
+        /// `library`, `museum`, `gym`, `clinic` or `other`.
+        pub kind: String,
+    }
+}
+
+api_type! {
+    /// A facility's card service.
+    pub struct FacilityService {
+        /// The facility (its shop id).
+        pub facility: i64,
+        /// As residents know it.
+        pub name: String,
+        /// `library`, `museum`, `gym`, `clinic` or `other`.
+        pub kind: String,
+    }
+}
+
+/// The kinds of facility service.
+pub const FACILITY_KINDS: [&str; 5] = ["library", "museum", "gym", "clinic", "other"];
+
+api_type! {
+    /// `POST /v1/facilities/{shop}/patrons`: at the facility's counter terminal, the resident's
+    /// card signs a fresh nonce (card and PIN: the resident is present) and staff type the
+    /// facility's own patron number.
+    pub struct PatronLinkRequest {
+        /// The nonce from `POST /v1/auth/nonce`.
+        pub nonce: String,
+        /// The card's token for it.
+        pub token: AuthToken,
+        /// The facility's own number for this resident (1 to 64 visible ASCII characters).
+        pub patron_number: String,
+    }
+}
+
+api_type! {
+    /// A MyKey ID linked to a facility's patron number.
+    pub struct PatronLink {
+        /// The link.
+        pub id: uuid::Uuid,
+        /// The facility.
+        pub facility: i64,
+        /// The facility's service, as residents know it.
+        pub service: String,
+        /// The facility's number for the resident.
+        pub patron_number: String,
+        /// Linked at.
+        pub created_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// What a card read at a facility returns: that facility's patron number, nothing else.
+    pub struct PatronLookup {
+        /// The facility's number for the card's holder.
+        pub patron_number: String,
+    }
+}
+
 /// Checks a service ID's shape: 1 to 64 visible ASCII characters.
 pub fn check_service_id(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic())

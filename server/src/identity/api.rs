@@ -48,6 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/service-links/{link}/revoke", post(me_unlink))
         .route("/v1/partners/{partner}/linked-conversions", post(linked_conversion))
         .route("/v1/shops/{shop}/linked-payments", post(linked_payment))
+        .route("/v1/facilities/{shop}/service", put(facility_service))
+        .route("/v1/facilities/{shop}/patrons", post(facility_link))
+        .route("/v1/facilities/{shop}/lookups", post(facility_lookup))
+        .route("/v1/me/patron-links", get(me_patron_links))
+        .route("/v1/me/patron-links/{link}/revoke", post(me_patron_unlink))
 }
 
 /// An HttpOnly, SameSite=Strict cookie (Secure on https), for the browser session when
@@ -392,6 +397,73 @@ async fn linked_payment(
     Ok(s.identity.linked_payment(shop, &r).await?)
 }
 
+/// A facility registers the card service whose patron numbers it keeps (its store key, or
+/// the operator).
+#[utoipa::path(put, path = "/v1/facilities/{shop}/service", tag = "one card", request_body = FacilityServiceRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The facility")),
+    responses((status = 200, body = FacilityService), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn facility_service(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    axum::extract::Path(shop): axum::extract::Path<i64>,
+    Body(r): Body<FacilityServiceRequest>,
+) -> ApiResult<Json<FacilityService>> {
+    caller.require(&[crate::auth::Role::Store], shop)?;
+    Ok(Json(s.identity.set_facility_service(shop, &r).await?))
+}
+
+/// At the facility's counter terminal: the resident's card (with PIN) signs a nonce the
+/// terminal asked for, and staff link the MyKey ID to the facility's patron number.
+#[utoipa::path(post, path = "/v1/facilities/{shop}/patrons", tag = "one card", request_body = PatronLinkRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The facility")),
+    responses((status = 201, body = PatronLink), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn facility_link(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    jar: CookieJar,
+    axum::extract::Path(shop): axum::extract::Path<i64>,
+    Body(r): Body<PatronLinkRequest>,
+) -> ApiResult<(StatusCode, Json<PatronLink>)> {
+    caller.require(&[crate::auth::Role::Terminal], shop)?;
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    Ok((StatusCode::CREATED, Json(s.identity.link_patron(shop, &card, &r.patron_number).await?)))
+}
+
+/// A card read at the facility's counter terminal: the facility's patron number for its
+/// holder, and nothing else.
+#[utoipa::path(post, path = "/v1/facilities/{shop}/lookups", tag = "one card", request_body = CardLoginRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The facility")),
+    responses((status = 200, body = PatronLookup), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn facility_lookup(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    jar: CookieJar,
+    axum::extract::Path(shop): axum::extract::Path<i64>,
+    Body(r): Body<CardLoginRequest>,
+) -> ApiResult<Json<PatronLookup>> {
+    caller.require(&[crate::auth::Role::Terminal], shop)?;
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    Ok(Json(s.identity.look_up_patron(shop, &card).await?))
+}
+
+/// The session's patron links (one card).
+#[utoipa::path(get, path = "/v1/me/patron-links", tag = "one card", responses((status = 200, body = [PatronLink])))]
+async fn me_patron_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<PatronLink>>> {
+    Ok(Json(s.identity.patron_links(auth.resident).await?))
+}
+
+/// The resident cuts a patron link.
+#[utoipa::path(post, path = "/v1/me/patron-links/{link}/revoke", tag = "one card",
+    params(("link" = uuid::Uuid, Path, description = "The link")), responses((status = 204), (status = 404, body = Problem)))]
+async fn me_patron_unlink(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    axum::extract::Path(link): axum::extract::Path<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    s.identity.unlink_patron(auth.resident, link).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The paths above, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -413,6 +485,11 @@ async fn linked_payment(
     me_link,
     me_unlink,
     linked_conversion,
-    linked_payment
+    linked_payment,
+    facility_service,
+    facility_link,
+    facility_lookup,
+    me_patron_links,
+    me_patron_unlink
 ))]
 pub struct IdentityDoc;

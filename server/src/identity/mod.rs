@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod card;
+pub mod facilities;
 pub mod links;
 pub mod store;
 

@@ -1,0 +1,226 @@
+//! One card (DOMAIN.md "One card"): a facility registers the card service whose patron numbers
+//! it keeps; at its counter terminal, staff link a resident's MyKey ID to the facility's own
+//! patron number with the resident present (card and PIN); afterwards a card read at that
+//! facility returns that facility's patron number and nothing else: not the MyKey ID, not the
+//! resident, not another facility's number. Linking, unlinking and every look-up are MyKey ID
+//! usage events, so leaves of the log.
+
+use mykey_core::identity::FACILITY_KINDS;
+use mykey_core::identity::{check_service_id, FacilityService, FacilityServiceRequest, PatronLink, PatronLookup};
+use mykey_core::{Problem, ProblemKind};
+use sqlx::{Connection, Row};
+use uuid::Uuid;
+
+use super::card::VerifiedCard;
+use super::store::{self as id_store, MykeyIdRow};
+use super::{internal, Identity};
+use crate::time;
+
+impl Identity {
+    /// Records (or renames) the card service of a facility.
+    pub async fn set_facility_service(
+        &self,
+        facility: i64,
+        req: &FacilityServiceRequest,
+    ) -> Result<FacilityService, Problem> {
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "a service name is 1 to 100 characters")
+                .with("field", "name"));
+        }
+        if !FACILITY_KINDS.contains(&req.kind.as_str()) {
+            return Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                format!("kind is one of {}", FACILITY_KINDS.join(", ")),
+            )
+            .with("field", "kind"));
+        }
+        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM shops WHERE id = $1")
+            .bind(facility)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
+        if known.is_none() {
+            return Err(Problem::new(ProblemKind::UnknownReference, format!("facility {facility} does not exist")));
+        }
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        sqlx::query("DELETE FROM facility_services WHERE shop_id = $1")
+            .bind(facility)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        sqlx::query("INSERT INTO facility_services (shop_id, name, kind, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(facility)
+            .bind(name.to_owned())
+            .bind(req.kind.clone())
+            .bind(time::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(FacilityService { facility, name: name.to_owned(), kind: req.kind.clone() })
+    }
+
+    /// The facility's service name; refuses a facility without one.
+    async fn facility_service(&self, facility: i64) -> Result<String, Problem> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT name FROM facility_services WHERE shop_id = $1")
+            .bind(facility)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
+        row.map(|(n,)| n).ok_or_else(|| {
+            Problem::new(ProblemKind::NotFound, format!("facility {facility} has not registered a card service"))
+        })
+    }
+
+    /// The live MyKey ID of the card read at the counter.
+    async fn card_holder(&self, card: &VerifiedCard) -> Result<MykeyIdRow, Problem> {
+        id_store::live_by_card(self.pool(), &card.issuer, &card.serial)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this card has no live MyKey ID; create one first"))
+    }
+
+    /// Links the card holder's MyKey ID to the facility's patron number.
+    pub async fn link_patron(
+        &self,
+        facility: i64,
+        card: &VerifiedCard,
+        patron_number: &str,
+    ) -> Result<PatronLink, Problem> {
+        let patron_number = patron_number.trim();
+        if !check_service_id(patron_number) {
+            return Err(Problem::new(ProblemKind::InvalidRequest, "a patron number is 1 to 64 half-width characters")
+                .with("field", "patron_number"));
+        }
+        let service = self.facility_service(facility).await?;
+        let row = self.card_holder(card).await?;
+        let _one = self.writes.lock().await;
+        let taken: Option<(i64, String)> = sqlx::query_as(
+            "SELECT resident_id, patron_number FROM patron_links \
+             WHERE shop_id = $1 AND (patron_number = $2 OR resident_id = $3) AND status = 'live'",
+        )
+        .bind(facility)
+        .bind(patron_number.to_owned())
+        .bind(row.resident)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?;
+        match taken {
+            Some((resident, number)) if resident == row.resident && number == patron_number => {
+                return self
+                    .patron_links(row.resident)
+                    .await?
+                    .into_iter()
+                    .find(|l| l.facility == facility)
+                    .ok_or_else(|| internal("a live patron link vanished"));
+            }
+            Some((resident, _)) if resident == row.resident => {
+                return Err(Problem::new(
+                    ProblemKind::ServiceIdTaken,
+                    "this MyKey ID is already linked to another patron number here; unlink it first",
+                )
+                .with("field", "patron_number"))
+            }
+            Some(_) => {
+                return Err(Problem::new(
+                    ProblemKind::ServiceIdTaken,
+                    "this patron number is linked to another MyKey ID",
+                )
+                .with("field", "patron_number"))
+            }
+            None => {}
+        }
+        let now = time::now();
+        let link = PatronLink {
+            id: Uuid::new_v4(),
+            facility,
+            service,
+            patron_number: patron_number.to_owned(),
+            created_at: time::micros_to_datetime(now),
+        };
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        sqlx::query(
+            "INSERT INTO patron_links (id, shop_id, resident_id, patron_number, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'live', $5)",
+        )
+        .bind(link.id.to_string())
+        .bind(facility)
+        .bind(row.resident)
+        .bind(link.patron_number.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        self.commit_event(tx, &row, "facility_linked", None).await?;
+        Ok(link)
+    }
+
+    /// A card read at the facility: its patron number for the card's holder, nothing else.
+    pub async fn look_up_patron(&self, facility: i64, card: &VerifiedCard) -> Result<PatronLookup, Problem> {
+        self.facility_service(facility).await?;
+        let row = self.card_holder(card).await?;
+        let number: Option<(String,)> = sqlx::query_as(
+            "SELECT patron_number FROM patron_links WHERE shop_id = $1 AND resident_id = $2 AND status = 'live'",
+        )
+        .bind(facility)
+        .bind(row.resident)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(internal)?;
+        let (patron_number,) = number.ok_or_else(|| {
+            Problem::new(ProblemKind::NotFound, "this MyKey ID is not linked to a patron number at this facility")
+        })?;
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let tx = c.begin().await.map_err(internal)?;
+        self.commit_event(tx, &row, "facility_lookup", None).await?;
+        Ok(PatronLookup { patron_number })
+    }
+
+    /// The resident's live patron links.
+    pub async fn patron_links(&self, resident: i64) -> Result<Vec<PatronLink>, Problem> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.shop_id, l.patron_number, l.created_at, f.name FROM patron_links l \
+             JOIN facility_services f ON f.shop_id = l.shop_id \
+             WHERE l.resident_id = $1 AND l.status = 'live' ORDER BY l.created_at",
+        )
+        .bind(resident)
+        .fetch_all(self.pool())
+        .await
+        .map_err(internal)?;
+        rows.iter()
+            .map(|r| {
+                Ok(PatronLink {
+                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(internal)?).map_err(internal)?,
+                    facility: r.try_get("shop_id").map_err(internal)?,
+                    service: r.try_get("name").map_err(internal)?,
+                    patron_number: r.try_get("patron_number").map_err(internal)?,
+                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(internal)?),
+                })
+            })
+            .collect()
+    }
+
+    /// The resident cuts a patron link: the facility's card reads no longer find them.
+    pub async fn unlink_patron(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
+        let row = self.live(resident).await?;
+        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut tx = c.begin().await.map_err(internal)?;
+        let done = sqlx::query(
+            "UPDATE patron_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND resident_id = $3 AND status = 'live'",
+        )
+        .bind(time::now())
+        .bind(link.to_string())
+        .bind(resident)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if done.rows_affected() == 0 {
+            return Err(Problem::new(ProblemKind::NotFound, "no such live patron link"));
+        }
+        self.commit_event(tx, &row, "facility_unlinked", None).await?;
+        Ok(())
+    }
+}
