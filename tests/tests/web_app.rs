@@ -35,6 +35,18 @@ fn shoot(b: &Browser, name: &str) {
 /// Starts the card step: the virtual card, a wrong PIN (tries left shown), then the right one.
 fn log_in_with_a_new_virtual_card(b: &Browser, base: &str) {
     b.goto(&format!("{base}/app/create")).unwrap();
+    choose_virtual_card(b);
+    b.type_text("#pin", "0000").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#step-error", "残り回数：2").unwrap();
+    b.type_text("#pin", "1234").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_for("return document.getElementById('generate') ? true : null;", Duration::from_secs(30)).unwrap();
+}
+
+/// On a card step: chooses the demo's virtual card (a new card each time) and waits for the
+/// PIN step with its three tries.
+fn choose_virtual_card(b: &Browser) {
     b.wait_for(
         "const e = document.getElementById('bridge-virtual'); return e && !e.disabled ? true : null;",
         Duration::from_secs(30),
@@ -42,12 +54,6 @@ fn log_in_with_a_new_virtual_card(b: &Browser, base: &str) {
     .unwrap();
     b.click("#bridge-virtual").unwrap();
     b.wait_text("#tries", "3").unwrap();
-    b.type_text("#pin", "0000").unwrap();
-    b.click("form button[type=submit]").unwrap();
-    b.wait_text("#step-error", "残り回数：2").unwrap();
-    b.type_text("#pin", "1234").unwrap();
-    b.click("form button[type=submit]").unwrap();
-    b.wait_for("return document.getElementById('generate') ? true : null;", Duration::from_secs(30)).unwrap();
 }
 
 /// Password (its rules shown as typed), home municipality, confirmation, registration.
@@ -290,13 +296,7 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
 /// Opens my page's card section `id` (its button has that id) and reads a new virtual card.
 fn read_virtual_card_in(b: &Browser, id: &str) {
     b.click(&format!("#{id}")).unwrap();
-    b.wait_for(
-        "const e = document.getElementById('bridge-virtual'); return e && !e.disabled ? true : null;",
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    b.click("#bridge-virtual").unwrap();
-    b.wait_text("#tries", "3").unwrap();
+    choose_virtual_card(b);
     b.type_text("#pin", "1234").unwrap();
     b.click(&format!("section[aria-labelledby={id}-title] form button[type=submit]")).unwrap();
 }

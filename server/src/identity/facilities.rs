@@ -12,6 +12,7 @@ use sqlx::{Connection, Row};
 use uuid::Uuid;
 
 use super::card::VerifiedCard;
+use super::links::Revocable;
 use super::store::{self as id_store, MykeyIdRow};
 use super::{internal, Identity};
 use crate::time;
@@ -205,22 +206,6 @@ impl Identity {
 
     /// The resident cuts a patron link: the facility's card reads no longer find them.
     pub async fn unlink_patron(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
-        let row = self.live(resident).await?;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        let done = sqlx::query(
-            "UPDATE patron_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND resident_id = $3 AND status = 'live'",
-        )
-        .bind(time::now())
-        .bind(link.to_string())
-        .bind(resident)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        if done.rows_affected() == 0 {
-            return Err(Problem::new(ProblemKind::NotFound, "no such live patron link"));
-        }
-        self.commit_event(tx, &row, "facility_unlinked", None).await?;
-        Ok(())
+        self.revoke_link(resident, link, Revocable::PatronLink).await
     }
 }

@@ -146,25 +146,29 @@ impl Identity {
         Ok(owner.map(|(r,)| r))
     }
 
-    /// Revokes one of the resident's links: the partner can no longer convert for it.
+    /// Revokes one of the resident's links: the partner can no longer convert for it, the
+    /// online service no longer charge by it.
     pub async fn unlink(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
+        self.revoke_link(resident, link, Revocable::ServiceLink).await
+    }
+
+    /// Marks a live link of the resident revoked and records the usage event, in one
+    /// transaction.
+    pub(super) async fn revoke_link(&self, resident: i64, link: Uuid, which: Revocable) -> Result<(), Problem> {
         let row = self.live(resident).await?;
-        let now = time::now();
         let mut c = self.pool().acquire().await.map_err(internal)?;
         let mut tx = c.begin().await.map_err(internal)?;
-        let done = sqlx::query(
-            "UPDATE service_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND resident_id = $3 AND status = 'live'",
-        )
-        .bind(now)
-        .bind(link.to_string())
-        .bind(resident)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        let done = sqlx::query(which.update())
+            .bind(time::now())
+            .bind(link.to_string())
+            .bind(resident)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         if done.rows_affected() == 0 {
             return Err(Problem::new(ProblemKind::NotFound, "no such live link"));
         }
-        self.commit_event(tx, &row, "service_unlinked", None).await?;
+        self.commit_event(tx, &row, which.event(), None).await?;
         Ok(())
     }
 
@@ -225,5 +229,36 @@ impl Identity {
             memo: req.memo.clone(),
         };
         Ok(self.engine.execute(Request::Payment(request), &format!("store:{shop}")).await)
+    }
+}
+
+/// The links a resident can cut on my page.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Revocable {
+    /// A partner's or an online service's member ID.
+    ServiceLink,
+    /// A facility's patron number (one card).
+    PatronLink,
+}
+
+impl Revocable {
+    fn update(self) -> &'static str {
+        match self {
+            Revocable::ServiceLink => {
+                "UPDATE service_links SET status = 'revoked', revoked_at = $1 \
+                 WHERE id = $2 AND resident_id = $3 AND status = 'live'"
+            }
+            Revocable::PatronLink => {
+                "UPDATE patron_links SET status = 'revoked', revoked_at = $1 \
+                 WHERE id = $2 AND resident_id = $3 AND status = 'live'"
+            }
+        }
+    }
+
+    fn event(self) -> &'static str {
+        match self {
+            Revocable::ServiceLink => "service_unlinked",
+            Revocable::PatronLink => "facility_unlinked",
+        }
     }
 }
