@@ -301,6 +301,18 @@ fn read_virtual_card_in(b: &Browser, id: &str) {
     b.click(&format!("section[aria-labelledby={id}-title] form button[type=submit]")).unwrap();
 }
 
+/// My page's points history of the municipal points of `place`, one kind of transaction.
+fn show_history(b: &Browser, place: &str, kind: &str) {
+    let account = b
+        .eval(&format!(
+            "return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes({place:?})).value;"
+        ))
+        .unwrap();
+    set_value(b, "history-account", account.as_str().unwrap(), "change");
+    set_value(b, "history-kind", kind, "change");
+    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+}
+
 /// Sets a select's or an input's value as the resident would, with the event Yew listens to.
 fn set_value(b: &Browser, id: &str, value: &str, event: &str) {
     b.eval(&format!(
@@ -381,12 +393,7 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     b.wait_text("table", "500 pt").unwrap();
 
     // The points history of 前橋市's points: both grants; a period after today shows none.
-    let municipal = b
-        .eval("return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes('前橋市')).value;")
-        .unwrap();
-    set_value(&b, "history-account", municipal.as_str().unwrap(), "change");
-    set_value(&b, "history-kind", "grant", "change");
-    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+    show_history(&b, "前橋市", "grant");
     b.wait_for(
         "return document.querySelectorAll('#points-history tbody tr').length === 2 ? true : null;",
         Duration::from_secs(10),
@@ -413,12 +420,7 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "680").unwrap();
-    let municipal = b
-        .eval("return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes('前橋市')).value;")
-        .unwrap();
-    set_value(&b, "history-account", municipal.as_str().unwrap(), "change");
-    set_value(&b, "history-kind", "payment", "change");
-    b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+    show_history(&b, "前橋市", "payment");
     b.wait_text("#points-history", "ぐるぐるウイナーギフト").unwrap();
     no_violations(&b, "my page: history and links");
 
