@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::ledger::Transaction;
 use crate::log::{transaction_leaf, usage_leaf, UsageEvent};
-use crate::store::Store;
+use crate::store::{Backend, Store};
+use sqlx::Connection as _;
 
 /// Findings reported at most; the first is the one to act on.
 pub const MAX_FINDINGS: usize = 20;
@@ -74,8 +75,13 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
             move |after| {
                 let store = store.clone();
                 async move {
-                    let mut conn = store.pool().acquire().await?;
-                    let txs = Store::transactions_after(&mut conn, after, CHUNK).await?;
+                    let txs = if store.backend() == Backend::Sqlite {
+                        let mut conn = sqlx::SqliteConnection::connect(store.url()).await?;
+                        Store::transactions_after_sqlite(&mut conn, after, CHUNK).await?
+                    } else {
+                        let mut conn = store.pool().acquire().await?;
+                        Store::transactions_after(&mut conn, after, CHUNK).await?
+                    };
                     // Recomputed here, beside the main loop, on the other core.
                     Ok(txs.into_iter().map(|t| (leaf_hash(&transaction_leaf(&t)), t)).collect())
                 }
@@ -326,11 +332,24 @@ fn usage_finding(leaf: u64, e: &UsageEvent, what: String) -> Finding {
 
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
 async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
-    let rows = sqlx::query("SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2")
-        .bind(after)
-        .bind(CHUNK)
-        .fetch_all(store.pool())
-        .await?;
+    const SQL: &str = "SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2";
+    if store.backend() == Backend::Sqlite {
+        // A native connection: the `Any` driver would copy every value once more.
+        let mut conn = sqlx::SqliteConnection::connect(store.url()).await?;
+        leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut conn).await?)
+    } else {
+        leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(store.pool()).await?)
+    }
+}
+
+/// (index, seq, hash) of stored leaf rows, on either driver.
+fn leaves_from_rows<R>(rows: &[R]) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     rows.iter()
         .map(|r| {
             let hash: Vec<u8> = r.try_get(2)?;

@@ -160,6 +160,44 @@ fn event_id(e: Option<i64>) -> i64 {
     e.unwrap_or(0)
 }
 
+/// Transactions after a seq with their postings (one row per posting), in commit order.
+const TRANSACTIONS_AFTER: &str =
+    "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
+     FROM transactions t LEFT JOIN postings p ON p.seq = t.seq \
+     WHERE t.seq IN (SELECT seq FROM transactions WHERE seq > $1 ORDER BY seq LIMIT $2) ORDER BY t.seq, p.leg";
+
+/// Transactions from the rows of [`TRANSACTIONS_AFTER`], on either driver.
+fn transactions_from_rows<R>(rows: &[R]) -> anyhow::Result<Vec<crate::ledger::Transaction>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use crate::ledger::{PostingRow, Transaction};
+    let mut out: Vec<Transaction> = Vec::new();
+    for r in rows {
+        let seq: i64 = r.try_get(0)?;
+        if out.last().is_none_or(|t| t.seq != seq) {
+            out.push(Transaction {
+                seq,
+                // An edited id or kind must still be read, to be reported: keep what parses.
+                id: Uuid::parse_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                kind: TransactionKind::parse(&r.try_get::<String, _>(3)?).unwrap_or(TransactionKind::Adjustment),
+                municipality: r.try_get(2)?,
+                memo: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+                postings: Vec::new(),
+            });
+        }
+        if let Some(account) = r.try_get::<Option<i64>, _>(6)? {
+            let t = out.last_mut().expect("pushed above");
+            t.postings.push(PostingRow { account, amount: r.try_get(7)?, balance_after: r.try_get(8)? });
+        }
+    }
+    Ok(out)
+}
+
 /// Which lines of an account's history to show.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HistoryFilter {
@@ -480,37 +518,19 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<crate::ledger::Transaction>> {
-        use crate::ledger::{PostingRow, Transaction};
-        let rows = sqlx::query(
-            "SELECT t.seq, t.id, t.municipality_id, t.kind, t.memo, t.created_at, p.account_id, p.amount, p.balance_after \
-             FROM transactions t LEFT JOIN postings p ON p.seq = t.seq \
-             WHERE t.seq IN (SELECT seq FROM transactions WHERE seq > $1 ORDER BY seq LIMIT $2) ORDER BY t.seq, p.leg",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out: Vec<Transaction> = Vec::new();
-        for r in &rows {
-            let seq: i64 = r.try_get(0)?;
-            if out.last().is_none_or(|t| t.seq != seq) {
-                out.push(Transaction {
-                    seq,
-                    // An edited id or kind must still be read, to be reported: keep what parses.
-                    id: Uuid::parse_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                    kind: TransactionKind::parse(&r.try_get::<String, _>(3)?).unwrap_or(TransactionKind::Adjustment),
-                    municipality: r.try_get(2)?,
-                    memo: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
-                    postings: Vec::new(),
-                });
-            }
-            if let Some(account) = r.try_get::<Option<i64>, _>(6)? {
-                let t = out.last_mut().expect("pushed above");
-                t.postings.push(PostingRow { account, amount: r.try_get(7)?, balance_after: r.try_get(8)? });
-            }
-        }
-        Ok(out)
+        let rows = sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut *conn).await?;
+        transactions_from_rows(&rows)
+    }
+
+    /// [`Store::transactions_after`] on a native SQLite connection: the same rows without
+    /// the `Any` driver's copy of every value (the audit reads millions).
+    pub async fn transactions_after_sqlite(
+        conn: &mut sqlx::SqliteConnection,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<crate::ledger::Transaction>> {
+        let rows = sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut *conn).await?;
+        transactions_from_rows(&rows)
     }
 
     /// Leaves in the log's tables.
