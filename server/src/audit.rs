@@ -75,13 +75,7 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
             move |after| {
                 let store = store.clone();
                 async move {
-                    let txs = if store.backend() == Backend::Sqlite {
-                        let mut conn = sqlx::SqliteConnection::connect(store.url()).await?;
-                        Store::transactions_after_sqlite(&mut conn, after, CHUNK).await?
-                    } else {
-                        let mut conn = store.pool().acquire().await?;
-                        Store::transactions_after(&mut conn, after, CHUNK).await?
-                    };
+                    let txs = store.transactions_after_native(after, CHUNK).await?;
                     // Recomputed here, beside the main loop, on the other core.
                     Ok(txs.into_iter().map(|t| (leaf_hash(&transaction_leaf(&t)), t)).collect())
                 }
@@ -333,12 +327,17 @@ fn usage_finding(leaf: u64, e: &UsageEvent, what: String) -> Finding {
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
 async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
     const SQL: &str = "SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2";
-    if store.backend() == Backend::Sqlite {
-        // A native connection: the `Any` driver would copy every value once more.
-        let mut conn = sqlx::SqliteConnection::connect(store.url()).await?;
-        leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut conn).await?)
-    } else {
-        leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(store.pool()).await?)
+    // A connection of the database's own driver: the `Any` driver would copy every value once
+    // more.
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(store.url()).await?;
+            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut c).await?)
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(store.url()).await?;
+            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut c).await?)
+        }
     }
 }
 

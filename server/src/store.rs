@@ -522,15 +522,27 @@ impl Store {
         transactions_from_rows(&rows)
     }
 
-    /// [`Store::transactions_after`] on a native SQLite connection: the same rows without
-    /// the `Any` driver's copy of every value (the audit reads millions).
-    pub async fn transactions_after_sqlite(
-        conn: &mut sqlx::SqliteConnection,
+    /// [`Store::transactions_after`] on a connection of the database's own driver: the same
+    /// rows without the `Any` driver's copy of every value (the audit reads millions).
+    pub async fn transactions_after_native(
+        &self,
         after: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<crate::ledger::Transaction>> {
-        let rows = sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut *conn).await?;
-        transactions_from_rows(&rows)
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
+                transactions_from_rows(
+                    &sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut c).await?,
+                )
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await?;
+                transactions_from_rows(
+                    &sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut c).await?,
+                )
+            }
+        }
     }
 
     /// Leaves in the log's tables.
