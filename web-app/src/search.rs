@@ -11,7 +11,7 @@ use yew::prelude::*;
 
 use crate::api;
 use crate::i18n::T;
-use crate::top::{use_directory, Directory, Municipality};
+use crate::top::{use_directory, Directory, Municipality, Product};
 use crate::Ctx;
 
 /// JIS code, short name and tile (column, row) of each prefecture: north-east at the top
@@ -76,17 +76,6 @@ pub struct Shop {
     pub name: String,
     /// Whose points it takes.
     pub municipality: i64,
-}
-
-/// A product as the search returns it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Product {
-    /// Whose product.
-    pub municipality: i64,
-    /// Name.
-    pub name: String,
-    /// Yen, shipping included.
-    pub price_yen: String,
 }
 
 /// `/v1/search`'s answer.
@@ -276,7 +265,7 @@ fn prefecture_panel(ctx: &Ctx, list: &[Municipality], dir: &Directory, chosen: O
                             [(s.shops, ctx.t(T::svc_shops)), (s.meibutsu_choice, ctx.t(T::svc_online)), (s.library, ctx.t(T::svc_library))]
                                 .into_iter().filter(|(on, _)| *on).map(|(_, t)| t).collect()
                         }).unwrap_or_default();
-                        let products: Vec<&crate::top::Product> = dir.products.iter().filter(|p| p.municipality == m.id).collect();
+                        let products: Vec<&Product> = dir.products.iter().filter(|p| p.municipality == m.id).collect();
                         html! {
                             <li>
                                 <strong>{ m.name.clone() }</strong>

@@ -50,8 +50,6 @@ pub struct Services {
     pub meibutsu_choice: bool,
     /// Points are taken at its shops and facilities.
     pub shops: bool,
-    /// When the services start.
-    pub note: String,
 }
 
 /// A product of the online shop.
@@ -63,32 +61,15 @@ pub struct Product {
     pub name: String,
     /// Yen, shipping included.
     pub price_yen: String,
-    /// `recommended` or `popular`.
-    pub section: String,
 }
 
-/// An online shop or crowdfunding site.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct OnlineService {
-    /// Id.
-    pub id: i64,
-    /// Japanese name.
-    pub name: String,
-    /// English name.
-    pub name_en: String,
-    /// `online_shop` or `crowdfunding`.
-    pub kind: String,
-}
-
-/// `/v1/directory`.
+/// What point-navi's pages use of `/v1/directory` (my page reads its online services).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Directory {
     /// Municipalities with something set up.
     pub services: Vec<Services>,
     /// The online shop's products.
     pub products: Vec<Product>,
-    /// Online services residents link.
-    pub online_services: Vec<OnlineService>,
 }
 
 /// Loads the directory once.
