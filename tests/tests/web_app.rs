@@ -178,16 +178,14 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.wait_text("#coupon-msg", "600").unwrap();
     b.wait_text("table", "600").unwrap();
     // Assign 250 of them to the first municipality.
-    b.eval("const s = document.getElementById('assign-to'); s.selectedIndex = 1; s.dispatchEvent(new Event('change', { bubbles: true })); return true;")
-        .unwrap();
+    choose_first_option(&b, "assign-to");
     b.type_text("#assign-amount", "250").unwrap();
     b.click("section[aria-labelledby=assign-title] button[type=submit]").unwrap();
     b.wait_text("#assign-msg", "250").unwrap();
     b.wait_text("table", "350").unwrap();
     b.wait_text("table", "250").unwrap();
     // ID linkage: link the JAL mileage number, then JAL's conversion for it arrives.
-    b.eval("const s = document.getElementById('link-partner'); s.selectedIndex = 1; s.dispatchEvent(new Event('change', { bubbles: true })); return true;")
-        .unwrap();
+    choose_first_option(&b, "link-partner");
     b.type_text("#link-service-id", "JAL-7654321").unwrap();
     b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
     b.wait_text("#links", "JAL-7654321").unwrap();
@@ -311,6 +309,14 @@ fn show_history(b: &Browser, place: &str, kind: &str) {
     set_value(b, "history-account", account.as_str().unwrap(), "change");
     set_value(b, "history-kind", kind, "change");
     b.click("section[aria-labelledby=points-history-title] button[type=submit]").unwrap();
+}
+
+/// Chooses the first real option of a select (the one after "choose").
+fn choose_first_option(b: &Browser, id: &str) {
+    b.eval(&format!(
+        "const s = document.getElementById({id:?}); s.selectedIndex = 1; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;"
+    ))
+    .unwrap();
 }
 
 /// Sets a select's or an input's value as the resident would, with the event Yew listens to.

@@ -494,16 +494,7 @@ fn links_form(
             });
         })
     };
-    let unlink = |id: String| {
-        let state = state.clone();
-        Callback::from(move |_| {
-            let (state, id) = (state.clone(), id.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = api::post::<Value>(&format!("/v1/me/service-links/{id}/revoke"), &json!({})).await;
-                state.set(load().await);
-            });
-        })
-    };
+    let unlink = |id: String| revoke_then_reload(state, format!("/v1/me/service-links/{id}/revoke"));
     let option = |prefix: &str, x: &Value| {
         let value = format!("{prefix}:{}", x["id"]);
         html! { <option value={value.clone()} selected={**target == value}>{ x["name"].as_str().unwrap_or_default() }</option> }
@@ -550,19 +541,37 @@ fn links_form(
     }
 }
 
+/// A button's action: revoke what `path` names, then show my page again.
+fn revoke_then_reload(state: &UseStateHandle<State>, path: String) -> Callback<MouseEvent> {
+    let state = state.clone();
+    Callback::from(move |_| {
+        let (state, path) = (state.clone(), path.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = api::post::<Value>(&path, &json!({})).await;
+            state.set(load().await);
+        });
+    })
+}
+
+/// The current password, typed again to confirm a change (`id`'s message is `msg_id`).
+fn current_password_field(ctx: &Ctx, id: &'static str, msg_id: &'static str, h: &UseStateHandle<String>) -> Html {
+    let oninput = {
+        let h = h.clone();
+        Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    html! {
+        <div class="field">
+            <label for={id}>{ ctx.t(T::current_password) }</label>
+            <input id={id} type="password" autocomplete="current-password" value={(**h).clone()}
+                oninput={oninput} aria-describedby={msg_id} />
+        </div>
+    }
+}
+
 /// One card: the facilities whose counters find the resident's patron number from the card;
 /// linking happens at the facility (card and PIN), cutting a link here.
 fn patrons_section(ctx: &Ctx, state: &UseStateHandle<State>, patrons: &Value) -> Html {
-    let unlink = |id: String| {
-        let state = state.clone();
-        Callback::from(move |_| {
-            let (state, id) = (state.clone(), id.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = api::post::<Value>(&format!("/v1/me/patron-links/{id}/revoke"), &json!({})).await;
-                state.set(load().await);
-            });
-        })
-    };
+    let unlink = |id: String| revoke_then_reload(state, format!("/v1/me/patron-links/{id}/revoke"));
     let list: Vec<Value> = patrons.as_array().cloned().unwrap_or_default();
     html! {
         <section aria-labelledby="patrons-title">
@@ -791,10 +800,6 @@ fn change_id_form(p: &ChangeIdProps) -> Html {
         let reg = reg.clone();
         Callback::from(move |r: Registration| reg.set(r))
     };
-    let oninput = {
-        let password = password.clone();
-        Callback::from(move |e: InputEvent| password.set(e.target_unchecked_into::<HtmlInputElement>().value()))
-    };
     let onsubmit = {
         let (ctx, reg, password, msg, done) =
             (ctx.clone(), reg.clone(), password.clone(), msg.clone(), p.on_changed.clone());
@@ -827,11 +832,7 @@ fn change_id_form(p: &ChangeIdProps) -> Html {
             <h2 id="change-id-title">{ ctx.t(T::change_id_title) }</h2>
             <CandidatePicker endpoint="/v1/me/candidates" reg={(*reg).clone()} on_reg={on_reg} />
             <form onsubmit={onsubmit}>
-                <div class="field">
-                    <label for="change-id-password">{ ctx.t(T::current_password) }</label>
-                    <input id="change-id-password" type="password" autocomplete="current-password" value={(*password).clone()}
-                        oninput={oninput} aria-describedby="change-id-msg" />
-                </div>
+                { current_password_field(&ctx, "change-id-password", "change-id-msg", &password) }
                 <button type="submit" id="change-id" disabled={reg.candidate.is_none()}>{ ctx.t(T::change_id) }</button>
             </form>
             { message(&msg, "change-id-msg") }
@@ -1043,10 +1044,6 @@ fn revoke_form(p: &RevokeProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let password = use_state(String::new);
     let msg = use_state(|| None::<(bool, String)>);
-    let oninput = {
-        let password = password.clone();
-        Callback::from(move |e: InputEvent| password.set(e.target_unchecked_into::<HtmlInputElement>().value()))
-    };
     let onsubmit = {
         let (ctx, password, msg, done) = (ctx.clone(), password.clone(), msg.clone(), p.on_revoked.clone());
         Callback::from(move |e: SubmitEvent| {
@@ -1073,11 +1070,7 @@ fn revoke_form(p: &RevokeProps) -> Html {
             <h2 id="revoke-title">{ ctx.t(T::revoke_title) }</h2>
             <p>{ ctx.t(T::revoke_hint) }</p>
             <form onsubmit={onsubmit}>
-                <div class="field">
-                    <label for="revoke-password">{ ctx.t(T::current_password) }</label>
-                    <input id="revoke-password" type="password" autocomplete="current-password" value={(*password).clone()}
-                        oninput={oninput} aria-describedby="revoke-msg" />
-                </div>
+                { current_password_field(&ctx, "revoke-password", "revoke-msg", &password) }
                 <button type="submit">{ ctx.t(T::revoke) }</button>
             </form>
             { message(&msg, "revoke-msg") }

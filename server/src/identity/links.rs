@@ -60,11 +60,7 @@ impl Identity {
                 (p, 0)
             }
             LinkTarget::OnlineService(o) => {
-                let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM online_services WHERE id = $1")
-                    .bind(o)
-                    .fetch_optional(self.pool())
-                    .await
-                    .map_err(internal)?;
+                let known = crate::catalog::Catalog::new(&self.engine).online_service(o).await.map_err(internal)?;
                 if known.is_none() {
                     return Err(Problem::new(
                         ProblemKind::UnknownReference,

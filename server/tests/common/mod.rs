@@ -63,24 +63,19 @@ impl App {
             .await
             .unwrap();
         }
-        let partner = id(e
-            .admin(Admin::Partner {
-                name: "日本航空株式会社".into(),
-                name_en: "JAL".into(),
-                point_kind: "mileage".into(),
-                exchange_method: "id_linkage".into(),
+        let partner_with = |name: &str, name_en: &str, point_kind: &str, exchange_method: &str| {
+            e.admin(Admin::Partner {
+                name: name.into(),
+                name_en: name_en.into(),
+                point_kind: point_kind.into(),
+                exchange_method: exchange_method.into(),
             })
-            .await
-            .unwrap());
-        let coupon_partner = id(e
-            .admin(Admin::Partner {
-                name: "三井住友カード株式会社".into(),
-                name_en: "Sumitomo Mitsui Card".into(),
-                point_kind: "card points".into(),
-                exchange_method: "coupon_url".into(),
-            })
-            .await
-            .unwrap());
+        };
+        let partner = id(partner_with("日本航空株式会社", "JAL", "mileage", "id_linkage").await.unwrap());
+        let coupon_partner =
+            id(partner_with("三井住友カード株式会社", "Sumitomo Mitsui Card", "card points", "coupon_url")
+                .await
+                .unwrap());
         let shops = vec![
             id(e.admin(Admin::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
             id(e.admin(Admin::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
