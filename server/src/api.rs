@@ -317,6 +317,7 @@ write_route!(
 
 /// The shop a hold pays, for authorising capture and void.
 async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
+    s.engine.barrier().await?;
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
     )
@@ -412,6 +413,7 @@ async fn may_read_resident(s: &AppState, caller: &Caller, resident: i64) -> ApiR
         Role::Operator | Role::Terminal | Role::Store => Ok(()),
         Role::Resident if caller.subject == resident => Ok(()),
         Role::Municipality => {
+            s.engine.barrier().await?;
             let home: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
                 .bind(resident)
                 .fetch_optional(s.engine.store().pool())

@@ -216,6 +216,8 @@ impl Catalog {
     /// municipality's name or its prefecture), at most [`SEARCH_LIMIT`] of each.
     pub async fn search(&self, q: &str) -> Result<SearchResults, Problem> {
         let words = query_words(q)?;
+        // Municipalities and shops are the ledger's rows: wait for the ones already added.
+        self.engine.barrier().await?;
         let patterns = like_patterns(&words);
         let n = patterns.len();
         let run = |select: &str, hay: &str| fetch_matching(&self.pool, search_sql(select, hay, n), &patterns);

@@ -18,7 +18,7 @@ use mykey_core::api::{
 use mykey_core::{Problem, ProblemKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
@@ -32,8 +32,20 @@ use crate::witness::{self, WitnessClient};
 pub const MAX_BATCH: usize = 2048;
 /// Queue length; a full queue makes callers wait (back-pressure), never grows memory.
 pub const QUEUE: usize = 8192;
-/// Journaled batches the materialiser may be behind before the writer waits for it.
-pub const MATERIALIZE_QUEUE: usize = 256;
+/// Journaled batches the materialiser may be behind before the writer waits for it. A long
+/// queue makes each round merge more batches, and the rows that random payments touch
+/// (resident accounts, lots, the id index) are written once per round: 1,024 batches gave
+/// 20% more payments per second than 256 (docs/benchmarks.md).
+pub const MATERIALIZE_QUEUE: usize = 1024;
+/// Requests whose rows may wait for the materialiser (about 1 KiB each in memory) before the
+/// writer waits for it, whatever the size of their batches.
+pub const MATERIALIZE_MAX_REQUESTS: usize = 65_536;
+const _: () = assert!(MAX_BATCH <= MATERIALIZE_MAX_REQUESTS, "a full batch must fit the materialiser's bound");
+/// Longest the materialiser lets journaled batches wait while nobody reads, so that each of
+/// its database transactions merges many batches: a hot row (the hot shop's account, the last
+/// page of each index) is then written once per round instead of once per batch. A read
+/// waiting at [`Engine::barrier`] cuts the wait short.
+pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(20);
 /// Longest a read waits for the materialiser before it answers `unavailable`.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Least time between two checkpoints; a new one follows new leaves within this time.
@@ -252,6 +264,8 @@ pub struct Engine {
     committed: Arc<AtomicI64>,
     /// The last batch whose rows are in the tables.
     materialized: watch::Receiver<i64>,
+    /// Tells the materialiser that someone waits for it.
+    hurry: Arc<Notify>,
     /// The latest checkpoint.
     checkpoint: watch::Receiver<Option<Arc<Published>>>,
     /// The log's public key (C2SP vkey).
@@ -273,8 +287,10 @@ impl Engine {
         );
         let (queue, rx) = mpsc::channel(QUEUE);
         let (to_materializer, batches) = mpsc::channel(MATERIALIZE_QUEUE);
+        let unmaterialized = Arc::new(Semaphore::new(MATERIALIZE_MAX_REQUESTS));
         let (materialized_tx, materialized) = watch::channel(last);
         let materialized_tx = Arc::new(materialized_tx);
+        let hurry = Arc::new(Notify::new());
         let committed = Arc::new(AtomicI64::new(last));
         let (log_size_tx, log_size) = watch::channel(ledger.log_size());
         let (checkpoint_tx, checkpoint) = watch::channel(None);
@@ -286,6 +302,7 @@ impl Engine {
             conn: store.writer_connection().await?,
             batches,
             done: materialized_tx.clone(),
+            hurry: hurry.clone(),
             log_size: log_size_tx,
         };
         let materializer = tokio::spawn(m.run());
@@ -296,12 +313,17 @@ impl Engine {
             journal: Journal::open(&store).await?,
             next_batch: last + 1,
             to_materializer,
+            unmaterialized,
             committed: committed.clone(),
             materialized: materialized_tx,
+            hurry: hurry.clone(),
             rx,
         };
         let writer = tokio::spawn(writer.run());
-        Ok((Engine { queue, store, committed, materialized, checkpoint, log_vkey }, Tasks { writer, materializer }))
+        Ok((
+            Engine { queue, store, committed, materialized, hurry, checkpoint, log_vkey },
+            Tasks { writer, materializer },
+        ))
     }
 
     /// The latest signed checkpoint, once the first is made.
@@ -319,6 +341,9 @@ impl Engine {
     pub async fn barrier(&self) -> Result<(), Problem> {
         let target = self.committed.load(Ordering::Acquire);
         let mut rx = self.materialized.clone();
+        if *rx.borrow() < target {
+            self.hurry.notify_one();
+        }
         let reached =
             tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
         if reached {
@@ -410,9 +435,12 @@ fn send(replies: Vec<Reply>) {
 struct Materializer {
     store: Store,
     journal: Journal,
-    conn: sqlx::AnyConnection,
-    batches: mpsc::Receiver<Batch>,
+    conn: crate::store::WriterConnection,
+    /// Journaled batches, each with its share of [`MATERIALIZE_MAX_REQUESTS`].
+    batches: mpsc::Receiver<(Batch, OwnedSemaphorePermit)>,
     done: Arc<watch::Sender<i64>>,
+    /// Someone waits for the tables: materialise now instead of after [`MATERIALIZE_EVERY`].
+    hurry: Arc<Notify>,
     /// Leaves in the log's tables, for the checkpoint publisher.
     log_size: watch::Sender<u64>,
 }
@@ -420,15 +448,28 @@ struct Materializer {
 impl Materializer {
     async fn run(mut self) {
         let mut waiting = Vec::with_capacity(MAX_MATERIALIZE_BATCHES);
-        while let Some(first) = self.batches.recv().await {
+        let mut permits = Vec::with_capacity(MAX_MATERIALIZE_BATCHES);
+        let mut last_round = Instant::now();
+        while let Some((first, permit)) = self.batches.recv().await {
             waiting.push(first);
+            permits.push(permit);
+            // The writer never waits on this: it waits only when MATERIALIZE_QUEUE batches
+            // are queued, far more than arrive within MATERIALIZE_EVERY.
+            tokio::select! {
+                _ = tokio::time::sleep_until((last_round + MATERIALIZE_EVERY).into()) => {}
+                _ = self.hurry.notified() => {}
+            }
             while waiting.len() < MAX_MATERIALIZE_BATCHES {
                 match self.batches.try_recv() {
-                    Ok(b) => waiting.push(b),
+                    Ok((b, permit)) => {
+                        waiting.push(b);
+                        permits.push(permit);
+                    }
                     Err(_) => break,
                 }
             }
             let started = Instant::now();
+            last_round = started;
             let n = waiting.len();
             let through = waiting.last().map_or(0, |b| b.seq);
             let (changes, requests) = journal::merge(std::mem::take(&mut waiting));
@@ -447,6 +488,7 @@ impl Materializer {
             metrics::histogram!("mykey_materialize_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_materialize_batches").record(n as f64);
             self.done.send_replace(through);
+            permits.clear();
             if let Some(leaf) = changes.log_leaves.last() {
                 self.log_size.send_replace(leaf.index + 1);
             }
@@ -577,9 +619,12 @@ struct Writer {
     store: Store,
     journal: Journal,
     next_batch: i64,
-    to_materializer: mpsc::Sender<Batch>,
+    to_materializer: mpsc::Sender<(Batch, OwnedSemaphorePermit)>,
+    /// Bounds the requests queued for the materialiser.
+    unmaterialized: Arc<Semaphore>,
     committed: Arc<AtomicI64>,
     materialized: Arc<watch::Sender<i64>>,
+    hurry: Arc<Notify>,
     rx: mpsc::Receiver<Command>,
 }
 
@@ -701,8 +746,12 @@ impl Writer {
             self.committed.store(batch.seq, Ordering::Release);
             self.ids.extend(pending.into_keys());
             send(replies);
-            // Back-pressure: waits while the materialiser is MATERIALIZE_QUEUE batches behind.
-            if self.to_materializer.send(batch).await.is_err() {
+            // Back-pressure: waits while the materialiser is MATERIALIZE_QUEUE batches or
+            // MATERIALIZE_MAX_REQUESTS requests behind.
+            let share = batch.requests.len().clamp(1, MAX_BATCH) as u32;
+            let permit =
+                self.unmaterialized.clone().acquire_many_owned(share).await.expect("the semaphore is never closed");
+            if self.to_materializer.send((batch, permit)).await.is_err() {
                 tracing::error!("the materialiser stopped; reads will report the ledger unavailable");
             }
             return;
@@ -714,6 +763,7 @@ impl Writer {
     /// the journal holds beyond it (an append can fail after it became durable), and reload.
     async fn recover(&mut self) {
         let target = self.committed.load(Ordering::Acquire);
+        self.hurry.notify_one();
         let _ = self.materialized.subscribe().wait_for(|m| *m >= target).await;
         loop {
             let reloaded = async {

@@ -20,7 +20,7 @@ use crate::ledger::Changes;
 use crate::store::{Backend, RequestRecord, Store};
 
 /// Most batches materialised in one database transaction.
-pub const MAX_MATERIALIZE_BATCHES: usize = 512;
+pub const MAX_MATERIALIZE_BATCHES: usize = 1024;
 
 /// One committed batch: what it changed and what it answered.
 #[derive(Debug, Default, Serialize, Deserialize)]

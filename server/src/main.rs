@@ -16,6 +16,11 @@ use mykey_server::log::{LogConfig, LogSigner};
 use mykey_server::witness::{Witness, WitnessClient};
 use mykey_server::{demo, store, time, Ledgerd, Site};
 
+/// mimalloc: the ledger allocates and frees many small rows per payment, and glibc's
+/// allocator spent a fifth of the payment benchmark's time on them (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "mykey-server", version, about = "The MyKey Platform's municipal points cloud")]
 struct Cli {

@@ -7,7 +7,7 @@
 
 use anyhow::{ensure, Context};
 use mykey_core::merkle::{leaf_hash, RootBuilder};
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 use crate::ledger::{Changes, Transaction};
 use crate::log::{transaction_leaf, usage_leaf, Log, UsageEvent, TILE_HEIGHT};
@@ -109,8 +109,7 @@ async fn verified_leaves(from: &Source) -> anyhow::Result<Vec<Vec<u8>>> {
 pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
     let leaves = verified_leaves(from).await?;
     let mut out = Restored::default();
-    let mut conn = store.writer_connection().await?;
-    let mut tx = conn.begin().await?;
+    let mut tx = store.pool().begin().await?;
     let mut log = Log::default();
     let mut ch = Changes::default();
     let mut ledger: std::collections::HashMap<i64, Transaction> = Default::default();
@@ -181,6 +180,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
     }
     sqlx::query("DELETE FROM log_hashes").execute(&mut *tx).await?;
     tx.commit().await?;
+    let mut conn = store.writer_connection().await?;
     store.materialize(&mut conn, &ch, &[], store.materialized_through().await?).await?;
     // Balances follow from the postings; held amounts from the active holds.
     sqlx::query("UPDATE accounts SET balance = (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.account_id = accounts.id)")

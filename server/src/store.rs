@@ -82,10 +82,7 @@ pub struct RequestRecord {
 /// A value bound into a generated statement.
 enum V {
     I(i64),
-    B(Vec<u8>),
-    OI(Option<i64>),
     T(String),
-    OT(Option<String>),
 }
 
 /// `($1,$2),($3,$4)` for PostgreSQL; `(?,?),(?,?)` for SQLite, whose lookup of numbered
@@ -132,10 +129,7 @@ async fn insert_many(
             for v in row {
                 q = match v {
                     V::I(x) => q.bind(*x),
-                    V::B(x) => q.bind(x.clone()),
-                    V::OI(x) => q.bind(*x),
                     V::T(x) => q.bind(x.clone()),
-                    V::OT(x) => q.bind(x.clone()),
                 };
             }
         }
@@ -158,6 +152,44 @@ fn tx_kind(s: &str) -> anyhow::Result<TransactionKind> {
 
 fn event_id(e: Option<i64>) -> i64 {
     e.unwrap_or(0)
+}
+
+/// The single writer's connection, on the database's own sqlx driver: a round of the
+/// materialiser binds hundreds of thousands of values, and `Any` copies each one more time.
+pub enum WriterConnection {
+    /// SQLite.
+    Sqlite(sqlx::SqliteConnection),
+    /// PostgreSQL.
+    Postgres(sqlx::PgConnection),
+}
+
+/// Text ids of `ids`, formatted once into one buffer so that rows can bind them by reference.
+fn uuid_texts(ids: impl Iterator<Item = Uuid>) -> Vec<[u8; uuid::fmt::Hyphenated::LENGTH]> {
+    ids.map(|id| {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        id.hyphenated().encode_lower(&mut buf);
+        buf
+    })
+    .collect()
+}
+
+/// A formatted id as text (always ASCII).
+fn uuid_str(buf: &[u8; uuid::fmt::Hyphenated::LENGTH]) -> &str {
+    std::str::from_utf8(buf).expect("a formatted UUID is ASCII")
+}
+
+/// [`Store::materialize`] on SQLite's own driver.
+mod sqlite_materializer {
+    use super::*;
+    type DB = sqlx::Sqlite;
+    include!("store/materialize.rs");
+}
+
+/// [`Store::materialize`] on PostgreSQL's own driver.
+mod postgres_materializer {
+    use super::*;
+    type DB = sqlx::Postgres;
+    include!("store/materialize.rs");
 }
 
 /// Transactions after a seq with their postings (one row per posting), in commit order.
@@ -305,9 +337,24 @@ impl Store {
         MIGRATOR.run(&self.pool).await.context("running migrations")
     }
 
-    /// A connection outside the pool, for the single writer.
-    pub async fn writer_connection(&self) -> anyhow::Result<AnyConnection> {
-        Ok(self.pool.acquire().await?.detach())
+    /// A connection outside the pool on the database's own driver, for the single writer
+    /// (the materialiser, recovery, restore and the mirror's copy).
+    pub async fn writer_connection(&self) -> anyhow::Result<WriterConnection> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                // The pool's settings (see `connect`), given explicitly: a native connection
+                // would otherwise switch the file back to a rollback journal.
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    .pragma("cache_size", "-262144")
+                    .pragma("temp_store", "MEMORY")
+                    .pragma("wal_autocheckpoint", "10000");
+                WriterConnection::Sqlite(sqlx::SqliteConnection::connect_with(&options).await?)
+            }
+            Backend::Postgres => WriterConnection::Postgres(sqlx::PgConnection::connect(&self.url).await?),
+        })
     }
 
     /// The pool, for health checks.
@@ -582,282 +629,15 @@ impl Store {
     /// batch again. `conn` is the materialiser's own connection.
     pub async fn materialize(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut WriterConnection,
         ch: &Changes,
         requests: &[RequestRecord],
         through: i64,
     ) -> anyhow::Result<()> {
-        let mut tx = conn.begin().await?;
-        let c = &mut *tx;
-        let b = self.backend;
-        const SKIP: &str = "ON CONFLICT DO NOTHING";
-        if !ch.accounts.is_empty() {
-            let rows = ch
-                .accounts
-                .values()
-                .map(|a| {
-                    vec![
-                        V::I(a.id),
-                        V::I(a.municipality),
-                        V::T(a.kind.as_str().into()),
-                        V::T(a.currency.to_string()),
-                        V::I(a.owner),
-                        V::I(event_id(a.event)),
-                        V::I(a.balance),
-                        V::I(a.held),
-                        V::I(a.created_at),
-                    ]
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO accounts (id, municipality_id, kind, currency, owner_id, event_id, balance, held, created_at)",
-                "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, held = excluded.held",
-                9,
-                rows,
-            )
-            .await?;
+        match conn {
+            WriterConnection::Sqlite(c) => sqlite_materializer::materialize(c, ch, requests, through).await,
+            WriterConnection::Postgres(c) => postgres_materializer::materialize(c, ch, requests, through).await,
         }
-        if !ch.municipalities.is_empty() {
-            let rows = ch
-                .municipalities
-                .iter()
-                .map(|m| {
-                    vec![
-                        V::I(m.id),
-                        V::T(m.prefecture_code.clone()),
-                        V::T(m.prefecture.clone()),
-                        V::T(m.name.clone()),
-                        V::T(m.kind.clone()),
-                        V::I(m.expiry_days),
-                        V::I(m.treasury),
-                        V::I(m.breakage),
-                    ]
-                })
-                .collect();
-            insert_many(b, c, "INSERT INTO municipalities (id, prefecture_code, prefecture, name, kind, expiry_days, treasury_account, breakage_account)", SKIP, 8, rows).await?;
-        }
-        if !ch.partners.is_empty() {
-            let rows = ch
-                .partners
-                .iter()
-                .map(|p| {
-                    vec![
-                        V::I(p.id),
-                        V::T(p.name.clone()),
-                        V::T(p.name_en.clone()),
-                        V::T(p.point_kind.clone()),
-                        V::T(p.exchange_method.clone()),
-                        V::I(p.clearing),
-                    ]
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO partners (id, name, name_en, point_kind, exchange_method, clearing_account)",
-                SKIP,
-                6,
-                rows,
-            )
-            .await?;
-        }
-        if !ch.shops.is_empty() {
-            let rows = ch
-                .shops
-                .iter()
-                .map(|s| vec![V::I(s.id), V::I(s.municipality), V::T(s.name.clone()), V::I(s.receivable)])
-                .collect();
-            insert_many(b, c, "INSERT INTO shops (id, municipality_id, name, receivable_account)", SKIP, 4, rows)
-                .await?;
-        }
-        if !ch.events.is_empty() {
-            let rows = ch
-                .events
-                .iter()
-                .map(|e| vec![V::I(e.id), V::I(e.municipality), V::T(e.name.clone()), V::I(e.expires_at)])
-                .collect();
-            insert_many(b, c, "INSERT INTO events (id, municipality_id, name, expires_at)", SKIP, 4, rows).await?;
-        }
-        if !ch.residents.is_empty() {
-            let rows = ch
-                .residents
-                .iter()
-                .map(|r| vec![V::I(r.id), V::I(r.home), V::I(r.reserved), V::I(r.created_at)])
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO residents (id, municipality_id, reserved_account, created_at)",
-                SKIP,
-                4,
-                rows,
-            )
-            .await?;
-        }
-        if !ch.transactions.is_empty() {
-            let rows = ch
-                .transactions
-                .iter()
-                .map(|t| {
-                    vec![
-                        V::I(t.seq),
-                        V::T(t.id.to_string()),
-                        V::I(t.municipality),
-                        V::T(t.kind.as_str().into()),
-                        V::OT(t.memo.clone()),
-                        V::I(t.created_at),
-                    ]
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)",
-                SKIP,
-                6,
-                rows,
-            )
-            .await?;
-            let rows = ch
-                .transactions
-                .iter()
-                .flat_map(|t| {
-                    t.postings.iter().enumerate().map(|(leg, p)| {
-                        vec![
-                            V::I(t.seq),
-                            V::I(leg as i64),
-                            V::I(p.account),
-                            V::I(p.amount),
-                            V::I(p.balance_after),
-                            V::I(t.created_at),
-                        ]
-                    })
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at)",
-                SKIP,
-                6,
-                rows,
-            )
-            .await?;
-        }
-        if !ch.lots.is_empty() {
-            let rows = ch
-                .lots
-                .values()
-                .map(|l| {
-                    vec![
-                        V::I(l.id),
-                        V::I(l.account),
-                        V::I(l.seq),
-                        V::T(l.source.as_str().into()),
-                        V::OI(l.partner),
-                        V::I(l.amount),
-                        V::I(l.remaining),
-                        V::I(l.expires_at),
-                        V::I(l.created_at),
-                    ]
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO lots (id, account_id, seq, source, partner_id, amount, remaining, expires_at, created_at)",
-                "ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining",
-                9,
-                rows,
-            )
-            .await?;
-        }
-        if !ch.holds.is_empty() {
-            let rows = ch
-                .holds
-                .values()
-                .map(|h| {
-                    vec![
-                        V::T(h.id.to_string()),
-                        V::I(h.account),
-                        V::I(h.shop_account),
-                        V::I(h.amount),
-                        V::T(h.state.as_str().into()),
-                        V::I(h.expires_at),
-                        V::OI(h.capture_seq),
-                        V::I(h.created_at),
-                        V::OI(h.resolved_at),
-                    ]
-                })
-                .collect();
-            insert_many(
-                b,
-                c,
-                "INSERT INTO holds (id, account_id, shop_account, amount, state, expires_at, capture_seq, created_at, resolved_at)",
-                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, capture_seq = excluded.capture_seq, resolved_at = excluded.resolved_at",
-                9,
-                rows,
-            )
-            .await?;
-        }
-        if !ch.notices.is_empty() {
-            let rows = ch
-                .notices
-                .iter()
-                .map(|n| {
-                    vec![
-                        V::I(n.id),
-                        V::I(n.resident),
-                        V::T(n.kind.clone()),
-                        V::T(n.payload.clone()),
-                        V::I(n.created_at),
-                    ]
-                })
-                .collect();
-            insert_many(b, c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", SKIP, 5, rows)
-                .await?;
-        }
-        if !requests.is_empty() {
-            let rows = requests
-                .iter()
-                .map(|r| {
-                    vec![
-                        V::T(r.id.to_string()),
-                        V::T(r.fingerprint.clone()),
-                        V::I(i64::from(r.status)),
-                        V::T(r.body.clone()),
-                        V::I(r.created_at),
-                    ]
-                })
-                .collect();
-            insert_many(b, c, "INSERT INTO requests (id, fingerprint, status, response, created_at)", SKIP, 5, rows)
-                .await?;
-        }
-        if !ch.log_leaves.is_empty() {
-            let rows = ch
-                .log_leaves
-                .iter()
-                .map(|l| vec![V::I(l.index as i64), V::I(l.seq), V::B(l.data.clone()), V::B(l.hash.to_vec())])
-                .collect();
-            insert_many(b, c, "INSERT INTO log_leaves (idx, seq, data, hash)", SKIP, 4, rows).await?;
-        }
-        if !ch.log_hashes.is_empty() {
-            let rows = ch.log_hashes.iter().map(|(i, h)| vec![V::I(*i as i64), V::B(h.to_vec())]).collect();
-            insert_many(b, c, "INSERT INTO log_hashes (idx, hash)", SKIP, 2, rows).await?;
-        }
-        // MyKey ID events are few: one statement each links the row to its leaf.
-        for (id, index) in &ch.usage {
-            sqlx::query("UPDATE mykey_id_events SET leaf_index = $1 WHERE id = $2")
-                .bind(*index as i64)
-                .bind(id.to_string())
-                .execute(&mut *c)
-                .await?;
-        }
-        sqlx::query("UPDATE materialized SET through_batch = $1 WHERE id = 1").bind(through).execute(&mut *c).await?;
-        tx.commit().await.context("committing materialised batches")?;
-        Ok(())
     }
 
     /// Settlement lines of `[from, to)`: every partner share returned to a partner's clearing

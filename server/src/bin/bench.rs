@@ -24,6 +24,11 @@ use sqlx::Connection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+/// mimalloc: the ledger allocates and frees many small rows per payment, and glibc's
+/// allocator spent a fifth of the payment benchmark's time on them (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Benchmark point payments")]
 struct Args {

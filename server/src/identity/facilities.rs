@@ -36,6 +36,7 @@ impl Identity {
             )
             .with("field", "kind"));
         }
+        self.engine.barrier().await?;
         let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM shops WHERE id = $1")
             .bind(facility)
             .fetch_optional(self.pool())

@@ -117,6 +117,7 @@ impl Identity {
 
     /// Refuses partners that do not convert by ID linkage.
     async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
+        self.engine.barrier().await?;
         match self.engine.store().exchange_method(partner).await.map_err(internal)? {
             None => Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist"))),
             Some(m) if m != "id_linkage" => Err(Problem::new(
@@ -195,6 +196,7 @@ impl Identity {
         if req.reference.is_empty() || req.reference.len() > 128 {
             return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
         }
+        self.engine.barrier().await?;
         let store: Option<(i64, i64)> =
             sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
                 .bind(shop)
