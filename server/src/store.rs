@@ -342,8 +342,8 @@ impl Store {
     pub async fn writer_connection(&self) -> anyhow::Result<WriterConnection> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                // The pool's settings (see `connect`), given explicitly: a native connection
-                // would otherwise switch the file back to a rollback journal.
+                // The pool's settings and their reasons are in `connect`; this connection
+                // does not pass through the pool's `after_connect`.
                 let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
