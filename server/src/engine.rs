@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::journal::{self, Batch, Journal, MAX_MATERIALIZE_BATCHES};
+use crate::journal::{self, Batch, Journal};
 use crate::ledger::{Changes, Ledger};
 use crate::log::{self, LogConfig};
 use crate::store::{RequestRecord, Store};
@@ -32,20 +32,25 @@ use crate::witness::{self, WitnessClient};
 pub const MAX_BATCH: usize = 2048;
 /// Queue length; a full queue makes callers wait (back-pressure), never grows memory.
 pub const QUEUE: usize = 8192;
-/// Journaled batches the materialiser may be behind before the writer waits for it. A long
-/// queue makes each round merge more batches, and the rows that random payments touch
-/// (resident accounts, lots, the id index) are written once per round: 1,024 batches gave
-/// 20% more payments per second than 256 (docs/benchmarks.md).
-pub const MATERIALIZE_QUEUE: usize = 1024;
+/// Journaled batches the materialiser may be behind before the writer waits for it; a round
+/// takes every batch waiting. Few clients make batches of one or two requests, so this
+/// bounds the channel, and [`MATERIALIZE_MAX_REQUESTS`] bounds the memory.
+pub const MATERIALIZE_QUEUE: usize = 4096;
 /// Requests whose rows may wait for the materialiser (about 1 KiB each in memory) before the
-/// writer waits for it, whatever the size of their batches.
+/// writer waits for it. Large rounds are what make the materialiser fast: the pages random
+/// payments touch (resident accounts, lots, the request ids' index) are written once per
+/// round, so a round of 30,000 payments writes far fewer pages per payment than one of 500
+/// (docs/benchmarks.md).
 pub const MATERIALIZE_MAX_REQUESTS: usize = 65_536;
+/// Most requests one round takes: about 0.8 s of writing on the benchmark machine, so that
+/// checkpoints (published after each round) keep coming about once a second under full load.
+pub const MATERIALIZE_ROUND: usize = MATERIALIZE_MAX_REQUESTS / 2;
 const _: () = assert!(MAX_BATCH <= MATERIALIZE_MAX_REQUESTS, "a full batch must fit the materialiser's bound");
 /// Longest the materialiser lets journaled batches wait while nobody reads, so that each of
-/// its database transactions merges many batches: a hot row (the hot shop's account, the last
-/// page of each index) is then written once per round instead of once per batch. A read
-/// waiting at [`Engine::barrier`] cuts the wait short.
-pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(20);
+/// its rounds (one database transaction) merges many batches. A read waiting at
+/// [`Engine::barrier`], or a queue half full, starts the round at once. A round at least
+/// every 500 ms (plus its own time) keeps checkpoints coming about once a second.
+pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(500);
 /// Longest a read waits for the materialiser before it answers `unavailable`.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Least time between two checkpoints; a new one follows new leaves within this time.
@@ -447,21 +452,23 @@ struct Materializer {
 
 impl Materializer {
     async fn run(mut self) {
-        let mut waiting = Vec::with_capacity(MAX_MATERIALIZE_BATCHES);
-        let mut permits = Vec::with_capacity(MAX_MATERIALIZE_BATCHES);
+        let mut waiting = Vec::new();
+        let mut permits = Vec::new();
         let mut last_round = Instant::now();
         while let Some((first, permit)) = self.batches.recv().await {
+            let mut requests = first.requests.len();
             waiting.push(first);
             permits.push(permit);
-            // The writer never waits on this: it waits only when MATERIALIZE_QUEUE batches
-            // are queued, far more than arrive within MATERIALIZE_EVERY.
+            // The writer wakes this early once the queue is half full, so it does not wait.
             tokio::select! {
                 _ = tokio::time::sleep_until((last_round + MATERIALIZE_EVERY).into()) => {}
                 _ = self.hurry.notified() => {}
             }
-            while waiting.len() < MAX_MATERIALIZE_BATCHES {
+            // Bounded by MATERIALIZE_ROUND requests (or MATERIALIZE_QUEUE batches).
+            while requests < MATERIALIZE_ROUND && waiting.len() < MATERIALIZE_QUEUE {
                 match self.batches.try_recv() {
                     Ok((b, permit)) => {
+                        requests += b.requests.len();
                         waiting.push(b);
                         permits.push(permit);
                     }
@@ -753,6 +760,13 @@ impl Writer {
                 self.unmaterialized.clone().acquire_many_owned(share).await.expect("the semaphore is never closed");
             if self.to_materializer.send((batch, permit)).await.is_err() {
                 tracing::error!("the materialiser stopped; reads will report the ledger unavailable");
+            }
+            // Half full: small batches (few clients) would otherwise fill the queue before
+            // MATERIALIZE_EVERY and make the writer wait.
+            if self.to_materializer.capacity() < MATERIALIZE_QUEUE / 2
+                || self.unmaterialized.available_permits() < MATERIALIZE_MAX_REQUESTS - MATERIALIZE_ROUND
+            {
+                self.hurry.notify_one();
             }
             return;
         }

@@ -19,8 +19,8 @@ use sqlx::{AnyConnection, ConnectOptions, Executor, Row};
 use crate::ledger::Changes;
 use crate::store::{Backend, RequestRecord, Store};
 
-/// Most batches materialised in one database transaction.
-pub const MAX_MATERIALIZE_BATCHES: usize = 1024;
+/// Most batches recovery reads and materialises in one database transaction.
+pub const RECOVERY_BATCHES: usize = 512;
 
 /// One committed batch: what it changed and what it answered.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -123,9 +123,9 @@ pub async fn recover(store: &Store) -> anyhow::Result<i64> {
     let mut journal = Journal::open(store).await?;
     let mut conn = store.writer_connection().await?;
     let mut through = store.materialized_through().await?;
-    // Bounded by the journal's length: each round consumes up to MAX_MATERIALIZE_BATCHES.
+    // Bounded by the journal's length: each round consumes up to RECOVERY_BATCHES.
     loop {
-        let batches = journal.after(through, MAX_MATERIALIZE_BATCHES).await?;
+        let batches = journal.after(through, RECOVERY_BATCHES).await?;
         if batches.is_empty() {
             break;
         }

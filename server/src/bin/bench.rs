@@ -113,15 +113,11 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             let shops = setup_ledger(&ledger.engine, args.residents, args.shops).await?;
             eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
             if args.mode == Mode::InProcess {
-                let engine = ledger.engine.clone();
-                run(args.clients, args.seconds, args.residents, shops, move |body| {
-                    let engine = engine.clone();
-                    async move { engine.execute(Request::Payment(body), "bench").await.status == 201 }
-                })
-                .await
+                let clients = (0..args.clients).map(|_| InProcess(ledger.engine.clone())).collect();
+                run(clients, args.seconds, args.residents, shops).await
             } else {
                 let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
-                let base = format!("http://{}/v1/payments", listener.local_addr()?);
+                let addr = listener.local_addr()?;
                 let engine = ledger.engine.clone();
                 tokio::spawn(mykey_server::serve(engine, Default::default(), listener, Duration::from_secs(3600)));
                 let key = mykey_server::auth::create_key(
@@ -131,17 +127,11 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
                     "bench",
                 )
                 .await?;
-                let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
-                run(args.clients, args.seconds, args.residents, shops, move |body| {
-                    let (client, base, key) = (client.clone(), base.clone(), key.clone());
-                    async move {
-                        match client.post(&base).bearer_auth(&key).json(&body).send().await {
-                            Ok(r) => r.status().as_u16() == 201,
-                            Err(_) => false,
-                        }
-                    }
-                })
-                .await
+                let mut clients = Vec::with_capacity(args.clients);
+                for _ in 0..args.clients {
+                    clients.push(Http::connect(addr, &key).await?);
+                }
+                run(clients, args.seconds, args.residents, shops).await
             }
         }
         Mode::RowLock => {
@@ -149,11 +139,8 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
             let pool = Arc::new(pool);
             let shops: Vec<i64> = (1..=args.shops as i64).collect();
-            run(args.clients, args.seconds, args.residents, shops, move |body| {
-                let pool = pool.clone();
-                async move { row_lock_payment(&pool, &body).await.unwrap_or(false) }
-            })
-            .await
+            let clients = (0..args.clients).map(|_| RowLock(pool.clone())).collect();
+            run(clients, args.seconds, args.residents, shops).await
         }
         Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify => unreachable!("handled above"),
     };
@@ -248,19 +235,77 @@ fn payment(residents: usize, shops: &[i64]) -> PaymentRequest {
     }
 }
 
-async fn run<F, Fut>(clients: usize, seconds: u64, residents: usize, shops: Vec<i64>, pay: F) -> Outcome
-where
-    F: Fn(PaymentRequest) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
+/// One benchmark client: sends a payment, waits for the answer, says whether it was taken.
+trait Client: Send + 'static {
+    fn pay(&mut self, body: PaymentRequest) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// Calls the engine directly.
+struct InProcess(Engine);
+
+impl Client for InProcess {
+    async fn pay(&mut self, body: PaymentRequest) -> bool {
+        self.0.execute(Request::Payment(body), "bench").await.status == 201
+    }
+}
+
+/// `POST /v1/payments` over its own keep-alive HTTP/1.1 connection, as a load generator
+/// such as wrk does: no pool, retry or redirect layers taking the server's cores.
+struct Http {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
+    host: String,
+    authorization: String,
+}
+
+impl Http {
+    async fn connect(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<Http> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Http { sender, host: addr.to_string(), authorization: format!("Bearer {key}") })
+    }
+}
+
+impl Client for Http {
+    async fn pay(&mut self, body: PaymentRequest) -> bool {
+        use http_body_util::BodyExt as _;
+        let Ok(json) = serde_json::to_vec(&body) else { return false };
+        let request = hyper::Request::post("/v1/payments")
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::AUTHORIZATION, &self.authorization)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(json)));
+        let Ok(request) = request else { return false };
+        if self.sender.ready().await.is_err() {
+            return false;
+        }
+        match self.sender.send_request(request).await {
+            // The body is read to the end so that the connection takes the next request.
+            Ok(r) => r.status() == 201 && r.into_body().collect().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// The plain row-locking implementation.
+struct RowLock(Arc<sqlx::AnyPool>);
+
+impl Client for RowLock {
+    async fn pay(&mut self, body: PaymentRequest) -> bool {
+        row_lock_payment(&self.0, &body).await.unwrap_or(false)
+    }
+}
+
+async fn run<C: Client>(clients: Vec<C>, seconds: u64, residents: usize, shops: Vec<i64>) -> Outcome {
     let warmup = Duration::from_secs(1);
     let measure = Duration::from_secs(seconds);
     let start = Instant::now();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
     let mut set = tokio::task::JoinSet::new();
     let shops = Arc::new(shops);
-    for _ in 0..clients {
-        let (pay, hist, shops) = (pay.clone(), hist.clone(), shops.clone());
+    for mut client in clients {
+        let (hist, shops) = (hist.clone(), shops.clone());
         set.spawn(async move {
             let mut local = Histogram::<u64>::new(3).expect("histogram");
             let (mut ok, mut failed) = (0u64, 0u64);
@@ -270,7 +315,7 @@ where
                 if t - start >= warmup + measure {
                     break;
                 }
-                let done = pay(payment(residents, &shops)).await;
+                let done = client.pay(payment(residents, &shops)).await;
                 if t - start >= warmup {
                     local.record(t.elapsed().as_micros() as u64).expect("in range");
                     if done {
