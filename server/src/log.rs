@@ -66,7 +66,9 @@ impl Log {
         self.size
     }
 
-    /// Appends a leaf; returns it and the stored hashes to write, as (stored index, hash).
+    /// Appends a leaf; returns it and the stored hashes to write, as (stored index, hash): the
+    /// complete subtrees it closes. Its own level-0 stored hash is the leaf hash, kept once
+    /// in `log_leaves` (about half of all stored hashes; `Store::stored_hashes` reads it there).
     pub fn append(&mut self, seq: i64, data: Vec<u8>) -> (LogLeaf, Vec<(u64, Hash)>) {
         let n = self.size;
         let leaf_hash = mykey_core::merkle::leaf_hash(&data);
@@ -78,7 +80,9 @@ impl Log {
         self.frontier.extend(stored.iter().copied());
         let keep = Self::frontier_indexes(self.size);
         self.frontier.retain(|i, _| keep.contains(i));
-        (LogLeaf { index: n, seq, data, hash: leaf_hash }, stored)
+        debug_assert_eq!(stored[0], (first, leaf_hash), "the first stored hash is the leaf's");
+        let above_leaf = stored[1..].to_vec();
+        (LogLeaf { index: n, seq, data, hash: leaf_hash }, above_leaf)
     }
 }
 
@@ -480,6 +484,9 @@ mod tests {
             let (leaf, stored) = log.append(i64::from(i), i.to_be_bytes().to_vec());
             assert_eq!(leaf.index, u64::from(i));
             leaves.push(leaf.hash);
+            assert!(stored.iter().all(|(s, _)| tlog_tiles::split_stored_hash_index(*s).0 > 0), "level 0 is the leaf");
+            // As `Store::stored_hashes` reads them: level 0 from the leaves, the rest as stored.
+            all.insert(stored_hash_index(0, leaf.index), leaf.hash);
             all.extend(stored);
             assert!(log.frontier.len() <= 9, "only the right edge is kept");
             let size = log.size();

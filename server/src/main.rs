@@ -16,6 +16,9 @@ use mykey_server::log::{LogConfig, LogSigner};
 use mykey_server::witness::{Witness, WitnessClient};
 use mykey_server::{demo, store, time, Ledgerd, Site};
 
+#[cfg(feature = "bench-without-log")]
+compile_error!("bench-without-log is for `mykey-bench` only: a server without its log could not be audited");
+
 /// mimalloc: the ledger allocates and frees many small rows per payment, and glibc's
 /// allocator spent a fifth of the payment benchmark's time on them (docs/benchmarks.md).
 #[global_allocator]

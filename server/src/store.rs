@@ -490,8 +490,24 @@ impl Store {
             }
         }
         let indexes = missing;
+        // Level 0 is the leaves' own hashes, stored once in `log_leaves` (see `Log::append`).
+        let (leaves, inner): (Vec<u64>, Vec<u64>) =
+            indexes.iter().partition(|&&i| tlog_tiles::split_stored_hash_index(i).0 == 0);
         // Bounded statements: a tile needs 256 hashes, a proof about 2 log2(n).
-        for chunk in indexes.chunks(500) {
+        for chunk in leaves.chunks(500) {
+            let list: Vec<String> =
+                chunk.iter().map(|&i| tlog_tiles::split_stored_hash_index(i).1.to_string()).collect();
+            let sql = format!("SELECT idx, hash FROM log_leaves WHERE idx IN ({})", list.join(","));
+            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+                let idx: i64 = r.try_get("idx")?;
+                let hash: Vec<u8> = r.try_get("hash")?;
+                out.insert(
+                    tlog_tiles::stored_hash_index(0, idx as u64),
+                    hash.try_into().map_err(|_| anyhow::anyhow!("leaf hash {idx} is not 32 bytes"))?,
+                );
+            }
+        }
+        for chunk in inner.chunks(500) {
             let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
             let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", list.join(","));
             for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
