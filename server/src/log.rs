@@ -75,14 +75,14 @@ impl Log {
         let hashes = stored_hashes_for_record_hash(n, TlogHash(leaf_hash), &Frontier(&self.frontier))
             .expect("the right edge holds every hash an append reads");
         let first = stored_hash_index(0, n);
-        let stored: Vec<(u64, Hash)> = hashes.iter().enumerate().map(|(i, h)| (first + i as u64, h.0)).collect();
+        let mut stored: Vec<(u64, Hash)> = hashes.iter().enumerate().map(|(i, h)| (first + i as u64, h.0)).collect();
         self.size += 1;
         self.frontier.extend(stored.iter().copied());
         let keep = Self::frontier_indexes(self.size);
         self.frontier.retain(|i, _| keep.contains(i));
-        debug_assert_eq!(stored[0], (first, leaf_hash), "the first stored hash is the leaf's");
-        let above_leaf = stored[1..].to_vec();
-        (LogLeaf { index: n, seq, data, hash: leaf_hash }, above_leaf)
+        let own = stored.remove(0);
+        debug_assert_eq!(own, (first, leaf_hash), "the first stored hash is the leaf's");
+        (LogLeaf { index: n, seq, data, hash: leaf_hash }, stored)
     }
 }
 
