@@ -42,9 +42,14 @@ pub const MATERIALIZE_QUEUE: usize = 4096;
 /// round, so a round of 30,000 payments writes far fewer pages per payment than one of 500
 /// (docs/benchmarks.md).
 pub const MATERIALIZE_MAX_REQUESTS: usize = 65_536;
-/// Most requests one round takes: about 0.8 s of writing on the benchmark machine, so that
-/// checkpoints (published after each round) keep coming about once a second under full load.
+/// Most requests one round takes.
 pub const MATERIALIZE_ROUND: usize = MATERIALIZE_MAX_REQUESTS / 2;
+/// How long a round should take at most. Checkpoints are published after rounds, which run
+/// back to back under full load: a round of 32,768 requests took 1.5 to 2.2 s on PostgreSQL
+/// here, so the round's size follows the last round's time per request.
+pub const MATERIALIZE_ROUND_TIME: Duration = Duration::from_millis(600);
+/// Fewest requests a round may be cut to (a round's fixed cost makes small rounds look slow).
+const MATERIALIZE_ROUND_MIN: usize = 4096;
 const _: () = assert!(MAX_BATCH <= MATERIALIZE_MAX_REQUESTS, "a full batch must fit the materialiser's bound");
 /// Longest the materialiser lets journaled batches wait while nobody reads, so that each of
 /// its rounds (one database transaction) merges many batches. A read waiting at
@@ -455,17 +460,22 @@ impl Materializer {
         let mut waiting = Vec::new();
         let mut permits = Vec::new();
         let mut last_round = Instant::now();
+        let mut round_cap = MATERIALIZE_ROUND;
+        // The last round was cut at round_cap: the next starts at once.
+        let mut behind = false;
         while let Some((first, permit)) = self.batches.recv().await {
             let mut requests = first.requests.len();
             waiting.push(first);
             permits.push(permit);
             // The writer wakes this early once the queue is half full, so it does not wait.
-            tokio::select! {
-                _ = tokio::time::sleep_until((last_round + MATERIALIZE_EVERY).into()) => {}
-                _ = self.hurry.notified() => {}
+            if !behind {
+                tokio::select! {
+                    _ = tokio::time::sleep_until((last_round + MATERIALIZE_EVERY).into()) => {}
+                    _ = self.hurry.notified() => {}
+                }
             }
-            // Bounded by MATERIALIZE_ROUND requests (or MATERIALIZE_QUEUE batches).
-            while requests < MATERIALIZE_ROUND && waiting.len() < MATERIALIZE_QUEUE {
+            // Bounded by round_cap (at most MATERIALIZE_ROUND) requests and MATERIALIZE_QUEUE batches.
+            while requests < round_cap && waiting.len() < MATERIALIZE_QUEUE {
                 match self.batches.try_recv() {
                     Ok((b, permit)) => {
                         requests += b.requests.len();
@@ -477,6 +487,8 @@ impl Materializer {
             }
             let started = Instant::now();
             last_round = started;
+            let round_requests = requests;
+            behind = requests >= round_cap;
             let n = waiting.len();
             let through = waiting.last().map_or(0, |b| b.seq);
             let (changes, requests) = journal::merge(std::mem::take(&mut waiting));
@@ -496,6 +508,9 @@ impl Materializer {
             metrics::histogram!("mykey_materialize_batches").record(n as f64);
             self.done.send_replace(through);
             permits.clear();
+            let per_request = started.elapsed().as_secs_f64() / round_requests.max(1) as f64;
+            round_cap = ((MATERIALIZE_ROUND_TIME.as_secs_f64() / per_request.max(1e-9)) as usize)
+                .clamp(MATERIALIZE_ROUND_MIN, MATERIALIZE_ROUND);
             if let Some(leaf) = changes.log_leaves.last() {
                 self.log_size.send_replace(leaf.index + 1);
             }

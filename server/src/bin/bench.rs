@@ -112,7 +112,8 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             let ledger = Ledgerd::open(&url).await?;
             let shops = setup_ledger(&ledger.engine, args.residents, args.shops).await?;
             eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
-            if args.mode == Mode::InProcess {
+            let measured_from = mykey_server::time::now();
+            let outcome = if args.mode == Mode::InProcess {
                 let clients = (0..args.clients).map(|_| InProcess(ledger.engine.clone())).collect();
                 run(clients, args.seconds, args.residents, shops).await
             } else {
@@ -132,7 +133,9 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
                     clients.push(Http::connect(addr, &key).await?);
                 }
                 run(clients, args.seconds, args.residents, shops).await
-            }
+            };
+            checkpoint_gaps(ledger.engine.store(), measured_from).await?;
+            outcome
         }
         Mode::RowLock => {
             let pool = row_lock_setup(&url, args.residents, args.shops, args.clients).await?;
@@ -212,6 +215,20 @@ async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow
     }
     set.join_all().await;
     Ok(shop_ids)
+}
+
+/// Prints how often checkpoints were published while payments ran (issue 3: at least once a
+/// second while there are new entries).
+async fn checkpoint_gaps(store: &mykey_server::store::Store, from: i64) -> anyhow::Result<()> {
+    let times: Vec<(i64,)> = sqlx::query_as("SELECT created_at FROM checkpoints WHERE created_at >= $1 ORDER BY size")
+        .bind(from)
+        .fetch_all(store.pool())
+        .await?;
+    let gaps: Vec<i64> = times.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let max_ms = gaps.iter().max().copied().unwrap_or(0) as f64 / 1000.0;
+    let mean_ms = gaps.iter().sum::<i64>() as f64 / gaps.len().max(1) as f64 / 1000.0;
+    eprintln!("checkpoints published: {}, between them mean {mean_ms:.0} ms, longest {max_ms:.0} ms", times.len());
+    Ok(())
 }
 
 struct Outcome {
