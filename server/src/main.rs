@@ -19,8 +19,8 @@ use mykey_server::{demo, store, time, Ledgerd, Site};
 #[cfg(feature = "bench-without-log")]
 compile_error!("bench-without-log is for `mykey-bench` only: a server without its log could not be audited");
 
-/// mimalloc: the ledger allocates and frees many small rows per payment, and glibc's
-/// allocator spent a fifth of the payment benchmark's time on them (docs/benchmarks.md).
+/// mimalloc: the ledger allocates and frees many small rows per payment; glibc's `malloc`
+/// and `free` were a fifth of the payment benchmark's samples (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,5 +1,6 @@
 //! Storage: every SQL statement of the server lives here. One schema and one set of queries
-//! for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders work on both).
+//! for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders work on both);
+//! the single writer's bulk writes and the audit's big reads use each database's own driver.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -471,6 +472,20 @@ impl Store {
         Ok(s)
     }
 
+    /// `(idx, hash)` of the rows of `table` (`log_leaves` or `log_hashes`) with these `idx`.
+    async fn hashes_by_idx(&self, table: &str, ids: &[u64]) -> anyhow::Result<Vec<(u64, crate::log::Hash)>> {
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let sql = format!("SELECT idx, hash FROM {table} WHERE idx IN ({})", list.join(","));
+        let mut out = Vec::with_capacity(ids.len());
+        for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
+            let idx: i64 = r.try_get("idx")?;
+            let hash: Vec<u8> = r.try_get("hash")?;
+            let hash = hash.try_into().map_err(|_| anyhow::anyhow!("{table} hash {idx} is not 32 bytes"))?;
+            out.push((idx as u64, hash));
+        }
+        Ok(out)
+    }
+
     /// Stored hashes of the log's tree by stored index; an index not stored is left out.
     pub async fn stored_hashes(
         &self,
@@ -495,29 +510,13 @@ impl Store {
             indexes.iter().partition(|&&i| tlog_tiles::split_stored_hash_index(i).0 == 0);
         // Bounded statements: a tile needs 256 hashes, a proof about 2 log2(n).
         for chunk in leaves.chunks(500) {
-            let list: Vec<String> =
-                chunk.iter().map(|&i| tlog_tiles::split_stored_hash_index(i).1.to_string()).collect();
-            let sql = format!("SELECT idx, hash FROM log_leaves WHERE idx IN ({})", list.join(","));
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
-                let idx: i64 = r.try_get("idx")?;
-                let hash: Vec<u8> = r.try_get("hash")?;
-                out.insert(
-                    tlog_tiles::stored_hash_index(0, idx as u64),
-                    hash.try_into().map_err(|_| anyhow::anyhow!("leaf hash {idx} is not 32 bytes"))?,
-                );
+            let ids: Vec<u64> = chunk.iter().map(|&i| tlog_tiles::split_stored_hash_index(i).1).collect();
+            for (leaf, hash) in self.hashes_by_idx("log_leaves", &ids).await? {
+                out.insert(tlog_tiles::stored_hash_index(0, leaf), hash);
             }
         }
         for chunk in inner.chunks(500) {
-            let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
-            let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", list.join(","));
-            for r in sqlx::query(&sql).fetch_all(&self.pool).await? {
-                let idx: i64 = r.try_get("idx")?;
-                let hash: Vec<u8> = r.try_get("hash")?;
-                out.insert(
-                    idx as u64,
-                    hash.try_into().map_err(|_| anyhow::anyhow!("stored hash {idx} is not 32 bytes"))?,
-                );
-            }
+            out.extend(self.hashes_by_idx("log_hashes", chunk).await?);
         }
         let upper: Vec<(u64, crate::log::Hash)> = indexes
             .iter()

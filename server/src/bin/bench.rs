@@ -24,8 +24,8 @@ use sqlx::Connection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-/// mimalloc: the ledger allocates and frees many small rows per payment, and glibc's
-/// allocator spent a fifth of the payment benchmark's time on them (docs/benchmarks.md).
+/// mimalloc: the ledger allocates and frees many small rows per payment; glibc's `malloc`
+/// and `free` were a fifth of the payment benchmark's samples (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -298,8 +298,12 @@ impl Client for Http {
             return false;
         }
         match self.sender.send_request(request).await {
-            // The body is read to the end so that the connection takes the next request.
-            Ok(r) => r.status() == 201 && r.into_body().collect().await.is_ok(),
+            // The body is read to the end, whatever the status, so that the connection takes
+            // the next request.
+            Ok(r) => {
+                let created = r.status() == 201;
+                r.into_body().collect().await.is_ok() && created
+            }
             Err(_) => false,
         }
     }
