@@ -765,6 +765,10 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
+    // A conversion answered before the unlink still replays; another body is still a conflict.
+    let replayed: Value = convert("jal-0001", "JAL-1234567", "800").send().await.unwrap().json().await.unwrap();
+    assert_eq!(replayed, receipt);
+    assert_eq!(convert("jal-0001", "JAL-1234567", "900").send().await.unwrap().status(), 409);
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"service_linked") && kinds.contains(&"service_unlinked"), "{kinds:?}");
@@ -820,11 +824,19 @@ async fn an_online_shop_charges_points_by_the_linked_member_id() {
     let res = pay(&s.online_store_key, "order-4", "MC-9999", "1").send().await.unwrap();
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
-    // After unlinking, the member ID no longer pays.
+    // After unlinking, the member ID no longer pays; an order answered before still replays
+    // (and a changed body is still a conflict), as any repeated request.
     let (st, _) = b.post(&format!("/v1/me/service-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 204);
     let res = pay(&s.online_store_key, "order-5", "MC-0001", "1").send().await.unwrap();
     assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
+    let res = pay(&s.online_store_key, "order-1", "MC-0001", "300").send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let replayed: Value = res.json().await.unwrap();
+    assert_eq!(replayed, receipt, "a retried order replays after the unlink");
+    assert_eq!(pay(&s.online_store_key, "order-1", "MC-0001", "301").send().await.unwrap().status(), 409);
 }
 
 /// One card: a library registers its card service; at its counter terminal a resident's card

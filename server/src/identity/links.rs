@@ -174,21 +174,34 @@ impl Identity {
         if req.reference.is_empty() || req.reference.len() > 128 {
             return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
         }
-        let resident = self.link_owner(partner, 0, req.service_id.trim()).await?.ok_or_else(|| {
-            Problem::new(ProblemKind::ServiceIdNotLinked, "no MyKey ID has linked this service ID (or it was unlinked)")
-        })?;
+        let service_id = req.service_id.trim();
         // The partner's reference is its idempotency key: one conversion per reference.
         let digest = Sha256::digest(format!("linked:{partner}:{}", req.reference).as_bytes());
         let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
-        let request = ConversionRequest {
-            id,
-            partner,
-            resident,
-            partner_points: req.partner_points,
-            rate: req.rate,
-            memo: Some(format!("ID linkage {}", req.reference)),
+        let principal = format!("partner:{partner}");
+        let conversion = |resident| {
+            Request::Conversion(ConversionRequest {
+                id,
+                partner,
+                resident,
+                partner_points: req.partner_points,
+                rate: req.rate,
+                memo: Some(format!("ID linkage {}", req.reference)),
+            })
         };
-        Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
+        let resident = match self.link_owner(partner, 0, service_id).await? {
+            Some(r) => r,
+            None => self
+                .past_owner(partner, 0, service_id, id, |r| conversion(r).fingerprint(&principal))
+                .await?
+                .ok_or_else(|| {
+                    Problem::new(
+                        ProblemKind::ServiceIdNotLinked,
+                        "no MyKey ID has linked this service ID (or it was unlinked)",
+                    )
+                })?,
+        };
+        Ok(self.engine.execute(conversion(resident), &principal).await)
     }
 
     /// An online service's store charges a linked member's points (its municipality's).
@@ -211,22 +224,69 @@ impl Identity {
                 "this store is not part of an online service; charge the card at a terminal instead",
             ));
         }
-        let resident = self.link_owner(0, online, req.service_id.trim()).await?.ok_or_else(|| {
-            Problem::new(ProblemKind::ServiceIdNotLinked, "no MyKey ID has linked this member ID (or it was unlinked)")
-        })?;
+        let service_id = req.service_id.trim();
         // The store's reference is its idempotency key: one payment per order.
         let digest = Sha256::digest(format!("linked-payment:{shop}:{}", req.reference).as_bytes());
         let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
-        let request = PaymentRequest {
-            id,
-            resident,
-            municipality,
-            event: None,
-            shop,
-            amount: req.amount,
-            memo: req.memo.clone(),
+        let principal = format!("store:{shop}");
+        let payment = |resident| {
+            Request::Payment(PaymentRequest {
+                id,
+                resident,
+                municipality,
+                event: None,
+                shop,
+                amount: req.amount,
+                memo: req.memo.clone(),
+            })
         };
-        Ok(self.engine.execute(Request::Payment(request), &format!("store:{shop}")).await)
+        let resident = match self.link_owner(0, online, service_id).await? {
+            Some(r) => r,
+            None => self
+                .past_owner(0, online, service_id, id, |r| payment(r).fingerprint(&principal))
+                .await?
+                .ok_or_else(|| {
+                    Problem::new(
+                        ProblemKind::ServiceIdNotLinked,
+                        "no MyKey ID has linked this member ID (or it was unlinked)",
+                    )
+                })?,
+        };
+        Ok(self.engine.execute(payment(resident), &principal).await)
+    }
+
+    /// For a request already answered (`id` known) whose service ID has since been unlinked:
+    /// the past owner whose request has the stored fingerprint, so that the retry replays;
+    /// else the latest past owner, so that a different body gets the usual 409. `None` for a
+    /// new request: an unlinked service ID converts and pays nothing.
+    async fn past_owner(
+        &self,
+        partner: i64,
+        online: i64,
+        service_id: &str,
+        id: Uuid,
+        fingerprint: impl Fn(i64) -> String,
+    ) -> Result<Option<i64>, Problem> {
+        self.engine.barrier().await?;
+        let Some(stored) = self.engine.store().stored_response(id).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        // Bounded: an ID linked and unlinked more than 16 times answers 409 for its oldest requests.
+        let owners: Vec<(i64,)> = sqlx::query_as(
+            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND online_service_id = $2 \
+             AND service_id = $3 AND status = 'revoked' ORDER BY revoked_at DESC LIMIT 16",
+        )
+        .bind(partner)
+        .bind(online)
+        .bind(service_id.to_owned())
+        .fetch_all(self.pool())
+        .await
+        .map_err(internal)?;
+        Ok(owners
+            .iter()
+            .map(|(r,)| *r)
+            .find(|&r| fingerprint(r) == stored.fingerprint)
+            .or(owners.first().map(|(r,)| *r)))
     }
 }
 
