@@ -90,6 +90,9 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
 /// A virtual My Number Card in pcscd's first vpcd reader (pcscd with vsmartcard-vpcd must
 /// run; `.ci/run` starts it). Waits until PC/SC sees the card.
 pub fn insert_virtual_card(card_file: &Path) -> anyhow::Result<Process> {
+    // The previous test's card may still be leaving the reader: pcscd then lists it as present
+    // for a moment, and a client talking to the reader meanwhile sees a half-gone card.
+    wait_for_reader(false, Duration::from_secs(10))?;
     let child = Command::new(sibling_bin("mykey-virtual-card"))
         .arg("--card")
         .arg(card_file)
@@ -98,16 +101,28 @@ pub fn insert_virtual_card(card_file: &Path) -> anyhow::Result<Process> {
         .spawn()
         .context("starting mykey-virtual-card")?;
     let card = Process(child);
-    let deadline = Instant::now() + Duration::from_secs(15);
+    wait_for_reader(true, Duration::from_secs(15))?;
+    Ok(card)
+}
+
+/// Waits (bounded) until vpcd's first reader holds a card (`present`) or is empty.
+fn wait_for_reader(present: bool, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let want = if present { "Yes" } else { "No" };
     while Instant::now() < deadline {
         let listed = Command::new("opensc-tool").arg("-l").output().context("opensc-tool (Debian package opensc)")?;
-        if String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.contains("Yes") && l.contains("Virtual PCD 00 00"))
-        {
-            return Ok(card);
+        if String::from_utf8_lossy(&listed.stdout).lines().any(|l| {
+            let mut fields = l.split_whitespace().skip(1);
+            fields.next() == Some(want) && l.contains("Virtual PCD 00 00")
+        }) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    bail!("pcscd did not show the virtual card in 15 s: is pcscd running with vsmartcard-vpcd (scripts/pcscd-start)?")
+    if present {
+        bail!("pcscd did not show the virtual card in {within:?}: is pcscd running with vsmartcard-vpcd (scripts/pcscd-start)?")
+    }
+    bail!("the previous virtual card did not leave the reader in {within:?}")
 }
 
 /// A running server process; killed on drop.
