@@ -24,6 +24,23 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Most bound parameters in one statement (SQLite's limit is 32766).
 const MAX_PARAMS: usize = 30_000;
 
+/// Every SQLite connection's settings, in order.
+const SQLITE_PRAGMAS: [(&str, &str); 6] = [
+    // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an
+    // acknowledged batch survives power loss.
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("busy_timeout", "10000"),
+    // 256 MiB of page cache per connection: the writer's hot pages stay in memory instead of
+    // being read back through the kernel per round.
+    ("cache_size", "-262144"),
+    // Multi-row upserts need statement journals; keep them off the disk.
+    ("temp_store", "MEMORY"),
+    // Hot pages (the hot shop, the tail of postings) are rewritten by every round; a longer
+    // WAL copies each back once per checkpoint.
+    ("wal_autocheckpoint", "10000"),
+];
+
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -305,19 +322,9 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; FULL syncs the WAL on
-                        // every commit, so an acknowledged batch survives power loss.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        // 256 MiB of page cache per connection: the writer's hot pages stay
-                        // in memory instead of being read back through the kernel per batch.
-                        conn.execute("PRAGMA cache_size = -262144").await?;
-                        // Multi-row upserts need statement journals; keep them off the disk.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        // Hot pages (the hot shop, the tail of postings) are rewritten by
-                        // every batch; a longer WAL copies each back once per checkpoint.
-                        conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                        for (name, value) in SQLITE_PRAGMAS {
+                            conn.execute(format!("PRAGMA {name} = {value}").as_str()).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -343,15 +350,12 @@ impl Store {
     pub async fn writer_connection(&self) -> anyhow::Result<WriterConnection> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                // The pool's settings and their reasons are in `connect`; this connection
-                // does not pass through the pool's `after_connect`.
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                    .busy_timeout(std::time::Duration::from_secs(10))
-                    .pragma("cache_size", "-262144")
-                    .pragma("temp_store", "MEMORY")
-                    .pragma("wal_autocheckpoint", "10000");
+                // Not through the pool, so not through its `after_connect`: the same settings.
+                let options = SQLITE_PRAGMAS
+                    .iter()
+                    .fold(sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?, |o, (name, value)| {
+                        o.pragma(*name, *value)
+                    });
                 WriterConnection::Sqlite(sqlx::SqliteConnection::connect_with(&options).await?)
             }
             Backend::Postgres => WriterConnection::Postgres(sqlx::PgConnection::connect(&self.url).await?),
@@ -484,6 +488,16 @@ impl Store {
             out.push((idx as u64, hash));
         }
         Ok(out)
+    }
+
+    /// When each checkpoint recorded at or after `from` was made, in order of size.
+    pub async fn checkpoint_times(&self, from: Micros) -> anyhow::Result<Vec<Micros>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT created_at FROM checkpoints WHERE created_at >= $1 ORDER BY size")
+                .bind(from)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
     }
 
     /// Stored hashes of the log's tree by stored index; an index not stored is left out.

@@ -220,11 +220,8 @@ async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow
 /// Prints how often checkpoints were published while payments ran (issue 3: at least once a
 /// second while there are new entries).
 async fn checkpoint_gaps(store: &mykey_server::store::Store, from: i64) -> anyhow::Result<()> {
-    let times: Vec<(i64,)> = sqlx::query_as("SELECT created_at FROM checkpoints WHERE created_at >= $1 ORDER BY size")
-        .bind(from)
-        .fetch_all(store.pool())
-        .await?;
-    let gaps: Vec<i64> = times.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let times = store.checkpoint_times(from).await?;
+    let gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let max_ms = gaps.iter().max().copied().unwrap_or(0) as f64 / 1000.0;
     let mean_ms = gaps.iter().sum::<i64>() as f64 / gaps.len().max(1) as f64 / 1000.0;
     eprintln!("checkpoints published: {}, between them mean {mean_ms:.0} ms, longest {max_ms:.0} ms", times.len());

@@ -189,18 +189,8 @@ impl Identity {
                 memo: Some(format!("ID linkage {}", req.reference)),
             })
         };
-        let resident = match self.link_owner(partner, 0, service_id).await? {
-            Some(r) => r,
-            None => self
-                .past_owner(partner, 0, service_id, id, |r| conversion(r).fingerprint(&principal))
-                .await?
-                .ok_or_else(|| {
-                    Problem::new(
-                        ProblemKind::ServiceIdNotLinked,
-                        "no MyKey ID has linked this service ID (or it was unlinked)",
-                    )
-                })?,
-        };
+        let resident =
+            self.owner_for(partner, 0, service_id, id, |r| conversion(r).fingerprint(&principal), "service ID").await?;
         Ok(self.engine.execute(conversion(resident), &principal).await)
     }
 
@@ -240,36 +230,36 @@ impl Identity {
                 memo: req.memo.clone(),
             })
         };
-        let resident = match self.link_owner(0, online, service_id).await? {
-            Some(r) => r,
-            None => self
-                .past_owner(0, online, service_id, id, |r| payment(r).fingerprint(&principal))
-                .await?
-                .ok_or_else(|| {
-                    Problem::new(
-                        ProblemKind::ServiceIdNotLinked,
-                        "no MyKey ID has linked this member ID (or it was unlinked)",
-                    )
-                })?,
-        };
+        let resident =
+            self.owner_for(0, online, service_id, id, |r| payment(r).fingerprint(&principal), "member ID").await?;
         Ok(self.engine.execute(payment(resident), &principal).await)
     }
 
-    /// For a request already answered (`id` known) whose service ID has since been unlinked:
-    /// the past owner whose request has the stored fingerprint, so that the retry replays;
-    /// else the latest past owner, so that a different body gets the usual 409. `None` for a
-    /// new request: an unlinked service ID converts and pays nothing.
-    async fn past_owner(
+    /// The resident a linked request `id` is for: the live link's owner; or, for a request
+    /// answered before the link was cut (`id` known), the past owner whose request has the
+    /// stored fingerprint, so that the retry replays (else the latest past owner, so that a
+    /// different body gets the usual 409). A new request for an unlinked ID is refused.
+    async fn owner_for(
         &self,
         partner: i64,
         online: i64,
         service_id: &str,
         id: Uuid,
         fingerprint: impl Fn(i64) -> String,
-    ) -> Result<Option<i64>, Problem> {
+        noun: &str,
+    ) -> Result<i64, Problem> {
+        if let Some(r) = self.link_owner(partner, online, service_id).await? {
+            return Ok(r);
+        }
+        let not_linked = || {
+            Problem::new(
+                ProblemKind::ServiceIdNotLinked,
+                format!("no MyKey ID has linked this {noun} (or it was unlinked)"),
+            )
+        };
         self.engine.barrier().await?;
         let Some(stored) = self.engine.store().stored_response(id).await.map_err(internal)? else {
-            return Ok(None);
+            return Err(not_linked());
         };
         // Bounded: an ID linked and unlinked more than 16 times answers 409 for its oldest requests.
         let owners: Vec<(i64,)> = sqlx::query_as(
@@ -282,11 +272,13 @@ impl Identity {
         .fetch_all(self.pool())
         .await
         .map_err(internal)?;
-        Ok(owners
+        let owners: Vec<i64> = owners.into_iter().map(|(r,)| r).collect();
+        owners
             .iter()
-            .map(|(r,)| *r)
+            .copied()
             .find(|&r| fingerprint(r) == stored.fingerprint)
-            .or(owners.first().map(|(r,)| *r)))
+            .or(owners.first().copied())
+            .ok_or_else(not_linked)
     }
 }
 
