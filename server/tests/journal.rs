@@ -69,3 +69,44 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
     l.engine.check_invariants().await;
     l.close().await;
 }
+
+/// Copies of one request that reach the writer in the same batch, in the next one while the
+/// first is being journaled, or later, all get the first copy's answer: never a second
+/// application or a missing answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_request_spread_over_batches_are_applied_once() {
+    let db = TestDb::new().await.unwrap();
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
+    // Bounded: 30 rounds of 16 copies each.
+    for round in 0..30 {
+        let grant = GrantRequest {
+            id: Uuid::new_v4(),
+            resident: 1,
+            municipality: 1,
+            event: None,
+            amount: Decimal::from(1),
+            expires_at: None,
+            memo: None,
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for copy in 0..16 {
+            let (engine, grant) = (l.engine.clone(), grant.clone());
+            set.spawn(async move {
+                // Spread the copies over consecutive batches.
+                tokio::time::sleep(std::time::Duration::from_micros(copy * 150)).await;
+                let a = engine.execute(Request::Grant(grant), "municipality:1").await;
+                (a.status, a.body)
+            });
+        }
+        let answers = set.join_all().await;
+        assert!(answers.iter().all(|a| a == &answers[0]), "round {round}: {answers:?}");
+        assert_eq!(answers[0].0, 201, "{answers:?}");
+    }
+    l.engine.barrier().await.unwrap();
+    let balances = l.engine.store().resident_balances(1, time::now()).await.unwrap().unwrap();
+    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
+    assert_eq!(municipal.balance, 30, "each grant applied once");
+    l.engine.check_invariants().await;
+    l.close().await;
+}

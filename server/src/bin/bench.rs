@@ -228,6 +228,54 @@ async fn checkpoint_gaps(store: &mykey_server::store::Store, from: i64) -> anyho
     Ok(())
 }
 
+/// CPU time per thread of this process (not a PostgreSQL server's), from
+/// `/proc/self/task/*/schedstat` (nanoseconds on a CPU): where a run's cycles went, and
+/// whether the machine was busy at all.
+struct ThreadCpu(Vec<(u32, String, u64)>);
+
+impl ThreadCpu {
+    fn read() -> ThreadCpu {
+        let mut threads = Vec::new();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return ThreadCpu(threads) };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else { continue };
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let ns = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()));
+            if let Some(ns) = ns {
+                threads.push((tid, comm.trim().to_owned(), ns));
+            }
+        }
+        ThreadCpu(threads)
+    }
+
+    /// CPU used by each thread since `before` (threads that started since count from zero).
+    fn since(&self, before: &ThreadCpu) -> ThreadCpu {
+        let used = self.0.iter().map(|(tid, comm, ns)| {
+            let was = before.0.iter().find(|b| b.0 == *tid).map_or(0, |b| b.2);
+            (*tid, comm.clone(), ns - was.min(*ns))
+        });
+        ThreadCpu(used.filter(|t| t.2 > 0).collect())
+    }
+
+    /// Prints CPU per payment and the busiest threads as a share of one core.
+    fn report(&self, payments: u64, over: Duration) {
+        let total: u64 = self.0.iter().map(|t| t.2).sum();
+        let mut busiest = self.0.clone();
+        busiest.sort_by_key(|t| std::cmp::Reverse(t.2));
+        let share = |ns: u64| 100.0 * ns as f64 / over.as_nanos() as f64;
+        let threads: Vec<String> =
+            busiest.iter().take(6).map(|(tid, comm, ns)| format!("{comm}/{tid} {:.0}%", share(*ns))).collect();
+        eprintln!(
+            "cpu: {:.1} us per payment, {:.0}% of one core in all; busiest threads: {}",
+            total as f64 / 1000.0 / payments.max(1) as f64,
+            share(total),
+            threads.join(", ")
+        );
+    }
+}
+
 struct Outcome {
     per_second: f64,
     p50_ms: f64,
@@ -347,11 +395,16 @@ async fn run<C: Client>(clients: Vec<C>, seconds: u64, residents: usize, shops: 
             (ok, failed)
         });
     }
+    tokio::time::sleep_until((start + warmup).into()).await;
+    let cpu_from = ThreadCpu::read();
+    tokio::time::sleep(measure).await;
+    let cpu = ThreadCpu::read().since(&cpu_from);
     let (mut ok, mut failed) = (0, 0);
     for (o, f) in set.join_all().await {
         ok += o;
         failed += f;
     }
+    cpu.report(ok, measure);
     let h = hist.lock().await;
     Outcome {
         per_second: ok as f64 / measure.as_secs_f64(),
