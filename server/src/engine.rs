@@ -5,7 +5,7 @@
 //! with [`Engine::barrier`], so they see every answer already given. A batch whose journal
 //! append fails is answered with an error and the memory is rebuilt from what is durable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -626,8 +626,11 @@ fn conflict(id: Uuid) -> Problem {
     )
 }
 
+/// Every request id ever answered (looked up once per request).
+type Ids = HashSet<Uuid, foldhash::fast::RandomState>;
+
 /// The ledger and the ids of every request ever answered, as the tables hold them.
-async fn load(store: &Store) -> anyhow::Result<(Ledger, HashSet<Uuid>)> {
+async fn load(store: &Store) -> anyhow::Result<(Ledger, Ids)> {
     let snapshot = store.load_snapshot().await.context("loading the ledger")?;
     let ledger = Ledger::from_snapshot(snapshot);
     ledger.check_invariants();
@@ -637,7 +640,7 @@ async fn load(store: &Store) -> anyhow::Result<(Ledger, HashSet<Uuid>)> {
 
 struct Writer {
     ledger: Ledger,
-    ids: HashSet<Uuid>,
+    ids: Ids,
     store: Store,
     journal: Journal,
     next_batch: i64,
@@ -699,7 +702,7 @@ impl Writer {
         let mut ch = Changes::default();
         self.ledger.expire_holds(&mut ch, now);
         let mut records: Vec<RequestRecord> = Vec::new();
-        let mut pending: HashMap<Uuid, usize> = HashMap::new();
+        let mut pending: crate::ledger::FastMap<Uuid, usize> = Default::default();
         let mut replies = Vec::with_capacity(commands.len());
         for c in commands {
             match c {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tlog_tiles::{stored_hash_index, stored_hashes_for_record_hash, Hash as TlogHash, HashReader};
+use tlog_tiles::{stored_hash_index, Hash as TlogHash, HashReader};
 
 use crate::ledger::Transaction;
 
@@ -32,19 +32,27 @@ pub struct LogLeaf {
     pub hash: Hash,
 }
 
-/// The right edge of the tree: what the next append needs.
-#[derive(Clone, Debug, Default)]
-pub struct Log {
-    size: u64,
-    /// Stored hashes of the maximal complete subtrees on the right edge, by stored index.
-    frontier: BTreeMap<u64, Hash>,
-}
-
+/// Stored hashes by stored index, as `tlog_tiles` reads them.
 struct Frontier<'a>(&'a BTreeMap<u64, Hash>);
 
 impl HashReader for Frontier<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<TlogHash>, tlog_tiles::Error> {
         indexes.iter().map(|i| self.0.get(i).map(|h| TlogHash(*h)).ok_or(tlog_tiles::Error::IndexesNotInTree)).collect()
+    }
+}
+
+/// The right edge of the tree: what the next append needs.
+#[derive(Clone, Debug)]
+pub struct Log {
+    size: u64,
+    /// `edge[l]`: the hash of the complete subtree of 2^l leaves on the right edge, valid
+    /// where bit `l` of `size` is set.
+    edge: [Hash; 64],
+}
+
+impl Default for Log {
+    fn default() -> Log {
+        Log { size: 0, edge: [[0; 32]; 64] }
     }
 }
 
@@ -54,11 +62,14 @@ impl Log {
         (0..64u8).filter(|l| size >> l & 1 == 1).map(|l| stored_hash_index(l, (size >> l) - 1)).collect()
     }
 
-    /// Rebuilds from the stored size and the right-edge hashes.
+    /// Rebuilds from the stored size and the right-edge hashes (by stored index).
     pub fn new(size: u64, frontier: BTreeMap<u64, Hash>) -> Log {
-        let want = Self::frontier_indexes(size);
-        assert!(want.iter().all(|i| frontier.contains_key(i)), "the log's right edge is stored");
-        Log { size, frontier }
+        let mut log = Log { size, ..Log::default() };
+        for l in (0..64u8).filter(|l| size >> l & 1 == 1) {
+            let i = stored_hash_index(l, (size >> l) - 1);
+            log.edge[usize::from(l)] = *frontier.get(&i).expect("the log's right edge is stored");
+        }
+        log
     }
 
     /// Leaves so far.
@@ -67,21 +78,24 @@ impl Log {
     }
 
     /// Appends a leaf; returns it and the stored hashes to write, as (stored index, hash): the
-    /// complete subtrees it closes. Its own level-0 stored hash is the leaf hash, kept once
-    /// in `log_leaves` (about half of all stored hashes; `Store::stored_hashes` reads it there).
+    /// complete subtrees it closes, lowest first. Its own level-0 stored hash is the leaf
+    /// hash, kept once in `log_leaves` (about half of all stored hashes; `Store::stored_hashes`
+    /// reads it there).
     pub fn append(&mut self, seq: i64, data: Vec<u8>) -> (LogLeaf, Vec<(u64, Hash)>) {
         let n = self.size;
         let leaf_hash = mykey_core::merkle::leaf_hash(&data);
-        let hashes = stored_hashes_for_record_hash(n, TlogHash(leaf_hash), &Frontier(&self.frontier))
-            .expect("the right edge holds every hash an append reads");
-        let first = stored_hash_index(0, n);
-        let mut stored: Vec<(u64, Hash)> = hashes.iter().enumerate().map(|(i, h)| (first + i as u64, h.0)).collect();
+        // Each set low bit of n is a complete subtree the new leaf's subtree joins.
+        let closes = n.trailing_ones() as usize;
+        let mut stored = Vec::with_capacity(closes);
+        let mut h = leaf_hash;
+        for l in 0..closes {
+            h = mykey_core::merkle::node_hash(&self.edge[l], &h);
+            let level = l as u8 + 1;
+            stored.push((stored_hash_index(level, n >> level), h));
+        }
+        assert!(closes < 64, "a log of 2^64 leaves");
+        self.edge[closes] = h;
         self.size += 1;
-        self.frontier.extend(stored.iter().copied());
-        let keep = Self::frontier_indexes(self.size);
-        self.frontier.retain(|i, _| keep.contains(i));
-        let own = stored.remove(0);
-        debug_assert_eq!(own, (first, leaf_hash), "the first stored hash is the leaf's");
         (LogLeaf { index: n, seq, data, hash: leaf_hash }, stored)
     }
 }
@@ -98,7 +112,8 @@ struct TransactionLeaf<'a> {
     v: u8,
     r#type: &'static str,
     seq: i64,
-    id: String,
+    /// Hyphenated, as `Uuid` serialises in JSON.
+    id: uuid::Uuid,
     kind: &'static str,
     municipality: i64,
     created_at: i64,
@@ -112,7 +127,7 @@ pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
         v: 1,
         r#type: "transaction",
         seq: tx.seq,
-        id: tx.id.to_string(),
+        id: tx.id,
         kind: tx.kind.as_str(),
         municipality: tx.municipality,
         created_at: tx.created_at,
@@ -123,7 +138,10 @@ pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
             .map(|p| PostingLeaf { account: p.account, amount: p.amount, balance_after: p.balance_after })
             .collect(),
     };
-    serde_json::to_vec(&leaf).expect("leaves serialise")
+    // A payment's leaf is about 250 bytes: one allocation instead of a few doublings.
+    let mut out = Vec::with_capacity(320);
+    serde_json::to_writer(&mut out, &leaf).expect("leaves serialise");
+    out
 }
 
 #[derive(serde::Deserialize)]
@@ -481,14 +499,24 @@ mod tests {
         let mut all: BTreeMap<u64, Hash> = BTreeMap::new();
         let mut leaves = Vec::new();
         for i in 0..300u32 {
+            // The reference: the Go checksum database's stored hashes for this record.
+            let want = tlog_tiles::stored_hashes_for_record_hash(
+                u64::from(i),
+                TlogHash(merkle::leaf_hash(&i.to_be_bytes())),
+                &Frontier(&all),
+            )
+            .unwrap();
             let (leaf, stored) = log.append(i64::from(i), i.to_be_bytes().to_vec());
             assert_eq!(leaf.index, u64::from(i));
+            let first = stored_hash_index(0, leaf.index);
+            let want: Vec<(u64, Hash)> =
+                want.iter().enumerate().skip(1).map(|(k, h)| (first + k as u64, h.0)).collect();
+            assert_eq!(stored, want, "leaf {i}");
             leaves.push(leaf.hash);
             assert!(stored.iter().all(|(s, _)| tlog_tiles::split_stored_hash_index(*s).0 > 0), "level 0 is the leaf");
             // As `Store::stored_hashes` reads them: level 0 from the leaves, the rest as stored.
             all.insert(stored_hash_index(0, leaf.index), leaf.hash);
             all.extend(stored);
-            assert!(log.frontier.len() <= 9, "only the right edge is kept");
             let size = log.size();
             let root = tlog_tiles::tree_hash(size, &Frontier(&all)).unwrap();
             assert_eq!(root.0, merkle::root(&leaves), "size {size}");
