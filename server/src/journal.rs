@@ -41,7 +41,9 @@ impl Batch {
 
     /// Reads a journal row back.
     pub fn decode(bytes: &[u8]) -> anyhow::Result<Batch> {
-        postcard::from_bytes(bytes).context("decoding a journaled batch")
+        let mut b: Batch = postcard::from_bytes(bytes).context("decoding a journaled batch")?;
+        crate::log::restore_transaction_leaves(&mut b.changes.log_leaves, &b.changes.transactions)?;
+        Ok(b)
     }
 }
 

@@ -253,7 +253,8 @@ pub struct Changes {
     pub events: Vec<Event>,
     /// Queued notices.
     pub notices: Vec<Notice>,
-    /// New log leaves, in order.
+    /// New log leaves, in order (journaled without the bytes of transaction leaves).
+    #[serde(serialize_with = "crate::log::serialize_without_transaction_data")]
     pub log_leaves: Vec<LogLeaf>,
     /// MyKey ID usage events logged: (event id, leaf index).
     pub usage: Vec<(Uuid, u64)>,

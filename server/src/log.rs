@@ -32,6 +32,44 @@ pub struct LogLeaf {
     pub hash: Hash,
 }
 
+/// Serialises leaves for the batch journal without the bytes of transaction leaves (a third
+/// of a payment's journal entry): they are a function of the transaction beside them, and
+/// [`restore_transaction_leaves`] writes them again on reading. Reads back as `Vec<LogLeaf>`.
+pub fn serialize_without_transaction_data<S: serde::Serializer>(leaves: &[LogLeaf], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Leaf<'a> {
+        index: u64,
+        seq: i64,
+        data: &'a [u8],
+        hash: &'a Hash,
+    }
+    s.collect_seq(leaves.iter().map(|l| Leaf {
+        index: l.index,
+        seq: l.seq,
+        data: if l.seq == 0 { &l.data } else { &[] },
+        hash: &l.hash,
+    }))
+}
+
+/// Writes the bytes of transaction leaves read without them from the journal, from their
+/// transactions, and checks each against its leaf hash.
+pub fn restore_transaction_leaves(leaves: &mut [LogLeaf], transactions: &[Transaction]) -> anyhow::Result<()> {
+    let by_seq: std::collections::HashMap<i64, &Transaction> = transactions.iter().map(|t| (t.seq, t)).collect();
+    for leaf in leaves.iter_mut().filter(|l| l.seq != 0 && l.data.is_empty()) {
+        let tx = by_seq
+            .get(&leaf.seq)
+            .ok_or_else(|| anyhow::anyhow!("journal leaf {} has no transaction {}", leaf.index, leaf.seq))?;
+        leaf.data = transaction_leaf(tx);
+        anyhow::ensure!(
+            mykey_core::merkle::leaf_hash(&leaf.data) == leaf.hash,
+            "journal leaf {} does not match transaction {}",
+            leaf.index,
+            leaf.seq
+        );
+    }
+    Ok(())
+}
+
 /// Stored hashes by stored index, as `tlog_tiles` reads them.
 struct Frontier<'a>(&'a BTreeMap<u64, Hash>);
 

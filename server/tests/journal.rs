@@ -46,6 +46,15 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
             created_at: time::now(),
         }],
     };
+    // The entry carries the transaction but not its leaf's bytes; reading rebuilds them.
+    let encoded = batch.encode();
+    let leaf = &batch.changes.log_leaves[0];
+    assert!(!encoded.windows(leaf.data.len()).any(|w| w == leaf.data.as_slice()), "no leaf bytes in the journal");
+    assert_eq!(Batch::decode(&encoded).unwrap().changes.log_leaves, batch.changes.log_leaves);
+    // A transaction that does not match its leaf hash is refused, not logged differently.
+    let mut forged = Batch::decode(&encoded).unwrap();
+    forged.changes.transactions[0].postings[0].amount += 1;
+    assert!(Batch::decode(&forged.encode()).is_err());
     Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
 
     // Materialising the same rows twice leaves them as they are.
