@@ -32,8 +32,8 @@ pub struct LogLeaf {
     pub hash: Hash,
 }
 
-/// Serialises leaves for the batch journal without the bytes of transaction leaves (a third
-/// of a payment's journal entry): they are a function of the transaction beside them, and
+/// Serialises leaves for the batch journal without the bytes of transaction leaves (a
+/// payment's leaf is some 250 bytes of JSON): they are a function of the transaction beside them, and
 /// [`restore_transaction_leaves`] writes them again on reading. Reads back as `Vec<LogLeaf>`.
 pub fn serialize_without_transaction_data<S: serde::Serializer>(leaves: &[LogLeaf], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
@@ -124,6 +124,7 @@ impl Log {
         let leaf_hash = mykey_core::merkle::leaf_hash(&data);
         // Each set low bit of n is a complete subtree the new leaf's subtree joins.
         let closes = n.trailing_ones() as usize;
+        assert!(closes < 64, "a log of 2^64 leaves");
         let mut stored = Vec::with_capacity(closes);
         let mut h = leaf_hash;
         for l in 0..closes {
@@ -131,7 +132,6 @@ impl Log {
             let level = l as u8 + 1;
             stored.push((stored_hash_index(level, n >> level), h));
         }
-        assert!(closes < 64, "a log of 2^64 leaves");
         self.edge[closes] = h;
         self.size += 1;
         (LogLeaf { index: n, seq, data, hash: leaf_hash }, stored)

@@ -27,16 +27,25 @@ pub struct Restored {
     pub usage: u64,
 }
 
-/// The leaf's row is right only if both its bytes and its hash are; a wrong one is removed
-/// (and written again with the rebuilt log).
-async fn restore_leaf_row(tx: &mut sqlx::AnyConnection, i: u64, data: &[u8], out: &mut Restored) -> anyhow::Result<()> {
+/// The leaf's row is right only if both its bytes and its hash are (a transaction's leaf
+/// stored without bytes takes them from the transaction's rows, which are restored beside
+/// it); a wrong one is removed (and written again with the rebuilt log).
+async fn restore_leaf_row(
+    tx: &mut sqlx::AnyConnection,
+    i: u64,
+    seq: i64,
+    data: &[u8],
+    out: &mut Restored,
+) -> anyhow::Result<()> {
     let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query("SELECT data, hash FROM log_leaves WHERE idx = $1")
         .bind(i as i64)
         .fetch_optional(&mut *tx)
         .await?
         .map(|r| -> anyhow::Result<(Vec<u8>, Vec<u8>)> { Ok((r.try_get("data")?, r.try_get("hash")?)) })
         .transpose()?;
-    if stored != Some((data.to_vec(), leaf_hash(data).to_vec())) {
+    let right =
+        stored.is_some_and(|(d, h)| h == leaf_hash(data).as_slice() && (d == data || (seq != 0 && d.is_empty())));
+    if !right {
         sqlx::query("DELETE FROM log_leaves WHERE idx = $1").bind(i as i64).execute(&mut *tx).await?;
         out.leaves += 1;
     }
@@ -120,7 +129,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
             crate::log::Leaf::Transaction(t) => t,
             crate::log::Leaf::Usage(e) => {
                 out.usage += restore_usage(&mut tx, i, &e, &data).await?;
-                restore_leaf_row(&mut tx, i, &data, &mut out).await?;
+                restore_leaf_row(&mut tx, i, 0, &data, &mut out).await?;
                 let (leaf, stored_hashes) = log.append(0, data);
                 ch.log_leaves.push(leaf);
                 ch.log_hashes.extend(stored_hashes);
@@ -160,7 +169,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
             }
             out.transactions += 1;
         }
-        restore_leaf_row(&mut tx, i, &data, &mut out).await?;
+        restore_leaf_row(&mut tx, i, want.seq, &data, &mut out).await?;
         // Rebuild every stored hash from the verified leaves (written below, idempotently).
         let (leaf, stored_hashes) = log.append(want.seq, data);
         ch.log_leaves.push(leaf);
@@ -173,8 +182,12 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
         .bind(out.checked as i64)
         .fetch_all(&mut *tx)
         .await?;
-    for r in newer {
-        let (leaf, stored_hashes) = log.append(r.try_get("seq")?, r.try_get("data")?);
+    let mut newer =
+        newer.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("data")?))).collect::<anyhow::Result<Vec<_>>>()?;
+    // Their transactions are past the mirror's checkpoint, untouched by this restore.
+    store.leaf_bytes(&mut newer).await?;
+    for (seq, data) in newer {
+        let (leaf, stored_hashes) = log.append(seq, data);
         ch.log_leaves.push(leaf);
         ch.log_hashes.extend(stored_hashes);
     }

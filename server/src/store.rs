@@ -549,14 +549,38 @@ impl Store {
         Ok(out)
     }
 
-    /// Log leaves `from..to` (data), in order.
+    /// Log leaves `from..to` (their bytes), in order.
     pub async fn log_leaves(&self, from: u64, to: u64) -> anyhow::Result<Vec<Vec<u8>>> {
-        let rows = sqlx::query("SELECT data FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+        let rows = sqlx::query("SELECT seq, data FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
             .bind(from as i64)
             .bind(to as i64)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(r.try_get::<Vec<u8>, _>("data")?)).collect()
+        let mut leaves =
+            rows.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("data")?))).collect::<anyhow::Result<Vec<_>>>()?;
+        self.leaf_bytes(&mut leaves).await?;
+        Ok(leaves.into_iter().map(|(_, data)| data).collect())
+    }
+
+    /// Fills in the bytes of transaction leaves among `leaves` (as `(seq, data)` rows of
+    /// `log_leaves`): the log stores a transaction's leaf without its bytes, which are
+    /// [`crate::log::transaction_leaf`] of the transaction's rows. Rows with bytes (MyKey ID
+    /// events, and transaction leaves written before this) stay as read. A transaction whose
+    /// rows are gone is an error: the audit names it.
+    pub async fn leaf_bytes(&self, leaves: &mut [(i64, Vec<u8>)]) -> anyhow::Result<()> {
+        let missing = || leaves.iter().filter(|(seq, data)| *seq != 0 && data.is_empty()).map(|l| l.0);
+        let (Some(lo), Some(hi)) = (missing().min(), missing().max()) else { return Ok(()) };
+        let mut conn = self.pool.acquire().await?;
+        let txs = Store::transactions_after(&mut conn, lo - 1, hi - lo + 1).await?;
+        let by_seq: std::collections::HashMap<i64, &crate::ledger::Transaction> =
+            txs.iter().map(|t| (t.seq, t)).collect();
+        for (seq, data) in leaves.iter_mut().filter(|(seq, data)| *seq != 0 && data.is_empty()) {
+            let tx = by_seq
+                .get(seq)
+                .with_context(|| format!("the log's leaf of transaction {seq}: its rows are missing"))?;
+            *data = crate::log::transaction_leaf(tx);
+        }
+        Ok(())
     }
 
     /// Records a published checkpoint (a later note for the same size replaces it).
