@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::ledger::Transaction;
 use crate::log::{transaction_leaf, usage_leaf, UsageEvent};
-use crate::store::{Backend, Store};
-use sqlx::Connection as _;
+use crate::store::{NativeConnection, Store};
 
 /// Findings reported at most; the first is the one to act on.
 pub const MAX_FINDINGS: usize = 20;
@@ -71,11 +70,12 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     // hashing overlap (two cores: SQLite's reads on one, recomputing leaves on the other).
     let mut txs = Feed::start(
         {
-            let store = store.clone();
+            let conn = native(store);
             move |after| {
-                let store = store.clone();
+                let conn = conn.clone();
                 async move {
-                    let txs = store.transactions_after_native(after, CHUNK).await?;
+                    let mut conn = connected(&conn).await?;
+                    let txs = Store::transactions_after_native(conn.as_mut().expect("connected"), after, CHUNK).await?;
                     // Recomputed here, beside the main loop, on the other core.
                     Ok(txs.into_iter().map(|t| (leaf_hash(&transaction_leaf(&t)), t)).collect())
                 }
@@ -95,10 +95,10 @@ pub async fn audit(store: &Store, checkpoint: &Checkpoint, progress: impl Fn(u64
     );
     let mut leaves = Feed::start(
         {
-            let store = store.clone();
+            let conn = native(store);
             move |after| {
-                let store = store.clone();
-                async move { read_leaves(&store, after).await }
+                let conn = conn.clone();
+                async move { read_leaves(connected(&conn).await?.as_mut().expect("connected"), after).await }
             }
         },
         |l: &(i64, i64, [u8; 32])| l.0,
@@ -324,19 +324,30 @@ fn usage_finding(leaf: u64, e: &UsageEvent, what: String) -> Finding {
     Finding { leaf, seq: None, transaction: Some(e.id), accounts: Vec::new(), what }
 }
 
+/// A reader's connection, opened at its first chunk and kept for the rest.
+type Native = (Store, std::sync::Arc<tokio::sync::Mutex<Option<NativeConnection>>>);
+
+fn native(store: &Store) -> Native {
+    (store.clone(), Default::default())
+}
+
+/// The reader's connection, opened on first use. Its reads are one after another, so the
+/// lock is never contended.
+async fn connected(conn: &Native) -> anyhow::Result<tokio::sync::MutexGuard<'_, Option<NativeConnection>>> {
+    let mut c = conn.1.lock().await;
+    if c.is_none() {
+        *c = Some(conn.0.native_connection().await?);
+    }
+    Ok(c)
+}
+
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
-async fn read_leaves(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
+async fn read_leaves(conn: &mut NativeConnection, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
     const SQL: &str = "SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2";
-    // A connection of the database's own driver: the `Any` driver would copy every value once
-    // more.
-    match store.backend() {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(store.url()).await?;
-            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut c).await?)
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(store.url()).await?;
-            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(&mut c).await?)
+    match conn {
+        NativeConnection::Sqlite(c) => leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(c).await?),
+        NativeConnection::Postgres(c) => {
+            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(c).await?)
         }
     }
 }

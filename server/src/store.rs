@@ -41,6 +41,14 @@ const SQLITE_PRAGMAS: [(&str, &str); 6] = [
     ("wal_autocheckpoint", "10000"),
 ];
 
+/// A connection of the database's own sqlx driver, for long reads ([`Store::native_connection`]).
+pub enum NativeConnection {
+    /// SQLite.
+    Sqlite(sqlx::SqliteConnection),
+    /// PostgreSQL.
+    Postgres(sqlx::PgConnection),
+}
+
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -622,25 +630,28 @@ impl Store {
         transactions_from_rows(&rows)
     }
 
-    /// [`Store::transactions_after`] on a connection of the database's own driver: the same
-    /// rows without the `Any` driver's copy of every value (the audit reads millions).
+    /// A connection of the database's own driver, for the audit's long reads: the `Any`
+    /// driver would copy every value once more. Opened once per reader, not per chunk (a
+    /// PostgreSQL connection starts a server process).
+    pub async fn native_connection(&self) -> anyhow::Result<NativeConnection> {
+        Ok(match self.backend {
+            Backend::Sqlite => NativeConnection::Sqlite(sqlx::SqliteConnection::connect(&self.url).await?),
+            Backend::Postgres => NativeConnection::Postgres(sqlx::PgConnection::connect(&self.url).await?),
+        })
+    }
+
+    /// [`Store::transactions_after`] on a connection of the database's own driver.
     pub async fn transactions_after_native(
-        &self,
+        conn: &mut NativeConnection,
         after: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<crate::ledger::Transaction>> {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
-                transactions_from_rows(
-                    &sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut c).await?,
-                )
+        match conn {
+            NativeConnection::Sqlite(c) => {
+                transactions_from_rows(&sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(c).await?)
             }
-            Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await?;
-                transactions_from_rows(
-                    &sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(&mut c).await?,
-                )
+            NativeConnection::Postgres(c) => {
+                transactions_from_rows(&sqlx::query(TRANSACTIONS_AFTER).bind(after).bind(limit).fetch_all(c).await?)
             }
         }
     }
