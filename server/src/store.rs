@@ -583,9 +583,12 @@ impl Store {
         let by_seq: std::collections::HashMap<i64, &crate::ledger::Transaction> =
             txs.iter().map(|t| (t.seq, t)).collect();
         for (seq, data) in leaves.iter_mut().filter(|(seq, data)| *seq != 0 && data.is_empty()) {
-            let tx = by_seq
-                .get(seq)
-                .with_context(|| format!("the log's leaf of transaction {seq}: its rows are missing"))?;
+            let tx = by_seq.get(seq).with_context(|| {
+                format!(
+                    "the log's leaf of transaction {seq} keeps only its hash, and the transaction's rows are \
+                         missing; `mykey-server audit` names what changed"
+                )
+            })?;
             *data = crate::log::transaction_leaf(tx);
         }
         Ok(())
