@@ -51,15 +51,26 @@ pub fn serialize_without_transaction_data<S: serde::Serializer>(leaves: &[LogLea
     }))
 }
 
-/// Writes the bytes of transaction leaves read without them from the journal, from their
-/// transactions, and checks each against its leaf hash.
-pub fn restore_transaction_leaves(leaves: &mut [LogLeaf], transactions: &[Transaction]) -> anyhow::Result<()> {
+/// Writes the bytes of transaction leaves stored without them, given as `(seq, bytes)`, from
+/// their transactions among `transactions`. A leaf whose transaction is not there is the
+/// error, as its seq.
+pub fn rebuild_transaction_leaves<'a>(
+    leaves: impl Iterator<Item = (i64, &'a mut Vec<u8>)>,
+    transactions: &[Transaction],
+) -> Result<(), i64> {
     let by_seq: std::collections::HashMap<i64, &Transaction> = transactions.iter().map(|t| (t.seq, t)).collect();
-    for leaf in leaves.iter_mut().filter(|l| l.seq != 0 && l.data.is_empty()) {
-        let tx = by_seq
-            .get(&leaf.seq)
-            .ok_or_else(|| anyhow::anyhow!("journal leaf {} has no transaction {}", leaf.index, leaf.seq))?;
-        leaf.data = transaction_leaf(tx);
+    for (seq, data) in leaves.filter(|(seq, data)| *seq != 0 && data.is_empty()) {
+        *data = transaction_leaf(by_seq.get(&seq).ok_or(seq)?);
+    }
+    Ok(())
+}
+
+/// Writes the bytes of transaction leaves read without them from the journal, from their
+/// transactions, and checks each transaction leaf against its leaf hash.
+pub fn restore_transaction_leaves(leaves: &mut [LogLeaf], transactions: &[Transaction]) -> anyhow::Result<()> {
+    rebuild_transaction_leaves(leaves.iter_mut().map(|l| (l.seq, &mut l.data)), transactions)
+        .map_err(|seq| anyhow::anyhow!("a journal leaf has no transaction {seq}"))?;
+    for leaf in leaves.iter().filter(|l| l.seq != 0) {
         anyhow::ensure!(
             mykey_core::merkle::leaf_hash(&leaf.data) == leaf.hash,
             "journal leaf {} does not match transaction {}",

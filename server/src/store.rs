@@ -580,17 +580,14 @@ impl Store {
         let (Some(lo), Some(hi)) = (missing().min(), missing().max()) else { return Ok(()) };
         let mut conn = self.pool.acquire().await?;
         let txs = Store::transactions_after(&mut conn, lo - 1, hi - lo + 1).await?;
-        let by_seq: std::collections::HashMap<i64, &crate::ledger::Transaction> =
-            txs.iter().map(|t| (t.seq, t)).collect();
-        for (seq, data) in leaves.iter_mut().filter(|(seq, data)| *seq != 0 && data.is_empty()) {
-            let tx = by_seq.get(seq).with_context(|| {
-                format!(
+        crate::log::rebuild_transaction_leaves(leaves.iter_mut().map(|(seq, data)| (*seq, data)), &txs).map_err(
+            |seq| {
+                anyhow::anyhow!(
                     "the log's leaf of transaction {seq} keeps only its hash, and the transaction's rows are \
-                         missing; `mykey-server audit` names what changed"
+                     missing; `mykey-server audit` names what changed"
                 )
-            })?;
-            *data = crate::log::transaction_leaf(tx);
-        }
+            },
+        )?;
         Ok(())
     }
 

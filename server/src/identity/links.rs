@@ -171,13 +171,9 @@ impl Identity {
 
     /// A partner's conversion for a linked service ID: reserved points for its resident.
     pub async fn linked_conversion(&self, partner: i64, req: &LinkedConversionRequest) -> Result<Answer, Problem> {
-        if req.reference.is_empty() || req.reference.len() > 128 {
-            return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
-        }
-        let service_id = req.service_id.trim();
         // The partner's reference is its idempotency key: one conversion per reference.
-        let digest = Sha256::digest(format!("linked:{partner}:{}", req.reference).as_bytes());
-        let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
+        let id = reference_id(&format!("linked:{partner}"), &req.reference)?;
+        let service_id = req.service_id.trim();
         let principal = format!("partner:{partner}");
         let conversion = |resident| {
             Request::Conversion(ConversionRequest {
@@ -196,9 +192,8 @@ impl Identity {
 
     /// An online service's store charges a linked member's points (its municipality's).
     pub async fn linked_payment(&self, shop: i64, req: &LinkedPaymentRequest) -> Result<Answer, Problem> {
-        if req.reference.is_empty() || req.reference.len() > 128 {
-            return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
-        }
+        // The store's reference is its idempotency key: one payment per order.
+        let id = reference_id(&format!("linked-payment:{shop}"), &req.reference)?;
         self.engine.barrier().await?;
         let store: Option<(i64, i64)> =
             sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
@@ -215,9 +210,6 @@ impl Identity {
             ));
         }
         let service_id = req.service_id.trim();
-        // The store's reference is its idempotency key: one payment per order.
-        let digest = Sha256::digest(format!("linked-payment:{shop}:{}", req.reference).as_bytes());
-        let id = uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid();
         let principal = format!("store:{shop}");
         let payment = |resident| {
             Request::Payment(PaymentRequest {
@@ -280,6 +272,16 @@ impl Identity {
             .or(owners.first().copied())
             .ok_or_else(not_linked)
     }
+}
+
+/// The request id of a partner's or store's `reference` (1 to 128 characters) under `scope`:
+/// the same reference always gives the same id.
+fn reference_id(scope: &str, reference: &str) -> Result<Uuid, Problem> {
+    if reference.is_empty() || reference.len() > 128 {
+        return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
+    }
+    let digest = Sha256::digest(format!("{scope}:{reference}").as_bytes());
+    Ok(uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid())
 }
 
 /// The links a resident can cut on my page.
