@@ -501,8 +501,14 @@ impl Materializer {
                     self.conn = c;
                 }
             }
+            // A failed truncation is caught up by the next one (it deletes everything up to
+            // its round), on a new connection in case this one is gone.
             if let Err(e) = self.journal.truncate(through).await {
-                tracing::warn!(error = format!("{e:#}"), "truncating the journal");
+                tracing::warn!(error = format!("{e:#}"), "truncating the journal; reconnecting");
+                match Journal::open(&self.store).await {
+                    Ok(j) => self.journal = j,
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "reopening the journal"),
+                }
             }
             metrics::histogram!("mykey_materialize_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_materialize_batches").record(n as f64);
@@ -756,7 +762,8 @@ impl Writer {
                 let failed = || {
                     Answer::problem(Problem::new(
                         ProblemKind::Internal,
-                        "the ledger could not store this request; it was not applied",
+                        "the ledger could not confirm that this request was stored; send it again with the same id \
+                         to learn whether it was applied",
                     ))
                 };
                 for r in replies {

@@ -22,6 +22,9 @@ use crate::store::{Backend, RequestRecord, Store};
 /// Most batches recovery reads and materialises in one database transaction.
 pub const RECOVERY_BATCHES: usize = 512;
 
+/// `application_name` of the journal's PostgreSQL connection.
+pub const JOURNAL_APPLICATION_NAME: &str = "mykey-journal";
+
 /// One committed batch: what it changed and what it answered.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Batch {
@@ -60,7 +63,12 @@ impl Journal {
                 let path = store.sqlite_path().context("the SQLite ledger needs a file, not :memory:")?;
                 format!("sqlite:{}.batches?mode=rwc", path.display())
             }
-            Backend::Postgres => store.url().to_owned(),
+            // Named so that operators (and the failure test) can tell it in pg_stat_activity.
+            Backend::Postgres => {
+                let url = store.url();
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}application_name={JOURNAL_APPLICATION_NAME}")
+            }
         };
         let mut conn = AnyConnectOptions::from_str(&url)?.connect().await.context("opening the batch journal")?;
         if store.backend() == Backend::Sqlite {

@@ -119,3 +119,97 @@ async fn copies_of_a_request_spread_over_batches_are_applied_once() {
     l.engine.check_invariants().await;
     l.close().await;
 }
+
+/// Batches left in the journal.
+async fn journal_length(db: &TestDb) -> i64 {
+    use sqlx::{Connection, Row};
+    let url = match db.url.strip_prefix("sqlite:") {
+        Some(path) => format!("sqlite:{path}.batches"),
+        None => db.url.clone(),
+    };
+    let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT COUNT(*) AS n FROM batches").fetch_one(&mut c).await.unwrap().get("n")
+}
+
+/// Makes the journal's next append fail for real, and returns what undoes it. SQLite: a
+/// second connection holds the journal file's write lock until the writer's busy timeout
+/// (10 s) runs out. PostgreSQL: the journal's server processes are terminated (the writer's
+/// and the materialiser's, as when the database restarts).
+async fn break_the_journal(db: &TestDb) -> Option<sqlx::AnyConnection> {
+    use sqlx::{Connection, Executor, Row};
+    if mykey_server::testing::postgres() {
+        let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let terminated: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = '{}') t",
+            mykey_server::journal::JOURNAL_APPLICATION_NAME
+        ))
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+        .get("n");
+        assert_eq!(terminated, 2, "the writer's and the materialiser's journal connections");
+        None
+    } else {
+        let path = db.url.strip_prefix("sqlite:").unwrap();
+        let mut c = sqlx::AnyConnection::connect(&format!("sqlite:{path}.batches")).await.unwrap();
+        c.execute("BEGIN IMMEDIATE").await.unwrap();
+        Some(c)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() {
+    use sqlx::Executor;
+    let db = TestDb::new().await.unwrap();
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
+    let grant = |amount: i64| {
+        Request::Grant(GrantRequest {
+            id: Uuid::new_v4(),
+            resident: 1,
+            municipality: 1,
+            event: None,
+            amount: Decimal::from(amount),
+            expires_at: None,
+            memo: None,
+        })
+    };
+    let principal = "municipality:1";
+    assert_eq!(l.engine.execute(grant(70), principal).await.status, 201);
+
+    let lock = break_the_journal(&db).await;
+    let failing = grant(30);
+    let answer = l.engine.execute(failing.clone(), principal).await;
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    let problem: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert!(problem["type"].as_str().unwrap().ends_with(":internal"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("same id"), "{problem}");
+    if let Some(mut c) = lock {
+        c.execute("ROLLBACK").await.unwrap();
+    }
+
+    // The writer rebuilt its memory from what is durable: the failed grant is not counted, and
+    // sending it again applies it exactly once; new requests go through as before.
+    let retried = l.engine.execute(failing.clone(), principal).await;
+    assert_eq!(retried.status, 201, "{}", retried.body);
+    let again = l.engine.execute(failing, principal).await;
+    assert_eq!((again.status, &again.body), (201, &retried.body));
+    assert_eq!(l.engine.execute(grant(5), principal).await.status, 201);
+    l.engine.barrier().await.unwrap();
+    let balances = l.engine.store().resident_balances(1, time::now()).await.unwrap().unwrap();
+    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
+    assert_eq!(municipal.balance, 105);
+    l.engine.check_invariants().await;
+    // The materialiser truncates the journal again (on PostgreSQL over a new connection).
+    assert_eq!(journal_length(&db).await, 0);
+    l.close().await;
+
+    // And so does the database after a restart.
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    let balances = l.engine.store().resident_balances(1, time::now()).await.unwrap().unwrap();
+    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
+    assert_eq!(municipal.balance, 105);
+    l.engine.check_invariants().await;
+    l.close().await;
+}

@@ -74,7 +74,7 @@ problem_kinds! {
     ServiceIdNotLinked => ("service-id-not-linked", 422, "No live MyKey ID has linked that service ID"),
     ServiceIdTaken => ("service-id-taken", 409, "That service ID is already linked to a MyKey ID"),
     RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
-    Internal => ("internal", 500, "The server failed; the request was not applied"),
+    Internal => ("internal", 500, "The server failed"),
     Unavailable => ("unavailable", 503, "The ledger is not accepting writes right now"),
 }
 
