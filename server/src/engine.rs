@@ -5,7 +5,7 @@
 //! with [`Engine::barrier`], so they see every answer already given. A batch whose journal
 //! append fails is answered with an error and the memory is rebuilt from what is durable.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +51,7 @@ pub const MATERIALIZE_ROUND_TIME: Duration = Duration::from_millis(600);
 /// Fewest requests a round may be cut to (a round's fixed cost makes small rounds look slow).
 const MATERIALIZE_ROUND_MIN: usize = 4096;
 const _: () = assert!(MAX_BATCH <= MATERIALIZE_MAX_REQUESTS, "a full batch must fit the materialiser's bound");
+const _: () = assert!(MAX_BATCH as i64 <= journal::SEQS_PER_BATCH, "a batch's request records must fit its seqs");
 /// Longest the materialiser lets journaled batches wait while nobody reads, so that each of
 /// its rounds (one database transaction) merges many batches. A read waiting at
 /// [`Engine::barrier`], or a queue half full, starts the round at once. A round at least
@@ -242,14 +243,28 @@ pub enum AdminResult {
 }
 
 enum Command {
-    Execute { request: Request, fingerprint: String, reply: oneshot::Sender<Result<Answer, Replay>> },
-    Admin { op: Admin, reply: oneshot::Sender<Result<AdminResult, Problem>> },
-    Check { reply: oneshot::Sender<()> },
+    Execute {
+        request: Request,
+        fingerprint: String,
+        reply: oneshot::Sender<Result<Answer, Replay>>,
+    },
+    Admin {
+        op: Admin,
+        reply: oneshot::Sender<Result<AdminResult, Problem>>,
+    },
+    Check {
+        reply: oneshot::Sender<()>,
+    },
+    /// The seq of a committed request id's record.
+    Lookup {
+        id: Uuid,
+        reply: oneshot::Sender<Option<i64>>,
+    },
     Stop,
 }
 
-/// The id was committed in an earlier batch; the stored answer must be read.
-struct Replay;
+/// The id was committed in an earlier batch; the stored answer (this record) must be read.
+struct Replay(i64);
 
 /// The engine's tasks, to wait for after [`Engine::stop`].
 pub struct Tasks {
@@ -380,11 +395,11 @@ impl Engine {
         }
         match rx.await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Replay)) => {
+            Ok(Err(Replay(seq))) => {
                 if let Err(p) = self.barrier().await {
                     return Answer::problem(p);
                 }
-                self.replayed(id, &fingerprint).await
+                self.replayed(id, seq, &fingerprint).await
             }
             Err(_) => {
                 Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))
@@ -392,8 +407,8 @@ impl Engine {
         }
     }
 
-    async fn replayed(&self, id: Uuid, fingerprint: &str) -> Answer {
-        match self.store.stored_response(id).await {
+    async fn replayed(&self, id: Uuid, seq: i64, fingerprint: &str) -> Answer {
+        match self.store.stored_response(seq).await {
             Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
             Ok(Some(_)) => Answer::problem(conflict(id)),
             Ok(None) => {
@@ -404,6 +419,19 @@ impl Engine {
                 Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
             }
         }
+    }
+
+    /// The stored answer of a committed request id, `None` for an id never committed.
+    pub async fn stored_response(&self, id: Uuid) -> Result<Option<crate::store::StoredResponse>, Problem> {
+        let (reply, rx) = oneshot::channel();
+        let stopped = || Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped");
+        self.queue.send(Command::Lookup { id, reply }).await.map_err(|_| stopped())?;
+        let Some(seq) = rx.await.map_err(|_| stopped())? else { return Ok(None) };
+        self.barrier().await?;
+        self.store.stored_response(seq).await.map_err(|e| {
+            tracing::error!(error = %e, "reading a stored answer");
+            Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
+        })
     }
 
     /// Runs a set-up operation.
@@ -633,7 +661,8 @@ fn conflict(id: Uuid) -> Problem {
 }
 
 /// Every request id ever answered (looked up once per request).
-type Ids = HashSet<Uuid, foldhash::fast::RandomState>;
+/// Every committed request id with its record's seq.
+type Ids = HashMap<Uuid, i64, foldhash::fast::RandomState>;
 
 /// The ledger and the ids of every request ever answered, as the tables hold them.
 async fn load(store: &Store) -> anyhow::Result<(Ledger, Ids)> {
@@ -726,14 +755,22 @@ impl Writer {
                             Answer::problem(conflict(id))
                         };
                         replies.push(Reply::Execute(reply, Ok(answer)));
-                    } else if self.ids.contains(&id) {
+                    } else if let Some(&seq) = self.ids.get(&id) {
                         // Committed already: answer at once, the caller reads the store.
-                        let _ = reply.send(Err(Replay));
+                        let _ = reply.send(Err(Replay(seq)));
                     } else {
                         let (status, body) = request.apply(&mut self.ledger, &mut ch, now);
                         metrics::counter!("mykey_requests_total", "status" => status.to_string()).increment(1);
                         pending.insert(id, records.len());
-                        records.push(RequestRecord { id, fingerprint, status, body: body.clone(), created_at: now });
+                        let seq = journal::request_seq(self.next_batch, records.len());
+                        records.push(RequestRecord {
+                            seq,
+                            id,
+                            fingerprint,
+                            status,
+                            body: body.clone(),
+                            created_at: now,
+                        });
                         replies.push(Reply::Execute(reply, Ok(Answer { status, body })));
                     }
                 }
@@ -745,6 +782,7 @@ impl Writer {
                     self.ledger.check_invariants();
                     replies.push(Reply::Check(reply));
                 }
+                Command::Lookup { id, reply } => drop(reply.send(self.ids.get(&id).copied())),
                 Command::Stop => unreachable!("the run loop takes Stop out"),
             }
         }
@@ -780,7 +818,7 @@ impl Writer {
             }
             self.next_batch += 1;
             self.committed.store(batch.seq, Ordering::Release);
-            self.ids.extend(pending.into_keys());
+            self.ids.extend(batch.requests.iter().map(|r| (r.id, r.seq)));
             send(replies);
             // Back-pressure: waits while the materialiser is MATERIALIZE_QUEUE batches or
             // MATERIALIZE_MAX_REQUESTS requests behind.

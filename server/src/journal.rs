@@ -22,6 +22,17 @@ use crate::store::{Backend, RequestRecord, Store};
 /// Most batches recovery reads and materialises in one database transaction.
 pub const RECOVERY_BATCHES: usize = 512;
 
+/// Request record numbers each batch owns: a batch holds at most
+/// [`crate::engine::MAX_BATCH`] requests.
+pub const SEQS_PER_BATCH: i64 = 4096;
+
+/// The seq of the request record at `place` in batch `batch`: increasing with the order of
+/// answers, and the same whenever the batch is read again (recovery writes it once).
+pub fn request_seq(batch: i64, place: usize) -> i64 {
+    assert!((place as i64) < SEQS_PER_BATCH, "a batch holds at most MAX_BATCH requests");
+    batch * SEQS_PER_BATCH + place as i64
+}
+
 /// `application_name` of the journal's PostgreSQL connection.
 pub const JOURNAL_APPLICATION_NAME: &str = "mykey-journal";
 
@@ -46,6 +57,9 @@ impl Batch {
     pub fn decode(bytes: &[u8]) -> anyhow::Result<Batch> {
         let mut b: Batch = postcard::from_bytes(bytes).context("decoding a journaled batch")?;
         crate::log::restore_transaction_leaves(&mut b.changes.log_leaves, &b.changes.transactions)?;
+        for (place, r) in b.requests.iter_mut().enumerate() {
+            r.seq = request_seq(b.seq, place);
+        }
         Ok(b)
     }
 }

@@ -93,6 +93,10 @@ pub struct StoredResponse {
 /// A request record written with its batch.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
+    /// Position among all requests ([`crate::journal::request_seq`]); not journaled, since it
+    /// follows from the batch and the record's place in it.
+    #[serde(skip)]
+    pub seq: i64,
     /// Client id.
     pub id: Uuid,
     /// SHA-256 of what was asked, hex.
@@ -665,16 +669,16 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// All request ids ever used, for the engine's duplicate check.
-    pub async fn request_ids(&self) -> anyhow::Result<Vec<Uuid>> {
-        let rows = sqlx::query("SELECT id FROM requests").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(Uuid::parse_str(&r.try_get::<String, _>("id")?)?)).collect()
+    /// All request ids ever used with their records' seq, for the engine's duplicate check.
+    pub async fn request_ids(&self) -> anyhow::Result<Vec<(Uuid, i64)>> {
+        let rows = sqlx::query("SELECT id, seq FROM requests").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((Uuid::parse_str(&r.try_get::<String, _>("id")?)?, r.try_get("seq")?))).collect()
     }
 
-    /// The stored answer for a request id.
-    pub async fn stored_response(&self, id: Uuid) -> anyhow::Result<Option<StoredResponse>> {
-        let row = sqlx::query("SELECT fingerprint, status, response FROM requests WHERE id = $1")
-            .bind(id.to_string())
+    /// The stored answer of the request record `seq` (the engine knows each id's seq).
+    pub async fn stored_response(&self, seq: i64) -> anyhow::Result<Option<StoredResponse>> {
+        let row = sqlx::query("SELECT fingerprint, status, response FROM requests WHERE seq = $1")
+            .bind(seq)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {

@@ -39,6 +39,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
         seq: through + 1,
         changes,
         requests: vec![RequestRecord {
+            seq: mykey_server::journal::request_seq(through + 1, 0),
             id: grant.id,
             fingerprint,
             status: 201,

@@ -250,7 +250,7 @@ impl Identity {
             )
         };
         self.engine.barrier().await?;
-        let Some(stored) = self.engine.store().stored_response(id).await.map_err(internal)? else {
+        let Some(stored) = self.engine.stored_response(id).await? else {
             return Err(not_linked());
         };
         // Bounded: an ID linked and unlinked more than 16 times answers 409 for its oldest requests.

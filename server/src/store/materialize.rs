@@ -213,12 +213,13 @@ pub(super) async fn materialize(
         let rows: Vec<_> = requests.iter().zip(&ids).collect();
         insert_rows(
             c,
-            "INSERT INTO requests (id, fingerprint, status, response, created_at)",
+            "INSERT INTO requests (seq, id, fingerprint, status, response, created_at)",
             SKIP,
-            5,
+            6,
             &rows,
             |b, (r, id)| {
-                b.push_bind(uuid_str(id))
+                b.push_bind(r.seq)
+                    .push_bind(uuid_str(id))
                     .push_bind(r.fingerprint.as_str())
                     .push_bind(i64::from(r.status))
                     .push_bind(r.body.as_str())

@@ -1,0 +1,89 @@
+//! Migrations over a database that holds data from before them.
+
+use mykey_core::api::GrantRequest;
+use mykey_server::engine::Request;
+use mykey_server::testing::TestDb;
+use mykey_server::Ledgerd;
+use rust_decimal::Decimal;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// The first migration that keys request records by seq.
+const REQUESTS_BY_SEQ: i64 = 20261127000009;
+
+/// Request records written before `requests` was keyed by seq (migration 9) keep answering
+/// their ids, in their order, below every record written after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_records_from_before_the_seq_migration_still_answer_their_ids() {
+    let db = TestDb::new().await.unwrap();
+    // The schema as it was: the migrations before REQUESTS_BY_SEQ, from copies of their files.
+    let dir = std::env::temp_dir().join(format!("mykey-migrations-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in std::fs::read_dir(&source).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version < REQUESTS_BY_SEQ {
+            std::fs::copy(f.path(), dir.join(&name)).unwrap();
+        }
+    }
+    let url = if db.url.starts_with("sqlite:") { format!("{}?mode=rwc", db.url) } else { db.url.clone() };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap().run(&pool).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Two answers given then: a refusal (an unknown resident), and an older one.
+    let principal = "municipality:1";
+    let grant = |id: Uuid, amount: i64| {
+        Request::Grant(GrantRequest {
+            id,
+            resident: 1,
+            municipality: 1,
+            event: None,
+            amount: Decimal::from(amount),
+            expires_at: None,
+            memo: None,
+        })
+    };
+    let (refused, older) = (Uuid::new_v4(), Uuid::new_v4());
+    let refusal = r#"{"type":"urn:mykey:problem:unknown-account","status":422}"#;
+    for (id, amount, status, body, at) in [(refused, 70, 422, refusal, 2_000), (older, 5, 201, "{}", 1_000)] {
+        sqlx::query("INSERT INTO requests (id, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_string())
+            .bind(grant(id, amount).fingerprint(principal))
+            .bind(status as i64)
+            .bind(body)
+            .bind(at as i64)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    // Opening runs the rest of the migrations.
+    let l = Ledgerd::open(&db.url).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
+    // The resident exists now, but the id was answered before: the same answer, nothing applied.
+    let again = l.engine.execute(grant(refused, 70), principal).await;
+    assert_eq!((again.status, again.body.as_str()), (422, refusal));
+    // The same id with another body is a conflict.
+    assert_eq!(l.engine.execute(grant(refused, 71), principal).await.status, 409);
+    let fresh = Uuid::new_v4();
+    assert_eq!(l.engine.execute(grant(fresh, 30), principal).await.status, 201);
+    l.engine.barrier().await.unwrap();
+
+    let rows =
+        sqlx::query("SELECT id, seq FROM requests ORDER BY seq").fetch_all(l.engine.store().pool()).await.unwrap();
+    let order: Vec<(String, i64)> = rows.iter().map(|r| (r.get("id"), r.get("seq"))).collect();
+    assert_eq!(
+        order.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        [older, refused, fresh].map(|u| u.to_string())
+    );
+    assert_eq!((order[0].1, order[1].1), (-2, -1));
+    assert!(order[2].1 > 0);
+    let balances = l.engine.store().resident_balances(1, mykey_server::time::now()).await.unwrap().unwrap();
+    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
+    assert_eq!(municipal.balance, 30);
+    l.close().await;
+}
