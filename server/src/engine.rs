@@ -302,7 +302,7 @@ impl Engine {
     pub async fn start(store: Store, log_config: LogConfig) -> anyhow::Result<(Engine, Tasks)> {
         let started = Instant::now();
         let last = journal::recover(&store).await.context("applying the batch journal")?;
-        let (ledger, ids) = load(&store).await?;
+        let (ledger, ids) = load(&store, last).await?;
         tracing::info!(
             accounts = ledger.accounts().count(),
             requests = ids.len(),
@@ -660,16 +660,24 @@ fn conflict(id: Uuid) -> Problem {
     )
 }
 
-/// Every request id ever answered (looked up once per request).
-/// Every committed request id with its record's seq.
+/// Every committed request id with its record's seq (looked up once per request).
 type Ids = HashMap<Uuid, i64, foldhash::fast::RandomState>;
 
 /// The ledger and the ids of every request ever answered, as the tables hold them.
-async fn load(store: &Store) -> anyhow::Result<(Ledger, Ids)> {
+/// `last` is the last batch in use: the next batch's request records must come after every
+/// stored one, or inserting them would skip them as already written.
+async fn load(store: &Store, last: i64) -> anyhow::Result<(Ledger, Ids)> {
     let snapshot = store.load_snapshot().await.context("loading the ledger")?;
     let ledger = Ledger::from_snapshot(snapshot);
     ledger.check_invariants();
-    let ids = store.request_ids().await?.into_iter().collect();
+    let ids: Ids = store.request_ids().await?.into_iter().collect();
+    if let Some(&max) = ids.values().max() {
+        anyhow::ensure!(
+            max < journal::request_seq(last + 1, 0),
+            "request records reach seq {max}, beyond batch {last}: the batch watermark \
+             (materialized.through_batch) went back; restore it before serving"
+        );
+    }
     Ok((ledger, ids))
 }
 
@@ -716,7 +724,7 @@ impl Writer {
             let Some(first) = first else { return };
             // Let the callers just answered run first: each one that sends its next request
             // now joins this batch and its sync instead of waiting a whole batch for the next
-            // (two clients: 7,600 payments/s instead of 4,700; docs/benchmarks.md, session 6).
+            // (two clients in-process: 7,555 payments/s instead of 4,205; docs/benchmarks.md).
             tokio::task::yield_now().await;
             let mut stop = matches!(first, Command::Stop);
             if !stop {
@@ -849,7 +857,7 @@ impl Writer {
         loop {
             let reloaded = async {
                 let last = journal::recover(&self.store).await?;
-                let (ledger, ids) = load(&self.store).await?;
+                let (ledger, ids) = load(&self.store, last).await?;
                 let journal = Journal::open(&self.store).await?;
                 anyhow::Ok((last, ledger, ids, journal))
             };

@@ -68,6 +68,27 @@ pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, resi
     }
 }
 
+/// A grant of `amount` points of municipality 1 to resident 1 (as made by
+/// [`add_municipality_and_residents`]) under the client id `id`.
+pub fn grant(id: uuid::Uuid, amount: i64) -> crate::engine::Request {
+    crate::engine::Request::Grant(mykey_core::api::GrantRequest {
+        id,
+        resident: 1,
+        municipality: 1,
+        event: None,
+        amount: rust_decimal::Decimal::from(amount),
+        expires_at: None,
+        memo: None,
+    })
+}
+
+/// Resident `resident`'s balance in municipality 1's points, as the tables hold it.
+pub async fn municipal_balance(engine: &crate::engine::Engine, resident: i64) -> i64 {
+    engine.barrier().await.expect("the tables catch up");
+    let balances = engine.store().resident_balances(resident, crate::time::now()).await.unwrap().unwrap();
+    balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).map_or(0, |a| a.balance)
+}
+
 /// aiosmtpd (a real SMTP server, from PyPI; `scripts/install-deps` puts it in the tools folder)
 /// on a free loopback port, storing what arrives in a Maildir. Killed on drop.
 pub struct Smtp {

@@ -1,10 +1,7 @@
 //! Migrations over a database that holds data from before them.
 
-use mykey_core::api::GrantRequest;
-use mykey_server::engine::Request;
 use mykey_server::testing::TestDb;
 use mykey_server::Ledgerd;
-use rust_decimal::Decimal;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -35,17 +32,7 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
 
     // Two answers given then: a refusal (an unknown resident), and an older one.
     let principal = "municipality:1";
-    let grant = |id: Uuid, amount: i64| {
-        Request::Grant(GrantRequest {
-            id,
-            resident: 1,
-            municipality: 1,
-            event: None,
-            amount: Decimal::from(amount),
-            expires_at: None,
-            memo: None,
-        })
-    };
+    let grant = mykey_server::testing::grant;
     let (refused, older) = (Uuid::new_v4(), Uuid::new_v4());
     let refusal = r#"{"type":"urn:mykey:problem:unknown-account","status":422}"#;
     for (id, amount, status, body, at) in [(refused, 70, 422, refusal, 2_000), (older, 5, 201, "{}", 1_000)] {
@@ -82,8 +69,6 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
     );
     assert_eq!((order[0].1, order[1].1), (-2, -1));
     assert!(order[2].1 > 0);
-    let balances = l.engine.store().resident_balances(1, mykey_server::time::now()).await.unwrap().unwrap();
-    let municipal = balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).unwrap();
-    assert_eq!(municipal.balance, 30);
+    assert_eq!(mykey_server::testing::municipal_balance(&l.engine, 1).await, 30);
     l.close().await;
 }
