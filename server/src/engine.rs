@@ -5,7 +5,6 @@
 //! with [`Engine::barrier`], so they see every answer already given. A batch whose journal
 //! append fails is answered with an error and the memory is rebuilt from what is durable.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore}
 use uuid::Uuid;
 
 use crate::journal::{self, Batch, Journal};
-use crate::ledger::{Changes, Ledger};
+use crate::ledger::{Changes, FastMap, Ledger};
 use crate::log::{self, LogConfig};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
@@ -395,12 +394,7 @@ impl Engine {
         }
         match rx.await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Replay(seq))) => {
-                if let Err(p) = self.barrier().await {
-                    return Answer::problem(p);
-                }
-                self.replayed(id, seq, &fingerprint).await
-            }
+            Ok(Err(Replay(seq))) => self.replayed(id, seq, &fingerprint).await,
             Err(_) => {
                 Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))
             }
@@ -408,17 +402,23 @@ impl Engine {
     }
 
     async fn replayed(&self, id: Uuid, seq: i64, fingerprint: &str) -> Answer {
-        match self.store.stored_response(seq).await {
+        match self.stored_at(seq).await {
             Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
             Ok(Some(_)) => Answer::problem(conflict(id)),
             Ok(None) => {
                 Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer"))
             }
-            Err(e) => {
-                tracing::error!(error = %e, "reading a stored answer");
-                Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger database is not answering"))
-            }
+            Err(p) => Answer::problem(p),
         }
+    }
+
+    /// The stored answer of request record `seq`, once the tables hold every acknowledged batch.
+    async fn stored_at(&self, seq: i64) -> Result<Option<crate::store::StoredResponse>, Problem> {
+        self.barrier().await?;
+        self.store.stored_response(seq).await.map_err(|e| {
+            tracing::error!(error = %e, "reading a stored answer");
+            Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
+        })
     }
 
     /// The stored answer of a committed request id, `None` for an id never committed.
@@ -427,11 +427,7 @@ impl Engine {
         let stopped = || Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped");
         self.queue.send(Command::Lookup { id, reply }).await.map_err(|_| stopped())?;
         let Some(seq) = rx.await.map_err(|_| stopped())? else { return Ok(None) };
-        self.barrier().await?;
-        self.store.stored_response(seq).await.map_err(|e| {
-            tracing::error!(error = %e, "reading a stored answer");
-            Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
-        })
+        self.stored_at(seq).await
     }
 
     /// Runs a set-up operation.
@@ -661,7 +657,7 @@ fn conflict(id: Uuid) -> Problem {
 }
 
 /// Every committed request id with its record's seq (looked up once per request).
-type Ids = HashMap<Uuid, i64, foldhash::fast::RandomState>;
+type Ids = FastMap<Uuid, i64>;
 
 /// The ledger and the ids of every request ever answered, as the tables hold them.
 /// `last` is the last batch in use: the next batch's request records must come after every
@@ -749,7 +745,7 @@ impl Writer {
         let mut ch = Changes::default();
         self.ledger.expire_holds(&mut ch, now);
         let mut records: Vec<RequestRecord> = Vec::new();
-        let mut pending: crate::ledger::FastMap<Uuid, usize> = Default::default();
+        let mut pending: FastMap<Uuid, usize> = Default::default();
         let mut replies = Vec::with_capacity(commands.len());
         for c in commands {
             match c {

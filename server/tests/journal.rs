@@ -121,14 +121,18 @@ async fn copies_of_a_request_spread_over_batches_are_applied_once() {
     l.close().await;
 }
 
+/// The journal's database: a file beside SQLite's, PostgreSQL's own.
+fn journal_url(db: &TestDb) -> String {
+    match db.url.strip_prefix("sqlite:") {
+        Some(path) => format!("sqlite:{path}.batches"),
+        None => db.url.clone(),
+    }
+}
+
 /// Batches left in the journal.
 async fn journal_length(db: &TestDb) -> i64 {
     use sqlx::{Connection, Row};
-    let url = match db.url.strip_prefix("sqlite:") {
-        Some(path) => format!("sqlite:{path}.batches"),
-        None => db.url.clone(),
-    };
-    let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut c = sqlx::AnyConnection::connect(&journal_url(db)).await.unwrap();
     sqlx::query("SELECT COUNT(*) AS n FROM batches").fetch_one(&mut c).await.unwrap().get("n")
 }
 
@@ -152,8 +156,7 @@ async fn break_the_journal(db: &TestDb) -> Option<sqlx::AnyConnection> {
         assert_eq!(terminated, 2, "the writer's and the materialiser's journal connections");
         None
     } else {
-        let path = db.url.strip_prefix("sqlite:").unwrap();
-        let mut c = sqlx::AnyConnection::connect(&format!("sqlite:{path}.batches")).await.unwrap();
+        let mut c = sqlx::AnyConnection::connect(&journal_url(db)).await.unwrap();
         c.execute("BEGIN IMMEDIATE").await.unwrap();
         Some(c)
     }
