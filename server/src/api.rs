@@ -89,6 +89,10 @@ impl IntoResponse for Answer {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// The largest request body read. The largest legitimate ones, a card's login token and an
+/// operator's transaction of [`crate::ledger::MAX_LEGS`] legs, are a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// A JSON body whose rejections are problems.
 pub struct Body<T>(pub T);
 
@@ -98,13 +102,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
             Err(e) => {
-                let detail = match &e {
-                    JsonRejection::MissingJsonContentType(_) => {
-                        "send the body as JSON with `Content-Type: application/json`".to_owned()
+                let (kind, detail) = match &e {
+                    JsonRejection::MissingJsonContentType(_) => (
+                        ProblemKind::InvalidRequest,
+                        "send the body as JSON with `Content-Type: application/json`".to_owned(),
+                    ),
+                    other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        (ProblemKind::BodyTooLarge, format!("a request body has at most {MAX_BODY_BYTES} bytes"))
                     }
-                    other => other.body_text(),
+                    other => (ProblemKind::InvalidRequest, other.body_text()),
                 };
-                Err(ApiError(Problem::new(ProblemKind::InvalidRequest, detail)))
+                Err(ApiError(Problem::new(kind, detail)))
             }
         }
     }
@@ -210,6 +218,7 @@ pub fn router(
         .merge(crate::identity::api::routes())
         .merge(crate::demo_cards::routes())
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -229,9 +238,17 @@ async fn home() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("home.html"))
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server and its database answer")))]
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "The server and its database answer, and the tables keep up with the journal"),
+    (status = 503, description = "The tables cannot catch up with the journal (the detail says since when), or the database does not answer", body = Problem, content_type = "application/problem+json")))]
 async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
-    sqlx::query("SELECT 1").execute(s.engine.store().pool()).await.map_err(anyhow::Error::from)?;
+    if let Some(stall) = s.engine.stall() {
+        return Err(ApiError(Problem::new(ProblemKind::Unavailable, stall.describe())));
+    }
+    if let Err(e) = sqlx::query("SELECT 1").execute(s.engine.store().pool()).await {
+        tracing::error!(error = format!("{e:#}"), "health check");
+        return Err(ApiError(Problem::new(ProblemKind::Unavailable, "the database does not answer")));
+    }
     Ok("ok\n")
 }
 

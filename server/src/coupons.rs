@@ -11,6 +11,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use mykey_core::api::ConversionRequest;
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
+use mykey_core::text::Memo;
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -264,7 +265,14 @@ impl Coupons {
             Sha256::digest(format!("coupon:{hash}").as_bytes())[..16].try_into().expect("16 bytes"),
         )
         .into_uuid();
-        let request = ConversionRequest { id, partner, resident, partner_points, rate, memo: Some("coupon".into()) };
+        let request = ConversionRequest {
+            id,
+            partner,
+            resident,
+            partner_points,
+            rate,
+            memo: Some(Memo::parse("coupon").expect("a constant memo")),
+        };
         Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
     }
 }

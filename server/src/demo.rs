@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use mykey_core::api::{ConversionRequest, GrantRequest, MunicipalityServices, PaymentRequest};
+use mykey_core::text::Memo;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -225,7 +226,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
             event: None,
             amount: Decimal::from(200 + 100 * i as i64),
             expires_at: None,
-            memo: Some("清掃ボランティア参加 / clean-up volunteering".into()),
+            memo: Some(Memo::parse("清掃ボランティア参加 / clean-up volunteering").expect("a constant memo")),
         };
         check(engine.execute(Request::Grant(grant), "demo").await)?;
         let conversion = ConversionRequest {
@@ -234,7 +235,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
             resident: r.resident,
             partner_points: Decimal::from(1000),
             rate: Decimal::new(5, 1),
-            memo: Some("JAL mileage".into()),
+            memo: Some(Memo::parse("JAL mileage").expect("a constant memo")),
         };
         check(engine.execute(Request::Conversion(conversion), "demo").await)?;
     }
@@ -245,7 +246,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
         event: None,
         shop,
         amount: Decimal::from(120),
-        memo: Some("野菜".into()),
+        memo: Some(Memo::parse("野菜").expect("a constant memo")),
     };
     check(engine.execute(Request::Payment(payment), "demo").await)?;
 

@@ -61,6 +61,37 @@ pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Least time between two checkpoints; a new one follows new leaves within this time.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
+/// How often a materialiser that keeps failing logs the failure again (it retries every second).
+const STALL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The materialiser cannot write journaled batches into the tables. Acknowledged writes are
+/// safe in the journal, but reads wait at [`Engine::barrier`] and answer `unavailable` until
+/// it succeeds (docs/operations.md, "The materialiser is stuck").
+#[derive(Clone, Debug)]
+pub struct Stall {
+    /// The first and last journaled batch of the round that fails.
+    pub batches: (i64, i64),
+    /// Failed attempts so far.
+    pub attempts: u64,
+    /// When the first attempt failed.
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+impl Stall {
+    /// A sentence for operators; the database's error itself is only in the server's log,
+    /// since it may quote a request's data.
+    pub fn describe(&self) -> String {
+        format!(
+            "the materialiser cannot write journaled batches {} to {} into the tables ({} attempts since {}); \
+             the server's log has the cause (docs/operations.md, \"The materialiser is stuck\")",
+            self.batches.0,
+            self.batches.1,
+            self.attempts,
+            self.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    }
+}
+
 /// A signed checkpoint of the log, as published.
 #[derive(Debug)]
 pub struct Published {
@@ -290,6 +321,8 @@ pub struct Engine {
     materialized: watch::Receiver<i64>,
     /// Tells the materialiser that someone waits for it.
     hurry: Arc<Notify>,
+    /// Set while the materialiser fails to write a round.
+    stall: watch::Receiver<Option<Stall>>,
     /// The latest checkpoint.
     checkpoint: watch::Receiver<Option<Arc<Published>>>,
     /// The log's public key (C2SP vkey).
@@ -318,6 +351,7 @@ impl Engine {
         let committed = Arc::new(AtomicI64::new(last));
         let (log_size_tx, log_size) = watch::channel(ledger.log_size());
         let (checkpoint_tx, checkpoint) = watch::channel(None);
+        let (stall_tx, stall) = watch::channel(None);
         let log_vkey: Arc<str> = log_config.signer.vkey().into();
         tokio::spawn(publish(store.clone(), log_config, log_size, checkpoint_tx));
         let m = Materializer {
@@ -328,6 +362,7 @@ impl Engine {
             done: materialized_tx.clone(),
             hurry: hurry.clone(),
             log_size: log_size_tx,
+            stall: stall_tx,
         };
         let materializer = tokio::spawn(m.run());
         let writer = Writer {
@@ -345,9 +380,14 @@ impl Engine {
         };
         let writer = tokio::spawn(writer.run());
         Ok((
-            Engine { queue, store, committed, materialized, hurry, checkpoint, log_vkey },
+            Engine { queue, store, committed, materialized, hurry, stall, checkpoint, log_vkey },
             Tasks { writer, materializer },
         ))
+    }
+
+    /// Why the tables are not catching up with the journal, while they are not.
+    pub fn stall(&self) -> Option<Stall> {
+        self.stall.borrow().clone()
     }
 
     /// The latest signed checkpoint, once the first is made.
@@ -372,6 +412,11 @@ impl Engine {
             tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
         if reached {
             Ok(())
+        } else if self.stall().is_some() {
+            Err(Problem::new(
+                ProblemKind::Unavailable,
+                "the ledger's tables cannot catch up with its journal; the operator has been alerted (see /healthz)",
+            ))
         } else {
             Err(Problem::new(ProblemKind::Unavailable, "the ledger's tables are behind its journal; try again shortly"))
         }
@@ -477,6 +522,8 @@ struct Materializer {
     hurry: Arc<Notify>,
     /// Leaves in the log's tables, for the checkpoint publisher.
     log_size: watch::Sender<u64>,
+    /// Set while a round fails.
+    stall: watch::Sender<Option<Stall>>,
 }
 
 impl Materializer {
@@ -514,16 +561,33 @@ impl Materializer {
             let round_requests = requests;
             behind = requests >= round_cap;
             let n = waiting.len();
+            let first_batch = waiting.first().map_or(0, |b| b.seq);
             let through = waiting.last().map_or(0, |b| b.seq);
             let (changes, requests) = journal::merge(std::mem::take(&mut waiting));
             // A batch is never dropped: retry until the database takes it. Bounded only by
-            // the database coming back; meanwhile the writer waits on the full queue.
+            // the database coming back; meanwhile the writer waits on the full queue, reads
+            // answer `unavailable`, and /healthz, the metrics and the log say why.
+            let mut logged: Option<Instant> = None;
             while let Err(e) = self.store.materialize(&mut self.conn, &changes, &requests, through).await {
-                tracing::error!(error = format!("{e:#}"), "materialising batches; retrying");
+                metrics::counter!("mykey_materialize_failures_total").increment(1);
+                metrics::gauge!("mykey_materialize_stalled").set(1.0);
+                let stall = self.stall.borrow().clone().map_or_else(
+                    || Stall { batches: (first_batch, through), attempts: 1, since: chrono::Utc::now() },
+                    |s| Stall { attempts: s.attempts + 1, ..s },
+                );
+                if logged.is_none_or(|at| at.elapsed() >= STALL_LOG_EVERY) {
+                    logged = Some(Instant::now());
+                    tracing::error!(error = format!("{e:#}"), "{}; retrying every second", stall.describe());
+                }
+                self.stall.send_replace(Some(stall));
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if let Ok(c) = self.store.writer_connection().await {
                     self.conn = c;
                 }
+            }
+            if let Some(s) = self.stall.send_replace(None) {
+                metrics::gauge!("mykey_materialize_stalled").set(0.0);
+                tracing::warn!(attempts = s.attempts, through, "the materialiser wrote the batches it was stuck on");
             }
             // A failed truncation is caught up by the next one (it deletes everything up to
             // its round), on a new connection in case this one is gone.

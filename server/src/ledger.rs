@@ -12,6 +12,7 @@ use mykey_core::api::{
     AccountKind, AssignmentRequest, ConversionRequest, GrantRequest, HoldReceipt, HoldRequest, HoldState, JobsReport,
     PaymentRequest, Posting, ResidentCreated, TransactionKind, TransactionReceipt, TransactionRequest,
 };
+use mykey_core::text::Memo;
 use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -713,6 +714,11 @@ impl Ledger {
         now: Micros,
     ) -> Result<TransactionReceipt> {
         assert!(legs.len() >= 2 && legs.len() <= MAX_LEGS, "callers bound the legs");
+        // Requests carry a `Memo`, checked at parse time; the ledger's own memos are constants.
+        assert!(
+            memo.as_deref().is_none_or(|m| mykey_core::text::check(m, mykey_core::text::MEMO_MAX).is_ok()),
+            "a memo the tables and the log can hold"
+        );
         let mut per_currency: BTreeMap<Currency, i64> = BTreeMap::new();
         let mut per_account: BTreeMap<i64, i64> = BTreeMap::new();
         for leg in legs {
@@ -898,7 +904,7 @@ impl Ledger {
             .with("available", 0)
         })?;
         let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
-        self.post(ch, r.id, TransactionKind::Payment, r.municipality, r.memo.clone(), &legs, now)
+        self.post(ch, r.id, TransactionKind::Payment, r.municipality, r.memo.clone().map(Memo::into_string), &legs, now)
     }
 
     /// Grants municipal or event points from the municipality's treasury.
@@ -916,7 +922,15 @@ impl Ledger {
         let mut credit = Leg::new(to, amount);
         credit.lot.expires_at = r.expires_at.map(crate::time::datetime_to_micros);
         let legs = [Leg::new(treasury, -amount), credit];
-        let receipt = self.post(ch, r.id, TransactionKind::Grant, r.municipality, r.memo.clone(), &legs, now)?;
+        let receipt = self.post(
+            ch,
+            r.id,
+            TransactionKind::Grant,
+            r.municipality,
+            r.memo.clone().map(Memo::into_string),
+            &legs,
+            now,
+        )?;
         // The resident may have asked to hear of granted points by e-mail (the mailer decides).
         ch.notices.push(Notice {
             id: self.next_notice,
@@ -940,7 +954,15 @@ impl Ledger {
         let mut credit = Leg::new(resident.reserved, amount);
         credit.lot.partner = Some(r.partner);
         let legs = [Leg::new(clearing, -amount), credit];
-        self.post(ch, r.id, TransactionKind::Conversion, resident.home, r.memo.clone(), &legs, now)
+        self.post(
+            ch,
+            r.id,
+            TransactionKind::Conversion,
+            resident.home,
+            r.memo.clone().map(Memo::into_string),
+            &legs,
+            now,
+        )
     }
 
     /// Assigns reserved points to a municipality: the oldest first, each partner's share
@@ -1033,7 +1055,15 @@ impl Ledger {
             legs.push(leg);
         }
         let municipality = legs.iter().find_map(|l| self.accounts[&l.account].currency.municipality()).unwrap_or(0);
-        self.post(ch, r.id, TransactionKind::Adjustment, municipality, r.memo.clone(), &legs, now)
+        self.post(
+            ch,
+            r.id,
+            TransactionKind::Adjustment,
+            municipality,
+            r.memo.clone().map(Memo::into_string),
+            &legs,
+            now,
+        )
     }
 
     /// Authorises points for a later capture.
@@ -1200,7 +1230,7 @@ impl Ledger {
             if a.kind == AccountKind::Reserved {
                 let home = self.residents[&a.owner].home;
                 let Ok(to) = self.spending_account_or_create(ch, a.owner, home, None, now) else { continue };
-                let memo = Some("reserved points moved to the home municipality after 14 days".to_owned());
+                let memo = Some("reserved points moved to the home municipality".to_owned());
                 if self.assign(ch, Uuid::new_v4(), account, to, home, due_points, memo, now).is_ok() {
                     report.moved_reserved_points += due_points;
                     report.assignment_transactions += 1;

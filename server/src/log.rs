@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tlog_tiles::{stored_hash_index, Hash as TlogHash, HashReader};
 
-use crate::ledger::Transaction;
+use mykey_core::text::MEMO_MAX;
+
+use crate::ledger::{Transaction, MAX_LEGS};
 
 /// A SHA-256 value.
 pub type Hash = [u8; 32];
@@ -170,6 +172,13 @@ struct TransactionLeaf<'a> {
     postings: Vec<PostingLeaf>,
 }
 
+/// The longest transaction leaf: the fixed fields, a memo of [`MEMO_MAX`] characters of at
+/// most 4 bytes each in JSON (control characters, which JSON escapes in 6, are refused), and
+/// [`MAX_LEGS`] postings of three 20-digit numbers. An entry bundle gives a leaf 2 bytes of
+/// length, so every leaf must fit in 65,535 bytes.
+pub const MAX_TRANSACTION_LEAF: usize = 256 + 4 * MEMO_MAX + MAX_LEGS * 128;
+const _: () = assert!(MAX_TRANSACTION_LEAF <= u16::MAX as usize, "a transaction leaf fits an entry bundle");
+
 /// The leaf bytes of a committed transaction (log format v1: `docs/log-format.md`).
 pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
     let leaf = TransactionLeaf {
@@ -190,6 +199,7 @@ pub fn transaction_leaf(tx: &Transaction) -> Vec<u8> {
     // A payment's leaf is about 250 bytes: one allocation instead of a few doublings.
     let mut out = Vec::with_capacity(320);
     serde_json::to_writer(&mut out, &leaf).expect("leaves serialise");
+    assert!(out.len() <= MAX_TRANSACTION_LEAF, "memos and legs are bounded before they reach the ledger");
     out
 }
 

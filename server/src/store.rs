@@ -193,6 +193,16 @@ pub enum WriterConnection {
     Postgres(sqlx::PgConnection),
 }
 
+/// A memo as the tables can hold it: unchanged without control characters (every memo
+/// acknowledged since `mykey_core::text`), else with each replaced by U+FFFD.
+fn storable_memo(memo: &str) -> std::borrow::Cow<'_, str> {
+    if !memo.chars().any(char::is_control) {
+        std::borrow::Cow::Borrowed(memo)
+    } else {
+        std::borrow::Cow::Owned(memo.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect())
+    }
+}
+
 /// Text ids of `ids`, formatted once into one buffer so that rows can bind them by reference.
 fn uuid_texts(ids: impl Iterator<Item = Uuid>) -> Vec<[u8; uuid::fmt::Hyphenated::LENGTH]> {
     ids.map(|id| {

@@ -416,3 +416,140 @@ async fn request_ids_are_remembered_across_restarts() {
     assert_eq!(l.engine.execute(Request::Grant(other), "municipality:1").await.status, 409);
     l.engine.check_invariants().await;
 }
+
+/// A NUL in a memo once was acknowledged and then stopped PostgreSQL's materialiser for
+/// good; a memo of 100,000 characters broke the entry bundle of its tile. Both are refused
+/// at parse time now, the id stays free, and the tables and the log keep up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_texts_the_tables_or_the_log_cannot_hold_are_refused_before_anything_is_stored() {
+    use mykey_core::text::MEMO_MAX;
+    let app = App::start().await;
+    let r = app.residents[0];
+    let m = &app.keys.municipality1;
+    let id = Uuid::new_v4();
+    let grant = |memo: &str| json!({"id": id, "resident": r, "municipality": 1, "amount": 10, "memo": memo});
+    let too_long = "x".repeat(MEMO_MAX + 1);
+    for memo in ["a\u{0}b", "line\nbreak", "tab\there", "\u{85}", "\u{7f}", "", too_long.as_str()] {
+        let (s, v) = app.post("/v1/grants", m, grant(memo)).await;
+        assert_eq!((s, slug(&v)), (400, "invalid-request"), "{memo:?}: {v}");
+    }
+    let (s, v) = app
+        .post(
+            "/v1/conversions",
+            &app.keys.partner,
+            json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 10, "rate": 1, "memo": "a\u{0}"}),
+        )
+        .await;
+    assert_eq!((s, slug(&v)), (400, "invalid-request"), "{v}");
+    let (s, v) = app
+        .post(
+            "/v1/transactions",
+            &app.keys.operator,
+            json!({"id": Uuid::new_v4(), "postings": [{"account": 1, "amount": -1}, {"account": 1, "amount": 1}], "memo": "\u{0}"}),
+        )
+        .await;
+    assert_eq!((s, slug(&v)), (400, "invalid-request"), "{v}");
+
+    // A body over the limit is refused before it is parsed.
+    let huge = "x".repeat(mykey_server::api::MAX_BODY_BYTES);
+    let (s, v) = app.post("/v1/grants", m, grant(&huge)).await;
+    assert_eq!((s, slug(&v)), (413, "body-too-large"), "{v}");
+
+    // The refused id is still free; the longest memo of four-byte characters is taken and its
+    // leaf is served in its tile's entry bundle.
+    let longest = "😀".repeat(MEMO_MAX);
+    let (s, v) = app.post("/v1/grants", m, grant(&longest)).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["memo"], longest.as_str());
+    assert_eq!(app.available(r).await, 10);
+    // A partial tile is named with its width: take the leaf count from a checkpoint.
+    let index = v["leaf_index"].as_u64().unwrap();
+    let mut served = None;
+    for _ in 0..50 {
+        let res = app.client.get(format!("{}/log/checkpoint", app.base)).send().await.unwrap();
+        if res.status() == 200 {
+            let note = res.text().await.unwrap();
+            let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+            if size > index {
+                let path = if size >= 256 { "000".to_owned() } else { format!("000.p/{size}") };
+                let url = format!("{}/log/tile/entries/{path}", app.base);
+                let res = app.client.get(url).bearer_auth(&app.keys.operator).send().await.unwrap();
+                served = Some((res.status().as_u16(), res.bytes().await.unwrap().len()));
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, len) = served.expect("a checkpoint covers the grant");
+    assert_eq!(status, 200);
+    assert!(len > 4 * MEMO_MAX, "the entry bundle holds the long leaf: {len} bytes");
+    let res = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// A round the tables refuse is retried, and meanwhile /healthz, the metrics and reads say
+/// so; once the database takes it again everything catches up. The refusal here is a rule
+/// added to the real database behind the server's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_materialiser_that_cannot_write_is_visible_and_catches_up_when_it_can() {
+    use mykey_server::store::Backend;
+    let app = App::start().await;
+    let r = app.residents[0];
+    let pool = app.engine.store().pool().clone();
+    let (refuse, allow) = match app.engine.store().backend() {
+        Backend::Sqlite => (
+            "CREATE TRIGGER refuse_stall BEFORE INSERT ON transactions WHEN NEW.memo = 'stall' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "DROP TRIGGER refuse_stall",
+        ),
+        Backend::Postgres => (
+            "ALTER TABLE transactions ADD CONSTRAINT refuse_stall CHECK (memo IS DISTINCT FROM 'stall') NOT VALID",
+            "ALTER TABLE transactions DROP CONSTRAINT refuse_stall",
+        ),
+    };
+    sqlx::query(refuse).execute(&pool).await.unwrap();
+    let (s, v) = app
+        .post(
+            "/v1/grants",
+            &app.keys.municipality1,
+            json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 7, "memo": "stall"}),
+        )
+        .await;
+    assert_eq!(s, 201, "acknowledged once durable in the journal: {v}");
+    let health = || async {
+        let res = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    let mut seen = None;
+    for _ in 0..100 {
+        let (status, body) = health().await;
+        if status == 503 {
+            seen = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let body = seen.expect("/healthz reports the stalled materialiser");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(slug(&problem), "unavailable");
+    assert!(problem["detail"].as_str().unwrap().contains("materialiser"), "{problem}");
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "mykey_materialize_stalled 1"), "{metrics}");
+    assert!(metrics.contains("mykey_materialize_failures_total"), "{metrics}");
+    let stall = app.engine.stall().expect("the engine knows");
+    assert!(stall.attempts >= 1);
+
+    sqlx::query(allow).execute(&pool).await.unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if health().await.0 == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "the materialiser catches up once the database takes the round");
+    assert_eq!(app.available(r).await, 7);
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "mykey_materialize_stalled 0"), "{metrics}");
+}

@@ -11,14 +11,15 @@ use mykey_server::{time, Ledgerd};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
-    let db = TestDb::new().await.unwrap();
+/// A database with one resident, and the changes of a grant of `amount` to it that the
+/// writer has not journaled yet (the ledger applied it in memory only).
+async fn journaled_grant(
+    db: &TestDb,
+    amount: i64,
+) -> (Store, GrantRequest, Changes, mykey_core::api::TransactionReceipt) {
     let l = Ledgerd::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     l.close().await;
-
-    // A batch as the writer would have journaled it just before a crash.
     let store = Store::connect(&db.url).await.unwrap();
     let mut ledger = Ledger::from_snapshot(store.load_snapshot().await.unwrap());
     let grant = GrantRequest {
@@ -26,12 +27,20 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
         resident: 1,
         municipality: 1,
         event: None,
-        amount: Decimal::from(70),
+        amount: Decimal::from(amount),
         expires_at: None,
         memo: None,
     };
     let mut changes = Changes::default();
     let receipt = ledger.grant(&mut changes, &grant, time::now()).unwrap();
+    (store, grant, changes, receipt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
+    let db = TestDb::new().await.unwrap();
+    // A batch as the writer would have journaled it just before a crash.
+    let (store, grant, changes, receipt) = journaled_grant(&db, 70).await;
     let body = serde_json::to_string(&receipt).unwrap();
     let fingerprint = Request::Grant(grant.clone()).fingerprint("municipality:1");
     let through = store.materialized_through().await.unwrap();
@@ -220,4 +229,34 @@ async fn a_watermark_behind_the_request_records_stops_the_start() {
     c.close().await.unwrap();
     let Err(e) = Ledgerd::open(&db.url).await else { panic!("the ledger opened") };
     assert!(format!("{e:#}").contains("watermark"), "{e:#}");
+}
+
+/// A version before `mykey_core::text` acknowledged memos with a NUL, which PostgreSQL's
+/// tables refuse: such a journaled batch stopped the materialiser and then the start-up. Now
+/// the row gets the memo with U+FFFD in place of each control character, while the leaf keeps
+/// the original bytes (the log and mirrors are unchanged; the audit names the transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_memo_the_tables_refuse_is_stored_replaced_and_its_leaf_keeps_the_original() {
+    use sqlx::Row;
+    let db = TestDb::new().await.unwrap();
+    let (store, _, mut changes, _) = journaled_grant(&db, 5).await;
+    // What the old version journaled: the memo as sent, in the transaction and its leaf.
+    let tx = &mut changes.transactions[0];
+    tx.memo = Some("a\u{0}b".to_owned());
+    let leaf = &mut changes.log_leaves[0];
+    leaf.data = mykey_server::log::transaction_leaf(tx);
+    leaf.hash = mykey_core::merkle::leaf_hash(&leaf.data);
+    let (seq, index, original) = (tx.seq, leaf.index, leaf.data.clone());
+    let through = store.materialized_through().await.unwrap();
+    let batch = Batch { seq: through + 1, changes, requests: vec![] };
+    Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
+
+    let l = Ledgerd::open(&db.url).await.expect("the start-up applies the journal");
+    let store = l.engine.store();
+    let row =
+        sqlx::query("SELECT memo FROM transactions WHERE seq = $1").bind(seq).fetch_one(store.pool()).await.unwrap();
+    assert_eq!(row.try_get::<String, _>("memo").unwrap(), "a\u{FFFD}b");
+    assert_eq!(store.log_leaves(index, index + 1).await.unwrap(), vec![original]);
+    assert_eq!(store.materialized_through().await.unwrap(), through + 1);
+    l.close().await;
 }

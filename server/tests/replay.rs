@@ -51,7 +51,7 @@ fn changed(r: &Request) -> Request {
         Request::Capture { body, .. } => body.amount = Some(body.amount.unwrap_or(Decimal::ZERO) + Decimal::ONE),
         Request::Void { hold, .. } => *hold = Uuid::new_v4(),
         Request::Assignment(a) => a.amount += Decimal::ONE,
-        Request::Transaction(t) => t.memo = Some("changed".into()),
+        Request::Transaction(t) => t.memo = Some(mykey_core::text::Memo::parse("changed").unwrap()),
     }
     r
 }

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::text::Memo;
 use crate::Currency;
 
 macro_rules! api_type {
@@ -151,7 +152,7 @@ api_type! {
         pub amount: Decimal,
         /// Free text shown in the history.
         #[serde(default)]
-        pub memo: Option<String>,
+        pub memo: Option<Memo>,
     }
 }
 
@@ -175,7 +176,7 @@ api_type! {
         pub expires_at: Option<DateTime<Utc>>,
         /// Free text shown in the history (e.g. "clean-up volunteering").
         #[serde(default)]
-        pub memo: Option<String>,
+        pub memo: Option<Memo>,
     }
 }
 
@@ -196,7 +197,7 @@ api_type! {
         pub rate: Decimal,
         /// Free text shown in the history.
         #[serde(default)]
-        pub memo: Option<String>,
+        pub memo: Option<Memo>,
     }
 }
 
@@ -238,7 +239,7 @@ api_type! {
         pub expires_at: Option<DateTime<Utc>>,
         /// Free text shown in the history.
         #[serde(default)]
-        pub memo: Option<String>,
+        pub memo: Option<Memo>,
     }
 }
 

@@ -309,14 +309,14 @@ api_type! {
     pub struct LinkedPaymentRequest {
         /// The store's own reference (an order number): the same reference gives the same
         /// answer again.
-        pub reference: String,
+        pub reference: crate::text::Reference,
         /// The member's ID at the online service.
         pub service_id: String,
         /// Points to spend (the store's municipality's points).
         #[cfg_attr(feature = "openapi", schema(value_type = f64))]
         pub amount: rust_decimal::Decimal,
         /// What was bought, shown in the resident's history.
-        pub memo: Option<String>,
+        pub memo: Option<crate::text::Memo>,
     }
 }
 
@@ -325,7 +325,7 @@ api_type! {
     /// member who linked their service ID.
     pub struct LinkedConversionRequest {
         /// The partner's own reference: the same reference gives the same answer again.
-        pub reference: String,
+        pub reference: crate::text::Reference,
         /// The member's service ID.
         pub service_id: String,
         /// The partner's points or miles converted.
@@ -341,7 +341,7 @@ api_type! {
     /// `PUT /v1/facilities/{shop}/service`: the card service a facility offers (one card).
     pub struct FacilityServiceRequest {
         /// As residents know it, e.g. 前橋市立図書館 利用者カード.
-        pub name: String,
+        pub name: FacilityServiceName,
         /// `library`, `museum`, `gym`, `clinic` or `other`.
         pub kind: String,
     }
@@ -358,6 +358,12 @@ api_type! {
         pub kind: String,
     }
 }
+
+/// The longest name of a facility's card service, in characters.
+pub const FACILITY_SERVICE_NAME_MAX: usize = 100;
+
+/// The name of a facility's card service, as residents know it.
+pub type FacilityServiceName = crate::text::Text<FACILITY_SERVICE_NAME_MAX>;
 
 /// The kinds of facility service.
 pub const FACILITY_KINDS: [&str; 5] = ["library", "museum", "gym", "clinic", "other"];
@@ -435,7 +441,7 @@ pub fn check_email(email: &str) -> bool {
     email.len() <= 254
         && !local.is_empty()
         && local.len() <= 64
-        && email.chars().all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()))
+        && email.chars().all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace() && !c.is_control()))
         && !domain.contains('@')
         && domain.split('.').count() >= 2
         && domain.split('.').all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
@@ -462,9 +468,19 @@ mod tests {
     fn emails_have_a_plausible_shape() {
         assert!(check_email("hanako@example.jp"));
         assert!(check_email("a.b+c@mail.city.maebashi.lg.jp"));
-        for bad in
-            ["", "hanako", "@example.jp", "hanako@", "hanako@localhost", "ha nako@example.jp", "a@b@c.jp", "a@.jp"]
-        {
+        for bad in [
+            "",
+            "hanako",
+            "@example.jp",
+            "hanako@",
+            "hanako@localhost",
+            "ha nako@example.jp",
+            "a@b@c.jp",
+            "a@.jp",
+            "a\u{85}b@example.jp",
+            "a\u{9b}b@example.jp",
+            "a@example.jp\u{0}",
+        ] {
             assert!(!check_email(bad), "{bad}");
         }
     }

@@ -44,6 +44,7 @@ macro_rules! problem_kinds {
 
 problem_kinds! {
     InvalidRequest => ("invalid-request", 400, "The request is malformed"),
+    BodyTooLarge => ("body-too-large", 413, "The request body is too large"),
     Unauthenticated => ("unauthenticated", 401, "An API key is required"),
     Forbidden => ("forbidden", 403, "This key may not do that"),
     NotFound => ("not-found", 404, "No such resource"),

@@ -9,6 +9,7 @@ use mykey_core::api::{ConversionRequest, PaymentRequest};
 use mykey_core::identity::{
     check_service_id, LinkTarget, LinkedConversionRequest, LinkedPaymentRequest, ServiceLink, ServiceLinkRequest,
 };
+use mykey_core::text::{Memo, Reference, MEMO_MAX, REFERENCE_MAX};
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
@@ -172,7 +173,7 @@ impl Identity {
     /// A partner's conversion for a linked service ID: reserved points for its resident.
     pub async fn linked_conversion(&self, partner: i64, req: &LinkedConversionRequest) -> Result<Answer, Problem> {
         // The partner's reference is its idempotency key: one conversion per reference.
-        let id = reference_id(&format!("linked:{partner}"), &req.reference)?;
+        let id = reference_id(&format!("linked:{partner}"), &req.reference);
         let service_id = req.service_id.trim();
         let principal = format!("partner:{partner}");
         let conversion = |resident| {
@@ -182,7 +183,7 @@ impl Identity {
                 resident,
                 partner_points: req.partner_points,
                 rate: req.rate,
-                memo: Some(format!("ID linkage {}", req.reference)),
+                memo: Some(linkage_memo(&req.reference)),
             })
         };
         let resident =
@@ -193,7 +194,7 @@ impl Identity {
     /// An online service's store charges a linked member's points (its municipality's).
     pub async fn linked_payment(&self, shop: i64, req: &LinkedPaymentRequest) -> Result<Answer, Problem> {
         // The store's reference is its idempotency key: one payment per order.
-        let id = reference_id(&format!("linked-payment:{shop}"), &req.reference)?;
+        let id = reference_id(&format!("linked-payment:{shop}"), &req.reference);
         self.engine.barrier().await?;
         let store: Option<(i64, i64)> =
             sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
@@ -274,14 +275,18 @@ impl Identity {
     }
 }
 
-/// The request id of a partner's or store's `reference` (1 to 128 characters) under `scope`:
-/// the same reference always gives the same id.
-fn reference_id(scope: &str, reference: &str) -> Result<Uuid, Problem> {
-    if reference.is_empty() || reference.len() > 128 {
-        return Err(Problem::new(ProblemKind::InvalidRequest, "reference is 1 to 128 characters"));
-    }
+/// The memo of a linked conversion: the partner's reference.
+fn linkage_memo(reference: &Reference) -> Memo {
+    const PREFIX: &str = "ID linkage ";
+    const _: () = assert!(PREFIX.len() + REFERENCE_MAX <= MEMO_MAX, "a reference fits a memo");
+    Memo::parse(format!("{PREFIX}{reference}")).expect("a reference is one line without control characters")
+}
+
+/// The request id of a partner's or store's `reference` under `scope`: the same reference
+/// always gives the same id.
+fn reference_id(scope: &str, reference: &Reference) -> Uuid {
     let digest = Sha256::digest(format!("{scope}:{reference}").as_bytes());
-    Ok(uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid())
+    uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid()
 }
 
 /// The links a resident can cut on my page.

@@ -114,21 +114,27 @@ pub(super) async fn materialize(
         },
     )
     .await?;
+    // A memo journaled by a version that did not check texts may hold what the tables refuse
+    // (PostgreSQL: NUL). Its row gets the memo with those characters replaced, and its leaf
+    // keeps the original bytes, so the log and mirrors are unchanged and the audit names the
+    // transaction (docs/operations.md, "The materialiser is stuck").
+    let memos: Vec<Option<std::borrow::Cow<'_, str>>> =
+        ch.transactions.iter().map(|t| t.memo.as_deref().map(storable_memo)).collect();
     if !ch.transactions.is_empty() {
         let ids = uuid_texts(ch.transactions.iter().map(|t| t.id));
-        let rows: Vec<_> = ch.transactions.iter().zip(&ids).collect();
+        let rows: Vec<_> = ch.transactions.iter().zip(&ids).zip(&memos).map(|((t, id), m)| (t, id, m)).collect();
         insert_rows(
             c,
             "INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at)",
             SKIP,
             6,
             &rows,
-            |b, (t, id)| {
+            |b, (t, id, memo)| {
                 b.push_bind(t.seq)
                     .push_bind(uuid_str(id))
                     .push_bind(t.municipality)
                     .push_bind(t.kind.as_str())
-                    .push_bind(t.memo.as_deref())
+                    .push_bind(memo.as_deref())
                     .push_bind(t.created_at);
             },
         )
@@ -231,8 +237,13 @@ pub(super) async fn materialize(
     // A transaction's leaf written with its transaction is stored without its bytes: they
     // follow from the transaction's rows (`Store::leaf_bytes`), and the leaf hash keeps them
     // honest. A mirror writes leaves alone, with their bytes.
-    let with_rows: std::collections::HashSet<i64, foldhash::fast::RandomState> =
-        ch.transactions.iter().map(|t| t.seq).collect();
+    let with_rows: std::collections::HashSet<i64, foldhash::fast::RandomState> = ch
+        .transactions
+        .iter()
+        .zip(&memos)
+        .filter(|(_, m)| !matches!(m, Some(std::borrow::Cow::Owned(_))))
+        .map(|(t, _)| t.seq)
+        .collect();
     insert_rows(c, "INSERT INTO log_leaves (idx, seq, data, hash)", SKIP, 4, &ch.log_leaves, |b, l| {
         let data: &[u8] = if l.seq != 0 && with_rows.contains(&l.seq) { &[] } else { &l.data };
         b.push_bind(l.index as i64).push_bind(l.seq).push_bind(data).push_bind(l.hash.as_slice());
