@@ -56,7 +56,7 @@ impl UsbBulk for WebUsbBulk {
         let p = self.device.transfer_out_with_u8_slice(self.out_ep, data).map_err(reader_error)?;
         JsFuture::from(Promise::from(JsValue::from(p))).await.map_err(reader_error)?;
         if !data.is_empty() && data.len() % self.packet_size == 0 {
-            // A write of whole packets ends with a zero-length packet (CARD.md).
+            // A write of whole packets ends with a zero-length packet (docs/card.md).
             let p = self.device.transfer_out_with_u8_slice(self.out_ep, &[]).map_err(reader_error)?;
             JsFuture::from(Promise::from(JsValue::from(p))).await.map_err(reader_error)?;
         }

@@ -1,4 +1,4 @@
-//! Coupon codes (DOMAIN.md "Partner conversion", methods 2 to 4): a partner issues a batch;
+//! Coupon codes (docs/domain.md "Partner conversion", methods 2 to 4): a partner issues a batch;
 //! a resident redeems a code once and the points arrive as reserved points through the
 //! ledger's conversion. Codes are HMAC-SHA-256(coupon key, batch id, index), so a repeated
 //! batch request returns the same codes, and only their hashes are stored. Redemption claims

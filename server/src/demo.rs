@@ -1,9 +1,9 @@
-//! Demo data from `shared/data`: the 228 council members, the 12 partners, the services each
-//! municipality started, the online shop's products, demo shops, online stores and residents
-//! with some history, and one API key per role.
+//! Demo data from the repository's `data/` (compiled in): the 228 council members, the 12
+//! partners, the services each municipality started, the online shop's products, demo shops,
+//! online stores and residents with some history, and one API key per role.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use mykey_core::api::{ConversionRequest, GrantRequest, MunicipalityServices, PaymentRequest};
@@ -16,9 +16,41 @@ use crate::auth::{create_key, Role};
 use crate::catalog::Catalog;
 use crate::engine::{Admin, AdminResult, Engine, Request};
 
-/// Where the shared data files are by default: `shared/data` beside the repository.
-pub fn default_data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+/// The demo's data files, by name.
+const FILES: [(&str, &str); 4] = [
+    (COUNCIL, include_str!("../../data/council-members-2017-09-20.csv")),
+    (PARTNERS, include_str!("../../data/partners-2017.csv")),
+    (SERVICES, include_str!("../../data/services-started-2017-09-20.csv")),
+    (PRODUCTS, include_str!("../../data/meibutsu-products.csv")),
+];
+const COUNCIL: &str = "council-members-2017-09-20.csv";
+const PARTNERS: &str = "partners-2017.csv";
+const SERVICES: &str = "services-started-2017-09-20.csv";
+const PRODUCTS: &str = "meibutsu-products.csv";
+
+/// Where the demo reads its data: the copy compiled into the binary, or a folder holding
+/// files of the same names (`demo --data-dir`).
+#[derive(Clone, Debug, Default)]
+pub enum DemoData {
+    /// The repository's `data/` as it was built.
+    #[default]
+    Embedded,
+    /// A folder with the same files.
+    Dir(PathBuf),
+}
+
+impl DemoData {
+    fn read<T: for<'de> Deserialize<'de>>(&self, name: &str) -> anyhow::Result<Vec<T>> {
+        let text = match self {
+            DemoData::Embedded => FILES.iter().find(|f| f.0 == name).expect("every demo file is embedded").1.to_owned(),
+            DemoData::Dir(dir) => {
+                let path = dir.join(name);
+                std::fs::read_to_string(&path).with_context(|| format!("opening {}", path.display()))?
+            }
+        };
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        r.deserialize().map(|row| row.with_context(|| format!("reading {name}"))).collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -100,11 +132,6 @@ pub struct DemoIds {
     pub crowdfunding: i64,
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
-    r.deserialize().map(|row| row.with_context(|| format!("reading {}", path.display()))).collect()
-}
-
 fn id(r: AdminResult) -> i64 {
     match r {
         AdminResult::Id(i) => i,
@@ -113,11 +140,11 @@ fn id(r: AdminResult) -> i64 {
 }
 
 /// Loads the demo data unless the ledger already has municipalities.
-pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<DemoKeys>> {
+pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<DemoKeys>> {
     if !engine.store().municipalities().await?.is_empty() {
         return Ok(None);
     }
-    let council: Vec<CouncilRow> = read_csv(&data_dir.join("council-members-2017-09-20.csv"))?;
+    let council: Vec<CouncilRow> = data.read(COUNCIL)?;
     if council.len() != 228 {
         bail!("expected the 228 council members, found {}", council.len());
     }
@@ -138,7 +165,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
     }
     let mut partner_ids = Vec::new();
     let mut coupon_partner = None;
-    for row in read_csv::<PartnerRow>(&data_dir.join("partners-2017.csv"))? {
+    for row in data.read::<PartnerRow>(PARTNERS)? {
         let by_url = row.exchange_method == "coupon_url";
         let r = engine
             .admin(Admin::Partner {
@@ -160,7 +187,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
     let crowdfunding = catalog.add_online_service("セキュリテ", "Securite", "crowdfunding").await?;
     let mut first_shop: HashMap<i64, i64> = HashMap::new();
     let mut online_stores: HashMap<i64, i64> = HashMap::new();
-    for row in read_csv::<ServiceRow>(&data_dir.join("services-started-2017-09-20.csv"))? {
+    for row in data.read::<ServiceRow>(SERVICES)? {
         let name = if row.municipality.is_empty() { row.prefecture.clone() } else { row.municipality.clone() };
         let Some(&mid) = by_name.get(&(row.prefecture.clone(), name.clone())) else { continue };
         catalog
@@ -198,7 +225,7 @@ pub async fn seed(engine: &Engine, data_dir: &Path) -> anyhow::Result<Option<Dem
             }
         }
     }
-    for row in read_csv::<ProductRow>(&data_dir.join("meibutsu-products.csv"))? {
+    for row in data.read::<ProductRow>(PRODUCTS)? {
         let mid = *by_name
             .get(&(row.prefecture.clone(), row.municipality.clone()))
             .with_context(|| format!("{} {} is not a council member", row.prefecture, row.municipality))?;

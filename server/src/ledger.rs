@@ -22,9 +22,9 @@ use crate::log::transaction_leaf;
 use crate::log::{usage_leaf, Log, LogLeaf, UsageEvent};
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
 
-/// How long reserved points wait before they move to the home municipality (DOMAIN.md).
+/// How long reserved points wait before they move to the home municipality (docs/domain.md).
 pub const RESERVED_WAIT: Micros = 14 * DAY;
-/// Default lifetime of municipal points (DOMAIN.md, assumed: 2 years).
+/// Default lifetime of municipal points (docs/domain.md, assumed: 2 years).
 pub const DEFAULT_EXPIRY_DAYS: i64 = 730;
 /// Longest hold a shop may place: one week.
 pub const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;

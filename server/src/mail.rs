@@ -1,4 +1,4 @@
-//! E-mail notices: the four kinds a resident may choose (DOMAIN.md "MyKey ID"), in Japanese,
+//! E-mail notices: the four kinds a resident may choose (docs/domain.md "MyKey ID"), in Japanese,
 //! through an outbox table and a real SMTP client (lettre) with retries.
 //!
 //! Two sources fill `mail_outbox`: the ledger's `notices` (points granted, points expired),

@@ -74,7 +74,7 @@ struct CardArgs {
     #[arg(long, env = "MYKEY_ORIGIN")]
     origin: Option<String>,
     /// A CA trusted for card logins, PEM or DER (repeat). In production the J-LIS
-    /// user-authentication CAs: `shared/data/jpki-ca/auth_ca_*.pem`. Without one, card login
+    /// user-authentication CAs: `data/jpki-ca/auth_ca_*.pem`. Without one, card login
     /// is off.
     #[arg(long = "card-ca")]
     card_cas: Vec<PathBuf>,
@@ -223,9 +223,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: SocketAddr,
-        /// Folder with the shared data files.
-        #[arg(long, env = "MYKEY_DATA_DIR", default_value_os_t = demo::default_data_dir())]
-        data_dir: PathBuf,
+        /// Folder with the demo's data files (the names of the repository's `data/`); by
+        /// default the copy compiled into this binary.
+        #[arg(long, env = "MYKEY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Where to write the demo's API keys.
         #[arg(long, default_value = "mykey-demo-keys.json")]
         keys_file: PathBuf,
@@ -505,7 +506,7 @@ async fn main() -> anyhow::Result<()> {
                 tokio::spawn(async move { axum::serve(listener, witness.router()).await });
             }
             let ledger = Ledgerd::open_with(&url, LogConfig { signer, witnesses, quorum: 2 }).await?;
-            match demo::seed(&ledger.engine, &data_dir).await? {
+            match demo::seed(&ledger.engine, &data_dir.map_or(demo::DemoData::Embedded, demo::DemoData::Dir)).await? {
                 Some(keys) => {
                     write_secret(&keys_file, &serde_json::to_string_pretty(&keys)?)?;
                     println!("demo data loaded; API keys written to {}", keys_file.display());

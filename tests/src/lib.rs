@@ -144,6 +144,19 @@ impl Server {
         Self::spawn(cmd, "mykey demo: ")
     }
 
+    /// `mykey-server demo` with every default, run as `./mykey-server` from `dir` (a copy of
+    /// the binary there): a release copied to another machine, with no repository around it.
+    pub fn demo_standalone(dir: &Path) -> anyhow::Result<Server> {
+        let bin = dir.join("mykey-server");
+        std::fs::copy(server_bin(), &bin).context("copying mykey-server")?;
+        let mut cmd = Command::new(&bin);
+        cmd.current_dir(dir)
+            .args(["demo", "--bind", "127.0.0.1:0"])
+            .env_remove("MYKEY_DATA_DIR")
+            .env_remove("DATABASE_URL");
+        Self::spawn(cmd, "mykey demo: ")
+    }
+
     /// `mykey-server demo` with a given demo CA file and pages served from `web_dir` at `/app/`.
     pub fn demo_with(database_url: &str, dir: &Path, demo_ca: &Path, web_dir: &Path) -> anyhow::Result<Server> {
         Self::demo_mailing(database_url, dir, demo_ca, web_dir, None)

@@ -1,4 +1,4 @@
-//! The README's demo: `mykey-server demo` loads the shared data and serves it.
+//! The README's demo: `mykey-server demo` loads the demo data compiled into it and serves it.
 
 use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
@@ -38,5 +38,24 @@ async fn demo_loads_the_council_partners_shops_and_residents() {
     assert!(stdout.contains("urn:mykey:problem:fractional-points"), "{stdout}");
     let home = c.get(format!("{}/", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("/openapi.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The binary alone, copied into an empty folder and started with every default, loads its
+/// compiled-in data and writes its files beside itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_from_an_empty_folder_with_no_repository_around_it() {
+    let dir = mykey_tests::temp_dir("standalone");
+    let server = Server::demo_standalone(&dir).unwrap();
+    let c = reqwest::Client::new();
+    let municipalities: Value =
+        c.get(format!("{}/v1/municipalities", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(municipalities.as_array().unwrap().len(), 228);
+    let search: Value = c.get(format!("{}/v1/search?q=前橋", server.base)).send().await.unwrap().json().await.unwrap();
+    assert!(!search["products"].as_array().unwrap().is_empty(), "{search}");
+    for file in ["mykey.db", "mykey-demo-keys.json", "mykey-log.key", "mykey-demo-ca.json"] {
+        assert!(dir.join(file).exists(), "{file} beside the binary");
+    }
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

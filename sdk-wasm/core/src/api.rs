@@ -33,7 +33,7 @@ macro_rules! api_enum {
 pub(crate) use {api_enum, api_type};
 
 api_enum! {
-    /// What an account is for (DOMAIN.md glossary).
+    /// What an account is for (docs/domain.md glossary).
     pub enum AccountKind {
         /// A resident's reserved points, not yet assigned to a municipality.
         Reserved,
@@ -669,7 +669,7 @@ mod tests {
 
 api_type! {
     /// What a partner owes a municipality for points its members' conversions brought there
-    /// (DOMAIN.md "Partner conversion": the partner buys those points at 1 yen each).
+    /// (docs/domain.md "Partner conversion": the partner buys those points at 1 yen each).
     pub struct SettlementLine {
         /// The partner.
         pub partner: i64,

@@ -1,4 +1,4 @@
-//! Coupon codes of partner conversions (DOMAIN.md "Partner conversion"): 15 random symbols of
+//! Coupon codes of partner conversions (docs/domain.md "Partner conversion"): 15 random symbols of
 //! Crockford's base 32 (75 bits, so guessing is hopeless) and a Luhn mod 32 check symbol, so
 //! that any one mistyped symbol, and two swapped neighbours (but "0" and "Z"), are caught
 //! before anything is sent.

@@ -1,4 +1,4 @@
-//! Card login and MyKey IDs as the API speaks them (DOMAIN.md "MyKey ID", CARD.md
+//! Card login and MyKey IDs as the API speaks them (docs/domain.md "MyKey ID", docs/card.md
 //! "Authentication token"), and the typed rules the browser checks as the resident types:
 //! password and e-mail. The server checks the same rules again with the same code.
 
@@ -422,7 +422,7 @@ pub enum PasswordError {
     Character(char),
 }
 
-/// Checks the password rules (DOMAIN.md): 6 to 16 half-width letters, digits and symbols.
+/// Checks the password rules (docs/domain.md): 6 to 16 half-width letters, digits and symbols.
 pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if let Some(c) = password.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(PasswordError::Character(c));

@@ -6,7 +6,7 @@ use std::fmt;
 pub const MYKEY_ID_LEN: usize = 8;
 
 /// Characters used for generated IDs: A-Z and 0-9 without the look-alikes I, O, 0 and 1
-/// (DOMAIN.md, assumed rule). 32 characters, so one random byte maps without bias.
+/// (docs/domain.md, assumed rule). 32 characters, so one random byte maps without bias.
 pub const GENERATED_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 /// A syntactically valid MyKey ID. Whether it is taken is the server's business.

@@ -1,6 +1,6 @@
 //! The virtual My Number Card: the JPKI application's file layout, the auth PIN's counter
 //! and an RSA-2048 key that signs the DigestInfo it is sent (PKCS#1 v1.5), answering APDUs
-//! the way the card does (`shared/CARD.md`), unknown commands and files included, so that
+//! the way the card does (`docs/card.md`), unknown commands and files included, so that
 //! OpenSC's probing and the host code see a faithful card.
 
 use std::time::SystemTime;

@@ -1,4 +1,4 @@
-//! Card login (CARD.md "Authentication token"): single-use nonces bound to the browser's
+//! Card login (docs/card.md "Authentication token"): single-use nonces bound to the browser's
 //! challenge cookie, and the verification of a token: the certificate's chain to a configured
 //! anchor (rustls-webpki), its validity and key usage, revocation under an explicit policy,
 //! and the signature over the server's own origin and the nonce.

@@ -1,4 +1,4 @@
-//! One card (DOMAIN.md "One card"): a facility registers the card service whose patron numbers
+//! One card (docs/domain.md "One card"): a facility registers the card service whose patron numbers
 //! it keeps; at its counter terminal, staff link a resident's MyKey ID to the facility's own
 //! patron number with the resident present (card and PIN); afterwards a card read at that
 //! facility returns that facility's patron number and nothing else: not the MyKey ID, not the

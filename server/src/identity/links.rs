@@ -1,4 +1,4 @@
-//! Service links. ID linkage (DOMAIN.md "Partner conversion", method 1): a resident links a
+//! Service links. ID linkage (docs/domain.md "Partner conversion", method 1): a resident links a
 //! partner's service ID to their MyKey ID on my page; the partner pushes conversions for that
 //! service ID, idempotent by the partner's own reference. Online services (an online shop, a
 //! crowdfunding site): the resident links their member ID there and the service's stores

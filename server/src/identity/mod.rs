@@ -1,4 +1,4 @@
-//! MyKey IDs (DOMAIN.md "MyKey ID"): card login, the candidate dialogue, registration,
+//! MyKey IDs (docs/domain.md "MyKey ID"): card login, the candidate dialogue, registration,
 //! password login, sessions, change, revocation and re-binding a renewed card. Plain
 //! functions over the database; `api.rs` parses and authorises, then calls them.
 //!

@@ -2,7 +2,7 @@
 //! or more I-blocks (chaining when longer than the card's frame size), the answer comes back
 //! the same way; waiting-time extensions are echoed; a lost or damaged frame is asked for again
 //! with R(NAK), a bounded number of times. The reader chip adds and checks CRC_B, so frames
-//! here are PCB + information field only. Facts: `shared/CARD.md` (after nfcpy's `tt4.py`).
+//! here are PCB + information field only. Facts: `docs/card.md` (after nfcpy's `tt4.py`).
 
 use super::{Transport, TransportError};
 

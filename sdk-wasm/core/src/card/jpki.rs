@@ -2,7 +2,7 @@
 //! count PIN tries without spending one, and sign the authentication token's digest.
 //!
 //! The only signing entry point is [`authenticate`], which builds the digest itself from the
-//! origin and the server's nonce (Web eID's token design, `shared/CARD.md`): nothing here signs
+//! origin and the server's nonce (Web eID's token design, `docs/card.md`): nothing here signs
 //! a hash a caller chose with the auth key.
 
 use sha2::{Digest, Sha256};

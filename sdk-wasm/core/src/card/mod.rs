@@ -1,7 +1,7 @@
 //! The My Number Card seen from the host: APDUs, the JPKI application, and the Sony PaSoRi
 //! RC-S380 "Port-100" framing. Platform-free: the same code runs in the browser (WebUSB), in
 //! the native-messaging host (PC/SC) and in tests, behind one [`Transport`] trait.
-//! Facts: `shared/CARD.md`.
+//! Facts: `docs/card.md`.
 
 pub mod apdu;
 pub mod bridge;

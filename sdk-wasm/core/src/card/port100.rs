@@ -1,4 +1,4 @@
-//! Sony RC-S380 "Port-100" framing (facts: `shared/CARD.md`, after nfcpy's `rcs380.py` and
+//! Sony RC-S380 "Port-100" framing (facts: `docs/card.md`, after nfcpy's `rcs380.py` and
 //! Linux's `port100.c`): extended frames with length and data checksums, and the commands a
 //! Type B exchange needs. The USB transfers themselves belong to the bridge (WebUSB).
 
@@ -126,7 +126,7 @@ mod tests {
         s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
     }
 
-    // The worked frames of shared/CARD.md.
+    // The worked frames of docs/card.md.
     #[test]
     fn frames_match_the_worked_examples() {
         assert_eq!(encode(&[0x31, 0x32]), hex("00 00 FF FF FF 02 00 FE 31 32 9D 00"));

@@ -1,6 +1,6 @@
 //! Sony PaSoRi RC-S300 over its vendor-class interface: CCID `PC_to_RDR_Escape` messages
 //! carrying "transparent session" commands, then Type B polling and RF exchanges for ISO-DEP.
-//! Facts: `shared/CARD.md` (the Type B path there is marked unverified on hardware; the
+//! Facts: `docs/card.md` (the Type B path there is marked unverified on hardware; the
 //! framing here follows it exactly so that a hardware check changes data, not structure).
 
 use super::isodep::{IsoDep, RfLink};

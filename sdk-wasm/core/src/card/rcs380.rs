@@ -1,6 +1,6 @@
 //! Sony PaSoRi RC-S380 over its vendor-class USB interface (Port-100): start-up, Type B
 //! polling and activation, and RF exchanges for ISO-DEP. The bulk transfers come from the
-//! bridge (WebUSB in the browser); everything else is here. Facts: `shared/CARD.md`.
+//! bridge (WebUSB in the browser); everything else is here. Facts: `docs/card.md`.
 
 use super::isodep::{IsoDep, RfLink};
 use super::port100::{self, code, ACK};
