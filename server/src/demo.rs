@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{create_key, Role};
-use crate::catalog::Catalog;
 use crate::engine::{Admin, AdminResult, Engine, Request};
+use crate::services::catalog::Catalog;
 
 /// The demo's data files, by name.
 const FILES: [(&str, &str); 4] = [

@@ -3,26 +3,19 @@
 //! `ledger` holds the rules, `engine` the single writer that batches and commits, `store`
 //! every SQL statement, `api` the HTTP handlers. See ARCHITECTURE.md.
 
-pub mod api;
-pub mod audit;
 pub mod auth;
-pub mod catalog;
-pub mod coupons;
 pub mod demo;
-pub mod demo_cards;
 pub mod engine;
-pub mod identity;
-pub mod journal;
+pub mod http;
+pub mod integrity;
 pub mod ledger;
-pub mod lock;
 pub mod log;
-pub mod mail;
-pub mod mirror;
-pub mod restore;
+pub mod outbox;
+pub mod secret;
+pub mod services;
 pub mod store;
 pub mod testing;
 pub mod time;
-pub mod witness;
 
 use std::net::SocketAddr;
 
@@ -36,21 +29,22 @@ pub struct Ledgerd {
     /// The engine (writes).
     pub engine: engine::Engine,
     tasks: engine::Tasks,
-    _lock: lock::WriterLock,
+    _lock: store::lock::WriterLock,
 }
 
 impl Ledgerd {
     /// Opens with a fresh, unsaved log key (tests and benchmarks).
     pub async fn open(database_url: &str) -> anyhow::Result<Ledgerd> {
-        Self::open_with(database_url, log::LogConfig::unwitnessed(log::LogSigner::generate(DEFAULT_LOG_ORIGIN))).await
+        Self::open_with(database_url, engine::LogConfig::unwitnessed(log::LogSigner::generate(DEFAULT_LOG_ORIGIN)))
+            .await
     }
 
     /// Connects, migrates, takes the writer lock and starts the engine; `log` says who signs
     /// and who cosigns the log's checkpoints.
-    pub async fn open_with(database_url: &str, log: log::LogConfig) -> anyhow::Result<Ledgerd> {
+    pub async fn open_with(database_url: &str, log: engine::LogConfig) -> anyhow::Result<Ledgerd> {
         let store = store::Store::connect(database_url).await?;
         store.migrate().await?;
-        let lock = lock::WriterLock::acquire(&store).await?;
+        let lock = store::lock::WriterLock::acquire(&store).await?;
         let (engine, tasks) = engine::Engine::start(store, log).await?;
         Ok(Ledgerd { engine, tasks, _lock: lock })
     }
@@ -66,14 +60,14 @@ impl Ledgerd {
 #[derive(Default)]
 pub struct Site {
     /// Who is trusted for card logins, for which origin; none: card login is off.
-    pub card_trust: Option<identity::card::CardTrust>,
+    pub card_trust: Option<services::identity::card::CardTrust>,
     /// Demo only: the CA that issues virtual cards to pages at `/demo/cards`.
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
     /// Where e-mail notices go; none: they wait in the outbox.
-    pub mail: Option<mail::MailConfig>,
-    /// The secret coupon codes derive from (`coupons::key_file`); none: a random one for
+    pub mail: Option<outbox::mail::MailConfig>,
+    /// The secret coupon codes derive from (`services::coupons::key_file`); none: a random one for
     /// this process (tests).
     pub coupon_key: Option<[u8; 32]>,
 }
@@ -85,7 +79,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let identity = std::sync::Arc::new(identity::Identity::new(engine.clone(), site.card_trust.take()));
+    let identity = std::sync::Arc::new(services::identity::Identity::new(engine.clone(), site.card_trust.take()));
     serve_with(engine, identity, site, listener, jobs_every).await
 }
 
@@ -93,7 +87,7 @@ pub async fn serve(
 /// `site.card_trust` is not used.
 pub async fn serve_with(
     engine: engine::Engine,
-    identity: std::sync::Arc<identity::Identity>,
+    identity: std::sync::Arc<services::identity::Identity>,
     site: Site,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
@@ -103,7 +97,7 @@ pub async fn serve_with(
         tracing::info!(events = pending, "logged MyKey ID events left from the last run");
     }
     if let Some(config) = &site.mail {
-        let mailer = mail::Mailer::new(engine.store().pool().clone(), config)?;
+        let mailer = outbox::mail::Mailer::new(engine.store().pool().clone(), config)?;
         tokio::spawn(mailer.run());
     }
     let coupon_key = site.coupon_key.unwrap_or_else(|| {
@@ -112,8 +106,8 @@ pub async fn serve_with(
         rand::rngs::OsRng.fill_bytes(&mut k);
         k
     });
-    let coupons = coupons::Coupons::new(engine.clone(), coupon_key, identity.origin().unwrap_or(""));
-    let router = api::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.demo_ca, site.web_dir);
+    let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, identity.origin().unwrap_or(""));
+    let router = http::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.demo_ca, site.web_dir);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;
@@ -126,19 +120,6 @@ pub async fn serve_with(
         }
     });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.context("serving HTTP")
-}
-
-/// Writes a new secret file (a key) that only its owner may read; refuses to replace one.
-pub fn create_secret_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .with_context(|| format!("writing a new key to {}", path.display()))
 }
 
 /// Binds a listener with a readable error.

@@ -10,10 +10,11 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use mykey_server::auth::{create_key, Role};
+use mykey_server::engine::LogConfig;
 use mykey_server::engine::{Admin, AdminResult};
-use mykey_server::identity::card::{CardTrust, UnknownRevocation};
-use mykey_server::log::{LogConfig, LogSigner};
-use mykey_server::witness::{Witness, WitnessClient};
+use mykey_server::log::witness::{Witness, WitnessClient};
+use mykey_server::log::LogSigner;
+use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
 use mykey_server::{demo, store, time, Ledgerd, Site};
 
 #[cfg(feature = "bench-without-log")]
@@ -60,9 +61,9 @@ struct MailArgs {
 }
 
 impl MailArgs {
-    fn config(&self) -> Option<mykey_server::mail::MailConfig> {
+    fn config(&self) -> Option<mykey_server::outbox::mail::MailConfig> {
         let url = self.smtp_url.clone()?;
-        Some(mykey_server::mail::MailConfig { smtp_url: url, from: self.mail_from.clone() })
+        Some(mykey_server::outbox::mail::MailConfig { smtp_url: url, from: self.mail_from.clone() })
     }
 }
 
@@ -328,7 +329,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = mykey_server::bind(bind).await?;
             let trust = card.trust(listener.local_addr()?)?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
-            let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
+            let coupon_key = Some(mykey_server::services::coupons::key_file(&cli.coupon_key_file)?);
             let site = Site {
                 card_trust: trust,
                 demo_ca: None,
@@ -362,13 +363,13 @@ async fn main() -> anyhow::Result<()> {
             };
             let key = mykey_core::note::VerifierKey::parse(&vkey).map_err(|e| anyhow::anyhow!("the log key: {e}"))?;
             let s = store::Store::connect(&url).await?;
-            let cp = mykey_server::audit::load_checkpoint(&s, checkpoint.as_deref(), &key).await?;
+            let cp = mykey_server::integrity::audit::load_checkpoint(&s, checkpoint.as_deref(), &key).await?;
             let bar = indicatif::ProgressBar::new(cp.size);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves {per_sec} {eta}")
                     .expect("template"),
             );
-            let report = mykey_server::audit::audit(&s, &cp, |n| bar.set_position(n)).await?;
+            let report = mykey_server::integrity::audit::audit(&s, &cp, |n| bar.set_position(n)).await?;
             bar.finish_and_clear();
             if report.clean() {
                 println!(
@@ -392,18 +393,19 @@ async fn main() -> anyhow::Result<()> {
             let witnesses = witnesses.iter().map(|w| parse(w)).collect::<anyhow::Result<Vec<_>>>()?;
             let quorum = quorum.unwrap_or(witnesses.len().min(2));
             anyhow::ensure!(quorum <= witnesses.len(), "a quorum of {quorum} needs at least {quorum} witnesses");
-            let config = mykey_server::mirror::Source {
+            let config = mykey_server::integrity::mirror::Source {
                 url: from.trim_end_matches('/').to_owned(),
                 token: source_key,
                 log_key: parse(&log_vkey)?,
                 witnesses,
                 quorum,
             };
-            let mut mirror = mykey_server::mirror::Mirror::open(&mirror_database, config).await?;
+            let mut mirror = mykey_server::integrity::mirror::Mirror::open(&mirror_database, config).await?;
             let listener = mykey_server::bind(bind).await?;
             println!("mirror of {from} serving on http://{}", listener.local_addr()?);
             tokio::spawn(
-                axum::serve(listener, mykey_server::mirror::router(mirror.store().clone(), token)).into_future(),
+                axum::serve(listener, mykey_server::integrity::mirror::router(mirror.store().clone(), token))
+                    .into_future(),
             );
             let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
             loop {
@@ -428,22 +430,22 @@ async fn main() -> anyhow::Result<()> {
             let quorum = quorum.unwrap_or(witnesses.len().min(2));
             let s = store::Store::connect(&url).await?;
             s.migrate().await?;
-            let _lock = mykey_server::lock::WriterLock::acquire(&s).await?;
-            mykey_server::journal::recover(&s).await?;
-            let from = mykey_server::mirror::Source {
+            let _lock = mykey_server::store::lock::WriterLock::acquire(&s).await?;
+            mykey_server::engine::journal::recover(&s).await?;
+            let from = mykey_server::integrity::mirror::Source {
                 url: from_mirror.trim_end_matches('/').to_owned(),
                 token,
                 log_key: log_key.clone(),
                 witnesses,
                 quorum,
             };
-            let done = mykey_server::restore::restore(&s, &from).await?;
+            let done = mykey_server::integrity::restore::restore(&s, &from).await?;
             println!(
                 "restored from {from_mirror}: {} leaves checked, {} transactions and {} log leaves rewritten; auditing again",
                 done.checked, done.transactions, done.leaves
             );
-            let cp = mykey_server::audit::load_checkpoint(&s, None, &log_key).await?;
-            let report = mykey_server::audit::audit(&s, &cp, |_| {}).await?;
+            let cp = mykey_server::integrity::audit::load_checkpoint(&s, None, &log_key).await?;
+            let report = mykey_server::integrity::audit::audit(&s, &cp, |_| {}).await?;
             if !report.clean() {
                 eprintln!("the audit still fails after the restore: {}", report.findings[0].what);
                 std::process::exit(1);
@@ -528,7 +530,7 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "mykey demo: http://{at}/  (the web app is at http://{at}/app/ when built; the API at http://{at}/openapi.json)"
             );
-            let coupon_key = Some(mykey_server::coupons::key_file(&cli.coupon_key_file)?);
+            let coupon_key = Some(mykey_server::services::coupons::key_file(&cli.coupon_key_file)?);
             let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
         }

@@ -4,12 +4,13 @@
 
 use mykey_core::api::GrantRequest;
 use mykey_core::note::{SignerKey, VerifierKey};
-use mykey_server::audit::{audit, load_checkpoint, AuditReport};
+use mykey_server::engine::LogConfig;
 use mykey_server::engine::Request;
-use mykey_server::log::{LogConfig, LogSigner};
+use mykey_server::integrity::audit::{audit, load_checkpoint, AuditReport};
+use mykey_server::log::witness::{request_body, Witness};
+use mykey_server::log::LogSigner;
 use mykey_server::store::Store;
 use mykey_server::testing::{postgres, TestDb};
-use mykey_server::witness::{request_body, Witness};
 use mykey_server::Ledgerd;
 use sqlx::Connection;
 use uuid::Uuid;
@@ -235,7 +236,7 @@ async fn mykey_id_events_are_leaves_and_tampering_with_them_is_found() {
         ],
     )
     .await;
-    let identity = mykey_server::identity::Identity::new(l.engine.clone(), None);
+    let identity = mykey_server::services::identity::Identity::new(l.engine.clone(), None);
     assert_eq!(identity.log_pending().await.unwrap(), 2);
     assert_eq!(identity.log_pending().await.unwrap(), 0, "logged once");
     l.close().await;
@@ -247,8 +248,10 @@ async fn mykey_id_events_are_leaves_and_tampering_with_them_is_found() {
     let store = Store::connect(&db.url).await.unwrap();
     let leaves = store.log_leaves(3, 5).await.unwrap();
     for (leaf, kind) in leaves.iter().zip(["registered", "login_card"]) {
-        match mykey_server::log::parse_leaf(leaf).unwrap() {
-            mykey_server::log::Leaf::Usage(e) => assert_eq!((e.kind.as_str(), e.mykey_id.as_str()), (kind, "AB2CD3EF")),
+        match mykey_server::ledger::leaf::parse_leaf(leaf).unwrap() {
+            mykey_server::ledger::leaf::Leaf::Usage(e) => {
+                assert_eq!((e.kind.as_str(), e.mykey_id.as_str()), (kind, "AB2CD3EF"))
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -4,7 +4,7 @@ mod common;
 
 use common::App;
 use mykey_core::api::MunicipalityServices;
-use mykey_server::catalog::Catalog;
+use mykey_server::services::catalog::Catalog;
 use rust_decimal::Decimal;
 
 async fn public(app: &App, path: &str) -> (u16, serde_json::Value) {

@@ -95,7 +95,7 @@ async fn typos_guesses_and_expired_codes_are_refused_and_guessing_is_limited() {
     assert_eq!((s, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:coupon-invalid"));
     assert!(v["detail"].as_str().unwrap().contains("typo"), "{v}");
     let stranger = mykey_core::coupon::CouponCode::from_random(&[9; 15]).to_string();
-    for _ in 1..mykey_server::coupons::FAILED_REDEMPTIONS_PER_RESIDENT {
+    for _ in 1..mykey_server::services::coupons::FAILED_REDEMPTIONS_PER_RESIDENT {
         let (s, v) = app.post("/v1/coupons/redeem", &app.keys.resident1, redeem(&stranger)).await;
         assert_eq!((s, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:coupon-invalid"));
     }

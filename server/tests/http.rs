@@ -451,7 +451,7 @@ async fn free_texts_the_tables_or_the_log_cannot_hold_are_refused_before_anythin
     assert_eq!((s, slug(&v)), (400, "invalid-request"), "{v}");
 
     // A body over the limit is refused before it is parsed.
-    let huge = "x".repeat(mykey_server::api::MAX_BODY_BYTES);
+    let huge = "x".repeat(mykey_server::http::MAX_BODY_BYTES);
     let (s, v) = app.post("/v1/grants", m, grant(&huge)).await;
     assert_eq!((s, slug(&v)), (413, "body-too-large"), "{v}");
 

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use mykey_core::card::jpki::{self, Pin};
 use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
-use mykey_server::identity::card::{CardTrust, UnknownRevocation};
-use mykey_server::identity::Identity;
+use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
+use mykey_server::services::identity::Identity;
 use mykey_server::testing::{Smtp, TestDb};
 use mykey_server::Ledgerd;
 use mykey_virtual_card::{DemoCa, VirtualCard};
@@ -96,7 +96,7 @@ async fn server(opts: Options) -> Server {
         mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, partner, "t")
             .await
             .unwrap();
-    let catalog = mykey_server::catalog::Catalog::new(&ledger.engine);
+    let catalog = mykey_server::services::catalog::Catalog::new(&ledger.engine);
     let online_service =
         catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await.unwrap();
     let online_store = match ledger
@@ -139,9 +139,10 @@ async fn server(opts: Options) -> Server {
     let trust = CardTrust::new(&[ca.certificate().to_vec()], &crls, opts.unknown, &base).unwrap();
     let identity =
         Arc::new(Identity::with_lives(ledger.engine.clone(), Some(trust), opts.nonce_life, Duration::from_secs(3600)));
-    let mail = opts
-        .smtp
-        .map(|url| mykey_server::mail::MailConfig { smtp_url: url, from: "mykey <no-reply@mykey.test>".into() });
+    let mail = opts.smtp.map(|url| mykey_server::outbox::mail::MailConfig {
+        smtp_url: url,
+        from: "mykey <no-reply@mykey.test>".into(),
+    });
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
@@ -322,8 +323,8 @@ async fn a_card_registers_a_mykey_id_and_logs_in_with_card_or_password() {
     assert_eq!(logged.len(), 3, "every event got a leaf");
     for (kind, index) in logged {
         let leaf = store.log_leaves(index.unwrap() as u64, index.unwrap() as u64 + 1).await.unwrap().remove(0);
-        match mykey_server::log::parse_leaf(&leaf).unwrap() {
-            mykey_server::log::Leaf::Usage(e) => assert_eq!((e.kind, e.resident), (kind, resident)),
+        match mykey_server::ledger::leaf::parse_leaf(&leaf).unwrap() {
+            mykey_server::ledger::leaf::Leaf::Usage(e) => assert_eq!((e.kind, e.resident), (kind, resident)),
             other => panic!("{other:?}"),
         }
     }
@@ -547,7 +548,7 @@ async fn password_guessing_is_rate_limited_per_mykey_id() {
     let mut card = card(&s);
     let (id, _) = registered(&b, &mut card).await;
     let g = Browser::new(&s);
-    for _ in 0..mykey_server::identity::FAILED_LOGINS_PER_ID {
+    for _ in 0..mykey_server::services::identity::FAILED_LOGINS_PER_ID {
         let (st, v) = g.post("/v1/auth/password", json!({"mykey_id": id, "password": "guess123"})).await;
         assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:login-failed"));
     }

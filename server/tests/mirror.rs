@@ -5,7 +5,7 @@ mod common;
 
 use common::{payment, App};
 use mykey_core::note::VerifierKey;
-use mykey_server::mirror::{Mirror, Source};
+use mykey_server::integrity::mirror::{Mirror, Source};
 use mykey_server::testing::TestDb;
 use serde_json::json;
 
@@ -65,7 +65,7 @@ async fn a_mirror_copies_verifies_replays_and_serves_the_log() {
     // It serves the same tiles back.
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mirror_base = format!("http://{}", listener.local_addr().unwrap());
-    let router = mykey_server::mirror::router(mirror.store().clone(), Some("secret".into()));
+    let router = mykey_server::integrity::mirror::router(mirror.store().clone(), Some("secret".into()));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let full = mykey_server::log::tile_path(Some(0), 0, 256);
     let from_log = app.client.get(format!("{}/log/{full}", app.base)).send().await.unwrap().bytes().await.unwrap();

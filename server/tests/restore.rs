@@ -4,11 +4,12 @@
 
 use mykey_core::api::{GrantRequest, PaymentRequest};
 use mykey_core::note::VerifierKey;
-use mykey_server::audit::{audit, load_checkpoint};
+use mykey_server::engine::LogConfig;
 use mykey_server::engine::Request;
-use mykey_server::log::{LogConfig, LogSigner};
-use mykey_server::mirror::{Mirror, Source};
-use mykey_server::restore::restore;
+use mykey_server::integrity::audit::{audit, load_checkpoint};
+use mykey_server::integrity::mirror::{Mirror, Source};
+use mykey_server::integrity::restore::restore;
+use mykey_server::log::LogSigner;
 use mykey_server::store::Store;
 use mykey_server::testing::TestDb;
 use mykey_server::Ledgerd;
@@ -52,7 +53,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
             .unwrap();
     }
     c.close().await.unwrap();
-    let identity = mykey_server::identity::Identity::new(e.clone(), None);
+    let identity = mykey_server::services::identity::Identity::new(e.clone(), None);
     assert_eq!(identity.log_pending().await.unwrap(), 2);
     for i in 0..28 {
         let p = PaymentRequest {
@@ -88,7 +89,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     assert_eq!(mirror.sync().await.unwrap().to, 32);
     let ml = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mirror_base = format!("http://{}", ml.local_addr().unwrap());
-    let router = mykey_server::mirror::router(mirror.store().clone(), Some("t".into()));
+    let router = mykey_server::integrity::mirror::router(mirror.store().clone(), Some("t".into()));
     tokio::spawn(async move { axum::serve(ml, router).await.unwrap() });
 
     // Stop the ledger, remember the balances, damage the rows.

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use mykey_core::merkle::{self, Hash};
 use mykey_core::note::{Checkpoint, Note, SignerKey, VerifierKey};
-use mykey_server::log::{LogConfig, LogSigner};
+use mykey_server::engine::LogConfig;
+use mykey_server::log::witness::{request_body, Witness, WitnessClient};
+use mykey_server::log::LogSigner;
 use mykey_server::testing::TestDb;
-use mykey_server::witness::{request_body, Witness, WitnessClient};
 use mykey_server::Ledgerd;
 
 async fn start_witness(

@@ -620,13 +620,13 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
     ledger.close().await;
     let store = mykey_server::store::Store::connect(url).await?;
     let key = mykey_core::note::VerifierKey::parse(&vkey).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cp = mykey_server::audit::verified_checkpoint(&note, &key)?;
+    let cp = mykey_server::integrity::audit::verified_checkpoint(&note, &key)?;
     // Twice: right after the write burst (PostgreSQL then still sets hint bits on every
     // page it reads, beside autovacuum), and again on the settled database, as a periodic
     // audit finds it.
     for when in ["right after the writes", "again"] {
         let t = Instant::now();
-        let report = mykey_server::audit::audit(&store, &cp, |_| {}).await?;
+        let report = mykey_server::integrity::audit::audit(&store, &cp, |_| {}).await?;
         let secs = t.elapsed().as_secs_f64();
         anyhow::ensure!(report.clean(), "the audit found {:?}", report.findings.first());
         println!(
@@ -643,7 +643,7 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
 /// before answering.
 async fn witness_bench(url: &str, calls: u64) -> anyhow::Result<()> {
     use mykey_core::merkle;
-    use mykey_server::witness::{request_body, Witness};
+    use mykey_server::log::witness::{request_body, Witness};
     let log = mykey_server::log::LogSigner::generate("mykey.bench/log");
     let log_key = mykey_core::note::VerifierKey::parse(&log.vkey()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let key = mykey_core::note::SignerKey::witness("witness.bench/w1", [7; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -683,7 +683,7 @@ async fn witness_bench(url: &str, calls: u64) -> anyhow::Result<()> {
 fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
     use mykey_core::card::jpki::{self, Pin};
     use mykey_core::identity::AuthToken;
-    use mykey_server::identity::card::{CardTrust, UnknownRevocation};
+    use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
     use std::time::SystemTime;
 
     let origin = "https://mykey.example";

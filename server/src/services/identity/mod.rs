@@ -6,7 +6,6 @@
 //! most one live ID; IDs are never issued twice; candidate counts live per card on the
 //! server; passwords are argon2id; every event goes into the usage history.
 
-pub mod api;
 pub mod card;
 pub mod facilities;
 pub mod links;
@@ -29,7 +28,7 @@ use sqlx::Connection;
 
 use crate::auth::FailureCounter;
 use crate::engine::{Admin, AdminResult, Engine};
-use crate::mail::{self, Kind};
+use crate::outbox::mail::{self, Kind};
 use crate::time::{self, Micros};
 use card::{CardTrust, Nonces, VerifiedCard};
 use store::{Draft, MykeyIdRow, Session};
@@ -194,7 +193,7 @@ impl Identity {
 
     /// Appends committed usage events to the tamper-evident log. A failure leaves them for
     /// [`Identity::log_pending`] at the next start (the rows are the outbox).
-    pub(crate) async fn log(&self, events: Vec<crate::log::UsageEvent>) {
+    pub(crate) async fn log(&self, events: Vec<crate::ledger::leaf::UsageEvent>) {
         if let Err(p) = self.engine.admin(Admin::LogUsage { events }).await {
             tracing::warn!(problem = ?p, "usage events not logged yet; they will be at the next start");
         }

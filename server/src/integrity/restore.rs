@@ -9,9 +9,10 @@ use anyhow::{ensure, Context};
 use mykey_core::merkle::{leaf_hash, RootBuilder};
 use sqlx::Row;
 
+use crate::integrity::mirror::Source;
+use crate::ledger::leaf::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::ledger::{Changes, Transaction};
-use crate::log::{transaction_leaf, usage_leaf, Log, UsageEvent, TILE_HEIGHT};
-use crate::mirror::Source;
+use crate::log::{Log, TILE_HEIGHT};
 use crate::store::Store;
 
 /// What a restore changed.
@@ -125,9 +126,9 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
     let mut loaded_to = i64::MIN;
     for (i, data) in leaves.into_iter().enumerate() {
         let i = i as u64;
-        let want = match crate::log::parse_leaf(&data).with_context(|| format!("leaf {i}"))? {
-            crate::log::Leaf::Transaction(t) => t,
-            crate::log::Leaf::Usage(e) => {
+        let want = match crate::ledger::leaf::parse_leaf(&data).with_context(|| format!("leaf {i}"))? {
+            crate::ledger::leaf::Leaf::Transaction(t) => t,
+            crate::ledger::leaf::Leaf::Usage(e) => {
                 out.usage += restore_usage(&mut tx, i, &e, &data).await?;
                 restore_leaf_row(&mut tx, i, 0, &data, &mut out).await?;
                 let (leaf, stored_hashes) = log.append(0, data);

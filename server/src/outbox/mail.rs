@@ -282,7 +282,7 @@ impl Mailer {
             let email: Option<String> = r.try_get("email")?;
             let notices: Option<String> = r.try_get("notices")?;
             if let (Some(kind), Some(id), Some(to), Some(chosen)) = (kind, mykey_id, email, notices) {
-                let chosen = crate::identity::store::notices_from_text(&chosen);
+                let chosen = crate::store::notices_from_text(&chosen);
                 if kind.chosen(&chosen) {
                     let payload: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("payload")?)?;
                     let place = match payload["municipality"].as_i64() {
@@ -364,7 +364,7 @@ impl Mailer {
         }
         for (resident, mail) in mails {
             if let Some(to) = mail.to {
-                let chosen = crate::identity::store::notices_from_text(&to.notices);
+                let chosen = crate::store::notices_from_text(&to.notices);
                 let what = mail.lines.join("\n");
                 queue(&mut tx, resident, &to.mykey_id, Some(&to.email), &chosen, Kind::PointsExpiring, &what).await?;
             }

@@ -9,8 +9,8 @@ use mykey_core::note::{Checkpoint, Note, VerifierKey};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::ledger::leaf::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::ledger::Transaction;
-use crate::log::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::store::{NativeConnection, Store};
 
 /// Findings reported at most; the first is the one to act on.

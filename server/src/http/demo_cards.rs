@@ -16,7 +16,7 @@ use mykey_core::{Problem, ProblemKind};
 use mykey_virtual_card::{DemoCa, VirtualCard};
 use rand::RngCore;
 
-use crate::api::{ApiError, AppState, Body};
+use crate::http::{ApiError, AppState, Body};
 
 /// Virtual cards kept at once; the oldest goes first.
 pub const MAX_CARDS: usize = 1000;

@@ -4,7 +4,8 @@
 use mykey_core::identity::Notices;
 use sqlx::{AnyPool, Row};
 
-use crate::log::UsageEvent;
+use crate::ledger::leaf::UsageEvent;
+use crate::store::{notices_from_text, notices_to_text};
 use crate::time::Micros;
 
 /// A live (or ended) MyKey ID row.
@@ -57,31 +58,9 @@ pub struct Session {
     /// `card` or `password`.
     pub method: String,
     /// The card that logged in (card sessions).
-    pub card: Option<crate::identity::card::VerifiedCard>,
+    pub card: Option<crate::services::identity::card::VerifiedCard>,
     /// When it ends.
     pub expires_at: Micros,
-}
-
-/// Notices as stored: a comma-separated list of kinds.
-pub fn notices_to_text(n: &Notices) -> String {
-    let kinds = [
-        (n.points_granted, "points_granted"),
-        (n.points_expired, "points_expired"),
-        (n.settings_changed, "settings_changed"),
-        (n.mykey_id_changed, "mykey_id_changed"),
-    ];
-    kinds.iter().filter(|(on, _)| *on).map(|(_, k)| *k).collect::<Vec<_>>().join(",")
-}
-
-/// Notices from their stored form.
-pub fn notices_from_text(s: &str) -> Notices {
-    let has = |k: &str| s.split(',').any(|x| x == k);
-    Notices {
-        points_granted: has("points_granted"),
-        points_expired: has("points_expired"),
-        settings_changed: has("settings_changed"),
-        mykey_id_changed: has("mykey_id_changed"),
-    }
 }
 
 const MYKEY_ID_COLUMNS: &str = "id, resident_id, status, cert_issuer, cert_serial, cert_not_after, password_hash, \
@@ -198,7 +177,7 @@ pub async fn set_settings(
 pub async fn set_card(
     tx: &mut sqlx::AnyConnection,
     id: &str,
-    card: &crate::identity::card::VerifiedCard,
+    card: &crate::services::identity::card::VerifiedCard,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE mykey_ids SET cert_issuer = $1, cert_serial = $2, cert_not_after = $3 WHERE id = $4 AND status = 'live'",
@@ -300,7 +279,7 @@ pub async fn session(pool: &AnyPool, token_hash: &str, now: Micros) -> sqlx::Res
     let not_after: Option<i64> = r.try_get("cert_not_after")?;
     let card = match (issuer, serial, not_after) {
         (Some(issuer), Some(serial), Some(not_after)) => {
-            Some(crate::identity::card::VerifiedCard { issuer, serial, not_after })
+            Some(crate::services::identity::card::VerifiedCard { issuer, serial, not_after })
         }
         _ => None,
     };

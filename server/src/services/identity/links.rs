@@ -61,7 +61,8 @@ impl Identity {
                 (p, 0)
             }
             LinkTarget::OnlineService(o) => {
-                let known = crate::catalog::Catalog::new(&self.engine).online_service(o).await.map_err(internal)?;
+                let known =
+                    crate::services::catalog::Catalog::new(&self.engine).online_service(o).await.map_err(internal)?;
                 if known.is_none() {
                     return Err(Problem::new(
                         ProblemKind::UnknownReference,

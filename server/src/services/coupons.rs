@@ -52,7 +52,7 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     }
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
-    crate::create_secret_file(path, &format!("{}\n", hex::encode(key)))?;
+    crate::secret::create_secret_file(path, &format!("{}\n", hex::encode(key)))?;
     Ok(key)
 }
 

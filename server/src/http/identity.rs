@@ -15,9 +15,9 @@ use mykey_core::identity::*;
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 
-use super::card::VerifiedCard;
-use super::NewSession;
-use crate::api::{client_ip, ApiError, AppState, Body};
+use crate::http::{client_ip, ApiError, AppState, Body};
+use crate::services::identity::card::VerifiedCard;
+use crate::services::identity::NewSession;
 use crate::time;
 
 /// The session cookie.
@@ -79,7 +79,7 @@ pub struct SessionAuth {
     /// The cookie value.
     pub token: String,
     /// The session.
-    pub session: super::store::Session,
+    pub session: crate::services::identity::store::Session,
 }
 
 impl FromRequestParts<AppState> for SessionAuth {

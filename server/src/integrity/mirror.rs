@@ -225,9 +225,9 @@ impl Mirror {
 /// Applies one leaf's postings to `balances`; every `balance_after` must agree. Returns the
 /// transaction's seq (0 for a MyKey ID usage event, which moves no points).
 fn replay(balances: &mut HashMap<i64, i64>, index: u64, data: &[u8]) -> anyhow::Result<i64> {
-    let leaf = match crate::log::parse_leaf(data).with_context(|| format!("leaf {index}"))? {
-        crate::log::Leaf::Transaction(t) => t,
-        crate::log::Leaf::Usage(_) => return Ok(0),
+    let leaf = match crate::ledger::leaf::parse_leaf(data).with_context(|| format!("leaf {index}"))? {
+        crate::ledger::leaf::Leaf::Transaction(t) => t,
+        crate::ledger::leaf::Leaf::Usage(_) => return Ok(0),
     };
     let mut sum = 0i64;
     for p in &leaf.postings {

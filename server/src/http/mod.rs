@@ -20,9 +20,13 @@ use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::auth::{Caller, GuessLimiter, KeyCache, Role};
+
+pub mod demo_cards;
+pub mod identity;
+
 use crate::engine::{Admin, AdminResult, Answer, Engine, Request};
-use crate::identity::api::{SessionAuth, SESSION_COOKIE};
-use crate::identity::Identity;
+use crate::http::identity::{SessionAuth, SESSION_COOKIE};
+use crate::services::identity::Identity;
 use crate::time;
 
 /// Shared state of the handlers.
@@ -30,9 +34,9 @@ use crate::time;
 pub struct AppState {
     pub(crate) engine: Engine,
     pub(crate) identity: Arc<Identity>,
-    pub(crate) coupons: Arc<crate::coupons::Coupons>,
-    pub(crate) demo_cards: Option<Arc<crate::demo_cards::DemoCards>>,
-    catalog: crate::catalog::Catalog,
+    pub(crate) coupons: Arc<crate::services::coupons::Coupons>,
+    pub(crate) demo_cards: Option<Arc<crate::http::demo_cards::DemoCards>>,
+    catalog: crate::services::catalog::Catalog,
     keys: Arc<KeyCache>,
     guesses: Arc<GuessLimiter>,
     metrics: PrometheusHandle,
@@ -157,12 +161,12 @@ impl FromRequestParts<AppState> for Caller {
 pub fn router(
     engine: Engine,
     identity: Arc<Identity>,
-    coupons: Arc<crate::coupons::Coupons>,
+    coupons: Arc<crate::services::coupons::Coupons>,
     demo_ca: Option<mykey_virtual_card::DemoCa>,
     web_dir: Option<std::path::PathBuf>,
 ) -> Router {
-    let demo_cards = demo_ca.map(|ca| Arc::new(crate::demo_cards::DemoCards::new(ca)));
-    let catalog = crate::catalog::Catalog::new(&engine);
+    let demo_cards = demo_ca.map(|ca| Arc::new(crate::http::demo_cards::DemoCards::new(ca)));
+    let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,
         identity,
@@ -215,8 +219,8 @@ pub fn router(
         .route("/log/key", get(log_key))
         .route("/log/tile/entries/{*bundle}", get(log_entries))
         .route("/log/{*tile}", get(log_tile))
-        .merge(crate::identity::api::routes())
-        .merge(crate::demo_cards::routes())
+        .merge(crate::http::identity::routes())
+        .merge(crate::http::demo_cards::routes())
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(track))
@@ -259,7 +263,7 @@ async fn metrics_text(State(s): State<AppState>) -> String {
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
-    doc.merge(crate::identity::api::IdentityDoc::openapi());
+    doc.merge(crate::http::identity::IdentityDoc::openapi());
     Json(doc)
 }
 
@@ -877,7 +881,7 @@ mod tests {
 
     #[test]
     fn every_problem_type_is_documented() {
-        let doc = include_str!("../../docs/problems.md");
+        let doc = include_str!("../../../docs/problems.md");
         for k in ProblemKind::ALL {
             assert!(
                 doc.contains(&format!("| `{}` | {} |", k.slug(), k.status())),

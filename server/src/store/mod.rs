@@ -18,6 +18,8 @@ use uuid::Uuid;
 use crate::ledger::{Account, Changes, Event, Hold, Lot, Municipality, Partner, Resident, Shop, Snapshot};
 use crate::time::{micros_to_datetime, Micros};
 
+pub mod lock;
+
 /// Embedded migrations, the same for both databases.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -93,7 +95,7 @@ pub struct StoredResponse {
 /// A request record written with its batch.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
-    /// Position among all requests ([`crate::journal::request_seq`]); not journaled, since it
+    /// Position among all requests ([`crate::engine::journal::request_seq`]); not journaled, since it
     /// follows from the batch and the record's place in it.
     #[serde(skip)]
     pub seq: i64,
@@ -193,6 +195,41 @@ pub enum WriterConnection {
     Postgres(sqlx::PgConnection),
 }
 
+/// mykey_core::identity::Notices as stored: a comma-separated list of kinds.
+pub fn notices_to_text(n: &mykey_core::identity::Notices) -> String {
+    let kinds = [
+        (n.points_granted, "points_granted"),
+        (n.points_expired, "points_expired"),
+        (n.settings_changed, "settings_changed"),
+        (n.mykey_id_changed, "mykey_id_changed"),
+    ];
+    kinds.iter().filter(|(on, _)| *on).map(|(_, k)| *k).collect::<Vec<_>>().join(",")
+}
+
+/// mykey_core::identity::Notices from their stored form.
+pub fn notices_from_text(s: &str) -> mykey_core::identity::Notices {
+    let has = |k: &str| s.split(',').any(|x| x == k);
+    mykey_core::identity::Notices {
+        points_granted: has("points_granted"),
+        points_expired: has("points_expired"),
+        settings_changed: has("settings_changed"),
+        mykey_id_changed: has("mykey_id_changed"),
+    }
+}
+
+impl crate::log::LogStore for Store {
+    async fn stored_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> anyhow::Result<std::collections::BTreeMap<u64, crate::log::Hash>> {
+        Store::stored_hashes(self, indexes).await
+    }
+
+    async fn log_leaves(&self, from: u64, to: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        Store::log_leaves(self, from, to).await
+    }
+}
+
 /// A memo as the tables can hold it: unchanged without control characters (every memo
 /// acknowledged since `mykey_core::text`), else with each replaced by U+FFFD.
 fn storable_memo(memo: &str) -> std::borrow::Cow<'_, str> {
@@ -222,14 +259,14 @@ fn uuid_str(buf: &[u8; uuid::fmt::Hyphenated::LENGTH]) -> &str {
 mod sqlite_materializer {
     use super::*;
     type DB = sqlx::Sqlite;
-    include!("store/materialize.rs");
+    include!("materialize.rs");
 }
 
 /// [`Store::materialize`] on PostgreSQL's own driver.
 mod postgres_materializer {
     use super::*;
     type DB = sqlx::Postgres;
-    include!("store/materialize.rs");
+    include!("materialize.rs");
 }
 
 /// Transactions after a seq with their postings (one row per posting), in commit order.
@@ -586,7 +623,7 @@ impl Store {
 
     /// Fills in the bytes of transaction leaves among `leaves` (as `(seq, data)` rows of
     /// `log_leaves`): the log stores a transaction's leaf without its bytes, which are
-    /// [`crate::log::transaction_leaf`] of the transaction's rows. Rows with bytes (MyKey ID
+    /// [`crate::ledger::leaf::transaction_leaf`] of the transaction's rows. Rows with bytes (MyKey ID
     /// events, and transaction leaves written before this) stay as read. A transaction whose
     /// rows are gone is an error: the audit names it.
     pub async fn leaf_bytes(&self, leaves: &mut [(i64, Vec<u8>)]) -> anyhow::Result<()> {
@@ -594,14 +631,13 @@ impl Store {
         let (Some(lo), Some(hi)) = (missing().min(), missing().max()) else { return Ok(()) };
         let mut conn = self.pool.acquire().await?;
         let txs = Store::transactions_after(&mut conn, lo - 1, hi - lo + 1).await?;
-        crate::log::rebuild_transaction_leaves(leaves.iter_mut().map(|(seq, data)| (*seq, data)), &txs).map_err(
-            |seq| {
+        crate::ledger::leaf::rebuild_transaction_leaves(leaves.iter_mut().map(|(seq, data)| (*seq, data)), &txs)
+            .map_err(|seq| {
                 anyhow::anyhow!(
                     "the log's leaf of transaction {seq} keeps only its hash, and the transaction's rows are \
                      missing; `mykey-server audit` names what changed"
                 )
-            },
-        )?;
+            })?;
         Ok(())
     }
 

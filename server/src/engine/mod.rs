@@ -20,12 +20,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::journal::{self, Batch, Journal};
 use crate::ledger::{Changes, FastMap, Ledger};
-use crate::log::{self, LogConfig};
+use crate::log::witness::{self, WitnessClient};
+use crate::log::{self, LogSigner};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
-use crate::witness::{self, WitnessClient};
+use journal::{Batch, Journal};
+
+pub mod journal;
 
 /// Most commands applied per database transaction.
 pub const MAX_BATCH: usize = 2048;
@@ -89,6 +91,23 @@ impl Stall {
             self.attempts,
             self.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         )
+    }
+}
+
+/// Where the log's checkpoints get their cosignatures.
+pub struct LogConfig {
+    /// Signs checkpoints.
+    pub signer: LogSigner,
+    /// Witnesses asked to cosign each checkpoint.
+    pub witnesses: Vec<WitnessClient>,
+    /// Cosignatures needed before a checkpoint is published (0 without witnesses).
+    pub quorum: usize,
+}
+
+impl LogConfig {
+    /// Checkpoints signed by the log alone.
+    pub fn unwitnessed(signer: LogSigner) -> LogConfig {
+        LogConfig { signer, witnesses: Vec::new(), quorum: 0 }
     }
 }
 
@@ -250,7 +269,7 @@ pub enum Admin {
     /// Append MyKey ID usage events to the log (bounded by [`MAX_BATCH`]).
     LogUsage {
         /// The events, in the order they happened.
-        events: Vec<crate::log::UsageEvent>,
+        events: Vec<crate::ledger::leaf::UsageEvent>,
     },
     /// Run the scheduled jobs as of `now`.
     Jobs {

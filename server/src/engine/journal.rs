@@ -56,7 +56,7 @@ impl Batch {
     /// Reads a journal row back.
     pub fn decode(bytes: &[u8]) -> anyhow::Result<Batch> {
         let mut b: Batch = postcard::from_bytes(bytes).context("decoding a journaled batch")?;
-        crate::log::restore_transaction_leaves(&mut b.changes.log_leaves, &b.changes.transactions)?;
+        crate::ledger::leaf::restore_transaction_leaves(&mut b.changes.log_leaves, &b.changes.transactions)?;
         for (place, r) in b.requests.iter_mut().enumerate() {
             r.seq = request_seq(b.seq, place);
         }

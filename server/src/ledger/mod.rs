@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[cfg(not(feature = "bench-without-log"))]
-use crate::log::transaction_leaf;
-use crate::log::{usage_leaf, Log, LogLeaf, UsageEvent};
+use crate::log::{Log, LogLeaf};
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
+use leaf::{transaction_leaf, usage_leaf, UsageEvent};
+
+pub mod leaf;
 
 /// How long reserved points wait before they move to the home municipality (docs/domain.md).
 pub const RESERVED_WAIT: Micros = 14 * DAY;
@@ -255,7 +257,7 @@ pub struct Changes {
     /// Queued notices.
     pub notices: Vec<Notice>,
     /// New log leaves, in order (journaled without the bytes of transaction leaves).
-    #[serde(serialize_with = "crate::log::serialize_without_transaction_data")]
+    #[serde(serialize_with = "crate::ledger::leaf::serialize_without_transaction_data")]
     pub log_leaves: Vec<LogLeaf>,
     /// MyKey ID usage events logged: (event id, leaf index).
     pub usage: Vec<(Uuid, u64)>,
@@ -1303,5 +1305,5 @@ impl Ledger {
 }
 
 #[cfg(test)]
-#[path = "ledger_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

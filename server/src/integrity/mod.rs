@@ -1,0 +1,6 @@
+//! Checking and repairing the history: the audit recomputes the log from the ledger's rows,
+//! mirrors keep verified copies, restore repairs damaged rows from a mirror.
+
+pub mod audit;
+pub mod mirror;
+pub mod restore;

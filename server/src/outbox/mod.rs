@@ -1,0 +1,3 @@
+//! What leaves the server later, from a durable outbox: e-mail notices.
+
+pub mod mail;
