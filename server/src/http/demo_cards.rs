@@ -4,19 +4,20 @@
 //! a demo server trusts. Without a demo CA these routes answer 404.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use mykey_core::{Problem, ProblemKind};
 use mykey_virtual_card::{DemoCa, VirtualCard};
 use rand::RngCore;
 
-use crate::http::{ApiError, AppState, Body};
+use crate::http::error::ApiError;
+use crate::http::extract::Body;
 
 /// Virtual cards kept at once; the oldest goes first.
 pub const MAX_CARDS: usize = 1000;
@@ -36,15 +37,15 @@ impl DemoCards {
     }
 }
 
-/// The demo routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/demo/cards", post(issue)).route("/demo/cards/{card}/apdu", post(apdu))
-}
-
-fn cards(s: &AppState) -> Result<&DemoCards, ApiError> {
-    s.demo_cards
-        .as_deref()
-        .ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, "virtual cards exist only on a demo server")))
+/// The demo routes, on a demo server only (elsewhere they are unknown routes).
+pub fn routes<S: Clone + Send + Sync + 'static>(ca: Option<DemoCa>) -> Router<S> {
+    match ca {
+        Some(ca) => Router::new()
+            .route("/demo/cards", post(issue))
+            .route("/demo/cards/{card}/apdu", post(apdu))
+            .layer(Extension(Arc::new(DemoCards::new(ca)))),
+        None => Router::new(),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -54,8 +55,7 @@ struct Issued {
     demo: bool,
 }
 
-async fn issue(State(s): State<AppState>) -> Result<(StatusCode, Json<Issued>), ApiError> {
-    let demo = cards(&s)?;
+async fn issue(Extension(demo): Extension<Arc<DemoCards>>) -> Result<(StatusCode, Json<Issued>), ApiError> {
     let ca = demo.ca.clone();
     // RSA key generation takes a while: off the async threads.
     let card = tokio::task::spawn_blocking(move || {
@@ -89,11 +89,10 @@ struct Answer {
 }
 
 async fn apdu(
-    State(s): State<AppState>,
+    Extension(demo): Extension<Arc<DemoCards>>,
     Path(card): Path<String>,
     Body(r): Body<Apdu>,
 ) -> Result<Json<Answer>, ApiError> {
-    let demo = cards(&s)?;
     let command = B64
         .decode(r.apdu)
         .ok()

@@ -4,10 +4,8 @@
 //! second cookie (`mykey_challenge`), so a token signed in one browser cannot be used in
 //! another.
 
-use std::net::IpAddr;
-
-use axum::extract::{FromRequestParts, State};
-use axum::http::{header, request::Parts, Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -15,17 +13,14 @@ use mykey_core::identity::*;
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 
-use crate::http::{client_ip, ApiError, AppState, Body};
-use crate::services::identity::card::VerifiedCard;
+use crate::http::error::ApiError;
+use crate::http::extract::Body;
+use crate::http::state::AppState;
 use crate::services::identity::NewSession;
 use crate::time;
 
-/// The session cookie.
-pub const SESSION_COOKIE: &str = "mykey_session";
-/// The login-challenge cookie.
-pub const CHALLENGE_COOKIE: &str = "mykey_challenge";
-
-type ApiResult<T> = Result<T, ApiError>;
+use crate::http::error::ApiResult;
+use crate::http::extract::{ClientIp, RegistrationAuth, ResidentAuth, CHALLENGE_COOKIE, SESSION_COOKIE};
 
 /// The identity routes, merged into the API's router.
 pub fn routes() -> Router<AppState> {
@@ -72,93 +67,6 @@ fn time_duration(d: std::time::Duration) -> cookie::time::Duration {
 
 fn with_session(s: &AppState, jar: CookieJar, session: NewSession) -> CookieJar {
     jar.add(cookie(s, SESSION_COOKIE, session.token, Some(session.max_age)))
-}
-
-/// A browser session from the cookie.
-pub struct SessionAuth {
-    /// The cookie value.
-    pub token: String,
-    /// The session.
-    pub session: crate::services::identity::store::Session,
-}
-
-impl FromRequestParts<AppState> for SessionAuth {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let unauth =
-            || ApiError(Problem::new(ProblemKind::Unauthenticated, "log in first (card or MyKey ID and password)"));
-        let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()).ok_or_else(unauth)?;
-        check_origin(parts, s)?;
-        let session = s.identity.session(&token).await?.ok_or_else(unauth)?;
-        Ok(SessionAuth { token, session })
-    }
-}
-
-/// Cookie-authenticated writes must come from our own origin when the browser names one.
-pub fn check_origin(parts: &Parts, s: &AppState) -> Result<(), ApiError> {
-    if matches!(parts.method, Method::GET | Method::HEAD) {
-        return Ok(());
-    }
-    let (Some(origin), Some(ours)) =
-        (parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), s.identity.origin())
-    else {
-        return Ok(());
-    };
-    if origin != ours {
-        return Err(ApiError(Problem::new(
-            ProblemKind::Forbidden,
-            format!("requests from {origin} may not use this session"),
-        )));
-    }
-    Ok(())
-}
-
-/// A session with a MyKey ID.
-struct ResidentAuth {
-    resident: i64,
-    token: String,
-}
-
-impl FromRequestParts<AppState> for ResidentAuth {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let a = SessionAuth::from_request_parts(parts, s).await?;
-        let resident = a.session.resident.ok_or_else(|| {
-            ApiError(Problem::new(ProblemKind::Forbidden, "this card has no MyKey ID yet; register one first"))
-        })?;
-        Ok(ResidentAuth { resident, token: a.token })
-    }
-}
-
-/// A card session still registering.
-struct RegistrationAuth {
-    card: VerifiedCard,
-    token: String,
-}
-
-impl FromRequestParts<AppState> for RegistrationAuth {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let a = SessionAuth::from_request_parts(parts, s).await?;
-        match (a.session.resident, a.session.card) {
-            (None, Some(card)) => Ok(RegistrationAuth { card, token: a.token }),
-            (Some(_), _) => {
-                Err(ApiError(Problem::new(ProblemKind::CardAlreadyBound, "this session already has a MyKey ID")))
-            }
-            (None, None) => Err(ApiError(Problem::new(ProblemKind::Unauthenticated, "log in with the card first"))),
-        }
-    }
-}
-
-/// The client's address, for rate limits.
-struct ClientIp(IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
-    }
 }
 
 /// A login challenge; sets the challenge cookie it is bound to.

@@ -1,0 +1,97 @@
+//! Settlement statements and the scheduled jobs.
+
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use mykey_core::api::*;
+use mykey_core::{Problem, ProblemKind};
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::Body;
+use super::state::AppState;
+use crate::auth::{Caller, Role};
+use crate::engine::{Admin, AdminResult};
+use crate::time;
+
+/// This group's routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/jobs/run", post(run_jobs)).route("/v1/settlements", get(settlements))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct SettlementQuery {
+    /// Start of the period (RFC 3339, inclusive).
+    from: DateTime<Utc>,
+    /// End of the period (RFC 3339, exclusive).
+    to: DateTime<Utc>,
+    /// One partner only (a partner key always sees only its own).
+    partner: Option<i64>,
+    /// One municipality only (a municipality key always sees only its own).
+    municipality: Option<i64>,
+}
+
+/// The settlement statement of a period: what each partner pays each municipality for the
+/// points its members' conversions brought there (operator; a partner or a municipality sees
+/// its own lines).
+#[utoipa::path(get, path = "/v1/settlements", params(SettlementQuery), security(("api_key" = [])),
+    responses((status = 200, body = SettlementStatement), (status = 403, body = Problem)))]
+async fn settlements(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SettlementQuery>,
+) -> ApiResult<Json<SettlementStatement>> {
+    let (partner, municipality) = match caller.role {
+        Role::Operator => (q.partner, q.municipality),
+        Role::Partner => {
+            caller.require(&[Role::Partner], q.partner.unwrap_or(caller.subject))?;
+            (Some(caller.subject), q.municipality)
+        }
+        Role::Municipality => {
+            caller.require(&[Role::Municipality], q.municipality.unwrap_or(caller.subject))?;
+            (q.partner, Some(caller.subject))
+        }
+        _ => {
+            return Err(ApiError(Problem::new(
+                ProblemKind::Forbidden,
+                "settlements are for partners, municipalities and the operator",
+            )))
+        }
+    };
+    if q.from >= q.to {
+        return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "from must be before to")));
+    }
+    s.engine.barrier().await?;
+    let lines = s
+        .engine
+        .store()
+        .settlement(time::datetime_to_micros(q.from), time::datetime_to_micros(q.to), partner, municipality)
+        .await?;
+    let total_yen = lines.iter().map(|l| l.yen).sum();
+    Ok(Json(SettlementStatement { from: q.from, to: q.to, lines, total_yen }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobsRequest {
+    /// Run as of this time instead of now (for drills and tests).
+    #[serde(default)]
+    now: Option<DateTime<Utc>>,
+}
+
+/// Run the scheduled jobs once (operator).
+#[utoipa::path(post, path = "/v1/jobs/run", request_body = JobsRequest, security(("api_key" = [])),
+    responses((status = 200, body = JobsReport)))]
+async fn run_jobs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Body(r): Body<JobsRequest>,
+) -> ApiResult<Json<JobsReport>> {
+    caller.require_operator()?;
+    let now = r.now.map(time::datetime_to_micros).unwrap_or_else(time::now);
+    match s.engine.admin(Admin::Jobs { now }).await? {
+        AdminResult::Jobs(j) => Ok(Json(j)),
+        _ => unreachable!("jobs answer with a report"),
+    }
+}

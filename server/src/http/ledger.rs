@@ -1,0 +1,192 @@
+//! Writes that move points: payments, grants, conversions, assignments, transactions, holds,
+//! coupons, residents.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use mykey_core::api::*;
+use mykey_core::{Problem, ProblemKind};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{client_ip, Body};
+use super::state::AppState;
+use crate::auth::{Caller, Role};
+use crate::engine::{Admin, AdminResult, Answer, Request};
+
+/// This group's routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/payments", post(payment))
+        .route("/v1/grants", post(grant))
+        .route("/v1/conversions", post(conversion))
+        .route("/v1/assignments", post(assignment))
+        .route("/v1/transactions", post(transaction))
+        .route("/v1/holds", post(hold))
+        .route("/v1/holds/{hold}/capture", post(capture))
+        .route("/v1/holds/{hold}/void", post(void))
+        .route("/v1/partners/{partner}/coupons", post(issue_coupons))
+        .route("/v1/coupons/redeem", post(redeem_coupon))
+        .route("/v1/residents", post(create_resident))
+}
+
+macro_rules! write_route {
+    ($name:ident, $path:literal, $body:ty, $ok:ty, $summary:literal, |$caller:ident, $r:ident| $auth:expr, $wrap:expr) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, request_body = $body, security(("api_key" = [])),
+            responses((status = 201, body = $ok), (status = 400, body = Problem), (status = 401, body = Problem),
+                      (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+        async fn$name(State(s): State<AppState>, $caller: Caller, Body($r): Body<$body>) -> ApiResult<Answer> {
+            $auth?;
+            let principal = $caller.principal();
+            Ok(s.engine.execute($wrap, &principal).await)
+        }
+    };
+}
+
+write_route!(
+    payment,
+    "/v1/payments",
+    PaymentRequest,
+    TransactionReceipt,
+    "Spend a resident's points at a shop (store, terminal).",
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    Request::Payment(r)
+);
+write_route!(
+    grant,
+    "/v1/grants",
+    GrantRequest,
+    TransactionReceipt,
+    "Grant administrative or event points (municipality).",
+    |caller, r| caller.require(&[Role::Municipality], r.municipality),
+    Request::Grant(r)
+);
+write_route!(
+    conversion,
+    "/v1/conversions",
+    ConversionRequest,
+    TransactionReceipt,
+    "Convert a member's partner points into reserved points (partner).",
+    |caller, r| caller.require(&[Role::Partner], r.partner),
+    Request::Conversion(r)
+);
+write_route!(
+    assignment,
+    "/v1/assignments",
+    AssignmentRequest,
+    TransactionReceipt,
+    "Assign reserved points to a municipality (resident).",
+    |caller, r| caller.require(&[Role::Resident], r.resident),
+    Request::Assignment(r)
+);
+write_route!(
+    transaction,
+    "/v1/transactions",
+    TransactionRequest,
+    TransactionReceipt,
+    "Post a multi-leg transaction, all legs or none (operator).",
+    |caller, _r| caller.require_operator(),
+    Request::Transaction(_r)
+);
+write_route!(
+    hold,
+    "/v1/holds",
+    HoldRequest,
+    HoldReceipt,
+    "Authorise points for a later capture (store, terminal).",
+    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    Request::Hold(r)
+);
+
+/// The shop a hold pays, for authorising capture and void.
+async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
+    s.engine.barrier().await?;
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
+    )
+    .bind(hold.to_string())
+    .fetch_optional(s.engine.store().pool())
+    .await
+    .map_err(anyhow::Error::from)?;
+    row.map(|r| r.0).ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
+}
+
+/// Capture all or part of a hold (the hold's shop).
+#[utoipa::path(post, path = "/v1/holds/{hold}/capture", request_body = CaptureRequest, security(("api_key" = [])),
+    params(("hold" = Uuid, Path, description = "The hold's id")),
+    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn capture(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(hold): Path<Uuid>,
+    Body(r): Body<CaptureRequest>,
+) -> ApiResult<Answer> {
+    s.engine.barrier().await?;
+    if caller.role != Role::Operator {
+        caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
+    }
+    Ok(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await)
+}
+
+/// Release a hold (the hold's shop).
+#[utoipa::path(post, path = "/v1/holds/{hold}/void", request_body = VoidRequest, security(("api_key" = [])),
+    params(("hold" = Uuid, Path, description = "The hold's id")),
+    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn void(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(hold): Path<Uuid>,
+    Body(r): Body<VoidRequest>,
+) -> ApiResult<Answer> {
+    s.engine.barrier().await?;
+    if caller.role != Role::Operator {
+        caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
+    }
+    Ok(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
+}
+
+/// Issue a batch of coupon codes (the partner); the same request id gives the same codes.
+#[utoipa::path(post, path = "/v1/partners/{partner}/coupons", request_body = mykey_core::coupon::CouponBatchRequest,
+    security(("api_key" = [])), params(("partner" = i64, Path, description = "The partner")),
+    responses((status = 201, body = mykey_core::coupon::CouponBatch), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn issue_coupons(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(partner): Path<i64>,
+    Body(r): Body<mykey_core::coupon::CouponBatchRequest>,
+) -> ApiResult<(StatusCode, Json<mykey_core::coupon::CouponBatch>)> {
+    caller.require(&[Role::Partner], partner)?;
+    Ok((StatusCode::CREATED, Json(s.coupons.issue(partner, &r).await?)))
+}
+
+/// Redeem a coupon code (the resident): its points arrive as reserved points; a retry
+/// gives the same receipt.
+#[utoipa::path(post, path = "/v1/coupons/redeem", request_body = mykey_core::coupon::CouponRedemption,
+    security(("api_key" = [])),
+    responses((status = 201, body = TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn redeem_coupon(
+    State(s): State<AppState>,
+    caller: Caller,
+    parts: axum::http::request::Parts,
+    Body(r): Body<mykey_core::coupon::CouponRedemption>,
+) -> ApiResult<Answer> {
+    caller.require(&[Role::Resident], r.resident)?;
+    Ok(s.coupons.redeem(r.resident, &r.code, client_ip(&parts)).await?)
+}
+
+/// Create a resident (operator, or the home municipality).
+#[utoipa::path(post, path = "/v1/residents", request_body = ResidentRequest, security(("api_key" = [])),
+    responses((status = 201, body = ResidentCreated), (status = 422, body = Problem)))]
+async fn create_resident(
+    State(s): State<AppState>,
+    caller: Caller,
+    Body(r): Body<ResidentRequest>,
+) -> ApiResult<(StatusCode, Json<ResidentCreated>)> {
+    caller.require(&[Role::Municipality], r.home_municipality)?;
+    match s.engine.admin(Admin::Residents { home: r.home_municipality, count: 1 }).await? {
+        AdminResult::Residents(mut v) => Ok((StatusCode::CREATED, Json(v.remove(0)))),
+        _ => unreachable!("residents answer with residents"),
+    }
+}

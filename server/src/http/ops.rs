@@ -1,0 +1,44 @@
+//! What operators and browsers ask of the server itself: health, metrics, a home page.
+
+use std::time::Instant;
+
+use axum::extract::{Request as HttpRequest, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use mykey_core::{Problem, ProblemKind};
+
+use super::error::{ApiError, ApiResult};
+use super::state::AppState;
+
+pub(super) async fn track(req: HttpRequest, next: Next) -> Response {
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("mykey_http_requests_total", "status" => status).increment(1);
+    metrics::histogram!("mykey_http_request_seconds").record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// A plain page for whoever opens the server in a browser.
+pub(super) async fn home() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("home.html"))
+}
+
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "The server and its database answer, and the tables keep up with the journal"),
+    (status = 503, description = "The tables cannot catch up with the journal (the detail says since when), or the database does not answer", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
+    if let Some(stall) = s.engine.stall() {
+        return Err(ApiError(Problem::new(ProblemKind::Unavailable, stall.describe())));
+    }
+    if let Err(e) = sqlx::query("SELECT 1").execute(s.engine.store().pool()).await {
+        tracing::error!(error = format!("{e:#}"), "health check");
+        return Err(ApiError(Problem::new(ProblemKind::Unavailable, "the database does not answer")));
+    }
+    Ok("ok\n")
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+pub(super) async fn metrics_text(State(s): State<AppState>) -> String {
+    s.metrics.render()
+}

@@ -1,0 +1,35 @@
+//! What every handler shares.
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::auth::{GuessLimiter, KeyCache};
+use crate::engine::Engine;
+use crate::services::identity::Identity;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) engine: Engine,
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) coupons: Arc<crate::services::coupons::Coupons>,
+    pub(crate) catalog: crate::services::catalog::Catalog,
+    pub(crate) keys: Arc<KeyCache>,
+    pub(crate) guesses: Arc<GuessLimiter>,
+    pub(crate) metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (metrics' recorder is global, so install it once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then ours just stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
