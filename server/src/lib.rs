@@ -4,6 +4,7 @@
 //! every SQL statement, `api` the HTTP handlers. See ARCHITECTURE.md.
 
 pub mod auth;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
 pub mod http;
@@ -14,6 +15,7 @@ pub mod outbox;
 pub mod secret;
 pub mod services;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
 
@@ -62,6 +64,7 @@ pub struct Site {
     /// Who is trusted for card logins, for which origin; none: card login is off.
     pub card_trust: Option<services::identity::card::CardTrust>,
     /// Demo only: the CA that issues virtual cards to pages at `/demo/cards`.
+    #[cfg(feature = "demo")]
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
@@ -107,7 +110,10 @@ pub async fn serve_with(
         k
     });
     let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, identity.origin().unwrap_or(""));
-    let router = http::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.demo_ca, site.web_dir);
+    let extra = axum::Router::new();
+    #[cfg(feature = "demo")]
+    let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
+    let router = http::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.web_dir, extra);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

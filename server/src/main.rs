@@ -10,12 +10,14 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use mykey_server::auth::{create_key, Role};
+#[cfg(feature = "demo")]
+use mykey_server::demo;
 use mykey_server::engine::LogConfig;
 use mykey_server::engine::{Admin, AdminResult};
 use mykey_server::log::witness::{Witness, WitnessClient};
 use mykey_server::log::LogSigner;
 use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
-use mykey_server::{demo, store, time, Ledgerd, Site};
+use mykey_server::{store, time, Ledgerd, Site};
 
 #[cfg(feature = "bench-without-log")]
 compile_error!("bench-without-log is for `mykey-bench` only: a server without its log could not be audited");
@@ -220,6 +222,7 @@ enum Command {
         log_vkey: Option<String>,
     },
     /// Load the demo data (if the database is empty) and serve.
+    #[cfg(feature = "demo")]
     Demo {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -245,6 +248,7 @@ enum Command {
         mail: MailArgs,
     },
     /// Issue a virtual My Number Card from the demo CA (demo and tests only).
+    #[cfg(feature = "demo")]
     VirtualCard {
         /// The demo CA (created if missing).
         #[arg(long, default_value = "mykey-demo-ca.json")]
@@ -290,6 +294,7 @@ enum Command {
 }
 
 /// Loads the demo CA, or creates and saves one.
+#[cfg(feature = "demo")]
 fn demo_ca(path: &std::path::Path) -> anyhow::Result<mykey_virtual_card::DemoCa> {
     if path.exists() {
         let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -332,6 +337,7 @@ async fn main() -> anyhow::Result<()> {
             let coupon_key = Some(mykey_server::services::coupons::key_file(&cli.coupon_key_file)?);
             let site = Site {
                 card_trust: trust,
+                #[cfg(feature = "demo")]
                 demo_ca: None,
                 web_dir: card.web_dir.clone(),
                 coupon_key,
@@ -459,6 +465,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied to {}", store::redact(&url));
             Ok(())
         }
+        #[cfg(feature = "demo")]
         Command::VirtualCard { demo_ca_file, out, pin, ca_certificate_out, crl_out } => {
             let ca = demo_ca(&demo_ca_file)?;
             let pem = |label: &str, der: &[u8]| {
@@ -485,6 +492,7 @@ async fn main() -> anyhow::Result<()> {
             println!("virtual card written to {} (PIN {pin}); its CA is {}", out.display(), demo_ca_file.display());
             Ok(())
         }
+        #[cfg(feature = "demo")]
         Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file, web_dir, mail } => {
             // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
             // a fresh database starts fresh witnesses.
@@ -591,6 +599,7 @@ fn new_witness_key(name: &str) -> mykey_core::note::SignerKey {
 }
 
 /// Writes a file only its owner can read: it holds secrets.
+#[cfg(feature = "demo")]
 fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();

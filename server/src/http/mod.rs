@@ -17,6 +17,7 @@ use state::AppState;
 
 mod accounts;
 mod admin;
+#[cfg(feature = "demo")]
 pub mod demo_cards;
 mod directory;
 pub mod error;
@@ -30,13 +31,13 @@ pub mod state;
 
 pub use extract::MAX_BODY_BYTES;
 
-/// The router with every route.
+/// The router with every route, and `extra` routes (the demo's) under the same layers.
 pub fn router(
     engine: Engine,
     identity: Arc<Identity>,
     coupons: Arc<crate::services::coupons::Coupons>,
-    demo_ca: Option<mykey_virtual_card::DemoCa>,
     web_dir: Option<std::path::PathBuf>,
+    extra: Router<AppState>,
 ) -> Router {
     let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
@@ -68,7 +69,7 @@ pub fn router(
         .merge(admin::routes())
         .merge(log::routes())
         .merge(crate::http::identity::routes())
-        .merge(demo_cards::routes(demo_ca))
+        .merge(extra)
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(ops::track))
