@@ -139,12 +139,26 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     assert_eq!(first, seen[2], "the third generated ID is registered");
     no_violations(&b, "create: done");
 
-    // My page shows the new MyKey ID and its reserved account.
+    // My page shows the new MyKey ID and its reserved account; each sub-page of its own
+    // navigation passes axe.
     b.click("main button.primary").unwrap();
     b.wait_text("#me-id", &first).unwrap();
     b.wait_text("table", "留保ポイント").unwrap();
+    no_violations(&b, "my page: balances");
+    for (sub, shown) in [
+        ("history", "#points-history-title"),
+        ("coupons", "#coupon"),
+        ("links", "#link-service-id"),
+        ("settings", "#settings-email"),
+        ("id", "#usage"),
+    ] {
+        my_page(&b, sub);
+        b.wait_for(&format!("return document.querySelector({shown:?}) ? true : null;"), Duration::from_secs(10))
+            .unwrap();
+        no_violations(&b, &format!("my page: {sub}"));
+    }
     b.wait_text("#usage", "マイキーIDを登録").unwrap();
-    no_violations(&b, "my page");
+    my_page(&b, "coupons");
 
     // A partner's coupon link (URL delivery) fills the code in; a typo is caught on the page.
     let keys: mykey_server::demo::DemoKeys =
@@ -176,15 +190,16 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     .unwrap();
     b.click("#coupon ~ button").unwrap();
     b.wait_text("#coupon-msg", "600").unwrap();
-    b.wait_text("table", "600").unwrap();
     // Assign 250 of them to the first municipality.
     choose_first_option(&b, "assign-to");
     b.type_text("#assign-amount", "250").unwrap();
     b.click("section[aria-labelledby=assign-title] button[type=submit]").unwrap();
     b.wait_text("#assign-msg", "250").unwrap();
+    my_page(&b, "");
     b.wait_text("table", "350").unwrap();
     b.wait_text("table", "250").unwrap();
     // ID linkage: link the JAL mileage number, then JAL's conversion for it arrives.
+    my_page(&b, "links");
     choose_first_option(&b, "link-partner");
     b.type_text("#link-service-id", "JAL-7654321").unwrap();
     b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
@@ -198,8 +213,10 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "1350").unwrap();
+    my_page(&b, "id");
     b.wait_text("#usage", "サービスIDを連携").unwrap();
     // E-mail and notices, then the password (its rules checked on the page first).
+    my_page(&b, "settings");
     b.type_text("#settings-email", "hanako@example.jp").unwrap();
     b.type_text("#settings-email2", "hanako@example.jp").unwrap();
     b.click("#setting-0").unwrap();
@@ -241,9 +258,11 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     assert_eq!(granted[0].0, "hanako@example.jp");
     assert!(granted[0].2.contains("100ポイント"), "{mails:?}");
     assert!(!mails.iter().any(|m| m.1.contains("設定が変更されました")), "{mails:?}");
+    my_page(&b, "");
+    b.wait_text("table", "前橋市").unwrap();
     no_violations(&b, "my page with points");
     shoot(&b, "mypage");
-    b.click("main > button").unwrap(); // log out
+    b.click("#logout").unwrap();
     b.wait_for("return document.getElementById('login-id') ? true : null;", Duration::from_secs(10)).unwrap();
     no_violations(&b, "my page login");
 
@@ -265,9 +284,9 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     assert_ne!(second, first);
 
     // My page after a reload, then a password login (a wrong password first).
-    b.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    b.goto(&format!("{}/app/mypage/id", server.base)).unwrap();
     b.wait_text("#me-id", &second).unwrap();
-    b.click("main > button").unwrap();
+    b.click("#logout").unwrap();
     b.type_text("#login-id", &second).unwrap();
     b.type_text("#login-password", "wrong-pass1").unwrap();
     b.click("main form button[type=submit]").unwrap();
@@ -277,7 +296,8 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.click("main form button[type=submit]").unwrap();
     b.wait_text("#me-id", &second).unwrap();
 
-    // Revocation: a wrong password is refused; then the ID is gone and cannot log in.
+    // Revocation (the address asked for, /app/mypage/id, is kept through the login): a wrong
+    // password is refused; then the ID is gone and cannot log in.
     b.type_text("#revoke-password", "nope-nope1").unwrap();
     b.click("section[aria-labelledby=revoke-title] button[type=submit]").unwrap();
     b.wait_text("#revoke-msg", "パスワードが違います").unwrap();
@@ -289,6 +309,17 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.click("main form button[type=submit]").unwrap();
     b.wait_text("#login-error", "パスワードが違います").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opens my page's sub-page `sub` (`""` for balances) from its navigation.
+fn my_page(b: &Browser, sub: &str) {
+    let href = if sub.is_empty() { "/app/mypage".to_owned() } else { format!("/app/mypage/{sub}") };
+    b.click(&format!("nav.subnav a[href='{href}']")).unwrap();
+    b.wait_for(
+        &format!("return location.pathname === {href:?} && document.querySelector('nav.subnav [aria-current=page]') ? true : null;"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
 }
 
 /// Opens my page's card section `id` (its button has that id) and reads a new virtual card.
@@ -399,6 +430,7 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     b.wait_text("table", "500 pt").unwrap();
 
     // The points history of 前橋市's points: both grants; a period after today shows none.
+    my_page(&b, "history");
     show_history(&b, "前橋市", "grant");
     b.wait_for(
         "return document.querySelectorAll('#points-history tbody tr').length === 2 ? true : null;",
@@ -413,6 +445,7 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     set_value(&b, "history-from", "", "input");
 
     // The online shop: link the member ID, then the shop charges the points by it.
+    my_page(&b, "links");
     set_value(&b, "link-partner", &format!("o:{}", keys.ids.online_shop), "change");
     b.type_text("#link-service-id", "MC-E2E-0001").unwrap();
     b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
@@ -426,11 +459,13 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "680").unwrap();
+    my_page(&b, "history");
     show_history(&b, "前橋市", "payment");
     b.wait_text("#points-history", "ぐるぐるウイナーギフト").unwrap();
     no_violations(&b, "my page: history and links");
 
     // A new MyKey ID by a generated candidate, confirmed with the password.
+    my_page(&b, "id");
     b.click("#generate").unwrap();
     b.wait_for("return document.getElementById('candidate') ? true : null;", Duration::from_secs(10)).unwrap();
     let candidate = b.eval("return document.getElementById('candidate').textContent;").unwrap();
@@ -447,7 +482,7 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
 
     // Card login on my page: the virtual bridge brings yet another new card, which has no
     // MyKey ID, and the page says so.
-    b.click("main > button").unwrap(); // log out
+    b.click("#logout").unwrap();
     read_virtual_card_in(&b, "card-login");
     b.wait_text("#card-login-msg", "マイキーIDがありません").unwrap();
     no_violations(&b, "my page: card login");

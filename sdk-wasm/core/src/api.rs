@@ -588,6 +588,7 @@ api_type! {
 
 api_type! {
     /// Point-navi's directory (`GET /v1/directory`, public).
+    #[derive(Default)]
     pub struct Directory {
         /// Municipalities with at least one service set up.
         pub services: Vec<MunicipalityServices>,

@@ -148,7 +148,7 @@ impl Coupons {
         }
         let urls = match r.delivery {
             Delivery::Url => {
-                codes.iter().map(|c| format!("{}/app/mypage?coupon={}", self.origin, c.canonical())).collect()
+                codes.iter().map(|c| format!("{}/app/mypage/coupons?coupon={}", self.origin, c.canonical())).collect()
             }
             _ => vec![],
         };

@@ -4,6 +4,8 @@ use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub mod directory;
+
 /// A refusal or failure, as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {

@@ -2,99 +2,15 @@
 //! (usable in shops / online), the municipalities that have set points up, libraries where
 //! the card works, the council's member list, FAQ and contact.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use yew::prelude::*;
 
-use crate::api;
+use mykey_core::api::MunicipalityServices;
+use yew_router::prelude::*;
+
+use crate::api::directory::{by_prefecture, use_directory, use_municipalities};
 use crate::i18n::T;
-use crate::{Ctx, Route};
-
-/// A municipality as `/v1/municipalities` lists it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Municipality {
-    /// Id.
-    pub id: i64,
-    /// JIS prefecture code.
-    pub prefecture_code: String,
-    /// Prefecture.
-    pub prefecture: String,
-    /// Name.
-    pub name: String,
-}
-
-/// Loads the municipalities once.
-#[hook]
-pub fn use_municipalities() -> UseStateHandle<Option<Result<Vec<Municipality>, api::Failure>>> {
-    let list = use_state(|| None);
-    {
-        let list = list.clone();
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                list.set(Some(api::get::<Vec<Municipality>>("/v1/municipalities").await));
-            });
-        });
-    }
-    list
-}
-
-/// What a municipality has set up.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Services {
-    /// The municipality.
-    pub municipality: i64,
-    /// The card works as a library card.
-    pub library: bool,
-    /// Points buy its products online.
-    pub meibutsu_choice: bool,
-    /// Points are taken at its shops and facilities.
-    pub shops: bool,
-}
-
-/// A product of the online shop.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Product {
-    /// Whose product (and points).
-    pub municipality: i64,
-    /// Name.
-    pub name: String,
-    /// Yen, shipping included.
-    pub price_yen: String,
-}
-
-/// What point-navi's pages use of `/v1/directory` (my page reads its online services).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-pub struct Directory {
-    /// Municipalities with something set up.
-    pub services: Vec<Services>,
-    /// The online shop's products.
-    pub products: Vec<Product>,
-}
-
-/// Loads the directory once.
-#[hook]
-pub fn use_directory() -> UseStateHandle<Option<Result<Directory, api::Failure>>> {
-    let dir = use_state(|| None);
-    {
-        let dir = dir.clone();
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                dir.set(Some(api::get::<Directory>("/v1/directory").await));
-            });
-        });
-    }
-    dir
-}
-
-/// Groups by prefecture, in JIS order.
-pub fn by_prefecture(list: &[Municipality]) -> BTreeMap<(String, String), Vec<Municipality>> {
-    let mut m: BTreeMap<(String, String), Vec<Municipality>> = BTreeMap::new();
-    for x in list {
-        m.entry((x.prefecture_code.clone(), x.prefecture.clone())).or_default().push(x.clone());
-    }
-    m
-}
+use crate::router::Route;
+use crate::Ctx;
 
 #[function_component(Top)]
 pub fn top() -> Html {
@@ -113,14 +29,12 @@ pub fn top() -> Html {
             }
         });
     }
+    let navigator = use_navigator().expect("inside the router");
     let start = {
-        let go = ctx.go.clone();
-        Callback::from(move |_| go.emit(Route::Create))
+        let navigator = navigator.clone();
+        Callback::from(move |_| navigator.push(&Route::Create))
     };
-    let search = {
-        let go = ctx.go.clone();
-        Callback::from(move |_| go.emit(Route::Search))
-    };
+    let search = Callback::from(move |_| navigator.push(&Route::Search));
     let ms = match &*list {
         Some(Ok(l)) => l.clone(),
         _ => Vec::new(),
@@ -129,7 +43,7 @@ pub fn top() -> Html {
     let name_of = |id: i64| ms.iter().find(|m| m.id == id).map(|m| m.name.clone()).unwrap_or_default();
     let full_name =
         |id: i64| ms.iter().find(|m| m.id == id).map(|m| format!("{} {}", m.prefecture, m.name)).unwrap_or_default();
-    let points_list = |pick: fn(&Services) -> bool| -> Html {
+    let points_list = |pick: fn(&MunicipalityServices) -> bool| -> Html {
         html! {
             <ul>{ for dir.services.iter().filter(|s| pick(s)).map(|s| html! {
                 <li>{ format!("{}{}", name_of(s.municipality), ctx.t(T::points_suffix)) }</li>

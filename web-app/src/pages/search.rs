@@ -5,14 +5,14 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::api;
+use crate::api::directory::use_directory;
 use crate::i18n::T;
-use crate::top::{use_directory, Directory, Municipality, Product};
 use crate::Ctx;
+use mykey_core::api::{Directory, Municipality, Product, SearchResults};
 
 /// JIS code, short name and tile (column, row) of each prefecture: north-east at the top
 /// right, Kyushu bottom left, Okinawa alone in the corner.
@@ -69,28 +69,6 @@ const TILES: [(&str, &str, u8, u8); 47] = [
 const CELL: u32 = 48;
 const GAP: u32 = 4;
 
-/// A shop as the search returns it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Shop {
-    /// Name.
-    pub name: String,
-    /// Whose points it takes.
-    pub municipality: i64,
-}
-
-/// `/v1/search`'s answer.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Results {
-    /// The words as the server read them.
-    pub query: String,
-    /// Matching municipalities.
-    pub municipalities: Vec<Municipality>,
-    /// Matching shops.
-    pub shops: Vec<Shop>,
-    /// Matching products.
-    pub products: Vec<Product>,
-}
-
 fn query_param(name: &str) -> Option<String> {
     web_sys::window()
         .and_then(|w| w.location().search().ok())
@@ -115,10 +93,10 @@ fn set_address(param: &str, value: &str) {
 pub fn search() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let directory = use_directory();
-    let municipalities = crate::top::use_municipalities();
+    let municipalities = crate::api::directory::use_municipalities();
     let prefecture = use_state(|| query_param("pref"));
     let query = use_state(|| query_param("q").unwrap_or_default());
-    let results = use_state(|| None::<Result<Results, api::Failure>>);
+    let results = use_state(|| None::<Result<SearchResults, api::Failure>>);
     // Only the answer to the latest query is shown (answers may arrive out of order).
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     let run = {
@@ -132,7 +110,7 @@ pub fn search() -> Html {
             }
             let (results, latest) = (results.clone(), latest.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let answer = api::get::<Results>(&format!("/v1/search?q={}", encode(&q))).await;
+                let answer = api::get::<SearchResults>(&format!("/v1/search?q={}", encode(&q))).await;
                 if latest.get() == turn {
                     results.set(Some(answer));
                 }
@@ -286,7 +264,7 @@ fn prefecture_panel(ctx: &Ctx, list: &[Municipality], dir: &Directory, chosen: O
     }
 }
 
-fn results_view(ctx: &Ctx, list: &[Municipality], results: Option<&Result<Results, api::Failure>>) -> Html {
+fn results_view(ctx: &Ctx, list: &[Municipality], results: Option<&Result<SearchResults, api::Failure>>) -> Html {
     let place = |id: i64| list.iter().find(|m| m.id == id).map(|m| format!("（{} {}）", m.prefecture, m.name));
     match results {
         None => html! { <div id="search-results" aria-live="polite"></div> },

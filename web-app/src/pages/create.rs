@@ -8,11 +8,14 @@ use serde_json::{json, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::api::directory::{by_prefecture, use_municipalities};
 use crate::api::{self, Failure};
-use crate::card::{failure_message, fresh_registration, input_value, CandidatePicker, CardReader};
+use crate::components::card::{failure_message, fresh_registration, input_value, CandidatePicker, CardReader};
 use crate::i18n::T;
-use crate::top::{by_prefecture, use_municipalities};
-use crate::{Ctx, Route};
+use yew_router::prelude::*;
+
+use crate::router::Route;
+use crate::Ctx;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Step {
@@ -38,6 +41,7 @@ struct Form {
 #[function_component(Create)]
 pub fn create() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
+    let navigator = use_navigator().expect("inside the router");
     let step = use_state(|| Step::Card);
     let error = use_state(|| None::<String>);
     let busy = use_state(|| false);
@@ -177,8 +181,8 @@ pub fn create() -> Html {
         }
         Step::Done(id) | Step::Already(id) => {
             let go = {
-                let go = ctx.go.clone();
-                Callback::from(move |_| go.emit(Route::MyPage))
+                let navigator = navigator.clone();
+                Callback::from(move |_| navigator.push(&Route::MyPage))
             };
             let title = if matches!(*step, Step::Done(_)) { ctx.t(T::done_title) } else { ctx.t(T::already) };
             html! {
@@ -236,7 +240,7 @@ fn validate(ctx: &Ctx, f: &Form) -> Result<(), String> {
     Ok(())
 }
 
-type Municipalities = UseStateHandle<Option<Result<Vec<crate::top::Municipality>, Failure>>>;
+type Municipalities = UseStateHandle<Option<Result<Vec<mykey_core::api::Municipality>, Failure>>>;
 
 fn form_step(
     ctx: &Ctx,

@@ -1,0 +1,3 @@
+//! Parts several pages use.
+
+pub mod card;

@@ -1,0 +1,6 @@
+//! One component per page.
+
+pub mod create;
+pub mod mypage;
+pub mod search;
+pub mod top;

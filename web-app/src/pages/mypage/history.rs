@@ -1,0 +1,197 @@
+//! The points history of each account, filtered by kind and period.
+
+use serde_json::Value;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use super::{account_label, date};
+use super::{message, State};
+use crate::api;
+use crate::api::directory::use_municipalities;
+use crate::i18n::T;
+use crate::Ctx;
+
+/// The points history sub-page.
+#[function_component(History)]
+pub fn history(p: &super::SubProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let municipalities = use_municipalities();
+    let State::In(loaded) = &*p.state else { return html! {} };
+    let list = municipalities.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default();
+    let accounts = loaded.balances["accounts"].as_array().cloned().unwrap_or_default();
+    html! {
+        <PointsHistory accounts={accounts.iter().map(|a| (a["id"].as_i64().unwrap_or_default(), account_label(&ctx, &list, a))).collect::<Vec<_>>()} />
+    }
+}
+
+/// The start of a day in Japan (`2026-11-27` as `2026-11-26T15:00:00.000Z`), `days` later.
+fn day_start(day: &str, days: f64) -> Option<String> {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(&format!("{day}T00:00:00+09:00")));
+    if d.get_time().is_nan() {
+        return None;
+    }
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(d.get_time() + days * 86_400_000.0));
+    Some(String::from(d.to_iso_string()))
+}
+
+#[derive(Properties, PartialEq)]
+struct HistoryProps {
+    /// Account id and how the resident knows it.
+    accounts: Vec<(i64, String)>,
+}
+
+/// The points history of one account, newest first, with kind and period filters.
+#[function_component(PointsHistory)]
+fn points_history(p: &HistoryProps) -> Html {
+    let ctx = use_context::<Ctx>().expect("context");
+    let account = use_state(|| p.accounts.first().map(|a| a.0));
+    let kind = use_state(String::new);
+    let from = use_state(String::new);
+    let to = use_state(String::new);
+    let entries = use_state(Vec::<Value>::new);
+    let cursor = use_state(|| None::<String>);
+    let msg = use_state(|| None::<(bool, String)>);
+    // Loads the first page (more = false) or the next one.
+    let fetch = {
+        let (ctx, account, kind, from, to, entries, cursor, msg) = (
+            ctx.clone(),
+            account.clone(),
+            kind.clone(),
+            from.clone(),
+            to.clone(),
+            entries.clone(),
+            cursor.clone(),
+            msg.clone(),
+        );
+        Callback::from(move |more: bool| {
+            let Some(id) = *account else { return };
+            let mut q = vec!["limit=20".to_owned()];
+            if !kind.is_empty() {
+                q.push(format!("kind={}", *kind));
+            }
+            let bound = |day: &str, days: f64, name: &str| -> Result<Option<String>, ()> {
+                if day.is_empty() {
+                    return Ok(None);
+                }
+                let at = day_start(day, days).ok_or(())?;
+                Ok(Some(format!("{name}={}", String::from(js_sys::encode_uri_component(&at)))))
+            };
+            match (bound(&from, 0.0, "from"), bound(&to, 1.0, "to")) {
+                (Ok(f), Ok(t)) => q.extend(f.into_iter().chain(t)),
+                _ => return msg.set(Some((false, ctx.t(T::err_period).to_owned()))),
+            }
+            if more {
+                if let Some(c) = &*cursor {
+                    q.push(format!("cursor={c}"));
+                }
+            }
+            let path = format!("/v1/accounts/{id}/history?{}", q.join("&"));
+            let (ctx, entries, cursor, msg) = (ctx.clone(), entries.clone(), cursor.clone(), msg.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::get::<Value>(&path).await {
+                    Ok(page) => {
+                        let mut list = if more { (*entries).clone() } else { Vec::new() };
+                        list.extend(page["entries"].as_array().cloned().unwrap_or_default());
+                        msg.set(None);
+                        entries.set(list);
+                        cursor.set(page["next_cursor"].as_str().map(str::to_owned));
+                    }
+                    Err(f) if f.field.as_deref() == Some("to") => {
+                        msg.set(Some((false, ctx.t(T::err_period).to_owned())))
+                    }
+                    Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
+                }
+            });
+        })
+    };
+    {
+        let fetch = fetch.clone();
+        use_effect_with((), move |_| fetch.emit(false));
+    }
+    let onsubmit = {
+        let fetch = fetch.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            fetch.emit(false);
+        })
+    };
+    let on_account = {
+        let account = account.clone();
+        Callback::from(move |e: Event| account.set(e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()))
+    };
+    let on_kind = {
+        let kind = kind.clone();
+        Callback::from(move |e: Event| kind.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
+    };
+    let on_date = |h: &UseStateHandle<String>| {
+        let h = h.clone();
+        Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+    };
+    let kinds = [
+        ("payment", T::tx_payment),
+        ("grant", T::tx_grant),
+        ("conversion", T::tx_conversion),
+        ("assignment", T::tx_assignment),
+        ("expiry", T::tx_expiry),
+        ("adjustment", T::tx_adjustment),
+    ];
+    let kind_label = |k: &str| kinds.iter().find(|(n, _)| *n == k).map(|(_, t)| ctx.t(*t)).unwrap_or_default();
+    let more = {
+        let fetch = fetch.clone();
+        Callback::from(move |_| fetch.emit(true))
+    };
+    html! {
+        <section aria-labelledby="points-history-title">
+            <h2 id="points-history-title">{ ctx.t(T::points_history) }</h2>
+            <form onsubmit={onsubmit} class="filters">
+                <div class="field">
+                    <label for="history-account">{ ctx.t(T::history_account) }</label>
+                    <select id="history-account" onchange={on_account}>
+                        { for p.accounts.iter().map(|(id, label)| html! {
+                            <option value={id.to_string()} selected={Some(*id) == *account}>{ label.clone() }</option>
+                        }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="history-kind">{ ctx.t(T::history_kind) }</label>
+                    <select id="history-kind" onchange={on_kind}>
+                        <option value="" selected={kind.is_empty()}>{ ctx.t(T::history_all) }</option>
+                        { for kinds.iter().map(|(k, t)| html! { <option value={*k} selected={*kind == *k}>{ ctx.t(*t) }</option> }) }
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="history-from">{ ctx.t(T::history_from) }</label>
+                    <input id="history-from" type="date" value={(*from).clone()} oninput={on_date(&from)} aria-describedby="history-msg" />
+                </div>
+                <div class="field">
+                    <label for="history-to">{ ctx.t(T::history_to) }</label>
+                    <input id="history-to" type="date" value={(*to).clone()} oninput={on_date(&to)} aria-describedby="history-msg" />
+                </div>
+                <button type="submit">{ ctx.t(T::history_show) }</button>
+            </form>
+            { message(&msg, "history-msg") }
+            <table id="points-history">
+                <thead><tr>
+                    <th scope="col">{ ctx.t(T::history_date) }</th>
+                    <th scope="col">{ ctx.t(T::history_kind) }</th>
+                    <th scope="col">{ ctx.t(T::points) }</th>
+                    <th scope="col">{ ctx.t(T::history_balance) }</th>
+                    <th scope="col">{ ctx.t(T::history_memo) }</th>
+                </tr></thead>
+                <tbody>
+                    { for entries.iter().map(|e| html! {
+                        <tr>
+                            <td>{ date(&ctx, e["created_at"].as_str().unwrap_or_default()) }</td>
+                            <td>{ kind_label(e["kind"].as_str().unwrap_or_default()) }</td>
+                            <td class="num">{ e["amount"].to_string() }</td>
+                            <td class="num">{ e["balance_after"].to_string() }</td>
+                            <td>{ e["memo"].as_str().unwrap_or_default() }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+            if entries.is_empty() { <p class="muted">{ ctx.t(T::history_none) }</p> }
+            if cursor.is_some() { <button type="button" onclick={more}>{ ctx.t(T::history_more) }</button> }
+        </section>
+    }
+}
