@@ -1,11 +1,9 @@
 //! The tamper-evident log over HTTP: every payment's receipt is included in a signed
 //! checkpoint, checkpoints are consistent with each other, and the tiles recompute the root.
 
-mod common;
-
+use crate::common::{payment, App};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{payment, App};
 use mykey_core::merkle::{self, Hash};
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
 use serde_json::{json, Value};

@@ -1,9 +1,7 @@
 //! The API over real HTTP against a real database (SQLite, or PostgreSQL when
 //! `MYKEY_TEST_POSTGRES_URL` is set).
 
-mod common;
-
-use common::{payment, slug, App};
+use crate::common::{payment, slug, App};
 use serde_json::json;
 use uuid::Uuid;
 

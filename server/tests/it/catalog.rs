@@ -1,8 +1,6 @@
 //! Point-navi's directory and free-word search over HTTP on the database the run selects.
 
-mod common;
-
-use common::App;
+use crate::common::App;
 use mykey_core::api::MunicipalityServices;
 use mykey_server::services::catalog::Catalog;
 use rust_decimal::Decimal;

@@ -1,9 +1,7 @@
 //! Settlement statements over HTTP: what a partner pays each municipality its members'
 //! converted points went to, per period, and who may see which lines.
 
-mod common;
-
-use common::App;
+use crate::common::App;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

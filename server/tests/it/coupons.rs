@@ -2,9 +2,7 @@
 //! resident redeems a code once (its points arrive as reserved points), retries replay,
 //! typos and guesses are refused and limited, expired and used codes are refused.
 
-mod common;
-
-use common::App;
+use crate::common::App;
 use mykey_server::auth::{create_key, Role};
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! A mirror copies the log over HTTP, verifies it against the signed checkpoint, replays the
 //! balances, follows the log as it grows, and serves the same tiles back.
 
-mod common;
-
-use common::{payment, App};
+use crate::common::{payment, App};
 use mykey_core::note::VerifierKey;
 use mykey_server::integrity::mirror::{Mirror, Source};
 use mykey_server::testing::TestDb;

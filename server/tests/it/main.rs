@@ -1,0 +1,18 @@
+//! The server's integration tests in one binary (one link step): the API over real HTTP, the
+//! journal, the log, witnesses, mirrors, restore and the audit, on SQLite or on PostgreSQL
+//! when `MYKEY_TEST_POSTGRES_URL` is set.
+
+mod audit;
+mod catalog;
+mod common;
+mod coupons;
+mod http;
+mod identity;
+mod journal;
+mod log;
+mod migrations;
+mod mirror;
+mod replay;
+mod restore;
+mod settlements;
+mod witness;

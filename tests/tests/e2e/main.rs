@@ -1,0 +1,8 @@
+//! The end-to-end tests in one binary: the real binaries over real HTTP, PC/SC with the
+//! virtual card, and Chromium.
+
+mod browser;
+mod crash;
+mod demo;
+mod pcsc;
+mod web_app;
