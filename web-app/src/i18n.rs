@@ -19,6 +19,32 @@ impl Lang {
     }
 }
 
+/// The rules a text may name, as `{name}`: each is the rule's one constant.
+fn rule_numbers() -> [(&'static str, String); 4] {
+    use mykey_core::rules;
+    [
+        ("{reserved_days}", rules::RESERVED_WAIT_DAYS.to_string()),
+        ("{pin_tries}", rules::AUTH_PIN_TRIES.to_string()),
+        ("{generations}", rules::MAX_GENERATIONS.to_string()),
+        ("{failed_checks}", mykey_core::identity::MAX_FAILED_CHECKS.to_string()),
+    ]
+}
+
+/// `raw` with its rule numbers filled in, made once per text: the texts are a fixed set, so
+/// what this keeps is bounded by it.
+fn filled(raw: &'static str) -> &'static str {
+    thread_local! {
+        static FILLED: std::cell::RefCell<std::collections::HashMap<&'static str, &'static str>> =
+            Default::default();
+    }
+    FILLED.with(|f| {
+        *f.borrow_mut().entry(raw).or_insert_with(|| {
+            let text = rule_numbers().iter().fold(raw.to_owned(), |t, (name, n)| t.replace(name, n));
+            Box::leak(text.into_boxed_str())
+        })
+    })
+}
+
 macro_rules! texts {
     ($($key:ident => ($ja:literal, $en:literal),)*) => {
         /// A text of the app.
@@ -26,11 +52,12 @@ macro_rules! texts {
         #[allow(non_camel_case_types, missing_docs)]
         pub enum T { $($key,)* }
 
-        /// The text in `lang`.
+        /// The text in `lang`, with the rules' numbers filled in.
         pub fn t(lang: Lang, key: T) -> &'static str {
-            match (lang, key) {
+            let raw = match (lang, key) {
                 $((Lang::Ja, T::$key) => $ja, (Lang::En, T::$key) => $en,)*
-            }
+            };
+            if raw.contains('{') { filled(raw) } else { raw }
         }
     };
 }
@@ -68,7 +95,7 @@ texts! {
     faq_q1 => ("自治体ポイントはいくらとして使えますか？", "What is a municipal point worth?"),
     faq_a1 => ("1ポイント＝1円分として、商店での買物、公共施設の利用料、オンラインでの物産の購入などに使えます。", "1 point = 1 yen: shopping, public facility fees, local products online and more."),
     faq_q2 => ("交換したポイントはどこに入りますか？", "Where do converted points go?"),
-    faq_a2 => ("まず留保ポイントになります。14日以内に使いたい自治体を選んで移せます。選ばなかった分は14日後にお住まいの自治体のポイントになります。", "They arrive as reserved points. Within 14 days you can assign them to any municipality taking part; what is left moves to your home municipality after 14 days."),
+    faq_a2 => ("まず留保ポイントになります。{reserved_days}日以内に使いたい自治体を選んで移せます。選ばなかった分は{reserved_days}日後にお住まいの自治体のポイントになります。", "They arrive as reserved points. Within {reserved_days} days you can assign them to any municipality taking part; what is left moves to your home municipality after {reserved_days} days."),
     faq_q3 => ("ポイントに有効期限はありますか？", "Do points expire?"),
     faq_a3 => ("あります。期限は自治体ごとに決まり、マイページで次に失効するポイントと日付を確認できます。期限の30日前にお知らせメールを送ります（希望した方のみ）。", "Yes. Each municipality sets its own period; my page shows the next points to expire and when. If you chose it, an e-mail reminds you 30 days before."),
     faq_q4 => ("マイナンバー（12桁の番号）は使われますか？", "Is my 12-digit My Number used?"),
@@ -103,7 +130,7 @@ texts! {
     bridge_unavailable => ("この方法は使えません", "Not available here"),
     pin_step => ("2. 利用者証明用電子証明書の暗証番号", "2. PIN of the user-authentication certificate"),
     pin_label => ("暗証番号（数字4桁）", "PIN (4 digits)"),
-    pin_hint => ("3回間違えるとロックされ、市区町村の窓口での初期化が必要になります。", "After 3 wrong tries the PIN is locked and only your municipal office can reset it."),
+    pin_hint => ("{pin_tries}回間違えるとロックされ、市区町村の窓口での初期化が必要になります。", "After {pin_tries} wrong tries the PIN is locked and only your municipal office can reset it."),
     tries_left => ("残り回数", "Tries left"),
     demo_pin => ("デモ用の仮想カードの暗証番号は 1234 です。", "The demo card's PIN is 1234."),
     read_card => ("カードを読み取る", "Read the card"),
@@ -115,11 +142,11 @@ texts! {
     candidate_rule => ("半角の英大文字と数字で8文字です。", "8 half-width upper-case letters and digits."),
     generate => ("自動生成する", "Generate one"),
     generations_left => ("自動生成の残り回数", "Generations left"),
-    final_candidate => ("3回目の自動生成のため、このIDで登録します。", "This is the third generated ID: it will be registered."),
+    final_candidate => ("{generations}回目の自動生成のため、このIDで登録します。", "This is the last generated ID ({generations} of {generations}): it will be registered."),
     own_choice => ("希望するID", "The ID you want"),
     check => ("重複チェック", "Check availability"),
     available => ("このIDは使えます。", "This ID is available."),
-    taken_generated => ("3回続けて使用中だったため、IDを自動生成しました。", "It was taken three times, so an ID was generated for you."),
+    taken_generated => ("{failed_checks}回続けて使用中だったため、IDを自動生成しました。", "It was taken {failed_checks} times, so an ID was generated for you."),
     candidate_now => ("登録するID", "ID to register"),
     next => ("次へ", "Next"),
     back => ("戻る", "Back"),
@@ -257,7 +284,7 @@ texts! {
     required => ("入力してください。", "Please fill this in."),
     err_taken => ("このIDは既に使われています。別のIDを入力してください。", "This ID is already in use. Please try another."),
     err_invalid_id => ("IDは半角の英大文字と数字で8文字です。", "An ID is 8 half-width upper-case letters and digits."),
-    err_used_up => ("自動生成は3回までです。表示中のIDで登録します。", "IDs can be generated 3 times; the one shown will be registered."),
+    err_used_up => ("自動生成は{generations}回までです。表示中のIDで登録します。", "IDs can be generated {generations} times; the one shown will be registered."),
     err_card_rejected => ("カードの証明書を確認できませんでした：", "The card's certificate was not accepted: "),
     err_rate_limited => ("試行回数が多すぎます。しばらくしてからお試しください。", "Too many tries. Please wait a while and try again."),
     err_login_failed => ("マイキーIDまたはパスワードが違います。", "The MyKey ID or the password is wrong."),
@@ -268,4 +295,22 @@ texts! {
     err_no_card => ("カードが見つかりません。カードをリーダーに置いてください。", "No card found. Put the card on the reader."),
     err_no_reader => ("カードリーダーが見つかりません：", "No card reader found: "),
     err_card_removed => ("カードが離れました。カードを置いたままもう一度お試しください。", "The card was moved away. Keep it on the reader and try again."),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn rule_numbers_come_from_the_rules() {
+        let faq = t(Lang::En, T::faq_a2);
+        assert!(faq.contains(&format!("Within {} days", mykey_core::rules::RESERVED_WAIT_DAYS)), "{faq}");
+        assert!(!faq.contains('{'));
+        for lang in [Lang::Ja, Lang::En] {
+            for key in [T::pin_hint, T::final_candidate, T::taken_generated, T::err_used_up, T::faq_a2] {
+                assert!(!t(lang, key).contains('{'), "{:?}", t(lang, key));
+            }
+        }
+    }
 }

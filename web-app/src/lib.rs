@@ -15,6 +15,9 @@ use wasm_bindgen::prelude::*;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// What every page gets: the language.
 #[derive(Clone, PartialEq)]
 pub struct Ctx {

@@ -96,7 +96,8 @@ api_enum! {
         Grant,
         /// Partner points converted into reserved points.
         Conversion,
-        /// Reserved points assigned to a municipality, by the resident or after 14 days.
+        /// Reserved points assigned to a municipality, by the resident or after
+        /// [`crate::rules::RESERVED_WAIT_DAYS`].
         Assignment,
         /// Expired points moved to the municipality's breakage account.
         Expiry,

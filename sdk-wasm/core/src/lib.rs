@@ -13,6 +13,7 @@ pub mod mykey_id;
 pub mod note;
 pub mod points;
 pub mod problem;
+pub mod rules;
 pub mod text;
 
 pub use currency::{Currency, CurrencyParseError};

@@ -24,8 +24,8 @@ use leaf::{transaction_leaf, usage_leaf, UsageEvent};
 
 pub mod leaf;
 
-/// How long reserved points wait before they move to the home municipality (docs/domain.md).
-pub const RESERVED_WAIT: Micros = 14 * DAY;
+/// How long reserved points wait before they move to the home municipality.
+pub const RESERVED_WAIT: Micros = mykey_core::rules::RESERVED_WAIT_DAYS * DAY;
 /// Default lifetime of municipal points (docs/domain.md, assumed: 2 years).
 pub const DEFAULT_EXPIRY_DAYS: i64 = 730;
 /// Longest hold a shop may place: one week.
@@ -209,7 +209,7 @@ pub struct Event {
 pub struct Resident {
     /// Id.
     pub id: i64,
-    /// Where reserved points go after 14 days.
+    /// Where reserved points go after [`RESERVED_WAIT`].
     pub home: i64,
     /// Reserved-points account.
     pub reserved: i64,
@@ -1207,7 +1207,7 @@ impl Ledger {
     }
 
     /// The scheduled jobs: release due holds, expire lots into breakage, move reserved
-    /// points older than 14 days to the home municipality.
+    /// points older than [`RESERVED_WAIT`] to the home municipality.
     pub fn run_jobs(&mut self, ch: &mut Changes, now: Micros) -> JobsReport {
         let mut report = JobsReport {
             expired_points: 0,

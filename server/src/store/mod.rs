@@ -755,7 +755,7 @@ impl Store {
     }
 
     /// Settlement lines of `[from, to)`: every partner share returned to a partner's clearing
-    /// account by an assignment (a resident's, or the 14-day move home), per partner and the
+    /// account by an assignment (a resident's, or the move home after `ledger::RESERVED_WAIT`), per partner and the
     /// municipality the points went to; optionally one partner or municipality only.
     pub async fn settlement(
         &self,

@@ -332,10 +332,14 @@ fn read_virtual_card_in(b: &Browser, id: &str) {
 
 /// My page's points history of the municipal points of `place`, one kind of transaction.
 fn show_history(b: &Browser, place: &str, kind: &str) {
+    // The accounts are named once the municipalities have loaded.
     let account = b
-        .eval(&format!(
-            "return [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes({place:?})).value;"
-        ))
+        .wait_for(
+            &format!(
+                "const o = [...document.querySelectorAll('#history-account option')].find(o => o.textContent.includes({place:?})); return o ? o.value : null;"
+            ),
+            Duration::from_secs(10),
+        )
         .unwrap();
     set_value(b, "history-account", account.as_str().unwrap(), "change");
     set_value(b, "history-kind", kind, "change");

@@ -1,6 +1,6 @@
 //! The card steps shared by MyKey ID creation and my page: choose how to reach the card (the
 //! demo's virtual card labelled as such), type the PIN with the tries left shown, and send the
-//! signed challenge to the server; and the candidate dialogue (three generations, the third
+//! signed challenge to the server; and the candidate dialogue ([`MAX_GENERATIONS`] generations, the last
 //! final, or an own choice checked for duplicates) for a new or a changed MyKey ID.
 
 use std::cell::RefCell;

@@ -18,6 +18,9 @@ pub const EF_AUTH_CERT: u16 = 0x000A;
 pub const EF_AUTH_KEY: u16 = 0x0017;
 /// The user-authentication PIN (4 digits, 3 tries).
 pub const EF_AUTH_PIN: u16 = 0x0018;
+/// Wrong authentication-PIN tries after which the card locks the PIN (only the municipal
+/// office resets it).
+pub const AUTH_PIN_TRIES: u8 = 3;
 /// DER prefix of a SHA-256 DigestInfo (PKCS#1 v1.5).
 pub const SHA256_DIGEST_INFO: [u8; 19] =
     [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];

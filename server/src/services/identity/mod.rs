@@ -351,7 +351,7 @@ impl Identity {
         if d.candidate_final {
             return Err(Problem::new(
                 ProblemKind::CandidatesUsedUp,
-                "the third generated candidate is final: register with it",
+                "the last generated candidate is final: register with it",
             )
             .with("registration", serde_json::to_value(registration(&d)?).map_err(internal)?));
         }
