@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::store::Store;
 
+pub mod policy;
+
 /// Who may do what.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::{forbidden, not_found, ApiError, ApiResult};
 use super::state::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{policy, Caller};
 use crate::time;
 
 /// This group's routes.
@@ -22,25 +22,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/accounts/{account}/history", get(history))
 }
 
-/// May `caller` read the resident's data? The resident, the operator, the home municipality,
-/// and counter terminals and stores (the counter shows every balance when the card is held).
+/// [`policy::may_read_resident`] with the resident's home looked up (tables caught up).
 async fn may_read_resident(s: &AppState, caller: &Caller, resident: i64) -> ApiResult<()> {
-    match caller.role {
-        Role::Operator | Role::Terminal | Role::Store => Ok(()),
-        Role::Resident if caller.subject == resident => Ok(()),
-        Role::Municipality => {
-            s.engine.barrier().await?;
-            let home: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
-                .bind(resident)
-                .fetch_optional(s.engine.store().pool())
-                .await
-                .map_err(anyhow::Error::from)?;
-            match home {
-                Some((m,)) if m == caller.subject => Ok(()),
-                _ => Err(forbidden()),
-            }
-        }
-        _ => Err(forbidden()),
+    s.engine.barrier().await?;
+    let home = s.engine.store().resident_home(resident).await?;
+    if policy::may_read_resident(caller, resident, home) {
+        Ok(())
+    } else {
+        Err(forbidden())
     }
 }
 
@@ -59,17 +48,11 @@ async fn resident_balances(
     b.map(Json).ok_or_else(|| not_found(&format!("resident {resident}")))
 }
 
+/// [`policy::may_read_account`] with the account's owner looked up.
 async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiResult<()> {
     let (kind, owner, municipality) =
         s.engine.store().account_owner(account).await?.ok_or_else(|| not_found(&format!("account {account}")))?;
-    let ok = match caller.role {
-        Role::Operator => true,
-        Role::Municipality => municipality == caller.subject,
-        Role::Resident => kind.is_resident() && owner == caller.subject,
-        Role::Partner => kind == AccountKind::Clearing && owner == caller.subject,
-        Role::Store | Role::Terminal => kind == AccountKind::Receivable && owner == caller.subject,
-    };
-    if ok {
+    if policy::may_read_account(caller, kind, owner, municipality) {
         Ok(())
     } else {
         Err(forbidden())

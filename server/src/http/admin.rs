@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ApiResult};
 use super::extract::Body;
 use super::state::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{policy, Caller};
 use crate::engine::{Admin, AdminResult};
 use crate::time;
 
@@ -42,23 +42,7 @@ async fn settlements(
     caller: Caller,
     Query(q): Query<SettlementQuery>,
 ) -> ApiResult<Json<SettlementStatement>> {
-    let (partner, municipality) = match caller.role {
-        Role::Operator => (q.partner, q.municipality),
-        Role::Partner => {
-            caller.require(&[Role::Partner], q.partner.unwrap_or(caller.subject))?;
-            (Some(caller.subject), q.municipality)
-        }
-        Role::Municipality => {
-            caller.require(&[Role::Municipality], q.municipality.unwrap_or(caller.subject))?;
-            (q.partner, Some(caller.subject))
-        }
-        _ => {
-            return Err(ApiError(Problem::new(
-                ProblemKind::Forbidden,
-                "settlements are for partners, municipalities and the operator",
-            )))
-        }
-    };
+    let (partner, municipality) = policy::settlement_scope(&caller, q.partner, q.municipality)?;
     if q.from >= q.to {
         return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "from must be before to")));
     }

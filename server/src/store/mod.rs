@@ -819,6 +819,15 @@ impl Store {
             .try_get("through_batch")?)
     }
 
+    /// A resident's home municipality, `None` for an unknown resident.
+    pub async fn resident_home(&self, resident: i64) -> anyhow::Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
+            .bind(resident)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// The database URL (with its password), for opening the journal beside it.
     pub fn url(&self) -> &str {
         &self.url
