@@ -141,7 +141,7 @@ fn id(r: AdminResult) -> i64 {
 
 /// Loads the demo data unless the ledger already has municipalities.
 pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<DemoKeys>> {
-    if !engine.store().municipalities().await?.is_empty() {
+    if !engine.tables().await.map_err(|p| anyhow::anyhow!("{}", p.detail))?.municipalities().await?.is_empty() {
         return Ok(None);
     }
     let council: Vec<CouncilRow> = data.read(COUNCIL)?;

@@ -496,7 +496,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo { bind, data_dir, keys_file, witness_dir, demo_ca_file, web_dir, mail } => {
             // Three witnesses on loopback, quorum 2. Their memory belongs to this database:
             // a fresh database starts fresh witnesses.
-            let fresh = store::Store::connect(&url).await?.municipalities().await.map_or(true, |m| m.is_empty());
+            let fresh = store::Store::connect(&url).await?.is_new().await.unwrap_or(true);
             if fresh && witness_dir.exists() {
                 std::fs::remove_dir_all(&witness_dir).with_context(|| format!("clearing {}", witness_dir.display()))?;
             }

@@ -84,8 +84,8 @@ pub fn grant(id: uuid::Uuid, amount: i64) -> crate::engine::Request {
 
 /// Resident `resident`'s balance in municipality 1's points, as the tables hold it.
 pub async fn municipal_balance(engine: &crate::engine::Engine, resident: i64) -> i64 {
-    engine.barrier().await.expect("the tables catch up");
-    let balances = engine.store().resident_balances(resident, crate::time::now()).await.unwrap().unwrap();
+    let tables = engine.tables().await.expect("the tables catch up");
+    let balances = tables.resident_balances(resident, crate::time::now()).await.unwrap().unwrap();
     balances.accounts.iter().find(|a| a.kind == mykey_core::api::AccountKind::Municipal).map_or(0, |a| a.balance)
 }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::ledger::{Changes, FastMap, Ledger};
 use crate::log::witness::{self, WitnessClient};
 use crate::log::{self, LogSigner};
-use crate::store::{RequestRecord, Store};
+use crate::store::{RequestRecord, Store, Tables};
 use crate::time::{self, Micros};
 use journal::{Batch, Journal};
 
@@ -419,9 +419,15 @@ impl Engine {
         &self.log_vkey
     }
 
-    /// Waits until the tables hold every batch acknowledged so far, so that a read sees
-    /// every answer already given.
-    pub async fn barrier(&self) -> Result<(), Problem> {
+    /// The tables once they hold every batch acknowledged so far, so that a read sees every
+    /// answer already given: the one way to read what the writer wrote.
+    pub async fn tables(&self) -> Result<Tables<'_>, Problem> {
+        self.barrier().await?;
+        Ok(Tables::after_barrier(&self.store))
+    }
+
+    /// Waits until the tables hold every batch acknowledged so far.
+    async fn barrier(&self) -> Result<(), Problem> {
         let target = self.committed.load(Ordering::Acquire);
         let mut rx = self.materialized.clone();
         if *rx.borrow() < target {
@@ -478,8 +484,7 @@ impl Engine {
 
     /// The stored answer of request record `seq`, once the tables hold every acknowledged batch.
     async fn stored_at(&self, seq: i64) -> Result<Option<crate::store::StoredResponse>, Problem> {
-        self.barrier().await?;
-        self.store.stored_response(seq).await.map_err(|e| {
+        self.tables().await?.stored_response(seq).await.map_err(|e| {
             tracing::error!(error = %e, "reading a stored answer");
             Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
         })

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::error::{forbidden, not_found, ApiError, ApiResult};
 use super::state::AppState;
 use crate::auth::{policy, Caller};
+use crate::store::Tables;
 use crate::time;
 
 /// This group's routes.
@@ -23,9 +24,8 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// [`policy::may_read_resident`] with the resident's home looked up (tables caught up).
-async fn may_read_resident(s: &AppState, caller: &Caller, resident: i64) -> ApiResult<()> {
-    s.engine.barrier().await?;
-    let home = s.engine.store().resident_home(resident).await?;
+async fn may_read_resident(tables: &Tables<'_>, caller: &Caller, resident: i64) -> ApiResult<()> {
+    let home = tables.resident_home(resident).await?;
     if policy::may_read_resident(caller, resident, home) {
         Ok(())
     } else {
@@ -42,16 +42,16 @@ async fn resident_balances(
     caller: Caller,
     Path(resident): Path<i64>,
 ) -> ApiResult<Json<ResidentBalances>> {
-    s.engine.barrier().await?;
-    may_read_resident(&s, &caller, resident).await?;
-    let b = s.engine.store().resident_balances(resident, time::now()).await?;
+    let tables = s.engine.tables().await?;
+    may_read_resident(&tables, &caller, resident).await?;
+    let b = tables.resident_balances(resident, time::now()).await?;
     b.map(Json).ok_or_else(|| not_found(&format!("resident {resident}")))
 }
 
 /// [`policy::may_read_account`] with the account's owner looked up.
-async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiResult<()> {
+async fn may_read_account(tables: &Tables<'_>, caller: &Caller, account: i64) -> ApiResult<()> {
     let (kind, owner, municipality) =
-        s.engine.store().account_owner(account).await?.ok_or_else(|| not_found(&format!("account {account}")))?;
+        tables.account_owner(account).await?.ok_or_else(|| not_found(&format!("account {account}")))?;
     if policy::may_read_account(caller, kind, owner, municipality) {
         Ok(())
     } else {
@@ -64,9 +64,9 @@ async fn may_read_account(s: &AppState, caller: &Caller, account: i64) -> ApiRes
     params(("account" = i64, Path, description = "Account id")),
     responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
 async fn account(State(s): State<AppState>, caller: Caller, Path(account): Path<i64>) -> ApiResult<Json<AccountView>> {
-    s.engine.barrier().await?;
-    may_read_account(&s, &caller, account).await?;
-    let a = s.engine.store().account(account, time::now()).await?;
+    let tables = s.engine.tables().await?;
+    may_read_account(&tables, &caller, account).await?;
+    let a = tables.account(account, time::now()).await?;
     a.map(Json).ok_or_else(|| not_found(&format!("account {account}")))
 }
 
@@ -86,15 +86,15 @@ async fn balance_as_of(
     Path(account): Path<i64>,
     q: Result<Query<AsOf>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<BalanceAsOf>> {
-    s.engine.barrier().await?;
+    let tables = s.engine.tables().await?;
     let Query(q) = q.map_err(|e| {
         ApiError(Problem::new(
             ProblemKind::InvalidRequest,
             format!("{e}; give as_of as an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"),
         ))
     })?;
-    may_read_account(&s, &caller, account).await?;
-    Ok(Json(s.engine.store().balance_as_of(account, time::datetime_to_micros(q.as_of)).await?))
+    may_read_account(&tables, &caller, account).await?;
+    Ok(Json(tables.balance_as_of(account, time::datetime_to_micros(q.as_of)).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -122,7 +122,7 @@ async fn history(
     Path(account): Path<i64>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<HistoryPage>> {
-    s.engine.barrier().await?;
+    let tables = s.engine.tables().await?;
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -159,6 +159,6 @@ async fn history(
         from: q.from.map(time::datetime_to_micros),
         to: q.to.map(time::datetime_to_micros),
     };
-    may_read_account(&s, &caller, account).await?;
-    Ok(Json(s.engine.store().history(account, before, limit, &filter).await?))
+    may_read_account(&tables, &caller, account).await?;
+    Ok(Json(tables.history(account, before, limit, &filter).await?))
 }

@@ -46,10 +46,10 @@ async fn settlements(
     if q.from >= q.to {
         return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "from must be before to")));
     }
-    s.engine.barrier().await?;
     let lines = s
         .engine
-        .store()
+        .tables()
+        .await?
         .settlement(time::datetime_to_micros(q.from), time::datetime_to_micros(q.to), partner, municipality)
         .await?;
     let total_yen = lines.iter().map(|l| l.yen).sum();

@@ -23,8 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// Municipalities taking part (public).
 #[utoipa::path(get, path = "/v1/municipalities", responses((status = 200, body = Vec<Municipality>)))]
 async fn municipalities(State(s): State<AppState>) -> ApiResult<Json<Vec<Municipality>>> {
-    s.engine.barrier().await?;
-    Ok(Json(s.engine.store().municipalities().await?))
+    Ok(Json(s.engine.tables().await?.municipalities().await?))
 }
 
 /// Point-navi's directory: services set up per municipality, products, online services (public).
@@ -53,8 +52,7 @@ async fn search(
 /// Partner companies (public).
 #[utoipa::path(get, path = "/v1/partners", responses((status = 200, body = Vec<Partner>)))]
 async fn partners(State(s): State<AppState>) -> ApiResult<Json<Vec<Partner>>> {
-    s.engine.barrier().await?;
-    Ok(Json(s.engine.store().partners().await?))
+    Ok(Json(s.engine.tables().await?.partners().await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -66,6 +64,5 @@ struct ShopFilter {
 /// Shops, facilities and stores (public).
 #[utoipa::path(get, path = "/v1/shops", params(ShopFilter), responses((status = 200, body = Vec<Shop>)))]
 async fn shops(State(s): State<AppState>, Query(f): Query<ShopFilter>) -> ApiResult<Json<Vec<Shop>>> {
-    s.engine.barrier().await?;
-    Ok(Json(s.engine.store().shops(f.municipality).await?))
+    Ok(Json(s.engine.tables().await?.shops(f.municipality).await?))
 }

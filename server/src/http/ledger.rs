@@ -102,12 +102,12 @@ write_route!(
 
 /// The shop a hold pays, for authorising capture and void.
 async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
-    s.engine.barrier().await?;
+    let tables = s.engine.tables().await?;
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
     )
     .bind(hold.to_string())
-    .fetch_optional(s.engine.store().pool())
+    .fetch_optional(tables.pool())
     .await
     .map_err(anyhow::Error::from)?;
     row.map(|r| r.0).ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
@@ -123,7 +123,6 @@ async fn capture(
     Path(hold): Path<Uuid>,
     Body(r): Body<CaptureRequest>,
 ) -> ApiResult<Answer> {
-    s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
@@ -140,7 +139,6 @@ async fn void(
     Path(hold): Path<Uuid>,
     Body(r): Body<VoidRequest>,
 ) -> ApiResult<Answer> {
-    s.engine.barrier().await?;
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }

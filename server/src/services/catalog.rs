@@ -164,11 +164,11 @@ impl Catalog {
     /// Makes a store part of an online service, so the service charges linked members there.
     pub async fn set_shop_online_service(&self, shop: i64, online_service: i64) -> anyhow::Result<()> {
         // The shop's row is written by the engine's materialiser, shortly after it answered.
-        self.engine.barrier().await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        let tables = self.engine.tables().await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
         let done = sqlx::query("UPDATE shops SET online_service_id = $1 WHERE id = $2")
             .bind(online_service)
             .bind(shop)
-            .execute(&self.pool)
+            .execute(tables.pool())
             .await?;
         anyhow::ensure!(done.rows_affected() == 1, "shop {shop} does not exist");
         Ok(())
@@ -217,10 +217,10 @@ impl Catalog {
     pub async fn search(&self, q: &str) -> Result<SearchResults, Problem> {
         let words = query_words(q)?;
         // Municipalities and shops are the ledger's rows: wait for the ones already added.
-        self.engine.barrier().await?;
+        let tables = self.engine.tables().await?;
         let patterns = like_patterns(&words);
         let n = patterns.len();
-        let run = |select: &str, hay: &str| fetch_matching(&self.pool, search_sql(select, hay, n), &patterns);
+        let run = |select: &str, hay: &str| fetch_matching(tables.pool(), search_sql(select, hay, n), &patterns);
         let municipalities =
             run("SELECT m.* FROM municipalities m", "m.prefecture || ' ' || m.name").await.map_err(internal)?;
         let shops = run(

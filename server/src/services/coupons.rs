@@ -109,8 +109,7 @@ impl Coupons {
         if expires_at <= time::now() {
             return Err(Problem::new(ProblemKind::InvalidRequest, "expires_at is in the past"));
         }
-        self.engine.barrier().await?;
-        match self.engine.store().exchange_method(partner).await.map_err(internal)? {
+        match self.engine.tables().await?.exchange_method(partner).await.map_err(internal)? {
             None => {
                 return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")))
             }

@@ -217,6 +217,259 @@ pub fn notices_from_text(s: &str) -> mykey_core::identity::Notices {
     }
 }
 
+/// The ledger's tables once they hold every write acknowledged so far: the one way to the
+/// reads of what the writer wrote. Only `engine::Engine::tables` makes one, right after
+/// waiting at its barrier (`scripts/check-layers` refuses a call to
+/// [`Tables::after_barrier`] anywhere else), so a client always sees its own answered writes.
+#[derive(Clone, Copy)]
+pub struct Tables<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Tables<'a> {
+    /// The tables, for the engine once its barrier has passed.
+    pub fn after_barrier(store: &'a Store) -> Tables<'a> {
+        Tables { store }
+    }
+
+    /// The pool, for the services' own queries of the writer's tables.
+    pub fn pool(&self) -> &'a AnyPool {
+        &self.store.pool
+    }
+
+    /// The stored answer of the request record `seq` (the engine knows each id's seq).
+    pub async fn stored_response(&self, seq: i64) -> anyhow::Result<Option<StoredResponse>> {
+        let row = sqlx::query("SELECT fingerprint, status, response FROM requests WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredResponse {
+                fingerprint: r.try_get("fingerprint")?,
+                status: u16::try_from(r.try_get::<i64, _>("status")?)?,
+                body: r.try_get("response")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Settlement lines of `[from, to)`: every partner share returned to a partner's clearing
+    /// account by an assignment (a resident's, or the move home after `ledger::RESERVED_WAIT`), per partner and the
+    /// municipality the points went to; optionally one partner or municipality only.
+    pub async fn settlement(
+        &self,
+        from: Micros,
+        to: Micros,
+        partner: Option<i64>,
+        municipality: Option<i64>,
+    ) -> anyhow::Result<Vec<mykey_core::api::SettlementLine>> {
+        let rows = sqlx::query(
+            "SELECT a.owner_id AS partner, pa.name AS partner_name, t.municipality_id AS municipality, \
+             m.name AS municipality_name, CAST(SUM(p.amount) AS BIGINT) AS points, COUNT(*) AS assignments \
+             FROM postings p JOIN accounts a ON a.id = p.account_id JOIN transactions t ON t.seq = p.seq \
+             JOIN partners pa ON pa.id = a.owner_id JOIN municipalities m ON m.id = t.municipality_id \
+             WHERE a.kind = 'clearing' AND t.kind = 'assignment' AND p.amount > 0 \
+             AND t.created_at >= $1 AND t.created_at < $2 AND ($3 = 0 OR a.owner_id = $3) AND ($4 = 0 OR t.municipality_id = $4) \
+             GROUP BY a.owner_id, pa.name, t.municipality_id, m.name ORDER BY a.owner_id, t.municipality_id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(partner.unwrap_or(0))
+        .bind(municipality.unwrap_or(0))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let points: i64 = r.try_get("points")?;
+                Ok(mykey_core::api::SettlementLine {
+                    partner: r.try_get("partner")?,
+                    partner_name: r.try_get("partner_name")?,
+                    municipality: r.try_get("municipality")?,
+                    municipality_name: r.try_get("municipality_name")?,
+                    points,
+                    yen: rust_decimal::Decimal::from(points),
+                    assignments: r.try_get("assignments")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A resident's home municipality, `None` for an unknown resident.
+    pub async fn resident_home(&self, resident: i64) -> anyhow::Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
+            .bind(resident)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// One account.
+    pub async fn account(&self, id: i64, now: Micros) -> anyhow::Result<Option<AccountView>> {
+        let rows = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id).fetch_all(&self.store.pool).await?;
+        Ok(self.store.account_views(rows, now).await?.into_iter().next())
+    }
+
+    /// Every account of a resident, with the home municipality and the next move home.
+    pub async fn resident_balances(&self, resident: i64, now: Micros) -> anyhow::Result<Option<ResidentBalances>> {
+        let Some(r) = sqlx::query("SELECT municipality_id, reserved_account FROM residents WHERE id = $1")
+            .bind(resident)
+            .fetch_optional(&self.store.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let home: i64 = r.try_get("municipality_id")?;
+        let reserved: i64 = r.try_get("reserved_account")?;
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE owner_id = $1 AND kind IN ('reserved', 'municipal', 'event') ORDER BY id",
+        )
+        .bind(resident)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let accounts = self.store.account_views(rows, now).await?;
+        let moves: Option<i64> =
+            sqlx::query("SELECT MIN(expires_at) AS m FROM lots WHERE account_id = $1 AND remaining > 0")
+                .bind(reserved)
+                .fetch_one(&self.store.pool)
+                .await?
+                .try_get("m")?;
+        Ok(Some(ResidentBalances {
+            resident,
+            home_municipality: home,
+            reserved_moves_home_at: moves.map(micros_to_datetime),
+            accounts,
+        }))
+    }
+
+    /// History of an account, newest first, `limit` entries before `before_seq`.
+    pub async fn history(
+        &self,
+        account: i64,
+        before_seq: Option<i64>,
+        limit: u32,
+        filter: &HistoryFilter,
+    ) -> anyhow::Result<HistoryPage> {
+        assert!(limit > 0 && limit <= 1000, "callers bound the page size");
+        let rows = sqlx::query(
+            "SELECT p.seq, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.memo \
+             FROM postings p JOIN transactions t ON t.seq = p.seq \
+             WHERE p.account_id = $1 AND p.seq < $2 AND ($4 = '' OR t.kind = $4) \
+             AND p.created_at >= $5 AND p.created_at < $6 ORDER BY p.seq DESC, p.leg DESC LIMIT $3",
+        )
+        .bind(account)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(i64::from(limit) + 1)
+        .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            entries.push(HistoryEntry {
+                seq: r.try_get("seq")?,
+                transaction: Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
+                kind: tx_kind(&r.try_get::<String, _>("kind")?)?,
+                amount: r.try_get("amount")?,
+                balance_after: r.try_get("balance_after")?,
+                created_at: micros_to_datetime(r.try_get("created_at")?),
+                memo: r.try_get("memo")?,
+            });
+        }
+        // One transaction may post to an account more than once (assignments from several
+        // partners); a page never splits a transaction, so the cursor stays a plain seq.
+        let mut next_cursor = None;
+        if entries.len() > limit as usize {
+            let cut_seq = entries[limit as usize].seq;
+            let mut keep = limit as usize;
+            while keep > 0 && entries[keep - 1].seq == cut_seq {
+                keep -= 1;
+            }
+            if keep == 0 {
+                keep = entries.iter().take_while(|e| e.seq == cut_seq).count();
+            }
+            entries.truncate(keep);
+            next_cursor = entries.last().map(|e| e.seq.to_string());
+        }
+        Ok(HistoryPage { entries, next_cursor })
+    }
+
+    /// The posted balance of an account at a past moment.
+    pub async fn balance_as_of(&self, account: i64, as_of: Micros) -> anyhow::Result<BalanceAsOf> {
+        let balance: Option<i64> = sqlx::query(
+            "SELECT balance_after FROM postings WHERE account_id = $1 AND created_at <= $2 \
+             ORDER BY seq DESC, leg DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(as_of)
+        .fetch_optional(&self.store.pool)
+        .await?
+        .map(|r| r.try_get("balance_after"))
+        .transpose()?;
+        Ok(BalanceAsOf { account, as_of: micros_to_datetime(as_of), balance: balance.unwrap_or(0) })
+    }
+
+    /// Municipalities taking part.
+    pub async fn municipalities(&self) -> anyhow::Result<Vec<MunicipalityView>> {
+        let rows = sqlx::query("SELECT * FROM municipalities ORDER BY id").fetch_all(&self.store.pool).await?;
+        rows.iter().map(municipality_from_row).collect()
+    }
+
+    /// Partner companies.
+    pub async fn partners(&self) -> anyhow::Result<Vec<PartnerView>> {
+        let rows = sqlx::query("SELECT * FROM partners ORDER BY id").fetch_all(&self.store.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartnerView {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    name_en: r.try_get("name_en")?,
+                    point_kind: r.try_get("point_kind")?,
+                    exchange_method: r.try_get("exchange_method")?,
+                    clearing_account: r.try_get("clearing_account")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Shops, optionally of one municipality.
+    pub async fn shops(&self, municipality: Option<i64>) -> anyhow::Result<Vec<ShopView>> {
+        let rows = sqlx::query("SELECT * FROM shops WHERE $1 = 0 OR municipality_id = $1 ORDER BY id")
+            .bind(municipality.unwrap_or(0))
+            .fetch_all(&self.store.pool)
+            .await?;
+        rows.iter().map(shop_from_row).collect()
+    }
+
+    /// How a partner converts (`id_linkage`, `coupon_url`, ...); none for an unknown partner.
+    pub async fn exchange_method(&self, partner: i64) -> anyhow::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT exchange_method FROM partners WHERE id = $1")
+            .bind(partner)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        Ok(row.map(|(m,)| m))
+    }
+
+    /// Owner and kind of an account, for authorisation of reads.
+    pub async fn account_owner(&self, id: i64) -> anyhow::Result<Option<(AccountKind, i64, i64)>> {
+        let row = sqlx::query("SELECT kind, owner_id, municipality_id FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.map(|r| {
+            Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?))
+        })
+        .transpose()
+    }
+
+    /// Every account's (id, balance, held), for audits and tests.
+    pub async fn all_balances(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
+        let rows =
+            sqlx::query("SELECT id, balance, held FROM accounts ORDER BY id").fetch_all(&self.store.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("balance")?, r.try_get("held")?))).collect()
+    }
+}
+
 impl crate::log::LogStore for Store {
     async fn stored_hashes(
         &self,
@@ -721,22 +974,6 @@ impl Store {
         rows.iter().map(|r| Ok((Uuid::parse_str(&r.try_get::<String, _>("id")?)?, r.try_get("seq")?))).collect()
     }
 
-    /// The stored answer of the request record `seq` (the engine knows each id's seq).
-    pub async fn stored_response(&self, seq: i64) -> anyhow::Result<Option<StoredResponse>> {
-        let row = sqlx::query("SELECT fingerprint, status, response FROM requests WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(StoredResponse {
-                fingerprint: r.try_get("fingerprint")?,
-                status: u16::try_from(r.try_get::<i64, _>("status")?)?,
-                body: r.try_get("response")?,
-            })
-        })
-        .transpose()
-    }
-
     /// Writes the rows of one or more journaled batches (merged, later rows winning) and
     /// moves the watermark to `through`, in one database transaction. Idempotent: inserts
     /// skip rows already there and upserts write the same images, so recovery may apply a
@@ -752,47 +989,6 @@ impl Store {
             WriterConnection::Sqlite(c) => sqlite_materializer::materialize(c, ch, requests, through).await,
             WriterConnection::Postgres(c) => postgres_materializer::materialize(c, ch, requests, through).await,
         }
-    }
-
-    /// Settlement lines of `[from, to)`: every partner share returned to a partner's clearing
-    /// account by an assignment (a resident's, or the move home after `ledger::RESERVED_WAIT`), per partner and the
-    /// municipality the points went to; optionally one partner or municipality only.
-    pub async fn settlement(
-        &self,
-        from: Micros,
-        to: Micros,
-        partner: Option<i64>,
-        municipality: Option<i64>,
-    ) -> anyhow::Result<Vec<mykey_core::api::SettlementLine>> {
-        let rows = sqlx::query(
-            "SELECT a.owner_id AS partner, pa.name AS partner_name, t.municipality_id AS municipality, \
-             m.name AS municipality_name, CAST(SUM(p.amount) AS BIGINT) AS points, COUNT(*) AS assignments \
-             FROM postings p JOIN accounts a ON a.id = p.account_id JOIN transactions t ON t.seq = p.seq \
-             JOIN partners pa ON pa.id = a.owner_id JOIN municipalities m ON m.id = t.municipality_id \
-             WHERE a.kind = 'clearing' AND t.kind = 'assignment' AND p.amount > 0 \
-             AND t.created_at >= $1 AND t.created_at < $2 AND ($3 = 0 OR a.owner_id = $3) AND ($4 = 0 OR t.municipality_id = $4) \
-             GROUP BY a.owner_id, pa.name, t.municipality_id, m.name ORDER BY a.owner_id, t.municipality_id",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(partner.unwrap_or(0))
-        .bind(municipality.unwrap_or(0))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let points: i64 = r.try_get("points")?;
-                Ok(mykey_core::api::SettlementLine {
-                    partner: r.try_get("partner")?,
-                    partner_name: r.try_get("partner_name")?,
-                    municipality: r.try_get("municipality")?,
-                    municipality_name: r.try_get("municipality_name")?,
-                    points,
-                    yen: rust_decimal::Decimal::from(points),
-                    assignments: r.try_get("assignments")?,
-                })
-            })
-            .collect()
     }
 
     /// Inserts issued coupon codes (their hashes) inside `conn`'s transaction.
@@ -819,13 +1015,11 @@ impl Store {
             .try_get("through_batch")?)
     }
 
-    /// A resident's home municipality, `None` for an unknown resident.
-    pub async fn resident_home(&self, resident: i64) -> anyhow::Result<Option<i64>> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT municipality_id FROM residents WHERE id = $1")
-            .bind(resident)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.0))
+    /// True when no municipality was ever added: read before a writer starts, to tell a new
+    /// database from one in use.
+    pub async fn is_new(&self) -> anyhow::Result<bool> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM municipalities").fetch_one(&self.pool).await?;
+        Ok(n == 0)
     }
 
     /// The database URL (with its password), for opening the journal beside it.
@@ -872,153 +1066,6 @@ impl Store {
         Ok(out)
     }
 
-    /// One account.
-    pub async fn account(&self, id: i64, now: Micros) -> anyhow::Result<Option<AccountView>> {
-        let rows = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id).fetch_all(&self.pool).await?;
-        Ok(self.account_views(rows, now).await?.into_iter().next())
-    }
-
-    /// Every account of a resident, with the home municipality and the next move home.
-    pub async fn resident_balances(&self, resident: i64, now: Micros) -> anyhow::Result<Option<ResidentBalances>> {
-        let Some(r) = sqlx::query("SELECT municipality_id, reserved_account FROM residents WHERE id = $1")
-            .bind(resident)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let home: i64 = r.try_get("municipality_id")?;
-        let reserved: i64 = r.try_get("reserved_account")?;
-        let rows = sqlx::query(
-            "SELECT * FROM accounts WHERE owner_id = $1 AND kind IN ('reserved', 'municipal', 'event') ORDER BY id",
-        )
-        .bind(resident)
-        .fetch_all(&self.pool)
-        .await?;
-        let accounts = self.account_views(rows, now).await?;
-        let moves: Option<i64> =
-            sqlx::query("SELECT MIN(expires_at) AS m FROM lots WHERE account_id = $1 AND remaining > 0")
-                .bind(reserved)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("m")?;
-        Ok(Some(ResidentBalances {
-            resident,
-            home_municipality: home,
-            reserved_moves_home_at: moves.map(micros_to_datetime),
-            accounts,
-        }))
-    }
-
-    /// History of an account, newest first, `limit` entries before `before_seq`.
-    pub async fn history(
-        &self,
-        account: i64,
-        before_seq: Option<i64>,
-        limit: u32,
-        filter: &HistoryFilter,
-    ) -> anyhow::Result<HistoryPage> {
-        assert!(limit > 0 && limit <= 1000, "callers bound the page size");
-        let rows = sqlx::query(
-            "SELECT p.seq, p.amount, p.balance_after, p.created_at, t.id, t.kind, t.memo \
-             FROM postings p JOIN transactions t ON t.seq = p.seq \
-             WHERE p.account_id = $1 AND p.seq < $2 AND ($4 = '' OR t.kind = $4) \
-             AND p.created_at >= $5 AND p.created_at < $6 ORDER BY p.seq DESC, p.leg DESC LIMIT $3",
-        )
-        .bind(account)
-        .bind(before_seq.unwrap_or(i64::MAX))
-        .bind(i64::from(limit) + 1)
-        .bind(filter.kind.map(|k| k.as_str()).unwrap_or_default())
-        .bind(filter.from.unwrap_or(i64::MIN))
-        .bind(filter.to.unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for r in &rows {
-            entries.push(HistoryEntry {
-                seq: r.try_get("seq")?,
-                transaction: Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
-                kind: tx_kind(&r.try_get::<String, _>("kind")?)?,
-                amount: r.try_get("amount")?,
-                balance_after: r.try_get("balance_after")?,
-                created_at: micros_to_datetime(r.try_get("created_at")?),
-                memo: r.try_get("memo")?,
-            });
-        }
-        // One transaction may post to an account more than once (assignments from several
-        // partners); a page never splits a transaction, so the cursor stays a plain seq.
-        let mut next_cursor = None;
-        if entries.len() > limit as usize {
-            let cut_seq = entries[limit as usize].seq;
-            let mut keep = limit as usize;
-            while keep > 0 && entries[keep - 1].seq == cut_seq {
-                keep -= 1;
-            }
-            if keep == 0 {
-                keep = entries.iter().take_while(|e| e.seq == cut_seq).count();
-            }
-            entries.truncate(keep);
-            next_cursor = entries.last().map(|e| e.seq.to_string());
-        }
-        Ok(HistoryPage { entries, next_cursor })
-    }
-
-    /// The posted balance of an account at a past moment.
-    pub async fn balance_as_of(&self, account: i64, as_of: Micros) -> anyhow::Result<BalanceAsOf> {
-        let balance: Option<i64> = sqlx::query(
-            "SELECT balance_after FROM postings WHERE account_id = $1 AND created_at <= $2 \
-             ORDER BY seq DESC, leg DESC LIMIT 1",
-        )
-        .bind(account)
-        .bind(as_of)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("balance_after"))
-        .transpose()?;
-        Ok(BalanceAsOf { account, as_of: micros_to_datetime(as_of), balance: balance.unwrap_or(0) })
-    }
-
-    /// Municipalities taking part.
-    pub async fn municipalities(&self) -> anyhow::Result<Vec<MunicipalityView>> {
-        let rows = sqlx::query("SELECT * FROM municipalities ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(municipality_from_row).collect()
-    }
-
-    /// Partner companies.
-    pub async fn partners(&self) -> anyhow::Result<Vec<PartnerView>> {
-        let rows = sqlx::query("SELECT * FROM partners ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PartnerView {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    name_en: r.try_get("name_en")?,
-                    point_kind: r.try_get("point_kind")?,
-                    exchange_method: r.try_get("exchange_method")?,
-                    clearing_account: r.try_get("clearing_account")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Shops, optionally of one municipality.
-    pub async fn shops(&self, municipality: Option<i64>) -> anyhow::Result<Vec<ShopView>> {
-        let rows = sqlx::query("SELECT * FROM shops WHERE $1 = 0 OR municipality_id = $1 ORDER BY id")
-            .bind(municipality.unwrap_or(0))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(shop_from_row).collect()
-    }
-
-    /// How a partner converts (`id_linkage`, `coupon_url`, ...); none for an unknown partner.
-    pub async fn exchange_method(&self, partner: i64) -> anyhow::Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT exchange_method FROM partners WHERE id = $1")
-            .bind(partner)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(m,)| m))
-    }
-
     /// Stores an API key's hash.
     pub async fn insert_api_key(
         &self,
@@ -1046,24 +1093,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Ok((r.try_get("role")?, r.try_get("subject")?))).transpose()
-    }
-
-    /// Owner and kind of an account, for authorisation of reads.
-    pub async fn account_owner(&self, id: i64) -> anyhow::Result<Option<(AccountKind, i64, i64)>> {
-        let row = sqlx::query("SELECT kind, owner_id, municipality_id FROM accounts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?))
-        })
-        .transpose()
-    }
-
-    /// Every account's (id, balance, held), for audits and tests.
-    pub async fn all_balances(&self) -> anyhow::Result<Vec<(i64, i64, i64)>> {
-        let rows = sqlx::query("SELECT id, balance, held FROM accounts ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("balance")?, r.try_get("held")?))).collect()
     }
 
     /// Number of queued notices, for tests and reports.

@@ -58,7 +58,7 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
     assert_eq!(l.engine.execute(grant(refused, 71), principal).await.status, 409);
     let fresh = Uuid::new_v4();
     assert_eq!(l.engine.execute(grant(fresh, 30), principal).await.status, 201);
-    l.engine.barrier().await.unwrap();
+    l.engine.tables().await.unwrap();
 
     let rows =
         sqlx::query("SELECT id, seq FROM requests ORDER BY seq").fetch_all(l.engine.store().pool()).await.unwrap();

@@ -136,8 +136,7 @@ async fn run(ops: Vec<Op>) {
             },
             Op::Replay { index } | Op::ReplayChanged { index } => {
                 let Some((request, first)) = sent.get(index % sent.len().max(1)).cloned() else { continue };
-                engine.barrier().await.unwrap();
-                let before = engine.store().all_balances().await.unwrap();
+                let before = engine.tables().await.unwrap().all_balances().await.unwrap();
                 let again = if matches!(op, Op::Replay { .. }) {
                     let a = engine.execute(request, "p").await;
                     assert_eq!(a, first, "a replay returns the first answer");
@@ -148,8 +147,11 @@ async fn run(ops: Vec<Op>) {
                     a
                 };
                 assert!(again.status != 500);
-                engine.barrier().await.unwrap();
-                assert_eq!(before, engine.store().all_balances().await.unwrap(), "a replay changed balances");
+                assert_eq!(
+                    before,
+                    engine.tables().await.unwrap().all_balances().await.unwrap(),
+                    "a replay changed balances"
+                );
                 continue;
             }
         };
@@ -158,7 +160,7 @@ async fn run(ops: Vec<Op>) {
         sent.push((request, answer));
     }
     engine.check_invariants().await;
-    engine.barrier().await.unwrap();
+    engine.tables().await.unwrap();
     // What is stored rebuilds into a ledger that keeps every invariant.
     let stored = Ledger::from_snapshot(engine.store().load_snapshot().await.unwrap());
     stored.check_invariants();

@@ -37,10 +37,10 @@ impl Identity {
             )
             .with("field", "kind"));
         }
-        self.engine.barrier().await?;
+        let tables = self.engine.tables().await?;
         let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM shops WHERE id = $1")
             .bind(facility)
-            .fetch_optional(self.pool())
+            .fetch_optional(tables.pool())
             .await
             .map_err(internal)?;
         if known.is_none() {

@@ -119,8 +119,7 @@ impl Identity {
 
     /// Refuses partners that do not convert by ID linkage.
     async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
-        self.engine.barrier().await?;
-        match self.engine.store().exchange_method(partner).await.map_err(internal)? {
+        match self.engine.tables().await?.exchange_method(partner).await.map_err(internal)? {
             None => Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist"))),
             Some(m) if m != "id_linkage" => Err(Problem::new(
                 ProblemKind::InvalidRequest,
@@ -196,11 +195,11 @@ impl Identity {
     pub async fn linked_payment(&self, shop: i64, req: &LinkedPaymentRequest) -> Result<Answer, Problem> {
         // The store's reference is its idempotency key: one payment per order.
         let id = reference_id(&format!("linked-payment:{shop}"), &req.reference);
-        self.engine.barrier().await?;
+        let tables = self.engine.tables().await?;
         let store: Option<(i64, i64)> =
             sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
                 .bind(shop)
-                .fetch_optional(self.pool())
+                .fetch_optional(tables.pool())
                 .await
                 .map_err(internal)?;
         let (municipality, online) =
@@ -251,7 +250,6 @@ impl Identity {
                 format!("no MyKey ID has linked this {noun} (or it was unlinked)"),
             )
         };
-        self.engine.barrier().await?;
         let Some(stored) = self.engine.stored_response(id).await? else {
             return Err(not_linked());
         };
