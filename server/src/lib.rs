@@ -7,6 +7,7 @@ pub mod auth;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
+pub mod failure;
 pub mod http;
 pub mod integrity;
 pub mod ledger;

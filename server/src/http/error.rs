@@ -15,10 +15,10 @@ impl From<Problem> for ApiError {
     }
 }
 
+/// A read of the ledger's tables that failed (the handlers' `?` on the store's reads).
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{e:#}"), "request failed");
-        ApiError(Problem::new(ProblemKind::Internal, "the server failed to read the ledger"))
+        crate::failure::ledger_read(e).into()
     }
 }
 

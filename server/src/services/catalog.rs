@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::engine::Engine;
+use crate::failure;
 use crate::store::{municipality_from_row, shop_from_row};
 
 /// Most words a search combines (each must match).
@@ -221,29 +222,30 @@ impl Catalog {
         let patterns = like_patterns(&words);
         let n = patterns.len();
         let run = |select: &str, hay: &str| fetch_matching(tables.pool(), search_sql(select, hay, n), &patterns);
-        let municipalities =
-            run("SELECT m.* FROM municipalities m", "m.prefecture || ' ' || m.name").await.map_err(internal)?;
+        let municipalities = run("SELECT m.* FROM municipalities m", "m.prefecture || ' ' || m.name")
+            .await
+            .map_err(failure::directory)?;
         let shops = run(
             "SELECT s.* FROM shops s JOIN municipalities m ON m.id = s.municipality_id",
             "s.name || ' ' || m.prefecture || ' ' || m.name",
         )
         .await
-        .map_err(internal)?;
+        .map_err(failure::directory)?;
         let products = run(
             "SELECT p.* FROM products p JOIN municipalities m ON m.id = p.municipality_id",
             "p.name || ' ' || m.prefecture || ' ' || m.name",
         )
         .await
-        .map_err(internal)?;
+        .map_err(failure::directory)?;
         Ok(SearchResults {
             query: words.join(" "),
             municipalities: municipalities
                 .iter()
                 .map(municipality_from_row)
                 .collect::<Result<_, _>>()
-                .map_err(internal)?,
-            shops: shops.iter().map(shop_from_row).collect::<Result<_, _>>().map_err(internal)?,
-            products: products.iter().map(product_from_row).collect::<Result<_, _>>().map_err(internal)?,
+                .map_err(failure::directory)?,
+            shops: shops.iter().map(shop_from_row).collect::<Result<_, _>>().map_err(failure::directory)?,
+            products: products.iter().map(product_from_row).collect::<Result<_, _>>().map_err(failure::directory)?,
         })
     }
 }
@@ -255,11 +257,6 @@ async fn fetch_matching(pool: &AnyPool, sql: String, patterns: &[String]) -> Res
         query = query.bind(p.clone());
     }
     query.fetch_all(pool).await
-}
-
-fn internal(e: impl std::fmt::Display) -> Problem {
-    tracing::error!(error = %e, "directory query failed");
-    Problem::new(ProblemKind::Internal, "the server failed to read the directory")
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::FailureCounter;
 use crate::engine::{Answer, Engine, Request};
+use crate::failure;
 use crate::time::{self, Micros};
 
 /// Most codes in one batch.
@@ -54,11 +55,6 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     rand::rngs::OsRng.fill_bytes(&mut key);
     crate::secret::create_secret_file(path, &format!("{}\n", hex::encode(key)))?;
     Ok(key)
-}
-
-fn internal(e: impl std::fmt::Display) -> Problem {
-    tracing::error!(error = %e, "coupon storage failed");
-    Problem::new(ProblemKind::Internal, "the server failed to store the coupons; nothing was changed")
 }
 
 fn code_hash(code: &CouponCode) -> String {
@@ -109,7 +105,7 @@ impl Coupons {
         if expires_at <= time::now() {
             return Err(Problem::new(ProblemKind::InvalidRequest, "expires_at is in the past"));
         }
-        match self.engine.tables().await?.exchange_method(partner).await.map_err(internal)? {
+        match self.engine.tables().await?.exchange_method(partner).await.map_err(failure::coupons)? {
             None => {
                 return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")))
             }
@@ -134,7 +130,7 @@ impl Coupons {
             .bind(r.id.to_string())
             .fetch_optional(self.pool())
             .await
-            .map_err(internal)?;
+            .map_err(failure::coupons)?;
         match existing {
             Some((f,)) if f != fingerprint => {
                 return Err(Problem::new(
@@ -171,8 +167,8 @@ impl Coupons {
         codes: &[CouponCode],
     ) -> Result<(), Problem> {
         use sqlx::Connection;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::coupons)?;
+        let mut tx = c.begin().await.map_err(failure::coupons)?;
         sqlx::query(
             "INSERT INTO coupon_batches (id, partner_id, fingerprint, count, partner_points, rate, points, delivery, \
              expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -189,10 +185,14 @@ impl Coupons {
         .bind(time::now())
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(failure::coupons)?;
         let hashes = codes.iter().map(code_hash).collect();
-        self.engine.store().insert_coupons(&mut tx, &r.id.to_string(), partner, hashes).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)
+        self.engine
+            .store()
+            .insert_coupons(&mut tx, &r.id.to_string(), partner, hashes)
+            .await
+            .map_err(failure::coupons)?;
+        tx.commit().await.map_err(failure::coupons)
     }
 
     /// Redeems `typed` for `resident`: the conversion's answer (the same on a retry).
@@ -215,14 +215,14 @@ impl Coupons {
         .bind(hash.clone())
         .fetch_optional(self.pool())
         .await
-        .map_err(internal)?
+        .map_err(failure::coupons)?
         .ok_or_else(|| fail(Problem::new(ProblemKind::CouponInvalid, "this coupon code was never issued")))?;
-        let partner: i64 = row.try_get("partner_id").map_err(internal)?;
-        let redeemed_by: Option<i64> = row.try_get("redeemed_by").map_err(internal)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(internal)?;
+        let partner: i64 = row.try_get("partner_id").map_err(failure::coupons)?;
+        let redeemed_by: Option<i64> = row.try_get("redeemed_by").map_err(failure::coupons)?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(failure::coupons)?;
         let decimal = |col: &str| -> Result<rust_decimal::Decimal, Problem> {
-            let s: String = row.try_get(col).map_err(internal)?;
-            s.parse().map_err(internal)
+            let s: String = row.try_get(col).map_err(failure::coupons)?;
+            s.parse().map_err(failure::coupons)
         };
         let (partner_points, rate) = (decimal("partner_points")?, decimal("rate")?);
         match redeemed_by {
@@ -244,7 +244,7 @@ impl Coupons {
                 .bind(hash.clone())
                 .execute(self.pool())
                 .await
-                .map_err(internal)?;
+                .map_err(failure::coupons)?;
                 if claimed.rows_affected() == 0 {
                     // Someone claimed it between the read and the claim.
                     let again: Option<(Option<i64>,)> =
@@ -252,7 +252,7 @@ impl Coupons {
                             .bind(hash.clone())
                             .fetch_optional(self.pool())
                             .await
-                            .map_err(internal)?;
+                            .map_err(failure::coupons)?;
                     if again.and_then(|a| a.0) != Some(resident) {
                         return Err(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed"));
                     }

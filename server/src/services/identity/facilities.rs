@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::card::VerifiedCard;
 use super::links::Revocable;
 use super::store::{self as id_store, MykeyIdRow};
-use super::{internal, Identity};
+use super::Identity;
+use crate::failure;
 use crate::time;
 
 impl Identity {
@@ -42,17 +43,17 @@ impl Identity {
             .bind(facility)
             .fetch_optional(tables.pool())
             .await
-            .map_err(internal)?;
+            .map_err(failure::patron_link)?;
         if known.is_none() {
             return Err(Problem::new(ProblemKind::UnknownReference, format!("facility {facility} does not exist")));
         }
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
+        let mut tx = c.begin().await.map_err(failure::patron_link)?;
         sqlx::query("DELETE FROM facility_services WHERE shop_id = $1")
             .bind(facility)
             .execute(&mut *tx)
             .await
-            .map_err(internal)?;
+            .map_err(failure::patron_link)?;
         sqlx::query("INSERT INTO facility_services (shop_id, name, kind, created_at) VALUES ($1, $2, $3, $4)")
             .bind(facility)
             .bind(name.to_owned())
@@ -60,8 +61,8 @@ impl Identity {
             .bind(time::now())
             .execute(&mut *tx)
             .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+            .map_err(failure::patron_link)?;
+        tx.commit().await.map_err(failure::patron_link)?;
         Ok(FacilityService { facility, name: name.to_owned(), kind: req.kind.clone() })
     }
 
@@ -71,7 +72,7 @@ impl Identity {
             .bind(facility)
             .fetch_optional(self.pool())
             .await
-            .map_err(internal)?;
+            .map_err(failure::patron_link)?;
         row.map(|(n,)| n).ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, format!("facility {facility} has not registered a card service"))
         })
@@ -81,7 +82,7 @@ impl Identity {
     async fn card_holder(&self, card: &VerifiedCard) -> Result<MykeyIdRow, Problem> {
         id_store::live_by_card(self.pool(), &card.issuer, &card.serial)
             .await
-            .map_err(internal)?
+            .map_err(failure::patron_link)?
             .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this card has no live MyKey ID; create one first"))
     }
 
@@ -109,7 +110,7 @@ impl Identity {
         .bind(row.resident)
         .fetch_optional(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::patron_link)?;
         match taken {
             Some((resident, number)) if resident == row.resident && number == patron_number => {
                 return self
@@ -117,7 +118,7 @@ impl Identity {
                     .await?
                     .into_iter()
                     .find(|l| l.facility == facility)
-                    .ok_or_else(|| internal("a live patron link vanished"));
+                    .ok_or_else(|| failure::patron_link(anyhow::anyhow!("a live patron link vanished")));
             }
             Some((resident, _)) if resident == row.resident => {
                 return Err(Problem::new(
@@ -143,8 +144,8 @@ impl Identity {
             patron_number: patron_number.to_owned(),
             created_at: time::micros_to_datetime(now),
         };
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
+        let mut tx = c.begin().await.map_err(failure::patron_link)?;
         sqlx::query(
             "INSERT INTO patron_links (id, shop_id, resident_id, patron_number, status, created_at) \
              VALUES ($1, $2, $3, $4, 'live', $5)",
@@ -156,7 +157,7 @@ impl Identity {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(failure::patron_link)?;
         self.commit_event(tx, &row, "facility_linked", None).await?;
         Ok(link)
     }
@@ -172,12 +173,12 @@ impl Identity {
         .bind(row.resident)
         .fetch_optional(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::patron_link)?;
         let (patron_number,) = number.ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, "this MyKey ID is not linked to a patron number at this facility")
         })?;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
+        let tx = c.begin().await.map_err(failure::patron_link)?;
         self.commit_event(tx, &row, "facility_lookup", None).await?;
         Ok(PatronLookup { patron_number })
     }
@@ -192,15 +193,16 @@ impl Identity {
         .bind(resident)
         .fetch_all(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::patron_link)?;
         rows.iter()
             .map(|r| {
                 Ok(PatronLink {
-                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(internal)?).map_err(internal)?,
-                    facility: r.try_get("shop_id").map_err(internal)?,
-                    service: r.try_get("name").map_err(internal)?,
-                    patron_number: r.try_get("patron_number").map_err(internal)?,
-                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(internal)?),
+                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(failure::patron_link)?)
+                        .map_err(failure::patron_link)?,
+                    facility: r.try_get("shop_id").map_err(failure::patron_link)?,
+                    service: r.try_get("name").map_err(failure::patron_link)?,
+                    patron_number: r.try_get("patron_number").map_err(failure::patron_link)?,
+                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(failure::patron_link)?),
                 })
             })
             .collect()

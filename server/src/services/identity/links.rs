@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
 use uuid::Uuid;
 
-use super::{internal, Identity};
+use super::Identity;
 use crate::engine::{Answer, Request};
+use crate::failure;
 use crate::time;
 
 impl Identity {
@@ -29,17 +30,18 @@ impl Identity {
         .bind(resident)
         .fetch_all(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::service_link)?;
         rows.iter()
             .map(|r| {
-                let partner: i64 = r.try_get("partner_id").map_err(internal)?;
-                let online: i64 = r.try_get("online_service_id").map_err(internal)?;
+                let partner: i64 = r.try_get("partner_id").map_err(failure::service_link)?;
+                let online: i64 = r.try_get("online_service_id").map_err(failure::service_link)?;
                 Ok(ServiceLink {
-                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(internal)?).map_err(internal)?,
+                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(failure::service_link)?)
+                        .map_err(failure::service_link)?,
                     partner: (partner != 0).then_some(partner),
                     online_service: (online != 0).then_some(online),
-                    service_id: r.try_get("service_id").map_err(internal)?,
-                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(internal)?),
+                    service_id: r.try_get("service_id").map_err(failure::service_link)?,
+                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(failure::service_link)?),
                 })
             })
             .collect()
@@ -61,8 +63,10 @@ impl Identity {
                 (p, 0)
             }
             LinkTarget::OnlineService(o) => {
-                let known =
-                    crate::services::catalog::Catalog::new(&self.engine).online_service(o).await.map_err(internal)?;
+                let known = crate::services::catalog::Catalog::new(&self.engine)
+                    .online_service(o)
+                    .await
+                    .map_err(failure::service_link)?;
                 if known.is_none() {
                     return Err(Problem::new(
                         ProblemKind::UnknownReference,
@@ -85,7 +89,7 @@ impl Identity {
                             && l.partner.unwrap_or(0) == partner
                             && l.online_service.unwrap_or(0) == online
                     })
-                    .ok_or_else(|| internal("a live link vanished"));
+                    .ok_or_else(|| failure::service_link(anyhow::anyhow!("a live link vanished")));
             }
             return Err(Problem::new(ProblemKind::ServiceIdTaken, "this service ID is linked to another MyKey ID")
                 .with("field", "service_id"));
@@ -98,8 +102,8 @@ impl Identity {
             service_id: service_id.to_owned(),
             created_at: time::micros_to_datetime(now),
         };
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
+        let mut tx = c.begin().await.map_err(failure::service_link)?;
         sqlx::query(
             "INSERT INTO service_links (id, resident_id, partner_id, online_service_id, service_id, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'live', $6)",
@@ -112,14 +116,14 @@ impl Identity {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(failure::service_link)?;
         self.commit_event(tx, &row, "service_linked", None).await?;
         Ok(link)
     }
 
     /// Refuses partners that do not convert by ID linkage.
     async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
-        match self.engine.tables().await?.exchange_method(partner).await.map_err(internal)? {
+        match self.engine.tables().await?.exchange_method(partner).await.map_err(failure::service_link)? {
             None => Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist"))),
             Some(m) if m != "id_linkage" => Err(Problem::new(
                 ProblemKind::InvalidRequest,
@@ -140,7 +144,7 @@ impl Identity {
         .bind(service_id.to_owned())
         .fetch_optional(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::service_link)?;
         Ok(owner.map(|(r,)| r))
     }
 
@@ -154,15 +158,15 @@ impl Identity {
     /// transaction.
     pub(super) async fn revoke_link(&self, resident: i64, link: Uuid, which: Revocable) -> Result<(), Problem> {
         let row = self.live(resident).await?;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
+        let mut tx = c.begin().await.map_err(failure::service_link)?;
         let done = sqlx::query(which.update())
             .bind(time::now())
             .bind(link.to_string())
             .bind(resident)
             .execute(&mut *tx)
             .await
-            .map_err(internal)?;
+            .map_err(failure::service_link)?;
         if done.rows_affected() == 0 {
             return Err(Problem::new(ProblemKind::NotFound, "no such live link"));
         }
@@ -201,7 +205,7 @@ impl Identity {
                 .bind(shop)
                 .fetch_optional(tables.pool())
                 .await
-                .map_err(internal)?;
+                .map_err(failure::service_link)?;
         let (municipality, online) =
             store.ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))?;
         if online == 0 {
@@ -263,7 +267,7 @@ impl Identity {
         .bind(service_id.to_owned())
         .fetch_all(self.pool())
         .await
-        .map_err(internal)?;
+        .map_err(failure::service_link)?;
         let owners: Vec<i64> = owners.into_iter().map(|(r,)| r).collect();
         owners
             .iter()

@@ -28,6 +28,7 @@ use sqlx::Connection;
 
 use crate::auth::FailureCounter;
 use crate::engine::{Admin, AdminResult, Engine};
+use crate::failure;
 use crate::outbox::mail::{self, Kind};
 use crate::time::{self, Micros};
 use card::{CardTrust, Nonces, VerifiedCard};
@@ -70,11 +71,6 @@ pub struct NewSession {
     pub max_age: Duration,
 }
 
-fn internal(e: impl std::fmt::Display) -> Problem {
-    tracing::error!(error = %e, "identity storage failed");
-    Problem::new(ProblemKind::Internal, "the server failed to store the MyKey ID; nothing was changed")
-}
-
 fn session_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -91,8 +87,9 @@ async fn hash_password(password: &str) -> Result<String, Problem> {
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
     })
     .await
-    .map_err(internal)?
-    .map_err(internal)
+    .map_err(failure::mykey_id)?
+    // password_hash's error is not a std error: keep its text.
+    .map_err(|e| failure::mykey_id(anyhow::anyhow!("hashing the password: {e}")))
 }
 
 async fn password_matches(password: &str, hash: &str) -> bool {
@@ -155,7 +152,7 @@ fn registration(d: &Draft) -> Result<Registration, Problem> {
 
 fn profile(row: &MykeyIdRow) -> Result<Profile, Problem> {
     Ok(Profile {
-        mykey_id: MykeyId::parse(&row.id).map_err(internal)?,
+        mykey_id: MykeyId::parse(&row.id).map_err(failure::mykey_id)?,
         resident: row.resident,
         home_municipality: row.home_municipality,
         email: row.email.clone(),
@@ -226,13 +223,14 @@ impl Identity {
         kind: &str,
         notice: Option<(Kind, &str)>,
     ) -> Result<(), Problem> {
-        let e = store::insert_event(&mut tx, row.resident, &row.id, kind, time::now()).await.map_err(internal)?;
+        let e =
+            store::insert_event(&mut tx, row.resident, &row.id, kind, time::now()).await.map_err(failure::mykey_id)?;
         if let Some((k, what)) = notice {
             mail::queue(&mut tx, row.resident, &row.id, row.email.as_deref(), &row.notices, k, what)
                 .await
-                .map_err(internal)?;
+                .map_err(failure::mykey_id)?;
         }
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(failure::mykey_id)?;
         self.log(vec![e]).await;
         Ok(())
     }
@@ -281,7 +279,7 @@ impl Identity {
         let token = hex::encode(bytes);
         let now = time::now();
         let s = Session { resident, method: method.to_owned(), card, expires_at: now + micros(self.session_life) };
-        store::insert_session(self.pool(), &session_hash(&token), &s, now).await.map_err(internal)?;
+        store::insert_session(self.pool(), &session_hash(&token), &s, now).await.map_err(failure::mykey_id)?;
         Ok(NewSession { token, max_age: self.session_life })
     }
 
@@ -290,12 +288,12 @@ impl Identity {
         if token.len() != 64 {
             return Ok(None);
         }
-        store::session(self.pool(), &session_hash(token), time::now()).await.map_err(internal)
+        store::session(self.pool(), &session_hash(token), time::now()).await.map_err(failure::mykey_id)
     }
 
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<(), Problem> {
-        store::delete_session(self.pool(), &session_hash(token)).await.map_err(internal)
+        store::delete_session(self.pool(), &session_hash(token)).await.map_err(failure::mykey_id)
     }
 
     /// Card login: a session for the card's live MyKey ID, or a registration session.
@@ -304,12 +302,12 @@ impl Identity {
         card: VerifiedCard,
     ) -> Result<(mykey_core::identity::CardLogin, NewSession), Problem> {
         let pool = self.pool();
-        match store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(internal)? {
+        match store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)? {
             Some(row) => {
-                let mut c = pool.acquire().await.map_err(internal)?;
+                let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
                 let e = store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
                     .await
-                    .map_err(internal)?;
+                    .map_err(failure::mykey_id)?;
                 drop(c);
                 self.log(vec![e]).await;
                 let session = self.open_session(Some(row.resident), "card", Some(card)).await?;
@@ -318,7 +316,7 @@ impl Identity {
                 Ok((login, session))
             }
             None => {
-                let draft = store::draft(pool, &card.issuer, &card.serial).await.map_err(internal)?;
+                let draft = store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
                 let login =
                     mykey_core::identity::CardLogin { mykey_id: None, registration: Some(registration(&draft)?) };
                 Ok((login, self.open_session(None, "card", Some(card)).await?))
@@ -332,11 +330,11 @@ impl Identity {
             let mut random = [0u8; 8];
             rand::rngs::OsRng.fill_bytes(&mut random);
             let id = MykeyId::generate_from(random).as_str().to_owned();
-            if !store::id_exists(self.pool(), &id).await.map_err(internal)? {
+            if !store::id_exists(self.pool(), &id).await.map_err(failure::mykey_id)? {
                 return Ok(id);
             }
         }
-        Err(internal("no free MyKey ID in 16 tries"))
+        Err(failure::mykey_id(anyhow::anyhow!("no free MyKey ID in 16 tries")))
     }
 
     /// One step of the candidate dialogue for `card` (registration or ID change).
@@ -348,13 +346,13 @@ impl Identity {
     ) -> Result<Registration, Problem> {
         let _one = self.writes.lock().await;
         let pool = self.pool();
-        let mut d = store::draft(pool, &card.issuer, &card.serial).await.map_err(internal)?;
+        let mut d = store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         if d.candidate_final {
             return Err(Problem::new(
                 ProblemKind::CandidatesUsedUp,
                 "the last generated candidate is final: register with it",
             )
-            .with("registration", serde_json::to_value(registration(&d)?).map_err(internal)?));
+            .with("registration", serde_json::to_value(registration(&d)?).map_err(failure::mykey_id)?));
         }
         let now = time::now();
         match req.action {
@@ -376,31 +374,31 @@ impl Identity {
                     ));
                 }
                 d.checks += 1;
-                if store::id_exists(pool, id.as_str()).await.map_err(internal)? {
+                if store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
                     d.failed_checks = d.failed_checks.saturating_add(1);
                     if d.failed_checks == MAX_FAILED_CHECKS {
                         // Third failure: a generated candidate is offered (not final).
                         d.candidate = Some(self.fresh_id().await?);
                     }
-                    store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(internal)?;
+                    store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
                     return Err(Problem::new(
                         ProblemKind::MykeyIdTaken,
                         format!("{id} is already in use; choose another"),
                     )
                     .with("field", "candidate")
-                    .with("registration", serde_json::to_value(registration(&d)?).map_err(internal)?));
+                    .with("registration", serde_json::to_value(registration(&d)?).map_err(failure::mykey_id)?));
                 }
                 d.candidate = Some(id.as_str().to_owned());
             }
         }
-        store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(internal)?;
+        store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
         registration(&d)
     }
 
     /// The candidate on offer must be the one asked for.
     async fn offered(&self, card: &VerifiedCard, candidate: &str) -> Result<MykeyId, Problem> {
         let id = parse_candidate(candidate)?;
-        let d = store::draft(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?;
+        let d = store::draft(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         if d.candidate.as_deref() != Some(id.as_str()) {
             return Err(Problem::new(
                 ProblemKind::InvalidRequest,
@@ -412,7 +410,7 @@ impl Identity {
     }
 
     async fn not_bound(&self, card: &VerifiedCard) -> Result<(), Problem> {
-        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?.is_some() {
+        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
             return Err(Problem::new(
                 ProblemKind::CardAlreadyBound,
                 "this card already has a live MyKey ID; log in with it",
@@ -437,7 +435,7 @@ impl Identity {
         let _one = self.writes.lock().await;
         let pool = self.pool();
         self.not_bound(card).await?;
-        if store::id_exists(pool, id.as_str()).await.map_err(internal)? {
+        if store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another"))
                 .with("field", "candidate"));
         }
@@ -445,7 +443,7 @@ impl Identity {
         // municipality is refused there before anything is written.
         let resident = match self.engine.admin(Admin::Residents { home: req.home_municipality, count: 1 }).await? {
             AdminResult::Residents(mut v) if v.len() == 1 => v.remove(0).resident,
-            other => return Err(internal(format!("residents answered {other:?}"))),
+            other => return Err(failure::mykey_id(anyhow::anyhow!("residents answered {other:?}"))),
         };
         let now = time::now();
         let row = MykeyIdRow {
@@ -461,11 +459,11 @@ impl Identity {
             home_municipality: req.home_municipality,
             created_at: now,
         };
-        let mut c = pool.acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        store::insert_mykey_id(&mut tx, &row).await.map_err(internal)?;
-        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
-        store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(internal)?;
+        let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        store::insert_mykey_id(&mut tx, &row).await.map_err(failure::mykey_id)?;
+        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "registered", Some((Kind::MykeyIdChanged, "マイキーIDが登録されました。"))).await?;
         profile(&row)
     }
@@ -489,7 +487,7 @@ impl Identity {
             return Err(limited());
         }
         let row = match MykeyId::parse(mykey_id) {
-            Ok(id) => store::live_by_id(self.pool(), id.as_str()).await.map_err(internal)?,
+            Ok(id) => store::live_by_id(self.pool(), id.as_str()).await.map_err(failure::mykey_id)?,
             Err(_) => None,
         };
         let ok = match &row {
@@ -502,10 +500,10 @@ impl Identity {
             return Err(Problem::new(ProblemKind::LoginFailed, "the MyKey ID or the password is wrong"));
         };
         self.logins_per_id.clear(&key);
-        let mut c = self.pool().acquire().await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let e = store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now())
             .await
-            .map_err(internal)?;
+            .map_err(failure::mykey_id)?;
         drop(c);
         self.log(vec![e]).await;
         let session = self.open_session(Some(row.resident), "password", None).await?;
@@ -515,7 +513,7 @@ impl Identity {
     pub(crate) async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
         store::live_by_resident(self.pool(), resident)
             .await
-            .map_err(internal)?
+            .map_err(failure::mykey_id)?
             .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this session's MyKey ID was revoked"))
     }
 
@@ -538,7 +536,7 @@ impl Identity {
 
     /// The resident's usage history, newest first.
     pub async fn history(&self, resident: i64) -> Result<Vec<(String, String, Micros)>, Problem> {
-        store::events(self.pool(), resident, 200).await.map_err(internal)
+        store::events(self.pool(), resident, 200).await.map_err(failure::mykey_id)
     }
 
     /// Changes the password; other sessions end.
@@ -553,10 +551,12 @@ impl Identity {
         self.confirm_password(&row, &req.current_password, ip).await?;
         check_new_password(&req.password, &req.password_confirmation)?;
         let hash = hash_password(&req.password).await?;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        store::set_password(&mut tx, &row.id, &hash).await.map_err(internal)?;
-        store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token))).await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        store::set_password(&mut tx, &row.id, &hash).await.map_err(failure::mykey_id)?;
+        store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token)))
+            .await
+            .map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "password_changed", Some((Kind::SettingsChanged, "パスワード"))).await
     }
 
@@ -568,9 +568,9 @@ impl Identity {
     ) -> Result<Profile, Problem> {
         let row = self.live(resident).await?;
         let email = check_contact(req.email.as_deref(), req.email_confirmation.as_deref(), &req.notices)?;
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(failure::mykey_id)?;
         // The notice goes to the settings just saved.
         let changed = MykeyIdRow { email, notices: req.notices.clone(), ..row.clone() };
         let what = "メールアドレス・お知らせの設定";
@@ -596,20 +596,21 @@ impl Identity {
         let card = self.bound_card(resident).await?;
         let id = self.offered(&card, &req.candidate).await?;
         let _one = self.writes.lock().await;
-        if store::id_exists(self.pool(), id.as_str()).await.map_err(internal)? {
+        if store::id_exists(self.pool(), id.as_str()).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another")));
         }
         let now = time::now();
         let new = MykeyIdRow { id: id.as_str().to_owned(), created_at: now, ..row.clone() };
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        if !store::end_mykey_id(&mut tx, &row.id, "changed", now).await.map_err(internal)? {
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        if !store::end_mykey_id(&mut tx, &row.id, "changed", now).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::NotFound, "this MyKey ID is no longer live"));
         }
-        store::insert_mykey_id(&mut tx, &new).await.map_err(internal)?;
-        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(internal)?;
-        let away = store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(internal)?;
-        let to = store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(internal)?;
+        store::insert_mykey_id(&mut tx, &new).await.map_err(failure::mykey_id)?;
+        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        let away =
+            store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(failure::mykey_id)?;
+        let to = store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(failure::mykey_id)?;
         mail::queue(
             &mut tx,
             resident,
@@ -620,8 +621,8 @@ impl Identity {
             &format!("マイキーIDが {} から {} に変更されました。", row.id, new.id),
         )
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .map_err(failure::mykey_id)?;
+        tx.commit().await.map_err(failure::mykey_id)?;
         self.log(vec![away, to]).await;
         profile(&new)
     }
@@ -632,10 +633,10 @@ impl Identity {
         let row = self.live(resident).await?;
         self.confirm_password(&row, password, ip).await?;
         let now = time::now();
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(internal)?;
-        store::delete_sessions_of(&mut tx, resident, None).await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(failure::mykey_id)?;
+        store::delete_sessions_of(&mut tx, resident, None).await.map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "revoked", Some((Kind::MykeyIdChanged, "マイキーIDが廃止されました。"))).await?;
         Ok(())
     }
@@ -651,12 +652,12 @@ impl Identity {
                 "this is the card already bound; read the renewed card",
             ));
         }
-        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(internal)?.is_some() {
+        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
             return Err(Problem::new(ProblemKind::CardAlreadyBound, "the new card already has another live MyKey ID"));
         }
-        let mut c = self.pool().acquire().await.map_err(internal)?;
-        let mut tx = c.begin().await.map_err(internal)?;
-        store::set_card(&mut tx, &row.id, card).await.map_err(internal)?;
+        let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
+        let mut tx = c.begin().await.map_err(failure::mykey_id)?;
+        store::set_card(&mut tx, &row.id, card).await.map_err(failure::mykey_id)?;
         self.commit_event(
             tx,
             &row,

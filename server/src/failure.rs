@@ -1,0 +1,92 @@
+//! What failed on the server's side, as one type: each variant names the thing that could not
+//! be read or stored, and [`Failure`] becomes a problem in one place (`From<Failure> for
+//! Problem`), which logs the whole error chain there and keeps it out of the answer.
+
+use mykey_core::{Problem, ProblemKind};
+
+/// The error underneath: a database or I/O error, with its chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of the server, not of the request.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Reading the ledger's tables (balances, histories, holds, settlements, the log).
+    #[error("the server failed to read the ledger")]
+    LedgerRead(#[source] Cause),
+    /// Storing a MyKey ID, its session, settings or usage event.
+    #[error("the server failed to store the MyKey ID; nothing was changed")]
+    MykeyId(#[source] Cause),
+    /// Storing or reading a partner's or online service's member-ID link.
+    #[error("the server failed to store the service link; nothing was changed")]
+    ServiceLink(#[source] Cause),
+    /// Storing or reading a facility's card service or patron link.
+    #[error("the server failed to store the facility's patron link; nothing was changed")]
+    PatronLink(#[source] Cause),
+    /// Storing or reading coupon codes.
+    #[error("the server failed to store the coupons; nothing was changed")]
+    Coupons(#[source] Cause),
+    /// Reading point-navi's directory or search.
+    #[error("the server failed to read the directory")]
+    Directory(#[source] Cause),
+}
+
+impl Failure {
+    /// The underlying error, whole.
+    fn chain(&self) -> String {
+        let mut text = String::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&e.to_string());
+            next = e.source();
+        }
+        text
+    }
+}
+
+impl From<Failure> for Problem {
+    fn from(f: Failure) -> Problem {
+        tracing::error!(error = f.chain(), "{f}");
+        Problem::new(ProblemKind::Internal, f.to_string())
+    }
+}
+
+/// The problem of [`Failure::MykeyId`] of `e`, and so on: for `map_err`.
+macro_rules! makers {
+    ($($fn_name:ident => $variant:ident,)*) => {
+        $(
+            #[doc = concat!("The problem of [`Failure::", stringify!($variant), "`] of `e`.")]
+            pub fn $fn_name(e: impl Into<anyhow::Error>) -> Problem {
+                Failure::$variant(e.into().into()).into()
+            }
+        )*
+    };
+}
+
+makers! {
+    ledger_read => LedgerRead,
+    mykey_id => MykeyId,
+    service_link => ServiceLink,
+    patron_link => PatronLink,
+    coupons => Coupons,
+    directory => Directory,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_says_what_failed_and_becomes_an_internal_problem() {
+        let e = anyhow::anyhow!("disk I/O error").context("writing service_links");
+        let f = Failure::ServiceLink(e.into());
+        assert_eq!(f.chain(), "writing service_links: disk I/O error");
+        let p = Problem::from(f);
+        assert_eq!(p.kind(), Some(ProblemKind::Internal));
+        assert!(p.detail.contains("service link"), "{}", p.detail);
+        assert!(!p.detail.contains("disk"), "the cause stays in the log: {}", p.detail);
+        assert!(directory(anyhow::anyhow!("x")).detail.contains("directory"));
+    }
+}
