@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{create_key, Role};
-use crate::engine::{Admin, AdminResult, Engine, Request};
+use crate::engine::{Change, ChangeResult, Engine, Request};
 use crate::services::catalog::Catalog;
 
 /// The demo's data files, by name.
@@ -132,9 +132,9 @@ pub struct DemoIds {
     pub crowdfunding: i64,
 }
 
-fn id(r: AdminResult) -> i64 {
+fn id(r: ChangeResult) -> i64 {
     match r {
-        AdminResult::Id(i) => i,
+        ChangeResult::Id(i) => i,
         other => panic!("expected an id, got {other:?}"),
     }
 }
@@ -152,7 +152,7 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
     for (i, row) in council.iter().enumerate() {
         let mid = i as i64 + 1;
         engine
-            .admin(Admin::Municipality {
+            .apply(Change::Municipality {
                 id: mid,
                 prefecture_code: row.prefecture_code.clone(),
                 prefecture: row.prefecture.clone(),
@@ -168,7 +168,7 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
     for row in data.read::<PartnerRow>(PARTNERS)? {
         let by_url = row.exchange_method == "coupon_url";
         let r = engine
-            .admin(Admin::Partner {
+            .apply(Change::Partner {
                 name: row.partner,
                 name_en: row.partner_en,
                 point_kind: row.point_kind,
@@ -212,7 +212,7 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
         }
         for (shop, online) in names {
             let sid = id(engine
-                .admin(Admin::Shop { name: shop, municipality: mid })
+                .apply(Change::Shop { name: shop, municipality: mid })
                 .await
                 .map_err(|p| anyhow::anyhow!("{}", p.detail))?);
             if online != 0 {
@@ -238,11 +238,11 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
     let coupon_partner = coupon_partner.context("a partner converts with coupon URLs")?;
 
     let residents = match engine
-        .admin(Admin::Residents { home: maebashi, count: 5 })
+        .apply(Change::Residents { home: maebashi, count: 5 })
         .await
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?
     {
-        AdminResult::Residents(r) => r,
+        ChangeResult::Residents(r) => r,
         other => bail!("unexpected {other:?}"),
     };
     for (i, r) in residents.iter().enumerate() {

@@ -28,28 +28,28 @@ use anyhow::Context;
 pub const DEFAULT_LOG_ORIGIN: &str = "mykey.local/log";
 
 /// A running ledger: database, writer lock and engine.
-pub struct Ledgerd {
+pub struct LedgerService {
     /// The engine (writes).
     pub engine: engine::Engine,
     tasks: engine::Tasks,
     _lock: store::lock::WriterLock,
 }
 
-impl Ledgerd {
+impl LedgerService {
     /// Opens with a fresh, unsaved log key (tests and benchmarks).
-    pub async fn open(database_url: &str) -> anyhow::Result<Ledgerd> {
+    pub async fn open(database_url: &str) -> anyhow::Result<LedgerService> {
         Self::open_with(database_url, engine::LogConfig::unwitnessed(log::LogSigner::generate(DEFAULT_LOG_ORIGIN)))
             .await
     }
 
     /// Connects, migrates, takes the writer lock and starts the engine; `log` says who signs
     /// and who cosigns the log's checkpoints.
-    pub async fn open_with(database_url: &str, log: engine::LogConfig) -> anyhow::Result<Ledgerd> {
+    pub async fn open_with(database_url: &str, log: engine::LogConfig) -> anyhow::Result<LedgerService> {
         let store = store::Store::connect(database_url).await?;
         store.migrate().await?;
         let lock = store::lock::WriterLock::acquire(&store).await?;
         let (engine, tasks) = engine::Engine::start(store, log).await?;
-        Ok(Ledgerd { engine, tasks, _lock: lock })
+        Ok(LedgerService { engine, tasks, _lock: lock })
     }
 
     /// Stops the writer, lets the materialiser finish, then releases the writer lock.
@@ -61,7 +61,7 @@ impl Ledgerd {
 
 /// What the server offers besides the ledger API.
 #[derive(Default)]
-pub struct Site {
+pub struct ServeConfig {
     /// Who is trusted for card logins, for which origin; none: card login is off.
     pub card_trust: Option<services::identity::card::CardTrust>,
     /// Demo only: the CA that issues virtual cards to pages at `/demo/cards`.
@@ -79,7 +79,7 @@ pub struct Site {
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
 pub async fn serve(
     engine: engine::Engine,
-    mut site: Site,
+    mut site: ServeConfig,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
@@ -92,7 +92,7 @@ pub async fn serve(
 pub async fn serve_with(
     engine: engine::Engine,
     identity: std::sync::Arc<services::identity::Identity>,
-    site: Site,
+    site: ServeConfig,
     listener: tokio::net::TcpListener,
     jobs_every: std::time::Duration,
 ) -> anyhow::Result<()> {
@@ -120,7 +120,7 @@ pub async fn serve_with(
         tick.tick().await;
         loop {
             tick.tick().await;
-            match engine.admin(engine::Admin::Jobs { now: time::now() }).await {
+            match engine.apply(engine::Change::Jobs { now: time::now() }).await {
                 Ok(r) => tracing::info!(report = ?r, "scheduled jobs ran"),
                 Err(p) => tracing::warn!(problem = ?p, "scheduled jobs failed"),
             }

@@ -13,11 +13,11 @@ use mykey_server::auth::{create_key, Role};
 #[cfg(feature = "demo")]
 use mykey_server::demo;
 use mykey_server::engine::LogConfig;
-use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::engine::{Change, ChangeResult};
 use mykey_server::log::witness::{Witness, WitnessClient};
 use mykey_server::log::LogSigner;
 use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
-use mykey_server::{store, time, Ledgerd, Site};
+use mykey_server::{store, time, LedgerService, ServeConfig};
 
 #[cfg(feature = "bench-without-log")]
 compile_error!("bench-without-log is for `mykey-bench` only: a server without its log could not be audited");
@@ -329,13 +329,13 @@ async fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve { bind, jobs_every_seconds, witnesses, witness_quorum, card, mail } => {
-            let ledger = Ledgerd::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
+            let ledger = LedgerService::open_with(&url, log_config(&witnesses, witness_quorum)?).await?;
             tracing::info!(database = store::redact(&url), %bind, log_key = ledger.engine.log_vkey(), "serving");
             let listener = mykey_server::bind(bind).await?;
             let trust = card.trust(listener.local_addr()?)?;
             eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
             let coupon_key = Some(mykey_server::services::coupons::key_file(&cli.coupon_key_file)?);
-            let site = Site {
+            let site = ServeConfig {
                 card_trust: trust,
                 #[cfg(feature = "demo")]
                 demo_ca: None,
@@ -515,7 +515,7 @@ async fn main() -> anyhow::Result<()> {
                 witnesses.push(WitnessClient::parse(&format!("{witness_url}={}", witness.vkey()))?);
                 tokio::spawn(async move { axum::serve(listener, witness.router()).await });
             }
-            let ledger = Ledgerd::open_with(&url, LogConfig { signer, witnesses, quorum: 2 }).await?;
+            let ledger = LedgerService::open_with(&url, LogConfig { signer, witnesses, quorum: 2 }).await?;
             match demo::seed(&ledger.engine, &data_dir.map_or(demo::DemoData::Embedded, demo::DemoData::Dir)).await? {
                 Some(keys) => {
                     write_secret(&keys_file, &serde_json::to_string_pretty(&keys)?)?;
@@ -539,7 +539,8 @@ async fn main() -> anyhow::Result<()> {
                 "mykey demo: http://{at}/  (the web app is at http://{at}/app/ when built; the API at http://{at}/openapi.json)"
             );
             let coupon_key = Some(mykey_server::services::coupons::key_file(&cli.coupon_key_file)?);
-            let site = Site { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
+            let site =
+                ServeConfig { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
             mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
         }
         Command::Jobs { server, key, now } => {
@@ -562,15 +563,15 @@ async fn main() -> anyhow::Result<()> {
                     body
                 }
                 None => {
-                    let ledger = Ledgerd::open_with(&url, LogConfig::unwitnessed(signer()?)).await?;
+                    let ledger = LedgerService::open_with(&url, LogConfig::unwitnessed(signer()?)).await?;
                     let at = now.map(time::datetime_to_micros).unwrap_or_else(time::now);
                     let report = match ledger
                         .engine
-                        .admin(Admin::Jobs { now: at })
+                        .apply(Change::Jobs { now: at })
                         .await
                         .map_err(|p| anyhow::anyhow!(p.detail))?
                     {
-                        AdminResult::Jobs(r) => serde_json::to_string(&r)?,
+                        ChangeResult::Jobs(r) => serde_json::to_string(&r)?,
                         _ => unreachable!("jobs answer with a report"),
                     };
                     // Leave the tables up to date, not just the journal.

@@ -52,9 +52,9 @@ impl TestDb {
 
 /// Adds municipality 1 (前橋市) and `residents` residents living there (ids from 1).
 pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, residents: usize) {
-    use crate::engine::Admin;
+    use crate::engine::Change;
     engine
-        .admin(Admin::Municipality {
+        .apply(Change::Municipality {
             id: 1,
             prefecture_code: "10".into(),
             prefecture: "群馬県".into(),
@@ -64,7 +64,7 @@ pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, resi
         .await
         .expect("a new municipality");
     if residents > 0 {
-        engine.admin(Admin::Residents { home: 1, count: residents }).await.expect("new residents");
+        engine.apply(Change::Residents { home: 1, count: residents }).await.expect("new residents");
     }
 }
 

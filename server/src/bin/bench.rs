@@ -16,8 +16,8 @@ use base64::Engine as _;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use mykey_core::api::{GrantRequest, PaymentRequest};
-use mykey_server::engine::{Admin, AdminResult, Engine, Request};
-use mykey_server::Ledgerd;
+use mykey_server::engine::{Change, ChangeResult, Engine, Request};
+use mykey_server::LedgerService;
 use rand::Rng;
 use rust_decimal::Decimal;
 use sqlx::Connection;
@@ -109,7 +109,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
     }
     let result = match args.mode {
         Mode::InProcess | Mode::Http => {
-            let ledger = Ledgerd::open(&url).await?;
+            let ledger = LedgerService::open(&url).await?;
             let shops = setup_ledger(&ledger.engine, args.residents, args.shops).await?;
             eprintln!("set up in {:.1} s", started.elapsed().as_secs_f64());
             let measured_from = mykey_server::time::now();
@@ -171,7 +171,7 @@ async fn fresh_database(spec: &str) -> anyhow::Result<String> {
 async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow::Result<Vec<i64>> {
     let fail = |p: mykey_core::Problem| anyhow::anyhow!(p.detail);
     engine
-        .admin(Admin::Municipality {
+        .apply(Change::Municipality {
             id: MUNICIPALITY,
             prefecture_code: "10".into(),
             prefecture: "群馬県".into(),
@@ -182,15 +182,19 @@ async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow
         .map_err(fail)?;
     let mut shop_ids = Vec::with_capacity(shops);
     for i in 0..shops {
-        match engine.admin(Admin::Shop { name: format!("shop {i}"), municipality: MUNICIPALITY }).await.map_err(fail)? {
-            AdminResult::Id(id) => shop_ids.push(id),
+        match engine
+            .apply(Change::Shop { name: format!("shop {i}"), municipality: MUNICIPALITY })
+            .await
+            .map_err(fail)?
+        {
+            ChangeResult::Id(id) => shop_ids.push(id),
             other => anyhow::bail!("{other:?}"),
         }
     }
     let mut made = 0;
     while made < residents {
         let n = (residents - made).min(2000);
-        engine.admin(Admin::Residents { home: MUNICIPALITY, count: n }).await.map_err(fail)?;
+        engine.apply(Change::Residents { home: MUNICIPALITY, count: n }).await.map_err(fail)?;
         made += n;
     }
     // Grants in parallel so that they batch.
@@ -536,7 +540,7 @@ async fn log_proofs(url: &str, leaves: u64) -> anyhow::Result<()> {
 
     // The same proofs served: the server started on this database answers
     // `GET /v1/log/inclusion` over loopback HTTP once its checkpoint covers every leaf.
-    let ledger = Ledgerd::open(url).await?;
+    let ledger = LedgerService::open(url).await?;
     let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(mykey_server::serve(ledger.engine.clone(), Default::default(), listener, Duration::from_secs(3600)));
@@ -590,7 +594,7 @@ async fn log_proofs(url: &str, leaves: u64) -> anyhow::Result<()> {
 
 /// `leaves` payments through the engine (64 clients), then the audit of every one.
 async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> anyhow::Result<()> {
-    let ledger = Ledgerd::open(url).await?;
+    let ledger = LedgerService::open(url).await?;
     let shop_ids = setup_ledger(&ledger.engine, residents, shops).await?;
     let setup_leaves = residents as u64;
     let payments = leaves.saturating_sub(setup_leaves);

@@ -216,9 +216,11 @@ impl Answer {
     }
 }
 
-/// Set-up operations; not idempotent by id, used by the CLI, the demo and operators.
+/// A change that is not a client's idempotent request: set-up (municipalities, partners,
+/// shops, events, residents; the CLI, the demo and operators), the scheduled jobs, and MyKey ID
+/// usage events for the log.
 #[derive(Clone, Debug)]
-pub enum Admin {
+pub enum Change {
     /// Add a municipality.
     Municipality {
         /// Id.
@@ -280,7 +282,7 @@ pub enum Admin {
 
 /// What a set-up operation returned.
 #[derive(Clone, Debug)]
-pub enum AdminResult {
+pub enum ChangeResult {
     /// The new entity's id.
     Id(i64),
     /// New residents.
@@ -295,11 +297,11 @@ enum Command {
     Execute {
         request: Request,
         fingerprint: String,
-        reply: oneshot::Sender<Result<Answer, Replay>>,
+        reply: oneshot::Sender<Result<Answer, StoredAnswer>>,
     },
-    Admin {
-        op: Admin,
-        reply: oneshot::Sender<Result<AdminResult, Problem>>,
+    Change {
+        op: Change,
+        reply: oneshot::Sender<Result<ChangeResult, Problem>>,
     },
     Check {
         reply: oneshot::Sender<()>,
@@ -313,7 +315,7 @@ enum Command {
 }
 
 /// The id was committed in an earlier batch; the stored answer (this record) must be read.
-struct Replay(i64);
+struct StoredAnswer(i64);
 
 /// The engine's tasks, to wait for after [`Engine::stop`].
 pub struct Tasks {
@@ -339,7 +341,7 @@ pub struct Engine {
     /// The last batch whose rows are in the tables.
     materialized: watch::Receiver<i64>,
     /// Tells the materialiser that someone waits for it.
-    hurry: Arc<Notify>,
+    reader_waiting: Arc<Notify>,
     /// Set while the materialiser fails to write a round.
     stall: watch::Receiver<Option<Stall>>,
     /// The latest checkpoint.
@@ -366,7 +368,7 @@ impl Engine {
         let unmaterialized = Arc::new(Semaphore::new(MATERIALIZE_MAX_REQUESTS));
         let (materialized_tx, materialized) = watch::channel(last);
         let materialized_tx = Arc::new(materialized_tx);
-        let hurry = Arc::new(Notify::new());
+        let reader_waiting = Arc::new(Notify::new());
         let committed = Arc::new(AtomicI64::new(last));
         let (log_size_tx, log_size) = watch::channel(ledger.log_size());
         let (checkpoint_tx, checkpoint) = watch::channel(None);
@@ -379,7 +381,7 @@ impl Engine {
             conn: store.writer_connection().await?,
             batches,
             done: materialized_tx.clone(),
-            hurry: hurry.clone(),
+            reader_waiting: reader_waiting.clone(),
             log_size: log_size_tx,
             stall: stall_tx,
         };
@@ -394,12 +396,12 @@ impl Engine {
             unmaterialized,
             committed: committed.clone(),
             materialized: materialized_tx,
-            hurry: hurry.clone(),
+            reader_waiting: reader_waiting.clone(),
             rx,
         };
         let writer = tokio::spawn(writer.run());
         Ok((
-            Engine { queue, store, committed, materialized, hurry, stall, checkpoint, log_vkey },
+            Engine { queue, store, committed, materialized, reader_waiting, stall, checkpoint, log_vkey },
             Tasks { writer, materializer },
         ))
     }
@@ -431,7 +433,7 @@ impl Engine {
         let target = self.committed.load(Ordering::Acquire);
         let mut rx = self.materialized.clone();
         if *rx.borrow() < target {
-            self.hurry.notify_one();
+            self.reader_waiting.notify_one();
         }
         let reached =
             tokio::time::timeout(BARRIER_TIMEOUT, rx.wait_for(|m| *m >= target)).await.is_ok_and(|r| r.is_ok());
@@ -464,7 +466,7 @@ impl Engine {
         }
         match rx.await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Replay(seq))) => self.replayed(id, seq, &fingerprint).await,
+            Ok(Err(StoredAnswer(seq))) => self.replayed(id, seq, &fingerprint).await,
             Err(_) => {
                 Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))
             }
@@ -499,11 +501,11 @@ impl Engine {
         self.stored_at(seq).await
     }
 
-    /// Runs a set-up operation.
-    pub async fn admin(&self, op: Admin) -> Result<AdminResult, Problem> {
+    /// Applies a change that is not a client's request.
+    pub async fn apply(&self, op: Change) -> Result<ChangeResult, Problem> {
         let (reply, rx) = oneshot::channel();
         self.queue
-            .send(Command::Admin { op, reply })
+            .send(Command::Change { op, reply })
             .await
             .map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"))?;
         rx.await.map_err(|_| Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))?
@@ -524,12 +526,12 @@ impl Engine {
     }
 }
 
-fn send(replies: Vec<Reply>) {
+fn send(replies: Vec<Waiter>) {
     for r in replies {
         match r {
-            Reply::Execute(tx, a) => drop(tx.send(a)),
-            Reply::Admin(tx, a) => drop(tx.send(a)),
-            Reply::Check(tx) => drop(tx.send(())),
+            Waiter::Execute(tx, a) => drop(tx.send(a)),
+            Waiter::Change(tx, a) => drop(tx.send(a)),
+            Waiter::Check(tx) => drop(tx.send(())),
         }
     }
 }
@@ -543,7 +545,7 @@ struct Materializer {
     batches: mpsc::Receiver<(Batch, OwnedSemaphorePermit)>,
     done: Arc<watch::Sender<i64>>,
     /// Someone waits for the tables: materialise now instead of after [`MATERIALIZE_EVERY`].
-    hurry: Arc<Notify>,
+    reader_waiting: Arc<Notify>,
     /// Leaves in the log's tables, for the checkpoint publisher.
     log_size: watch::Sender<u64>,
     /// Set while a round fails.
@@ -566,7 +568,7 @@ impl Materializer {
             if !behind {
                 tokio::select! {
                     _ = tokio::time::sleep_until((last_round + MATERIALIZE_EVERY).into()) => {}
-                    _ = self.hurry.notified() => {}
+                    _ = self.reader_waiting.notified() => {}
                 }
             }
             // Bounded by round_cap (at most MATERIALIZE_ROUND) requests and MATERIALIZE_QUEUE batches.
@@ -776,13 +778,13 @@ struct Writer {
     unmaterialized: Arc<Semaphore>,
     committed: Arc<AtomicI64>,
     materialized: Arc<watch::Sender<i64>>,
-    hurry: Arc<Notify>,
+    reader_waiting: Arc<Notify>,
     rx: mpsc::Receiver<Command>,
 }
 
-enum Reply {
-    Execute(oneshot::Sender<Result<Answer, Replay>>, Result<Answer, Replay>),
-    Admin(oneshot::Sender<Result<AdminResult, Problem>>, Result<AdminResult, Problem>),
+enum Waiter {
+    Execute(oneshot::Sender<Result<Answer, StoredAnswer>>, Result<Answer, StoredAnswer>),
+    Change(oneshot::Sender<Result<ChangeResult, Problem>>, Result<ChangeResult, Problem>),
     Check(oneshot::Sender<()>),
 }
 
@@ -846,10 +848,10 @@ impl Writer {
                         } else {
                             Answer::problem(conflict(id))
                         };
-                        replies.push(Reply::Execute(reply, Ok(answer)));
+                        replies.push(Waiter::Execute(reply, Ok(answer)));
                     } else if let Some(&seq) = self.ids.get(&id) {
                         // Committed already: answer at once, the caller reads the store.
-                        let _ = reply.send(Err(Replay(seq)));
+                        let _ = reply.send(Err(StoredAnswer(seq)));
                     } else {
                         let (status, body) = request.apply(&mut self.ledger, &mut ch, now);
                         metrics::counter!("mykey_requests_total", "status" => status.to_string()).increment(1);
@@ -863,16 +865,16 @@ impl Writer {
                             body: body.clone(),
                             created_at: now,
                         });
-                        replies.push(Reply::Execute(reply, Ok(Answer { status, body })));
+                        replies.push(Waiter::Execute(reply, Ok(Answer { status, body })));
                     }
                 }
-                Command::Admin { op, reply } => {
-                    let r = self.admin(&mut ch, op, now);
-                    replies.push(Reply::Admin(reply, r));
+                Command::Change { op, reply } => {
+                    let r = self.apply_change(&mut ch, op, now);
+                    replies.push(Waiter::Change(reply, r));
                 }
                 Command::Check { reply } => {
                     self.ledger.check_invariants();
-                    replies.push(Reply::Check(reply));
+                    replies.push(Waiter::Check(reply));
                 }
                 Command::Lookup { id, reply } => drop(reply.send(self.ids.get(&id).copied())),
                 Command::Stop => unreachable!("the run loop takes Stop out"),
@@ -898,11 +900,11 @@ impl Writer {
                 };
                 for r in replies {
                     match r {
-                        Reply::Execute(tx, _) => drop(tx.send(Ok(failed()))),
-                        Reply::Admin(tx, _) => {
+                        Waiter::Execute(tx, _) => drop(tx.send(Ok(failed()))),
+                        Waiter::Change(tx, _) => {
                             drop(tx.send(Err(Problem::new(ProblemKind::Internal, "the change could not be stored"))))
                         }
-                        Reply::Check(tx) => drop(tx.send(())),
+                        Waiter::Check(tx) => drop(tx.send(())),
                     }
                 }
                 self.recover().await;
@@ -925,7 +927,7 @@ impl Writer {
             if self.to_materializer.capacity() < MATERIALIZE_QUEUE / 2
                 || self.unmaterialized.available_permits() < MATERIALIZE_MAX_REQUESTS - MATERIALIZE_ROUND
             {
-                self.hurry.notify_one();
+                self.reader_waiting.notify_one();
             }
             return;
         }
@@ -936,7 +938,7 @@ impl Writer {
     /// the journal holds beyond it (an append can fail after it became durable), and reload.
     async fn recover(&mut self) {
         let target = self.committed.load(Ordering::Acquire);
-        self.hurry.notify_one();
+        self.reader_waiting.notify_one();
         let _ = self.materialized.subscribe().wait_for(|m| *m >= target).await;
         loop {
             let reloaded = async {
@@ -961,10 +963,10 @@ impl Writer {
         }
     }
 
-    fn admin(&mut self, ch: &mut Changes, op: Admin, now: Micros) -> Result<AdminResult, Problem> {
+    fn apply_change(&mut self, ch: &mut Changes, op: Change, now: Micros) -> Result<ChangeResult, Problem> {
         let l = &mut self.ledger;
         match op {
-            Admin::Municipality { id, prefecture_code, prefecture, name, kind } => l
+            Change::Municipality { id, prefecture_code, prefecture, name, kind } => l
                 .add_municipality(
                     ch,
                     id,
@@ -975,15 +977,15 @@ impl Writer {
                     crate::ledger::DEFAULT_EXPIRY_DAYS,
                     now,
                 )
-                .map(|()| AdminResult::Id(id)),
-            Admin::Partner { name, name_en, point_kind, exchange_method } => {
-                Ok(AdminResult::Id(l.add_partner(ch, &name, &name_en, &point_kind, &exchange_method, now)))
+                .map(|()| ChangeResult::Id(id)),
+            Change::Partner { name, name_en, point_kind, exchange_method } => {
+                Ok(ChangeResult::Id(l.add_partner(ch, &name, &name_en, &point_kind, &exchange_method, now)))
             }
-            Admin::Shop { name, municipality } => l.add_shop(ch, &name, municipality, now).map(AdminResult::Id),
-            Admin::Event { municipality, name, expires_at } => {
-                l.add_event(ch, municipality, &name, expires_at).map(AdminResult::Id)
+            Change::Shop { name, municipality } => l.add_shop(ch, &name, municipality, now).map(ChangeResult::Id),
+            Change::Event { municipality, name, expires_at } => {
+                l.add_event(ch, municipality, &name, expires_at).map(ChangeResult::Id)
             }
-            Admin::Residents { home, count } => {
+            Change::Residents { home, count } => {
                 if count == 0 || count > MAX_BATCH {
                     return Err(Problem::new(
                         ProblemKind::InvalidRequest,
@@ -993,18 +995,18 @@ impl Writer {
                 (0..count)
                     .map(|_| l.add_resident(ch, home, now))
                     .collect::<Result<Vec<_>, _>>()
-                    .map(AdminResult::Residents)
+                    .map(ChangeResult::Residents)
             }
-            Admin::LogUsage { events } => {
+            Change::LogUsage { events } => {
                 if events.len() > MAX_BATCH {
                     return Err(Problem::new(
                         ProblemKind::InvalidRequest,
                         format!("log at most {MAX_BATCH} events at once"),
                     ));
                 }
-                Ok(AdminResult::Leaves(l.log_usage(ch, &events)))
+                Ok(ChangeResult::Leaves(l.log_usage(ch, &events)))
             }
-            Admin::Jobs { now } => Ok(AdminResult::Jobs(l.run_jobs(ch, now))),
+            Change::Jobs { now } => Ok(ChangeResult::Jobs(l.run_jobs(ch, now))),
         }
     }
 }

@@ -9,10 +9,10 @@ use mykey_core::{Problem, ProblemKind};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::Body;
+use super::extract::JsonBody;
 use super::state::AppState;
 use crate::auth::{policy, Caller};
-use crate::engine::{Admin, AdminResult};
+use crate::engine::{Change, ChangeResult};
 use crate::time;
 
 /// This group's routes.
@@ -70,12 +70,12 @@ pub(super) struct JobsRequest {
 async fn run_jobs(
     State(s): State<AppState>,
     caller: Caller,
-    Body(r): Body<JobsRequest>,
+    JsonBody(r): JsonBody<JobsRequest>,
 ) -> ApiResult<Json<JobsReport>> {
     caller.require_operator()?;
     let now = r.now.map(time::datetime_to_micros).unwrap_or_else(time::now);
-    match s.engine.admin(Admin::Jobs { now }).await? {
-        AdminResult::Jobs(j) => Ok(Json(j)),
+    match s.engine.apply(Change::Jobs { now }).await? {
+        ChangeResult::Jobs(j) => Ok(Json(j)),
         _ => unreachable!("jobs answer with a report"),
     }
 }

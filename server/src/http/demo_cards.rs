@@ -17,7 +17,7 @@ use mykey_virtual_card::{DemoCa, VirtualCard};
 use rand::RngCore;
 
 use crate::http::error::ApiError;
-use crate::http::extract::Body;
+use crate::http::extract::JsonBody;
 
 /// Virtual cards kept at once; the oldest goes first.
 pub const MAX_CARDS: usize = 1000;
@@ -91,7 +91,7 @@ struct Answer {
 async fn apdu(
     Extension(demo): Extension<Arc<DemoCards>>,
     Path(card): Path<String>,
-    Body(r): Body<Apdu>,
+    JsonBody(r): JsonBody<Apdu>,
 ) -> Result<Json<Answer>, ApiError> {
     let command = B64
         .decode(r.apdu)

@@ -21,13 +21,13 @@ use crate::services::identity::card::VerifiedCard;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON body whose rejections are problems.
-pub struct Body<T>(pub T);
+pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
     async fn from_request(req: HttpRequest, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
+            Ok(Json(v)) => Ok(JsonBody(v)),
             Err(e) => {
                 let (kind, detail) = match &e {
                     JsonRejection::MissingJsonContentType(_) => (

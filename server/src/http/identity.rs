@@ -14,7 +14,7 @@ use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 
 use crate::http::error::ApiError;
-use crate::http::extract::Body;
+use crate::http::extract::JsonBody;
 use crate::http::state::AppState;
 use crate::services::identity::NewSession;
 use crate::time;
@@ -100,7 +100,7 @@ fn challenge(jar: &CookieJar) -> Result<String, ApiError> {
 async fn card_login(
     State(s): State<AppState>,
     jar: CookieJar,
-    Body(r): Body<CardLoginRequest>,
+    JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<(CookieJar, Json<CardLogin>)> {
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
     let (login, session) = s.identity.card_login(card).await?;
@@ -114,7 +114,7 @@ async fn password_login(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Body(r): Body<PasswordLogin>,
+    JsonBody(r): JsonBody<PasswordLogin>,
 ) -> ApiResult<(CookieJar, Json<Profile>)> {
     let (profile, session) = s.identity.password_login(&r.mykey_id, &r.password, ip).await?;
     Ok((with_session(&s, jar, session), Json(profile)))
@@ -136,7 +136,7 @@ async fn registration_candidates(
     State(s): State<AppState>,
     auth: RegistrationAuth,
     ClientIp(ip): ClientIp,
-    Body(r): Body<CandidateRequest>,
+    JsonBody(r): JsonBody<CandidateRequest>,
 ) -> ApiResult<Json<Registration>> {
     Ok(Json(s.identity.candidate(&auth.card, &r, ip).await?))
 }
@@ -147,7 +147,7 @@ async fn registration_candidates(
 async fn register(
     State(s): State<AppState>,
     auth: RegistrationAuth,
-    Body(r): Body<RegistrationRequest>,
+    JsonBody(r): JsonBody<RegistrationRequest>,
 ) -> ApiResult<(StatusCode, Json<Profile>)> {
     Ok((StatusCode::CREATED, Json(s.identity.register(&auth.token, &auth.card, &r).await?)))
 }
@@ -176,7 +176,7 @@ async fn me_history(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<
 async fn me_settings(
     State(s): State<AppState>,
     auth: ResidentAuth,
-    Body(r): Body<SettingsChange>,
+    JsonBody(r): JsonBody<SettingsChange>,
 ) -> ApiResult<Json<Profile>> {
     Ok(Json(s.identity.change_settings(auth.resident, &r).await?))
 }
@@ -188,7 +188,7 @@ async fn me_password(
     State(s): State<AppState>,
     auth: ResidentAuth,
     ClientIp(ip): ClientIp,
-    Body(r): Body<PasswordChange>,
+    JsonBody(r): JsonBody<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     s.identity.change_password(auth.resident, &auth.token, &r, ip).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -201,7 +201,7 @@ async fn me_candidates(
     State(s): State<AppState>,
     auth: ResidentAuth,
     ClientIp(ip): ClientIp,
-    Body(r): Body<CandidateRequest>,
+    JsonBody(r): JsonBody<CandidateRequest>,
 ) -> ApiResult<Json<Registration>> {
     let card = s.identity.bound_card(auth.resident).await?;
     Ok(Json(s.identity.candidate(&card, &r, ip).await?))
@@ -214,7 +214,7 @@ async fn me_mykey_id(
     State(s): State<AppState>,
     auth: ResidentAuth,
     ClientIp(ip): ClientIp,
-    Body(r): Body<MykeyIdChange>,
+    JsonBody(r): JsonBody<MykeyIdChange>,
 ) -> ApiResult<Json<Profile>> {
     Ok(Json(s.identity.change_id(auth.resident, &r, ip).await?))
 }
@@ -227,7 +227,7 @@ async fn me_revoke(
     auth: ResidentAuth,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Body(r): Body<Revocation>,
+    JsonBody(r): JsonBody<Revocation>,
 ) -> ApiResult<(CookieJar, StatusCode)> {
     s.identity.revoke(auth.resident, &r.password, ip).await?;
     Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), StatusCode::NO_CONTENT))
@@ -240,7 +240,7 @@ async fn me_card(
     State(s): State<AppState>,
     auth: ResidentAuth,
     jar: CookieJar,
-    Body(r): Body<CardLoginRequest>,
+    JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<Profile>> {
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
     Ok(Json(s.identity.rebind(auth.resident, &card).await?))
@@ -258,7 +258,7 @@ async fn me_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Js
 async fn me_link(
     State(s): State<AppState>,
     auth: ResidentAuth,
-    Body(r): Body<ServiceLinkRequest>,
+    JsonBody(r): JsonBody<ServiceLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<ServiceLink>)> {
     Ok((StatusCode::CREATED, Json(s.identity.link(auth.resident, &r).await?)))
 }
@@ -284,7 +284,7 @@ async fn linked_conversion(
     State(s): State<AppState>,
     caller: crate::auth::Caller,
     axum::extract::Path(partner): axum::extract::Path<i64>,
-    Body(r): Body<LinkedConversionRequest>,
+    JsonBody(r): JsonBody<LinkedConversionRequest>,
 ) -> ApiResult<crate::engine::Answer> {
     caller.require(&[crate::auth::Role::Partner], partner)?;
     Ok(s.identity.linked_conversion(partner, &r).await?)
@@ -299,7 +299,7 @@ async fn linked_payment(
     State(s): State<AppState>,
     caller: crate::auth::Caller,
     axum::extract::Path(shop): axum::extract::Path<i64>,
-    Body(r): Body<LinkedPaymentRequest>,
+    JsonBody(r): JsonBody<LinkedPaymentRequest>,
 ) -> ApiResult<crate::engine::Answer> {
     caller.require(&[crate::auth::Role::Store], shop)?;
     Ok(s.identity.linked_payment(shop, &r).await?)
@@ -314,7 +314,7 @@ async fn facility_service(
     State(s): State<AppState>,
     caller: crate::auth::Caller,
     axum::extract::Path(shop): axum::extract::Path<i64>,
-    Body(r): Body<FacilityServiceRequest>,
+    JsonBody(r): JsonBody<FacilityServiceRequest>,
 ) -> ApiResult<Json<FacilityService>> {
     caller.require(&[crate::auth::Role::Store], shop)?;
     Ok(Json(s.identity.set_facility_service(shop, &r).await?))
@@ -330,7 +330,7 @@ async fn facility_link(
     caller: crate::auth::Caller,
     jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
-    Body(r): Body<PatronLinkRequest>,
+    JsonBody(r): JsonBody<PatronLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<PatronLink>)> {
     caller.require(&[crate::auth::Role::Terminal], shop)?;
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
@@ -347,7 +347,7 @@ async fn facility_lookup(
     caller: crate::auth::Caller,
     jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
-    Body(r): Body<CardLoginRequest>,
+    JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<PatronLookup>> {
     caller.require(&[crate::auth::Role::Terminal], shop)?;
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;

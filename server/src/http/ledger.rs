@@ -10,10 +10,10 @@ use mykey_core::{Problem, ProblemKind};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{client_ip, Body};
+use super::extract::{client_ip, JsonBody};
 use super::state::AppState;
 use crate::auth::{Caller, Role};
-use crate::engine::{Admin, AdminResult, Answer, Request};
+use crate::engine::{Answer, Change, ChangeResult, Request};
 
 /// This group's routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -37,7 +37,7 @@ macro_rules! write_route {
         #[utoipa::path(post, path = $path, request_body = $body, security(("api_key" = [])),
             responses((status = 201, body = $ok), (status = 400, body = Problem), (status = 401, body = Problem),
                       (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-        async fn$name(State(s): State<AppState>, $caller: Caller, Body($r): Body<$body>) -> ApiResult<Answer> {
+        async fn$name(State(s): State<AppState>, $caller: Caller, JsonBody($r): JsonBody<$body>) -> ApiResult<Answer> {
             $auth?;
             let principal = $caller.principal();
             Ok(s.engine.execute($wrap, &principal).await)
@@ -121,7 +121,7 @@ async fn capture(
     State(s): State<AppState>,
     caller: Caller,
     Path(hold): Path<Uuid>,
-    Body(r): Body<CaptureRequest>,
+    JsonBody(r): JsonBody<CaptureRequest>,
 ) -> ApiResult<Answer> {
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
@@ -137,7 +137,7 @@ async fn void(
     State(s): State<AppState>,
     caller: Caller,
     Path(hold): Path<Uuid>,
-    Body(r): Body<VoidRequest>,
+    JsonBody(r): JsonBody<VoidRequest>,
 ) -> ApiResult<Answer> {
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
@@ -153,7 +153,7 @@ async fn issue_coupons(
     State(s): State<AppState>,
     caller: Caller,
     Path(partner): Path<i64>,
-    Body(r): Body<mykey_core::coupon::CouponBatchRequest>,
+    JsonBody(r): JsonBody<mykey_core::coupon::CouponBatchRequest>,
 ) -> ApiResult<(StatusCode, Json<mykey_core::coupon::CouponBatch>)> {
     caller.require(&[Role::Partner], partner)?;
     Ok((StatusCode::CREATED, Json(s.coupons.issue(partner, &r).await?)))
@@ -168,7 +168,7 @@ async fn redeem_coupon(
     State(s): State<AppState>,
     caller: Caller,
     parts: axum::http::request::Parts,
-    Body(r): Body<mykey_core::coupon::CouponRedemption>,
+    JsonBody(r): JsonBody<mykey_core::coupon::CouponRedemption>,
 ) -> ApiResult<Answer> {
     caller.require(&[Role::Resident], r.resident)?;
     Ok(s.coupons.redeem(r.resident, &r.code, client_ip(&parts)).await?)
@@ -180,11 +180,11 @@ async fn redeem_coupon(
 async fn create_resident(
     State(s): State<AppState>,
     caller: Caller,
-    Body(r): Body<ResidentRequest>,
+    JsonBody(r): JsonBody<ResidentRequest>,
 ) -> ApiResult<(StatusCode, Json<ResidentCreated>)> {
     caller.require(&[Role::Municipality], r.home_municipality)?;
-    match s.engine.admin(Admin::Residents { home: r.home_municipality, count: 1 }).await? {
-        AdminResult::Residents(mut v) => Ok((StatusCode::CREATED, Json(v.remove(0)))),
+    match s.engine.apply(Change::Residents { home: r.home_municipality, count: 1 }).await? {
+        ChangeResult::Residents(mut v) => Ok((StatusCode::CREATED, Json(v.remove(0)))),
         _ => unreachable!("residents answer with residents"),
     }
 }

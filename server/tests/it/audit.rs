@@ -11,7 +11,7 @@ use mykey_server::log::witness::{request_body, Witness};
 use mykey_server::log::LogSigner;
 use mykey_server::store::Store;
 use mykey_server::testing::{postgres, TestDb};
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use sqlx::Connection;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ fn vkey() -> VerifierKey {
 
 /// Adds `n` grants (each one transaction, one leaf) and waits until a checkpoint covers them.
 async fn grow(url: &str, n: usize, first_setup: bool, amount: i64) -> String {
-    let l = Ledgerd::open_with(url, LogConfig::unwitnessed(signer())).await.unwrap();
+    let l = LedgerService::open_with(url, LogConfig::unwitnessed(signer())).await.unwrap();
     if first_setup {
         mykey_server::testing::add_municipality_and_residents(&l.engine, 3).await;
     }
@@ -226,7 +226,7 @@ async fn a_rolled_back_database_that_keeps_writing_is_a_fork_the_audit_and_the_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mykey_id_events_are_leaves_and_tampering_with_them_is_found() {
     let db = fresh(3).await;
-    let l = Ledgerd::open_with(&db.url, LogConfig::unwitnessed(signer())).await.unwrap();
+    let l = LedgerService::open_with(&db.url, LogConfig::unwitnessed(signer())).await.unwrap();
     // Two events committed but not yet logged, as after a crash between commit and append.
     exec(
         &db.url,

@@ -400,14 +400,14 @@ async fn request_ids_are_remembered_across_restarts() {
         memo: None,
     };
     let first = {
-        let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
+        let l = mykey_server::LedgerService::open(&db.url).await.unwrap();
         mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
         let a = l.engine.execute(Request::Grant(body.clone()), "municipality:1").await;
         l.close().await;
         a
     };
     assert_eq!(first.status, 201);
-    let l = mykey_server::Ledgerd::open(&db.url).await.unwrap();
+    let l = mykey_server::LedgerService::open(&db.url).await.unwrap();
     assert_eq!(l.engine.execute(Request::Grant(body.clone()), "municipality:1").await, first);
     let mut other = body;
     other.amount = 6.into();

@@ -12,7 +12,7 @@ use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
 use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
 use mykey_server::services::identity::Identity;
 use mykey_server::testing::{Smtp, TestDb};
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use mykey_virtual_card::{DemoCa, VirtualCard};
 use serde_json::{json, Value};
 
@@ -76,11 +76,11 @@ fn serial_of(card: &VirtualCard) -> Vec<u8> {
 async fn server(opts: Options) -> Server {
     let ca = opts.ca.unwrap_or_else(new_ca);
     let db = TestDb::new().await.unwrap();
-    let ledger = Ledgerd::open(&db.url).await.unwrap();
+    let ledger = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&ledger.engine, 0).await;
     let partner = match ledger
         .engine
-        .admin(mykey_server::engine::Admin::Partner {
+        .apply(mykey_server::engine::Change::Partner {
             name: "日本航空株式会社".into(),
             name_en: "JAL".into(),
             point_kind: "mileage".into(),
@@ -89,7 +89,7 @@ async fn server(opts: Options) -> Server {
         .await
         .unwrap()
     {
-        mykey_server::engine::AdminResult::Id(id) => id,
+        mykey_server::engine::ChangeResult::Id(id) => id,
         other => panic!("{other:?}"),
     };
     let partner_key =
@@ -101,13 +101,13 @@ async fn server(opts: Options) -> Server {
         catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await.unwrap();
     let online_store = match ledger
         .engine
-        .admin(mykey_server::engine::Admin::Shop {
+        .apply(mykey_server::engine::Change::Shop {
             name: "めいぶつチョイス（前橋市）".into(), municipality: 1
         })
         .await
         .unwrap()
     {
-        mykey_server::engine::AdminResult::Id(id) => id,
+        mykey_server::engine::ChangeResult::Id(id) => id,
         other => panic!("{other:?}"),
     };
     catalog.set_shop_online_service(online_store, online_service).await.unwrap();
@@ -118,11 +118,11 @@ async fn server(opts: Options) -> Server {
         mykey_server::auth::create_key(store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
     let library = match ledger
         .engine
-        .admin(mykey_server::engine::Admin::Shop { name: "前橋市立図書館".into(), municipality: 1 })
+        .apply(mykey_server::engine::Change::Shop { name: "前橋市立図書館".into(), municipality: 1 })
         .await
         .unwrap()
     {
-        mykey_server::engine::AdminResult::Id(id) => id,
+        mykey_server::engine::ChangeResult::Id(id) => id,
         other => panic!("{other:?}"),
     };
     let library_key =
@@ -146,7 +146,7 @@ async fn server(opts: Options) -> Server {
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
-        let site = mykey_server::Site { mail, ..Default::default() };
+        let site = mykey_server::ServeConfig { mail, ..Default::default() };
         mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
     Server {

@@ -7,7 +7,7 @@ use mykey_server::engine::Request;
 use mykey_server::ledger::{Changes, Ledger};
 use mykey_server::store::{RequestRecord, Store};
 use mykey_server::testing::TestDb;
-use mykey_server::{time, Ledgerd};
+use mykey_server::{time, LedgerService};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ async fn journaled_grant(
     db: &TestDb,
     amount: i64,
 ) -> (Store, GrantRequest, Changes, mykey_core::api::TransactionReceipt) {
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     l.close().await;
     let store = Store::connect(&db.url).await.unwrap();
@@ -79,7 +79,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
     drop(conn);
 
     // Opening applies the journal: the grant is there and its id answers as before.
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     let again = l.engine.execute(Request::Grant(grant), "municipality:1").await;
     assert_eq!((again.status, again.body), (201, body));
     l.engine.tables().await.unwrap();
@@ -97,7 +97,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_of_a_request_spread_over_batches_are_applied_once() {
     let db = TestDb::new().await.unwrap();
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     // Bounded: 30 rounds of 16 copies each.
     for round in 0..30 {
@@ -177,7 +177,7 @@ async fn break_the_journal(db: &TestDb) -> Option<sqlx::AnyConnection> {
 async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() {
     use sqlx::Executor;
     let db = TestDb::new().await.unwrap();
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     let grant = |amount: i64| mykey_server::testing::grant(Uuid::new_v4(), amount);
     let principal = "municipality:1";
@@ -208,7 +208,7 @@ async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() 
     l.close().await;
 
     // And so does the database after a restart.
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     assert_eq!(mykey_server::testing::municipal_balance(&l.engine, 1).await, 105);
     l.engine.check_invariants().await;
     l.close().await;
@@ -220,7 +220,7 @@ async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() 
 async fn a_watermark_behind_the_request_records_stops_the_start() {
     use sqlx::Connection;
     let db = TestDb::new().await.unwrap();
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     let grant = mykey_server::testing::grant(Uuid::new_v4(), 10);
     assert_eq!(l.engine.execute(grant, "municipality:1").await.status, 201);
@@ -229,7 +229,7 @@ async fn a_watermark_behind_the_request_records_stops_the_start() {
     let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     sqlx::query("UPDATE materialized SET through_batch = 0").execute(&mut c).await.unwrap();
     c.close().await.unwrap();
-    let Err(e) = Ledgerd::open(&db.url).await else { panic!("the ledger opened") };
+    let Err(e) = LedgerService::open(&db.url).await else { panic!("the ledger opened") };
     assert!(format!("{e:#}").contains("watermark"), "{e:#}");
 }
 
@@ -253,7 +253,7 @@ async fn a_journaled_memo_the_tables_refuse_is_stored_replaced_and_its_leaf_keep
     let batch = Batch { seq: through + 1, changes, requests: vec![] };
     Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
 
-    let l = Ledgerd::open(&db.url).await.expect("the start-up applies the journal");
+    let l = LedgerService::open(&db.url).await.expect("the start-up applies the journal");
     let store = l.engine.store();
     let row =
         sqlx::query("SELECT memo FROM transactions WHERE seq = $1").bind(seq).fetch_one(store.pool()).await.unwrap();

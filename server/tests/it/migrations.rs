@@ -1,7 +1,7 @@
 //! Migrations over a database that holds data from before them.
 
 use mykey_server::testing::TestDb;
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -49,7 +49,7 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
     pool.close().await;
 
     // Opening runs the rest of the migrations.
-    let l = Ledgerd::open(&db.url).await.unwrap();
+    let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     // The resident exists now, but the id was answered before: the same answer, nothing applied.
     let again = l.engine.execute(grant(refused, 70), principal).await;

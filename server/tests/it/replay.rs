@@ -3,10 +3,10 @@
 //! rebuilds into a ledger whose invariants hold. Runs on the database the run selects.
 
 use mykey_core::api::{CaptureRequest, ConversionRequest, GrantRequest, HoldRequest, PaymentRequest, VoidRequest};
-use mykey_server::engine::{Admin, AdminResult, Engine, Request};
+use mykey_server::engine::{Change, ChangeResult, Engine, Request};
 use mykey_server::ledger::Ledger;
 use mykey_server::testing::TestDb;
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -19,7 +19,7 @@ enum Op {
     Hold { who: i64, amount: i64 },
     Capture { hold: usize, amount: Option<i64> },
     Void { hold: usize },
-    Replay { index: usize },
+    StoredAnswer { index: usize },
     ReplayChanged { index: usize },
 }
 
@@ -31,7 +31,7 @@ fn op() -> impl Strategy<Value = Op> {
         (1..=3i64, 1..200i64).prop_map(|(who, amount)| Op::Hold { who, amount }),
         (0..6usize, proptest::option::of(1..200i64)).prop_map(|(hold, amount)| Op::Capture { hold, amount }),
         (0..6usize).prop_map(|hold| Op::Void { hold }),
-        (0..40usize).prop_map(|index| Op::Replay { index }),
+        (0..40usize).prop_map(|index| Op::StoredAnswer { index }),
         (0..40usize).prop_map(|index| Op::ReplayChanged { index }),
     ]
 }
@@ -58,8 +58,8 @@ fn changed(r: &Request) -> Request {
 
 async fn setup(engine: &Engine) -> (i64, i64) {
     mykey_server::testing::add_municipality_and_residents(engine, 3).await;
-    let AdminResult::Id(partner) = engine
-        .admin(Admin::Partner {
+    let ChangeResult::Id(partner) = engine
+        .apply(Change::Partner {
             name: "p".into(),
             name_en: "p".into(),
             point_kind: "p".into(),
@@ -70,7 +70,7 @@ async fn setup(engine: &Engine) -> (i64, i64) {
     else {
         panic!()
     };
-    let AdminResult::Id(shop) = engine.admin(Admin::Shop { name: "s".into(), municipality: 1 }).await.unwrap() else {
+    let ChangeResult::Id(shop) = engine.apply(Change::Shop { name: "s".into(), municipality: 1 }).await.unwrap() else {
         panic!()
     };
     (partner, shop)
@@ -78,7 +78,7 @@ async fn setup(engine: &Engine) -> (i64, i64) {
 
 async fn run(ops: Vec<Op>) {
     let db = TestDb::new().await.unwrap();
-    let ledger = Ledgerd::open(&db.url).await.unwrap();
+    let ledger = LedgerService::open(&db.url).await.unwrap();
     let engine = ledger.engine.clone();
     let (partner, shop) = setup(&engine).await;
     let mut sent: Vec<(Request, mykey_server::engine::Answer)> = Vec::new();
@@ -134,10 +134,10 @@ async fn run(ops: Vec<Op>) {
                 Some(h) => Request::Void { hold: *h, body: VoidRequest { id: Uuid::new_v4() } },
                 None => continue,
             },
-            Op::Replay { index } | Op::ReplayChanged { index } => {
+            Op::StoredAnswer { index } | Op::ReplayChanged { index } => {
                 let Some((request, first)) = sent.get(index % sent.len().max(1)).cloned() else { continue };
                 let before = engine.tables().await.unwrap().all_balances().await.unwrap();
-                let again = if matches!(op, Op::Replay { .. }) {
+                let again = if matches!(op, Op::StoredAnswer { .. }) {
                     let a = engine.execute(request, "p").await;
                     assert_eq!(a, first, "a replay returns the first answer");
                     a

@@ -12,7 +12,7 @@ use mykey_server::integrity::restore::restore;
 use mykey_server::log::LogSigner;
 use mykey_server::store::Store;
 use mykey_server::testing::TestDb;
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use sqlx::Connection;
 use uuid::Uuid;
 
@@ -21,11 +21,11 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     let db = TestDb::new().await.unwrap();
     let signer = LogSigner::new("mykey.test/log", [3; 32]).unwrap();
     let log_key = VerifierKey::parse(&signer.vkey()).unwrap();
-    let ledger = Ledgerd::open_with(&db.url, LogConfig::unwitnessed(signer)).await.unwrap();
+    let ledger = LedgerService::open_with(&db.url, LogConfig::unwitnessed(signer)).await.unwrap();
     let e = ledger.engine.clone();
     mykey_server::testing::add_municipality_and_residents(&e, 2).await;
-    let shop = match e.admin(mykey_server::engine::Admin::Shop { name: "s".into(), municipality: 1 }).await.unwrap() {
-        mykey_server::engine::AdminResult::Id(id) => id,
+    let shop = match e.apply(mykey_server::engine::Change::Shop { name: "s".into(), municipality: 1 }).await.unwrap() {
+        mykey_server::engine::ChangeResult::Id(id) => id,
         other => panic!("{other:?}"),
     };
     let operator = mykey_server::auth::create_key(e.store(), mykey_server::auth::Role::Operator, 0, "t").await.unwrap();
@@ -128,7 +128,7 @@ async fn a_damaged_ledger_is_restored_from_a_mirror() {
     );
 
     // The ledger opens again (its invariants are checked on load) and keeps working.
-    let reopened = Ledgerd::open(&db.url).await.unwrap();
+    let reopened = LedgerService::open(&db.url).await.unwrap();
     reopened.engine.check_invariants().await;
     reopened.close().await;
 }

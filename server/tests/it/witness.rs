@@ -9,7 +9,7 @@ use mykey_server::engine::LogConfig;
 use mykey_server::log::witness::{request_body, Witness, WitnessClient};
 use mykey_server::log::LogSigner;
 use mykey_server::testing::TestDb;
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 
 async fn start_witness(
     name: &str,
@@ -92,7 +92,7 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
     }
     let keys: Vec<VerifierKey> = witnesses.iter().map(|w| w.key.clone()).collect();
     let db = TestDb::new().await.unwrap();
-    let ledger = Ledgerd::open_with(&db.url, LogConfig { signer, witnesses, quorum: 2 }).await.unwrap();
+    let ledger = LedgerService::open_with(&db.url, LogConfig { signer, witnesses, quorum: 2 }).await.unwrap();
     let e = ledger.engine.clone();
     mykey_server::testing::add_municipality_and_residents(&e, 1).await;
     let grant = |amount: i64| {

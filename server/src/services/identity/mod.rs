@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
 use crate::auth::FailureCounter;
-use crate::engine::{Admin, AdminResult, Engine};
+use crate::engine::{Change, ChangeResult, Engine};
 use crate::failure;
 use crate::outbox::mail::{self, Kind};
 use crate::time::{self, Micros};
@@ -191,7 +191,7 @@ impl Identity {
     /// Appends committed usage events to the tamper-evident log. A failure leaves them for
     /// [`Identity::log_pending`] at the next start (the rows are the outbox).
     pub(crate) async fn log(&self, events: Vec<crate::ledger::leaf::UsageEvent>) {
-        if let Err(p) = self.engine.admin(Admin::LogUsage { events }).await {
+        if let Err(p) = self.engine.apply(Change::LogUsage { events }).await {
             tracing::warn!(problem = ?p, "usage events not logged yet; they will be at the next start");
         }
     }
@@ -207,7 +207,7 @@ impl Identity {
                 return Ok(logged);
             }
             let n = events.len() as u64;
-            self.engine.admin(Admin::LogUsage { events }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+            self.engine.apply(Change::LogUsage { events }).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             // The events' leaves are in the tables before the next round reads them.
             self.engine.tables().await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
             logged += n;
@@ -441,8 +441,8 @@ impl Identity {
         }
         // The resident (and its reserved account) comes from the ledger; an unknown home
         // municipality is refused there before anything is written.
-        let resident = match self.engine.admin(Admin::Residents { home: req.home_municipality, count: 1 }).await? {
-            AdminResult::Residents(mut v) if v.len() == 1 => v.remove(0).resident,
+        let resident = match self.engine.apply(Change::Residents { home: req.home_municipality, count: 1 }).await? {
+            ChangeResult::Residents(mut v) if v.len() == 1 => v.remove(0).resident,
             other => return Err(failure::mykey_id(anyhow::anyhow!("residents answered {other:?}"))),
         };
         let now = time::now();

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use mykey_server::auth::{create_key, Role};
-use mykey_server::engine::{Admin, AdminResult};
+use mykey_server::engine::{Change, ChangeResult};
 use mykey_server::testing::TestDb;
-use mykey_server::Ledgerd;
+use mykey_server::LedgerService;
 use serde_json::{json, Value};
 
 pub struct Keys {
@@ -40,9 +40,9 @@ impl Drop for App {
     }
 }
 
-fn id(r: AdminResult) -> i64 {
+fn id(r: ChangeResult) -> i64 {
     match r {
-        AdminResult::Id(i) => i,
+        ChangeResult::Id(i) => i,
         other => panic!("{other:?}"),
     }
 }
@@ -50,10 +50,10 @@ fn id(r: AdminResult) -> i64 {
 impl App {
     pub async fn start() -> App {
         let db = TestDb::new().await.unwrap();
-        let ledger = Ledgerd::open(&db.url).await.unwrap();
+        let ledger = LedgerService::open(&db.url).await.unwrap();
         let e = &ledger.engine;
         for (m, name) in [(1, "前橋市"), (2, "都城市")] {
-            e.admin(Admin::Municipality {
+            e.apply(Change::Municipality {
                 id: m,
                 prefecture_code: "10".into(),
                 prefecture: "群馬県".into(),
@@ -64,7 +64,7 @@ impl App {
             .unwrap();
         }
         let partner_with = |name: &str, name_en: &str, point_kind: &str, exchange_method: &str| {
-            e.admin(Admin::Partner {
+            e.apply(Change::Partner {
                 name: name.into(),
                 name_en: name_en.into(),
                 point_kind: point_kind.into(),
@@ -77,11 +77,11 @@ impl App {
                 .await
                 .unwrap());
         let shops = vec![
-            id(e.admin(Admin::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
-            id(e.admin(Admin::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
+            id(e.apply(Change::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
+            id(e.apply(Change::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
         ];
-        let residents = match e.admin(Admin::Residents { home: 1, count: 3 }).await.unwrap() {
-            AdminResult::Residents(r) => r.into_iter().map(|r| r.resident).collect::<Vec<_>>(),
+        let residents = match e.apply(Change::Residents { home: 1, count: 3 }).await.unwrap() {
+            ChangeResult::Residents(r) => r.into_iter().map(|r| r.resident).collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
         let s = e.store();
