@@ -1,0 +1,191 @@
+//! What the writer is asked to do: a client's idempotent request, or a change that is not
+//! one; and the answer, exactly as first given.
+
+use mykey_core::api::{
+    AssignmentRequest, CaptureRequest, ConversionRequest, GrantRequest, HoldRequest, JobsReport, PaymentRequest,
+    ResidentCreated, TransactionRequest, VoidRequest,
+};
+use mykey_core::{Problem, ProblemKind};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::ledger::{Changes, Ledger};
+use crate::time::Micros;
+
+/// A write that moves points, identified by its client id.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// `POST /v1/payments`.
+    Payment(PaymentRequest),
+    /// `POST /v1/grants`.
+    Grant(GrantRequest),
+    /// `POST /v1/conversions`.
+    Conversion(ConversionRequest),
+    /// `POST /v1/assignments`.
+    Assignment(AssignmentRequest),
+    /// `POST /v1/transactions`.
+    Transaction(TransactionRequest),
+    /// `POST /v1/holds`.
+    Hold(HoldRequest),
+    /// `POST /v1/holds/{hold}/capture`.
+    Capture {
+        /// The hold.
+        hold: Uuid,
+        /// The body.
+        body: CaptureRequest,
+    },
+    /// `POST /v1/holds/{hold}/void`.
+    Void {
+        /// The hold.
+        hold: Uuid,
+        /// The body.
+        body: VoidRequest,
+    },
+}
+
+impl Request {
+    /// The client's idempotency id.
+    pub fn id(&self) -> Uuid {
+        match self {
+            Request::Payment(r) => r.id,
+            Request::Grant(r) => r.id,
+            Request::Conversion(r) => r.id,
+            Request::Assignment(r) => r.id,
+            Request::Transaction(r) => r.id,
+            Request::Hold(r) => r.id,
+            Request::Capture { body, .. } => body.id,
+            Request::Void { body, .. } => body.id,
+        }
+    }
+
+    /// SHA-256 over who asked and exactly what: the same id with another body, or from
+    /// another caller, is a conflict.
+    pub fn fingerprint(&self, principal: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(principal.as_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(self).expect("requests serialise"));
+        hex::encode(h.finalize())
+    }
+
+    pub(super) fn apply(&self, l: &mut Ledger, ch: &mut Changes, now: Micros) -> (u16, String) {
+        fn render<T: Serialize>(ok: u16, r: Result<T, Problem>) -> (u16, String) {
+            match r {
+                Ok(v) => (ok, serde_json::to_string(&v).expect("responses serialise")),
+                Err(p) => (p.status, serde_json::to_string(&p).expect("problems serialise")),
+            }
+        }
+        match self {
+            Request::Payment(r) => render(201, l.payment(ch, r, now)),
+            Request::Grant(r) => render(201, l.grant(ch, r, now)),
+            Request::Conversion(r) => render(201, l.conversion(ch, r, now)),
+            Request::Assignment(r) => render(201, l.assignment(ch, r, now)),
+            Request::Transaction(r) => render(201, l.transaction(ch, r, now)),
+            Request::Hold(r) => render(201, l.hold(ch, r, now)),
+            Request::Capture { hold, body } => render(200, l.capture(ch, *hold, body.id, body.amount, now)),
+            Request::Void { hold, .. } => render(200, l.void(ch, *hold, now)),
+        }
+    }
+}
+
+/// The answer to a request: status and JSON body, exactly as first given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body (a result or a problem).
+    pub body: String,
+}
+
+impl Answer {
+    pub(super) fn problem(p: Problem) -> Self {
+        Answer { status: p.status, body: serde_json::to_string(&p).expect("problems serialise") }
+    }
+}
+
+/// A change that is not a client's idempotent request: set-up (municipalities, partners,
+/// shops, events, residents; the CLI, the demo and operators), the scheduled jobs, and MyKey ID
+/// usage events for the log.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Add a municipality.
+    Municipality {
+        /// Id.
+        id: i64,
+        /// JIS prefecture code.
+        prefecture_code: String,
+        /// Prefecture.
+        prefecture: String,
+        /// Name.
+        name: String,
+        /// `prefecture` or `municipality`.
+        kind: String,
+    },
+    /// Add a partner.
+    Partner {
+        /// Japanese name.
+        name: String,
+        /// English name.
+        name_en: String,
+        /// Its points.
+        point_kind: String,
+        /// Conversion method.
+        exchange_method: String,
+    },
+    /// Add a shop.
+    Shop {
+        /// Name.
+        name: String,
+        /// Whose points it accepts.
+        municipality: i64,
+    },
+    /// Add an event programme.
+    Event {
+        /// Organiser.
+        municipality: i64,
+        /// Name.
+        name: String,
+        /// When its points expire.
+        expires_at: Micros,
+    },
+    /// Add residents.
+    Residents {
+        /// Home municipality.
+        home: i64,
+        /// How many (bounded by [`MAX_BATCH`]).
+        count: usize,
+    },
+    /// Append MyKey ID usage events to the log (bounded by [`MAX_BATCH`]).
+    LogUsage {
+        /// The events, in the order they happened.
+        events: Vec<crate::ledger::leaf::UsageEvent>,
+    },
+    /// Run the scheduled jobs as of `now`.
+    Jobs {
+        /// The clock the jobs use (tests move it forward).
+        now: Micros,
+    },
+}
+
+/// What a set-up operation returned.
+#[derive(Clone, Debug)]
+pub enum ChangeResult {
+    /// The new entity's id.
+    Id(i64),
+    /// New residents.
+    Residents(Vec<ResidentCreated>),
+    /// The jobs' report.
+    Jobs(JobsReport),
+    /// Leaf indexes of logged events.
+    Leaves(Vec<u64>),
+}
+
+/// The problem of an id used again with a different request.
+pub(super) fn conflict(id: Uuid) -> Problem {
+    Problem::new(
+        ProblemKind::IdempotencyConflict,
+        format!("id {id} was already used with a different request; use a new id for a new request"),
+    )
+}
