@@ -50,22 +50,89 @@ impl TestDb {
     }
 }
 
+/// The municipalities a seed adds, in id order from 1: JIS prefecture code, prefecture, name.
+pub const SEED_MUNICIPALITIES: [(&str, &str, &str); 2] = [("10", "群馬県", "前橋市"), ("45", "宮崎県", "都城市")];
+
+/// What a test or a benchmark starts from: the one seeder of the tests, the fixtures and
+/// `mykey-bench` (the demo seeds from `data/` instead).
+#[derive(Clone, Debug, Default)]
+pub struct Seed {
+    /// Municipalities 1..=n, from [`SEED_MUNICIPALITIES`].
+    pub municipalities: usize,
+    /// One shop per entry, in the municipality the entry names.
+    pub shops: Vec<i64>,
+    /// Residents living in municipality 1 (ids from 1).
+    pub residents: usize,
+    /// Also an ID-linkage partner (JAL) and a coupon partner (by URL).
+    pub partners: bool,
+}
+
+/// What [`seed`] made.
+#[derive(Clone, Debug, Default)]
+pub struct Seeded {
+    /// The shops' ids, in [`Seed::shops`]' order.
+    pub shops: Vec<i64>,
+    /// The residents' ids.
+    pub residents: Vec<i64>,
+    /// The ID-linkage partner and the coupon partner, when asked for.
+    pub partners: Option<(i64, i64)>,
+}
+
+/// Adds what `seed` asks for through the engine, as an operator would.
+pub async fn seed(engine: &crate::engine::Engine, seed: &Seed) -> anyhow::Result<Seeded> {
+    use crate::engine::{Change, ChangeResult};
+    let fail = |p: mykey_core::Problem| anyhow::anyhow!(p.detail);
+    let id = |r: ChangeResult| match r {
+        ChangeResult::Id(i) => Ok(i),
+        other => Err(anyhow::anyhow!("expected an id, got {other:?}")),
+    };
+    anyhow::ensure!(
+        seed.municipalities <= SEED_MUNICIPALITIES.len(),
+        "at most {} municipalities",
+        SEED_MUNICIPALITIES.len()
+    );
+    for (i, (code, prefecture, name)) in SEED_MUNICIPALITIES.iter().take(seed.municipalities).enumerate() {
+        let change = Change::Municipality {
+            id: i as i64 + 1,
+            prefecture_code: (*code).into(),
+            prefecture: (*prefecture).into(),
+            name: (*name).into(),
+            kind: "municipality".into(),
+        };
+        engine.apply(change).await.map_err(fail)?;
+    }
+    let mut out = Seeded::default();
+    if seed.partners {
+        let partner = |name: &str, name_en: &str, point_kind: &str, exchange_method: &str| Change::Partner {
+            name: name.into(),
+            name_en: name_en.into(),
+            point_kind: point_kind.into(),
+            exchange_method: exchange_method.into(),
+        };
+        let jal = id(engine.apply(partner("日本航空株式会社", "JAL", "mileage", "id_linkage")).await.map_err(fail)?)?;
+        let card = partner("三井住友カード株式会社", "Sumitomo Mitsui Card", "card points", "coupon_url");
+        let card = id(engine.apply(card).await.map_err(fail)?)?;
+        out.partners = Some((jal, card));
+    }
+    for (i, &municipality) in seed.shops.iter().enumerate() {
+        let shop = Change::Shop { name: format!("shop {}", i + 1), municipality };
+        out.shops.push(id(engine.apply(shop).await.map_err(fail)?)?);
+    }
+    // Bounded batches of residents: one change adds at most this many.
+    const RESIDENTS_PER_CHANGE: usize = 2000;
+    while out.residents.len() < seed.residents {
+        let count = (seed.residents - out.residents.len()).min(RESIDENTS_PER_CHANGE);
+        match engine.apply(Change::Residents { home: 1, count }).await.map_err(fail)? {
+            ChangeResult::Residents(r) => out.residents.extend(r.into_iter().map(|r| r.resident)),
+            other => anyhow::bail!("expected residents, got {other:?}"),
+        }
+    }
+    Ok(out)
+}
+
 /// Adds municipality 1 (前橋市) and `residents` residents living there (ids from 1).
 pub async fn add_municipality_and_residents(engine: &crate::engine::Engine, residents: usize) {
-    use crate::engine::Change;
-    engine
-        .apply(Change::Municipality {
-            id: 1,
-            prefecture_code: "10".into(),
-            prefecture: "群馬県".into(),
-            name: "前橋市".into(),
-            kind: "municipality".into(),
-        })
-        .await
-        .expect("a new municipality");
-    if residents > 0 {
-        engine.apply(Change::Residents { home: 1, count: residents }).await.expect("new residents");
-    }
+    seed(engine, &Seed { municipalities: 1, residents, ..Seed::default() }).await.expect("a seeded ledger");
 }
 
 /// A grant of `amount` points of municipality 1 to resident 1 (as made by

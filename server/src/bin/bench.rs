@@ -16,7 +16,8 @@ use base64::Engine as _;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use mykey_core::api::{GrantRequest, PaymentRequest};
-use mykey_server::engine::{Change, ChangeResult, Engine, Request};
+use mykey_server::engine::{Engine, Request};
+use mykey_server::testing::Seed;
 use mykey_server::LedgerService;
 use rand::Rng;
 use rust_decimal::Decimal;
@@ -169,34 +170,8 @@ async fn fresh_database(spec: &str) -> anyhow::Result<String> {
 }
 
 async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow::Result<Vec<i64>> {
-    let fail = |p: mykey_core::Problem| anyhow::anyhow!(p.detail);
-    engine
-        .apply(Change::Municipality {
-            id: MUNICIPALITY,
-            prefecture_code: "10".into(),
-            prefecture: "群馬県".into(),
-            name: "前橋市".into(),
-            kind: "municipality".into(),
-        })
-        .await
-        .map_err(fail)?;
-    let mut shop_ids = Vec::with_capacity(shops);
-    for i in 0..shops {
-        match engine
-            .apply(Change::Shop { name: format!("shop {i}"), municipality: MUNICIPALITY })
-            .await
-            .map_err(fail)?
-        {
-            ChangeResult::Id(id) => shop_ids.push(id),
-            other => anyhow::bail!("{other:?}"),
-        }
-    }
-    let mut made = 0;
-    while made < residents {
-        let n = (residents - made).min(2000);
-        engine.apply(Change::Residents { home: MUNICIPALITY, count: n }).await.map_err(fail)?;
-        made += n;
-    }
+    let seed = Seed { municipalities: 1, shops: vec![MUNICIPALITY; shops], residents, partners: false };
+    let shop_ids = mykey_server::testing::seed(engine, &seed).await?.shops;
     // Grants in parallel so that they batch.
     let mut set = tokio::task::JoinSet::new();
     for chunk in (1..=residents as i64).collect::<Vec<_>>().chunks(residents.div_ceil(64).max(1)) {

@@ -4,8 +4,7 @@
 #![allow(dead_code)]
 
 use mykey_server::auth::{create_key, Role};
-use mykey_server::engine::{Change, ChangeResult};
-use mykey_server::testing::TestDb;
+use mykey_server::testing::{seed, Seed, TestDb};
 use mykey_server::LedgerService;
 use serde_json::{json, Value};
 
@@ -40,50 +39,15 @@ impl Drop for App {
     }
 }
 
-fn id(r: ChangeResult) -> i64 {
-    match r {
-        ChangeResult::Id(i) => i,
-        other => panic!("{other:?}"),
-    }
-}
-
 impl App {
     pub async fn start() -> App {
         let db = TestDb::new().await.unwrap();
         let ledger = LedgerService::open(&db.url).await.unwrap();
         let e = &ledger.engine;
-        for (m, name) in [(1, "前橋市"), (2, "都城市")] {
-            e.apply(Change::Municipality {
-                id: m,
-                prefecture_code: "10".into(),
-                prefecture: "群馬県".into(),
-                name: name.into(),
-                kind: "municipality".into(),
-            })
-            .await
-            .unwrap();
-        }
-        let partner_with = |name: &str, name_en: &str, point_kind: &str, exchange_method: &str| {
-            e.apply(Change::Partner {
-                name: name.into(),
-                name_en: name_en.into(),
-                point_kind: point_kind.into(),
-                exchange_method: exchange_method.into(),
-            })
-        };
-        let partner = id(partner_with("日本航空株式会社", "JAL", "mileage", "id_linkage").await.unwrap());
-        let coupon_partner =
-            id(partner_with("三井住友カード株式会社", "Sumitomo Mitsui Card", "card points", "coupon_url")
-                .await
-                .unwrap());
-        let shops = vec![
-            id(e.apply(Change::Shop { name: "shop 1".into(), municipality: 1 }).await.unwrap()),
-            id(e.apply(Change::Shop { name: "shop 2".into(), municipality: 2 }).await.unwrap()),
-        ];
-        let residents = match e.apply(Change::Residents { home: 1, count: 3 }).await.unwrap() {
-            ChangeResult::Residents(r) => r.into_iter().map(|r| r.resident).collect::<Vec<_>>(),
-            other => panic!("{other:?}"),
-        };
+        let seeded =
+            seed(e, &Seed { municipalities: 2, shops: vec![1, 2], residents: 3, partners: true }).await.unwrap();
+        let (partner, coupon_partner) = seeded.partners.unwrap();
+        let (shops, residents) = (seeded.shops, seeded.residents);
         let s = e.store();
         let keys = Keys {
             operator: create_key(s, Role::Operator, 0, "t").await.unwrap(),
