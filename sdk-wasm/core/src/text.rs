@@ -120,8 +120,13 @@ impl<const MAX: usize> utoipa::PartialSchema for Text<MAX> {
     }
 }
 
+/// One component per limit (`TextUpTo200`, ...): a memo, a reference and a name differ.
 #[cfg(feature = "openapi")]
-impl<const MAX: usize> utoipa::ToSchema for Text<MAX> {}
+impl<const MAX: usize> utoipa::ToSchema for Text<MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(format!("TextUpTo{MAX}"))
+    }
+}
 
 #[cfg(test)]
 mod tests {

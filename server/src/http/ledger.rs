@@ -36,7 +36,8 @@ macro_rules! write_route {
         #[doc = $summary]
         #[utoipa::path(post, path = $path, request_body = $body, security(("api_key" = [])),
             responses((status = 201, body = $ok), (status = 400, body = Problem), (status = 401, body = Problem),
-                      (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+                      (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+                      (status = 422, body = Problem)))]
         async fn$name(State(s): State<AppState>, $caller: Caller, JsonBody($r): JsonBody<$body>) -> ApiResult<Answer> {
             $auth?;
             let principal = $caller.principal();

@@ -551,3 +551,24 @@ async fn a_materialiser_that_cannot_write_is_visible_and_catches_up_when_it_can(
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "mykey_materialize_stalled 0"), "{metrics}");
 }
+
+/// Each free text is described with its own limit: a memo, a reference and a service name
+/// are different components of the OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_gives_each_free_text_its_own_limit() {
+    use mykey_core::text::{MEMO_MAX, REFERENCE_MAX};
+    let app = App::start().await;
+    let (s, doc) = app.get("/openapi.json", "").await;
+    assert_eq!(s, 200);
+    let schemas = &doc["components"]["schemas"];
+    let limit_of = |schema: &str, field: &str| {
+        let prop = &schemas[schema]["properties"][field];
+        let reference = prop["$ref"].as_str().or_else(|| prop["oneOf"][1]["$ref"].as_str()).unwrap();
+        let name = reference.strip_prefix("#/components/schemas/").unwrap();
+        schemas[name]["maxLength"].as_u64().unwrap() as usize
+    };
+    assert_eq!(limit_of("GrantRequest", "memo"), MEMO_MAX);
+    assert_eq!(limit_of("LinkedPaymentRequest", "reference"), REFERENCE_MAX);
+    assert_eq!(limit_of("FacilityServiceRequest", "name"), mykey_core::identity::FACILITY_SERVICE_NAME_MAX);
+    assert!(doc["paths"]["/v1/grants"]["post"]["responses"]["413"].is_object());
+}
