@@ -41,11 +41,11 @@ pub enum DemoData {
 
 impl DemoData {
     fn read<T: for<'de> Deserialize<'de>>(&self, name: &str) -> anyhow::Result<Vec<T>> {
-        let text = match self {
-            DemoData::Embedded => FILES.iter().find(|f| f.0 == name).expect("every demo file is embedded").1.to_owned(),
+        let text: std::borrow::Cow<'static, str> = match self {
+            DemoData::Embedded => FILES.iter().find(|f| f.0 == name).expect("every demo file is embedded").1.into(),
             DemoData::Dir(dir) => {
                 let path = dir.join(name);
-                std::fs::read_to_string(&path).with_context(|| format!("opening {}", path.display()))?
+                std::fs::read_to_string(&path).with_context(|| format!("opening {}", path.display()))?.into()
             }
         };
         let mut r = csv::Reader::from_reader(text.as_bytes());

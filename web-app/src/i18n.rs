@@ -26,7 +26,7 @@ fn rule_numbers() -> [(&'static str, String); 4] {
         ("{reserved_days}", rules::RESERVED_WAIT_DAYS.to_string()),
         ("{pin_tries}", rules::AUTH_PIN_TRIES.to_string()),
         ("{generations}", rules::MAX_GENERATIONS.to_string()),
-        ("{failed_checks}", mykey_core::identity::MAX_FAILED_CHECKS.to_string()),
+        ("{failed_checks}", rules::MAX_FAILED_CHECKS.to_string()),
     ]
 }
 

@@ -6,4 +6,4 @@
 pub const RESERVED_WAIT_DAYS: i64 = 14;
 
 pub use crate::card::jpki::AUTH_PIN_TRIES;
-pub use crate::identity::MAX_GENERATIONS;
+pub use crate::identity::{MAX_FAILED_CHECKS, MAX_GENERATIONS};

@@ -94,13 +94,6 @@ impl<const MAX: usize> fmt::Display for Text<MAX> {
     }
 }
 
-impl<const MAX: usize> TryFrom<String> for Text<MAX> {
-    type Error = TextError;
-    fn try_from(s: String) -> Result<Self, TextError> {
-        Self::parse(s)
-    }
-}
-
 impl<'de, const MAX: usize> serde::Deserialize<'de> for Text<MAX> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Self::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)

@@ -14,7 +14,7 @@ use crate::store::Store;
 const STALL_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The materialiser cannot write journaled batches into the tables. Acknowledged writes are
-/// safe in the journal, but reads wait at [`Engine::barrier`] and answer `unavailable` until
+/// safe in the journal, but reads wait in `Engine::tables` and answer `unavailable` until
 /// it succeeds (docs/operations.md, "The materialiser is stuck").
 #[derive(Clone, Debug)]
 pub struct Stall {
@@ -59,6 +59,8 @@ pub(super) struct Materializer {
 
 impl Materializer {
     pub(super) async fn run(mut self) {
+        // The gauge exists from the start, so that an alert on it always has a value.
+        metrics::gauge!("mykey_materialize_stalled").set(0.0);
         let mut waiting = Vec::new();
         let mut permits = Vec::new();
         let mut last_round = Instant::now();

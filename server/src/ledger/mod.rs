@@ -1,6 +1,6 @@
 //! The ledger's state and every rule that changes it.
 //!
-//! Plain data and plain functions: no I/O, no clock, no locks. The engine (`engine.rs`) owns
+//! Plain data and plain functions: no I/O, no clock, no locks. The engine (`engine/`) owns
 //! one [`Ledger`], feeds it requests one at a time, and persists the [`Changes`] each batch
 //! produces. Every operation validates completely before it mutates anything, so a refused
 //! request leaves the state exactly as it was. The invariants are stated once, in

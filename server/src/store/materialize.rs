@@ -1,4 +1,4 @@
-// Included by `store.rs` once per driver, in a module that names the driver `DB`: sqlx
+// Included by `store/mod.rs` once per driver, in a module that names the driver `DB`: sqlx
 // ties a query's arguments to its text's lifetime generically, but for each concrete driver
 // the borrow shortens, so the rows are bound by reference without a generic function.
 

@@ -1,6 +1,6 @@
 //! MyKey IDs (docs/domain.md "MyKey ID"): card login, the candidate dialogue, registration,
 //! password login, sessions, change, revocation and re-binding a renewed card. Plain
-//! functions over the database; `api.rs` parses and authorises, then calls them.
+//! functions over the database; `http/identity.rs` parses and authorises, then calls them.
 //!
 //! Rules held here: an ID binds to one certificate (issuer + serial) and a certificate to at
 //! most one live ID; IDs are never issued twice; candidate counts live per card on the

@@ -3,7 +3,6 @@
 use yew::prelude::*;
 
 use super::{account_label, date, State};
-use crate::api::directory::use_municipalities;
 use crate::i18n::T;
 use crate::Ctx;
 
@@ -11,9 +10,8 @@ use crate::Ctx;
 #[function_component(Balances)]
 pub fn balances(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
-    let municipalities = use_municipalities();
     let State::In(loaded) = &*p.state else { return html! {} };
-    let list = municipalities.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default();
+    let list = p.municipality_list();
     let balances = &loaded.balances;
     let accounts = balances["accounts"].as_array().cloned().unwrap_or_default();
     html! {

@@ -5,9 +5,10 @@ use serde_json::{json, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::Municipalities;
 use super::{load, message, new_id, resident_of, Msg, State};
 use crate::api;
-use crate::api::directory::{by_prefecture, use_municipalities};
+use crate::api::directory::by_prefecture;
 use crate::i18n::T;
 use crate::Ctx;
 
@@ -28,11 +29,10 @@ pub fn coupons(p: &super::SubProps) -> Html {
     let assign_to = use_state(|| None::<i64>);
     let amount = use_state(String::new);
     let assign_msg = use_state(|| None::<(bool, String)>);
-    let municipalities = use_municipalities();
     html! {
         <>
             { coupon_form(&ctx, &p.state, &coupon, &coupon_msg) }
-            { assign_form(&ctx, &p.state, &municipalities, &assign_to, &amount, &assign_msg) }
+            { assign_form(&ctx, &p.state, &p.municipalities, &assign_to, &amount, &assign_msg) }
         </>
     }
 }
@@ -102,7 +102,7 @@ fn coupon_form(ctx: &Ctx, state: &UseStateHandle<State>, coupon: &UseStateHandle
 fn assign_form(
     ctx: &Ctx,
     state: &UseStateHandle<State>,
-    municipalities: &UseStateHandle<Option<Result<Vec<mykey_core::api::Municipality>, api::Failure>>>,
+    municipalities: &Municipalities,
     to: &UseStateHandle<Option<i64>>,
     amount: &UseStateHandle<String>,
     msg: &Msg,

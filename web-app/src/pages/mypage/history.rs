@@ -7,7 +7,6 @@ use yew::prelude::*;
 use super::{account_label, date};
 use super::{message, State};
 use crate::api;
-use crate::api::directory::use_municipalities;
 use crate::i18n::T;
 use crate::Ctx;
 
@@ -15,9 +14,8 @@ use crate::Ctx;
 #[function_component(History)]
 pub fn history(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
-    let municipalities = use_municipalities();
     let State::In(loaded) = &*p.state else { return html! {} };
-    let list = municipalities.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default();
+    let list = p.municipality_list();
     let accounts = loaded.balances["accounts"].as_array().cloned().unwrap_or_default();
     html! {
         <PointsHistory accounts={accounts.iter().map(|a| (a["id"].as_i64().unwrap_or_default(), account_label(&ctx, &list, a))).collect::<Vec<_>>()} />

@@ -10,6 +10,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::api;
+use crate::api::directory::use_municipalities;
 use crate::components::card::CardReader;
 use crate::i18n::T;
 use crate::router::MyRoute;
@@ -58,11 +59,23 @@ pub async fn load() -> State {
     State::In(Box::new(Loaded { profile, balances, history, links, partners, online, patrons }))
 }
 
+/// The municipalities taking part, once loaded (my page loads them once for every sub-page).
+pub type Municipalities = UseStateHandle<Option<Result<Vec<Municipality>, api::Failure>>>;
+
 /// What every sub-page gets: where my page stands, to read it and to reload it.
 #[derive(Properties, PartialEq)]
 pub struct SubProps {
     /// My page's state (logged in).
     pub state: UseStateHandle<State>,
+    /// The municipalities taking part, to name accounts and choose where points go.
+    pub municipalities: Municipalities,
+}
+
+impl SubProps {
+    /// The municipalities, empty until they have loaded.
+    pub fn municipality_list(&self) -> Vec<Municipality> {
+        self.municipalities.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default()
+    }
 }
 
 /// Reloads my page's state.
@@ -106,6 +119,7 @@ pub fn my_page() -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let route = use_route::<MyRoute>().unwrap_or(MyRoute::Balances);
     let state = use_state(|| State::Loading);
+    let municipalities = use_municipalities();
     let id = use_state(String::new);
     let password = use_state(String::new);
     let error = use_state(|| None::<String>);
@@ -199,12 +213,24 @@ pub fn my_page() -> Html {
         },
         State::In(loaded) => {
             let page = match route {
-                MyRoute::Balances | MyRoute::NotFound => html! { <balances::Balances state={state.clone()} /> },
-                MyRoute::History => html! { <history::History state={state.clone()} /> },
-                MyRoute::Coupons => html! { <coupons::Coupons state={state.clone()} /> },
-                MyRoute::Links => html! { <links::Links state={state.clone()} /> },
-                MyRoute::Settings => html! { <settings::Settings state={state.clone()} /> },
-                MyRoute::CardAndId => html! { <card_id::CardAndId state={state.clone()} /> },
+                MyRoute::Balances | MyRoute::NotFound => {
+                    html! { <balances::Balances state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
+                MyRoute::History => {
+                    html! { <history::History state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
+                MyRoute::Coupons => {
+                    html! { <coupons::Coupons state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
+                MyRoute::Links => {
+                    html! { <links::Links state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
+                MyRoute::Settings => {
+                    html! { <settings::Settings state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
+                MyRoute::CardAndId => {
+                    html! { <card_id::CardAndId state={state.clone()} municipalities={municipalities.clone()} /> }
+                }
             };
             let here = if route == MyRoute::NotFound { MyRoute::Balances } else { route };
             html! {
