@@ -59,8 +59,6 @@ pub(super) struct Materializer {
 
 impl Materializer {
     pub(super) async fn run(mut self) {
-        // The gauge exists from the start, so that an alert on it always has a value.
-        metrics::gauge!("mykey_materialize_stalled").set(0.0);
         let mut waiting = Vec::new();
         let mut permits = Vec::new();
         let mut last_round = Instant::now();
@@ -103,7 +101,6 @@ impl Materializer {
             let mut logged: Option<Instant> = None;
             while let Err(e) = self.store.materialize(&mut self.conn, &changes, &requests, through).await {
                 metrics::counter!("mykey_materialize_failures_total").increment(1);
-                metrics::gauge!("mykey_materialize_stalled").set(1.0);
                 let stall = self.stall.borrow().clone().map_or_else(
                     || Stall { batches: (first_batch, through), attempts: 1, since: chrono::Utc::now() },
                     |s| Stall { attempts: s.attempts + 1, ..s },
@@ -119,7 +116,6 @@ impl Materializer {
                 }
             }
             if let Some(s) = self.stall.send_replace(None) {
-                metrics::gauge!("mykey_materialize_stalled").set(0.0);
                 tracing::warn!(attempts = s.attempts, through, "the materialiser wrote the batches it was stuck on");
             }
             // A failed truncation is caught up by the next one (it deletes everything up to

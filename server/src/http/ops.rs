@@ -40,5 +40,7 @@ pub(super) async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 pub(super) async fn metrics_text(State(s): State<AppState>) -> String {
+    // Read from the engine's `Stall` when scraped, so it is there from the first scrape on.
+    metrics::gauge!("mykey_materialize_stalled").set(if s.engine.stall().is_some() { 1.0 } else { 0.0 });
     s.metrics.render()
 }
