@@ -1,7 +1,7 @@
 //! The mykey points cloud: the ledger, its storage, the HTTP API and the CLI's commands.
 //!
 //! `ledger` holds the rules, `engine` the single writer that batches and commits, `store`
-//! every SQL statement, `api` the HTTP handlers. See ARCHITECTURE.md.
+//! every SQL statement, `http` the HTTP handlers. See ARCHITECTURE.md.
 
 pub mod auth;
 #[cfg(feature = "demo")]

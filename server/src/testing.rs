@@ -5,7 +5,6 @@
 //! database; otherwise a new SQLite file in a temporary folder.
 
 use anyhow::Context;
-use sqlx::Connection;
 
 /// A database for one test; the SQLite folder is removed on drop.
 pub struct TestDb {
@@ -34,12 +33,10 @@ impl TestDb {
         let name = format!("mykey_t_{}", uuid::Uuid::new_v4().simple());
         match std::env::var("MYKEY_TEST_POSTGRES_URL") {
             Ok(admin) if !admin.is_empty() => {
-                let mut c =
-                    sqlx::AnyConnection::connect(&admin).await.context("connecting to MYKEY_TEST_POSTGRES_URL")?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
-                c.close().await?;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).context("the admin URL names a database")?;
-                Ok(TestDb { url: format!("{base}/{name}"), _dir: None })
+                let url = crate::store::create_postgres_database(&admin, &name)
+                    .await
+                    .context("creating a database with MYKEY_TEST_POSTGRES_URL")?;
+                Ok(TestDb { url, _dir: None })
             }
             _ => {
                 let dir = std::env::temp_dir().join(&name);

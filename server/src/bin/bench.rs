@@ -21,7 +21,6 @@ use mykey_server::testing::Seed;
 use mykey_server::LedgerService;
 use rand::Rng;
 use rust_decimal::Decimal;
-use sqlx::Connection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -163,10 +162,7 @@ async fn fresh_database(spec: &str) -> anyhow::Result<String> {
         std::fs::create_dir_all(&dir)?;
         return Ok(format!("sqlite:{}", dir.join("bench.db").display()));
     }
-    let mut c = sqlx::AnyConnection::connect(spec).await.context("connecting to the PostgreSQL admin URL")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
-    let base = spec.rsplit_once('/').map(|(b, _)| b).context("the URL names a database")?;
-    Ok(format!("{base}/{name}"))
+    mykey_server::store::create_postgres_database(spec, &name).await
 }
 
 async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow::Result<Vec<i64>> {
@@ -622,7 +618,8 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
 /// before answering.
 async fn witness_bench(url: &str, calls: u64) -> anyhow::Result<()> {
     use mykey_core::merkle;
-    use mykey_server::log::witness::{request_body, Witness};
+    use mykey_server::integrity::witness::Witness;
+    use mykey_server::log::witness::request_body;
     let log = mykey_server::log::LogSigner::generate("mykey.bench/log");
     let log_key = mykey_core::note::VerifierKey::parse(&log.vkey()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let key = mykey_core::note::SignerKey::witness("witness.bench/w1", [7; 32]).map_err(|e| anyhow::anyhow!("{e}"))?;

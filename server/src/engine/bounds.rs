@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::journal;
+use crate::store::journal;
 
 /// Most commands applied per database transaction.
 pub const MAX_BATCH: usize = 2048;

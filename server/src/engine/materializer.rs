@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit};
 
 use super::bounds::*;
-use super::journal::{self, Batch, Journal};
+use crate::store::journal::{self, Batch, Journal};
 use crate::store::Store;
 
 /// How often a materialiser that keeps failing logs the failure again (it retries every second).

@@ -18,9 +18,9 @@ use mykey_core::{Problem, ProblemKind};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use uuid::Uuid;
 
+use crate::store::journal::{self, Journal};
 use crate::store::{Store, Tables};
 use command::{Command, StoredAnswer};
-use journal::Journal;
 use materializer::Materializer;
 use publisher::publish;
 use request::conflict;
@@ -28,7 +28,6 @@ use writer::{load, Writer};
 
 mod bounds;
 mod command;
-pub mod journal;
 mod materializer;
 mod publisher;
 mod request;

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::bounds::*;
 use super::command::{Command, StoredAnswer};
-use super::journal::{self, Batch, Journal};
 use super::request::{conflict, Answer, Change, ChangeResult};
 use crate::ledger::{Changes, FastMap, Ledger};
+use crate::store::journal::{self, Batch, Journal};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
 

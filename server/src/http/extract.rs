@@ -90,7 +90,7 @@ pub struct SessionAuth {
     /// The cookie value.
     pub token: String,
     /// The session.
-    pub session: crate::services::identity::store::Session,
+    pub session: crate::store::identity::Session,
 }
 
 impl FromRequestParts<AppState> for SessionAuth {

@@ -104,14 +104,8 @@ write_route!(
 /// The shop a hold pays, for authorising capture and void.
 async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
     let tables = s.engine.tables().await?;
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
-    )
-    .bind(hold.to_string())
-    .fetch_optional(tables.pool())
-    .await
-    .map_err(anyhow::Error::from)?;
-    row.map(|r| r.0).ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
+    let shop = tables.hold_shop(hold).await?;
+    shop.ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
 }
 
 /// Capture all or part of a hold (the hold's shop).

@@ -31,7 +31,7 @@ pub(super) async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str
     if let Some(stall) = s.engine.stall() {
         return Err(ApiError(Problem::new(ProblemKind::Unavailable, stall.describe())));
     }
-    if let Err(e) = sqlx::query("SELECT 1").execute(s.engine.store().pool()).await {
+    if let Err(e) = s.engine.store().ping().await {
         tracing::error!(error = format!("{e:#}"), "health check");
         return Err(ApiError(Problem::new(ProblemKind::Unavailable, "the database does not answer")));
     }

@@ -6,12 +6,11 @@
 use anyhow::Context;
 use mykey_core::merkle::{leaf_hash, RootBuilder};
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
-use sqlx::Row;
-use uuid::Uuid;
 
 use crate::ledger::leaf::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::ledger::Transaction;
-use crate::store::{NativeConnection, Store};
+use crate::store::{repair, NativeConnection, Store};
+use uuid::Uuid;
 
 /// Findings reported at most; the first is the one to act on.
 pub const MAX_FINDINGS: usize = 20;
@@ -295,29 +294,7 @@ enum Item {
 
 /// The next `CHUNK` logged usage events after leaf index `after`: (leaf index, event).
 async fn read_usage(store: &Store, after: i64) -> anyhow::Result<Vec<(i64, UsageEvent)>> {
-    let rows = sqlx::query(
-        "SELECT leaf_index, id, resident_id, mykey_id, kind, created_at FROM mykey_id_events \
-         WHERE leaf_index > $1 ORDER BY leaf_index LIMIT $2",
-    )
-    .bind(after)
-    .bind(CHUNK)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            Ok((
-                r.try_get("leaf_index")?,
-                UsageEvent {
-                    id: Uuid::parse_str(&id)?,
-                    resident: r.try_get("resident_id")?,
-                    mykey_id: r.try_get("mykey_id")?,
-                    kind: r.try_get("kind")?,
-                    created_at: r.try_get("created_at")?,
-                },
-            ))
-        })
-        .collect()
+    Ok(repair::usage_after(store.pool(), after, CHUNK).await?)
 }
 
 fn usage_finding(leaf: u64, e: &UsageEvent, what: String) -> Finding {
@@ -343,30 +320,7 @@ async fn connected(conn: &Native) -> anyhow::Result<tokio::sync::MutexGuard<'_, 
 
 /// The next `CHUNK` stored leaves after index `after`: (index, seq, hash).
 async fn read_leaves(conn: &mut NativeConnection, after: i64) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>> {
-    const SQL: &str = "SELECT idx, seq, hash FROM log_leaves WHERE idx > $1 ORDER BY idx LIMIT $2";
-    match conn {
-        NativeConnection::Sqlite(c) => leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(c).await?),
-        NativeConnection::Postgres(c) => {
-            leaves_from_rows(&sqlx::query(SQL).bind(after).bind(CHUNK).fetch_all(c).await?)
-        }
-    }
-}
-
-/// (index, seq, hash) of stored leaf rows, on either driver.
-fn leaves_from_rows<R>(rows: &[R]) -> anyhow::Result<Vec<(i64, i64, [u8; 32])>>
-where
-    R: Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    rows.iter()
-        .map(|r| {
-            let hash: Vec<u8> = r.try_get(2)?;
-            let hash: [u8; 32] = hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?;
-            Ok((r.try_get(0)?, r.try_get(1)?, hash))
-        })
-        .collect()
+    repair::leaves_after(conn, after, CHUNK).await
 }
 
 fn finding(leaf: u64, t: &Transaction, what: String) -> Finding {

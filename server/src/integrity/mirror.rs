@@ -10,7 +10,6 @@ use anyhow::{bail, ensure, Context};
 use futures_util::TryStreamExt;
 use mykey_core::merkle::RootBuilder;
 use mykey_core::note::{Checkpoint, Note, VerifierKey};
-use sqlx::Row;
 
 use crate::ledger::Changes;
 use crate::log::{tile_path, Log, TILE_HEIGHT};
@@ -118,12 +117,11 @@ impl Mirror {
             client: reqwest::Client::new(),
         };
         // Bounded by the leaves already mirrored.
-        let mut rows = sqlx::query("SELECT data, hash FROM log_leaves ORDER BY idx").fetch(m.store.pool());
+        let mut rows = m.store.all_leaves();
         let mut n = 0u64;
-        while let Some(r) = rows.try_next().await? {
-            let hash: Vec<u8> = r.try_get("hash")?;
+        while let Some((data, hash)) = rows.try_next().await? {
             m.root.push(hash.try_into().map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?);
-            replay(&mut m.balances, n, &r.try_get::<Vec<u8>, _>("data")?)?;
+            replay(&mut m.balances, n, &data)?;
             n += 1;
         }
         drop(rows);
@@ -215,10 +213,8 @@ impl Mirror {
     }
 
     async fn undo(&self, from: u64) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM log_leaves WHERE idx >= $1").bind(from as i64).execute(self.store.pool()).await?;
         let first = tlog_tiles::stored_hash_index(0, from) as i64;
-        sqlx::query("DELETE FROM log_hashes WHERE idx >= $1").bind(first).execute(self.store.pool()).await?;
-        Ok(())
+        Ok(self.store.truncate_log(from as i64, first).await?)
     }
 }
 

@@ -7,13 +7,12 @@
 
 use anyhow::{ensure, Context};
 use mykey_core::merkle::{leaf_hash, RootBuilder};
-use sqlx::Row;
 
 use crate::integrity::mirror::Source;
 use crate::ledger::leaf::{transaction_leaf, usage_leaf, UsageEvent};
 use crate::ledger::{Changes, Transaction};
 use crate::log::{Log, TILE_HEIGHT};
-use crate::store::Store;
+use crate::store::{repair, Store};
 
 /// What a restore changed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,16 +37,11 @@ async fn restore_leaf_row(
     data: &[u8],
     out: &mut Restored,
 ) -> anyhow::Result<()> {
-    let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query("SELECT data, hash FROM log_leaves WHERE idx = $1")
-        .bind(i as i64)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| -> anyhow::Result<(Vec<u8>, Vec<u8>)> { Ok((r.try_get("data")?, r.try_get("hash")?)) })
-        .transpose()?;
+    let stored = repair::leaf_row(tx, i as i64).await?;
     let right =
         stored.is_some_and(|(d, h)| h == leaf_hash(data).as_slice() && (d == data || (seq != 0 && d.is_empty())));
     if !right {
-        sqlx::query("DELETE FROM log_leaves WHERE idx = $1").bind(i as i64).execute(&mut *tx).await?;
+        repair::delete_leaf_row(tx, i as i64).await?;
         out.leaves += 1;
     }
     Ok(())
@@ -55,41 +49,11 @@ async fn restore_leaf_row(
 
 /// Rewrites the usage-history row of leaf `i` when it differs from the leaf; 1 if it did.
 async fn restore_usage(tx: &mut sqlx::AnyConnection, i: u64, e: &UsageEvent, data: &[u8]) -> anyhow::Result<u64> {
-    let row =
-        sqlx::query("SELECT id, resident_id, mykey_id, kind, created_at FROM mykey_id_events WHERE leaf_index = $1")
-            .bind(i as i64)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let have = row
-        .map(|r| -> anyhow::Result<UsageEvent> {
-            Ok(UsageEvent {
-                id: uuid::Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
-                resident: r.try_get("resident_id")?,
-                mykey_id: r.try_get("mykey_id")?,
-                kind: r.try_get("kind")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()?;
+    let have = repair::usage_at(tx, i as i64).await?;
     if have.as_ref().map(usage_leaf).as_deref() == Some(data) {
         return Ok(0);
     }
-    sqlx::query("DELETE FROM mykey_id_events WHERE leaf_index = $1 OR id = $2")
-        .bind(i as i64)
-        .bind(e.id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO mykey_id_events (id, resident_id, mykey_id, kind, created_at, leaf_index) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(e.id.to_string())
-    .bind(e.resident)
-    .bind(e.mykey_id.clone())
-    .bind(e.kind.clone())
-    .bind(e.created_at)
-    .bind(i as i64)
-    .execute(&mut *tx)
-    .await?;
+    repair::replace_usage(tx, i as i64, e).await?;
     Ok(1)
 }
 
@@ -146,28 +110,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
         }
         let have = ledger.get(&want.seq);
         if have.map(transaction_leaf) != Some(data.clone()) {
-            sqlx::query("DELETE FROM postings WHERE seq = $1").bind(want.seq).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM transactions WHERE seq = $1").bind(want.seq).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO transactions (seq, id, municipality_id, kind, memo, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(want.seq)
-                .bind(want.id.to_string())
-                .bind(want.municipality)
-                .bind(want.kind.as_str().to_owned())
-                .bind(want.memo.clone())
-                .bind(want.created_at)
-                .execute(&mut *tx)
-                .await?;
-            for (leg, p) in want.postings.iter().enumerate() {
-                sqlx::query("INSERT INTO postings (seq, leg, account_id, amount, balance_after, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(want.seq)
-                    .bind(leg as i64)
-                    .bind(p.account)
-                    .bind(p.amount)
-                    .bind(p.balance_after)
-                    .bind(want.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            repair::replace_transaction(&mut tx, &want).await?;
             out.transactions += 1;
         }
         restore_leaf_row(&mut tx, i, want.seq, &data, &mut out).await?;
@@ -179,12 +122,7 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
     }
     // Leaves newer than the mirror's checkpoint stay; their stored hashes depend on the
     // restored ones, so they are rebuilt too.
-    let newer = sqlx::query("SELECT seq, data FROM log_leaves WHERE idx >= $1 ORDER BY idx")
-        .bind(out.checked as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut newer =
-        newer.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("data")?))).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut newer = repair::leaves_from(&mut tx, out.checked as i64).await?;
     // Their transactions are past the mirror's checkpoint, untouched by this restore.
     store.leaf_bytes(&mut newer).await?;
     for (seq, data) in newer {
@@ -192,13 +130,11 @@ pub async fn restore(store: &Store, from: &Source) -> anyhow::Result<Restored> {
         ch.log_leaves.push(leaf);
         ch.log_hashes.extend(stored_hashes);
     }
-    sqlx::query("DELETE FROM log_hashes").execute(&mut *tx).await?;
+    repair::delete_log_hashes(&mut tx).await?;
     tx.commit().await?;
     let mut conn = store.writer_connection().await?;
     store.materialize(&mut conn, &ch, &[], store.materialized_through().await?).await?;
     // Balances follow from the postings; held amounts from the active holds.
-    sqlx::query("UPDATE accounts SET balance = (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.account_id = accounts.id)")
-        .execute(store.pool())
-        .await?;
+    store.recompute_balances().await?;
     Ok(out)
 }

@@ -13,9 +13,10 @@ use lettre::message::header::ContentType;
 use lettre::message::{header::ContentTransferEncoding, Mailbox, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mykey_core::identity::Notices;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
-use crate::time::{self, Micros, SECOND};
+use crate::store::outbox::{self, Recipient};
+use crate::time::{self, SECOND};
 
 /// Sends per message before giving up.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -99,33 +100,8 @@ pub async fn queue(
 ) -> sqlx::Result<bool> {
     let Some(to) = email.filter(|_| kind.chosen(notices)) else { return Ok(false) };
     let (subject, body) = render(kind, mykey_id, what);
-    insert(tx, resident, kind, to, &subject, &body, time::now()).await?;
+    outbox::insert_mail(tx, resident, kind.name(), to, &subject, &body, time::now()).await?;
     Ok(true)
-}
-
-async fn insert(
-    c: &mut sqlx::AnyConnection,
-    resident: i64,
-    kind: Kind,
-    to: &str,
-    subject: &str,
-    body: &str,
-    now: Micros,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO mail_outbox (id, resident_id, kind, to_address, subject, body, created_at, attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7)",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(resident)
-    .bind(kind.name())
-    .bind(to.to_owned())
-    .bind(subject.to_owned())
-    .bind(body.to_owned())
-    .bind(now)
-    .execute(c)
-    .await?;
-    Ok(())
 }
 
 /// Where mail goes out.
@@ -192,46 +168,15 @@ impl Mailer {
             ..Round::default()
         };
         let now = time::now();
-        let due = sqlx::query(
-            "SELECT id, to_address, subject, body, attempts FROM mail_outbox \
-             WHERE sent_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 ORDER BY next_attempt_at LIMIT $3",
-        )
-        .bind(now)
-        .bind(MAX_ATTEMPTS)
-        .bind(PER_ROUND)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            let attempts: i64 = row.try_get("attempts")?;
-            let sent = self
-                .send(
-                    &row.try_get::<String, _>("to_address")?,
-                    &row.try_get::<String, _>("subject")?,
-                    row.try_get("body")?,
-                )
-                .await;
-            match sent {
+        for mail in outbox::due_mail(&self.pool, now, MAX_ATTEMPTS, PER_ROUND).await? {
+            match self.send(&mail.to, &mail.subject, mail.body.clone()).await {
                 Ok(()) => {
-                    sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = $2 WHERE id = $3")
-                        .bind(time::now())
-                        .bind(attempts + 1)
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await?;
+                    outbox::mail_sent(&self.pool, &mail, time::now()).await?;
                     round.sent += 1;
                 }
                 Err(e) => {
-                    let wait = (1i64 << attempts.min(12)).min(3600) * SECOND;
-                    sqlx::query(
-                        "UPDATE mail_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4",
-                    )
-                    .bind(attempts + 1)
-                    .bind(time::now() + wait)
-                    .bind(format!("{e:#}"))
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                    let wait = (1i64 << mail.attempts.min(12)).min(3600) * SECOND;
+                    outbox::mail_failed(&self.pool, &mail, time::now() + wait, &format!("{e:#}")).await?;
                     round.failed += 1;
                 }
             }
@@ -257,53 +202,36 @@ impl Mailer {
     /// Turns unsent ledger notices into mail for residents who chose them.
     async fn notices_to_outbox(&self) -> anyhow::Result<usize> {
         use sqlx::Connection;
-        let rows = sqlx::query(
-            "SELECT n.id, n.resident_id, n.kind, n.payload, m.id AS mykey_id, m.email, m.notices \
-             FROM notices n LEFT JOIN mykey_ids m ON m.resident_id = n.resident_id AND m.status = 'live' \
-             WHERE n.sent_at IS NULL ORDER BY n.id LIMIT $1",
-        )
-        .bind(PER_ROUND)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = outbox::unsent_notices(&self.pool, PER_ROUND).await?;
         let n = rows.len();
         let mut c = self.pool.acquire().await?;
         let mut tx = c.begin().await?;
         let now = time::now();
-        let mut last = None;
         // Municipality names, read once per round.
         let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
-        for r in rows {
-            let kind = match r.try_get::<String, _>("kind")?.as_str() {
+        for r in &rows {
+            let kind = match r.kind.as_str() {
                 "points_granted" => Some(Kind::PointsGranted),
                 "points_expired" => Some(Kind::PointsExpired),
                 _ => None,
             };
-            let mykey_id: Option<String> = r.try_get("mykey_id")?;
-            let email: Option<String> = r.try_get("email")?;
-            let notices: Option<String> = r.try_get("notices")?;
-            if let (Some(kind), Some(id), Some(to), Some(chosen)) = (kind, mykey_id, email, notices) {
-                let chosen = crate::store::notices_from_text(&chosen);
-                if kind.chosen(&chosen) {
-                    let payload: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("payload")?)?;
+            if let (Some(kind), Some(to)) = (kind, &r.to) {
+                if kind.chosen(&to.notices) {
+                    let payload: serde_json::Value = serde_json::from_str(&r.payload)?;
                     let place = match payload["municipality"].as_i64() {
                         Some(m) => format!("{}の", place_name(&mut tx, &mut places, m).await?),
                         None => String::new(),
                     };
                     let what =
                         format!("{place}自治体ポイント {}ポイント", payload["points"].as_i64().unwrap_or_default());
-                    let (subject, body) = render(kind, &id, &what);
-                    insert(&mut tx, r.try_get("resident_id")?, kind, &to, &subject, &body, now).await?;
+                    let (subject, body) = render(kind, &to.mykey_id, &what);
+                    outbox::insert_mail(&mut tx, r.resident, kind.name(), &to.email, &subject, &body, now).await?;
                 }
             }
-            last = Some(r.try_get::<i64, _>("id")?);
         }
         // The rows read were the first unsent ones by id: one statement marks them all.
-        if let Some(last) = last {
-            sqlx::query("UPDATE notices SET sent_at = $1 WHERE sent_at IS NULL AND id <= $2")
-                .bind(now)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
+        if let Some(last) = rows.last() {
+            outbox::mark_notices_sent(&mut tx, last.id, now).await?;
         }
         tx.commit().await?;
         Ok(n)
@@ -315,70 +243,39 @@ impl Mailer {
     async fn expiry_warnings_to_outbox(&self) -> anyhow::Result<usize> {
         use sqlx::Connection;
         let now = time::now();
-        let rows = sqlx::query(
-            "SELECT l.id, l.remaining, l.expires_at, a.owner_id, a.currency, m.id AS mykey_id, m.email, m.notices \
-             FROM lots l JOIN accounts a ON a.id = l.account_id \
-             LEFT JOIN mykey_ids m ON m.resident_id = a.owner_id AND m.status = 'live' \
-             WHERE l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $2 AND a.kind IN ('municipal', 'event') \
-             AND NOT EXISTS (SELECT 1 FROM expiry_warnings w WHERE w.lot_id = l.id) \
-             ORDER BY a.owner_id, l.expires_at LIMIT $3",
-        )
-        .bind(now)
-        .bind(now + EXPIRY_WARNING_DAYS * 86_400 * SECOND)
-        .bind(PER_ROUND)
-        .fetch_all(&self.pool)
-        .await?;
-        let n = rows.len();
+        let until = now + EXPIRY_WARNING_DAYS * 86_400 * SECOND;
+        let lots = outbox::expiring_lots(&self.pool, now, until, PER_ROUND).await?;
+        let n = lots.len();
         let mut c = self.pool.acquire().await?;
         let mut tx = c.begin().await?;
         let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         // Lines per resident, with where to send them.
         let mut mails: std::collections::BTreeMap<i64, ExpiringMail> = std::collections::BTreeMap::new();
-        for r in rows {
-            sqlx::query("INSERT INTO expiry_warnings (lot_id, created_at) VALUES ($1, $2)")
-                .bind(r.try_get::<i64, _>("id")?)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let currency: String = r.try_get("currency")?;
-            let place = match currency.strip_prefix("municipal:").and_then(|m| m.parse::<i64>().ok()) {
+        for lot in lots {
+            outbox::expiry_announced(&mut tx, lot.id, now).await?;
+            let place = match lot.currency.strip_prefix("municipal:").and_then(|m| m.parse::<i64>().ok()) {
                 Some(m) => place_name(&mut tx, &mut places, m).await?,
                 None => String::new(),
             };
-            let expires = time::micros_to_datetime(r.try_get("expires_at")?);
+            let expires = time::micros_to_datetime(lot.expires_at);
             let line = format!(
                 "・{place}の自治体ポイント {}ポイント（有効期限 {}）",
-                r.try_get::<i64, _>("remaining")?,
+                lot.remaining,
                 expires.with_timezone(&chrono_tz_jst()).format("%Y年%m月%d日")
             );
-            let to = match (
-                r.try_get::<Option<String>, _>("mykey_id")?,
-                r.try_get::<Option<String>, _>("email")?,
-                r.try_get::<Option<String>, _>("notices")?,
-            ) {
-                (Some(mykey_id), Some(email), Some(notices)) => Some(Recipient { mykey_id, email, notices }),
-                _ => None,
-            };
-            let mail = mails.entry(r.try_get("owner_id")?).or_insert_with(|| ExpiringMail { to, lines: Vec::new() });
+            let mail = mails.entry(lot.resident).or_insert_with(|| ExpiringMail { to: lot.to, lines: Vec::new() });
             mail.lines.push(line);
         }
         for (resident, mail) in mails {
             if let Some(to) = mail.to {
-                let chosen = crate::store::notices_from_text(&to.notices);
                 let what = mail.lines.join("\n");
-                queue(&mut tx, resident, &to.mykey_id, Some(&to.email), &chosen, Kind::PointsExpiring, &what).await?;
+                queue(&mut tx, resident, &to.mykey_id, Some(&to.email), &to.notices, Kind::PointsExpiring, &what)
+                    .await?;
             }
         }
         tx.commit().await?;
         Ok(n)
     }
-}
-
-/// A resident's live MyKey ID with its address and notice choices.
-struct Recipient {
-    mykey_id: String,
-    email: String,
-    notices: String,
 }
 
 /// One resident's "expiring soon" mail: where it goes (nobody without a MyKey ID and an
@@ -402,15 +299,7 @@ async fn place_name(
     if let Some(p) = cache.get(&municipality) {
         return Ok(p.clone());
     }
-    let p = sqlx::query("SELECT prefecture, name FROM municipalities WHERE id = $1")
-        .bind(municipality)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|p| -> anyhow::Result<String> {
-            Ok(format!("{}{}", p.try_get::<String, _>("prefecture")?, p.try_get::<String, _>("name")?))
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let p = outbox::place_name(tx, municipality).await?;
     cache.insert(municipality, p.clone());
     Ok(p)
 }

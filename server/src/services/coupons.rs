@@ -14,12 +14,12 @@ use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, 
 use mykey_core::text::Memo;
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::auth::FailureCounter;
 use crate::engine::{Answer, Engine, Request};
 use crate::failure;
+use crate::store::coupons as store;
 use crate::time::{self, Micros};
 
 /// Most codes in one batch.
@@ -59,14 +59,6 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
 
 fn code_hash(code: &CouponCode) -> String {
     hex::encode(Sha256::digest(code.canonical().as_bytes()))
-}
-
-fn delivery_name(d: Delivery) -> &'static str {
-    match d {
-        Delivery::Paper => "paper",
-        Delivery::Email => "email",
-        Delivery::Url => "url",
-    }
 }
 
 impl Coupons {
@@ -126,13 +118,9 @@ impl Coupons {
             hex::encode(h.finalize())
         };
         let codes: Vec<CouponCode> = (0..r.count).map(|i| self.code(r.id, i)).collect();
-        let existing: Option<(String,)> = sqlx::query_as("SELECT fingerprint FROM coupon_batches WHERE id = $1")
-            .bind(r.id.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(failure::coupons)?;
+        let existing = store::batch_fingerprint(self.pool(), r.id).await.map_err(failure::coupons)?;
         match existing {
-            Some((f,)) if f != fingerprint => {
+            Some(f) if f != fingerprint => {
                 return Err(Problem::new(
                     ProblemKind::IdempotencyConflict,
                     format!("batch {} was issued with another request", r.id),
@@ -169,29 +157,20 @@ impl Coupons {
         use sqlx::Connection;
         let mut c = self.pool().acquire().await.map_err(failure::coupons)?;
         let mut tx = c.begin().await.map_err(failure::coupons)?;
-        sqlx::query(
-            "INSERT INTO coupon_batches (id, partner_id, fingerprint, count, partner_points, rate, points, delivery, \
-             expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(r.id.to_string())
-        .bind(partner)
-        .bind(fingerprint.to_owned())
-        .bind(i64::from(r.count))
-        .bind(r.partner_points.to_string())
-        .bind(r.rate.to_string())
-        .bind(points)
-        .bind(delivery_name(r.delivery))
-        .bind(expires_at)
-        .bind(time::now())
-        .execute(&mut *tx)
-        .await
-        .map_err(failure::coupons)?;
+        let batch = store::NewBatch {
+            id: r.id,
+            partner,
+            fingerprint,
+            count: r.count,
+            partner_points: r.partner_points,
+            rate: r.rate,
+            points,
+            delivery: r.delivery,
+            expires_at,
+            created_at: time::now(),
+        };
         let hashes = codes.iter().map(code_hash).collect();
-        self.engine
-            .store()
-            .insert_coupons(&mut tx, &r.id.to_string(), partner, hashes)
-            .await
-            .map_err(failure::coupons)?;
+        self.engine.store().insert_coupon_batch(&mut tx, &batch, hashes).await.map_err(failure::coupons)?;
         tx.commit().await.map_err(failure::coupons)
     }
 
@@ -208,23 +187,11 @@ impl Coupons {
         let code =
             CouponCode::parse(typed).map_err(|e| fail(Problem::new(ProblemKind::CouponInvalid, e.to_string())))?;
         let hash = code_hash(&code);
-        let row = sqlx::query(
-            "SELECT c.batch_id, c.partner_id, c.state, c.redeemed_by, b.partner_points, b.rate, b.expires_at \
-             FROM coupons c JOIN coupon_batches b ON b.id = c.batch_id WHERE c.code_hash = $1",
-        )
-        .bind(hash.clone())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(failure::coupons)?
-        .ok_or_else(|| fail(Problem::new(ProblemKind::CouponInvalid, "this coupon code was never issued")))?;
-        let partner: i64 = row.try_get("partner_id").map_err(failure::coupons)?;
-        let redeemed_by: Option<i64> = row.try_get("redeemed_by").map_err(failure::coupons)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(failure::coupons)?;
-        let decimal = |col: &str| -> Result<rust_decimal::Decimal, Problem> {
-            let s: String = row.try_get(col).map_err(failure::coupons)?;
-            s.parse().map_err(failure::coupons)
-        };
-        let (partner_points, rate) = (decimal("partner_points")?, decimal("rate")?);
+        let coupon = store::issued(self.pool(), &hash)
+            .await
+            .map_err(failure::coupons)?
+            .ok_or_else(|| fail(Problem::new(ProblemKind::CouponInvalid, "this coupon code was never issued")))?;
+        let store::IssuedCoupon { partner, redeemed_by, partner_points, rate, expires_at } = coupon;
         match redeemed_by {
             Some(r) if r != resident => {
                 return Err(fail(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed")))
@@ -235,25 +202,12 @@ impl Coupons {
                     return Err(Problem::new(ProblemKind::CouponExpired, "this coupon code has expired")
                         .with("expired_at", time::micros_to_datetime(expires_at).to_rfc3339()));
                 }
-                let claimed = sqlx::query(
-                    "UPDATE coupons SET state = 'redeemed', redeemed_by = $1, redeemed_at = $2 \
-                     WHERE code_hash = $3 AND state = 'issued'",
-                )
-                .bind(resident)
-                .bind(time::now())
-                .bind(hash.clone())
-                .execute(self.pool())
-                .await
-                .map_err(failure::coupons)?;
-                if claimed.rows_affected() == 0 {
+                let claimed =
+                    store::claim(self.pool(), &hash, resident, time::now()).await.map_err(failure::coupons)?;
+                if !claimed {
                     // Someone claimed it between the read and the claim.
-                    let again: Option<(Option<i64>,)> =
-                        sqlx::query_as("SELECT redeemed_by FROM coupons WHERE code_hash = $1")
-                            .bind(hash.clone())
-                            .fetch_optional(self.pool())
-                            .await
-                            .map_err(failure::coupons)?;
-                    if again.and_then(|a| a.0) != Some(resident) {
+                    let again = store::redeemed_by(self.pool(), &hash).await.map_err(failure::coupons)?;
+                    if again != Some(resident) {
                         return Err(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed"));
                     }
                 }

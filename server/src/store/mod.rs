@@ -1,4 +1,5 @@
-//! Storage: every SQL statement of the server lives here. One schema and one set of queries
+//! Storage: every SQL statement of the server lives here, one file per domain
+//! (`scripts/check-layers` refuses one elsewhere). One schema and one set of queries
 //! for SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders work on both);
 //! the single writer's bulk writes and the audit's big reads use each database's own driver.
 
@@ -18,7 +19,15 @@ use uuid::Uuid;
 use crate::ledger::{Account, Changes, Event, Hold, Lot, Municipality, Partner, Resident, Shop, Snapshot};
 use crate::time::{micros_to_datetime, Micros};
 
+pub mod catalog;
+pub mod coupons;
+pub mod identity;
+pub mod journal;
+pub mod links;
 pub mod lock;
+pub mod outbox;
+pub mod repair;
+pub mod witness;
 
 /// Embedded migrations, the same for both databases.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -95,7 +104,7 @@ pub struct StoredResponse {
 /// A request record written with its batch.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RequestRecord {
-    /// Position among all requests ([`crate::engine::journal::request_seq`]); not journaled, since it
+    /// Position among all requests ([`crate::store::journal::request_seq`]); not journaled, since it
     /// follows from the batch and the record's place in it.
     #[serde(skip)]
     pub seq: i64,
@@ -230,11 +239,6 @@ impl<'a> Tables<'a> {
     /// The tables, for the engine once its barrier has passed.
     pub fn after_barrier(store: &'a Store) -> Tables<'a> {
         Tables { store }
-    }
-
-    /// The pool, for the services' own queries of the writer's tables.
-    pub fn pool(&self) -> &'a AnyPool {
-        &self.store.pool
     }
 
     /// The stored answer of the request record `seq` (the engine knows each id's seq).
@@ -450,6 +454,26 @@ impl<'a> Tables<'a> {
         Ok(row.map(|(m,)| m))
     }
 
+    /// A shop's municipality and online service (0 when it belongs to none); none for an
+    /// unknown shop.
+    pub async fn shop_ties(&self, shop: i64) -> anyhow::Result<Option<(i64, i64)>> {
+        Ok(sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
+            .bind(shop)
+            .fetch_optional(&self.store.pool)
+            .await?)
+    }
+
+    /// The shop a hold pays; none for an unknown hold.
+    pub async fn hold_shop(&self, hold: Uuid) -> anyhow::Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT s.id FROM holds h JOIN shops s ON s.receivable_account = h.shop_account WHERE h.id = $1",
+        )
+        .bind(hold.to_string())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        Ok(row.map(|(s,)| s))
+    }
+
     /// Owner and kind of an account, for authorisation of reads.
     pub async fn account_owner(&self, id: i64) -> anyhow::Result<Option<(AccountKind, i64, i64)>> {
         let row = sqlx::query("SELECT kind, owner_id, municipality_id FROM accounts WHERE id = $1")
@@ -645,6 +669,12 @@ impl Store {
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         Ok(Store { pool, backend, url, upper_hashes: Default::default() })
+    }
+
+    /// Answers when the database does (health checks).
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Which database this is.
@@ -991,22 +1021,6 @@ impl Store {
         }
     }
 
-    /// Inserts issued coupon codes (their hashes) inside `conn`'s transaction.
-    pub async fn insert_coupons(
-        &self,
-        conn: &mut AnyConnection,
-        batch: &str,
-        partner: i64,
-        hashes: Vec<String>,
-    ) -> anyhow::Result<()> {
-        let rows = hashes
-            .into_iter()
-            .map(|h| vec![V::T(h), V::T(batch.to_owned()), V::I(partner), V::T("issued".into())])
-            .collect();
-        insert_many(self.backend, conn, "INSERT INTO coupons (code_hash, batch_id, partner_id, state)", "", 4, rows)
-            .await
-    }
-
     /// The last batch whose rows are in the tables.
     pub async fn materialized_through(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query("SELECT through_batch FROM materialized WHERE id = 1")
@@ -1103,6 +1117,21 @@ impl Store {
             .await?
             .try_get("n")?)
     }
+}
+
+/// Creates the empty PostgreSQL database `name` on the server of `admin` (a URL of any
+/// database there) and returns its URL; for tests and benchmarks. `name` is a plain identifier.
+pub async fn create_postgres_database(admin: &str, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "a database name is lower-case letters, digits and underscores"
+    );
+    sqlx::any::install_default_drivers();
+    let mut c = AnyConnection::connect(admin).await.context("connecting to the PostgreSQL admin URL")?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
+    c.close().await?;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).context("the admin URL names a database")?;
+    Ok(format!("{base}/{name}"))
 }
 
 /// Hides the password in a database URL for messages and logs.

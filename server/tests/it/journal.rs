@@ -2,9 +2,9 @@
 //! written to the tables is applied when the ledger opens, and applying it twice is harmless.
 
 use mykey_core::api::GrantRequest;
-use mykey_server::engine::journal::{Batch, Journal};
 use mykey_server::engine::Request;
 use mykey_server::ledger::{Changes, Ledger};
+use mykey_server::store::journal::{Batch, Journal};
 use mykey_server::store::{RequestRecord, Store};
 use mykey_server::testing::TestDb;
 use mykey_server::{time, LedgerService};
@@ -48,7 +48,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
         seq: through + 1,
         changes,
         requests: vec![RequestRecord {
-            seq: mykey_server::engine::journal::request_seq(through + 1, 0),
+            seq: mykey_server::store::journal::request_seq(through + 1, 0),
             id: grant.id,
             fingerprint,
             status: 201,
@@ -68,7 +68,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
     Journal::open(&store).await.unwrap().append(batch.seq, batch.encode()).await.unwrap();
 
     // Materialising the same rows twice leaves them as they are.
-    let (ch, reqs) = mykey_server::engine::journal::merge(vec![Batch::decode(&batch.encode()).unwrap()]);
+    let (ch, reqs) = mykey_server::store::journal::merge(vec![Batch::decode(&batch.encode()).unwrap()]);
     let mut conn = store.writer_connection().await.unwrap();
     store.materialize(&mut conn, &ch, &reqs, through).await.unwrap();
     // No writer serves this database: its tables are as committed.
@@ -158,7 +158,7 @@ async fn break_the_journal(db: &TestDb) -> Option<sqlx::AnyConnection> {
         let terminated: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND application_name = '{}') t",
-            mykey_server::engine::journal::JOURNAL_APPLICATION_NAME
+            mykey_server::store::journal::JOURNAL_APPLICATION_NAME
         ))
         .fetch_one(&mut c)
         .await

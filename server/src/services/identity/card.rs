@@ -26,8 +26,6 @@ use sha2::{Digest, Sha256};
 use webpki::{CertRevocationList, EndEntityCert, ExpirationPolicy, RevocationCheckDepth, UnknownStatusPolicy};
 use x509_cert::der::{Decode, Encode};
 
-use crate::time::Micros;
-
 /// How long a nonce may be used.
 pub const NONCE_LIFE: Duration = Duration::from_secs(5 * 60);
 /// Nonces waiting at once; past it the oldest expired ones are dropped, then new logins wait.
@@ -101,16 +99,7 @@ pub struct CardTrust {
     origin: String,
 }
 
-/// A card whose token verified: what a MyKey ID binds to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedCard {
-    /// The issuer's name, DER in hex (stable across encodings of the same CA).
-    pub issuer: String,
-    /// The serial number, hex.
-    pub serial: String,
-    /// End of the certificate's validity.
-    pub not_after: Micros,
-}
+pub use crate::store::identity::VerifiedCard;
 
 /// Reads one or more certificates or CRLs from PEM text, or a single DER object.
 fn pem_or_der(bytes: &[u8], label: &str) -> anyhow::Result<Vec<Vec<u8>>> {

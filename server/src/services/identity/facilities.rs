@@ -8,14 +8,14 @@
 use mykey_core::identity::FACILITY_KINDS;
 use mykey_core::identity::{check_service_id, FacilityService, FacilityServiceRequest, PatronLink, PatronLookup};
 use mykey_core::{Problem, ProblemKind};
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use super::card::VerifiedCard;
-use super::links::Revocable;
-use super::store::{self as id_store, MykeyIdRow};
 use super::Identity;
 use crate::failure;
+use crate::store::identity::{self as id_store, MykeyIdRow};
+use crate::store::links::{self, LinkKind};
 use crate::time;
 
 impl Identity {
@@ -39,27 +39,13 @@ impl Identity {
             .with("field", "kind"));
         }
         let tables = self.engine.tables().await?;
-        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM shops WHERE id = $1")
-            .bind(facility)
-            .fetch_optional(tables.pool())
-            .await
-            .map_err(failure::patron_link)?;
+        let known = tables.shop_ties(facility).await.map_err(failure::patron_link)?;
         if known.is_none() {
             return Err(Problem::new(ProblemKind::UnknownReference, format!("facility {facility} does not exist")));
         }
         let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
         let mut tx = c.begin().await.map_err(failure::patron_link)?;
-        sqlx::query("DELETE FROM facility_services WHERE shop_id = $1")
-            .bind(facility)
-            .execute(&mut *tx)
-            .await
-            .map_err(failure::patron_link)?;
-        sqlx::query("INSERT INTO facility_services (shop_id, name, kind, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(facility)
-            .bind(name.to_owned())
-            .bind(req.kind.clone())
-            .bind(time::now())
-            .execute(&mut *tx)
+        links::set_facility_service(&mut tx, facility, name, &req.kind, time::now())
             .await
             .map_err(failure::patron_link)?;
         tx.commit().await.map_err(failure::patron_link)?;
@@ -68,12 +54,8 @@ impl Identity {
 
     /// The facility's service name; refuses a facility without one.
     async fn facility_service(&self, facility: i64) -> Result<String, Problem> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT name FROM facility_services WHERE shop_id = $1")
-            .bind(facility)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(failure::patron_link)?;
-        row.map(|(n,)| n).ok_or_else(|| {
+        let row = links::facility_service(self.pool(), facility).await.map_err(failure::patron_link)?;
+        row.ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, format!("facility {facility} has not registered a card service"))
         })
     }
@@ -101,16 +83,9 @@ impl Identity {
         let service = self.facility_service(facility).await?;
         let row = self.card_holder(card).await?;
         let _one = self.writes.lock().await;
-        let taken: Option<(i64, String)> = sqlx::query_as(
-            "SELECT resident_id, patron_number FROM patron_links \
-             WHERE shop_id = $1 AND (patron_number = $2 OR resident_id = $3) AND status = 'live'",
-        )
-        .bind(facility)
-        .bind(patron_number.to_owned())
-        .bind(row.resident)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(failure::patron_link)?;
+        let taken = links::patron_link_taken(self.pool(), facility, patron_number, row.resident)
+            .await
+            .map_err(failure::patron_link)?;
         match taken {
             Some((resident, number)) if resident == row.resident && number == patron_number => {
                 return self
@@ -146,18 +121,7 @@ impl Identity {
         };
         let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
         let mut tx = c.begin().await.map_err(failure::patron_link)?;
-        sqlx::query(
-            "INSERT INTO patron_links (id, shop_id, resident_id, patron_number, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'live', $5)",
-        )
-        .bind(link.id.to_string())
-        .bind(facility)
-        .bind(row.resident)
-        .bind(link.patron_number.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(failure::patron_link)?;
+        links::insert_patron_link(&mut tx, row.resident, &link, now).await.map_err(failure::patron_link)?;
         self.commit_event(tx, &row, "facility_linked", None).await?;
         Ok(link)
     }
@@ -166,15 +130,8 @@ impl Identity {
     pub async fn look_up_patron(&self, facility: i64, card: &VerifiedCard) -> Result<PatronLookup, Problem> {
         self.facility_service(facility).await?;
         let row = self.card_holder(card).await?;
-        let number: Option<(String,)> = sqlx::query_as(
-            "SELECT patron_number FROM patron_links WHERE shop_id = $1 AND resident_id = $2 AND status = 'live'",
-        )
-        .bind(facility)
-        .bind(row.resident)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(failure::patron_link)?;
-        let (patron_number,) = number.ok_or_else(|| {
+        let number = links::patron_number(self.pool(), facility, row.resident).await.map_err(failure::patron_link)?;
+        let patron_number = number.ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, "this MyKey ID is not linked to a patron number at this facility")
         })?;
         let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
@@ -185,31 +142,11 @@ impl Identity {
 
     /// The resident's live patron links.
     pub async fn patron_links(&self, resident: i64) -> Result<Vec<PatronLink>, Problem> {
-        let rows = sqlx::query(
-            "SELECT l.id, l.shop_id, l.patron_number, l.created_at, f.name FROM patron_links l \
-             JOIN facility_services f ON f.shop_id = l.shop_id \
-             WHERE l.resident_id = $1 AND l.status = 'live' ORDER BY l.created_at",
-        )
-        .bind(resident)
-        .fetch_all(self.pool())
-        .await
-        .map_err(failure::patron_link)?;
-        rows.iter()
-            .map(|r| {
-                Ok(PatronLink {
-                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(failure::patron_link)?)
-                        .map_err(failure::patron_link)?,
-                    facility: r.try_get("shop_id").map_err(failure::patron_link)?,
-                    service: r.try_get("name").map_err(failure::patron_link)?,
-                    patron_number: r.try_get("patron_number").map_err(failure::patron_link)?,
-                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(failure::patron_link)?),
-                })
-            })
-            .collect()
+        links::patron_links(self.pool(), resident).await.map_err(failure::patron_link)
     }
 
     /// The resident cuts a patron link: the facility's card reads no longer find them.
     pub async fn unlink_patron(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
-        self.revoke_link(resident, link, Revocable::PatronLink).await
+        self.revoke_link(resident, link, LinkKind::Patron).await
     }
 }

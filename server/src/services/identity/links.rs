@@ -12,39 +12,23 @@ use mykey_core::identity::{
 use mykey_core::text::{Memo, Reference, MEMO_MAX, REFERENCE_MAX};
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use super::Identity;
 use crate::engine::{Answer, Request};
 use crate::failure;
+use crate::store::links::{self, LinkKind, LinkScope};
 use crate::time;
+
+/// Past owners a retried linked request is matched against: an ID linked and unlinked more
+/// often than this answers 409 for its oldest requests.
+const PAST_OWNERS_MAX: i64 = 16;
 
 impl Identity {
     /// The resident's live service links.
     pub async fn links(&self, resident: i64) -> Result<Vec<ServiceLink>, Problem> {
-        let rows = sqlx::query(
-            "SELECT id, partner_id, online_service_id, service_id, created_at FROM service_links \
-             WHERE resident_id = $1 AND status = 'live' ORDER BY created_at",
-        )
-        .bind(resident)
-        .fetch_all(self.pool())
-        .await
-        .map_err(failure::service_link)?;
-        rows.iter()
-            .map(|r| {
-                let partner: i64 = r.try_get("partner_id").map_err(failure::service_link)?;
-                let online: i64 = r.try_get("online_service_id").map_err(failure::service_link)?;
-                Ok(ServiceLink {
-                    id: Uuid::parse_str(&r.try_get::<String, _>("id").map_err(failure::service_link)?)
-                        .map_err(failure::service_link)?,
-                    partner: (partner != 0).then_some(partner),
-                    online_service: (online != 0).then_some(online),
-                    service_id: r.try_get("service_id").map_err(failure::service_link)?,
-                    created_at: time::micros_to_datetime(r.try_get("created_at").map_err(failure::service_link)?),
-                })
-            })
-            .collect()
+        links::service_links(self.pool(), resident).await.map_err(failure::service_link)
     }
 
     /// Links a partner's or an online service's member ID to the resident's MyKey ID.
@@ -104,19 +88,7 @@ impl Identity {
         };
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
-        sqlx::query(
-            "INSERT INTO service_links (id, resident_id, partner_id, online_service_id, service_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'live', $6)",
-        )
-        .bind(link.id.to_string())
-        .bind(resident)
-        .bind(partner)
-        .bind(online)
-        .bind(link.service_id.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(failure::service_link)?;
+        links::insert_service_link(&mut tx, resident, &link, now).await.map_err(failure::service_link)?;
         self.commit_event(tx, &row, "service_linked", None).await?;
         Ok(link)
     }
@@ -135,42 +107,28 @@ impl Identity {
 
     /// The resident holding a live link (partner or online service, the other 0).
     async fn link_owner(&self, partner: i64, online: i64, service_id: &str) -> Result<Option<i64>, Problem> {
-        let owner: Option<(i64,)> = sqlx::query_as(
-            "SELECT resident_id FROM service_links \
-             WHERE partner_id = $1 AND online_service_id = $2 AND service_id = $3 AND status = 'live'",
-        )
-        .bind(partner)
-        .bind(online)
-        .bind(service_id.to_owned())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(failure::service_link)?;
-        Ok(owner.map(|(r,)| r))
+        links::live_owner(self.pool(), LinkScope { partner, online_service: online }, service_id)
+            .await
+            .map_err(failure::service_link)
     }
 
     /// Revokes one of the resident's links: the partner can no longer convert for it, the
     /// online service no longer charge by it.
     pub async fn unlink(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
-        self.revoke_link(resident, link, Revocable::ServiceLink).await
+        self.revoke_link(resident, link, LinkKind::Service).await
     }
 
     /// Marks a live link of the resident revoked and records the usage event, in one
     /// transaction.
-    pub(super) async fn revoke_link(&self, resident: i64, link: Uuid, which: Revocable) -> Result<(), Problem> {
+    pub(super) async fn revoke_link(&self, resident: i64, link: Uuid, which: LinkKind) -> Result<(), Problem> {
         let row = self.live(resident).await?;
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
-        let done = sqlx::query(which.update())
-            .bind(time::now())
-            .bind(link.to_string())
-            .bind(resident)
-            .execute(&mut *tx)
-            .await
-            .map_err(failure::service_link)?;
-        if done.rows_affected() == 0 {
+        let done = links::revoke(&mut tx, which, link, resident, time::now()).await.map_err(failure::service_link)?;
+        if !done {
             return Err(Problem::new(ProblemKind::NotFound, "no such live link"));
         }
-        self.commit_event(tx, &row, which.event(), None).await?;
+        self.commit_event(tx, &row, unlinked_event(which), None).await?;
         Ok(())
     }
 
@@ -200,12 +158,7 @@ impl Identity {
         // The store's reference is its idempotency key: one payment per order.
         let id = reference_id(&format!("linked-payment:{shop}"), &req.reference);
         let tables = self.engine.tables().await?;
-        let store: Option<(i64, i64)> =
-            sqlx::query_as("SELECT municipality_id, online_service_id FROM shops WHERE id = $1")
-                .bind(shop)
-                .fetch_optional(tables.pool())
-                .await
-                .map_err(failure::service_link)?;
+        let store = tables.shop_ties(shop).await.map_err(failure::service_link)?;
         let (municipality, online) =
             store.ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))?;
         if online == 0 {
@@ -257,18 +210,9 @@ impl Identity {
         let Some(stored) = self.engine.stored_response(id).await? else {
             return Err(not_linked());
         };
-        // Bounded: an ID linked and unlinked more than 16 times answers 409 for its oldest requests.
-        let owners: Vec<(i64,)> = sqlx::query_as(
-            "SELECT resident_id FROM service_links WHERE partner_id = $1 AND online_service_id = $2 \
-             AND service_id = $3 AND status = 'revoked' ORDER BY revoked_at DESC LIMIT 16",
-        )
-        .bind(partner)
-        .bind(online)
-        .bind(service_id.to_owned())
-        .fetch_all(self.pool())
-        .await
-        .map_err(failure::service_link)?;
-        let owners: Vec<i64> = owners.into_iter().map(|(r,)| r).collect();
+        let scope = LinkScope { partner, online_service: online };
+        let owners =
+            links::past_owners(self.pool(), scope, service_id, PAST_OWNERS_MAX).await.map_err(failure::service_link)?;
         owners
             .iter()
             .copied()
@@ -292,33 +236,10 @@ fn reference_id(scope: &str, reference: &Reference) -> Uuid {
     uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid()
 }
 
-/// The links a resident can cut on my page.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Revocable {
-    /// A partner's or an online service's member ID.
-    ServiceLink,
-    /// A facility's patron number (one card).
-    PatronLink,
-}
-
-impl Revocable {
-    fn update(self) -> &'static str {
-        match self {
-            Revocable::ServiceLink => {
-                "UPDATE service_links SET status = 'revoked', revoked_at = $1 \
-                 WHERE id = $2 AND resident_id = $3 AND status = 'live'"
-            }
-            Revocable::PatronLink => {
-                "UPDATE patron_links SET status = 'revoked', revoked_at = $1 \
-                 WHERE id = $2 AND resident_id = $3 AND status = 'live'"
-            }
-        }
-    }
-
-    fn event(self) -> &'static str {
-        match self {
-            Revocable::ServiceLink => "service_unlinked",
-            Revocable::PatronLink => "facility_unlinked",
-        }
+/// The usage event of cutting a link of `kind`.
+pub(super) fn unlinked_event(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Service => "service_unlinked",
+        LinkKind::Patron => "facility_unlinked",
     }
 }

@@ -9,7 +9,6 @@
 pub mod card;
 pub mod facilities;
 pub mod links;
-pub mod store;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -30,9 +29,9 @@ use crate::auth::FailureCounter;
 use crate::engine::{Change, ChangeResult, Engine};
 use crate::failure;
 use crate::outbox::mail::{self, Kind};
+use crate::store::identity::{self as id_store, Draft, MykeyIdRow, Session};
 use crate::time::{self, Micros};
 use card::{CardTrust, Nonces, VerifiedCard};
-use store::{Draft, MykeyIdRow, Session};
 
 /// How long a session lasts after login.
 pub const SESSION_LIFE: Duration = Duration::from_secs(2 * 3600);
@@ -202,7 +201,7 @@ impl Identity {
         let mut logged = 0;
         // Bounded by the unlogged rows, a writer batch at a time.
         loop {
-            let events = store::unlogged_events(self.pool(), crate::engine::MAX_BATCH as i64).await?;
+            let events = id_store::unlogged_events(self.pool(), crate::engine::MAX_BATCH as i64).await?;
             if events.is_empty() {
                 return Ok(logged);
             }
@@ -223,8 +222,9 @@ impl Identity {
         kind: &str,
         notice: Option<(Kind, &str)>,
     ) -> Result<(), Problem> {
-        let e =
-            store::insert_event(&mut tx, row.resident, &row.id, kind, time::now()).await.map_err(failure::mykey_id)?;
+        let e = id_store::insert_event(&mut tx, row.resident, &row.id, kind, time::now())
+            .await
+            .map_err(failure::mykey_id)?;
         if let Some((k, what)) = notice {
             mail::queue(&mut tx, row.resident, &row.id, row.email.as_deref(), &row.notices, k, what)
                 .await
@@ -279,7 +279,7 @@ impl Identity {
         let token = hex::encode(bytes);
         let now = time::now();
         let s = Session { resident, method: method.to_owned(), card, expires_at: now + micros(self.session_life) };
-        store::insert_session(self.pool(), &session_hash(&token), &s, now).await.map_err(failure::mykey_id)?;
+        id_store::insert_session(self.pool(), &session_hash(&token), &s, now).await.map_err(failure::mykey_id)?;
         Ok(NewSession { token, max_age: self.session_life })
     }
 
@@ -288,12 +288,12 @@ impl Identity {
         if token.len() != 64 {
             return Ok(None);
         }
-        store::session(self.pool(), &session_hash(token), time::now()).await.map_err(failure::mykey_id)
+        id_store::session(self.pool(), &session_hash(token), time::now()).await.map_err(failure::mykey_id)
     }
 
     /// Ends a session.
     pub async fn logout(&self, token: &str) -> Result<(), Problem> {
-        store::delete_session(self.pool(), &session_hash(token)).await.map_err(failure::mykey_id)
+        id_store::delete_session(self.pool(), &session_hash(token)).await.map_err(failure::mykey_id)
     }
 
     /// Card login: a session for the card's live MyKey ID, or a registration session.
@@ -302,10 +302,10 @@ impl Identity {
         card: VerifiedCard,
     ) -> Result<(mykey_core::identity::CardLogin, NewSession), Problem> {
         let pool = self.pool();
-        match store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)? {
+        match id_store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)? {
             Some(row) => {
                 let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
-                let e = store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
+                let e = id_store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
                     .await
                     .map_err(failure::mykey_id)?;
                 drop(c);
@@ -316,7 +316,7 @@ impl Identity {
                 Ok((login, session))
             }
             None => {
-                let draft = store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+                let draft = id_store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
                 let login =
                     mykey_core::identity::CardLogin { mykey_id: None, registration: Some(registration(&draft)?) };
                 Ok((login, self.open_session(None, "card", Some(card)).await?))
@@ -330,7 +330,7 @@ impl Identity {
             let mut random = [0u8; 8];
             rand::rngs::OsRng.fill_bytes(&mut random);
             let id = MykeyId::generate_from(random).as_str().to_owned();
-            if !store::id_exists(self.pool(), &id).await.map_err(failure::mykey_id)? {
+            if !id_store::id_exists(self.pool(), &id).await.map_err(failure::mykey_id)? {
                 return Ok(id);
             }
         }
@@ -346,7 +346,7 @@ impl Identity {
     ) -> Result<Registration, Problem> {
         let _one = self.writes.lock().await;
         let pool = self.pool();
-        let mut d = store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        let mut d = id_store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         if d.candidate_final {
             return Err(Problem::new(
                 ProblemKind::CandidatesUsedUp,
@@ -374,13 +374,13 @@ impl Identity {
                     ));
                 }
                 d.checks += 1;
-                if store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
+                if id_store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
                     d.failed_checks = d.failed_checks.saturating_add(1);
                     if d.failed_checks == MAX_FAILED_CHECKS {
                         // Third failure: a generated candidate is offered (not final).
                         d.candidate = Some(self.fresh_id().await?);
                     }
-                    store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
+                    id_store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
                     return Err(Problem::new(
                         ProblemKind::MykeyIdTaken,
                         format!("{id} is already in use; choose another"),
@@ -391,14 +391,14 @@ impl Identity {
                 d.candidate = Some(id.as_str().to_owned());
             }
         }
-        store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
+        id_store::save_draft(pool, &card.issuer, &card.serial, &d, now).await.map_err(failure::mykey_id)?;
         registration(&d)
     }
 
     /// The candidate on offer must be the one asked for.
     async fn offered(&self, card: &VerifiedCard, candidate: &str) -> Result<MykeyId, Problem> {
         let id = parse_candidate(candidate)?;
-        let d = store::draft(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        let d = id_store::draft(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         if d.candidate.as_deref() != Some(id.as_str()) {
             return Err(Problem::new(
                 ProblemKind::InvalidRequest,
@@ -410,7 +410,7 @@ impl Identity {
     }
 
     async fn not_bound(&self, card: &VerifiedCard) -> Result<(), Problem> {
-        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
+        if id_store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
             return Err(Problem::new(
                 ProblemKind::CardAlreadyBound,
                 "this card already has a live MyKey ID; log in with it",
@@ -435,7 +435,7 @@ impl Identity {
         let _one = self.writes.lock().await;
         let pool = self.pool();
         self.not_bound(card).await?;
-        if store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
+        if id_store::id_exists(pool, id.as_str()).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another"))
                 .with("field", "candidate"));
         }
@@ -461,9 +461,9 @@ impl Identity {
         };
         let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        store::insert_mykey_id(&mut tx, &row).await.map_err(failure::mykey_id)?;
-        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
-        store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(failure::mykey_id)?;
+        id_store::insert_mykey_id(&mut tx, &row).await.map_err(failure::mykey_id)?;
+        id_store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        id_store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "registered", Some((Kind::MykeyIdChanged, "マイキーIDが登録されました。"))).await?;
         profile(&row)
     }
@@ -487,7 +487,7 @@ impl Identity {
             return Err(limited());
         }
         let row = match MykeyId::parse(mykey_id) {
-            Ok(id) => store::live_by_id(self.pool(), id.as_str()).await.map_err(failure::mykey_id)?,
+            Ok(id) => id_store::live_by_id(self.pool(), id.as_str()).await.map_err(failure::mykey_id)?,
             Err(_) => None,
         };
         let ok = match &row {
@@ -501,7 +501,7 @@ impl Identity {
         };
         self.logins_per_id.clear(&key);
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
-        let e = store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now())
+        let e = id_store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now())
             .await
             .map_err(failure::mykey_id)?;
         drop(c);
@@ -511,7 +511,7 @@ impl Identity {
     }
 
     pub(crate) async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
-        store::live_by_resident(self.pool(), resident)
+        id_store::live_by_resident(self.pool(), resident)
             .await
             .map_err(failure::mykey_id)?
             .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this session's MyKey ID was revoked"))
@@ -536,7 +536,7 @@ impl Identity {
 
     /// The resident's usage history, newest first.
     pub async fn history(&self, resident: i64) -> Result<Vec<(String, String, Micros)>, Problem> {
-        store::events(self.pool(), resident, 200).await.map_err(failure::mykey_id)
+        id_store::events(self.pool(), resident, 200).await.map_err(failure::mykey_id)
     }
 
     /// Changes the password; other sessions end.
@@ -553,8 +553,8 @@ impl Identity {
         let hash = hash_password(&req.password).await?;
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        store::set_password(&mut tx, &row.id, &hash).await.map_err(failure::mykey_id)?;
-        store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token)))
+        id_store::set_password(&mut tx, &row.id, &hash).await.map_err(failure::mykey_id)?;
+        id_store::delete_sessions_of(&mut tx, resident, Some(&session_hash(session_token)))
             .await
             .map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "password_changed", Some((Kind::SettingsChanged, "パスワード"))).await
@@ -570,7 +570,7 @@ impl Identity {
         let email = check_contact(req.email.as_deref(), req.email_confirmation.as_deref(), &req.notices)?;
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(failure::mykey_id)?;
+        id_store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(failure::mykey_id)?;
         // The notice goes to the settings just saved.
         let changed = MykeyIdRow { email, notices: req.notices.clone(), ..row.clone() };
         let what = "メールアドレス・お知らせの設定";
@@ -596,21 +596,22 @@ impl Identity {
         let card = self.bound_card(resident).await?;
         let id = self.offered(&card, &req.candidate).await?;
         let _one = self.writes.lock().await;
-        if store::id_exists(self.pool(), id.as_str()).await.map_err(failure::mykey_id)? {
+        if id_store::id_exists(self.pool(), id.as_str()).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::MykeyIdTaken, format!("{id} was taken meanwhile; choose another")));
         }
         let now = time::now();
         let new = MykeyIdRow { id: id.as_str().to_owned(), created_at: now, ..row.clone() };
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        if !store::end_mykey_id(&mut tx, &row.id, "changed", now).await.map_err(failure::mykey_id)? {
+        if !id_store::end_mykey_id(&mut tx, &row.id, "changed", now).await.map_err(failure::mykey_id)? {
             return Err(Problem::new(ProblemKind::NotFound, "this MyKey ID is no longer live"));
         }
-        store::insert_mykey_id(&mut tx, &new).await.map_err(failure::mykey_id)?;
-        store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
+        id_store::insert_mykey_id(&mut tx, &new).await.map_err(failure::mykey_id)?;
+        id_store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         let away =
-            store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(failure::mykey_id)?;
-        let to = store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(failure::mykey_id)?;
+            id_store::insert_event(&mut tx, resident, &row.id, "changed_away", now).await.map_err(failure::mykey_id)?;
+        let to =
+            id_store::insert_event(&mut tx, resident, &new.id, "changed_to", now).await.map_err(failure::mykey_id)?;
         mail::queue(
             &mut tx,
             resident,
@@ -635,8 +636,8 @@ impl Identity {
         let now = time::now();
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(failure::mykey_id)?;
-        store::delete_sessions_of(&mut tx, resident, None).await.map_err(failure::mykey_id)?;
+        id_store::end_mykey_id(&mut tx, &row.id, "revoked", now).await.map_err(failure::mykey_id)?;
+        id_store::delete_sessions_of(&mut tx, resident, None).await.map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "revoked", Some((Kind::MykeyIdChanged, "マイキーIDが廃止されました。"))).await?;
         Ok(())
     }
@@ -652,12 +653,12 @@ impl Identity {
                 "this is the card already bound; read the renewed card",
             ));
         }
-        if store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
+        if id_store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::mykey_id)?.is_some() {
             return Err(Problem::new(ProblemKind::CardAlreadyBound, "the new card already has another live MyKey ID"));
         }
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
-        store::set_card(&mut tx, &row.id, card).await.map_err(failure::mykey_id)?;
+        id_store::set_card(&mut tx, &row.id, card).await.map_err(failure::mykey_id)?;
         self.commit_event(
             tx,
             &row,

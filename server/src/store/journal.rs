@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions, Executor, Row};
 
+use super::{Backend, RequestRecord, Store};
 use crate::ledger::Changes;
-use crate::store::{Backend, RequestRecord, Store};
 
 /// Most batches recovery reads and materialises in one database transaction.
 pub const RECOVERY_BATCHES: usize = 512;

@@ -8,6 +8,17 @@ use crate::ledger::leaf::UsageEvent;
 use crate::store::{notices_from_text, notices_to_text};
 use crate::time::Micros;
 
+/// A card whose token verified: what a MyKey ID binds to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCard {
+    /// The issuer's name, DER in hex (stable across encodings of the same CA).
+    pub issuer: String,
+    /// The serial number, hex.
+    pub serial: String,
+    /// End of the certificate's validity.
+    pub not_after: Micros,
+}
+
 /// A live (or ended) MyKey ID row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MykeyIdRow {
@@ -58,7 +69,7 @@ pub struct Session {
     /// `card` or `password`.
     pub method: String,
     /// The card that logged in (card sessions).
-    pub card: Option<crate::services::identity::card::VerifiedCard>,
+    pub card: Option<VerifiedCard>,
     /// When it ends.
     pub expires_at: Micros,
 }
@@ -174,11 +185,7 @@ pub async fn set_settings(
 }
 
 /// Binds a live ID to another card.
-pub async fn set_card(
-    tx: &mut sqlx::AnyConnection,
-    id: &str,
-    card: &crate::services::identity::card::VerifiedCard,
-) -> sqlx::Result<()> {
+pub async fn set_card(tx: &mut sqlx::AnyConnection, id: &str, card: &VerifiedCard) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE mykey_ids SET cert_issuer = $1, cert_serial = $2, cert_not_after = $3 WHERE id = $4 AND status = 'live'",
     )
@@ -278,9 +285,7 @@ pub async fn session(pool: &AnyPool, token_hash: &str, now: Micros) -> sqlx::Res
     let serial: Option<String> = r.try_get("cert_serial")?;
     let not_after: Option<i64> = r.try_get("cert_not_after")?;
     let card = match (issuer, serial, not_after) {
-        (Some(issuer), Some(serial), Some(not_after)) => {
-            Some(crate::services::identity::card::VerifiedCard { issuer, serial, not_after })
-        }
+        (Some(issuer), Some(serial), Some(not_after)) => Some(VerifiedCard { issuer, serial, not_after }),
         _ => None,
     };
     Ok(Some(Session {
@@ -359,18 +364,7 @@ pub async fn unlogged_events(pool: &AnyPool, limit: i64) -> sqlx::Result<Vec<Usa
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            Ok(UsageEvent {
-                id: uuid::Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                resident: r.try_get("resident_id")?,
-                mykey_id: r.try_get("mykey_id")?,
-                kind: r.try_get("kind")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(super::repair::usage_event_from_row).collect()
 }
 
 /// A resident's usage history, newest first, at most `limit` events.

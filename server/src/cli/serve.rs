@@ -1,0 +1,95 @@
+//! `mykey-server serve`: serve the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
+use mykey_server::{store, LedgerService, ServeConfig};
+
+use super::options::{Globals, MailArgs};
+
+/// The options of `serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Run the scheduled jobs this often.
+    #[arg(long, default_value_t = 60)]
+    jobs_every_seconds: u64,
+    /// A witness that cosigns checkpoints, as `URL=VKEY` (repeat for each).
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// Cosignatures needed to publish a checkpoint (default: 2, or fewer witnesses).
+    #[arg(long)]
+    witness_quorum: Option<usize>,
+    #[command(flatten)]
+    card: CardArgs,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// Card login settings of `serve`.
+#[derive(clap::Args)]
+pub(crate) struct CardArgs {
+    /// The origin residents' browsers use, e.g. `https://mykey.example`: card logins are
+    /// signed for it and cookie-authenticated writes must come from it.
+    #[arg(long, env = "MYKEY_ORIGIN")]
+    origin: Option<String>,
+    /// A CA trusted for card logins, PEM or DER (repeat). In production the J-LIS
+    /// user-authentication CAs: `data/jpki-ca/auth_ca_*.pem`. Without one, card login
+    /// is off.
+    #[arg(long = "card-ca")]
+    card_cas: Vec<PathBuf>,
+    /// A CRL for card certificates, PEM or DER (repeat).
+    #[arg(long = "card-crl")]
+    card_crls: Vec<PathBuf>,
+    /// When a card's revocation status is unknown (no CRL of its CA, or a stale one).
+    #[arg(long, value_enum, default_value_t = UnknownRevocation::Deny)]
+    card_revocation_unknown: UnknownRevocation,
+    /// Files to serve under `/app/` (the web app).
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
+}
+
+impl CardArgs {
+    /// The card trust; without `--origin`, a loopback server's own address is its origin.
+    fn trust(&self, bound: SocketAddr) -> anyhow::Result<Option<CardTrust>> {
+        if self.card_cas.is_empty() {
+            tracing::warn!("no --card-ca: card login is off (password login still works)");
+            return Ok(None);
+        }
+        let origin = match &self.origin {
+            Some(o) => o.clone(),
+            None if bound.ip().is_loopback() => format!("http://{bound}"),
+            None => bail!("card login needs --origin (the https site residents use)"),
+        };
+        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, &origin)?;
+        if self.card_crls.is_empty() {
+            tracing::warn!(policy = ?self.card_revocation_unknown, "no --card-crl: every card's revocation status is unknown");
+        }
+        Ok(Some(trust))
+    }
+}
+
+/// Runs `serve`.
+pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
+    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, card, mail } = a;
+    let ledger = LedgerService::open_with(&g.database_url, g.log_config(&witnesses, witness_quorum)?).await?;
+    tracing::info!(database = store::redact(&g.database_url), %bind, log_key = ledger.engine.log_vkey(), "serving");
+    let listener = mykey_server::bind(bind).await?;
+    let trust = card.trust(listener.local_addr()?)?;
+    eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
+    let coupon_key = Some(mykey_server::services::coupons::key_file(&g.coupon_key_file)?);
+    let site = ServeConfig {
+        card_trust: trust,
+        #[cfg(feature = "demo")]
+        demo_ca: None,
+        web_dir: card.web_dir.clone(),
+        coupon_key,
+        mail: mail.config(),
+    };
+    mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(jobs_every_seconds.max(1))).await
+}

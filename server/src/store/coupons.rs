@@ -1,0 +1,149 @@
+//! The SQL of coupon batches and their codes (stored as hashes, never as codes).
+
+use mykey_core::coupon::Delivery;
+use rust_decimal::Decimal;
+use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+use super::{insert_many, Store, V};
+use crate::time::Micros;
+
+/// A batch as it is stored.
+#[derive(Clone, Debug)]
+pub struct NewBatch<'a> {
+    /// The partner's request id, which is the batch's id.
+    pub id: Uuid,
+    /// The issuing partner.
+    pub partner: i64,
+    /// Hash of the request, to tell a retry from a different batch under the same id.
+    pub fingerprint: &'a str,
+    /// Codes in the batch.
+    pub count: u32,
+    /// Partner points each code stands for.
+    pub partner_points: Decimal,
+    /// Municipal points per partner point.
+    pub rate: Decimal,
+    /// Municipal points each code gives.
+    pub points: i64,
+    /// How the partner hands the codes out.
+    pub delivery: Delivery,
+    /// When the codes expire.
+    pub expires_at: Micros,
+    /// Issued at.
+    pub created_at: Micros,
+}
+
+/// An issued code with what its batch gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCoupon {
+    /// The issuing partner.
+    pub partner: i64,
+    /// The resident who redeemed it, if anyone did.
+    pub redeemed_by: Option<i64>,
+    /// Partner points the code stands for.
+    pub partner_points: Decimal,
+    /// Municipal points per partner point.
+    pub rate: Decimal,
+    /// When the code expires.
+    pub expires_at: Micros,
+}
+
+fn delivery_name(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Paper => "paper",
+        Delivery::Email => "email",
+        Delivery::Url => "url",
+    }
+}
+
+fn decimal(r: &sqlx::any::AnyRow, column: &str) -> sqlx::Result<Decimal> {
+    r.try_get::<String, _>(column)?.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The fingerprint of batch `id`, if it was issued.
+pub async fn batch_fingerprint(pool: &AnyPool, id: Uuid) -> sqlx::Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT fingerprint FROM coupon_batches WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(f,)| f))
+}
+
+/// The issued code whose hash is `code_hash`.
+pub async fn issued(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<IssuedCoupon>> {
+    let row = sqlx::query(
+        "SELECT c.partner_id, c.redeemed_by, b.partner_points, b.rate, b.expires_at \
+         FROM coupons c JOIN coupon_batches b ON b.id = c.batch_id WHERE c.code_hash = $1",
+    )
+    .bind(code_hash.to_owned())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(IssuedCoupon {
+            partner: r.try_get("partner_id")?,
+            redeemed_by: r.try_get("redeemed_by")?,
+            partner_points: decimal(&r, "partner_points")?,
+            rate: decimal(&r, "rate")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks an issued code redeemed by `resident`; false when it was no longer issued.
+pub async fn claim(pool: &AnyPool, code_hash: &str, resident: i64, now: Micros) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE coupons SET state = 'redeemed', redeemed_by = $1, redeemed_at = $2 \
+         WHERE code_hash = $3 AND state = 'issued'",
+    )
+    .bind(resident)
+    .bind(now)
+    .bind(code_hash.to_owned())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Who redeemed the code, if anyone did.
+pub async fn redeemed_by(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<i64>> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT redeemed_by FROM coupons WHERE code_hash = $1")
+        .bind(code_hash.to_owned())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.and_then(|(r,)| r))
+}
+
+impl Store {
+    /// Inserts a batch and its codes' hashes inside `conn`'s transaction.
+    pub async fn insert_coupon_batch(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &NewBatch<'_>,
+        hashes: Vec<String>,
+    ) -> anyhow::Result<()> {
+        debug_assert_eq!(hashes.len(), batch.count as usize, "one hash per code");
+        sqlx::query(
+            "INSERT INTO coupon_batches (id, partner_id, fingerprint, count, partner_points, rate, points, delivery, \
+             expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(batch.id.to_string())
+        .bind(batch.partner)
+        .bind(batch.fingerprint.to_owned())
+        .bind(i64::from(batch.count))
+        .bind(batch.partner_points.to_string())
+        .bind(batch.rate.to_string())
+        .bind(batch.points)
+        .bind(delivery_name(batch.delivery))
+        .bind(batch.expires_at)
+        .bind(batch.created_at)
+        .execute(&mut *conn)
+        .await?;
+        let id = batch.id.to_string();
+        let rows = hashes
+            .into_iter()
+            .map(|h| vec![V::T(h), V::T(id.clone()), V::I(batch.partner), V::T("issued".into())])
+            .collect();
+        insert_many(self.backend, conn, "INSERT INTO coupons (code_hash, batch_id, partner_id, state)", "", 4, rows)
+            .await
+    }
+}

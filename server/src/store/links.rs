@@ -1,0 +1,233 @@
+//! The SQL of links: partners' and online services' member IDs (`service_links`), facilities'
+//! card services (`facility_services`) and their patron numbers (`patron_links`).
+
+use mykey_core::identity::{PatronLink, ServiceLink};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+use crate::time::{micros_to_datetime, Micros};
+
+/// Which table a resident's link lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A partner's or an online service's member ID.
+    Service,
+    /// A facility's patron number (one card).
+    Patron,
+}
+
+/// A partner or an online service (the other one 0), as the `service_links` rows name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkScope {
+    /// The partner, or 0.
+    pub partner: i64,
+    /// The online service, or 0.
+    pub online_service: i64,
+}
+
+fn uuid_column(r: &AnyRow, column: &str) -> sqlx::Result<Uuid> {
+    Uuid::parse_str(&r.try_get::<String, _>(column)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn service_link_from_row(r: &AnyRow) -> sqlx::Result<ServiceLink> {
+    let partner: i64 = r.try_get("partner_id")?;
+    let online: i64 = r.try_get("online_service_id")?;
+    Ok(ServiceLink {
+        id: uuid_column(r, "id")?,
+        partner: (partner != 0).then_some(partner),
+        online_service: (online != 0).then_some(online),
+        service_id: r.try_get("service_id")?,
+        created_at: micros_to_datetime(r.try_get("created_at")?),
+    })
+}
+
+/// The resident's live service links, oldest first.
+pub async fn service_links(pool: &AnyPool, resident: i64) -> sqlx::Result<Vec<ServiceLink>> {
+    sqlx::query(
+        "SELECT id, partner_id, online_service_id, service_id, created_at FROM service_links \
+         WHERE resident_id = $1 AND status = 'live' ORDER BY created_at",
+    )
+    .bind(resident)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(service_link_from_row)
+    .collect()
+}
+
+/// Inserts a live service link of `resident` inside `tx`.
+pub async fn insert_service_link(
+    tx: &mut AnyConnection,
+    resident: i64,
+    link: &ServiceLink,
+    now: Micros,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO service_links (id, resident_id, partner_id, online_service_id, service_id, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'live', $6)",
+    )
+    .bind(link.id.to_string())
+    .bind(resident)
+    .bind(link.partner.unwrap_or(0))
+    .bind(link.online_service.unwrap_or(0))
+    .bind(link.service_id.clone())
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The resident holding the live link of `service_id` in `scope`.
+pub async fn live_owner(pool: &AnyPool, scope: LinkScope, service_id: &str) -> sqlx::Result<Option<i64>> {
+    let owner: Option<(i64,)> = sqlx::query_as(
+        "SELECT resident_id FROM service_links \
+         WHERE partner_id = $1 AND online_service_id = $2 AND service_id = $3 AND status = 'live'",
+    )
+    .bind(scope.partner)
+    .bind(scope.online_service)
+    .bind(service_id.to_owned())
+    .fetch_optional(pool)
+    .await?;
+    Ok(owner.map(|(r,)| r))
+}
+
+/// The residents who held a now revoked link of `service_id` in `scope`, the latest first, at
+/// most `limit`.
+pub async fn past_owners(pool: &AnyPool, scope: LinkScope, service_id: &str, limit: i64) -> sqlx::Result<Vec<i64>> {
+    let owners: Vec<(i64,)> = sqlx::query_as(
+        "SELECT resident_id FROM service_links WHERE partner_id = $1 AND online_service_id = $2 \
+         AND service_id = $3 AND status = 'revoked' ORDER BY revoked_at DESC LIMIT $4",
+    )
+    .bind(scope.partner)
+    .bind(scope.online_service)
+    .bind(service_id.to_owned())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(owners.into_iter().map(|(r,)| r).collect())
+}
+
+/// Marks the resident's live link `id` revoked inside `tx`; false when there was none.
+pub async fn revoke(
+    tx: &mut AnyConnection,
+    kind: LinkKind,
+    id: Uuid,
+    resident: i64,
+    now: Micros,
+) -> sqlx::Result<bool> {
+    let sql = match kind {
+        LinkKind::Service => {
+            "UPDATE service_links SET status = 'revoked', revoked_at = $1 \
+             WHERE id = $2 AND resident_id = $3 AND status = 'live'"
+        }
+        LinkKind::Patron => {
+            "UPDATE patron_links SET status = 'revoked', revoked_at = $1 \
+             WHERE id = $2 AND resident_id = $3 AND status = 'live'"
+        }
+    };
+    let done = sqlx::query(sql).bind(now).bind(id.to_string()).bind(resident).execute(tx).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records (or renames) the card service of a facility inside `tx`.
+pub async fn set_facility_service(
+    tx: &mut AnyConnection,
+    facility: i64,
+    name: &str,
+    kind: &str,
+    now: Micros,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM facility_services WHERE shop_id = $1").bind(facility).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO facility_services (shop_id, name, kind, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(facility)
+        .bind(name.to_owned())
+        .bind(kind.to_owned())
+        .bind(now)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The name of a facility's card service, if it has one.
+pub async fn facility_service(pool: &AnyPool, facility: i64) -> sqlx::Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT name FROM facility_services WHERE shop_id = $1")
+        .bind(facility)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(n,)| n))
+}
+
+/// A live patron link at `facility` with `patron_number` or of `resident`: (resident, number).
+pub async fn patron_link_taken(
+    pool: &AnyPool,
+    facility: i64,
+    patron_number: &str,
+    resident: i64,
+) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT resident_id, patron_number FROM patron_links \
+         WHERE shop_id = $1 AND (patron_number = $2 OR resident_id = $3) AND status = 'live'",
+    )
+    .bind(facility)
+    .bind(patron_number.to_owned())
+    .bind(resident)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Inserts a live patron link of `resident` inside `tx`.
+pub async fn insert_patron_link(
+    tx: &mut AnyConnection,
+    resident: i64,
+    link: &PatronLink,
+    now: Micros,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO patron_links (id, shop_id, resident_id, patron_number, status, created_at) \
+         VALUES ($1, $2, $3, $4, 'live', $5)",
+    )
+    .bind(link.id.to_string())
+    .bind(link.facility)
+    .bind(resident)
+    .bind(link.patron_number.clone())
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The resident's live patron number at `facility`.
+pub async fn patron_number(pool: &AnyPool, facility: i64, resident: i64) -> sqlx::Result<Option<String>> {
+    let number: Option<(String,)> = sqlx::query_as(
+        "SELECT patron_number FROM patron_links WHERE shop_id = $1 AND resident_id = $2 AND status = 'live'",
+    )
+    .bind(facility)
+    .bind(resident)
+    .fetch_optional(pool)
+    .await?;
+    Ok(number.map(|(n,)| n))
+}
+
+/// The resident's live patron links with their services' names, oldest first.
+pub async fn patron_links(pool: &AnyPool, resident: i64) -> sqlx::Result<Vec<PatronLink>> {
+    sqlx::query(
+        "SELECT l.id, l.shop_id, l.patron_number, l.created_at, f.name FROM patron_links l \
+         JOIN facility_services f ON f.shop_id = l.shop_id \
+         WHERE l.resident_id = $1 AND l.status = 'live' ORDER BY l.created_at",
+    )
+    .bind(resident)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PatronLink {
+            id: uuid_column(r, "id")?,
+            facility: r.try_get("shop_id")?,
+            service: r.try_get("name")?,
+            patron_number: r.try_get("patron_number")?,
+            created_at: micros_to_datetime(r.try_get("created_at")?),
+        })
+    })
+    .collect()
+}
