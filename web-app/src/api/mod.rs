@@ -2,6 +2,7 @@
 
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 pub mod directory;
@@ -46,16 +47,19 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
 }
 
 /// `POST path` with a JSON body.
-pub async fn post<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, Failure> {
+pub async fn post<T: DeserializeOwned>(path: &str, body: &(impl Serialize + ?Sized)) -> Result<T, Failure> {
     send(Request::post(path), body).await
 }
 
 /// `PUT path` with a JSON body.
-pub async fn put<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, Failure> {
+pub async fn put<T: DeserializeOwned>(path: &str, body: &(impl Serialize + ?Sized)) -> Result<T, Failure> {
     send(Request::put(path), body).await
 }
 
-async fn send<T: DeserializeOwned>(req: gloo_net::http::RequestBuilder, body: &Value) -> Result<T, Failure> {
+async fn send<T: DeserializeOwned>(
+    req: gloo_net::http::RequestBuilder,
+    body: &(impl Serialize + ?Sized),
+) -> Result<T, Failure> {
     let req = req.json(body).map_err(Failure::network)?;
     read(req.send().await.map_err(Failure::network)?).await
 }

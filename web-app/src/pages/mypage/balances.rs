@@ -1,5 +1,6 @@
 //! Balances per kind and municipality, the next points to expire, when reserved points move home.
 
+use mykey_core::api::AccountKind;
 use yew::prelude::*;
 
 use super::{account_label, date, State};
@@ -12,8 +13,8 @@ pub fn balances(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let State::In(loaded) = &*p.state else { return html! {} };
     let list = p.municipality_list();
-    let balances = &loaded.balances;
-    let accounts = balances["accounts"].as_array().cloned().unwrap_or_default();
+    let accounts = loaded.balances.as_ref().map(|b| b.accounts.as_slice()).unwrap_or_default();
+    let moves_home = loaded.balances.as_ref().and_then(|b| b.reserved_moves_home_at);
     html! {
         <section aria-labelledby="balances-title">
             <h2 id="balances-title">{ ctx.t(T::balances) }</h2>
@@ -25,23 +26,23 @@ pub fn balances(p: &super::SubProps) -> Html {
                 </tr></thead>
                 <tbody>
                     { for accounts.iter().map(|a| {
-                        let expiry = &a["next_expiry"];
-                        let next = if a["kind"] == "reserved" || expiry.is_null() {
-                            "-".to_owned()
-                        } else {
-                            format!("{} pt（{}）", expiry["points"], date(&ctx, expiry["at"].as_str().unwrap_or_default()))
+                        let next = match &a.next_expiry {
+                            Some(e) if a.kind != AccountKind::Reserved => {
+                                format!("{} pt（{}）", e.points, date(&ctx, e.at))
+                            }
+                            _ => "-".to_owned(),
                         };
                         html! {
                             <tr>
                                 <td>{ account_label(&ctx, &list, a) }</td>
-                                <td class="num">{ a["balance"].to_string() }</td>
+                                <td class="num">{ a.balance }</td>
                                 <td>{ next }</td>
                             </tr>
                         }
                     }) }
                 </tbody>
             </table>
-            if let Some(at) = balances["reserved_moves_home_at"].as_str() {
+            if let Some(at) = moves_home {
                 <p id="moves-home">{ format!("{}{}{}", ctx.t(T::moves_home_before), date(&ctx, at), ctx.t(T::moves_home_after)) }</p>
             }
         </section>

@@ -1,7 +1,7 @@
 //! The MyKey ID and the card: change the ID, re-bind a renewed card, revoke, usage history.
 
-use mykey_core::identity::Registration;
-use serde_json::{json, Value};
+use mykey_core::identity::{MykeyIdChange, Profile, Registration, Revocation};
+use serde_json::Value;
 use yew::prelude::*;
 
 use super::{current_password_field, reload, CardAction};
@@ -16,7 +16,7 @@ use crate::Ctx;
 pub fn card_and_id(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let State::In(loaded) = &*p.state else { return html! {} };
-    let events = loaded.history.as_array().cloned().unwrap_or_default();
+    let events = loaded.history.clone();
     let state = p.state.clone();
     html! {
         <>
@@ -38,10 +38,8 @@ pub fn card_and_id(p: &super::SubProps) -> Html {
                 <ul id="usage">
                     { for events.iter().map(|e| {
                         // "2026-11-27T13:01:04.606470Z" as "2026-11-27 13:01 UTC".
-                        let at = e["at"].as_str().unwrap_or_default();
-                        let shown = format!("{} UTC", at.get(..16).unwrap_or(at).replace('T', " "));
-                        let kind = e["kind"].as_str().unwrap_or_default();
-                        html! { <li><time datetime={at.to_owned()}>{ shown }</time>{ " " }{ usage_kind(&ctx, kind) }</li> }
+                        let shown = e.at.format("%Y-%m-%d %H:%M UTC").to_string();
+                        html! { <li><time datetime={e.at.to_rfc3339()}>{ shown }</time>{ " " }{ usage_kind(&ctx, &e.kind) }</li> }
                     }) }
                 </ul>
             </section>
@@ -95,16 +93,13 @@ fn change_id_form(p: &ChangeIdProps) -> Html {
             let Some(candidate) = reg.candidate.clone() else {
                 return msg.set(Some((false, ctx.t(T::err_no_candidate).to_owned())));
             };
-            let body = json!({ "candidate": candidate.to_string(), "password": *password });
+            let body = MykeyIdChange { candidate: candidate.to_string(), password: (*password).clone() };
             let (ctx, msg, password, reg, done) =
                 (ctx.clone(), msg.clone(), password.clone(), reg.clone(), done.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<Value>("/v1/me/mykey-id", &body).await {
+                match api::post::<Profile>("/v1/me/mykey-id", &body).await {
                     Ok(p) => {
-                        msg.set(Some((
-                            true,
-                            format!("{}{}", ctx.t(T::id_changed), p["mykey_id"].as_str().unwrap_or_default()),
-                        )));
+                        msg.set(Some((true, format!("{}{}", ctx.t(T::id_changed), p.mykey_id))));
                         password.set(String::new());
                         reg.set(fresh_registration());
                         done.emit(());
@@ -142,7 +137,7 @@ fn revoke_form(p: &RevokeProps) -> Html {
         let (ctx, password, msg, done) = (ctx.clone(), password.clone(), msg.clone(), p.on_revoked.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let body = json!({ "password": *password });
+            let body = Revocation { password: (*password).clone() };
             let (ctx, msg, done) = (ctx.clone(), msg.clone(), done.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<Value>("/v1/me/revoke", &body).await {

@@ -1,7 +1,7 @@
 //! Coupon codes (typed, or from a coupon link) and assigning reserved points to a municipality.
 
-use mykey_core::coupon::{CouponCode, CouponError};
-use serde_json::{json, Value};
+use mykey_core::api::{AssignmentRequest, TransactionReceipt};
+use mykey_core::coupon::{CouponCode, CouponError, CouponRedemption};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -52,18 +52,12 @@ fn coupon_form(ctx: &Ctx, state: &UseStateHandle<State>, coupon: &UseStateHandle
                 Err(CouponError::Check) => return msg.set(Some((false, ctx.t(T::coupon_typo).to_owned()))),
                 Err(e) => return msg.set(Some((false, e.to_string()))),
             };
-            let body = json!({ "code": code.canonical(), "resident": resident_of(&state) });
+            let body = CouponRedemption { code: code.canonical().to_owned(), resident: resident_of(&state) };
             let (ctx, state, msg, coupon) = (ctx.clone(), state.clone(), msg.clone(), coupon.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<Value>("/v1/coupons/redeem", &body).await {
+                match api::post::<TransactionReceipt>("/v1/coupons/redeem", &body).await {
                     Ok(receipt) => {
-                        let points: i64 = receipt["postings"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|p| p["amount"].as_i64())
-                            .filter(|a| *a > 0)
-                            .sum();
+                        let points: i64 = receipt.postings.iter().map(|p| p.amount).filter(|a| *a > 0).sum();
                         msg.set(Some((true, format!("{}{points}", ctx.t(T::redeemed)))));
                         coupon.set(String::new());
                         state.set(load().await);
@@ -126,10 +120,11 @@ fn assign_form(
             if n < 1 {
                 return msg.set(Some((false, ctx.t(T::err_amount).to_owned())));
             }
-            let body = json!({ "id": new_id(), "resident": resident_of(&state), "municipality": m, "amount": n });
+            let body =
+                AssignmentRequest { id: new_id(), resident: resident_of(&state), municipality: m, amount: n.into() };
             let (ctx, state, msg) = (ctx.clone(), state.clone(), msg.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<Value>("/v1/assignments", &body).await {
+                match api::post::<TransactionReceipt>("/v1/assignments", &body).await {
                     Ok(_) => {
                         msg.set(Some((true, format!("{}{n}", ctx.t(T::assigned)))));
                         state.set(load().await);

@@ -1,6 +1,6 @@
 //! The points history of each account, filtered by kind and period.
 
-use serde_json::Value;
+use mykey_core::api::{HistoryEntry, HistoryPage, TransactionKind};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -16,9 +16,9 @@ pub fn history(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let State::In(loaded) = &*p.state else { return html! {} };
     let list = p.municipality_list();
-    let accounts = loaded.balances["accounts"].as_array().cloned().unwrap_or_default();
+    let accounts = loaded.balances.as_ref().map(|b| b.accounts.as_slice()).unwrap_or_default();
     html! {
-        <PointsHistory accounts={accounts.iter().map(|a| (a["id"].as_i64().unwrap_or_default(), account_label(&ctx, &list, a))).collect::<Vec<_>>()} />
+        <PointsHistory accounts={accounts.iter().map(|a| (a.id, account_label(&ctx, &list, a))).collect::<Vec<_>>()} />
     }
 }
 
@@ -46,7 +46,7 @@ fn points_history(p: &HistoryProps) -> Html {
     let kind = use_state(String::new);
     let from = use_state(String::new);
     let to = use_state(String::new);
-    let entries = use_state(Vec::<Value>::new);
+    let entries = use_state(Vec::<HistoryEntry>::new);
     let cursor = use_state(|| None::<String>);
     let msg = use_state(|| None::<(bool, String)>);
     // Loads the first page (more = false) or the next one.
@@ -86,13 +86,13 @@ fn points_history(p: &HistoryProps) -> Html {
             let path = format!("/v1/accounts/{id}/history?{}", q.join("&"));
             let (ctx, entries, cursor, msg) = (ctx.clone(), entries.clone(), cursor.clone(), msg.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Value>(&path).await {
+                match api::get::<HistoryPage>(&path).await {
                     Ok(page) => {
                         let mut list = if more { (*entries).clone() } else { Vec::new() };
-                        list.extend(page["entries"].as_array().cloned().unwrap_or_default());
+                        list.extend(page.entries);
                         msg.set(None);
                         entries.set(list);
-                        cursor.set(page["next_cursor"].as_str().map(str::to_owned));
+                        cursor.set(page.next_cursor);
                     }
                     Err(f) if f.field.as_deref() == Some("to") => {
                         msg.set(Some((false, ctx.t(T::err_period).to_owned())))
@@ -126,14 +126,15 @@ fn points_history(p: &HistoryProps) -> Html {
         Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
     let kinds = [
-        ("payment", T::tx_payment),
-        ("grant", T::tx_grant),
-        ("conversion", T::tx_conversion),
-        ("assignment", T::tx_assignment),
-        ("expiry", T::tx_expiry),
-        ("adjustment", T::tx_adjustment),
+        (TransactionKind::Payment, T::tx_payment),
+        (TransactionKind::Grant, T::tx_grant),
+        (TransactionKind::Conversion, T::tx_conversion),
+        (TransactionKind::Assignment, T::tx_assignment),
+        (TransactionKind::Expiry, T::tx_expiry),
+        (TransactionKind::Adjustment, T::tx_adjustment),
     ];
-    let kind_label = |k: &str| kinds.iter().find(|(n, _)| *n == k).map(|(_, t)| ctx.t(*t)).unwrap_or_default();
+    let kind_label =
+        |k: TransactionKind| kinds.iter().find(|(n, _)| *n == k).map(|(_, t)| ctx.t(*t)).unwrap_or_default();
     let more = {
         let fetch = fetch.clone();
         Callback::from(move |_| fetch.emit(true))
@@ -154,7 +155,7 @@ fn points_history(p: &HistoryProps) -> Html {
                     <label for="history-kind">{ ctx.t(T::history_kind) }</label>
                     <select id="history-kind" onchange={on_kind}>
                         <option value="" selected={kind.is_empty()}>{ ctx.t(T::history_all) }</option>
-                        { for kinds.iter().map(|(k, t)| html! { <option value={*k} selected={*kind == *k}>{ ctx.t(*t) }</option> }) }
+                        { for kinds.iter().map(|(k, t)| html! { <option value={k.as_str()} selected={*kind == k.as_str()}>{ ctx.t(*t) }</option> }) }
                     </select>
                 </div>
                 <div class="field">
@@ -179,11 +180,11 @@ fn points_history(p: &HistoryProps) -> Html {
                 <tbody>
                     { for entries.iter().map(|e| html! {
                         <tr>
-                            <td>{ date(&ctx, e["created_at"].as_str().unwrap_or_default()) }</td>
-                            <td>{ kind_label(e["kind"].as_str().unwrap_or_default()) }</td>
-                            <td class="num">{ e["amount"].to_string() }</td>
-                            <td class="num">{ e["balance_after"].to_string() }</td>
-                            <td>{ e["memo"].as_str().unwrap_or_default() }</td>
+                            <td>{ date(&ctx, e.created_at) }</td>
+                            <td>{ kind_label(e.kind) }</td>
+                            <td class="num">{ e.amount }</td>
+                            <td class="num">{ e.balance_after }</td>
+                            <td>{ e.memo.clone().unwrap_or_default() }</td>
                         </tr>
                     }) }
                 </tbody>

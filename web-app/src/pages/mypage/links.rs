@@ -1,6 +1,7 @@
 //! Linked IDs: partner service IDs and online-shop member IDs; facilities' patron numbers.
 
-use serde_json::{json, Value};
+use mykey_core::api::{OnlineService, Partner};
+use mykey_core::identity::{PatronLink, ServiceLink, ServiceLinkRequest};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -31,25 +32,21 @@ pub fn links(p: &super::SubProps) -> Html {
 fn links_form(
     ctx: &Ctx,
     state: &UseStateHandle<State>,
-    links: &Value,
-    partners: &Value,
-    online: &Value,
+    links: &[ServiceLink],
+    partners: &[Partner],
+    online: &[OnlineService],
     target: &UseStateHandle<String>,
     service_id: &UseStateHandle<String>,
     msg: &Msg,
 ) -> Html {
-    let linkage: Vec<Value> =
-        partners.as_array().into_iter().flatten().filter(|p| p["exchange_method"] == "id_linkage").cloned().collect();
-    let online: Vec<Value> = online.as_array().cloned().unwrap_or_default();
-    let find = |list: &[Value], id: &Value| -> String {
-        list.iter().find(|x| x["id"] == *id).and_then(|x| x["name"].as_str()).unwrap_or_default().to_owned()
-    };
-    let name_of = |l: &Value| {
-        if l["partner"].is_null() {
-            find(&online, &l["online_service"])
-        } else {
-            find(partners.as_array().map(Vec::as_slice).unwrap_or_default(), &l["partner"])
-        }
+    let linkage: Vec<&Partner> = partners.iter().filter(|p| p.exchange_method == "id_linkage").collect();
+    let name_of = |l: &ServiceLink| -> String {
+        let name = match (l.partner, l.online_service) {
+            (Some(p), _) => partners.iter().find(|x| x.id == p).map(|x| x.name.as_str()),
+            (None, Some(o)) => online.iter().find(|x| x.id == o).map(|x| x.name.as_str()),
+            (None, None) => None,
+        };
+        name.unwrap_or_default().to_owned()
     };
     let onchange = {
         let target = target.clone();
@@ -65,17 +62,18 @@ fn links_form(
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             // "p:3" is partner 3, "o:1" online service 1.
-            let body = match target.split_once(':').map(|(k, id)| (k, id.parse::<i64>())) {
-                Some(("p", Ok(id))) => json!({ "partner": id, "service_id": service_id.trim() }),
-                Some(("o", Ok(id))) => json!({ "online_service": id, "service_id": service_id.trim() }),
+            let (partner, online_service) = match target.split_once(':').map(|(k, id)| (k, id.parse::<i64>())) {
+                Some(("p", Ok(id))) => (Some(id), None),
+                Some(("o", Ok(id))) => (None, Some(id)),
                 _ => return msg.set(Some((false, ctx.t(T::choose).to_owned()))),
             };
+            let body = ServiceLinkRequest { partner, online_service, service_id: service_id.trim().to_owned() };
             if service_id.trim().is_empty() {
                 return msg.set(Some((false, ctx.t(T::required).to_owned())));
             }
             let (ctx, state, msg, service_id) = (ctx.clone(), state.clone(), msg.clone(), service_id.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<Value>("/v1/me/service-links", &body).await {
+                match api::post::<ServiceLink>("/v1/me/service-links", &body).await {
                     Ok(_) => {
                         msg.set(Some((true, ctx.t(T::linked).to_owned())));
                         service_id.set(String::new());
@@ -93,18 +91,18 @@ fn links_form(
         })
     };
     let unlink = |id: String| revoke_then_reload(state, format!("/v1/me/service-links/{id}/revoke"));
-    let option = |prefix: &str, x: &Value| {
-        let value = format!("{prefix}:{}", x["id"]);
-        html! { <option value={value.clone()} selected={**target == value}>{ x["name"].as_str().unwrap_or_default() }</option> }
+    let option = |prefix: &str, id: i64, name: &str| {
+        let value = format!("{prefix}:{id}");
+        html! { <option value={value.clone()} selected={**target == value}>{ name.to_owned() }</option> }
     };
     html! {
         <section aria-labelledby="links-title">
             <h2 id="links-title">{ ctx.t(T::links_title) }</h2>
             <p>{ ctx.t(T::links_hint) }</p>
             <ul id="links">
-                { for links.as_array().into_iter().flatten().map(|l| {
-                    let id = l["id"].as_str().unwrap_or_default().to_owned();
-                    let service = l["service_id"].as_str().unwrap_or_default();
+                { for links.iter().map(|l| {
+                    let id = l.id.to_string();
+                    let service = l.service_id.as_str();
                     let label = format!("{} {} {service}", ctx.t(T::unlink), name_of(l));
                     html! {
                         <li>
@@ -120,10 +118,10 @@ fn links_form(
                     <select id="link-partner" onchange={onchange}>
                         <option value="" selected={target.is_empty()}>{ ctx.t(T::choose) }</option>
                         <optgroup label={ctx.t(T::link_partners)}>
-                            { for linkage.iter().map(|p| option("p", p)) }
+                            { for linkage.iter().map(|p| option("p", p.id, &p.name)) }
                         </optgroup>
                         <optgroup label={ctx.t(T::link_online)}>
-                            { for online.iter().map(|o| option("o", o)) }
+                            { for online.iter().map(|o| option("o", o.id, &o.name)) }
                         </optgroup>
                     </select>
                 </div>
@@ -145,7 +143,7 @@ fn revoke_then_reload(state: &UseStateHandle<State>, path: String) -> Callback<M
     Callback::from(move |_| {
         let (state, path) = (state.clone(), path.clone());
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = api::post::<Value>(&path, &json!({})).await;
+            let _ = api::post::<serde_json::Value>(&path, &serde_json::json!({})).await;
             state.set(load().await);
         });
     })
@@ -153,9 +151,8 @@ fn revoke_then_reload(state: &UseStateHandle<State>, path: String) -> Callback<M
 
 /// One card: the facilities whose counters find the resident's patron number from the card;
 /// linking happens at the facility (card and PIN), cutting a link here.
-fn patrons_section(ctx: &Ctx, state: &UseStateHandle<State>, patrons: &Value) -> Html {
+fn patrons_section(ctx: &Ctx, state: &UseStateHandle<State>, list: &[PatronLink]) -> Html {
     let unlink = |id: String| revoke_then_reload(state, format!("/v1/me/patron-links/{id}/revoke"));
-    let list: Vec<Value> = patrons.as_array().cloned().unwrap_or_default();
     html! {
         <section aria-labelledby="patrons-title">
             <h2 id="patrons-title">{ ctx.t(T::patrons_title) }</h2>
@@ -165,13 +162,12 @@ fn patrons_section(ctx: &Ctx, state: &UseStateHandle<State>, patrons: &Value) ->
             } else {
                 <ul id="patrons">
                     { for list.iter().map(|l| {
-                        let service = l["service"].as_str().unwrap_or_default();
-                        let number = l["patron_number"].as_str().unwrap_or_default();
+                        let (service, number) = (l.service.as_str(), l.patron_number.as_str());
                         let label = format!("{} {service} {number}", ctx.t(T::unlink));
                         html! {
                             <li>
                                 { service }{ "：" }{ number }{ " " }
-                                <button type="button" aria-label={label} onclick={unlink(l["id"].as_str().unwrap_or_default().to_owned())}>
+                                <button type="button" aria-label={label} onclick={unlink(l.id.to_string())}>
                                     { ctx.t(T::unlink) }
                                 </button>
                             </li>

@@ -3,7 +3,9 @@
 //! and reserved points, linked IDs and facilities, notices and password, the MyKey ID and the
 //! card.
 
-use mykey_core::api::Municipality;
+use chrono::{DateTime, Utc};
+use mykey_core::api::{AccountKind, AccountView, Directory, Municipality, OnlineService, Partner, ResidentBalances};
+use mykey_core::identity::{PatronLink, Profile, ServiceLink, UsageEvent};
 use serde_json::{json, Value};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -23,21 +25,34 @@ mod history;
 mod links;
 mod settings;
 
-/// A fresh idempotency id.
-pub fn new_id() -> String {
-    web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.random_uuid()).unwrap_or_default()
+/// A fresh idempotency id: a version 4 UUID from the browser's random numbers
+/// (`crypto.getRandomValues`, which unlike `randomUUID` works on any origin).
+pub fn new_id() -> uuid::Uuid {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    assert!(filled, "every browser the app supports has crypto.getRandomValues");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// What my page shows once logged in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
-    profile: Value,
-    balances: Value,
-    history: Value,
-    links: Value,
-    partners: Value,
-    online: Value,
-    patrons: Value,
+    /// The MyKey ID and its settings.
+    profile: Profile,
+    /// The resident's accounts (none when they could not be read).
+    balances: Option<ResidentBalances>,
+    /// The MyKey ID's usage history, newest first.
+    history: Vec<UsageEvent>,
+    /// Linked partner and online-service IDs.
+    links: Vec<ServiceLink>,
+    /// Every partner (to name links and offer ID linkage).
+    partners: Vec<Partner>,
+    /// Every online service (to name links).
+    online: Vec<OnlineService>,
+    /// Linked facilities' patron numbers.
+    patrons: Vec<PatronLink>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,14 +63,14 @@ pub enum State {
 }
 
 pub async fn load() -> State {
-    let Ok(profile) = api::get::<Value>("/v1/me").await else { return State::LoggedOut };
-    let resident = profile["resident"].as_i64().unwrap_or_default();
-    let balances = api::get::<Value>(&format!("/v1/residents/{resident}/balances")).await.unwrap_or_default();
-    let history = api::get::<Value>("/v1/me/history").await.unwrap_or_default();
-    let links = api::get::<Value>("/v1/me/service-links").await.unwrap_or_default();
-    let partners = api::get::<Value>("/v1/partners").await.unwrap_or_default();
-    let online = api::get::<Value>("/v1/directory").await.map(|d| d["online_services"].clone()).unwrap_or_default();
-    let patrons = api::get::<Value>("/v1/me/patron-links").await.unwrap_or_default();
+    let Ok(profile) = api::get::<Profile>("/v1/me").await else { return State::LoggedOut };
+    let resident = profile.resident;
+    let balances = api::get::<ResidentBalances>(&format!("/v1/residents/{resident}/balances")).await.ok();
+    let history = api::get::<Vec<UsageEvent>>("/v1/me/history").await.unwrap_or_default();
+    let links = api::get::<Vec<ServiceLink>>("/v1/me/service-links").await.unwrap_or_default();
+    let partners = api::get::<Vec<Partner>>("/v1/partners").await.unwrap_or_default();
+    let online = api::get::<Directory>("/v1/directory").await.map(|d| d.online_services).unwrap_or_default();
+    let patrons = api::get::<Vec<PatronLink>>("/v1/me/patron-links").await.unwrap_or_default();
     State::In(Box::new(Loaded { profile, balances, history, links, partners, online, patrons }))
 }
 
@@ -86,16 +101,15 @@ pub fn reload(state: &UseStateHandle<State>) {
 
 /// An account as the resident knows it: its kind and, for municipal and event points, the
 /// municipality (`municipal:12` as its prefecture and name).
-pub fn account_label(ctx: &Ctx, municipalities: &[Municipality], account: &Value) -> String {
-    let kind = match account["kind"].as_str().unwrap_or_default() {
-        "reserved" => ctx.t(T::kind_reserved),
-        "event" => ctx.t(T::kind_event),
+pub fn account_label(ctx: &Ctx, municipalities: &[Municipality], account: &AccountView) -> String {
+    let kind = match account.kind {
+        AccountKind::Reserved => ctx.t(T::kind_reserved),
+        AccountKind::Event => ctx.t(T::kind_event),
         _ => ctx.t(T::kind_municipal),
     };
-    let place = account["currency"]
-        .as_str()
-        .and_then(|c| c.strip_prefix("municipal:"))
-        .and_then(|id| id.parse::<i64>().ok())
+    let place = account
+        .currency
+        .municipality()
         .and_then(|id| municipalities.iter().find(|m| m.id == id))
         .map(|m| format!("（{} {}）", m.prefecture, m.name))
         .unwrap_or_default();
@@ -235,7 +249,7 @@ pub fn my_page() -> Html {
             let here = if route == MyRoute::NotFound { MyRoute::Balances } else { route };
             html! {
                 <>
-                    <p class="candidate">{ ctx.t(T::mykey_id) }{ "：" }<strong id="me-id">{ loaded.profile["mykey_id"].as_str().unwrap_or_default() }</strong></p>
+                    <p class="candidate">{ ctx.t(T::mykey_id) }{ "：" }<strong id="me-id">{ loaded.profile.mykey_id.to_string() }</strong></p>
                     <nav class="subnav" aria-label={ctx.t(T::my_nav)}>
                         <ul>
                             { for MyRoute::ALL.iter().map(|r| html! {
@@ -276,17 +290,14 @@ pub fn message(m: &Msg, id: &str) -> Html {
 /// The logged-in resident.
 pub fn resident_of(state: &State) -> i64 {
     match state {
-        State::In(loaded) => loaded.profile["resident"].as_i64().unwrap_or_default(),
+        State::In(loaded) => loaded.profile.resident,
         _ => 0,
     }
 }
 
-/// An RFC 3339 time as a date in Japan (where the points are used).
-pub fn date(ctx: &Ctx, at: &str) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(at));
-    if d.get_time().is_nan() {
-        return at.to_owned();
-    }
+/// A time as a date in Japan (where the points are used).
+pub fn date(ctx: &Ctx, at: DateTime<Utc>) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at.timestamp_millis() as f64));
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &"timeZone".into(), &"Asia/Tokyo".into());
     let locale = if ctx.lang == crate::i18n::Lang::Ja { "ja-JP" } else { "en-GB" };

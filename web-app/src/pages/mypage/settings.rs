@@ -1,5 +1,6 @@
 //! E-mail and notices; the password.
 
+use mykey_core::identity::{Notices, Profile, SettingsChange};
 use serde_json::{json, Value};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -23,7 +24,7 @@ pub fn settings(p: &super::SubProps) -> Html {
 
 #[derive(Properties, PartialEq)]
 struct SettingsProps {
-    profile: Value,
+    profile: Profile,
 }
 
 /// E-mail (typed twice) and the four notice choices.
@@ -31,10 +32,9 @@ struct SettingsProps {
 fn settings_form(p: &SettingsProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
     let initial = p.profile.clone();
-    let email = use_state(|| initial["email"].as_str().unwrap_or_default().to_owned());
-    let email2 = use_state(|| initial["email"].as_str().unwrap_or_default().to_owned());
-    let keys = ["points_granted", "points_expired", "settings_changed", "mykey_id_changed"];
-    let notices = use_state(|| keys.map(|k| initial["notices"][k].as_bool().unwrap_or(false)));
+    let email = use_state(|| initial.email.clone().unwrap_or_default());
+    let email2 = use_state(|| initial.email.clone().unwrap_or_default());
+    let notices = use_state(|| initial.notices.clone());
     let msg = use_state(|| None::<(bool, String)>);
     let text = |id: &'static str, label: T, h: &UseStateHandle<String>| {
         let h2 = h.clone();
@@ -47,12 +47,12 @@ fn settings_form(p: &SettingsProps) -> Html {
             </div>
         }
     };
-    let check = |i: usize, label: T| {
-        let checked = notices[i];
+    let check = |i: usize, label: T, field: fn(&mut Notices) -> &mut bool| {
+        let checked = *field(&mut (*notices).clone());
         let notices = notices.clone();
         let onchange = Callback::from(move |e: Event| {
-            let mut n = *notices;
-            n[i] = e.target_unchecked_into::<HtmlInputElement>().checked();
+            let mut n = (*notices).clone();
+            *field(&mut n) = e.target_unchecked_into::<HtmlInputElement>().checked();
             notices.set(n);
         });
         let id = format!("setting-{i}");
@@ -68,12 +68,11 @@ fn settings_form(p: &SettingsProps) -> Html {
             (ctx.clone(), email.clone(), email2.clone(), notices.clone(), msg.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let n = *notices;
-            let body = json!({
-                "email": (!email.is_empty()).then(|| (*email).clone()),
-                "email_confirmation": (!email2.is_empty()).then(|| (*email2).clone()),
-                "notices": { "points_granted": n[0], "points_expired": n[1], "settings_changed": n[2], "mykey_id_changed": n[3] },
-            });
+            let body = SettingsChange {
+                email: (!email.is_empty()).then(|| (*email).clone()),
+                email_confirmation: (!email2.is_empty()).then(|| (*email2).clone()),
+                notices: (*notices).clone(),
+            };
             let (ctx, msg) = (ctx.clone(), msg.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 msg.set(Some(match api::put::<Value>("/v1/me/settings", &body).await {
@@ -93,10 +92,10 @@ fn settings_form(p: &SettingsProps) -> Html {
                 { text("settings-email2", T::email_again, &email2) }
                 <fieldset>
                     <legend>{ ctx.t(T::notices) }</legend>
-                    { check(0, T::notice_granted) }
-                    { check(1, T::notice_expired) }
-                    { check(2, T::notice_settings) }
-                    { check(3, T::notice_id) }
+                    { check(0, T::notice_granted, |n| &mut n.points_granted) }
+                    { check(1, T::notice_expired, |n| &mut n.points_expired) }
+                    { check(2, T::notice_settings, |n| &mut n.settings_changed) }
+                    { check(3, T::notice_id, |n| &mut n.mykey_id_changed) }
                 </fieldset>
                 <button type="submit">{ ctx.t(T::save) }</button>
             </form>
