@@ -114,15 +114,20 @@ pub async fn serve_with(
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
-    let router = http::router(engine.clone(), identity, std::sync::Arc::new(coupons), site.web_dir, extra);
+    let router = http::router(engine.clone(), identity.clone(), std::sync::Arc::new(coupons), site.web_dir, extra);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            match engine.apply(engine::Change::Jobs { now: time::now() }).await {
+            let now = time::now();
+            match engine.apply(engine::Change::Jobs { now }).await {
                 Ok(r) => tracing::info!(report = ?r, "scheduled jobs ran"),
                 Err(p) => tracing::warn!(problem = ?p, "scheduled jobs failed"),
+            }
+            match identity.clean_up(now).await {
+                Ok(c) => tracing::info!(removed = ?c, "ended sessions and old drafts removed"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "removing ended sessions failed"),
             }
         }
     });

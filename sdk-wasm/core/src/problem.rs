@@ -76,7 +76,7 @@ problem_kinds! {
     ServiceIdTaken => ("service-id-taken", 409, "That service ID is already linked to a MyKey ID"),
     RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
     Internal => ("internal", 500, "The server failed"),
-    Unavailable => ("unavailable", 503, "The ledger is not accepting writes right now"),
+    Unavailable => ("unavailable", 503, "The server cannot answer right now; try again"),
 }
 
 impl ProblemKind {

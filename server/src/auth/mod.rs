@@ -28,6 +28,8 @@ pub enum Role {
     Terminal,
     /// One resident's session.
     Resident,
+    /// A mirror of the log: reads entry bundles, nothing else.
+    Mirror,
 }
 
 impl Role {
@@ -40,12 +42,13 @@ impl Role {
             Role::Store => "store",
             Role::Terminal => "terminal",
             Role::Resident => "resident",
+            Role::Mirror => "mirror",
         }
     }
 
     /// Parses the name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Operator, Role::Municipality, Role::Partner, Role::Store, Role::Terminal, Role::Resident]
+        [Role::Operator, Role::Municipality, Role::Partner, Role::Store, Role::Terminal, Role::Resident, Role::Mirror]
             .into_iter()
             .find(|r| r.as_str() == s)
     }
@@ -82,6 +85,15 @@ impl Caller {
     pub fn require_operator(&self) -> Result<(), Problem> {
         self.require(&[], i64::MIN)
     }
+
+    /// Allows the operator and `role`, whatever it acts for (a mirror acts for no one).
+    pub fn require_role(&self, role: Role) -> Result<(), Problem> {
+        if self.role == Role::Operator || self.role == role {
+            Ok(())
+        } else {
+            Err(Problem::new(ProblemKind::Forbidden, format!("a {} key may not do that", self.role.as_str())))
+        }
+    }
 }
 
 /// Makes a new key for `role`.
@@ -91,7 +103,8 @@ pub fn new_key(role: Role) -> String {
     format!("mk_{}_{}", role.as_str(), hex::encode(b))
 }
 
-/// The stored form of a key.
+/// The stored form of a key, which is also its id (`key_id`): the SHA-256 of the key, which
+/// names the key without revealing it.
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
@@ -103,11 +116,15 @@ pub async fn create_key(store: &Store, role: Role, subject: i64, label: &str) ->
     Ok(key)
 }
 
-/// Resolves keys, remembering the ones seen (keys are not revoked yet, so a cache hit is
-/// always right). Bounded: past the limit the cache is cleared.
+/// How long a resolved key is remembered. A key revoked through the API is forgotten at once;
+/// one revoked by another process (`mykey-server revoke-api-key`) stops working within this.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves keys, remembering the ones seen for [`KEY_CACHE_TTL`]. Bounded: past the limit
+/// the cache is cleared.
 #[derive(Default)]
 pub struct KeyCache {
-    known: RwLock<HashMap<String, Caller>>,
+    known: RwLock<HashMap<String, (Caller, std::time::Instant)>>,
 }
 
 const KEY_CACHE_LIMIT: usize = 100_000;
@@ -118,30 +135,48 @@ impl KeyCache {
         let unauth = || {
             Problem::new(
                 ProblemKind::Unauthenticated,
-                "send an API key as `Authorization: Bearer mk_...`; this one is not known",
+                "send an API key as `Authorization: Bearer mk_...`; this one is not known or was revoked",
             )
         };
         if !key.starts_with("mk_") || key.len() > 128 {
             return Err(unauth());
         }
         let h = hash_key(key);
-        if let Some(c) = self.known.read().expect("not poisoned").get(&h) {
-            return Ok(*c);
+        if let Some((c, at)) = self.known.read().expect("not poisoned").get(&h) {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(*c);
+            }
         }
         let found = store.api_key(&h).await.map_err(|e| {
             tracing::error!(error = %e, "reading api keys");
             Problem::new(ProblemKind::Unavailable, "the key store is not answering")
         })?;
-        let (role, subject) = found.ok_or_else(unauth)?;
+        let Some((role, subject)) = found else {
+            self.forget(&h);
+            return Err(unauth());
+        };
         let role = Role::parse(&role).ok_or_else(unauth)?;
         let c = Caller { role, subject };
         let mut known = self.known.write().expect("not poisoned");
         if known.len() >= KEY_CACHE_LIMIT {
             known.clear();
         }
-        known.insert(h, c);
+        known.insert(h, (c, std::time::Instant::now()));
         Ok(c)
     }
+
+    /// Forgets the key with id `key_id` (after its revocation).
+    pub fn forget(&self, key_id: &str) {
+        self.known.write().expect("not poisoned").remove(key_id);
+    }
+}
+
+/// Revokes the key with id `key_id` (see [`hash_key`]) and forgets it in `cache`; false when
+/// no live key has that id.
+pub async fn revoke_key(store: &Store, cache: &KeyCache, key_id: &str) -> anyhow::Result<bool> {
+    let done = store.revoke_api_key(key_id, crate::time::now()).await?;
+    cache.forget(key_id);
+    Ok(done)
 }
 
 /// Failed key look-ups allowed per client address and minute; past it the answer is 429, so

@@ -14,7 +14,7 @@ pub fn may_read_resident(caller: &Caller, resident: i64, home: Option<i64>) -> b
         Role::Operator | Role::Terminal | Role::Store => true,
         Role::Resident => caller.subject == resident,
         Role::Municipality => home == Some(caller.subject),
-        Role::Partner => false,
+        Role::Partner | Role::Mirror => false,
     }
 }
 
@@ -27,6 +27,7 @@ pub fn may_read_account(caller: &Caller, kind: AccountKind, owner: i64, municipa
         Role::Resident => kind.is_resident() && owner == caller.subject,
         Role::Partner => kind == AccountKind::Clearing && owner == caller.subject,
         Role::Store | Role::Terminal => kind == AccountKind::Receivable && owner == caller.subject,
+        Role::Mirror => false,
     }
 }
 
@@ -47,7 +48,7 @@ pub fn settlement_scope(
             caller.require(&[Role::Municipality], municipality.unwrap_or(caller.subject))?;
             Ok((partner, Some(caller.subject)))
         }
-        Role::Resident | Role::Store | Role::Terminal => {
+        Role::Resident | Role::Store | Role::Terminal | Role::Mirror => {
             Err(Problem::new(ProblemKind::Forbidden, "settlements are for partners, municipalities and the operator"))
         }
     }

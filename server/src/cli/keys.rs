@@ -1,8 +1,5 @@
 //! Key and secret files the subcommands create.
 
-#[cfg(feature = "demo")]
-use anyhow::Context;
-
 /// A new witness key named `name`.
 pub(crate) fn new_witness_key(name: &str) -> mykey_core::note::SignerKey {
     use rand::RngCore;
@@ -15,7 +12,7 @@ pub(crate) fn new_witness_key(name: &str) -> mykey_core::note::SignerKey {
 #[cfg(feature = "demo")]
 pub(crate) fn demo_ca(path: &std::path::Path) -> anyhow::Result<mykey_virtual_card::DemoCa> {
     if path.exists() {
-        let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let json = mykey_server::secret::read_secret_file(path)?;
         return mykey_virtual_card::DemoCa::from_json(&json);
     }
     let ca = mykey_virtual_card::DemoCa::generate(&mut rand::rngs::OsRng, std::time::SystemTime::now())?;

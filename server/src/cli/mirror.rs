@@ -13,7 +13,7 @@ pub(crate) struct Args {
     /// The log's base URL.
     #[arg(long)]
     from: String,
-    /// A key of the log allowed to read entry bundles.
+    /// The log's `mirror` key (`api-key --role mirror`), which reads entry bundles only.
     #[arg(long, env = "MYKEY_MIRROR_SOURCE_KEY")]
     source_key: Option<String>,
     /// The log's public key (vkey).

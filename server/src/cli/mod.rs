@@ -14,6 +14,7 @@ mod migrate;
 mod mirror;
 mod options;
 mod restore;
+mod revoke_api_key;
 mod serve;
 #[cfg(feature = "demo")]
 mod virtual_card;
@@ -58,6 +59,8 @@ enum Command {
     Jobs(jobs::Args),
     /// Create an API key and print it (it is shown only once).
     ApiKey(api_key::Args),
+    /// Revoke an API key (by the key or its id).
+    RevokeApiKey(revoke_api_key::Args),
 }
 
 /// Logs to stderr in `format`, filtered by `RUST_LOG`.
@@ -89,5 +92,6 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         Command::VirtualCard(a) => virtual_card::run(g, a).await,
         Command::Jobs(a) => jobs::run(g, a).await,
         Command::ApiKey(a) => api_key::run(g, a).await,
+        Command::RevokeApiKey(a) => revoke_api_key::run(g, a).await,
     }
 }

@@ -1,6 +1,7 @@
-//! Settlement statements and the scheduled jobs.
+//! Settlement statements, the scheduled jobs and API key revocation.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -17,7 +18,10 @@ use crate::time;
 
 /// This group's routes.
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/jobs/run", post(run_jobs)).route("/v1/settlements", get(settlements))
+    Router::new()
+        .route("/v1/jobs/run", post(run_jobs))
+        .route("/v1/settlements", get(settlements))
+        .route("/v1/api-keys/{key_id}/revoke", post(revoke_api_key))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -77,5 +81,30 @@ async fn run_jobs(
     match s.engine.apply(Change::Jobs { now }).await? {
         ChangeResult::Jobs(j) => Ok(Json(j)),
         _ => unreachable!("jobs answer with a report"),
+    }
+}
+
+/// Revoke an API key at once (operator): its id is the SHA-256 of the key, in hex, which
+/// `mykey-server api-key` prints beside the key. Any later request with it answers 401.
+#[utoipa::path(post, path = "/v1/api-keys/{key_id}/revoke", security(("api_key" = [])),
+    params(("key_id" = String, Path, description = "The key's id: SHA-256 of the key, 64 hex digits")),
+    responses((status = 204, description = "Revoked"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No live key has that id", body = Problem, content_type = "application/problem+json")))]
+async fn revoke_api_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_operator()?;
+    if key_id.len() != 64 || !key_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ApiError(
+            Problem::new(ProblemKind::InvalidRequest, "a key id is 64 lower-case hex digits").with("field", "key_id"),
+        ));
+    }
+    if crate::auth::revoke_key(s.engine.store(), &s.keys, &key_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(Problem::new(ProblemKind::NotFound, "no live API key has that id")))
     }
 }

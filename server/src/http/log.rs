@@ -77,9 +77,9 @@ async fn log_tile(State(s): State<AppState>, Path(path): Path<String>) -> ApiRes
 }
 
 /// A C2SP entry bundle, `tile/entries/<N>[.p/<W>]`: the leaves themselves, which are the
-/// residents' transactions, so only for the operator (and, later, mirrors).
+/// residents' transactions, so only for the operator and mirrors (a `mirror` key).
 async fn log_entries(State(s): State<AppState>, caller: Caller, Path(bundle): Path<String>) -> ApiResult<Response> {
-    caller.require_operator()?;
+    caller.require_role(crate::auth::Role::Mirror)?;
     let (_, n, width) = servable_tile(&s, &format!("tile/entries/{bundle}"))?;
     Ok(tile_response(crate::log::entry_bundle(s.engine.store(), n, width).await?))
 }

@@ -30,6 +30,7 @@ mod ops;
 pub mod state;
 
 pub use extract::MAX_BODY_BYTES;
+pub use ops::REQUEST_TIMEOUT;
 
 /// The router with every route, and `extra` routes (the demo's) under the same layers.
 pub fn router(
@@ -72,7 +73,34 @@ pub fn router(
         .merge(extra)
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(ops::REQUEST_TIMEOUT, ops::time_limit))
         .layer(middleware::from_fn(ops::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use axum::Router;
+
+    #[tokio::test]
+    async fn a_request_that_takes_too_long_is_answered_503_with_a_problem() {
+        let app: Router = Router::new()
+            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
+            .route("/fast", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(Duration::from_millis(100), super::ops::time_limit));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let res = reqwest::get(format!("{base}/slow")).await.unwrap();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["type"], "urn:mykey:problem:unavailable");
+        assert!(body["detail"].as_str().unwrap().contains("same id"), "{body}");
+        assert_eq!(reqwest::get(format!("{base}/fast")).await.unwrap().status(), 200);
+    }
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::extract::{Request as HttpRequest, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use mykey_core::{Problem, ProblemKind};
 
 use super::error::{ApiError, ApiResult};
@@ -17,6 +17,30 @@ pub(super) async fn track(req: HttpRequest, next: Next) -> Response {
     metrics::counter!("mykey_http_requests_total", "status" => status).increment(1);
     metrics::histogram!("mykey_http_request_seconds").record(started.elapsed().as_secs_f64());
     res
+}
+
+/// Longest a request may take before it is answered `503 unavailable`: a database that stopped
+/// answering (a full disk, a lost connection) must not hold clients and their sockets forever.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Answers `503 unavailable` for a request that took longer than `limit`. A write cut off
+/// this way may still be applied: the client sends it again with the same id, which returns
+/// the stored answer or applies it once.
+pub(super) async fn time_limit(State(limit): State<std::time::Duration>, req: HttpRequest, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            metrics::counter!("mykey_http_timeouts_total").increment(1);
+            ApiError(Problem::new(
+                ProblemKind::Unavailable,
+                format!(
+                    "the server could not answer within {} s; send the request again (with the same id for a write)",
+                    limit.as_secs_f64()
+                ),
+            ))
+            .into_response()
+        }
+    }
 }
 
 /// A plain page for whoever opens the server in a browser.

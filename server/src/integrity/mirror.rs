@@ -285,7 +285,11 @@ pub fn router(store: Store, token: Option<String>) -> axum::Router {
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "));
-                if s.token.is_none() || sent != s.token.as_deref() {
+                let allowed = match (&s.token, sent) {
+                    (Some(token), Some(sent)) => crate::secret::same_secret(token.as_bytes(), sent.as_bytes()),
+                    _ => false,
+                };
+                if !allowed {
                     return (StatusCode::UNAUTHORIZED, "entry bundles need the mirror's token\n").into_response();
                 }
                 crate::log::entry_bundle(&s.store, n, width).await

@@ -722,14 +722,19 @@ impl Ledger {
             "a memo the tables and the log can hold"
         );
         let mut per_currency: BTreeMap<Currency, i64> = BTreeMap::new();
-        let mut per_account: BTreeMap<i64, i64> = BTreeMap::new();
+        // Per account: (net, credits). Legs are at most MAX_POINTS each and MAX_LEGS in all,
+        // so these sums cannot overflow; balances can, over enough transactions.
+        let mut per_account: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for leg in legs {
             assert!(leg.amount != 0, "callers refuse zero legs");
+            assert!(leg.amount.abs() <= mykey_core::points::MAX_POINTS, "callers bound amounts");
             let a = self.accounts.get(&leg.account).ok_or_else(|| {
                 problem(ProblemKind::UnknownAccount, format!("account {} does not exist", leg.account))
             })?;
             *per_currency.entry(a.currency).or_default() += leg.amount;
-            *per_account.entry(leg.account).or_default() += leg.amount;
+            let (net, credits) = per_account.entry(leg.account).or_default();
+            *net += leg.amount;
+            *credits += leg.amount.max(0);
         }
         if per_currency.values().any(|s| *s != 0) {
             let total: i64 = per_currency.values().sum();
@@ -741,8 +746,15 @@ impl Ledger {
             let sums: Vec<String> = per_currency.iter().map(|(c, s)| format!("{c}: {s}")).collect();
             return Err(problem(kind, format!("{what} ({})", sums.join(", "))));
         }
-        for (account, net) in &per_account {
+        for (account, &(net, credits)) in &per_account {
             let a = &self.accounts[account];
+            // Credits are applied before debits: the balance passes through `balance + credits`.
+            if a.balance.checked_add(credits).is_none() || a.balance.checked_add(net).is_none() {
+                return Err(problem(
+                    ProblemKind::InvalidRequest,
+                    format!("account {account}'s balance would leave the range the ledger can count"),
+                ));
+            }
             if a.kind.is_resident() && a.balance - a.held + net < 0 {
                 return Err(self.insufficient(*account, -net));
             }
@@ -761,7 +773,7 @@ impl Ledger {
             let leg = &legs[i];
             let expires_default = self.default_expiry(leg.account, created_at);
             let a = self.accounts.get_mut(&leg.account).expect("validated above");
-            a.balance += leg.amount;
+            a.balance = a.balance.checked_add(leg.amount).expect("checked above");
             let balance_after = a.balance;
             let resident_account = a.kind.is_resident();
             ch.accounts.insert(a.id, a.clone());

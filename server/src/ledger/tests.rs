@@ -65,6 +65,32 @@ fn payment_moves_points_to_the_shop_and_refuses_overdraft() {
 }
 
 #[test]
+fn a_balance_that_would_overflow_is_refused_and_nothing_moves() {
+    let mut w = world();
+    let (r, shop) = (w.residents[0], w.shops[0]);
+    grant(&mut w, r, 1, 500).unwrap();
+    // A treasury that granted almost all it can count: the next grant would wrap it around.
+    let treasury = w.l.municipalities[&1].treasury;
+    w.l.accounts.get_mut(&treasury).unwrap().balance = i64::MIN + 10;
+    let e = grant(&mut w, r, 1, 11).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::InvalidRequest), "{e:?}");
+    assert!(e.detail.contains(&format!("account {treasury}'s balance")), "{}", e.detail);
+    assert_eq!(w.l.accounts[&treasury].balance, i64::MIN + 10, "nothing moved");
+    grant(&mut w, r, 1, 10).unwrap();
+    // A receivable near the top: a payment into it is refused the same way.
+    let receivable = w.l.shops[&shop].receivable;
+    w.l.accounts.get_mut(&receivable).unwrap().balance = i64::MAX - 1;
+    let e = pay(&mut w, r, 1, shop, d(2)).unwrap_err();
+    assert_eq!(e.kind(), Some(ProblemKind::InvalidRequest), "{e:?}");
+    assert_eq!(w.l.accounts[&r_account(&w, r)].balance, 510, "the resident keeps the points");
+    pay(&mut w, r, 1, shop, d(1)).unwrap();
+}
+
+fn r_account(w: &World, resident: i64) -> i64 {
+    w.l.accounts.values().find(|a| a.owner == resident && a.kind == AccountKind::Municipal).expect("an account").id
+}
+
+#[test]
 fn refusals_name_the_problem() {
     let mut w = world();
     let (r, s0, s1) = (w.residents[0], w.shops[0], w.shops[1]);

@@ -56,9 +56,8 @@ pub fn key_file(
     path: &std::path::Path,
     new: impl FnOnce() -> mykey_core::note::SignerKey,
 ) -> anyhow::Result<mykey_core::note::SignerKey> {
-    use anyhow::Context;
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::secret::read_secret_file(path)?;
         return mykey_core::note::SignerKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     let key = new();

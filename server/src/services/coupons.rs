@@ -47,7 +47,7 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     use anyhow::Context;
     use rand::RngCore;
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::secret::read_secret_file(path)?;
         let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
         return bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()));
     }

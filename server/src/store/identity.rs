@@ -327,6 +327,15 @@ pub async fn delete_expired_sessions(pool: &AnyPool, now: Micros) -> sqlx::Resul
     Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?.rows_affected())
 }
 
+/// Removes drafts started before `before`; returns how many.
+pub async fn delete_drafts_before(pool: &AnyPool, before: Micros) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM mykey_id_drafts WHERE created_at < $1")
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
 /// Appends to the usage history inside `tx` (not yet logged: `leaf_index` is null).
 pub async fn insert_event(
     tx: &mut sqlx::AnyConnection,

@@ -1100,9 +1100,19 @@ impl Store {
         Ok(())
     }
 
-    /// Finds an API key by hash: (role, subject).
+    /// Revokes the live key with hash `key_hash`; false when there is none.
+    pub async fn revoke_api_key(&self, key_hash: &str, now: Micros) -> anyhow::Result<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(key_hash.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Finds a live (not revoked) API key by hash: (role, subject).
     pub async fn api_key(&self, key_hash: &str) -> anyhow::Result<Option<(String, i64)>> {
-        let row = sqlx::query("SELECT role, subject FROM api_keys WHERE key_hash = $1")
+        let row = sqlx::query("SELECT role, subject FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
             .bind(key_hash.to_owned())
             .fetch_optional(&self.pool)
             .await?;

@@ -572,3 +572,54 @@ async fn the_openapi_document_gives_each_free_text_its_own_limit() {
     assert_eq!(limit_of("FacilityServiceRequest", "name"), mykey_core::identity::FACILITY_SERVICE_NAME_MAX);
     assert!(doc["paths"]["/v1/grants"]["post"]["responses"]["413"].is_object());
 }
+
+/// A revoked key stops working at the next request; a mirror key reads the log's entry
+/// bundles and nothing else. Without revocation the key keeps working (the cache held it
+/// until restart); without the mirror role a mirror needed the operator's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_revoked_at_once_and_a_mirror_key_only_reads_entry_bundles() {
+    use mykey_server::auth::{create_key, hash_key, Role};
+    let app = &App::start().await;
+    let r = app.residents[0];
+    let grant = |key: String| {
+        let body = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 5});
+        async move { app.post("/v1/grants", &key, body).await }
+    };
+    let key = create_key(app.engine.store(), Role::Municipality, 1, "staff laptop").await.unwrap();
+    assert_eq!(grant(key.clone()).await.0, 201);
+    let id = hash_key(&key);
+
+    // Only the operator revokes; a malformed id is a problem, an unknown one 404.
+    let path = format!("/v1/api-keys/{id}/revoke");
+    let (s, v) = app.post(&path, &app.keys.municipality1, json!({})).await;
+    assert_eq!((s, slug(&v)), (403, "forbidden"), "{v}");
+    let (s, v) = app.post("/v1/api-keys/xyz/revoke", &app.keys.operator, json!({})).await;
+    assert_eq!((s, slug(&v)), (400, "invalid-request"), "{v}");
+    let res = app.client.post(format!("{}{path}", app.base)).bearer_auth(&app.keys.operator).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (s, v) = grant(key.clone()).await;
+    assert_eq!((s, slug(&v)), (401, "unauthenticated"), "revoked at once: {v}");
+    let (s, v) = app.post(&path, &app.keys.operator, json!({})).await;
+    assert_eq!((s, slug(&v)), (404, "not-found"), "already revoked: {v}");
+    assert_eq!(grant(app.keys.municipality1.clone()).await.0, 201, "other keys keep working");
+
+    // A mirror key: entry bundles yes; balances, grants and settlements no.
+    let mirror = create_key(app.engine.store(), Role::Mirror, 0, "mirror").await.unwrap();
+    let mut bundle = None;
+    for _ in 0..50 {
+        let note = app.client.get(format!("{}/log/checkpoint", app.base)).send().await.unwrap();
+        if note.status() == 200 {
+            let size: u64 = note.text().await.unwrap().lines().nth(1).unwrap().parse().unwrap();
+            if size > 0 {
+                let url = format!("{}/log/tile/entries/000.p/{}", app.base, size.min(255));
+                bundle = Some(app.client.get(url).bearer_auth(&mirror).send().await.unwrap().status().as_u16());
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(bundle, Some(200), "a mirror reads entry bundles");
+    assert_eq!(app.get(&format!("/v1/residents/{r}/balances"), &mirror).await.0, 403);
+    assert_eq!(grant(mirror.clone()).await.0, 403);
+    assert_eq!(app.get("/v1/settlements?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", &mirror).await.0, 403);
+}

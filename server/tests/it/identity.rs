@@ -31,6 +31,8 @@ struct Server {
     library: i64,
     library_key: String,
     terminal_key: String,
+    /// The identity service the server runs.
+    identity: Arc<Identity>,
     _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -143,11 +145,12 @@ async fn server(opts: Options) -> Server {
         smtp_url: url,
         from: "mykey <no-reply@mykey.test>".into(),
     });
+    let served = identity.clone();
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
         let site = mykey_server::ServeConfig { mail, ..Default::default() };
-        mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)).await.unwrap();
+        mykey_server::serve_with(engine, served, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
     Server {
         base,
@@ -161,6 +164,7 @@ async fn server(opts: Options) -> Server {
         library,
         library_key,
         terminal_key,
+        identity,
         _db: db,
         task,
     }
@@ -924,4 +928,30 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     for k in ["facility_linked", "facility_lookup", "facility_unlinked"] {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
+}
+
+#[tokio::test]
+async fn ended_sessions_and_old_drafts_are_removed() {
+    use mykey_server::services::identity::{CleanedUp, DRAFT_LIFE, SESSION_LIFE};
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut c = card(&s);
+    registered(&b, &mut c).await;
+    let pool = sqlx::AnyPool::connect(&s._db.url).await.unwrap();
+    // A dialogue left unfinished long ago, and one just begun.
+    let now = mykey_server::time::now();
+    let old = now - i64::try_from(DRAFT_LIFE.as_micros()).unwrap() - 1;
+    let draft = mykey_server::store::identity::Draft::default();
+    mykey_server::store::identity::save_draft(&pool, "issuer", "old", &draft, old).await.unwrap();
+    mykey_server::store::identity::save_draft(&pool, "issuer", "new", &draft, now).await.unwrap();
+
+    // Nothing has ended yet: the live session stays.
+    assert_eq!(s.identity.clean_up(now).await.unwrap(), CleanedUp { sessions: 0, drafts: 1 });
+    assert_eq!(b.get("/v1/me").await.0, 200);
+    // The server's sessions last an hour here (`with_lives`), shorter than SESSION_LIFE.
+    let later = now + i64::try_from(SESSION_LIFE.as_micros()).unwrap() + 1;
+    assert_eq!(s.identity.clean_up(later).await.unwrap(), CleanedUp { sessions: 1, drafts: 0 });
+    assert_eq!(b.get("/v1/me").await.0, 401, "the removed session no longer logs in");
+    let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mykey_id_drafts").fetch_one(&pool).await.unwrap();
+    assert_eq!(left.0, 1, "the new draft stays");
 }

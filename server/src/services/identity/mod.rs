@@ -45,6 +45,18 @@ pub const FAILED_LOGINS_PER_IP: usize = 20;
 pub const FAILED_LOGINS_PER_ID: usize = 5;
 /// The window of the two limits above.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long an unfinished registration's candidate dialogue is kept; after it the card starts
+/// a new one.
+pub const DRAFT_LIFE: Duration = Duration::from_secs(30 * 86_400);
+
+/// What a clean-up removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanedUp {
+    /// Expired sessions.
+    pub sessions: u64,
+    /// Drafts older than [`DRAFT_LIFE`].
+    pub drafts: u64,
+}
 
 type KeyedLimiter<K> = governor::DefaultKeyedRateLimiter<K>;
 
@@ -193,6 +205,14 @@ impl Identity {
         if let Err(p) = self.engine.apply(Change::LogUsage { events }).await {
             tracing::warn!(problem = ?p, "usage events not logged yet; they will be at the next start");
         }
+    }
+
+    /// Removes sessions that ended and drafts older than [`DRAFT_LIFE`] as of `now` (the
+    /// scheduled jobs run it).
+    pub async fn clean_up(&self, now: Micros) -> anyhow::Result<CleanedUp> {
+        let sessions = id_store::delete_expired_sessions(self.pool(), now).await?;
+        let drafts = id_store::delete_drafts_before(self.pool(), now - micros(DRAFT_LIFE)).await?;
+        Ok(CleanedUp { sessions, drafts })
     }
 
     /// Appends every usage event still missing from the log (after a crash between the

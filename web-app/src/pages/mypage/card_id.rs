@@ -38,8 +38,10 @@ pub fn card_and_id(p: &super::SubProps) -> Html {
                 <ul id="usage">
                     { for events.iter().map(|e| {
                         // "2026-11-27T13:01:04.606470Z" as "2026-11-27 13:01 UTC".
-                        let shown = e.at.format("%Y-%m-%d %H:%M UTC").to_string();
-                        html! { <li><time datetime={e.at.to_rfc3339()}>{ shown }</time>{ " " }{ usage_kind(&ctx, &e.kind) }</li> }
+                        // "2026-11-27T13:01:04.606470Z" as "2026-11-27 13:01 UTC".
+                        let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                        let shown = format!("{} UTC", at.get(..16).unwrap_or(&at).replace('T', " "));
+                        html! { <li><time datetime={at.clone()}>{ shown }</time>{ " " }{ usage_kind(&ctx, &e.kind) }</li> }
                     }) }
                 </ul>
             </section>
