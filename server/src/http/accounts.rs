@@ -71,6 +71,7 @@ async fn account(State(s): State<AppState>, caller: Caller, Path(account): Path<
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AsOf {
     /// RFC 3339 moment.
     as_of: DateTime<Utc>,
@@ -98,6 +99,7 @@ async fn balance_as_of(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     /// Entries per page, 1 to 1000 (default 50).
     limit: Option<u32>,

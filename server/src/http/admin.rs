@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SettlementQuery {
     /// Start of the period (RFC 3339, inclusive).
     from: DateTime<Utc>,

@@ -33,6 +33,7 @@ async fn directory(State(s): State<AppState>) -> ApiResult<Json<Directory>> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
     /// Words to find (all must match) in municipality, shop and product names.
     q: String,
@@ -56,6 +57,7 @@ async fn partners(State(s): State<AppState>) -> ApiResult<Json<Vec<Partner>>> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ShopFilter {
     /// Only shops accepting this municipality's points.
     municipality: Option<i64>,

@@ -85,6 +85,7 @@ async fn log_entries(State(s): State<AppState>, caller: Caller, Path(bundle): Pa
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InclusionQuery {
     /// Leaf index (a receipt's `leaf_index`).
     index: u64,
@@ -131,6 +132,7 @@ async fn log_inclusion(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
     /// The older tree size.
     first: u64,

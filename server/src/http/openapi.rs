@@ -2,15 +2,22 @@
 
 use axum::Json;
 use mykey_core::api::*;
-use mykey_core::Problem;
+use mykey_core::{Problem, ProblemKind};
 use utoipa::OpenApi;
 
 use super::{accounts, admin, directory, ledger, log, ops};
 
 pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The whole document: the ledger's operations and identity's, then [`Conformance`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    use utoipa::Modify as _;
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::http::identity::IdentityDoc::openapi());
-    Json(doc)
+    Conformance.modify(&mut doc);
+    doc
 }
 struct SecurityAddon;
 
@@ -24,6 +31,57 @@ impl utoipa::Modify for SecurityAddon {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mk_<role>_<hex>").build(),
             ),
         );
+    }
+}
+
+/// Makes the document say what every operation can answer: every 4xx and 5xx answer is an
+/// `application/problem+json` `Problem`; every operation may answer 400 (a malformed query or
+/// body), 500 and 503 (`http::REQUEST_TIMEOUT`); one with an API key 401, 403 and 429 (key
+/// guessing); one with path parameters 404; one with a body 413.
+struct Conformance;
+
+impl utoipa::Modify for Conformance {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = || ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        let answer = |kind: ProblemKind, when: &str| {
+            ResponseBuilder::new()
+                .description(format!("{} ({when})", kind.title()))
+                .content("application/problem+json", problem())
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                for (status, r) in responses.iter_mut() {
+                    if let (RefOr::T(r), true) = (r, status.as_str() >= "400") {
+                        r.content.shift_remove("application/json");
+                        r.content.insert("application/problem+json".into(), problem());
+                    }
+                }
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_path_params =
+                    op.parameters.iter().flatten().any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path);
+                let mut add = |kind: ProblemKind, when: &str| {
+                    responses.entry(kind.status().to_string()).or_insert_with(|| RefOr::T(answer(kind, when)));
+                };
+                add(ProblemKind::InvalidRequest, "a malformed query, path or body");
+                add(ProblemKind::Internal, "the server failed; send the request again with the same id");
+                add(ProblemKind::Unavailable, "the server could not answer in time");
+                if secured {
+                    add(ProblemKind::Unauthenticated, "no key, an unknown or a revoked key");
+                    add(ProblemKind::Forbidden, "this key may not do that");
+                    add(ProblemKind::RateLimited, "too many unknown keys from this address");
+                }
+                if has_path_params {
+                    add(ProblemKind::NotFound, "nothing has that id");
+                }
+                if op.request_body.is_some() {
+                    add(ProblemKind::BodyTooLarge, "a body over http::MAX_BODY_BYTES");
+                }
+            }
+        }
     }
 }
 
@@ -45,6 +103,48 @@ pub struct ApiDoc;
 #[cfg(test)]
 mod tests {
     use mykey_core::ProblemKind;
+
+    /// What schemathesis found: problems documented as `application/json`, query parameters
+    /// documented as path parameters, and 400, 404 and 429 answers missing.
+    #[test]
+    fn the_document_says_what_the_server_answers() {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::RefOr;
+        let doc = super::document();
+        let mut checked = 0;
+        for (path, item) in &doc.paths.paths {
+            let ops = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            for op in ops.into_iter().flatten() {
+                checked += 1;
+                for p in op.parameters.iter().flatten() {
+                    if p.parameter_in == ParameterIn::Path {
+                        assert!(path.contains(&format!("{{{}}}", p.name)), "{path}: {} is not in the path", p.name);
+                    }
+                }
+                let statuses: Vec<&str> = op.responses.responses.keys().map(String::as_str).collect();
+                for needed in ["400", "500", "503"] {
+                    assert!(statuses.contains(&needed), "{path} lacks {needed}");
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    assert!(statuses.contains(&"401") && statuses.contains(&"429"), "{path} lacks 401 or 429");
+                }
+                if path.contains('{') {
+                    assert!(statuses.contains(&"404"), "{path} lacks 404");
+                }
+                for (status, r) in &op.responses.responses {
+                    let RefOr::T(r) = r else { continue };
+                    if status.as_str() >= "400" {
+                        let types: Vec<&String> = r.content.keys().collect();
+                        assert_eq!(types, ["application/problem+json"], "{path} {status}");
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "every operation was checked ({checked})");
+        let search = &doc.paths.paths["/v1/search"].get.as_ref().unwrap().parameters.as_ref().unwrap()[0];
+        assert!(search.name == "q" && search.parameter_in == ParameterIn::Query, "q is a query parameter");
+        assert!(matches!(search.required, utoipa::openapi::Required::True), "q is required");
+    }
 
     #[test]
     fn every_problem_type_is_documented() {
