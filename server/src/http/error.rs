@@ -41,6 +41,44 @@ impl IntoResponse for Answer {
     }
 }
 
+/// Turns the framework's own refusals (a path or query parameter that does not parse, a body
+/// of the wrong media type, a method the route lacks), which axum answers as plain text, into
+/// problems like every other refusal; the text becomes the detail.
+pub(super) async fn framework_refusals_as_problems(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let res = next.run(req).await;
+    // Plain text, or nothing at all (axum's 405 has no body).
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let status = res.status();
+    // The framework's refusal texts are short; the bound keeps a surprise from being copied.
+    let text = match axum::body::to_bytes(res.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let kind = match status {
+        StatusCode::NOT_FOUND => ProblemKind::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::BodyTooLarge,
+        StatusCode::UNAUTHORIZED => ProblemKind::Unauthenticated,
+        _ => ProblemKind::InvalidRequest,
+    };
+    let mut problem = Problem::new(kind, text);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // Keep 405: the route exists, the method does not.
+        problem.status = 405;
+        problem.detail = "this route does not take that method; see /openapi.json".into();
+    }
+    ApiError(problem).into_response()
+}
+
 /// A handler's result: a value, or a problem.
 pub type ApiResult<T> = Result<T, ApiError>;
 

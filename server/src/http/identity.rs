@@ -130,7 +130,7 @@ async fn logout(State(s): State<AppState>, jar: CookieJar) -> ApiResult<(CookieJ
 }
 
 /// A step of the candidate dialogue during registration.
-#[utoipa::path(post, path = "/v1/registration/candidates", tag = "identity", request_body = CandidateRequest,
+#[utoipa::path(post, path = "/v1/registration/candidates", security(("session" = [])), tag = "identity", request_body = CandidateRequest,
     responses((status = 200, body = Registration), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn registration_candidates(
     State(s): State<AppState>,
@@ -142,7 +142,7 @@ async fn registration_candidates(
 }
 
 /// Registers the MyKey ID of the card that logged in.
-#[utoipa::path(post, path = "/v1/mykey-ids", tag = "identity", request_body = RegistrationRequest,
+#[utoipa::path(post, path = "/v1/mykey-ids", security(("session" = [])), tag = "identity", request_body = RegistrationRequest,
     responses((status = 201, body = Profile), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn register(
     State(s): State<AppState>,
@@ -153,13 +153,13 @@ async fn register(
 }
 
 /// The session's MyKey ID.
-#[utoipa::path(get, path = "/v1/me", tag = "identity", responses((status = 200, body = Profile), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/v1/me", security(("session" = [])), tag = "identity", responses((status = 200, body = Profile), (status = 401, body = Problem)))]
 async fn me(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Profile>> {
     Ok(Json(s.identity.profile(auth.resident).await?))
 }
 
 /// The usage history of the session's MyKey ID, newest first.
-#[utoipa::path(get, path = "/v1/me/history", tag = "identity", responses((status = 200, body = [UsageEvent])))]
+#[utoipa::path(get, path = "/v1/me/history", security(("session" = [])), tag = "identity", responses((status = 200, body = [UsageEvent])))]
 async fn me_history(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<UsageEvent>>> {
     let events = s.identity.history(auth.resident).await?;
     Ok(Json(
@@ -171,7 +171,7 @@ async fn me_history(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<
 }
 
 /// Changes e-mail and notices.
-#[utoipa::path(put, path = "/v1/me/settings", tag = "identity", request_body = SettingsChange,
+#[utoipa::path(put, path = "/v1/me/settings", security(("session" = [])), tag = "identity", request_body = SettingsChange,
     responses((status = 200, body = Profile), (status = 422, body = Problem)))]
 async fn me_settings(
     State(s): State<AppState>,
@@ -182,7 +182,7 @@ async fn me_settings(
 }
 
 /// Changes the password (other sessions end).
-#[utoipa::path(post, path = "/v1/me/password", tag = "identity", request_body = PasswordChange,
+#[utoipa::path(post, path = "/v1/me/password", security(("session" = [])), tag = "identity", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn me_password(
     State(s): State<AppState>,
@@ -195,7 +195,7 @@ async fn me_password(
 }
 
 /// A step of the candidate dialogue for changing the MyKey ID.
-#[utoipa::path(post, path = "/v1/me/candidates", tag = "identity", request_body = CandidateRequest,
+#[utoipa::path(post, path = "/v1/me/candidates", security(("session" = [])), tag = "identity", request_body = CandidateRequest,
     responses((status = 200, body = Registration), (status = 409, body = Problem)))]
 async fn me_candidates(
     State(s): State<AppState>,
@@ -208,7 +208,7 @@ async fn me_candidates(
 }
 
 /// Changes the MyKey ID to the candidate on offer.
-#[utoipa::path(post, path = "/v1/me/mykey-id", tag = "identity", request_body = MykeyIdChange,
+#[utoipa::path(post, path = "/v1/me/mykey-id", security(("session" = [])), tag = "identity", request_body = MykeyIdChange,
     responses((status = 200, body = Profile), (status = 409, body = Problem)))]
 async fn me_mykey_id(
     State(s): State<AppState>,
@@ -220,7 +220,7 @@ async fn me_mykey_id(
 }
 
 /// Revokes the MyKey ID; the session ends.
-#[utoipa::path(post, path = "/v1/me/revoke", tag = "identity", request_body = Revocation,
+#[utoipa::path(post, path = "/v1/me/revoke", security(("session" = [])), tag = "identity", request_body = Revocation,
     responses((status = 204), (status = 401, body = Problem)))]
 async fn me_revoke(
     State(s): State<AppState>,
@@ -234,7 +234,7 @@ async fn me_revoke(
 }
 
 /// Re-binds the MyKey ID to a renewed card (a token from the new card).
-#[utoipa::path(post, path = "/v1/me/card", tag = "identity", request_body = CardLoginRequest,
+#[utoipa::path(post, path = "/v1/me/card", security(("session" = [])), tag = "identity", request_body = CardLoginRequest,
     responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 409, body = Problem)))]
 async fn me_card(
     State(s): State<AppState>,
@@ -247,13 +247,13 @@ async fn me_card(
 }
 
 /// The session's linked service IDs (partners and online services).
-#[utoipa::path(get, path = "/v1/me/service-links", tag = "identity", responses((status = 200, body = [ServiceLink])))]
+#[utoipa::path(get, path = "/v1/me/service-links", security(("session" = [])), tag = "identity", responses((status = 200, body = [ServiceLink])))]
 async fn me_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<ServiceLink>>> {
     Ok(Json(s.identity.links(auth.resident).await?))
 }
 
 /// Links a partner's (ID linkage) or an online service's member ID to the session's MyKey ID.
-#[utoipa::path(post, path = "/v1/me/service-links", tag = "identity", request_body = ServiceLinkRequest,
+#[utoipa::path(post, path = "/v1/me/service-links", security(("session" = [])), tag = "identity", request_body = ServiceLinkRequest,
     responses((status = 201, body = ServiceLink), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn me_link(
     State(s): State<AppState>,
@@ -264,7 +264,7 @@ async fn me_link(
 }
 
 /// Revokes a linked service ID.
-#[utoipa::path(post, path = "/v1/me/service-links/{link}/revoke", tag = "identity",
+#[utoipa::path(post, path = "/v1/me/service-links/{link}/revoke", security(("session" = [])), tag = "identity",
     params(("link" = uuid::Uuid, Path, description = "The link")), responses((status = 204), (status = 404, body = Problem)))]
 async fn me_unlink(
     State(s): State<AppState>,
@@ -355,13 +355,13 @@ async fn facility_lookup(
 }
 
 /// The session's patron links (one card).
-#[utoipa::path(get, path = "/v1/me/patron-links", tag = "one card", responses((status = 200, body = [PatronLink])))]
+#[utoipa::path(get, path = "/v1/me/patron-links", security(("session" = [])), tag = "one card", responses((status = 200, body = [PatronLink])))]
 async fn me_patron_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<PatronLink>>> {
     Ok(Json(s.identity.patron_links(auth.resident).await?))
 }
 
 /// The resident cuts a patron link.
-#[utoipa::path(post, path = "/v1/me/patron-links/{link}/revoke", tag = "one card",
+#[utoipa::path(post, path = "/v1/me/patron-links/{link}/revoke", security(("session" = [])), tag = "one card",
     params(("link" = uuid::Uuid, Path, description = "The link")), responses((status = 204), (status = 404, body = Problem)))]
 async fn me_patron_unlink(
     State(s): State<AppState>,

@@ -74,6 +74,7 @@ pub fn router(
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ops::REQUEST_TIMEOUT, ops::time_limit))
+        .layer(middleware::from_fn(error::framework_refusals_as_problems))
         .layer(middleware::from_fn(ops::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -623,3 +623,25 @@ async fn keys_are_revoked_at_once_and_a_mirror_key_only_reads_entry_bundles() {
     assert_eq!(grant(mirror.clone()).await.0, 403);
     assert_eq!(app.get("/v1/settlements?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", &mirror).await.0, 403);
 }
+
+/// The framework's own refusals (unparsable path and query parameters, a wrong method) are
+/// problems like every other refusal; axum answers them as plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparsable_parameters_and_wrong_methods_are_problems() {
+    let app = App::start().await;
+    let k = &app.keys.operator;
+    for (method, path, status) in [
+        ("GET", "/v1/accounts/abc", 400),
+        ("GET", "/v1/accounts/1/balance?as_of=yesterday", 400),
+        ("GET", "/v1/accounts/1/balance", 400),
+        ("GET", "/v1/shops?municipality=68719476736000000000", 400),
+        ("DELETE", "/v1/grants", 405),
+    ] {
+        let req = app.client.request(method.parse().unwrap(), format!("{}{path}", app.base)).bearer_auth(k);
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json", "{method} {path}");
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert!(!v["detail"].as_str().unwrap().is_empty(), "{method} {path}: {v}");
+    }
+}
