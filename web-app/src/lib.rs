@@ -67,7 +67,10 @@ fn app() -> Html {
         use_effect_with((lang, size), move |_| {
             if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
                 let _ = root.set_attribute("lang", lang.code());
-                let _ = root.set_attribute("style", &format!("font-size: {}", SIZES[size].1));
+                // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+                if let Some(root) = wasm_bindgen::JsCast::dyn_ref::<web_sys::HtmlElement>(&root) {
+                    let _ = root.style().set_property("font-size", SIZES[size].1);
+                }
             }
         });
     }

@@ -106,23 +106,36 @@ impl FromRequestParts<AppState> for SessionAuth {
     }
 }
 
-/// Cookie-authenticated writes must come from our own origin when the browser names one.
+/// Cookie-authenticated writes must come from this site: browsers name the page's origin on
+/// every write (`Origin`), and it must be the site's (`--origin`, or else the address the
+/// request was sent to). A write naming no origin is refused too, unless the browser says the
+/// request is the site's own (`Sec-Fetch-Site: same-origin`), so a page elsewhere cannot use
+/// a resident's session by making its request look origin-less.
 pub fn check_origin(parts: &Parts, s: &AppState) -> Result<(), ApiError> {
     if matches!(parts.method, Method::GET | Method::HEAD) {
         return Ok(());
     }
-    let (Some(origin), Some(ours)) =
-        (parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), s.identity.origin())
-    else {
-        return Ok(());
-    };
-    if origin != ours {
-        return Err(ApiError(Problem::new(
-            ProblemKind::Forbidden,
-            format!("requests from {origin} may not use this session"),
-        )));
+    let refuse = |why: String| Err(ApiError(Problem::new(ProblemKind::Forbidden, why)));
+    let header_text = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match header_text(header::ORIGIN) {
+        Some(origin) => {
+            let ours = match s.identity.origin() {
+                Some(o) => origin == o,
+                // Without a configured origin: the origin's host and port are the ones asked.
+                None => {
+                    let authority = origin.split_once("://").map(|(_, a)| a);
+                    authority.is_some() && authority == header_text(header::HOST)
+                }
+            };
+            if ours {
+                Ok(())
+            } else {
+                refuse(format!("requests from {origin} may not use this session"))
+            }
+        }
+        None if header_text(header::HeaderName::from_static("sec-fetch-site")) == Some("same-origin") => Ok(()),
+        None => refuse("a write with a session must come from this site's pages (no Origin header was sent)".into()),
     }
-    Ok(())
 }
 
 /// A session with a MyKey ID.

@@ -43,6 +43,58 @@ pub(super) async fn time_limit(State(limit): State<std::time::Duration>, req: Ht
     }
 }
 
+/// The web app's pages may run only the app's own scripts and WebAssembly, load only its own
+/// files, talk only to this server, and be framed by nobody (the checkout and coupon widgets
+/// will name their stores' origins).
+pub const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'; report-uri /csp-reports";
+
+/// Largest CSP violation report read.
+const MAX_CSP_REPORT: usize = 8 * 1024;
+
+/// Browsers report here what the app's policy blocked: a count in the metrics
+/// (`mykey_csp_violations_total`), so that a page the policy breaks, or a script injected into
+/// one, is noticed. Anyone can post here; a report only adds to the count.
+#[utoipa::path(post, path = "/csp-reports", request_body(content = String, content_type = "application/csp-report",
+    description = "A browser's report of what the page's policy blocked"),
+    responses((status = 204, description = "Counted")))]
+pub(super) async fn csp_report(body: axum::body::Bytes) -> axum::http::StatusCode {
+    metrics::counter!("mykey_csp_violations_total").increment(1);
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_CSP_REPORT)]);
+    tracing::debug!(report = %text.escape_debug(), "content security policy violation");
+    axum::http::StatusCode::NO_CONTENT
+}
+
+/// Headers every answer carries: no content sniffing, no referrer to other sites, no framing
+/// (an answer that sets its own policy keeps it).
+pub(super) async fn security_headers(req: HttpRequest, next: Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    res
+}
+
+/// The web app's files: its pages (every `/app/...` address without a file name extension is
+/// the app's `index.html`) get [`APP_CSP`]; every file is revalidated before use, since the
+/// names do not change with the content.
+pub(super) async fn app_headers(req: HttpRequest, next: Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    // Also on a 304: a revalidated page keeps the policy it is answered with.
+    let is_page = path.rsplit('/').next().is_none_or(|last| !last.contains('.'));
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if is_page {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
+    }
+    res
+}
+
 /// A plain page for whoever opens the server in a browser.
 pub(super) async fn home() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("home.html"))

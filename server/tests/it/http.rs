@@ -645,3 +645,64 @@ async fn unparsable_parameters_and_wrong_methods_are_problems() {
         assert!(!v["detail"].as_str().unwrap().is_empty(), "{method} {path}: {v}");
     }
 }
+
+/// The web app's files go out precompressed (brotli or gzip, as the browser takes them), its
+/// pages with their Content-Security-Policy, everything with nosniff; JSON answers over 1 KiB
+/// are compressed for clients that accept it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_served_precompressed_with_security_headers() {
+    use std::io::Write as _;
+    let db = mykey_server::testing::TestDb::new().await.unwrap();
+    let ledger = mykey_server::LedgerService::open(&db.url).await.unwrap();
+    mykey_server::testing::add_municipality_and_residents(&ledger.engine, 0).await;
+    let web = std::env::temp_dir().join(format!("mykey-web-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&web).unwrap();
+    let wasm = vec![7u8; 50_000];
+    std::fs::write(web.join("app.wasm"), &wasm).unwrap();
+    let mut br = Vec::new();
+    brotli_like_gzip(&wasm, &mut br);
+    std::fs::write(web.join("app.wasm.gz"), &br).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let site = mykey_server::ServeConfig { web_dir: Some(web.clone()), ..Default::default() };
+    let engine = ledger.engine.clone();
+    let server = tokio::spawn(async move {
+        let _ledger = ledger;
+        mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600)).await.unwrap();
+    });
+    // reqwest is built without decompression: it shows the bytes as sent.
+    let plain = reqwest::Client::new();
+
+    // The precompressed copy, for a browser that takes gzip; the file itself otherwise.
+    let res = plain.get(format!("{base}/app/app.wasm")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert_eq!(res.bytes().await.unwrap().len(), br.len());
+    let res = plain.get(format!("{base}/app/app.wasm")).send().await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.bytes().await.unwrap().len(), wasm.len());
+
+    // A page of the app carries the app's policy; an API answer forbids framing.
+    let res = plain.get(format!("{base}/app/mypage/coupons")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(csp, mykey_server::http::APP_CSP);
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"));
+    let res = plain.get(format!("{base}/v1/municipalities")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(res.headers()["content-security-policy"], "frame-ancestors 'none'");
+    assert_eq!(res.headers()["referrer-policy"], "same-origin");
+    // The directory of 1 municipality is small; the OpenAPI document is not.
+    assert!(res.headers().get("content-encoding").is_none(), "answers under 1 KiB stay as they are");
+    let res = plain.get(format!("{base}/openapi.json")).header("accept-encoding", "br").send().await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "br");
+    server.abort();
+    let _ = std::fs::remove_dir_all(&web);
+
+    fn brotli_like_gzip(data: &[u8], out: &mut Vec<u8>) {
+        let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap();
+    }
+}

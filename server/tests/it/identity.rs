@@ -182,7 +182,8 @@ impl Browser {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
-        let res = req.send().await.unwrap();
+        // As a browser does on every write: the page's origin.
+        let res = req.header("origin", &self.base).send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
@@ -954,4 +955,24 @@ async fn ended_sessions_and_old_drafts_are_removed() {
     assert_eq!(b.get("/v1/me").await.0, 401, "the removed session no longer logs in");
     let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mykey_id_drafts").fetch_one(&pool).await.unwrap();
     assert_eq!(left.0, 1, "the new draft stays");
+}
+
+/// A page elsewhere cannot use a resident's session: a cookie write must name this site's
+/// origin, or be marked same-origin by the browser; before, a write without `Origin` passed.
+#[tokio::test]
+async fn session_writes_must_come_from_this_site() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut c = card(&s);
+    registered(&b, &mut c).await;
+    let body = json!({"email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}});
+    let put = || b.http.put(format!("{}/v1/me/settings", s.base)).json(&body);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(put().send().await.unwrap()), 403, "no Origin");
+    assert_eq!(status(put().header("origin", "https://evil.example").send().await.unwrap()), 403, "another origin");
+    assert_eq!(status(put().header("sec-fetch-site", "cross-site").send().await.unwrap()), 403, "cross-site");
+    assert_eq!(status(put().header("sec-fetch-site", "same-origin").send().await.unwrap()), 200, "the site's own");
+    assert_eq!(status(put().header("origin", &s.base).send().await.unwrap()), 200, "the site's origin");
+    // Reads need no Origin.
+    assert_eq!(status(b.http.get(format!("{}/v1/me", s.base)).send().await.unwrap()), 200);
 }

@@ -23,6 +23,40 @@ fn no_violations(b: &Browser, page: &str) {
     assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
 }
 
+/// What the app's Content-Security-Policy blocked so far (the browser's reports, counted in
+/// the server's metrics).
+fn csp_violations(base: &str) -> u64 {
+    let text = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mykey_csp_violations_total "))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// No page broke the policy; and the page in front still has it: a style attribute set by a
+/// script is refused and reported (a page answered without the policy, as revalidated pages
+/// were, fails here).
+fn no_csp_violations(b: &Browser, base: &str) {
+    // Reports go out on their own time; let them arrive.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(csp_violations(base), 0, "the app's pages broke their Content-Security-Policy");
+    let seen = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; \
+             document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective)); \
+             document.documentElement.setAttribute('style', 'color: red'); \
+             setTimeout(() => done('no violation at ' + location.href), 3000);",
+        )
+        .unwrap();
+    assert_eq!(seen, "style-src-attr", "the page in front has the app's policy");
+    for _ in 0..100 {
+        if csp_violations(base) > 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the violation was not reported to /csp-reports");
+}
+
 fn shoot(b: &Browser, name: &str) {
     let Ok(dir) = std::env::var("MYKEY_SCREENSHOTS") else { return };
     for (label, w, h) in [("phone", 390, 844), ("desktop", 1280, 900)] {
@@ -308,6 +342,7 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.type_text("#login-password", "abc123!x").unwrap();
     b.click("main form button[type=submit]").unwrap();
     b.wait_text("#login-error", "パスワードが違います").unwrap();
+    no_csp_violations(&b, &server.base);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -490,5 +525,6 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     read_virtual_card_in(&b, "card-login");
     b.wait_text("#card-login-msg", "マイキーIDがありません").unwrap();
     no_violations(&b, "my page: card login");
+    no_csp_violations(&b, &server.base);
     let _ = std::fs::remove_dir_all(&dir);
 }
