@@ -56,14 +56,33 @@ const MAX_CSP_REPORT: usize = 8 * 1024;
 /// Browsers report here what the app's policy blocked: a count in the metrics
 /// (`mykey_csp_violations_total`), so that a page the policy breaks, or a script injected into
 /// one, is noticed. Anyone can post here; a report only adds to the count.
-#[utoipa::path(post, path = "/csp-reports", request_body(content = String, content_type = "application/csp-report",
-    description = "A browser's report of what the page's policy blocked"),
-    responses((status = 204, description = "Counted")))]
-pub(super) async fn csp_report(body: axum::body::Bytes) -> axum::http::StatusCode {
+/// A browser's report of what a page's policy blocked (CSP level 2 `report-uri`).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(super) struct CspReport {
+    /// The violation: the page, the directive, what was blocked.
+    #[serde(rename = "csp-report")]
+    report: serde_json::Map<String, serde_json::Value>,
+}
+
+#[utoipa::path(post, path = "/csp-reports",
+    request_body(content((CspReport = "application/csp-report"), (CspReport = "application/json")),
+        description = "A browser's report of what the page's policy blocked"),
+    responses((status = 204, description = "Counted"),
+        (status = 400, body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn csp_report(body: axum::body::Bytes) -> ApiResult<axum::http::StatusCode> {
+    let body = &body[..body.len().min(MAX_CSP_REPORT)];
+    let Ok(CspReport { report }) = serde_json::from_slice::<CspReport>(body) else {
+        return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "a report is {\"csp-report\": {...}}")));
+    };
     metrics::counter!("mykey_csp_violations_total").increment(1);
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_CSP_REPORT)]);
-    tracing::debug!(report = %text.escape_debug(), "content security policy violation");
-    axum::http::StatusCode::NO_CONTENT
+    let field = |name: &str| report.get(name).and_then(|v| v.as_str()).unwrap_or("").escape_debug().to_string();
+    tracing::debug!(
+        directive = field("violated-directive"),
+        blocked = field("blocked-uri"),
+        page = field("document-uri"),
+        "content security policy violation"
+    );
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Headers every answer carries: no content sniffing, no referrer to other sites, no framing
