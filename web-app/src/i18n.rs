@@ -20,10 +20,11 @@ impl Lang {
 }
 
 /// The rules a text may name, as `{name}`: each is the rule's one constant.
-fn rule_numbers() -> [(&'static str, String); 4] {
+fn rule_numbers() -> [(&'static str, String); 5] {
     use mykey_core::rules;
     [
         ("{reserved_days}", rules::RESERVED_WAIT_DAYS.to_string()),
+        ("{warning_days}", rules::EXPIRY_WARNING_DAYS.to_string()),
         ("{pin_tries}", rules::AUTH_PIN_TRIES.to_string()),
         ("{generations}", rules::MAX_GENERATIONS.to_string()),
         ("{failed_checks}", rules::MAX_FAILED_CHECKS.to_string()),
@@ -97,7 +98,7 @@ texts! {
     faq_q2 => ("交換したポイントはどこに入りますか？", "Where do converted points go?"),
     faq_a2 => ("まず留保ポイントになります。{reserved_days}日以内に使いたい自治体を選んで移せます。選ばなかった分は{reserved_days}日後にお住まいの自治体のポイントになります。", "They arrive as reserved points. Within {reserved_days} days you can assign them to any municipality taking part; what is left moves to your home municipality after {reserved_days} days."),
     faq_q3 => ("ポイントに有効期限はありますか？", "Do points expire?"),
-    faq_a3 => ("あります。期限は自治体ごとに決まり、マイページで次に失効するポイントと日付を確認できます。期限の30日前にお知らせメールを送ります（希望した方のみ）。", "Yes. Each municipality sets its own period; my page shows the next points to expire and when. If you chose it, an e-mail reminds you 30 days before."),
+    faq_a3 => ("あります。期限は自治体ごとに決まり、マイページで次に失効するポイントと日付を確認できます。期限の{warning_days}日前にお知らせメールを送ります（希望した方のみ）。", "Yes. Each municipality sets its own period; my page shows the next points to expire and when. If you chose it, an e-mail reminds you {warning_days} days before."),
     faq_q4 => ("マイナンバー（12桁の番号）は使われますか？", "Is my 12-digit My Number used?"),
     faq_a4 => ("使いません。カードの利用者証明用電子証明書だけで本人を確認し、マイナンバーを読み取ることも保存することもありません。", "No. Only the card's user-authentication certificate identifies you; the My Number is never read or stored."),
     contact_title => ("お問い合わせ", "Contact"),
@@ -307,8 +308,10 @@ mod tests {
         let faq = t(Lang::En, T::faq_a2);
         assert!(faq.contains(&format!("Within {} days", mykey_core::rules::RESERVED_WAIT_DAYS)), "{faq}");
         assert!(!faq.contains('{'));
+        let expiry = t(Lang::En, T::faq_a3);
+        assert!(expiry.contains(&format!("{} days before", mykey_core::rules::EXPIRY_WARNING_DAYS)), "{expiry}");
         for lang in [Lang::Ja, Lang::En] {
-            for key in [T::pin_hint, T::final_candidate, T::taken_generated, T::err_used_up, T::faq_a2] {
+            for key in [T::pin_hint, T::final_candidate, T::taken_generated, T::err_used_up, T::faq_a2, T::faq_a3] {
                 assert!(!t(lang, key).contains('{'), "{:?}", t(lang, key));
             }
         }

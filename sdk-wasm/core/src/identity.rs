@@ -133,7 +133,7 @@ api_type! {
     pub struct Notices {
         /// Points granted (municipal and event points).
         pub points_granted: bool,
-        /// Points expired, or expiring within 30 days.
+        /// Points expired, or expiring within [`crate::rules::EXPIRY_WARNING_DAYS`] days.
         pub points_expired: bool,
         /// Password or settings changed.
         pub settings_changed: bool,

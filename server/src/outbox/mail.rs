@@ -22,8 +22,8 @@ use crate::time::{self, SECOND};
 pub const MAX_ATTEMPTS: i64 = 10;
 /// Notices and mails handled per round (bounds each round's work).
 pub const PER_ROUND: i64 = 100;
-/// Points this close to their expiry are announced (once per lot).
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
+/// Points this close to their expiry are announced (once per lot): the domain's rule.
+pub use mykey_core::rules::EXPIRY_WARNING_DAYS;
 /// Rounds run this often (and at once after a MyKey ID change).
 pub const EVERY: Duration = Duration::from_secs(1);
 
