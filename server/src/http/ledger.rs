@@ -69,8 +69,8 @@ write_route!(
     "/v1/conversions",
     ConversionRequest,
     TransactionReceipt,
-    "Convert a member's partner points into reserved points (partner).",
-    |caller, r| caller.require(&[Role::Partner], r.partner),
+    "Credit a resident with a partner's points as reserved points (operator: corrections and migrations). Partners convert only for a member who linked their service ID (`/v1/partners/{partner}/linked-conversions`) or with coupon codes the resident redeems: a partner's key alone may not credit any resident it names.",
+    |caller, r| caller.require_operator(),
     Request::Conversion(r)
 );
 write_route!(

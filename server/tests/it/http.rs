@@ -294,11 +294,14 @@ async fn conversions_wait_as_reserved_points_then_move_home_and_expire() {
     let r = app.residents[0];
     let conv =
         json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1001, "rate": "0.5"});
-    let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
+    // A partner's key alone may not credit a resident it names (only linked members, coupons).
+    let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv.clone()).await;
+    assert_eq!((s, slug(&v)), (403, "forbidden"), "{v}");
+    let (s, v) = app.post("/v1/conversions", &app.keys.operator, conv).await;
     assert_eq!((s, slug(&v)), (422, "fractional-points"), "500.5 points cannot be credited");
     let conv =
         json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 1000, "rate": "0.5"});
-    let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv).await;
+    let (s, v) = app.post("/v1/conversions", &app.keys.operator, conv).await;
     assert_eq!(s, 201, "{v}");
     // The resident assigns 100 to municipality 2 before the 14 days are up.
     let (s, v) = app
@@ -434,7 +437,7 @@ async fn free_texts_the_tables_or_the_log_cannot_hold_are_refused_before_anythin
     let (s, v) = app
         .post(
             "/v1/conversions",
-            &app.keys.partner,
+            &app.keys.operator,
             json!({"id": Uuid::new_v4(), "partner": app.partner, "resident": r, "partner_points": 10, "rate": 1, "memo": "a\u{0}"}),
         )
         .await;

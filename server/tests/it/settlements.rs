@@ -12,7 +12,7 @@ async fn a_partner_pays_each_municipality_for_the_points_assigned_there() {
     let (s, v) = app
         .post(
             "/v1/conversions",
-            &app.keys.partner,
+            &app.keys.operator,
             json!({"id": uuid::Uuid::new_v4(), "partner": app.partner, "resident": r1, "partner_points": "1000", "rate": "0.5"}),
         )
         .await;
