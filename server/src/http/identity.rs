@@ -71,8 +71,12 @@ fn with_session(s: &AppState, jar: CookieJar, session: NewSession) -> CookieJar 
 
 /// A login challenge; sets the challenge cookie it is bound to.
 #[utoipa::path(post, path = "/v1/auth/nonce", tag = "identity",
-    responses((status = 200, body = NonceIssued), (status = 503, body = Problem)))]
-async fn nonce(State(s): State<AppState>, jar: CookieJar) -> ApiResult<(CookieJar, Json<NonceIssued>)> {
+    responses((status = 200, body = NonceIssued), (status = 429, body = Problem), (status = 503, body = Problem)))]
+async fn nonce(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+) -> ApiResult<(CookieJar, Json<NonceIssued>)> {
     let challenge = match jar.get(CHALLENGE_COOKIE) {
         Some(c) if c.value().len() == 64 => c.value().to_owned(),
         _ => {
@@ -81,7 +85,7 @@ async fn nonce(State(s): State<AppState>, jar: CookieJar) -> ApiResult<(CookieJa
             hex::encode(b)
         }
     };
-    let (nonce, life) = s.identity.nonce(&challenge)?;
+    let (nonce, life) = s.identity.nonce(&challenge, ip)?;
     // The binding lives as long as the browser session; each nonce has its own life.
     let jar = jar.add(cookie(&s, CHALLENGE_COOKIE, challenge, None));
     let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));

@@ -976,3 +976,35 @@ async fn session_writes_must_come_from_this_site() {
     // Reads need no Origin.
     assert_eq!(status(b.http.get(format!("{}/v1/me", s.base)).send().await.unwrap()), 200);
 }
+
+/// Nobody can fill the table of pending login challenges: a browser gets
+/// `NONCES_PER_BROWSER_PER_MINUTE` a minute, an address `NONCES_PER_MINUTE`.
+#[tokio::test]
+async fn login_challenges_are_rate_limited_per_browser_and_per_address() {
+    use mykey_server::services::identity::{NONCES_PER_BROWSER_PER_MINUTE, NONCES_PER_MINUTE};
+    let s = server(Options::default()).await;
+    let ask = |b: &Browser| b.http.post(format!("{}/v1/auth/nonce", s.base)).header("origin", &s.base).send();
+    let b = Browser::new(&s);
+    for _ in 0..NONCES_PER_BROWSER_PER_MINUTE {
+        assert_eq!(ask(&b).await.unwrap().status(), 200);
+    }
+    let res = ask(&b).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    // New browsers (new challenge cookies) from the same address, up to the address's limit.
+    let mut granted = NONCES_PER_BROWSER_PER_MINUTE;
+    let mut refused = false;
+    for _ in 0..NONCES_PER_MINUTE {
+        let fresh = Browser::new(&s);
+        match ask(&fresh).await.unwrap().status().as_u16() {
+            200 => granted += 1,
+            429 => {
+                refused = true;
+                break;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused, "the address was limited");
+    assert_eq!(granted, NONCES_PER_MINUTE, "the address's limit counts every browser");
+}

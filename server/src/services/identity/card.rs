@@ -333,7 +333,7 @@ impl Nonces {
         let invalid = |why: &str| Problem::new(ProblemKind::NonceInvalid, why.to_owned());
         let p = p.ok_or_else(|| invalid("this login challenge is unknown or was already used; ask for a new one"))?;
         if p.expires <= Instant::now() {
-            return Err(invalid("this login challenge expired (5 minutes); ask for a new one"));
+            return Err(invalid("this login challenge expired; ask for a new one"));
         }
         if p.binding != <[u8; 32]>::from(Sha256::digest(binding.as_bytes())) {
             return Err(invalid("this login challenge was issued to another browser session"));

@@ -39,6 +39,11 @@ pub const SESSION_LIFE: Duration = Duration::from_secs(2 * 3600);
 pub const MAX_CHECKS: u8 = 10;
 /// Duplicate checks per client address and minute.
 pub const CHECKS_PER_MINUTE: u32 = 20;
+/// Login challenges (nonces) per client address and minute: filling the table of pending
+/// challenges would block every card login until they expire.
+pub const NONCES_PER_MINUTE: u32 = 30;
+/// Login challenges per browser (challenge cookie) and minute.
+pub const NONCES_PER_BROWSER_PER_MINUTE: u32 = 10;
 /// Failed password logins per client address in [`LOGIN_WINDOW`].
 pub const FAILED_LOGINS_PER_IP: usize = 20;
 /// Failed password logins per MyKey ID in [`LOGIN_WINDOW`].
@@ -70,6 +75,8 @@ pub struct Identity {
     /// hold when they write (the unique indexes stay the last guard).
     writes: tokio::sync::Mutex<()>,
     checks_per_ip: KeyedLimiter<IpAddr>,
+    nonces_per_ip: KeyedLimiter<IpAddr>,
+    nonces_per_browser: KeyedLimiter<String>,
     logins_per_ip: FailureCounter<IpAddr>,
     logins_per_id: FailureCounter<String>,
 }
@@ -194,6 +201,8 @@ impl Identity {
             session_life,
             writes: tokio::sync::Mutex::new(()),
             checks_per_ip: governor::RateLimiter::keyed(per_minute(CHECKS_PER_MINUTE)),
+            nonces_per_ip: governor::RateLimiter::keyed(per_minute(NONCES_PER_MINUTE)),
+            nonces_per_browser: governor::RateLimiter::keyed(per_minute(NONCES_PER_BROWSER_PER_MINUTE)),
             logins_per_ip: FailureCounter::new(FAILED_LOGINS_PER_IP, LOGIN_WINDOW),
             logins_per_id: FailureCounter::new(FAILED_LOGINS_PER_ID, LOGIN_WINDOW),
         }
@@ -207,9 +216,13 @@ impl Identity {
         }
     }
 
-    /// Removes sessions that ended and drafts older than [`DRAFT_LIFE`] as of `now` (the
-    /// scheduled jobs run it).
+    /// Removes sessions that ended and drafts older than [`DRAFT_LIFE`] as of `now`, and what
+    /// the rate limits remember of quiet addresses (the scheduled jobs run it).
     pub async fn clean_up(&self, now: Micros) -> anyhow::Result<CleanedUp> {
+        // The limiters forget addresses and browsers that stopped asking.
+        self.checks_per_ip.retain_recent();
+        self.nonces_per_ip.retain_recent();
+        self.nonces_per_browser.retain_recent();
         let sessions = id_store::delete_expired_sessions(self.pool(), now).await?;
         let drafts = id_store::delete_drafts_before(self.pool(), now - micros(DRAFT_LIFE)).await?;
         Ok(CleanedUp { sessions, drafts })
@@ -270,9 +283,14 @@ impl Identity {
             .ok_or_else(|| Problem::new(ProblemKind::Unavailable, "card login is not configured on this server"))
     }
 
-    /// A login challenge for the browser holding challenge cookie `binding`.
-    pub fn nonce(&self, binding: &str) -> Result<(String, Duration), Problem> {
+    /// A login challenge for the browser holding challenge cookie `binding`, asking from `ip`.
+    pub fn nonce(&self, binding: &str, ip: IpAddr) -> Result<(String, Duration), Problem> {
         self.trust()?;
+        // The browser's limit first: a browser past it does not use up its address's.
+        if self.nonces_per_browser.check_key(&binding.to_owned()).is_err() || self.nonces_per_ip.check_key(&ip).is_err()
+        {
+            return Err(Problem::new(ProblemKind::RateLimited, "too many login challenges; try again in a minute"));
+        }
         self.nonces.issue(binding)
     }
 
