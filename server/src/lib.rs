@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
+    /// Proxies whose `X-Forwarded-For` names the client (limits count clients, not the proxy).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where e-mail notices go; none: they wait in the outbox.
     pub mail: Option<outbox::mail::MailConfig>,
     /// The secret coupon codes derive from (`services::coupons::key_file`); none: a random one for
@@ -114,7 +116,14 @@ pub async fn serve_with(
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
-    let router = http::router(engine.clone(), identity.clone(), std::sync::Arc::new(coupons), site.web_dir, extra);
+    let router = http::router(
+        engine.clone(),
+        identity.clone(),
+        std::sync::Arc::new(coupons),
+        site.web_dir,
+        site.trusted_proxies,
+        extra,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

@@ -87,6 +87,13 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
             "mykey demo: http://{at}/  (the web app is at http://{at}/app/ when built; the API at http://{at}/openapi.json)"
         );
     let coupon_key = Some(mykey_server::services::coupons::key_file(&g.coupon_key_file)?);
-    let site = ServeConfig { card_trust: Some(trust), demo_ca: Some(ca), web_dir, coupon_key, mail: mail.config() };
+    let site = ServeConfig {
+        card_trust: Some(trust),
+        demo_ca: Some(ca),
+        web_dir,
+        trusted_proxies: Vec::new(),
+        coupon_key,
+        mail: mail.config(),
+    };
     mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
 }

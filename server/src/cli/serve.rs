@@ -25,10 +25,21 @@ pub(crate) struct Args {
     /// Cosignatures needed to publish a checkpoint (default: 2, or fewer witnesses).
     #[arg(long)]
     witness_quorum: Option<usize>,
+    /// A proxy (address or CIDR, repeat for each) whose `X-Forwarded-For` names the client,
+    /// e.g. the TLS terminator in front of the server; without it rate limits count the proxy.
+    #[arg(long = "trusted-proxy", env = "MYKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     card: CardArgs,
     #[command(flatten)]
     mail: MailArgs,
+}
+
+/// `10.0.0.5` or `10.0.0.0/24`.
+fn proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or a CIDR network"))
 }
 
 /// Card login settings of `serve`.
@@ -76,7 +87,7 @@ impl CardArgs {
 
 /// Runs `serve`.
 pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
-    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, card, mail } = a;
+    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, trusted_proxies, card, mail } = a;
     let ledger = LedgerService::open_with(&g.database_url, g.log_config(&witnesses, witness_quorum)?).await?;
     tracing::info!(database = store::redact(&g.database_url), %bind, log_key = ledger.engine.log_vkey(), "serving");
     let listener = mykey_server::bind(bind).await?;
@@ -88,6 +99,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         #[cfg(feature = "demo")]
         demo_ca: None,
         web_dir: card.web_dir.clone(),
+        trusted_proxies,
         coupon_key,
         mail: mail.config(),
     };

@@ -45,12 +45,69 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
-/// The client's address (0.0.0.0 when the server was not given connection info).
-pub(crate) fn client_ip(parts: &Parts) -> std::net::IpAddr {
-    parts
-        .extensions
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the last address
+/// in `X-Forwarded-For` that is not one of the trusted proxies (addresses further left were
+/// written by the client and prove nothing). Set once per request by [`client_address`].
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Works out [`ClientAddr`] for each request, with the proxies `trusted`.
+pub(super) async fn client_address(
+    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<Vec<ipnet::IpNet>>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let addr = behind_proxies(peer, &trusted, req.headers());
+    req.extensions_mut().insert(ClientAddr(addr));
+    next.run(req).await
+}
+
+/// The client behind `peer`: see [`ClientAddr`].
+pub fn behind_proxies(
+    peer: std::net::IpAddr,
+    trusted: &[ipnet::IpNet],
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    // Each proxy appends the address it saw; read from the right, past the trusted ones.
+    let mut hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    hops.reverse();
+    // Bounded: a header is at most the server's header limit.
+    for hop in hops {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return ip,
+            // Garbage where a proxy should have written an address: the proxy is all we know.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// The client's address of a request ([`ClientAddr`]; the peer's before the middleware ran).
+pub(crate) fn client_ip(parts: &Parts) -> std::net::IpAddr {
+    parts.extensions.get::<ClientAddr>().map_or_else(
+        || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+        },
+        |a| a.0,
+    )
 }
 
 /// An API key (`Authorization: Bearer`), or else a resident's browser session cookie.
@@ -186,5 +243,32 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::behind_proxies;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn the_client_is_the_last_untrusted_hop() {
+        let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = "10.0.0.2".parse().unwrap();
+        let with = |xff: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", xff.parse().unwrap());
+            behind_proxies(peer, &proxies, &h).to_string()
+        };
+        // The client wrote the first entry itself; the proxies appended after it.
+        assert_eq!(with("1.2.3.4, 203.0.113.7, 10.0.0.9"), "203.0.113.7");
+        assert_eq!(with("203.0.113.7"), "203.0.113.7");
+        assert_eq!(with("not-an-address"), "10.0.0.2", "garbage leaves the proxy");
+        assert_eq!(behind_proxies(peer, &proxies, &HeaderMap::new()).to_string(), "10.0.0.2");
+        // A peer that is not a trusted proxy is the client, whatever it writes.
+        let stranger = "198.51.100.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert_eq!(behind_proxies(stranger, &proxies, &h).to_string(), "198.51.100.1");
     }
 }

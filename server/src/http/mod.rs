@@ -39,6 +39,7 @@ pub fn router(
     identity: Arc<Identity>,
     coupons: Arc<crate::services::coupons::Coupons>,
     web_dir: Option<std::path::PathBuf>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
 ) -> Router {
     let catalog = crate::services::catalog::Catalog::new(&engine);
@@ -93,6 +94,7 @@ pub fn router(
             ),
         )
         .layer(middleware::from_fn(ops::track))
+        .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), extract::client_address))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -709,3 +709,43 @@ async fn the_web_app_is_served_precompressed_with_security_headers() {
         e.finish().unwrap();
     }
 }
+
+/// Behind a trusted proxy the limits count the clients the proxy names, not the proxy (before,
+/// one client's guesses locked out everyone behind it); from anyone else `X-Forwarded-For`
+/// is ignored, so a client cannot escape its limit by naming another address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_count_the_client_behind_a_trusted_proxy_and_ignore_forged_addresses() {
+    let limit = mykey_server::auth::FAILED_AUTH_PER_MINUTE as usize;
+    for (trusted, forwarded_counts) in [(vec!["127.0.0.1/32".parse().unwrap()], true), (vec![], false)] {
+        let db = mykey_server::testing::TestDb::new().await.unwrap();
+        let ledger = mykey_server::LedgerService::open(&db.url).await.unwrap();
+        let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let site = mykey_server::ServeConfig { trusted_proxies: trusted, ..Default::default() };
+        let engine = ledger.engine.clone();
+        let server = tokio::spawn(async move {
+            let _ledger = ledger;
+            mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600)).await.unwrap();
+        });
+        let c = reqwest::Client::new();
+        let guess = |from: &'static str, i: usize| {
+            c.get(format!("{base}/v1/residents/1/balances"))
+                .bearer_auth(format!("mk_store_{i:064x}"))
+                .header("x-forwarded-for", format!("{from}, 127.0.0.1"))
+                .send()
+        };
+        let mut statuses = Vec::new();
+        for i in 0..=limit {
+            statuses.push(guess("203.0.113.7", i).await.unwrap().status().as_u16());
+        }
+        assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+        // Another client behind the proxy, or the same one naming another address.
+        let other = guess("198.51.100.9", 0).await.unwrap().status().as_u16();
+        if forwarded_counts {
+            assert_eq!(other, 401, "another client behind the trusted proxy has its own limit");
+        } else {
+            assert_eq!(other, 429, "a forged X-Forwarded-For does not escape the limit");
+        }
+        server.abort();
+    }
+}
