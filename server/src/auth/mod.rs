@@ -274,11 +274,56 @@ impl<K: std::hash::Hash + Eq + Clone> FailureCounter<K> {
     pub fn clear(&self, key: &K) {
         self.failures.lock().expect("not poisoned").remove(key);
     }
+
+    /// Counts an attempt of `key` as a failure before it is checked, in one step with the
+    /// check: false (nothing counted) when `key` is already blocked. Concurrent attempts thus
+    /// cannot all pass before any failure is recorded; a success takes its count back with
+    /// [`FailureCounter::forgive`].
+    pub fn reserve(&self, key: &K) -> bool {
+        let now = std::time::Instant::now();
+        let mut f = self.failures.lock().expect("not poisoned");
+        if let Some(q) = f.get_mut(key) {
+            self.recent(q, now);
+            if q.len() >= self.max {
+                return false;
+            }
+        } else if f.len() >= MAX_TRACKED_FAILURES {
+            f.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            if f.len() >= MAX_TRACKED_FAILURES {
+                // Full of recent failures: fail closed.
+                return false;
+            }
+        }
+        f.entry(key.clone()).or_default().push_back(now);
+        true
+    }
+
+    /// Takes back one reserved failure of `key` (the attempt succeeded).
+    pub fn forgive(&self, key: &K) {
+        let mut f = self.failures.lock().expect("not poisoned");
+        if let Some(q) = f.get_mut(key) {
+            q.pop_back();
+            if q.is_empty() {
+                f.remove(key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reservations_count_before_the_check_and_a_success_takes_its_back() {
+        let c = FailureCounter::new(3, std::time::Duration::from_secs(60));
+        assert!(c.reserve(&"id") && c.reserve(&"id") && c.reserve(&"id"));
+        assert!(!c.reserve(&"id"), "the fourth attempt waits, though none was checked yet");
+        assert!(c.blocked(&"id"));
+        c.forgive(&"id");
+        assert!(!c.blocked(&"id") && c.reserve(&"id"));
+        assert!(c.reserve(&"other"), "keys count apart");
+    }
 
     #[test]
     fn keys_are_random_and_hash_stably() {

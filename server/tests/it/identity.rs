@@ -1008,3 +1008,32 @@ async fn login_challenges_are_rate_limited_per_browser_and_per_address() {
     assert!(refused, "the address was limited");
     assert_eq!(granted, NONCES_PER_MINUTE, "the address's limit counts every browser");
 }
+
+/// Concurrent guesses cannot all pass the limit before a failure is counted: each guess is
+/// counted before its password is checked (before, all of a burst were checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
+    use mykey_server::services::identity::FAILED_LOGINS_PER_ID;
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut c = card(&s);
+    let (id, _) = registered(&b, &mut c).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..FAILED_LOGINS_PER_ID * 3 {
+        let (http, base, id) = (reqwest::Client::new(), s.base.clone(), id.clone());
+        burst.spawn(async move {
+            let res = http
+                .post(format!("{base}/v1/auth/password"))
+                .header("origin", &base)
+                .json(&json!({"mykey_id": id, "password": "guess123"}))
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        });
+    }
+    let statuses: Vec<u16> = burst.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, FAILED_LOGINS_PER_ID, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+}

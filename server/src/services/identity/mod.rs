@@ -39,6 +39,11 @@ pub const SESSION_LIFE: Duration = Duration::from_secs(2 * 3600);
 pub const MAX_CHECKS: u8 = 10;
 /// Duplicate checks per client address and minute.
 pub const CHECKS_PER_MINUTE: u32 = 20;
+/// Password checks (argon2, about 20 MB and tens of milliseconds each) running at once; more
+/// wait, at most [`HASH_WAIT`].
+pub const HASHES_AT_ONCE: usize = 4;
+/// Longest a password check waits for its turn before the answer is 503.
+pub const HASH_WAIT: Duration = Duration::from_secs(10);
 /// Login challenges (nonces) per client address and minute: filling the table of pending
 /// challenges would block every card login until they expire.
 pub const NONCES_PER_MINUTE: u32 = 30;
@@ -77,6 +82,8 @@ pub struct Identity {
     checks_per_ip: KeyedLimiter<IpAddr>,
     nonces_per_ip: KeyedLimiter<IpAddr>,
     nonces_per_browser: KeyedLimiter<String>,
+    /// Turns for the password checks ([`HASHES_AT_ONCE`]).
+    hashing: tokio::sync::Semaphore,
     logins_per_ip: FailureCounter<IpAddr>,
     logins_per_id: FailureCounter<String>,
 }
@@ -203,6 +210,7 @@ impl Identity {
             checks_per_ip: governor::RateLimiter::keyed(per_minute(CHECKS_PER_MINUTE)),
             nonces_per_ip: governor::RateLimiter::keyed(per_minute(NONCES_PER_MINUTE)),
             nonces_per_browser: governor::RateLimiter::keyed(per_minute(NONCES_PER_BROWSER_PER_MINUTE)),
+            hashing: tokio::sync::Semaphore::new(HASHES_AT_ONCE),
             logins_per_ip: FailureCounter::new(FAILED_LOGINS_PER_IP, LOGIN_WINDOW),
             logins_per_id: FailureCounter::new(FAILED_LOGINS_PER_ID, LOGIN_WINDOW),
         }
@@ -519,25 +527,36 @@ impl Identity {
                 "too many failed logins; wait a few minutes, or log in with the card",
             )
         };
-        let key = mykey_id.to_owned();
-        // Asked before the password is checked: a blocked guesser learns nothing.
-        if self.logins_per_id.blocked(&key) || self.logins_per_ip.blocked(&ip) {
+        // The per-ID counter is keyed on IDs that can exist; anything else fails at once
+        // (counted for the address only), so made-up strings cannot fill the table.
+        let id = MykeyId::parse(mykey_id).ok();
+        // Counted as failures before the password is checked, so that concurrent guesses cannot
+        // all pass the limit first; a success takes its counts back.
+        if !self.logins_per_ip.reserve(&ip) {
             return Err(limited());
         }
-        let row = match MykeyId::parse(mykey_id) {
-            Ok(id) => id_store::live_by_id(self.pool(), id.as_str()).await.map_err(failure::mykey_id)?,
-            Err(_) => None,
+        let key = id.as_ref().map(|id| id.as_str().to_owned());
+        if let Some(k) = &key {
+            if !self.logins_per_id.reserve(k) {
+                self.logins_per_ip.forgive(&ip);
+                return Err(limited());
+            }
+        }
+        let row = match &id {
+            Some(id) => id_store::live_by_id(self.pool(), id.as_str()).await.map_err(failure::mykey_id)?,
+            None => None,
         };
         let ok = match &row {
-            Some(row) => password_matches(password, &row.password_hash).await,
+            Some(row) => self.password_matches(password, &row.password_hash).await?,
             None => false,
         };
         let (Some(row), true) = (row, ok) else {
-            self.logins_per_id.failed(&key);
-            self.logins_per_ip.failed(&ip);
             return Err(Problem::new(ProblemKind::LoginFailed, "the MyKey ID or the password is wrong"));
         };
-        self.logins_per_id.clear(&key);
+        self.logins_per_ip.forgive(&ip);
+        if let Some(k) = &key {
+            self.logins_per_id.clear(k);
+        }
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let e = id_store::insert_event(&mut c, row.resident, &row.id, "login_password", time::now())
             .await
@@ -548,6 +567,15 @@ impl Identity {
         Ok((profile(&row)?, session))
     }
 
+    /// Checks `password` against `hash` when a turn is free ([`HASHES_AT_ONCE`]).
+    async fn password_matches(&self, password: &str, hash: &str) -> Result<bool, Problem> {
+        let _turn = tokio::time::timeout(HASH_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| Problem::new(ProblemKind::Unavailable, "too many logins at once; try again in a moment"))?
+            .expect("the semaphore is never closed");
+        Ok(password_matches(password, hash).await)
+    }
+
     pub(crate) async fn live(&self, resident: i64) -> Result<MykeyIdRow, Problem> {
         id_store::live_by_resident(self.pool(), resident)
             .await
@@ -556,14 +584,20 @@ impl Identity {
     }
 
     async fn confirm_password(&self, row: &MykeyIdRow, password: &str, ip: IpAddr) -> Result<(), Problem> {
-        if self.logins_per_id.blocked(&row.id) || self.logins_per_ip.blocked(&ip) {
-            return Err(Problem::new(ProblemKind::RateLimited, "too many wrong passwords; wait a few minutes"));
+        let limited = || Problem::new(ProblemKind::RateLimited, "too many wrong passwords; wait a few minutes");
+        // Reserved before the check, as for logins.
+        if !self.logins_per_ip.reserve(&ip) {
+            return Err(limited());
         }
-        if !password_matches(password, &row.password_hash).await {
-            self.logins_per_id.failed(&row.id);
-            self.logins_per_ip.failed(&ip);
+        if !self.logins_per_id.reserve(&row.id) {
+            self.logins_per_ip.forgive(&ip);
+            return Err(limited());
+        }
+        if !self.password_matches(password, &row.password_hash).await? {
             return Err(Problem::new(ProblemKind::LoginFailed, "the password is wrong").with("field", "password"));
         }
+        self.logins_per_ip.forgive(&ip);
+        self.logins_per_id.forgive(&row.id);
         Ok(())
     }
 
