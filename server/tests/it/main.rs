@@ -12,6 +12,7 @@ mod journal;
 mod log;
 mod migrations;
 mod mirror;
+mod parsers;
 mod replay;
 mod restore;
 mod settlements;
