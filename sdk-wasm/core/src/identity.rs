@@ -210,6 +210,8 @@ api_type! {
 api_type! {
     /// `PUT /v1/me/settings`: e-mail and notices.
     pub struct SettingsChange {
+        /// The current password, to confirm (a session left open must not redirect notices).
+        pub password: String,
         /// E-mail, or none.
         #[serde(default)]
         pub email: Option<String>,

@@ -176,13 +176,15 @@ async fn me_history(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<
 
 /// Changes e-mail and notices.
 #[utoipa::path(put, path = "/v1/me/settings", security(("session" = [])), tag = "identity", request_body = SettingsChange,
-    responses((status = 200, body = Profile), (status = 422, body = Problem)))]
+    responses((status = 200, body = Profile), (status = 401, description = "The password is wrong", body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn me_settings(
     State(s): State<AppState>,
     auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
     JsonBody(r): JsonBody<SettingsChange>,
 ) -> ApiResult<Json<Profile>> {
-    Ok(Json(s.identity.change_settings(auth.resident, &r).await?))
+    Ok(Json(s.identity.change_settings(auth.resident, &r, ip).await?))
 }
 
 /// Changes the password (other sessions end).

@@ -87,6 +87,20 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }
 
+/// Queues a notice to `to` whatever the resident chose (inside the caller's transaction): a
+/// change of the address itself is told to the address it leaves, so that a session someone
+/// else took over cannot move the notices away unseen.
+pub async fn queue_to_former_address(
+    tx: &mut sqlx::AnyConnection,
+    resident: i64,
+    mykey_id: &str,
+    to: &str,
+    what: &str,
+) -> sqlx::Result<()> {
+    let (subject, body) = render(Kind::SettingsChanged, mykey_id, what);
+    outbox::insert_mail(tx, resident, Kind::SettingsChanged.name(), to, &subject, &body, time::now()).await
+}
+
 /// Queues a notice for the resident behind a MyKey ID row, if they chose its kind and gave an
 /// e-mail address (inside the caller's transaction).
 pub async fn queue(

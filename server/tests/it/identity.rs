@@ -573,7 +573,7 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     let (old_id, resident) = registered(&b, &mut card_v1).await;
 
     let (st, v) = b
-        .put("/v1/me/settings", json!({"email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}}))
+        .put("/v1/me/settings", json!({"password": "abc123!x", "email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}}))
         .await;
     assert_eq!((st, v["email"].clone()), (200, Value::Null), "{v}");
 
@@ -700,13 +700,15 @@ async fn chosen_notices_arrive_by_e_mail() {
     let (st, v) = b
         .put(
             "/v1/me/settings",
-            json!({"email": "taro@example.jp", "email_confirmation": "taro@example.jp", "notices": notices}),
+            json!({"password": "new-pass1", "email": "taro@example.jp", "email_confirmation": "taro@example.jp", "notices": notices}),
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    let got = wait_for_mail(&mail, 3).await;
-    assert_eq!(got.len(), 3, "no mail for the password change: {got:?}");
+    // The new address hears of the change (chosen), the address left behind too (always).
+    let got = wait_for_mail(&mail, 4).await;
+    assert_eq!(got.len(), 4, "no mail for the password change: {got:?}");
     assert!(got.iter().any(|m| m.0 == "taro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
+    assert!(got.iter().any(|m| m.0 == "hanako@example.jp" && m.2.contains("今後お知らせが届きません")), "{got:?}");
 
     // Points expiring within 30 days are announced once (expiry notices are chosen now).
     let soon = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
@@ -715,13 +717,13 @@ async fn chosen_notices_arrive_by_e_mail() {
     let key = mykey_server::auth::create_key(&store, mykey_server::auth::Role::Municipality, 1, "t").await.unwrap();
     let res = reqwest::Client::new().post(format!("{}/v1/grants", s.base)).bearer_auth(key).json(&grant).send().await;
     assert_eq!(res.unwrap().status(), 201);
-    let got = wait_for_mail(&mail, 5).await;
+    let got = wait_for_mail(&mail, 6).await;
     let warnings: Vec<_> = got.iter().filter(|m| m.1.contains("まもなく有効期限")).collect();
     assert_eq!(warnings.len(), 1, "{got:?}");
     assert!(warnings[0].2.contains("群馬県前橋市の自治体ポイント 50ポイント"), "{got:?}");
     assert!(!warnings[0].2.contains("300ポイント"), "points far from expiry are not announced: {got:?}");
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(mail.arrived().len(), 5, "announced once, not every round");
+    assert_eq!(mail.arrived().len(), 6, "announced once, not every round");
 }
 
 /// ID linkage: a resident links a partner's service ID; the partner's conversions for it
@@ -965,7 +967,7 @@ async fn session_writes_must_come_from_this_site() {
     let b = Browser::new(&s);
     let mut c = card(&s);
     registered(&b, &mut c).await;
-    let body = json!({"email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}});
+    let body = json!({"password": "abc123!x", "email": null, "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false}});
     let put = || b.http.put(format!("{}/v1/me/settings", s.base)).json(&body);
     let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(status(put().send().await.unwrap()), 403, "no Origin");
@@ -1036,4 +1038,31 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert_eq!(checked, FAILED_LOGINS_PER_ID, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+}
+
+/// Notices cannot be redirected from a session left open: the password is asked for, and the
+/// address being left is told (before, neither).
+#[tokio::test]
+async fn changing_the_address_asks_for_the_password_and_tells_the_old_address() {
+    let mail = Smtp::start().unwrap();
+    let s = server(Options { smtp: Some(mail.url()), ..Options::default() }).await;
+    let b = Browser::new(&s);
+    let mut c = card(&s);
+    registered(&b, &mut c).await;
+    assert_eq!(wait_for_mail(&mail, 1).await[0].0, "hanako@example.jp");
+    let notices =
+        json!({"points_granted": true, "points_expired": true, "settings_changed": true, "mykey_id_changed": true});
+    let change = |password: &str| json!({"password": password, "email": "jiro@example.jp", "email_confirmation": "jiro@example.jp", "notices": notices});
+    let (st, v) = b.put("/v1/me/settings", change("wrong-pass1")).await;
+    assert_eq!((st, v["type"].as_str()), (401, Some("urn:mykey:problem:login-failed")), "{v}");
+    let (st, v) = b.get("/v1/me").await;
+    assert_eq!((st, v["email"].as_str()), (200, Some("hanako@example.jp")), "nothing changed: {v}");
+    let (st, v) = b.put("/v1/me/settings", change("abc123!x")).await;
+    assert_eq!((st, v["email"].as_str()), (200, Some("jiro@example.jp")), "{v}");
+    let got = wait_for_mail(&mail, 3).await;
+    assert!(
+        got.iter().any(|m| m.0 == "hanako@example.jp" && m.2.contains("今後お知らせが届きません")),
+        "the former address is told: {got:?}"
+    );
+    assert!(got.iter().any(|m| m.0 == "jiro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
 }

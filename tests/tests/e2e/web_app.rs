@@ -254,6 +254,7 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.type_text("#settings-email", "hanako@example.jp").unwrap();
     b.type_text("#settings-email2", "hanako@example.jp").unwrap();
     b.click("#setting-0").unwrap();
+    b.type_text("#settings-password", "abc123!x").unwrap();
     b.click("section[aria-labelledby=settings-title] button[type=submit]").unwrap();
     b.wait_text("#settings-msg", "保存しました").unwrap();
     b.type_text("#current-password", "abc123!x").unwrap();

@@ -637,12 +637,21 @@ impl Identity {
         &self,
         resident: i64,
         req: &mykey_core::identity::SettingsChange,
+        ip: IpAddr,
     ) -> Result<Profile, Problem> {
         let row = self.live(resident).await?;
         let email = check_contact(req.email.as_deref(), req.email_confirmation.as_deref(), &req.notices)?;
+        self.confirm_password(&row, &req.password, ip).await?;
         let mut c = self.pool().acquire().await.map_err(failure::mykey_id)?;
         let mut tx = c.begin().await.map_err(failure::mykey_id)?;
         id_store::set_settings(&mut tx, &row.id, email.as_deref(), &req.notices).await.map_err(failure::mykey_id)?;
+        // The address being left hears of it, whatever it had chosen.
+        if let Some(former) = row.email.as_deref().filter(|old| Some(*old) != email.as_deref()) {
+            let what = "メールアドレス（このアドレスには今後お知らせが届きません）";
+            mail::queue_to_former_address(&mut tx, row.resident, &row.id, former, what)
+                .await
+                .map_err(failure::mykey_id)?;
+        }
         // The notice goes to the settings just saved.
         let changed = MykeyIdRow { email, notices: req.notices.clone(), ..row.clone() };
         let what = "メールアドレス・お知らせの設定";

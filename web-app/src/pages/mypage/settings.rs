@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::{message, State};
+use super::{current_password_field, message, State};
 use crate::api;
 use crate::i18n::T;
 use crate::Ctx;
@@ -35,6 +35,7 @@ fn settings_form(p: &SettingsProps) -> Html {
     let email = use_state(|| initial.email.clone().unwrap_or_default());
     let email2 = use_state(|| initial.email.clone().unwrap_or_default());
     let notices = use_state(|| initial.notices.clone());
+    let password = use_state(String::new);
     let msg = use_state(|| None::<(bool, String)>);
     let text = |id: &'static str, label: T, h: &UseStateHandle<String>| {
         let h2 = h.clone();
@@ -64,11 +65,12 @@ fn settings_form(p: &SettingsProps) -> Html {
         }
     };
     let onsubmit = {
-        let (ctx, email, email2, notices, msg) =
-            (ctx.clone(), email.clone(), email2.clone(), notices.clone(), msg.clone());
+        let (ctx, email, email2, notices, password, msg) =
+            (ctx.clone(), email.clone(), email2.clone(), notices.clone(), password.clone(), msg.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let body = SettingsChange {
+                password: (*password).clone(),
                 email: (!email.is_empty()).then(|| (*email).clone()),
                 email_confirmation: (!email2.is_empty()).then(|| (*email2).clone()),
                 notices: (*notices).clone(),
@@ -79,6 +81,8 @@ fn settings_form(p: &SettingsProps) -> Html {
                     Ok(_) => (true, ctx.t(T::saved).to_owned()),
                     Err(f) if f.slug == "invalid-email" => (false, ctx.t(T::err_email).to_owned()),
                     Err(f) if f.slug == "confirmation-mismatch" => (false, ctx.t(T::err_email_match).to_owned()),
+                    Err(f) if f.slug == "login-failed" => (false, ctx.t(T::err_current_password).to_owned()),
+                    Err(f) if f.slug == "rate-limited" => (false, ctx.t(T::err_rate_limited).to_owned()),
                     Err(_) => (false, ctx.t(T::server_error).to_owned()),
                 }));
             });
@@ -97,6 +101,7 @@ fn settings_form(p: &SettingsProps) -> Html {
                     { check(2, T::notice_settings, |n| &mut n.settings_changed) }
                     { check(3, T::notice_id, |n| &mut n.mykey_id_changed) }
                 </fieldset>
+                { current_password_field(&ctx, "settings-password", "settings-msg", &password) }
                 <button type="submit">{ ctx.t(T::save) }</button>
             </form>
             { message(&msg, "settings-msg") }
