@@ -66,6 +66,8 @@ pub fn router(
                 .nest_service("/app", files)
                 .layer(middleware::from_fn(ops::app_headers))
                 .route("/", get(|| async { axum::response::Redirect::temporary("/app/") }))
+                // Browsers ask for it at the root whatever the page names.
+                .route("/favicon.ico", get(|| async { axum::response::Redirect::permanent("/app/favicon.svg") }))
         }
         None => Router::new().route("/", get(ops::home)),
     };

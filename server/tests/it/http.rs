@@ -297,6 +297,7 @@ async fn conversions_wait_as_reserved_points_then_move_home_and_expire() {
     // A partner's key alone may not credit a resident it names (only linked members, coupons).
     let (s, v) = app.post("/v1/conversions", &app.keys.partner, conv.clone()).await;
     assert_eq!((s, slug(&v)), (403, "forbidden"), "{v}");
+    assert_eq!(v["detail"], "only the operator may do that, not a partner key");
     let (s, v) = app.post("/v1/conversions", &app.keys.operator, conv).await;
     assert_eq!((s, slug(&v)), (422, "fractional-points"), "500.5 points cannot be credited");
     let conv =
@@ -700,6 +701,10 @@ async fn the_web_app_is_served_precompressed_with_security_headers() {
     assert!(res.headers().get("content-encoding").is_none(), "answers under 1 KiB stay as they are");
     let res = plain.get(format!("{base}/openapi.json")).header("accept-encoding", "br").send().await.unwrap();
     assert_eq!(res.headers()["content-encoding"], "br");
+    // The icon browsers ask for at the root is the app's.
+    let stay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = stay.get(format!("{base}/favicon.ico")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), &res.headers()["location"]), (308, &"/app/favicon.svg".parse().unwrap()));
     server.abort();
     let _ = std::fs::remove_dir_all(&web);
 
