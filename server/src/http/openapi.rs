@@ -1,14 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers and the shared types.
 
-use axum::Json;
 use mykey_core::api::*;
 use mykey_core::{Problem, ProblemKind};
 use utoipa::OpenApi;
 
 use super::{accounts, admin, directory, ledger, log, ops};
 
-pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+pub(super) async fn openapi_json() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    // Built once: the document is the same for the whole life of the process.
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = JSON.get_or_init(|| serde_json::to_string(&document()).expect("the document serialises"));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], json.as_str())
 }
 
 /// The whole document: the ledger's operations and identity's, then [`Conformance`].

@@ -754,3 +754,34 @@ async fn limits_count_the_client_behind_a_trusted_proxy_and_ignore_forged_addres
         server.abort();
     }
 }
+
+/// Anyone may report a CSP violation (browsers send no credentials); what is not a report is
+/// refused and not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csp_reports_are_counted_and_anything_else_is_refused() {
+    let app = App::start().await;
+    let post = |body: &'static str| {
+        app.client
+            .post(format!("{}/csp-reports", app.base))
+            .header("content-type", "application/csp-report")
+            .body(body)
+            .send()
+    };
+    let count = || async {
+        let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("mykey_csp_violations_total ")).map_or(0.0, |n| n.parse().unwrap())
+    };
+    let before: f64 = count().await;
+    for bad in ["", "{}", "not json", "{\"csp-report\": 3}"] {
+        let res = post(bad).await.unwrap();
+        assert_eq!(res.status(), 400, "{bad:?}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
+    assert_eq!(count().await, before, "refusals are not counted");
+    let res =
+        post("{\"csp-report\": {\"violated-directive\": \"style-src-attr\", \"document-uri\": \"http://x/app/\"}}")
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(count().await, before + 1.0);
+}
