@@ -304,19 +304,31 @@ pub fn date(ctx: &Ctx, at: DateTime<Utc>) -> String {
     String::from(d.to_locale_date_string(locale, &options))
 }
 
-/// The current password, typed again to confirm a change (`id`'s message is `msg_id`).
-pub fn current_password_field(ctx: &Ctx, id: &'static str, msg_id: &'static str, h: &UseStateHandle<String>) -> Html {
+/// A labelled text input of `kind` (`email`, `password`) bound to `h`, described by the form's
+/// message `msg_id`.
+pub fn input_field(
+    ctx: &Ctx,
+    (id, label): (&'static str, T),
+    (kind, autocomplete): (&'static str, &'static str),
+    msg_id: &'static str,
+    h: &UseStateHandle<String>,
+) -> Html {
     let oninput = {
         let h = h.clone();
         Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
     html! {
         <div class="field">
-            <label for={id}>{ ctx.t(T::current_password) }</label>
-            <input id={id} type="password" autocomplete="current-password" value={(**h).clone()}
+            <label for={id}>{ ctx.t(label) }</label>
+            <input id={id} type={kind} autocomplete={autocomplete} value={(**h).clone()}
                 oninput={oninput} aria-describedby={msg_id} />
         </div>
     }
+}
+
+/// The current password, typed again to confirm a change (`id`'s message is `msg_id`).
+pub fn current_password_field(ctx: &Ctx, id: &'static str, msg_id: &'static str, h: &UseStateHandle<String>) -> Html {
+    input_field(ctx, (id, T::current_password), ("password", "current-password"), msg_id, h)
 }
 
 #[derive(Properties, PartialEq)]

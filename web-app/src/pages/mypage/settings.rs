@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::{current_password_field, message, State};
+use super::{current_password_field, input_field, message, State};
 use crate::api;
 use crate::i18n::T;
 use crate::Ctx;
@@ -38,15 +38,7 @@ fn settings_form(p: &SettingsProps) -> Html {
     let password = use_state(String::new);
     let msg = use_state(|| None::<(bool, String)>);
     let text = |id: &'static str, label: T, h: &UseStateHandle<String>| {
-        let h2 = h.clone();
-        let oninput =
-            Callback::from(move |e: InputEvent| h2.set(e.target_unchecked_into::<HtmlInputElement>().value()));
-        html! {
-            <div class="field">
-                <label for={id}>{ ctx.t(label) }</label>
-                <input id={id} type="email" autocomplete="email" value={(**h).clone()} oninput={oninput} aria-describedby="settings-msg" />
-            </div>
-        }
+        input_field(&ctx, (id, label), ("email", "email"), "settings-msg", h)
     };
     let check = |i: usize, label: T, field: fn(&mut Notices) -> &mut bool| {
         let checked = *field(&mut (*notices).clone());
@@ -118,15 +110,7 @@ fn password_form() -> Html {
     let again = use_state(String::new);
     let msg = use_state(|| None::<(bool, String)>);
     let field = |id: &'static str, label: T, auto: &'static str, h: &UseStateHandle<String>| {
-        let h2 = h.clone();
-        let oninput =
-            Callback::from(move |e: InputEvent| h2.set(e.target_unchecked_into::<HtmlInputElement>().value()));
-        html! {
-            <div class="field">
-                <label for={id}>{ ctx.t(label) }</label>
-                <input id={id} type="password" autocomplete={auto} value={(**h).clone()} oninput={oninput} aria-describedby="password-msg" />
-            </div>
-        }
+        input_field(&ctx, (id, label), ("password", auto), "password-msg", h)
     };
     let onsubmit = {
         let (ctx, current, new, again, msg) = (ctx.clone(), current.clone(), new.clone(), again.clone(), msg.clone());
