@@ -28,6 +28,9 @@ pub enum Failure {
     /// Reading point-navi's directory or search.
     #[error("the server failed to read the directory")]
     Directory(#[source] Cause),
+    /// Storing or reading a checkout session, a store's checkout settings or its events.
+    #[error("the server failed to store the checkout; send the request again")]
+    Checkout(#[source] Cause),
 }
 
 impl Failure {
@@ -72,6 +75,7 @@ makers! {
     patron_link => PatronLink,
     coupons => Coupons,
     directory => Directory,
+    checkout => Checkout,
 }
 
 #[cfg(test)]

@@ -249,6 +249,7 @@ texts! {
     tx_assignment => ("割り当て・移行", "Assigned / moved"),
     tx_expiry => ("失効", "Expired"),
     tx_adjustment => ("調整", "Adjusted"),
+    tx_refund => ("返金", "Refunded"),
     change_id_title => ("マイキーIDの変更", "Change your MyKey ID"),
     change_id => ("この候補に変更する", "Change to this candidate"),
     err_no_candidate => ("先に候補を自動生成するか、希望のIDを確認してください。", "Generate a candidate or check your own choice first."),

@@ -15,6 +15,7 @@ pub mod points;
 pub mod problem;
 pub mod rules;
 pub mod text;
+pub mod webhook;
 
 pub use currency::{Currency, CurrencyParseError};
 pub use mykey_id::{MykeyId, MykeyIdError};

@@ -11,3 +11,19 @@ pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 pub use crate::card::jpki::AUTH_PIN_TRIES;
 pub use crate::identity::{MAX_FAILED_CHECKS, MAX_GENERATIONS};
+
+/// Checkout: seconds an unconfirmed session stays open unless the store asks otherwise.
+pub const CHECKOUT_OPEN_SECONDS: u32 = 30 * 60;
+/// Checkout: the shortest and longest time a store may leave a session open, in seconds.
+pub const CHECKOUT_OPEN_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 60..=24 * 3600;
+/// Checkout with manual capture: seconds confirmed points stay held unless the store asks
+/// otherwise; at most the ledger's longest hold.
+pub const CHECKOUT_HOLD_SECONDS: u32 = 7 * 24 * 3600;
+/// Minutes a resident's sign-in inside the checkout widget may confirm that session.
+pub const CHECKOUT_GRANT_MINUTES: i64 = 15;
+/// Hours a rotated webhook secret keeps signing beside the new one.
+pub const WEBHOOK_SECRET_OVERLAP_HOURS: i64 = 24;
+/// Days a webhook delivery is retried, with exponential back-off, before it is marked failed.
+pub const WEBHOOK_RETRY_DAYS: i64 = 3;
+/// Seconds a store's webhook verifier accepts a signature's timestamp either side of its clock.
+pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;

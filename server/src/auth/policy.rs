@@ -7,14 +7,14 @@ use mykey_core::{Problem, ProblemKind};
 use super::{Caller, Role};
 
 /// May `caller` read resident `resident`'s data, whose home municipality is `home`? The
-/// resident, the operator, the home municipality, and counter terminals and stores (the
-/// counter shows every balance when the card is held).
+/// resident, the operator and the home municipality. A store's or terminal's key alone never
+/// reads a resident's points: a store sees what the resident confirmed in its checkout.
 pub fn may_read_resident(caller: &Caller, resident: i64, home: Option<i64>) -> bool {
     match caller.role {
-        Role::Operator | Role::Terminal | Role::Store => true,
+        Role::Operator => true,
         Role::Resident => caller.subject == resident,
         Role::Municipality => home == Some(caller.subject),
-        Role::Partner | Role::Mirror => false,
+        Role::Partner | Role::Mirror | Role::Terminal | Role::Store => false,
     }
 }
 
@@ -63,7 +63,7 @@ mod tests {
     }
 
     #[test]
-    fn residents_are_read_by_themselves_their_home_the_operator_and_counters() {
+    fn residents_are_read_by_themselves_their_home_and_the_operator_only() {
         assert!(may_read_resident(&caller(Role::Resident, 7), 7, Some(1)));
         assert!(!may_read_resident(&caller(Role::Resident, 8), 7, Some(1)));
         assert!(may_read_resident(&caller(Role::Municipality, 1), 7, Some(1)));
@@ -71,6 +71,8 @@ mod tests {
         assert!(!may_read_resident(&caller(Role::Municipality, 1), 7, None));
         assert!(!may_read_resident(&caller(Role::Partner, 1), 7, Some(1)));
         assert!(may_read_resident(&caller(Role::Operator, 0), 7, None));
+        assert!(!may_read_resident(&caller(Role::Store, 3), 7, Some(1)), "a store's key alone reads no balances");
+        assert!(!may_read_resident(&caller(Role::Terminal, 3), 7, Some(1)), "nor a terminal's");
     }
 
     #[test]

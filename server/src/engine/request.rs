@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::ledger::{Changes, Ledger};
+use crate::ledger::{Changes, Ledger, RefundPosting};
 use crate::time::Micros;
 
 /// A write that moves points, identified by its client id.
@@ -43,6 +43,8 @@ pub enum Request {
         /// The body.
         body: VoidRequest,
     },
+    /// A checkout's refund (`POST /v1/checkout/sessions/{id}/refunds`).
+    Refund(RefundPosting),
 }
 
 impl Request {
@@ -57,6 +59,7 @@ impl Request {
             Request::Hold(r) => r.id,
             Request::Capture { body, .. } => body.id,
             Request::Void { body, .. } => body.id,
+            Request::Refund(r) => r.id,
         }
     }
 
@@ -86,6 +89,7 @@ impl Request {
             Request::Hold(r) => render(201, l.hold(ch, r, now)),
             Request::Capture { hold, body } => render(200, l.capture(ch, *hold, body.id, body.amount, now)),
             Request::Void { hold, .. } => render(200, l.void(ch, *hold, now)),
+            Request::Refund(r) => render(201, l.refund(ch, r, now)),
         }
     }
 }

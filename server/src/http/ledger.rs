@@ -51,8 +51,8 @@ write_route!(
     "/v1/payments",
     PaymentRequest,
     TransactionReceipt,
-    "Spend a resident's points at a shop (store, terminal).",
-    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    "Spend a resident's points at a shop's counter (terminal). A store's key may not charge a resident: online stores charge through a checkout session the resident confirms (`/v1/checkout/sessions`).",
+    |caller, r| caller.require(&[Role::Terminal], r.shop),
     Request::Payment(r)
 );
 write_route!(
@@ -96,8 +96,8 @@ write_route!(
     "/v1/holds",
     HoldRequest,
     HoldReceipt,
-    "Authorise points for a later capture (store, terminal).",
-    |caller, r| caller.require(&[Role::Store, Role::Terminal], r.shop),
+    "Authorise points for a later capture (terminal). Online stores hold points through a checkout session with manual capture.",
+    |caller, r| caller.require(&[Role::Terminal], r.shop),
     Request::Hold(r)
 );
 

@@ -18,6 +18,7 @@ use state::AppState;
 
 mod accounts;
 mod admin;
+pub(crate) mod checkout;
 #[cfg(feature = "demo")]
 pub mod demo_cards;
 mod directory;
@@ -38,6 +39,7 @@ pub fn router(
     engine: Engine,
     identity: Arc<Identity>,
     coupons: Arc<crate::services::coupons::Coupons>,
+    checkout: Arc<crate::services::checkout::Checkout>,
     web_dir: Option<std::path::PathBuf>,
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
@@ -47,6 +49,7 @@ pub fn router(
         engine,
         identity,
         coupons,
+        checkout,
         catalog,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
@@ -79,6 +82,7 @@ pub fn router(
         .merge(accounts::routes())
         .merge(directory::routes())
         .merge(admin::routes())
+        .merge(checkout::routes())
         .merge(log::routes())
         .merge(crate::http::identity::routes())
         .merge(extra)

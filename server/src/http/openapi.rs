@@ -18,6 +18,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     use utoipa::Modify as _;
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::http::identity::IdentityDoc::openapi());
+    doc.merge(super::checkout::CheckoutDoc::openapi());
     Conformance.modify(&mut doc);
     doc
 }

@@ -14,6 +14,7 @@ pub struct AppState {
     pub(crate) engine: Engine,
     pub(crate) identity: Arc<Identity>,
     pub(crate) coupons: Arc<crate::services::coupons::Coupons>,
+    pub(crate) checkout: Arc<crate::services::checkout::Checkout>,
     pub(crate) catalog: crate::services::catalog::Catalog,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) guesses: Arc<GuessLimiter>,

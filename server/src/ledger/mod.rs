@@ -204,6 +204,25 @@ pub struct Event {
     pub expires_at: Micros,
 }
 
+/// A checkout's refund as the ledger posts it (`Ledger::refund`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefundPosting {
+    /// The refund's transaction id.
+    pub id: Uuid,
+    /// The checkout session refunded.
+    pub session: Uuid,
+    /// The store that gives the points back.
+    pub shop: i64,
+    /// The resident who paid.
+    pub resident: i64,
+    /// Whose points were paid.
+    pub municipality: i64,
+    /// The event programme whose points were paid, if any.
+    pub event: Option<i64>,
+    /// Points given back.
+    pub points: i64,
+}
+
 /// A resident of the points cloud.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resident {
@@ -919,6 +938,32 @@ impl Ledger {
         })?;
         let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
         self.post(ch, r.id, TransactionKind::Payment, r.municipality, r.memo.clone().map(Memo::into_string), &legs, now)
+    }
+
+    /// Gives points back from a store's receivable to the resident (a checkout's refund; how
+    /// many the service decides, against what was captured). The rule for where they land:
+    /// the account they were paid from, as a new lot with that account's full validity from
+    /// today; event points whose programme has ended come back as the municipality's points.
+    pub fn refund(&mut self, ch: &mut Changes, r: &RefundPosting, now: Micros) -> Result<TransactionReceipt> {
+        let amount = Points::new(r.points)
+            .ok_or_else(|| problem(ProblemKind::NonPositiveAmount, "a refund gives back at least one point"))?
+            .get();
+        let shop = self.known_shop(r.shop)?.clone();
+        self.shop_accepts(&shop, r.municipality)?;
+        let event = r.event.filter(|e| self.events.get(e).is_some_and(|e| e.expires_at > now));
+        // Validate before an account is created.
+        self.spending_account(r.resident, r.municipality, event)?;
+        let to = self.spending_account_or_create(ch, r.resident, r.municipality, event, now)?;
+        let legs = [Leg::new(shop.receivable, -amount), Leg::new(to, amount)];
+        self.post(
+            ch,
+            r.id,
+            TransactionKind::Refund,
+            r.municipality,
+            Some(format!("refund of checkout {}", r.session)),
+            &legs,
+            now,
+        )
     }
 
     /// Grants municipal or event points from the municipality's treasury.

@@ -132,6 +132,52 @@ fn refusals_name_the_problem() {
 }
 
 #[test]
+fn a_refund_returns_points_with_a_full_validity_and_ended_event_points_as_municipal_points() {
+    let mut w = world();
+    let (r, shop, event) = (w.residents[0], w.shops[0], w.event);
+    grant(&mut w, r, 1, 300).unwrap();
+    pay(&mut w, r, 1, shop, d(200)).unwrap();
+    w.now += 100 * DAY;
+    let refund = |w: &mut World, event: Option<i64>, points: i64| {
+        let posting = RefundPosting {
+            id: Uuid::new_v4(),
+            session: Uuid::new_v4(),
+            shop,
+            resident: r,
+            municipality: 1,
+            event,
+            points,
+        };
+        w.l.refund(&mut Changes::default(), &posting, w.now)
+    };
+    let receipt = refund(&mut w, None, 150).unwrap();
+    assert_eq!(receipt.kind, TransactionKind::Refund);
+    let municipal = w.l.spending_account(r, 1, None).unwrap().unwrap();
+    let lot = w.l.open_lots(municipal).iter().find(|l| l.source == TransactionKind::Refund).unwrap().clone();
+    assert_eq!(lot.expires_at, w.now + DEFAULT_EXPIRY_DAYS * DAY, "the full validity from the day of the refund");
+    // The walk rally ended on day 10: its points come back as the municipality's.
+    refund(&mut w, Some(event), 50).unwrap();
+    assert_eq!(w.l.accounts[&municipal].balance, 300);
+    assert_eq!(w.l.spending_account(r, 1, Some(event)).unwrap(), None, "no event account was made");
+    // Nothing, or a store of another municipality, is refused.
+    assert_eq!(refund(&mut w, None, 0).unwrap_err().kind(), Some(ProblemKind::NonPositiveAmount));
+    let other = RefundPosting {
+        id: Uuid::new_v4(),
+        session: Uuid::new_v4(),
+        shop: w.shops[1],
+        resident: r,
+        municipality: 1,
+        event: None,
+        points: 1,
+    };
+    assert_eq!(
+        w.l.refund(&mut Changes::default(), &other, w.now).unwrap_err().kind(),
+        Some(ProblemKind::CurrencyMismatch)
+    );
+    w.l.check_invariants();
+}
+
+#[test]
 fn multi_leg_transactions_are_all_or_nothing() {
     let mut w = world();
     let (a, b) = (w.residents[0], w.residents[1]);
@@ -290,6 +336,7 @@ enum Op {
     Hold { who: usize, m: i64, amount: i64, secs: u32 },
     Capture { hold: usize, amount: Option<i64> },
     Void { hold: usize },
+    Refund { who: usize, m: i64, amount: i64, event: bool },
     Adjust { a: i64, b: i64, amount: i64 },
     Advance { hours: i64 },
     Jobs,
@@ -321,6 +368,12 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (0..8usize, proptest::option::of(1..300i64)).prop_map(|(hold, amount)| Op::Capture { hold, amount }),
         (0..8usize).prop_map(|hold| Op::Void { hold }),
+        (0..3usize, 1..=2i64, 1..300i64, any::<bool>()).prop_map(|(who, m, amount, event)| Op::Refund {
+            who,
+            m,
+            amount,
+            event
+        }),
         (1..40i64, 1..40i64, 1..300i64).prop_map(|(a, b, amount)| Op::Adjust { a, b, amount }),
         (0..24 * 20i64).prop_map(|hours| Op::Advance { hours }),
         Just(Op::Jobs),
@@ -419,6 +472,18 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
             Some(h) => w.l.void(&mut ch, h, now).map(drop),
             None => Ok(()),
         },
+        Op::Refund { who, m, amount, event } => {
+            let r = RefundPosting {
+                id: Uuid::new_v4(),
+                session: Uuid::new_v4(),
+                shop: w.shops[(m - 1) as usize],
+                resident: w.residents[who],
+                municipality: m,
+                event: (event && m == 1).then_some(w.event),
+                points: amount,
+            };
+            w.l.refund(&mut ch, &r, now).map(drop)
+        }
         Op::Adjust { a, b, amount } => {
             let r = TransactionRequest {
                 id: Uuid::new_v4(),

@@ -1,3 +1,4 @@
-//! What leaves the server later, from a durable outbox: e-mail notices.
+//! What leaves the server later, from a durable outbox: e-mail notices and stores' webhooks.
 
 pub mod mail;
+pub mod webhooks;

@@ -20,6 +20,7 @@ use crate::ledger::{Account, Changes, Event, Hold, Lot, Municipality, Partner, R
 use crate::time::{micros_to_datetime, Micros};
 
 pub mod catalog;
+pub mod checkout;
 pub mod coupons;
 pub mod identity;
 pub mod journal;
@@ -443,6 +444,20 @@ impl<'a> Tables<'a> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter().map(shop_from_row).collect()
+    }
+
+    /// One shop; none for an unknown one.
+    pub async fn shop(&self, id: i64) -> anyhow::Result<Option<ShopView>> {
+        let row = sqlx::query("SELECT * FROM shops WHERE id = $1").bind(id).fetch_optional(&self.store.pool).await?;
+        row.as_ref().map(shop_from_row).transpose()
+    }
+
+    /// An event programme's name; none for an unknown one.
+    pub async fn event_name(&self, id: i64) -> anyhow::Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.store.pool)
+            .await?)
     }
 
     /// How a partner converts (`id_linkage`, `coupon_url`, ...); none for an unknown partner.

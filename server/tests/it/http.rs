@@ -10,7 +10,7 @@ async fn bad_amounts_and_references_are_problems_with_stable_types() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 500).await;
-    let k = &app.keys.store1;
+    let k = &app.keys.terminal1;
     let cases = [
         (payment(r, app.shops[0], 1, json!(1.5)), 422, "fractional-points"),
         (payment(r, app.shops[0], 1, json!(0)), 422, "non-positive-amount"),
@@ -71,8 +71,10 @@ async fn every_request_is_authorised_by_role() {
     assert_eq!(res.status().as_u16(), 401);
     let (s, v) = app.post("/v1/payments", "mk_store_0000", body.clone()).await;
     assert_eq!((s, slug(&v)), (401, "unauthenticated"));
-    // Shop 2's key may not charge at shop 1; a partner may not grant; a resident may not pay.
-    assert_eq!(app.post("/v1/payments", &app.keys.store2, body.clone()).await.0, 403);
+    // Shop 2's terminal may not charge at shop 1; a store's key may not charge anyone (only a
+    // checkout the resident confirmed does); a partner may not grant; a resident may not pay.
+    assert_eq!(app.post("/v1/payments", &app.keys.store1, body.clone()).await.0, 403);
+    assert_eq!(app.post("/v1/payments", &app.keys.terminal2, body.clone()).await.0, 403);
     assert_eq!(app.post("/v1/payments", &app.keys.resident1, body).await.0, 403);
     let grant = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 5});
     assert_eq!(app.post("/v1/grants", &app.keys.partner, grant.clone()).await.0, 403);
@@ -112,7 +114,7 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 300).await;
-    let k = &app.keys.store1;
+    let k = &app.keys.terminal1;
     let body = payment(r, app.shops[0], 1, json!(100));
     let first = app.post("/v1/payments", k, body.clone()).await;
     assert_eq!(first.0, 201);
@@ -132,7 +134,7 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let (s, v) = app.post("/v1/payments", k, other).await;
     assert_eq!((s, slug(&v)), (409, "idempotency-conflict"));
     // Same id and body from another caller is a different request: conflict, not a leak.
-    let (s, _) = app.post("/v1/payments", &app.keys.terminal1, body.clone()).await;
+    let (s, _) = app.post("/v1/payments", &app.keys.operator, body.clone()).await;
     assert_eq!(s, 409);
     // Concurrent duplicates inside one batch answer alike and apply once.
     let dup = payment(r, app.shops[0], 1, json!(7));
@@ -180,7 +182,7 @@ async fn holds_capture_void_and_expire() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 100).await;
-    let k = &app.keys.store1;
+    let k = &app.keys.terminal1;
     let hold = Uuid::new_v4();
     let (s, v) = app
         .post("/v1/holds", k, json!({"id": hold, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 80, "timeout_seconds": 600}))
@@ -190,7 +192,7 @@ async fn holds_capture_void_and_expire() {
     assert_eq!(app.available(r).await, 20);
     // Another shop may not capture it.
     assert_eq!(
-        app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.store2, json!({"id": Uuid::new_v4()})).await.0,
+        app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.terminal2, json!({"id": Uuid::new_v4()})).await.0,
         403
     );
     let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 81})).await;
@@ -225,7 +227,7 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
     let after_grant = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     for i in 1..=25 {
-        let (s, _) = app.post("/v1/payments", &app.keys.store1, payment(r, app.shops[0], 1, json!(i))).await;
+        let (s, _) = app.post("/v1/payments", &app.keys.terminal1, payment(r, app.shops[0], 1, json!(i))).await;
         assert_eq!(s, 201);
     }
     let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;
@@ -282,7 +284,7 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
     let c = v["next_cursor"].as_str().unwrap().to_owned();
     let (_, v) = history(format!("from={t}&kind=payment&limit=20&cursor={c}")).await;
     assert_eq!((v["entries"].as_array().unwrap().len(), v["next_cursor"].as_str()), (5, None));
-    let (s, v) = history("kind=refund".into()).await;
+    let (s, v) = history("kind=bonus".into()).await;
     assert_eq!((s, v["field"].as_str()), (400, Some("kind")), "{v}");
     let (s, v) = history(format!("from={t}&to={t}")).await;
     assert_eq!((s, v["field"].as_str()), (400, Some("to")), "{v}");

@@ -16,23 +16,23 @@ use mykey_server::LedgerService;
 use mykey_virtual_card::{DemoCa, VirtualCard};
 use serde_json::{json, Value};
 
-struct Server {
-    base: String,
-    ca: DemoCa,
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) ca: DemoCa,
     /// A partner using ID linkage, and its key.
-    partner: i64,
-    partner_key: String,
+    pub(crate) partner: i64,
+    pub(crate) partner_key: String,
     /// An online shop, its store in municipality 1 and the store's key.
-    online_service: i64,
-    online_store: i64,
-    online_store_key: String,
-    municipality_key: String,
+    pub(crate) online_service: i64,
+    pub(crate) online_store: i64,
+    pub(crate) online_store_key: String,
+    pub(crate) municipality_key: String,
     /// A library (a facility), its store key and its counter terminal's key.
-    library: i64,
-    library_key: String,
-    terminal_key: String,
+    pub(crate) library: i64,
+    pub(crate) library_key: String,
+    pub(crate) terminal_key: String,
     /// The identity service the server runs.
-    identity: Arc<Identity>,
+    pub(crate) identity: Arc<Identity>,
     _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,9 +43,9 @@ impl Drop for Server {
     }
 }
 
-struct Options {
+pub(crate) struct Options {
     /// The CA (a new one if none).
-    ca: Option<DemoCa>,
+    pub(crate) ca: Option<DemoCa>,
     /// A CRL listing these serial numbers, or no CRL at all.
     crl_revoking: Option<Vec<Vec<u8>>>,
     unknown: UnknownRevocation,
@@ -75,7 +75,7 @@ fn serial_of(card: &VirtualCard) -> Vec<u8> {
     x509_cert::Certificate::from_der(card.auth_certificate()).unwrap().tbs_certificate.serial_number.as_bytes().to_vec()
 }
 
-async fn server(opts: Options) -> Server {
+pub(crate) async fn server(opts: Options) -> Server {
     let ca = opts.ca.unwrap_or_else(new_ca);
     let db = TestDb::new().await.unwrap();
     let ledger = LedgerService::open(&db.url).await.unwrap();
@@ -171,13 +171,13 @@ async fn server(opts: Options) -> Server {
 }
 
 /// A browser: its own cookie jar.
-struct Browser {
-    base: String,
+pub(crate) struct Browser {
+    pub(crate) base: String,
     http: reqwest::Client,
 }
 
 impl Browser {
-    fn new(s: &Server) -> Browser {
+    pub(crate) fn new(s: &Server) -> Browser {
         Browser { base: s.base.clone(), http: reqwest::Client::builder().cookie_store(true).build().unwrap() }
     }
 
@@ -189,7 +189,7 @@ impl Browser {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
     }
 
@@ -197,7 +197,7 @@ impl Browser {
         self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
@@ -221,7 +221,7 @@ impl Browser {
     }
 }
 
-fn card(s: &Server) -> VirtualCard {
+pub(crate) fn card(s: &Server) -> VirtualCard {
     VirtualCard::issue(&s.ca, &mut rand::rngs::OsRng, "1234", SystemTime::now() - Duration::from_secs(60)).unwrap()
 }
 
@@ -537,7 +537,7 @@ async fn an_es256_card_logs_in() {
     assert!(v["registration"].is_object());
 }
 
-async fn registered(b: &Browser, card: &mut VirtualCard) -> (String, i64) {
+pub(crate) async fn registered(b: &Browser, card: &mut VirtualCard) -> (String, i64) {
     b.card_login(card).await;
     let (_, v) = b.post("/v1/registration/candidates", json!({"action": "generate"})).await;
     let id = v["candidate"].as_str().unwrap().to_owned();

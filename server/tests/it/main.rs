@@ -4,6 +4,7 @@
 
 mod audit;
 mod catalog;
+mod checkout;
 mod common;
 mod coupons;
 mod http;

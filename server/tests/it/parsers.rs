@@ -78,9 +78,9 @@ proptest! {
     #[test]
     fn certificates_and_revocation_lists(der in prop::collection::vec(any::<u8>(), 0..700)) {
         let origin = "https://mykey.example";
-        let _ = CardTrust::new(&[der.clone()], &[], UnknownRevocation::Deny, origin);
+        let _ = CardTrust::new(std::slice::from_ref(&der), &[], UnknownRevocation::Deny, origin);
         let ca = ca();
-        let _ = CardTrust::new(&[ca.certificate().to_vec()], &[der.clone()], UnknownRevocation::Deny, origin);
+        let _ = CardTrust::new(&[ca.certificate().to_vec()], std::slice::from_ref(&der), UnknownRevocation::Deny, origin);
         let trust = CardTrust::new(&[ca.certificate().to_vec()], &[], UnknownRevocation::Allow, origin).unwrap();
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;

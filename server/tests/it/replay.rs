@@ -52,6 +52,7 @@ fn changed(r: &Request) -> Request {
         Request::Void { hold, .. } => *hold = Uuid::new_v4(),
         Request::Assignment(a) => a.amount += Decimal::ONE,
         Request::Transaction(t) => t.memo = Some(mykey_core::text::Memo::parse("changed").unwrap()),
+        Request::Refund(f) => f.points += 1,
     }
     r
 }

@@ -25,6 +25,8 @@ api_enum! {
         Expiry,
         /// A multi-leg transaction entered by an operator.
         Adjustment,
+        /// Points a store gave back from a checkout's payment.
+        Refund,
     }
 }
 
@@ -38,6 +40,7 @@ impl TransactionKind {
             TransactionKind::Assignment => "assignment",
             TransactionKind::Expiry => "expiry",
             TransactionKind::Adjustment => "adjustment",
+            TransactionKind::Refund => "refund",
         }
     }
 
@@ -50,6 +53,7 @@ impl TransactionKind {
             TransactionKind::Assignment,
             TransactionKind::Expiry,
             TransactionKind::Adjustment,
+            TransactionKind::Refund,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

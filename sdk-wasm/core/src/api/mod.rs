@@ -27,11 +27,13 @@ pub(crate) use {api_enum, api_type};
 
 mod accounts;
 mod admin;
+mod checkout;
 mod directory;
 mod ledger;
 
 pub use accounts::*;
 pub use admin::*;
+pub use checkout::*;
 pub use directory::*;
 pub use ledger::*;
 

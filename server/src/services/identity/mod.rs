@@ -342,26 +342,36 @@ impl Identity {
         id_store::delete_session(self.pool(), &session_hash(token)).await.map_err(failure::mykey_id)
     }
 
+    /// The resident whose live MyKey ID `card` is bound to, logged as a card login; none for a
+    /// card without one. Opens no browser session (the checkout widget holds no cookie).
+    pub async fn card_sign_in(&self, card: &VerifiedCard) -> Result<Option<(i64, Profile)>, Problem> {
+        let pool = self.pool();
+        let Some(row) = id_store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?
+        else {
+            return Ok(None);
+        };
+        let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
+        let e = id_store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
+            .await
+            .map_err(failure::mykey_id)?;
+        drop(c);
+        self.log(vec![e]).await;
+        Ok(Some((row.resident, profile(&row)?)))
+    }
+
     /// Card login: a session for the card's live MyKey ID, or a registration session.
     pub async fn card_login(
         &self,
         card: VerifiedCard,
     ) -> Result<(mykey_core::identity::CardLogin, NewSession), Problem> {
-        let pool = self.pool();
-        match id_store::live_by_card(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)? {
-            Some(row) => {
-                let mut c = pool.acquire().await.map_err(failure::mykey_id)?;
-                let e = id_store::insert_event(&mut c, row.resident, &row.id, "login_card", time::now())
-                    .await
-                    .map_err(failure::mykey_id)?;
-                drop(c);
-                self.log(vec![e]).await;
-                let session = self.open_session(Some(row.resident), "card", Some(card)).await?;
-                let login =
-                    mykey_core::identity::CardLogin { mykey_id: Some(profile(&row)?.mykey_id), registration: None };
+        match self.card_sign_in(&card).await? {
+            Some((resident, profile)) => {
+                let session = self.open_session(Some(resident), "card", Some(card)).await?;
+                let login = mykey_core::identity::CardLogin { mykey_id: Some(profile.mykey_id), registration: None };
                 Ok((login, session))
             }
             None => {
+                let pool = self.pool();
                 let draft = id_store::draft(pool, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
                 let login =
                     mykey_core::identity::CardLogin { mykey_id: None, registration: Some(registration(&draft)?) };
@@ -521,6 +531,19 @@ impl Identity {
         password: &str,
         ip: IpAddr,
     ) -> Result<(Profile, NewSession), Problem> {
+        let (resident, profile) = self.password_sign_in(mykey_id, password, ip).await?;
+        let session = self.open_session(Some(resident), "password", None).await?;
+        Ok((profile, session))
+    }
+
+    /// Checks a MyKey ID and password without opening a browser session (the checkout widget
+    /// holds no cookie): the resident and the profile. Limited and logged as a password login.
+    pub async fn password_sign_in(
+        &self,
+        mykey_id: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(i64, Profile), Problem> {
         let limited = || {
             Problem::new(
                 ProblemKind::RateLimited,
@@ -563,8 +586,7 @@ impl Identity {
             .map_err(failure::mykey_id)?;
         drop(c);
         self.log(vec![e]).await;
-        let session = self.open_session(Some(row.resident), "password", None).await?;
-        Ok((profile(&row)?, session))
+        Ok((row.resident, profile(&row)?))
     }
 
     /// Checks `password` against `hash` when a turn is free ([`HASHES_AT_ONCE`]).

@@ -17,6 +17,7 @@ pub struct Keys {
     pub store1: String,
     pub store2: String,
     pub terminal1: String,
+    pub terminal2: String,
     pub resident1: String,
 }
 
@@ -58,6 +59,7 @@ impl App {
             store1: create_key(s, Role::Store, shops[0], "t").await.unwrap(),
             store2: create_key(s, Role::Store, shops[1], "t").await.unwrap(),
             terminal1: create_key(s, Role::Terminal, shops[0], "t").await.unwrap(),
+            terminal2: create_key(s, Role::Terminal, shops[1], "t").await.unwrap(),
             resident1: create_key(s, Role::Resident, residents[0], "t").await.unwrap(),
         };
         let engine = ledger.engine.clone();

@@ -132,6 +132,7 @@ fn points_history(p: &HistoryProps) -> Html {
         (TransactionKind::Assignment, T::tx_assignment),
         (TransactionKind::Expiry, T::tx_expiry),
         (TransactionKind::Adjustment, T::tx_adjustment),
+        (TransactionKind::Refund, T::tx_refund),
     ];
     let kind_label =
         |k: TransactionKind| kinds.iter().find(|(n, _)| *n == k).map(|(_, t)| ctx.t(*t)).unwrap_or_default();

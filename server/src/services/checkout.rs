@@ -1,0 +1,986 @@
+//! Store checkout (docs/checkout.md). A store's server opens a session for one order with its
+//! secret key; the resident signs in inside the widget (card or MyKey ID and password, no
+//! cookie) and confirms; only then do points move, through the ledger's payment (automatic
+//! capture) or hold (manual capture). A store key alone can open, read, capture, cancel and
+//! refund its own sessions, never charge a resident.
+//!
+//! Each step that moves points is recorded before and after the ledger request it makes, under
+//! an id derived from the session, so a crash in between is finished with the same id: a
+//! confirmation is `confirming` with its charge id; a refund is `pending` with its points
+//! reserved under the session's `refunded`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use mykey_core::api::{
+    CaptureMethod, CaptureRequest, CheckoutCapture, CheckoutConfirmation, CheckoutEvent, CheckoutEventType,
+    CheckoutSession, CheckoutSessionCreated, CheckoutSessionRequest, CheckoutSettings, CheckoutSettingsRequest,
+    CheckoutSignIn, CheckoutSignedIn, CheckoutState, CheckoutView, DeliveryState, EventDelivery, HoldRequest, LineItem,
+    PaymentRequest, Refund, RefundRequest, UsablePoints, VoidRequest, WebhookSecret, LINE_ITEMS_MAX,
+    METADATA_ENTRIES_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX, ORIGINS_MAX, URL_MAX,
+};
+use mykey_core::identity::NonceIssued;
+use mykey_core::rules::{
+    CHECKOUT_GRANT_MINUTES, CHECKOUT_HOLD_SECONDS, CHECKOUT_OPEN_SECONDS, CHECKOUT_OPEN_SECONDS_RANGE,
+    WEBHOOK_SECRET_OVERLAP_HOURS,
+};
+use mykey_core::text::Memo;
+use mykey_core::{Points, Problem, ProblemKind};
+use rand::RngCore;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::engine::{Answer, Engine, Request};
+use crate::failure;
+use crate::ledger::{RefundPosting, MAX_HOLD_SECONDS};
+use crate::services::identity::Identity;
+use crate::store::checkout as store;
+use crate::time::{self, Micros, SECOND};
+
+const _: () = assert!(CHECKOUT_HOLD_SECONDS <= MAX_HOLD_SECONDS, "the default hold is one the ledger allows");
+
+/// Sign-in grants kept at once; past it, new sign-ins wait (503) until old grants run out.
+pub const GRANTS_MAX: usize = 100_000;
+/// Sessions (and pending refunds) the background step handles per round.
+pub const ROUND_MAX: i64 = 256;
+
+/// The session's internal state while its ledger request is under way; the API shows `open`.
+const CONFIRMING: &str = "confirming";
+
+/// A resident's sign-in inside one session's widget.
+#[derive(Clone, Copy, Debug)]
+struct Grant {
+    session: Uuid,
+    resident: i64,
+    expires_at: Micros,
+}
+
+/// Store checkout over the ledger.
+pub struct Checkout {
+    engine: Engine,
+    /// Client secrets derive from it, so a store's retried request gets the same secret.
+    key: [u8; 32],
+    identity: Arc<Identity>,
+    /// Keyed by the SHA-256 of the grant.
+    grants: Mutex<HashMap<[u8; 32], Grant>>,
+    /// Sessions whose confirmation is under way in this process.
+    confirming: Mutex<std::collections::HashSet<Uuid>>,
+}
+
+fn derived(parts: &[&[u8]]) -> Uuid {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    uuid::Builder::from_random_bytes(h.finalize()[..16].try_into().expect("16 bytes")).into_uuid()
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn invalid(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemKind::InvalidRequest, detail.into())
+}
+
+fn not_found(id: Uuid) -> Problem {
+    Problem::new(ProblemKind::NotFound, format!("checkout session {id} does not exist"))
+}
+
+/// `origin` as the browser names it (`https://store.example`, `http://127.0.0.2:8080`), or why not:
+/// https, or http on a loopback host; nothing after the port.
+pub fn parse_origin(origin: &str) -> Result<String, Problem> {
+    let url = parse_url(origin, "an origin")?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || origin.ends_with('/') {
+        return Err(invalid(format!("{origin} is not an origin: give the scheme, host and port only")));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A URL of a store (https, or http on loopback; no user name or password), or why not.
+fn parse_url(text: &str, what: &str) -> Result<url::Url, Problem> {
+    if text.chars().count() > URL_MAX || text.chars().any(char::is_control) {
+        return Err(invalid(format!("{what} has at most {URL_MAX} characters and no control characters")));
+    }
+    let url = url::Url::parse(text).map_err(|e| invalid(format!("{what} is not a URL: {e}")))?;
+    let ok_scheme = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    if !ok_scheme {
+        return Err(invalid(format!("{what} must use https (http only on a loopback address): {text}")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(format!("{what} may not carry a user name or password")));
+    }
+    if let Some(url::Host::Ipv4(ip)) = url.host() {
+        if ip.is_link_local() || ip.is_unspecified() {
+            return Err(invalid(format!("{what} may not point at {ip}")));
+        }
+    }
+    Ok(url)
+}
+
+fn origins_of(settings: &store::Settings) -> Vec<String> {
+    serde_json::from_str(&settings.origins).unwrap_or_default()
+}
+
+fn state_of(s: &store::Session) -> CheckoutState {
+    match s.state.as_str() {
+        CONFIRMING => CheckoutState::Open,
+        other => CheckoutState::parse(other).unwrap_or(CheckoutState::Open),
+    }
+}
+
+fn capture_of(s: &store::Session) -> CaptureMethod {
+    if s.capture_method == "manual" {
+        CaptureMethod::Manual
+    } else {
+        CaptureMethod::Automatic
+    }
+}
+
+/// The store's view of a stored session.
+fn view(s: &store::Session) -> CheckoutSession {
+    CheckoutSession {
+        id: s.id,
+        shop: s.shop,
+        state: state_of(s),
+        amount: s.amount,
+        points: if s.state == CONFIRMING { 0 } else { s.points },
+        amount_due: s.amount - if s.state == CONFIRMING { 0 } else { s.points },
+        captured: s.captured,
+        refunded: s.refunded,
+        order_reference: s.order_reference.clone(),
+        line_items: serde_json::from_str(&s.line_items).unwrap_or_default(),
+        partial_points: s.partial_points,
+        capture: capture_of(s),
+        return_url: s.return_url.clone(),
+        metadata: serde_json::from_str(&s.metadata).unwrap_or_default(),
+        created_at: time::micros_to_datetime(s.created_at),
+        expires_at: time::micros_to_datetime(s.expires_at),
+        confirmed_at: s.confirmed_at.filter(|_| s.state != CONFIRMING).map(time::micros_to_datetime),
+    }
+}
+
+fn event(s: &store::Session, kind: CheckoutEventType, failure: Option<String>, now: Micros) -> store::NewEvent {
+    let e = CheckoutEvent {
+        id: Uuid::new_v4(),
+        kind,
+        created_at: time::micros_to_datetime(now),
+        session: view(s),
+        failure,
+    };
+    store::NewEvent {
+        id: e.id,
+        shop: s.shop,
+        kind: kind.as_str(),
+        body: serde_json::to_string(&e).expect("events serialise"),
+        created_at: now,
+    }
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Checks a request's fields and gives the order's total; the line items must add up to it.
+fn check_request(r: &CheckoutSessionRequest) -> Result<i64, Problem> {
+    let amount = Points::from_decimal(r.amount)?.get();
+    if r.line_items.len() > LINE_ITEMS_MAX {
+        return Err(invalid(format!("a session has at most {LINE_ITEMS_MAX} line items")));
+    }
+    if !r.line_items.is_empty() {
+        let mut sum: i64 = 0;
+        for item in &r.line_items {
+            if !(1..=999).contains(&item.quantity) {
+                return Err(invalid(format!("the quantity of {} must be 1 to 999", item.name.as_str())));
+            }
+            let unit = Points::from_decimal(item.unit_amount)?.get();
+            sum = sum.saturating_add(unit.saturating_mul(i64::from(item.quantity)));
+        }
+        if sum != amount {
+            return Err(invalid(format!("the line items add up to {sum} yen, the amount is {amount}")));
+        }
+    }
+    if r.metadata.len() > METADATA_ENTRIES_MAX {
+        return Err(invalid(format!("metadata has at most {METADATA_ENTRIES_MAX} entries")));
+    }
+    for (k, v) in &r.metadata {
+        mykey_core::text::check(k, METADATA_KEY_MAX).map_err(|e| invalid(format!("metadata key: {e}")))?;
+        if v.chars().count() > METADATA_VALUE_MAX || v.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "metadata value of {k}: at most {METADATA_VALUE_MAX} characters, no control characters"
+            )));
+        }
+    }
+    if let Some(s) = r.expires_in_seconds {
+        if !CHECKOUT_OPEN_SECONDS_RANGE.contains(&s) {
+            return Err(invalid(format!(
+                "expires_in_seconds must be {} to {}",
+                CHECKOUT_OPEN_SECONDS_RANGE.start(),
+                CHECKOUT_OPEN_SECONDS_RANGE.end()
+            )));
+        }
+    }
+    if let Some(s) = r.hold_seconds {
+        if !(60..=MAX_HOLD_SECONDS).contains(&s) {
+            return Err(invalid(format!("hold_seconds must be 60 to {MAX_HOLD_SECONDS}")));
+        }
+    }
+    Ok(amount)
+}
+
+impl Checkout {
+    /// Checkout over `engine`, signing residents in through `identity`; client secrets derive
+    /// from `key`.
+    pub fn new(engine: Engine, identity: Arc<Identity>, key: [u8; 32]) -> Checkout {
+        Checkout {
+            engine,
+            key,
+            identity,
+            grants: Mutex::new(HashMap::new()),
+            confirming: Mutex::new(Default::default()),
+        }
+    }
+
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.engine.store().pool()
+    }
+
+    async fn shop(&self, shop: i64) -> Result<mykey_core::api::Shop, Problem> {
+        self.engine
+            .tables()
+            .await?
+            .shop(shop)
+            .await
+            .map_err(failure::ledger_read)?
+            .ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))
+    }
+
+    // ----- the store's settings -----
+
+    /// A store's settings; not-found before it registered its origins.
+    pub async fn settings(&self, shop: i64) -> Result<CheckoutSettings, Problem> {
+        let s = store::settings(self.pool(), shop).await.map_err(failure::checkout)?.ok_or_else(|| {
+            Problem::new(ProblemKind::NotFound, format!("shop {shop} has no checkout settings; PUT them first"))
+        })?;
+        Ok(CheckoutSettings {
+            shop,
+            publishable_key: s.publishable_key.clone(),
+            origins: origins_of(&s),
+            webhook_url: s.webhook_url,
+        })
+    }
+
+    /// Registers a store's origins and webhook; the first time, its publishable key is made.
+    pub async fn put_settings(&self, shop: i64, r: &CheckoutSettingsRequest) -> Result<CheckoutSettings, Problem> {
+        self.shop(shop).await?;
+        if r.origins.is_empty() || r.origins.len() > ORIGINS_MAX {
+            return Err(invalid(format!("give 1 to {ORIGINS_MAX} origins")));
+        }
+        let mut origins = r.origins.iter().map(|o| parse_origin(o)).collect::<Result<Vec<_>, _>>()?;
+        origins.dedup();
+        if let Some(u) = &r.webhook_url {
+            parse_url(u, "the webhook URL")?;
+        }
+        let key = format!("pk_{}", random_hex());
+        let json = serde_json::to_string(&origins).expect("strings serialise");
+        store::put_settings(self.pool(), shop, &key, &json, r.webhook_url.as_deref(), time::now())
+            .await
+            .map_err(failure::checkout)?;
+        self.settings(shop).await
+    }
+
+    /// A new webhook signing secret; the previous ones keep signing for
+    /// [`WEBHOOK_SECRET_OVERLAP_HOURS`].
+    pub async fn rotate_secret(&self, shop: i64) -> Result<WebhookSecret, Problem> {
+        self.settings(shop).await?;
+        let now = time::now();
+        let previous = !store::signing_secrets(self.pool(), shop, now).await.map_err(failure::checkout)?.is_empty();
+        let secret = format!("whsec_{}", random_hex());
+        store::add_webhook_secret(self.pool(), shop, &secret, now).await.map_err(failure::checkout)?;
+        Ok(WebhookSecret {
+            secret,
+            previous_valid_until: previous
+                .then(|| time::micros_to_datetime(now + WEBHOOK_SECRET_OVERLAP_HOURS * 3600 * SECOND)),
+        })
+    }
+
+    /// The store behind a publishable key, if that key may be used from `origin`.
+    pub async fn publishable(&self, key: &str, origin: &str) -> Result<i64, Problem> {
+        let refused = || {
+            Problem::new(ProblemKind::OriginNotAllowed, format!("this publishable key may not be used from {origin}"))
+        };
+        if !key.starts_with("pk_") || key.len() != 67 {
+            return Err(Problem::new(ProblemKind::Unauthenticated, "that is not a publishable key"));
+        }
+        let s = store::settings_by_publishable_key(self.pool(), key)
+            .await
+            .map_err(failure::checkout)?
+            .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "unknown publishable key"))?;
+        if origins_of(&s).iter().any(|o| o == origin) {
+            Ok(s.shop)
+        } else {
+            Err(refused())
+        }
+    }
+
+    // ----- sessions, the store's side -----
+
+    /// Opens a session for `shop` (or gives the one the same request opened).
+    pub async fn create(&self, r: &CheckoutSessionRequest) -> Result<CheckoutSessionCreated, Problem> {
+        let amount = check_request(r)?;
+        let settings = store::settings(self.pool(), r.shop)
+            .await
+            .map_err(failure::checkout)?
+            .ok_or_else(|| invalid(format!("shop {} has no checkout settings: register its origins first", r.shop)))?;
+        if let Some(u) = &r.return_url {
+            let url = parse_url(u, "the return URL")?;
+            let origin = url.origin().ascii_serialization();
+            if !origins_of(&settings).contains(&origin) {
+                return Err(Problem::new(
+                    ProblemKind::OriginNotAllowed,
+                    format!("the return URL's origin {origin} is not one of the store's origins"),
+                ));
+            }
+        }
+        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(r).expect("serialisable")));
+        if let Some(s) = store::session_by_request(self.pool(), r.shop, r.id).await.map_err(failure::checkout)? {
+            return self.replay_creation(s, &fingerprint);
+        }
+        let now = time::now();
+        let id = Uuid::new_v4();
+        let secret = self.client_secret(id);
+        let capture = r.capture.unwrap_or(CaptureMethod::Automatic);
+        let s = store::Session {
+            id,
+            shop: r.shop,
+            request_id: r.id,
+            fingerprint: fingerprint.clone(),
+            secret_hash: secret_hash(&secret),
+            state: CheckoutState::Open.as_str().to_owned(),
+            amount,
+            points: 0,
+            captured: 0,
+            refunded: 0,
+            order_reference: r.order_reference.as_str().to_owned(),
+            line_items: serde_json::to_string(&r.line_items).expect("serialisable"),
+            partial_points: r.partial_points,
+            capture_method: if capture == CaptureMethod::Manual { "manual" } else { "automatic" }.to_owned(),
+            hold_seconds: i64::from(r.hold_seconds.unwrap_or(CHECKOUT_HOLD_SECONDS)),
+            return_url: r.return_url.clone(),
+            metadata: serde_json::to_string(&r.metadata).expect("serialisable"),
+            charge_id: None,
+            resident: None,
+            event: None,
+            created_at: now,
+            expires_at: now + i64::from(r.expires_in_seconds.unwrap_or(CHECKOUT_OPEN_SECONDS)) * SECOND,
+            confirmed_at: None,
+        };
+        self.shop(r.shop).await?;
+        if !store::insert_session(self.pool(), &s).await.map_err(failure::checkout)? {
+            // The same request raced in and won.
+            let s = store::session_by_request(self.pool(), r.shop, r.id)
+                .await
+                .map_err(failure::checkout)?
+                .ok_or_else(|| failure::checkout(anyhow::anyhow!("a session vanished")))?;
+            return self.replay_creation(s, &fingerprint);
+        }
+        Ok(CheckoutSessionCreated { session: view(&s), client_secret: secret })
+    }
+
+    /// `<id>_secret_<HMAC-SHA-256(key, id)>`: only its hash is stored, and a retry can give it again.
+    fn client_secret(&self, id: Uuid) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"mykey checkout client secret\0");
+        mac.update(id.as_bytes());
+        format!("{id}_secret_{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn replay_creation(&self, s: store::Session, fingerprint: &str) -> Result<CheckoutSessionCreated, Problem> {
+        if s.fingerprint != fingerprint {
+            return Err(Problem::new(
+                ProblemKind::IdempotencyConflict,
+                format!("id {} opened another session; a changed cart is a new session with a new id", s.request_id),
+            ));
+        }
+        Ok(CheckoutSessionCreated { session: view(&s), client_secret: self.client_secret(s.id) })
+    }
+
+    /// A session of `shop` (the store reads its own only).
+    pub async fn session(&self, shop: Option<i64>, id: Uuid) -> Result<CheckoutSession, Problem> {
+        Ok(view(&self.owned(shop, id).await?))
+    }
+
+    async fn owned(&self, shop: Option<i64>, id: Uuid) -> Result<store::Session, Problem> {
+        let s = store::session(self.pool(), id).await.map_err(failure::checkout)?.ok_or_else(|| not_found(id))?;
+        if shop.is_some_and(|shop| shop != s.shop) {
+            return Err(not_found(id));
+        }
+        Ok(s)
+    }
+
+    // ----- the widget's side -----
+
+    /// The session behind a client secret, for the widget (compared in constant time).
+    async fn by_secret(&self, id: Uuid, secret: &str) -> Result<store::Session, Problem> {
+        let s = store::session(self.pool(), id).await.map_err(failure::checkout)?;
+        let refused = || Problem::new(ProblemKind::Unauthenticated, "the client secret does not open this session");
+        let s = s.ok_or_else(refused)?;
+        if !crate::secret::same_secret(secret_hash(secret).as_bytes(), s.secret_hash.as_bytes()) {
+            return Err(refused());
+        }
+        Ok(s)
+    }
+
+    /// What the widget shows.
+    pub async fn client_view(&self, id: Uuid, secret: &str) -> Result<CheckoutView, Problem> {
+        let s = self.by_secret(id, secret).await?;
+        let shop = self.shop(s.shop).await?;
+        let settings = store::settings(self.pool(), s.shop).await.map_err(failure::checkout)?;
+        let state = if state_of(&s) == CheckoutState::Open && s.expires_at <= time::now() {
+            CheckoutState::Expired
+        } else {
+            state_of(&s)
+        };
+        Ok(CheckoutView {
+            id: s.id,
+            shop_name: shop.name,
+            municipality: shop.municipality,
+            state,
+            amount: s.amount,
+            points: if s.state == CONFIRMING { 0 } else { s.points },
+            line_items: serde_json::from_str::<Vec<LineItem>>(&s.line_items).unwrap_or_default(),
+            partial_points: s.partial_points,
+            expires_at: time::micros_to_datetime(s.expires_at),
+            return_url: s.return_url.clone(),
+            origins: settings.as_ref().map(origins_of).unwrap_or_default(),
+        })
+    }
+
+    fn open(s: &store::Session) -> Result<(), Problem> {
+        let state = state_of(s);
+        if state != CheckoutState::Open || s.state == CONFIRMING {
+            return Err(Problem::new(
+                ProblemKind::CheckoutNotOpen,
+                format!("checkout session {} is {}", s.id, state.as_str()),
+            )
+            .with("state", state.as_str()));
+        }
+        if s.expires_at <= time::now() {
+            return Err(Problem::new(ProblemKind::CheckoutNotOpen, format!("checkout session {} has expired", s.id))
+                .with("state", CheckoutState::Expired.as_str()));
+        }
+        Ok(())
+    }
+
+    /// A card challenge for this session's widget (bound to the session, not to a cookie).
+    pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
+        let s = self.by_secret(id, secret).await?;
+        Self::open(&s)?;
+        let (nonce, life) = self.identity.nonce(&format!("checkout:{id}"), ip)?;
+        let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
+        Ok(NonceIssued { nonce, expires_at })
+    }
+
+    /// Signs the resident in for this session: a grant to confirm it, and the points usable.
+    pub async fn sign_in(&self, id: Uuid, r: &CheckoutSignIn, ip: IpAddr) -> Result<CheckoutSignedIn, Problem> {
+        let s = self.by_secret(id, &r.client_secret).await?;
+        Self::open(&s)?;
+        let (resident, profile) = match (&r.password, &r.card) {
+            (Some(p), None) => self.identity.password_sign_in(&p.mykey_id, &p.password, ip).await?,
+            (None, Some(c)) => {
+                let card = self.identity.verify_card(&c.nonce, &format!("checkout:{id}"), &c.token)?;
+                self.identity.card_sign_in(&card).await?.ok_or_else(|| {
+                    Problem::new(
+                        ProblemKind::Forbidden,
+                        "this card has no MyKey ID yet; create one on point-navi first",
+                    )
+                })?
+            }
+            _ => return Err(invalid("sign in with exactly one of password or card")),
+        };
+        let grant = random_hex();
+        let now = time::now();
+        {
+            let mut g = self.grants.lock().expect("not poisoned");
+            if g.len() >= GRANTS_MAX {
+                g.retain(|_, v| v.expires_at > now);
+            }
+            if g.len() >= GRANTS_MAX {
+                return Err(Problem::new(
+                    ProblemKind::Unavailable,
+                    "too many checkouts at once; try again in a minute",
+                ));
+            }
+            g.insert(
+                Sha256::digest(grant.as_bytes()).into(),
+                Grant { session: id, resident, expires_at: now + CHECKOUT_GRANT_MINUTES * 60 * SECOND },
+            );
+        }
+        Ok(CheckoutSignedIn {
+            grant,
+            mykey_id: profile.mykey_id.to_string(),
+            usable: self.usable(s.shop, resident).await?,
+        })
+    }
+
+    /// The resident's points that the store takes: its municipality's and those of its events.
+    async fn usable(&self, shop: i64, resident: i64) -> Result<Vec<UsablePoints>, Problem> {
+        let shop = self.shop(shop).await?;
+        let tables = self.engine.tables().await?;
+        let balances = tables.resident_balances(resident, time::now()).await.map_err(failure::ledger_read)?;
+        let mut out = Vec::new();
+        for a in balances.map(|b| b.accounts).unwrap_or_default() {
+            if a.currency.municipality() != Some(shop.municipality) || a.kind == mykey_core::api::AccountKind::Reserved
+            {
+                continue;
+            }
+            let name = match a.event {
+                Some(e) => tables.event_name(e).await.map_err(failure::ledger_read)?.unwrap_or_default(),
+                None => String::new(),
+            };
+            out.push(UsablePoints { event: a.event, name, available: a.available });
+        }
+        Ok(out)
+    }
+
+    fn grant(&self, id: Uuid, grant: &str) -> Result<i64, Problem> {
+        let key: [u8; 32] = Sha256::digest(grant.as_bytes()).into();
+        let g = self.grants.lock().expect("not poisoned").get(&key).copied();
+        match g {
+            Some(g) if g.session == id && g.expires_at > time::now() => Ok(g.resident),
+            _ => Err(Problem::new(
+                ProblemKind::Unauthenticated,
+                "sign in again: this sign-in is not for this checkout or has ended",
+            )),
+        }
+    }
+
+    /// The resident confirms: the points move (or are held), once.
+    pub async fn confirm(&self, id: Uuid, r: &CheckoutConfirmation) -> Result<CheckoutView, Problem> {
+        let s = self.by_secret(id, &r.client_secret).await?;
+        let resident = self.grant(id, &r.grant)?;
+        Self::open(&s)?;
+        let points = Points::from_decimal(r.points)?.get();
+        if points > s.amount || (!s.partial_points && points != s.amount) {
+            return Err(invalid(if s.partial_points {
+                format!("use 1 to {} points for this order", s.amount)
+            } else {
+                format!("this store takes points for the whole order only: {} points", s.amount)
+            }));
+        }
+        if !self.confirming.lock().expect("not poisoned").insert(id) {
+            return Err(
+                Problem::new(ProblemKind::CheckoutNotOpen, "this checkout is being confirmed").with("state", "open")
+            );
+        }
+        let result = self.charge(s, resident, points, r.event).await;
+        self.confirming.lock().expect("not poisoned").remove(&id);
+        result?;
+        self.client_view(id, &r.client_secret).await
+    }
+
+    async fn charge(&self, s: store::Session, resident: i64, points: i64, event: Option<i64>) -> Result<(), Problem> {
+        let now = time::now();
+        let attempt = store::Session {
+            state: CONFIRMING.to_owned(),
+            // A fresh id per attempt: a refused attempt (too few points) must not answer
+            // every later one.
+            charge_id: Some(Uuid::new_v4()),
+            resident: Some(resident),
+            event,
+            points,
+            confirmed_at: Some(now),
+            ..s.clone()
+        };
+        if !store::transition(self.pool(), CheckoutState::Open.as_str(), &attempt, None)
+            .await
+            .map_err(failure::checkout)?
+        {
+            return Err(
+                Problem::new(ProblemKind::CheckoutNotOpen, "this checkout is no longer open").with("state", "open")
+            );
+        }
+        self.finish_charge(attempt).await
+    }
+
+    /// The ledger request of a `confirming` session, made from what the session recorded.
+    async fn charge_request(&self, s: &store::Session) -> Result<Request, Problem> {
+        let municipality = self.shop(s.shop).await?.municipality;
+        let resident = s.resident.expect("a confirming session has its resident");
+        let id = s.charge_id.expect("a confirming session has its charge id");
+        let amount = Decimal::from(s.points);
+        Ok(match capture_of(s) {
+            CaptureMethod::Automatic => Request::Payment(PaymentRequest {
+                id,
+                resident,
+                municipality,
+                event: s.event,
+                shop: s.shop,
+                amount,
+                memo: Some(memo(s)),
+            }),
+            CaptureMethod::Manual => Request::Hold(HoldRequest {
+                id,
+                resident,
+                municipality,
+                event: s.event,
+                shop: s.shop,
+                amount,
+                timeout_seconds: u32::try_from(s.hold_seconds).unwrap_or(MAX_HOLD_SECONDS),
+            }),
+        })
+    }
+
+    /// Runs a `confirming` session's ledger request (again, after a crash: same id, same answer)
+    /// and records the outcome with its event.
+    async fn finish_charge(&self, s: store::Session) -> Result<(), Problem> {
+        let request = self.charge_request(&s).await?;
+        let answer = self.engine.execute(request, &format!("checkout:{}", s.id)).await;
+        let now = time::now();
+        if answer.status >= 500 {
+            // Left `confirming`: the background step tries again with the same id.
+            return Err(serde_json::from_str(&answer.body).unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "")));
+        }
+        if answer.status >= 400 {
+            let problem: Problem =
+                serde_json::from_str(&answer.body).unwrap_or_else(|_| Problem::new(ProblemKind::Internal, ""));
+            let back = store::Session {
+                state: CheckoutState::Open.as_str().to_owned(),
+                charge_id: None,
+                resident: None,
+                event: None,
+                points: 0,
+                confirmed_at: None,
+                ..s.clone()
+            };
+            let slug = problem.kind().map(|k| k.slug().to_owned());
+            let e = event(&back, CheckoutEventType::Failed, slug, now);
+            store::transition(self.pool(), CONFIRMING, &back, Some(&e)).await.map_err(failure::checkout)?;
+            return Err(problem);
+        }
+        let (state, kind, captured, expires_at) = match capture_of(&s) {
+            CaptureMethod::Automatic => {
+                (CheckoutState::Completed, CheckoutEventType::Completed, s.points, s.expires_at)
+            }
+            CaptureMethod::Manual => {
+                let receipt: mykey_core::api::HoldReceipt =
+                    serde_json::from_str(&answer.body).map_err(|e| failure::checkout(anyhow::anyhow!(e)))?;
+                (CheckoutState::Authorized, CheckoutEventType::Authorized, 0, receipt.expires_at.timestamp_micros())
+            }
+        };
+        let done = store::Session { state: state.as_str().to_owned(), captured, expires_at, ..s.clone() };
+        let e = event(&done, kind, None, now);
+        store::transition(self.pool(), CONFIRMING, &done, Some(&e)).await.map_err(failure::checkout)?;
+        Ok(())
+    }
+
+    // ----- after confirmation, the store's side -----
+
+    /// Captures an authorised session's held points (all, or fewer).
+    pub async fn capture(&self, shop: Option<i64>, id: Uuid, r: &CheckoutCapture) -> Result<CheckoutSession, Problem> {
+        let s = self.owned(shop, id).await?;
+        if state_of(&s) != CheckoutState::Authorized {
+            return Err(not_open_for(&s, "captured"));
+        }
+        let hold = s.charge_id.expect("an authorised session has its hold");
+        // One id per amount: a retry replays, and a capture refused for its amount does not
+        // answer a corrected one.
+        let amount = r.points.map(|p| p.normalize().to_string()).unwrap_or_default();
+        let body = CaptureRequest { id: derived(&[b"capture", id.as_bytes(), amount.as_bytes()]), amount: r.points };
+        let answer = self.engine.execute(Request::Capture { hold, body }, &format!("checkout:{id}")).await;
+        if answer.status >= 400 {
+            return Err(problem_of(&answer));
+        }
+        let receipt: mykey_core::api::HoldReceipt =
+            serde_json::from_str(&answer.body).map_err(|e| failure::checkout(anyhow::anyhow!(e)))?;
+        let captured = receipt.capture.as_ref().and_then(|t| t.postings.iter().map(|p| p.amount).max()).unwrap_or(0);
+        let done = store::Session { state: CheckoutState::Completed.as_str().to_owned(), captured, ..s.clone() };
+        let e = event(&done, CheckoutEventType::Captured, None, time::now());
+        store::transition(self.pool(), CheckoutState::Authorized.as_str(), &done, Some(&e))
+            .await
+            .map_err(failure::checkout)?;
+        Ok(view(&self.owned(shop, id).await?))
+    }
+
+    /// Cancels an open session, or releases an authorised one's hold.
+    pub async fn cancel(&self, shop: Option<i64>, id: Uuid) -> Result<CheckoutSession, Problem> {
+        let s = self.owned(shop, id).await?;
+        let from = match state_of(&s) {
+            CheckoutState::Open if s.state != CONFIRMING => CheckoutState::Open,
+            CheckoutState::Authorized => {
+                let hold = s.charge_id.expect("an authorised session has its hold");
+                let body = VoidRequest { id: derived(&[b"void", id.as_bytes()]) };
+                let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{id}")).await;
+                if answer.status >= 400 {
+                    return Err(problem_of(&answer));
+                }
+                CheckoutState::Authorized
+            }
+            _ => return Err(not_open_for(&s, "cancelled")),
+        };
+        let done = store::Session { state: CheckoutState::Cancelled.as_str().to_owned(), ..s.clone() };
+        let e = event(&done, CheckoutEventType::Cancelled, None, time::now());
+        if !store::transition(self.pool(), from.as_str(), &done, Some(&e)).await.map_err(failure::checkout)? {
+            return Err(Problem::new(ProblemKind::CheckoutNotOpen, "the session changed meanwhile; read it again"));
+        }
+        Ok(view(&done))
+    }
+
+    /// Refunds captured points, once per refund id; at most what is captured and not refunded.
+    pub async fn refund(&self, shop: Option<i64>, id: Uuid, r: &RefundRequest) -> Result<Refund, Problem> {
+        let points = Points::from_decimal(r.points)?.get();
+        let s = self.owned(shop, id).await?;
+        match store::refund(self.pool(), id, r.id).await.map_err(failure::checkout)? {
+            Some(done) if done.points != points => {
+                return Err(Problem::new(
+                    ProblemKind::IdempotencyConflict,
+                    format!("refund {} of this session was for {} points", r.id, done.points),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                if state_of(&s) != CheckoutState::Completed {
+                    return Err(not_open_for(&s, "refunded"));
+                }
+                if !store::reserve_refund(self.pool(), id, r.id, points, time::now())
+                    .await
+                    .map_err(failure::checkout)?
+                {
+                    let now = self.owned(shop, id).await?;
+                    let refundable = now.captured - now.refunded;
+                    return Err(Problem::new(
+                        ProblemKind::RefundExceedsCapture,
+                        format!("{refundable} points of this session can still be refunded, not {points}"),
+                    )
+                    .with("refundable", refundable));
+                }
+            }
+        }
+        self.finish_refund(id, r.id).await
+    }
+
+    /// Moves a reserved refund's points (again, after a crash: same id, same answer) and marks it
+    /// done with its event.
+    async fn finish_refund(&self, id: Uuid, request_id: Uuid) -> Result<Refund, Problem> {
+        let s = self.owned(None, id).await?;
+        let stored = store::refund(self.pool(), id, request_id)
+            .await
+            .map_err(failure::checkout)?
+            .ok_or_else(|| failure::checkout(anyhow::anyhow!("refund {request_id} vanished")))?;
+        let posting = RefundPosting {
+            id: derived(&[b"refund", id.as_bytes(), request_id.as_bytes()]),
+            session: id,
+            shop: s.shop,
+            resident: s.resident.expect("a completed session has its resident"),
+            municipality: self.shop(s.shop).await?.municipality,
+            event: s.event,
+            points: stored.points,
+        };
+        let answer = self.engine.execute(Request::Refund(posting), &format!("checkout:{id}")).await;
+        if answer.status >= 400 {
+            // Stays pending, its points reserved: the background step retries the same id.
+            return Err(problem_of(&answer));
+        }
+        let e = event(&s, CheckoutEventType::Refunded, None, time::now());
+        store::finish_refund(self.pool(), id, request_id, &e).await.map_err(failure::checkout)?;
+        Ok(Refund {
+            id: request_id,
+            session: id,
+            points: stored.points,
+            created_at: time::micros_to_datetime(stored.created_at),
+            refunded_total: s.refunded,
+        })
+    }
+
+    /// A store's events, newest first, created before `before`, with their delivery state.
+    pub async fn events(&self, shop: i64, before: Micros, limit: u32) -> Result<Vec<EventDelivery>, Problem> {
+        let rows = store::events(self.pool(), shop, before, i64::from(limit)).await.map_err(failure::checkout)?;
+        rows.into_iter()
+            .map(|e| {
+                let event: CheckoutEvent =
+                    serde_json::from_str(&e.body).map_err(|x| failure::checkout(anyhow::anyhow!(x)))?;
+                let state = match (e.delivered_at, e.failed_at) {
+                    (Some(_), _) => DeliveryState::Delivered,
+                    (None, Some(_)) => DeliveryState::Failed,
+                    (None, None) => DeliveryState::Pending,
+                };
+                Ok(EventDelivery {
+                    event,
+                    state,
+                    attempts: u32::try_from(e.attempts).unwrap_or(u32::MAX),
+                    next_attempt_at: e
+                        .next_attempt_at
+                        .filter(|_| state == DeliveryState::Pending)
+                        .map(time::micros_to_datetime),
+                    last_error: e.last_error,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a store's event for delivery again now.
+    pub async fn resend(&self, shop: i64, event: Uuid) -> Result<(), Problem> {
+        if store::resend(self.pool(), shop, event, time::now()).await.map_err(failure::checkout)? {
+            Ok(())
+        } else {
+            Err(Problem::new(ProblemKind::NotFound, format!("store {shop} has no event {event}")))
+        }
+    }
+
+    // ----- in the background -----
+
+    /// One round: expire what ran out, finish confirmations and refunds cut short. Returns
+    /// how many sessions and refunds it handled.
+    pub async fn run_once(&self) -> Result<usize, Problem> {
+        let now = time::now();
+        let mut handled = 0;
+        for s in store::due_sessions(self.pool(), now, ROUND_MAX).await.map_err(failure::checkout)? {
+            let from = s.state.clone();
+            if from == CheckoutState::Authorized.as_str() {
+                // The ledger is the judge: a hold captured just now stays captured.
+                let hold = s.charge_id.expect("an authorised session has its hold");
+                let body = VoidRequest { id: derived(&[b"void", s.id.as_bytes()]) };
+                let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{}", s.id)).await;
+                let p = (answer.status >= 400).then(|| problem_of(&answer));
+                let captured =
+                    p.as_ref().is_some_and(|p| p.extensions.get("state").and_then(|v| v.as_str()) == Some("captured"));
+                if captured || answer.status >= 500 {
+                    continue;
+                }
+            }
+            let done = store::Session { state: CheckoutState::Expired.as_str().to_owned(), ..s };
+            let e = event(&done, CheckoutEventType::Expired, None, now);
+            store::transition(self.pool(), &from, &done, Some(&e)).await.map_err(failure::checkout)?;
+            handled += 1;
+        }
+        for s in store::confirming_sessions(self.pool(), ROUND_MAX).await.map_err(failure::checkout)? {
+            if self.confirming.lock().expect("not poisoned").contains(&s.id) {
+                continue;
+            }
+            self.finish_charge(s).await.ok();
+            handled += 1;
+        }
+        for (session, request) in store::pending_refunds(self.pool(), ROUND_MAX).await.map_err(failure::checkout)? {
+            self.finish_refund(session, request).await.ok();
+            handled += 1;
+        }
+        Ok(handled)
+    }
+
+    /// Runs [`Checkout::run_once`] every second.
+    pub async fn run(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(p) = self.run_once().await {
+                tracing::warn!(problem = ?p, "the checkout round failed");
+            }
+        }
+    }
+}
+
+fn memo(s: &store::Session) -> Memo {
+    let text: String = format!("order {}", s.order_reference).chars().take(mykey_core::text::MEMO_MAX).collect();
+    Memo::parse(text).expect("an order reference is a valid text and the memo is cut to its limit")
+}
+
+fn problem_of(a: &Answer) -> Problem {
+    serde_json::from_str(&a.body)
+        .unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "the ledger's answer was unreadable"))
+}
+
+fn not_open_for(s: &store::Session, what: &str) -> Problem {
+    let state = state_of(s);
+    Problem::new(
+        ProblemKind::CheckoutNotOpen,
+        format!("checkout session {} is {} and cannot be {what}", s.id, state.as_str()),
+    )
+    .with("state", state.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_https_or_loopback_http_and_nothing_after_the_port() {
+        assert_eq!(parse_origin("https://store.example").unwrap(), "https://store.example");
+        assert_eq!(parse_origin("https://store.example:443").unwrap(), "https://store.example");
+        assert_eq!(parse_origin("http://127.0.0.2:8080").unwrap(), "http://127.0.0.2:8080");
+        assert_eq!(parse_origin("http://localhost:3000").unwrap(), "http://localhost:3000");
+        for bad in [
+            "http://store.example",
+            "https://store.example/",
+            "https://store.example/shop",
+            "https://user:pw@store.example",
+            "https://store.example?x=1",
+            "javascript:alert(1)",
+            "https://169.254.169.254",
+            "",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        assert!(parse_url(&format!("https://a.example/{}", "x".repeat(URL_MAX)), "u").is_err());
+        assert!(parse_url("https://a.example/\u{0}", "u").is_err());
+    }
+
+    fn request(amount: i64, items: &[(u32, i64)]) -> CheckoutSessionRequest {
+        CheckoutSessionRequest {
+            id: Uuid::nil(),
+            shop: 1,
+            amount: Decimal::from(amount),
+            order_reference: mykey_core::text::Reference::parse("A-1").unwrap(),
+            line_items: items
+                .iter()
+                .map(|(q, u)| LineItem {
+                    name: mykey_core::api::LineItemName::parse("item").unwrap(),
+                    quantity: *q,
+                    unit_amount: Decimal::from(*u),
+                })
+                .collect(),
+            partial_points: false,
+            capture: None,
+            return_url: None,
+            metadata: Default::default(),
+            expires_in_seconds: None,
+            hold_seconds: None,
+        }
+    }
+
+    #[test]
+    fn line_items_add_up_to_the_amount_and_every_field_is_bounded() {
+        assert_eq!(check_request(&request(1200, &[(2, 250), (1, 700)])).unwrap(), 1200);
+        assert!(check_request(&request(1200, &[(2, 250)])).is_err());
+        assert!(check_request(&request(1200, &[(0, 1200)])).is_err());
+        assert!(check_request(&request(0, &[])).is_err());
+        let mut r = request(100, &[]);
+        r.expires_in_seconds = Some(CHECKOUT_OPEN_SECONDS_RANGE.end() + 1);
+        assert!(check_request(&r).is_err());
+        let mut r = request(100, &[]);
+        r.hold_seconds = Some(MAX_HOLD_SECONDS + 1);
+        assert!(check_request(&r).is_err());
+        let mut r = request(100, &[]);
+        r.metadata = (0..=METADATA_ENTRIES_MAX).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_request(&r).is_err());
+        let mut r = request(100, &[]);
+        r.metadata.insert("k".into(), "line\nbreak".into());
+        assert!(check_request(&r).is_err());
+        let r = request(100, &[(1, 100); LINE_ITEMS_MAX + 1]);
+        assert!(check_request(&r).is_err());
+    }
+}

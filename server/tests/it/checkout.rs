@@ -1,0 +1,432 @@
+//! Store checkout over real HTTP on the database the run selects: a store's key alone charges
+//! and reads nobody; a session the resident confirmed in the widget (password or card) moves
+//! the points once; manual capture, partial points, refunds, and signed webhooks that a store's
+//! server verifies, including one that was down and came back.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use mykey_core::card::jpki::{self, Pin};
+use mykey_core::identity::AuthToken;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::identity::{card, registered, server, Browser, Options, Server};
+
+const STORE_ORIGIN: &str = "http://127.0.0.2:8080";
+
+/// A store's server receiving webhooks: what arrived, and whether it answers 2xx.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(String, String)>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let me = me.clone();
+                async move {
+                    if me.down.load(std::sync::atomic::Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let sig =
+                        headers.get("mykey-signature").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                    me.got.lock().unwrap().push((sig, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// Waits for `n` events; each verifies with `secret`.
+    async fn events(&self, n: usize, secret: &str) -> Vec<Value> {
+        for _ in 0..200 {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+                return got
+                    .iter()
+                    .map(|(sig, body)| {
+                        mykey_core::webhook::verify(secret, sig, body.as_bytes(), now, 300)
+                            .expect("signed by the store's secret");
+                        serde_json::from_str(body).unwrap()
+                    })
+                    .collect();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{n} webhooks did not arrive: {:?}", self.got.lock().unwrap());
+    }
+}
+
+struct Store<'a> {
+    s: &'a Server,
+    http: reqwest::Client,
+}
+
+impl Store<'_> {
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req.bearer_auth(&self.s.online_store_key).send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.http.post(format!("{}{path}", self.s.base)).json(&body)).await
+    }
+    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.http.put(format!("{}{path}", self.s.base)).json(&body)).await
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.s.base))).await
+    }
+
+    /// Registers the store's origin and webhook; returns its signing secret.
+    async fn set_up(&self, webhook: &str) -> String {
+        let shop = self.s.online_store;
+        let (st, v) = self
+            .put(&format!("/v1/shops/{shop}/checkout"), json!({"origins": [STORE_ORIGIN], "webhook_url": webhook}))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert!(v["publishable_key"].as_str().unwrap().starts_with("pk_"));
+        let (st, v) = self.post(&format!("/v1/shops/{shop}/webhook-secrets"), json!({})).await;
+        assert_eq!(st, 201, "{v}");
+        v["secret"].as_str().unwrap().to_owned()
+    }
+
+    async fn open(&self, body: Value) -> (String, String) {
+        let (st, v) = self.post("/v1/checkout/sessions", body).await;
+        assert_eq!(st, 201, "{v}");
+        (v["session"]["id"].as_str().unwrap().to_owned(), v["client_secret"].as_str().unwrap().to_owned())
+    }
+}
+
+fn order(shop: i64, amount: i64) -> Value {
+    json!({
+        "id": Uuid::new_v4(), "shop": shop, "amount": amount, "order_reference": "MC-1001",
+        "line_items": [{"name": "上州地鶏の炭火焼", "quantity": 1, "unit_amount": amount - 500},
+                       {"name": "焼きまんじゅう", "quantity": 2, "unit_amount": 250}],
+        "return_url": format!("{STORE_ORIGIN}/orders/MC-1001"), "metadata": {"cart": "c-77"}
+    })
+}
+
+async fn grant(s: &Server, resident: i64, amount: i64) {
+    let grant = json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": amount});
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/grants", s.base))
+        .bearer_auth(&s.municipality_key)
+        .json(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+async fn municipal_balance(b: &Browser, resident: i64) -> (i64, i64) {
+    let (_, v) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    let a = v["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap().clone();
+    (a["balance"].as_i64().unwrap(), a["available"].as_i64().unwrap())
+}
+
+/// The widget's password sign-in (sent as the points cloud's own page does).
+async fn sign_in(b: &Browser, id: &str, secret: &str, mykey_id: &str) -> (u16, Value) {
+    b.post(
+        &format!("/v1/checkout/sessions/{id}/sign-in"),
+        json!({"client_secret": secret, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (mykey_id, resident) = registered(&b, &mut card1).await;
+    grant(&s, resident, 2000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+
+    // The old hole: a store's key alone charging or reading a resident.
+    let bare =
+        json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "shop": s.online_store, "amount": 1});
+    let (st, v) = store.post("/v1/payments", bare.clone()).await;
+    assert_eq!(st, 403, "{v}");
+    let (st, _) = store.post("/v1/holds", json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "shop": s.online_store, "amount": 1, "timeout_seconds": 60})).await;
+    assert_eq!(st, 403);
+    assert_eq!(store.get(&format!("/v1/residents/{resident}/balances")).await.0, 403);
+
+    // A session needs the store's origins first.
+    let (st, v) = store.post("/v1/checkout/sessions", order(s.online_store, 1200)).await;
+    assert_eq!(st, 400, "{v}");
+    let receiver = Receiver::default();
+    let secret = store.set_up(&receiver.start().await).await;
+
+    let body = order(s.online_store, 1200);
+    let (id, client_secret) = store.open(body.clone()).await;
+    let (st, again) = store.post("/v1/checkout/sessions", body.clone()).await;
+    assert_eq!(
+        (st, again["session"]["id"].as_str(), again["client_secret"].as_str()),
+        (201, Some(id.as_str()), Some(client_secret.as_str())),
+        "a retry gives the same session"
+    );
+    let mut changed = body.clone();
+    changed["amount"] = json!(1300);
+    changed["line_items"] = json!([]);
+    assert_eq!(store.post("/v1/checkout/sessions", changed).await.0, 409, "a changed cart under the same id");
+    // Refusals at creation: lines that do not add up, a return URL elsewhere, another store.
+    let mut bad = order(s.online_store, 1200);
+    bad["amount"] = json!(1100);
+    assert_eq!(store.post("/v1/checkout/sessions", bad).await.0, 400);
+    let mut elsewhere = order(s.online_store, 1200);
+    elsewhere["return_url"] = json!("https://evil.example/thanks");
+    let (st, v) = store.post("/v1/checkout/sessions", elsewhere).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (403, "urn:mykey:problem:origin-not-allowed"));
+    assert_eq!(store.post("/v1/checkout/sessions", order(s.library, 1200)).await.0, 403);
+
+    // The widget: the client secret shows this session only.
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{id}/view"),
+            json!({"client_secret": format!("{id}_secret_{}", "0".repeat(64))}),
+        )
+        .await;
+    assert_eq!(st, 401);
+    let (st, view) = b.post(&format!("/v1/checkout/sessions/{id}/view"), json!({"client_secret": client_secret})).await;
+    assert_eq!(st, 200, "{view}");
+    assert_eq!((view["amount"].as_i64(), view["state"].as_str()), (Some(1200), Some("open")));
+    assert_eq!(view["origins"], json!([STORE_ORIGIN]));
+
+    // Confirming needs the resident's sign-in; a grant is for its own session only.
+    let confirm = |grant: &str, points: i64| json!({"client_secret": client_secret, "grant": grant, "points": points});
+    let (st, _) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm("f".repeat(64).as_str(), 1200)).await;
+    assert_eq!(st, 401);
+    let (st, signed) = sign_in(&b, &id, &client_secret, &mykey_id).await;
+    assert_eq!(st, 200, "{signed}");
+    assert_eq!(signed["usable"], json!([{"event": null, "name": "", "available": 2000}]));
+    let grant = signed["grant"].as_str().unwrap().to_owned();
+    let (other_id, other_secret) = store.open(order(s.online_store, 900)).await;
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{other_id}/confirm"),
+            json!({"client_secret": other_secret, "grant": grant, "points": 900}),
+        )
+        .await;
+    assert_eq!(st, 401, "a grant confirms only the session it was signed in for");
+    // The whole order only, unless the store allows part.
+    let (st, v) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm(&grant, 1000)).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm(&grant, 1200)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "completed");
+    assert_eq!(municipal_balance(&b, resident).await, (800, 800));
+    let (st, v) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm(&grant, 1200)).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:checkout-not-open"), "once");
+
+    let (st, session) = store.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        (session["state"].as_str(), session["captured"].as_i64(), session["amount_due"].as_i64()),
+        (Some("completed"), Some(1200), Some(0))
+    );
+    assert_eq!(session["metadata"], json!({"cart": "c-77"}));
+    let events = receiver.events(1, &secret).await;
+    assert_eq!(events[0]["type"], "checkout.session.completed");
+    assert_eq!(events[0]["session"]["id"], id.as_str());
+
+    // Refunds: partial, repeated, never past what was captured.
+    let r1 = json!({"id": Uuid::new_v4(), "points": 500});
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{id}/refunds"), r1.clone()).await;
+    assert_eq!((st, v["refunded_total"].as_i64()), (201, Some(500)), "{v}");
+    let (st, _) = store.post(&format!("/v1/checkout/sessions/{id}/refunds"), r1.clone()).await;
+    assert_eq!(st, 201, "a retried refund");
+    assert_eq!(municipal_balance(&b, resident).await, (1300, 1300), "a retry gave nothing twice");
+    let (st, v) =
+        store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": Uuid::new_v4(), "points": 800})).await;
+    assert_eq!(
+        (st, v["type"].as_str().unwrap(), v["refundable"].as_i64()),
+        (422, "urn:mykey:problem:refund-exceeds-capture", Some(700))
+    );
+    let (st, _) =
+        store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": Uuid::new_v4(), "points": 700})).await;
+    assert_eq!(st, 201);
+    assert_eq!(municipal_balance(&b, resident).await, (2000, 2000));
+    let events = receiver.events(3, &secret).await;
+    assert_eq!(events.iter().filter(|e| e["type"] == "checkout.session.refunded").count(), 2);
+
+    // Another store reads none of it; a terminal's key is no store's.
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/checkout/sessions/{id}", s.base))
+        .bearer_auth(&s.library_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/checkout/sessions/{id}", s.base))
+        .bearer_auth(&s.terminal_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The card signs in inside the widget too: its nonce is bound to the session.
+    let (st, n) =
+        b.post(&format!("/v1/checkout/sessions/{other_id}/nonce"), json!({"client_secret": other_secret})).await;
+    assert_eq!(st, 200, "{n}");
+    let nonce = n["nonce"].as_str().unwrap();
+    let cert = jpki::read_auth_certificate(&mut card1).await.unwrap();
+    let sig = jpki::authenticate(&mut card1, &s.base, nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let token = AuthToken::rs256(&cert, &sig);
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{id}/sign-in"),
+            json!({"client_secret": client_secret, "card": {"nonce": nonce, "token": token}}),
+        )
+        .await;
+    assert_eq!(st, 409, "the first session is no longer open");
+    let (st, v) = b
+        .post(
+            &format!("/v1/checkout/sessions/{other_id}/sign-in"),
+            json!({"client_secret": other_secret, "card": {"nonce": nonce, "token": token}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["mykey_id"], mykey_id.as_str());
+    let (st, v) = b
+        .post(
+            &format!("/v1/checkout/sessions/{other_id}/confirm"),
+            json!({"client_secret": other_secret, "grant": v["grant"], "points": 900}),
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("completed")), "{v}");
+    assert_eq!(municipal_balance(&b, resident).await, (1100, 1100));
+}
+
+#[tokio::test]
+async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
+    grant(&s, resident, 2000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    let receiver = Receiver::default();
+    let secret = store.set_up(&receiver.start().await).await;
+
+    let mut body = order(s.online_store, 3000);
+    body["partial_points"] = json!(true);
+    body["capture"] = json!("manual");
+    let (id, cs) = store.open(body).await;
+    let (_, signed) = sign_in(&b, &id, &cs, &mykey_id).await;
+    let grant = signed["grant"].as_str().unwrap().to_owned();
+    // More than the resident has: refused by the ledger, the session stays open, the store hears.
+    let (st, v) = b
+        .post(
+            &format!("/v1/checkout/sessions/{id}/confirm"),
+            json!({"client_secret": cs, "grant": grant, "points": 2500}),
+        )
+        .await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:insufficient-points"));
+    let (st, v) = b
+        .post(
+            &format!("/v1/checkout/sessions/{id}/confirm"),
+            json!({"client_secret": cs, "grant": grant, "points": 500}),
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str(), v["points"].as_i64()), (200, Some("authorized"), Some(500)), "{v}");
+    assert_eq!(municipal_balance(&b, resident).await, (2000, 1500), "held, not yet moved");
+    let (_, session) = store.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!((session["amount_due"].as_i64(), session["captured"].as_i64()), (Some(2500), Some(0)));
+    // Refunds wait for a capture; a capture is at most what was held.
+    assert_eq!(
+        store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": Uuid::new_v4(), "points": 1})).await.0,
+        409
+    );
+    assert_eq!(store.post(&format!("/v1/checkout/sessions/{id}/capture"), json!({"points": 501})).await.0, 422);
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{id}/capture"), json!({"points": 400})).await;
+    assert_eq!((st, v["state"].as_str(), v["captured"].as_i64()), (200, Some("completed"), Some(400)), "{v}");
+    assert_eq!(municipal_balance(&b, resident).await, (1600, 1600), "the rest of the hold was released");
+    let kinds: Vec<String> =
+        receiver.events(3, &secret).await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["checkout.session.failed", "checkout.session.authorized", "checkout.session.captured"]);
+
+    // Cancelling: an open session, then an authorised one (its points come back).
+    let (open_id, _) = store.open(order(s.online_store, 700)).await;
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{open_id}/cancel"), json!({})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")));
+    let mut manual = order(s.online_store, 700);
+    manual["capture"] = json!("manual");
+    let (held_id, held_cs) = store.open(manual).await;
+    let (_, signed) = sign_in(&b, &held_id, &held_cs, &mykey_id).await;
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{held_id}/confirm"),
+            json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(municipal_balance(&b, resident).await, (1600, 900));
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{held_id}/cancel"), json!({})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")), "{v}");
+    assert_eq!(municipal_balance(&b, resident).await, (1600, 1600));
+    assert_eq!(store.post(&format!("/v1/checkout/sessions/{held_id}/capture"), json!({})).await.0, 409);
+}
+
+#[tokio::test]
+async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
+    grant(&s, resident, 1000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    let receiver = Receiver::default();
+    receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let secret = store.set_up(&receiver.start().await).await;
+    let (id, cs) = store.open(order(s.online_store, 600)).await;
+    let (_, signed) = sign_in(&b, &id, &cs, &mykey_id).await;
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{id}/confirm"),
+            json!({"client_secret": cs, "grant": signed["grant"], "points": 600}),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let shop = s.online_store;
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = store.get(&format!("/v1/shops/{shop}/events")).await.1;
+        if listed[0]["attempts"].as_i64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((listed[0]["state"].as_str(), listed[0]["attempts"].as_i64()), (Some("pending"), Some(1)), "{listed}");
+    assert!(listed[0]["last_error"].as_str().unwrap().contains("503"), "{listed}");
+    assert!(listed[0]["next_attempt_at"].is_string());
+    let event = listed[0]["event"]["id"].as_str().unwrap().to_owned();
+
+    // Back up: the store resends instead of waiting for the back-off.
+    receiver.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(store.post(&format!("/v1/shops/{shop}/events/{event}/resend"), json!({})).await.0, 204);
+    let got = receiver.events(1, &secret).await;
+    assert_eq!(got[0]["id"], event.as_str(), "the same event id, so the store applies it once");
+    let (_, listed) = store.get(&format!("/v1/shops/{shop}/events")).await;
+    assert_eq!(listed[0]["state"], "delivered");
+    assert_eq!(store.post(&format!("/v1/shops/{shop}/events/{}/resend", Uuid::new_v4()), json!({})).await.0, 404);
+    // Another store's key sees none of this.
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/shops/{shop}/events", s.base))
+        .bearer_auth(&s.library_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}
