@@ -1,36 +1,51 @@
 #!/usr/bin/env bash
-# A shop's backend taking a point payment in two phases, as an integrator would:
-# check the resident's balances, hold the amount, capture part of it, and show that
-# retrying a request with the same id is safe.
+# The two ways a shop takes points, as an integrator would:
+# - an online store's server (めいぶつチョイス) registers its origin, opens a checkout session
+#   for an order and gets the client secret its page hands to the widget; the resident signs
+#   in and confirms inside the widget (see examples/meibutsu and docs/checkout.md). The
+#   store's key alone cannot charge a resident;
+# - a counter terminal holds an amount, captures part of it, and retries safely with the same id.
 #
 #   examples/store-payment.sh http://127.0.0.1:8080 mykey-demo-keys.json
 set -euo pipefail
 base=${1:-http://127.0.0.1:8080}
 keys=${2:-mykey-demo-keys.json}
 get() { python3 -c "import json,sys;d=json.load(open('$keys'));print(eval(sys.argv[1],{},d))" "$1"; }
-store_key=$(get store); terminal_key=$(get terminal)
+online_key=$(get online_store); terminal_key=$(get terminal)
 resident=$(get "ids['resident']"); shop=$(get "ids['shop']"); municipality=$(get "ids['municipality']")
+online=$(get "ids['online_store']")
 uuid() { python3 -c 'import uuid;print(uuid.uuid4())'; }
 call() { # method path key [json]
   curl -sS -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}
   echo
 }
 
-echo "# balances the counter shows when the card is held"
-call GET "/v1/residents/$resident/balances" "$terminal_key"
+echo "# the online store registers the origin its pages are served from (and gets its publishable key)"
+call PUT "/v1/shops/$online/checkout" "$online_key" '{"origins":["http://127.0.0.1:8090"]}'
+
+order=$(uuid)
+body="{\"id\":\"$order\",\"shop\":$online,\"amount\":1200,\"order_reference\":\"MC-1001\",\"line_items\":[{\"name\":\"焼きまんじゅう\",\"quantity\":2,\"unit_amount\":600}]}"
+echo "# it opens a checkout session for an order of 1,200 yen: its page mounts the widget with the client secret"
+call POST /v1/checkout/sessions "$online_key" "$body"
+echo "# the same request again (a retry after a timeout): the same session and client secret"
+call POST /v1/checkout/sessions "$online_key" "$body"
+
+echo "# its key alone may not charge a resident"
+call POST /v1/payments "$online_key" \
+  "{\"id\":\"$(uuid)\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$online,\"amount\":100}"
 
 hold=$(uuid)
-echo "# hold 50 points for 10 minutes"
-call POST /v1/holds "$store_key" \
+echo "# at the counter: hold 50 points for 10 minutes"
+call POST /v1/holds "$terminal_key" \
   "{\"id\":\"$hold\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$shop,\"amount\":50,\"timeout_seconds\":600}"
 
 capture=$(uuid)
 body="{\"id\":\"$capture\",\"amount\":30}"
 echo "# capture 30 of them; the other 20 are released"
-call POST "/v1/holds/$hold/capture" "$store_key" "$body"
-echo "# the same request again (a retry after a timeout): the same answer, nothing moves twice"
-call POST "/v1/holds/$hold/capture" "$store_key" "$body"
+call POST "/v1/holds/$hold/capture" "$terminal_key" "$body"
+echo "# the same request again: the same answer, nothing moves twice"
+call POST "/v1/holds/$hold/capture" "$terminal_key" "$body"
 
 echo "# a fractional amount is refused with a problem the code can act on"
-call POST /v1/payments "$store_key" \
+call POST /v1/payments "$terminal_key" \
   "{\"id\":\"$(uuid)\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$shop,\"amount\":1.5}"

@@ -20,6 +20,15 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with `args` added to the usual ones.
     pub fn start(args: &[String]) -> anyhow::Result<Browser> {
+        Self::start_with(args, json!({}))
+    }
+
+    /// As [`Browser::start`], blocking third-party cookies as strict browsers do.
+    pub fn start_blocking_third_party_cookies(args: &[String]) -> anyhow::Result<Browser> {
+        Self::start_with(args, json!({"profile.cookie_controls_mode": 1, "profile.block_third_party_cookies": true}))
+    }
+
+    fn start_with(args: &[String], prefs: Value) -> anyhow::Result<Browser> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -57,7 +66,7 @@ impl Browser {
             ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": binary, "args": all}
+            "goog:chromeOptions": {"binary": binary, "args": all, "prefs": prefs}
         }}});
         let v: Value = http.post(format!("{base}/session")).json(&caps).send()?.json()?;
         let session = v["value"]["sessionId"].as_str().with_context(|| format!("no session: {v}"))?.to_owned();
@@ -139,6 +148,27 @@ impl Browser {
             }
         }
         bail!("{what} on {css:?}: the element kept changing")
+    }
+
+    /// Runs the next commands inside the iframe `css` selects.
+    pub fn enter_frame(&self, css: &str) -> anyhow::Result<()> {
+        let id = self.element(css)?;
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/frame", self.base, self.session))
+            .json(&json!({"id": {"element-6066-11e4-a52e-4f735466cecf": id}}))
+            .send()?
+            .json()?;
+        anyhow::ensure!(v["value"].is_null(), "entering the frame failed: {v}");
+        Ok(())
+    }
+
+    /// Runs the next commands in the top-level page again.
+    pub fn leave_frames(&self) -> anyhow::Result<()> {
+        let v: Value =
+            self.http.post(format!("{}/session/{}/frame", self.base, self.session)).json(&json!({"id": null})).send()?.json()?;
+        anyhow::ensure!(v["value"].is_null(), "leaving the frame failed: {v}");
+        Ok(())
     }
 
     /// Clicks the element `css` selects, as a user would.

@@ -34,6 +34,57 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/shops/{shop}/webhook-secrets", post(rotate_secret))
         .route("/v1/shops/{shop}/events", get(events))
         .route("/v1/shops/{shop}/events/{event}/resend", post(resend))
+        .route("/checkout/frame", get(frame))
+}
+
+/// The widget's page; its scripts and the SDK are the web build's `/app/sdk/` files.
+const FRAME_HTML: &str = include_str!("../../../sdk-wasm/widget/frame.html");
+
+#[derive(Deserialize)]
+struct FrameQuery {
+    pk: String,
+    session: Uuid,
+}
+
+/// The widget's page for a store's publishable key and one of its sessions: framed only by
+/// the store's registered origins (`frame-ancestors`), and refused outright when the framing
+/// page says it is elsewhere (`Referer`).
+async fn frame(State(s): State<AppState>, parts: Parts, Query(q): Query<FrameQuery>) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let referer_origin = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| u.origin().ascii_serialization());
+    let allowed = match s.checkout.frame_origins(&q.pk, q.session).await {
+        Ok(origins) => origins,
+        Err(p) => return ApiError(p).into_response(),
+    };
+    if let Some(origin) = referer_origin.filter(|o| !allowed.contains(o)) {
+        return ApiError(Problem::new(
+            ProblemKind::OriginNotAllowed,
+            format!("this publishable key may not be used from {origin}"),
+        ))
+        .into_response();
+    }
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors {}; \
+         report-uri /csp-reports",
+        allowed.join(" ")
+    );
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], FRAME_HTML).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("origins are ASCII"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A store page that isolates itself (COEP require-corp) may still embed the widget.
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    h.insert("cross-origin-embedder-policy", HeaderValue::from_static("require-corp"));
+    // Its address holds a publishable key and a session id only; still, say nothing onward.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res
 }
 
 /// The store a caller acts for on a session: none for the operator (any store).

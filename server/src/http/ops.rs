@@ -111,6 +111,12 @@ pub(super) async fn app_headers(req: HttpRequest, next: Next) -> Response {
     if is_page {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
     }
+    // The SDK and the checkout loader are public files that stores' pages import as modules
+    // from their own origins (which needs CORS), also under COEP.
+    if path.starts_with("/app/sdk/") {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
+    }
     res
 }
 

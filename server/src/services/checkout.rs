@@ -318,23 +318,19 @@ impl Checkout {
         })
     }
 
-    /// The store behind a publishable key, if that key may be used from `origin`.
-    pub async fn publishable(&self, key: &str, origin: &str) -> Result<i64, Problem> {
-        let refused = || {
-            Problem::new(ProblemKind::OriginNotAllowed, format!("this publishable key may not be used from {origin}"))
-        };
+    /// The origins that may frame the widget for `session` with publishable key `key`: the
+    /// key's store's, when the session is that store's.
+    pub async fn frame_origins(&self, key: &str, session: Uuid) -> Result<Vec<String>, Problem> {
+        let unknown = || Problem::new(ProblemKind::NotFound, "no such publishable key and session");
         if !key.starts_with("pk_") || key.len() != 67 {
-            return Err(Problem::new(ProblemKind::Unauthenticated, "that is not a publishable key"));
+            return Err(unknown());
         }
-        let s = store::settings_by_publishable_key(self.pool(), key)
-            .await
-            .map_err(failure::checkout)?
-            .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "unknown publishable key"))?;
-        if origins_of(&s).iter().any(|o| o == origin) {
-            Ok(s.shop)
-        } else {
-            Err(refused())
+        let s = store::settings_by_publishable_key(self.pool(), key).await.map_err(failure::checkout)?.ok_or_else(unknown)?;
+        let owner = store::session(self.pool(), session).await.map_err(failure::checkout)?.map(|x| x.shop);
+        if owner != Some(s.shop) {
+            return Err(unknown());
         }
+        Ok(origins_of(&s))
     }
 
     // ----- sessions, the store's side -----

@@ -35,6 +35,9 @@ async fn demo_loads_the_council_partners_shops_and_residents() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.matches("\"state\":\"captured\"").count(), 2, "capture and its replay: {stdout}");
+    assert_eq!(stdout.matches("\"client_secret\":\"").count(), 2, "a session and its replay: {stdout}");
+    assert!(stdout.contains("\"publishable_key\":\"pk_"), "{stdout}");
+    assert!(stdout.contains("urn:mykey:problem:forbidden"), "a store's key alone charges nobody: {stdout}");
     assert!(stdout.contains("urn:mykey:problem:fractional-points"), "{stdout}");
     let home = c.get(format!("{}/", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("/openapi.json"));

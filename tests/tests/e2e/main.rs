@@ -2,6 +2,7 @@
 //! virtual card, and Chromium.
 
 mod browser;
+mod checkout;
 mod crash;
 mod demo;
 mod pcsc;

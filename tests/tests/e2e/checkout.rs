@@ -1,0 +1,274 @@
+//! Store checkout end to end: the demo points cloud on 127.0.0.1 and the めいぶつチョイス example
+//! store on 127.0.0.2 (another site), in headless Chromium with third-party cookies blocked.
+//! A resident buys two products, pays part of the order with points in the embedded widget,
+//! the signed webhook turns the order paid, the balance fell, the store's admin refunds part;
+//! the widget refuses other origins; axe-core finds no violations on the store's pages or in
+//! the widget.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mykey_core::card::jpki::{self, Pin};
+use mykey_core::identity::AuthToken;
+use mykey_server::demo::DemoKeys;
+use mykey_server::testing::TestDb;
+use mykey_tests::webdriver::Browser;
+use mykey_tests::{run, server_bin, sibling_bin, temp_dir, Process, Server};
+use serde_json::{json, Value};
+
+fn dist() -> std::path::PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
+    assert!(d.join("sdk/frame.js").exists(), "build the SDK and the web app first: scripts/build-pkg, scripts/build-web");
+    d
+}
+
+/// A resident with a MyKey ID and the password `abc123!x`, registered over the API with a
+/// virtual card of the demo CA: (MyKey ID, resident).
+fn register(base: &str, dir: &Path) -> (String, i64) {
+    let file = dir.join("card.json");
+    run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(dir.join("ca.json")).arg("--out").arg(&file))
+        .unwrap();
+    let mut card =
+        mykey_virtual_card::VirtualCard::from_file(&serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()).unwrap();
+    let http = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+    let post = |path: &str, body: Value| -> Value {
+        let res = http.post(format!("{base}{path}")).header("origin", base).json(&body).send().unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().unwrap()
+    };
+    let nonce = post("/v1/auth/nonce", json!({}))["nonce"].as_str().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = rt.block_on(async {
+        let cert = jpki::read_auth_certificate(&mut card).await.unwrap();
+        let sig = jpki::authenticate(&mut card, base, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+        AuthToken::rs256(&cert, &sig)
+    });
+    post("/v1/auth/card", json!({"nonce": nonce, "token": token}));
+    let candidate = post("/v1/registration/candidates", json!({"action": "generate"}))["candidate"].as_str().unwrap().to_owned();
+    let done = post(
+        "/v1/mykey-ids",
+        json!({"candidate": candidate, "password": "abc123!x", "password_confirmation": "abc123!x",
+               "email": "hanako@example.jp", "email_confirmation": "hanako@example.jp",
+               "notices": {"points_granted": false, "points_expired": false, "settings_changed": false, "mykey_id_changed": false},
+               "home_municipality": 1}),
+    );
+    (candidate, done["resident"].as_i64().unwrap())
+}
+
+/// The example store on 127.0.0.2, against `base`; its address.
+fn start_store(base: &str, dir: &Path) -> (Process, String) {
+    let mut child = Command::new(sibling_bin("meibutsu"))
+        .args(["--points", base, "--bind", "127.0.0.2:0", "--admin-password", "admin-test"])
+        .arg("--keys")
+        .arg(dir.join("keys.json"))
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.join("meibutsu.db").display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    for line in out.lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("meibutsu store: ") {
+            return (Process(child), url.trim_end_matches('/').to_owned());
+        }
+    }
+    panic!("the store did not start");
+}
+
+fn no_violations(b: &Browser, page: &str) {
+    let v = b.axe_violations().unwrap();
+    assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
+}
+
+fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
+    let v: Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/v1/residents/{resident}/balances"))
+        .bearer_auth(&keys.operator)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["accounts"].as_array().unwrap().iter().filter(|a| a["kind"] == "municipal").map(|a| a["balance"].as_i64().unwrap()).sum()
+}
+
+#[test]
+fn a_resident_pays_an_online_store_in_the_embedded_widget() {
+    let dir = temp_dir("checkout");
+    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &dir.join("ca.json"), &dist()).unwrap();
+    let keys: DemoKeys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let (mykey_id, resident) = register(&server.base, &dir);
+    let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 5000});
+    let res = reqwest::blocking::Client::new().post(format!("{}/v1/grants", server.base)).bearer_auth(&keys.municipality).json(&grant).send().unwrap();
+    assert_eq!(res.status(), 201);
+    let (_store, store) = start_store(&server.base, &dir);
+
+    let b = Browser::start_blocking_third_party_cookies(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
+    // Two products into the cart.
+    b.goto(&format!("{store}/")).unwrap();
+    no_violations(&b, "the store's catalog");
+    b.goto(&format!("{store}/?q=前橋市")).unwrap();
+    b.wait_text("main", "前橋市").unwrap();
+    for product in [0, 1] {
+        b.goto(&format!("{store}/products/{product}")).unwrap();
+        if product == 0 {
+            no_violations(&b, "a product page");
+        }
+        b.click("#add-to-cart").unwrap();
+        b.wait_text("h1", "カート").unwrap();
+    }
+    no_violations(&b, "the cart");
+    b.click("#to-checkout").unwrap();
+    b.wait_for("return document.querySelector('#pay iframe') ? true : null;", Duration::from_secs(20)).unwrap();
+    let pay_page = b.eval("return location.href;").unwrap().as_str().unwrap().to_owned();
+    // A message from anywhere but the widget's frame is ignored: no navigation follows it.
+    b.eval("window.postMessage({mykey: 'checkout', type: 'success', detail: {}}, '*'); return true;").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.eval("return location.href;").unwrap(), pay_page.as_str());
+    no_violations(&b, "the payment page");
+
+    // Inside the widget: the points cloud's origin, no cookie.
+    b.enter_frame("#pay iframe").unwrap();
+    b.wait_text("h1", "ポイントで支払う").unwrap();
+    assert_eq!(b.eval("return document.cookie;").unwrap(), "", "the widget keeps nothing in cookies");
+    no_violations(&b, "the widget's sign-in");
+    b.click("#tab-password").unwrap();
+    b.type_text("#mykey-id", &mykey_id).unwrap();
+    b.type_text("#password", "wrong-password").unwrap();
+    b.click("#panel-password button[type=submit]").unwrap();
+    b.wait_text("[role=alert]", "パスワードが違います").unwrap();
+    b.type_text("#password", "abc123!x").unwrap();
+    b.click("#panel-password button[type=submit]").unwrap();
+    if let Err(e) = b.wait_text("main", &mykey_id) {
+        panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    no_violations(&b, "the widget's points step");
+    // The order is over the balance: points pay part, the store collects the rest.
+    b.type_text("#points", "3000").unwrap();
+    b.click("form button.primary").unwrap();
+    b.leave_frames().unwrap();
+    let paid = b.wait_for(
+        "const e = document.getElementById('order-state'); return e && e.dataset.state === 'completed' ? e.textContent : null;",
+        Duration::from_secs(30),
+    );
+    if let Err(e) = paid {
+        let events = reqwest::blocking::Client::new()
+            .get(format!("{}/v1/shops/{}/events", server.base, keys.ids.online_store))
+            .bearer_auth(&keys.online_store)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        panic!("{e}: {} shows {}; events: {events}", b.eval("return location.href;").unwrap(), b.eval("return document.body.textContent;").unwrap());
+    }
+    b.wait_text("#order-state", "残り").unwrap();
+    no_violations(&b, "the paid order");
+    assert_eq!(balance(&server.base, &keys, resident), 2000, "the balance fell by the points used");
+
+    // The store's admin refunds part: the points come back and the event reaches the order.
+    let order = pay_page.trim_end_matches("/pay").rsplit('/').next().unwrap().to_owned();
+    let http = reqwest::blocking::Client::new();
+    let refund = http
+        .post(format!("{store}/admin/orders/{order}/refund"))
+        .basic_auth("admin", Some("admin-test"))
+        .header("origin", &store)
+        .form(&[("refund_id", uuid::Uuid::new_v4().to_string()), ("points", "1000".into())])
+        .send()
+        .unwrap();
+    assert!(refund.status().is_success() || refund.status().is_redirection(), "{}", refund.status());
+    assert_eq!(balance(&server.base, &keys, resident), 3000);
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = http.get(format!("{store}/orders/{order}")).send().unwrap().text().unwrap();
+        if page.contains("返金済みポイント：1000") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(page.contains("返金済みポイント：1000"), "the refund's event reached the order: {page}");
+    // A forged webhook is refused by the store's verifier.
+    let forged = http.post(format!("{store}/webhooks")).header("mykey-signature", "t=1,v1=00").body("{}").send().unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // The widget's page names the store's origin as the only one that may frame it, and
+    // refuses a page elsewhere outright.
+    let settings: Value = http
+        .get(format!("{}/v1/shops/{}/checkout", server.base, keys.ids.online_store))
+        .bearer_auth(&keys.online_store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pk = settings["publishable_key"].as_str().unwrap().to_owned();
+    let session: Value = http
+        .get(format!("{}/v1/shops/{}/events", server.base, keys.ids.online_store))
+        .bearer_auth(&keys.online_store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let session_id = session[0]["event"]["session"]["id"].as_str().unwrap().to_owned();
+    assert!(session.as_array().unwrap().iter().all(|e| e["state"] == "delivered"), "{session:#}");
+    let frame = http.get(format!("{}/checkout/frame?pk={pk}&session={session_id}", server.base)).send().unwrap();
+    let csp = frame.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains(&format!("frame-ancestors {store};")), "{csp}");
+    let elsewhere = http
+        .get(format!("{}/checkout/frame?pk={pk}&session={session_id}", server.base))
+        .header("referer", "http://127.0.0.3:9999/shop")
+        .send()
+        .unwrap();
+    assert_eq!(elsewhere.status(), 403);
+
+    // In the browser: a page on another origin mounting the widget with the store's keys gets
+    // no widget (the frame is refused), so nothing is ever ready there.
+    let open: Value = http
+        .post(format!("{}/v1/checkout/sessions", server.base))
+        .bearer_auth(&keys.online_store)
+        .json(&json!({"id": uuid::Uuid::new_v4(), "shop": keys.ids.online_store, "amount": 100, "order_reference": "MC-X"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let secret = open["client_secret"].as_str().unwrap();
+    let evil = format!(
+        "<!doctype html><html lang=\"en\"><title>elsewhere</title><div id=\"pay\"></div><p id=\"result\"></p><script type=\"module\">\
+         const {{ mountCheckout }} = await import('{}/app/sdk/checkout.js');\
+         mountCheckout(document.getElementById('pay'), {{ publishableKey: '{pk}', clientSecret: '{secret}', \
+           onReady: () => {{ document.getElementById('result').textContent = '\"ready\"'; }} }});\
+         setTimeout(() => {{ const r = document.getElementById('result'); if (!r.textContent) r.textContent = document.querySelector('#pay iframe') ? '\"not ready\"' : '\"not mounted\"'; }}, 4000);\
+         </script>",
+        server.base
+    );
+    let elsewhere = serve_once_on("127.0.0.3:0", evil);
+    b.goto(&elsewhere).unwrap();
+    assert_eq!(b.page_result().unwrap(), "not ready", "the widget does not run on a page the store did not register");
+    assert_eq!(csp_violations(&server.base), 0, "the widget's own pages kept their policy");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the app's and the widget's Content-Security-Policy blocked so far (browsers' reports).
+fn csp_violations(base: &str) -> u64 {
+    let text = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mykey_csp_violations_total "))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// Serves `html` at `/` on `addr` (another site) in the background; its address.
+fn serve_once_on(addr: &str, html: String) -> String {
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+            axum::serve(tokio::net::TcpListener::from_std(listener).unwrap(), app).await.unwrap();
+        });
+    });
+    url
+}
