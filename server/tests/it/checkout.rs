@@ -430,3 +430,126 @@ async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
         .unwrap();
     assert_eq!(res.status(), 403);
 }
+
+/// Moves a session's deadline into the past, as if its time had run out.
+async fn run_out(s: &Server, id: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s._db.url).await.unwrap();
+    let past = mykey_server::time::now() - 1_000_000;
+    sqlx::query("UPDATE checkout_sessions SET expires_at = $1 WHERE id = $2").bind(past).bind(id).execute(&pool).await.unwrap();
+}
+
+async fn state_becomes(store: &Store<'_>, id: &str, want: &str) -> Value {
+    for _ in 0..100 {
+        let (_, v) = store.get(&format!("/v1/checkout/sessions/{id}")).await;
+        if v["state"] == want {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session {id} did not become {want}");
+}
+
+#[tokio::test]
+async fn sessions_and_held_points_expire_and_the_store_hears() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
+    grant(&s, resident, 1000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    let receiver = Receiver::default();
+    let secret = store.set_up(&receiver.start().await).await;
+
+    // An open session nobody confirmed.
+    let (id, cs) = store.open(order(s.online_store, 600)).await;
+    run_out(&s, &id).await;
+    state_becomes(&store, &id, "expired").await;
+    let (st, v) = b.post(&format!("/v1/checkout/sessions/{id}/view"), json!({"client_secret": cs})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("expired")));
+    let (st, v) = sign_in(&b, &id, &cs, &mykey_id).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:checkout-not-open"));
+
+    // Held points the store never captured come back when the hold runs out.
+    let mut manual = order(s.online_store, 700);
+    manual["capture"] = json!("manual");
+    let (held, held_cs) = store.open(manual).await;
+    let (_, signed) = sign_in(&b, &held, &held_cs, &mykey_id).await;
+    let (st, _) = b.post(&format!("/v1/checkout/sessions/{held}/confirm"), json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700})).await;
+    assert_eq!(st, 200);
+    assert_eq!(municipal_balance(&b, resident).await, (1000, 300));
+    run_out(&s, &held).await;
+    state_becomes(&store, &held, "expired").await;
+    assert_eq!(municipal_balance(&b, resident).await, (1000, 1000));
+    let (st, _) = store.post(&format!("/v1/checkout/sessions/{held}/capture"), json!({})).await;
+    assert_eq!(st, 409, "an expired hold is not captured");
+    let kinds: Vec<String> = receiver.events(3, &secret).await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["checkout.session.expired", "checkout.session.authorized", "checkout.session.expired"]);
+}
+
+#[tokio::test]
+async fn two_confirmations_at_once_charge_once() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
+    grant(&s, resident, 1000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    store.set_up(&Receiver::default().start().await).await;
+    let (id, cs) = store.open(order(s.online_store, 600)).await;
+    let (_, signed) = sign_in(&b, &id, &cs, &mykey_id).await;
+    let body = json!({"client_secret": cs, "grant": signed["grant"], "points": 600});
+    let path = format!("/v1/checkout/sessions/{id}/confirm");
+    let answers = futures_util::future::join_all((0..8).map(|_| b.post(&path, body.clone()))).await;
+    let ok = answers.iter().filter(|(st, _)| *st == 200).count();
+    assert_eq!(ok, 1, "{answers:?}");
+    assert!(answers.iter().all(|(st, _)| *st == 200 || *st == 409), "{answers:?}");
+    assert_eq!(municipal_balance(&b, resident).await, (400, 400));
+}
+
+/// A confirmation and a refund cut short by a crash (their ledger request not yet answered)
+/// are finished by the background round with the ids they were recorded with.
+#[tokio::test]
+async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (_, resident) = registered(&b, &mut card(&s)).await;
+    grant(&s, resident, 1000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    store.set_up(&Receiver::default().start().await).await;
+    let (id, _) = store.open(order(s.online_store, 600)).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s._db.url).await.unwrap();
+    // As `charge` leaves it just before the ledger answers.
+    sqlx::query(
+        "UPDATE checkout_sessions SET state = 'confirming', charge_id = $1, resident_id = $2, points = 600, confirmed_at = $3 WHERE id = $4",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(resident)
+    .bind(mykey_server::time::now())
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    state_becomes(&store, &id, "completed").await;
+    assert_eq!(municipal_balance(&b, resident).await, (400, 400));
+    // As `refund` leaves it after reserving, before the ledger answers.
+    let refund = Uuid::new_v4();
+    sqlx::query("UPDATE checkout_sessions SET refunded = 200 WHERE id = $1").bind(&id).execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO checkout_refunds (session_id, request_id, points, state, created_at) VALUES ($1, $2, 200, 'pending', $3)")
+        .bind(&id)
+        .bind(refund.to_string())
+        .bind(mykey_server::time::now())
+        .execute(&pool)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if municipal_balance(&b, resident).await == (600, 600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(municipal_balance(&b, resident).await, (600, 600));
+    // The store's retry of that refund answers the same and gives nothing twice.
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": refund, "points": 200})).await;
+    assert_eq!((st, v["points"].as_i64()), (201, Some(200)), "{v}");
+    assert_eq!(municipal_balance(&b, resident).await, (600, 600));
+}

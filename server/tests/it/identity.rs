@@ -33,7 +33,7 @@ pub(crate) struct Server {
     pub(crate) terminal_key: String,
     /// The identity service the server runs.
     pub(crate) identity: Arc<Identity>,
-    _db: TestDb,
+    pub(crate) _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
 
