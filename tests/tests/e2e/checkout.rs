@@ -18,18 +18,21 @@ use mykey_tests::webdriver::Browser;
 use mykey_tests::{run, server_bin, sibling_bin, temp_dir, Process, Server};
 use serde_json::{json, Value};
 
-fn dist() -> std::path::PathBuf {
+pub(crate) fn dist() -> std::path::PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
     assert!(d.join("sdk/frame.js").exists(), "build the SDK and the web app first: scripts/build-pkg, scripts/build-web");
     d
 }
 
-/// A resident with a MyKey ID and the password `abc123!x`, registered over the API with a
-/// virtual card of the demo CA: (MyKey ID, resident).
-fn register(base: &str, dir: &Path) -> (String, i64) {
+/// A resident with a MyKey ID and the password `abc123!x`, registered over the API with the
+/// virtual card in `dir/card.json` (issued by the demo CA in `dir/ca.json` when missing):
+/// (MyKey ID, resident).
+pub(crate) fn register(base: &str, dir: &Path) -> (String, i64) {
     let file = dir.join("card.json");
-    run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(dir.join("ca.json")).arg("--out").arg(&file))
-        .unwrap();
+    if !file.exists() {
+        run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(dir.join("ca.json")).arg("--out").arg(&file))
+            .unwrap();
+    }
     let mut card =
         mykey_virtual_card::VirtualCard::from_file(&serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()).unwrap();
     let http = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
@@ -58,7 +61,7 @@ fn register(base: &str, dir: &Path) -> (String, i64) {
 }
 
 /// The example store on 127.0.0.2, against `base`; its address.
-fn start_store(base: &str, dir: &Path) -> (Process, String) {
+pub(crate) fn start_store(base: &str, dir: &Path) -> (Process, String) {
     let mut child = Command::new(sibling_bin("meibutsu"))
         .args(["--points", base, "--bind", "127.0.0.2:0", "--admin-password", "admin-test"])
         .arg("--keys")
@@ -84,7 +87,7 @@ fn no_violations(b: &Browser, page: &str) {
     assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
 }
 
-fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
+pub(crate) fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
     let v: Value = reqwest::blocking::Client::new()
         .get(format!("{base}/v1/residents/{resident}/balances"))
         .bearer_auth(&keys.operator)

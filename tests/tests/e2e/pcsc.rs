@@ -81,3 +81,61 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     println!("authenticate() to token over native messaging: {:.0} ms", out["authenticateMs"].as_f64().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The card in the checkout widget: a resident whose MyKey ID is bound to the virtual card in
+/// pcscd's reader pays the example store in full, signing in inside the widget's iframe on
+/// the points cloud's origin through the extension and the native host (third-party cookies
+/// blocked; the store is another site).
+#[test]
+fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
+    use crate::checkout::{balance, dist, register, start_store};
+    let dir = temp_dir("checkout-card");
+    let (ca, card_file) = issue_card(&dir);
+    let _card = insert_virtual_card(&card_file).unwrap();
+    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &ca, &dist()).unwrap();
+    let keys: mykey_server::demo::DemoKeys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let (_, resident) = register(&server.base, &dir);
+    let grant = serde_json::json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 20000});
+    let res = reqwest::blocking::Client::new().post(format!("{}/v1/grants", server.base)).bearer_auth(&keys.municipality).json(&grant).send().unwrap();
+    assert_eq!(res.status(), 201);
+    let (_store, store) = start_store(&server.base, &dir);
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let profile = dir.join("profile");
+    run(Command::new(sibling_bin("mykey-bridge-host"))
+        .args(["install", "--extension-id", EXTENSION_ID, "--manifest-dir"])
+        .arg(profile.join("NativeMessagingHosts")))
+    .unwrap();
+    let extension = root.join("sdk-wasm/extension").canonicalize().unwrap();
+    let b = Browser::start_blocking_third_party_cookies(&[
+        format!("--user-data-dir={}", profile.display()),
+        format!("--load-extension={}", extension.display()),
+        format!("--disable-extensions-except={}", extension.display()),
+    ])
+    .unwrap();
+    for product in [2, 3] {
+        b.goto(&format!("{store}/products/{product}")).unwrap();
+        b.click("#add-to-cart").unwrap();
+        b.wait_text("h1", "カート").unwrap();
+    }
+    b.click("#to-checkout").unwrap();
+    b.enter_frame("#pay iframe").unwrap();
+    b.wait_text("h1", "ポイントで支払う").unwrap();
+    b.click("input[name=bridge][value=native-messaging]").unwrap();
+    b.type_text("#pin", "1234").unwrap();
+    b.click("#panel-card button[type=submit]").unwrap();
+    if let Err(e) = b.wait_for("return document.querySelector('input[name=account]') ? true : null;", std::time::Duration::from_secs(30)) {
+        panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    let total: i64 = b.eval("return Number(document.querySelector('#points').value);").unwrap().as_i64().unwrap();
+    b.click("form button.primary").unwrap();
+    b.leave_frames().unwrap();
+    b.wait_for(
+        "const e = document.getElementById('order-state'); return e && e.dataset.state === 'completed' ? true : null;",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(balance(&server.base, &keys, resident), 20000 - total, "the whole order was paid with points");
+    let _ = std::fs::remove_dir_all(&dir);
+}
