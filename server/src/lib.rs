@@ -119,7 +119,7 @@ pub async fn serve_with(
         checkout_key(&coupon_key),
     ));
     tokio::spawn(checkout.clone().run());
-    tokio::spawn(outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run());
+    tokio::spawn(outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()));
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));

@@ -73,6 +73,10 @@ enum Mode {
     /// Card login tokens verified per second (chain to the anchor, CRL, RS256 signature), on
     /// one thread and on `--clients` threads; no database.
     CardVerify,
+    /// Store checkout over loopback HTTP: `--clients` residents, each in a loop opening a
+    /// session (the store's key) and confirming it (a grant minted without password or card);
+    /// webhooks go to a local receiver, which times confirm-to-webhook.
+    Checkout,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -105,6 +109,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::LogProofs => return log_proofs(&url, args.leaves).await,
         Mode::Audit => return audit_bench(&url, args.leaves, args.residents, args.shops).await,
         Mode::Witness => return witness_bench(&url, args.leaves).await,
+        Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds).await,
         _ => {}
     }
     let result = match args.mode {
@@ -145,7 +150,9 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             let clients = (0..args.clients).map(|_| RowLock(pool.clone())).collect();
             run(clients, args.seconds, args.residents, shops).await
         }
-        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify => unreachable!("handled above"),
+        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify | Mode::Checkout => {
+            unreachable!("handled above")
+        }
     };
     println!(
         "| {backend} | {:?} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -717,5 +724,112 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
             h.value_at_quantile(0.99)
         );
     }
+    Ok(())
+}
+
+/// [`Mode::Checkout`]: confirmed checkouts per second, confirm latency, and confirm to webhook.
+async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    use mykey_server::services::checkout::Checkout;
+    let ledger = LedgerService::open(url).await?;
+    let engine = ledger.engine.clone();
+    let shops = setup_ledger(&engine, clients, 1).await?;
+    let shop = shops[0];
+    // The store's server receives the webhooks: when each session's event arrived.
+    let arrived: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, Instant>>> = Default::default();
+    let hook = {
+        let arrived = arrived.clone();
+        axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |body: String| {
+                let arrived = arrived.clone();
+                async move {
+                    let e: mykey_core::api::CheckoutEvent = serde_json::from_str(&body).expect("an event");
+                    arrived.lock().expect("not poisoned").insert(e.session.id, Instant::now());
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+    };
+    let hook_listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let hook_url = format!("http://{}/hooks", hook_listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(hook_listener, hook).await });
+
+    let identity = Arc::new(mykey_server::services::identity::Identity::new(engine.clone(), None));
+    let checkout = Arc::new(Checkout::new(engine.clone(), identity.clone(), [7; 32]));
+    let settings = mykey_core::api::CheckoutSettingsRequest {
+        origins: vec!["http://127.0.0.2:8090".into()],
+        webhook_url: Some(hook_url),
+    };
+    checkout.put_settings(shop, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    checkout.rotate_secret(shop).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    tokio::spawn(checkout.clone().run());
+    tokio::spawn(mykey_server::outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()));
+    let coupons = Arc::new(mykey_server::services::coupons::Coupons::new(engine.clone(), [8; 32], ""));
+    let router = mykey_server::http::router(engine.clone(), identity, coupons, checkout.clone(), None, vec![], axum::Router::new());
+    let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+    let key = mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Store, shop, "bench").await?;
+
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for resident in 1..=clients as i64 {
+        let (base, key, checkout) = (base.clone(), key.clone(), checkout.clone());
+        set.spawn(async move {
+            let http = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let mut confirmed: Vec<(Uuid, Instant)> = Vec::new();
+            while start.elapsed() < warmup + Duration::from_secs(seconds) {
+                let order = serde_json::json!({"id": Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "bench"});
+                let t = Instant::now();
+                let created: serde_json::Value =
+                    http.post(format!("{base}/v1/checkout/sessions")).bearer_auth(&key).json(&order).send().await?.json().await?;
+                let id: Uuid = created["session"]["id"].as_str().unwrap_or_default().parse()?;
+                let grant = checkout.testing_grant(id, resident);
+                let body = serde_json::json!({"client_secret": created["client_secret"], "grant": grant, "points": 100});
+                // As the widget's frame sends it: from the points cloud's own origin.
+                let res = http
+                    .post(format!("{base}/v1/checkout/sessions/{id}/confirm"))
+                    .header("origin", &base)
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status() == 200, "confirm answered {}", res.status());
+                let done = Instant::now();
+                if t - start >= warmup {
+                    latencies.push(done - t);
+                    confirmed.push((id, done));
+                }
+            }
+            anyhow::Ok((latencies, confirmed))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut confirmed = Vec::new();
+    for r in set.join_all().await {
+        let (l, c) = r?;
+        latencies.extend(l);
+        confirmed.extend(c);
+    }
+    // Let the last events arrive.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let arrived = arrived.lock().expect("not poisoned").clone();
+    let mut to_webhook: Vec<Duration> =
+        confirmed.iter().filter_map(|(id, at)| arrived.get(id).map(|t| t.saturating_duration_since(*at))).collect();
+    let missing = confirmed.len() - to_webhook.len();
+    latencies.sort();
+    to_webhook.sort();
+    let pct = |v: &[Duration], p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
+    println!(
+        "| {backend} | {clients} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {missing} |",
+        latencies.len() as f64 / seconds as f64,
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        pct(&to_webhook, 0.5),
+        pct(&to_webhook, 0.99),
+    );
+    eprintln!("columns: database | residents | checkouts/s (open + confirm) | p50 ms | p99 ms | confirm to webhook p50 ms | p99 ms | webhooks missing after 5 s");
     Ok(())
 }

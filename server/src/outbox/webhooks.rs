@@ -10,21 +10,25 @@ use mykey_core::rules::{WEBHOOK_RETRY_DAYS, WEBHOOK_SECRET_OVERLAP_HOURS};
 use mykey_core::webhook::{sign, SIGNATURE_HEADER};
 use sqlx::AnyPool;
 
-use crate::store::checkout::{self as store, StoredEvent};
+use std::collections::HashMap;
+
+use crate::store::checkout::{self as store, Attempt, StoredEvent};
 use crate::time::{self, Micros, DAY, SECOND};
 
 /// Events tried per round.
-pub const PER_ROUND: i64 = 64;
-/// Stores delivered to at once.
-pub const AT_ONCE: usize = 8;
+pub const PER_ROUND: i64 = 512;
+/// Deliveries under way at once.
+pub const AT_ONCE: usize = 32;
 /// A store's server has this long to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The first retry waits this long; each next one twice as long, up to [`LONGEST_WAIT`].
 pub const FIRST_WAIT: Micros = 10 * SECOND;
 /// The longest wait between tries.
 pub const LONGEST_WAIT: Micros = 3600 * SECOND;
-/// Rounds run this often.
-pub const EVERY: Duration = Duration::from_millis(250);
+/// Tried events whose outcome is still being recorded, at most; past it, rounds wait.
+pub const UNRECORDED_MAX: usize = 8 * PER_ROUND as usize;
+/// Rounds run this often while fewer than a full round are due.
+pub const EVERY: Duration = Duration::from_millis(500);
 
 /// When to try again after `attempts` failed tries of an event whose retries count from
 /// `retry_from`; none once the retry window is over.
@@ -39,6 +43,10 @@ pub fn next_attempt(retry_from: Micros, attempts: i64, now: Micros) -> Option<Mi
 pub struct Deliverer {
     pool: AnyPool,
     client: reqwest::Client,
+    /// Events tried whose outcome is not recorded yet: not tried again meanwhile. Recording
+    /// runs beside the next rounds, so a database busy with other writers (SQLite has one
+    /// write lock) does not hold deliveries up.
+    unrecorded: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>>,
 }
 
 impl Deliverer {
@@ -49,55 +57,89 @@ impl Deliverer {
             // A store's server answers where it is; a redirect could send the event elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Deliverer { pool, client })
+        Ok(Deliverer { pool, client, unrecorded: Default::default() })
     }
 
-    /// One round: tries the due events; returns how many were delivered.
+    /// One round: tries the due events; returns how many it tried. One session's events
+    /// go one after another, in the order they happened, sessions in parallel; a retried event
+    /// may arrive after later ones, so stores read the state from the session in the event.
+    /// The round's tries are recorded in one transaction, beside the next rounds.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = time::now();
-        let due = store::due_events(&self.pool, now, PER_ROUND).await?;
-        // One store's events go one after another, in the order they happened; stores in
-        // parallel.
-        let mut per_store: std::collections::BTreeMap<i64, Vec<StoredEvent>> = Default::default();
-        for e in due {
-            per_store.entry(e.shop).or_default().push(e);
+        let waiting = self.unrecorded.lock().expect("not poisoned").len();
+        if waiting >= UNRECORDED_MAX {
+            return Ok(0);
         }
-        let outcomes: Vec<anyhow::Result<usize>> = futures_util::stream::iter(per_store.into_values())
+        let due = store::due_events(&self.pool, now, PER_ROUND + waiting as i64).await?;
+        let due: Vec<StoredEvent> = {
+            let unrecorded = self.unrecorded.lock().expect("not poisoned");
+            due.into_iter().filter(|e| !unrecorded.contains(&e.id)).take(PER_ROUND as usize).collect()
+        };
+        let mut targets: HashMap<i64, Option<(String, Vec<String>)>> = HashMap::new();
+        for shop in due.iter().map(|e| e.shop) {
+            if let std::collections::hash_map::Entry::Vacant(v) = targets.entry(shop) {
+                let url = store::settings(&self.pool, shop).await?.and_then(|s| s.webhook_url);
+                let retired_after = now - WEBHOOK_SECRET_OVERLAP_HOURS * 3600 * SECOND;
+                let secrets = store::signing_secrets(&self.pool, shop, retired_after).await?;
+                v.insert(url.map(|u| (u, secrets)));
+            }
+        }
+        let mut per_session: Vec<Vec<StoredEvent>> = Vec::new();
+        let mut place: HashMap<uuid::Uuid, usize> = HashMap::new();
+        for e in due {
+            let i = *place.entry(e.session).or_insert_with(|| {
+                per_session.push(Vec::new());
+                per_session.len() - 1
+            });
+            per_session[i].push(e);
+        }
+        let targets = &targets;
+        let attempts: Vec<Attempt> = futures_util::stream::iter(per_session)
             .map(|events| async move {
-                let mut delivered = 0;
+                let mut tried = Vec::new();
                 for e in events {
-                    if self.deliver(e).await? {
-                        delivered += 1;
-                    }
+                    tried.push(self.deliver(&e, targets.get(&e.shop).and_then(Option::as_ref)).await);
                 }
-                Ok(delivered)
+                tried
             })
             .buffer_unordered(AT_ONCE)
-            .collect()
-            .await;
-        let mut delivered = 0;
-        for o in outcomes {
-            delivered += o?;
-        }
-        Ok(delivered)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let tried = attempts.len();
+        self.unrecorded.lock().expect("not poisoned").extend(attempts.iter().map(|a| a.id));
+        let (pool, unrecorded) = (self.pool.clone(), self.unrecorded.clone());
+        tokio::spawn(async move {
+            // Retried until it is recorded: until then these events are not tried again.
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = store::record_attempts(&pool, &attempts).await {
+                tracing::warn!(error = format!("{e:#}"), "recording webhook deliveries failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            let mut u = unrecorded.lock().expect("not poisoned");
+            for a in &attempts {
+                u.remove(&a.id);
+            }
+        });
+        Ok(tried)
     }
 
-    async fn deliver(&self, e: StoredEvent) -> anyhow::Result<bool> {
+    async fn deliver(&self, e: &StoredEvent, target: Option<&(String, Vec<String>)>) -> Attempt {
         let now = time::now();
-        let settings = store::settings(&self.pool, e.shop).await?;
-        let secrets =
-            store::signing_secrets(&self.pool, e.shop, now - WEBHOOK_SECRET_OVERLAP_HOURS * 3600 * SECOND).await?;
-        let outcome = match (settings.and_then(|s| s.webhook_url), secrets.is_empty()) {
-            (None, _) => Err("the store has no webhook URL".to_owned()),
-            (Some(_), true) => {
+        let outcome = match target {
+            None => Err("the store has no webhook URL".to_owned()),
+            Some((_, secrets)) if secrets.is_empty() => {
                 Err("the store has no webhook secret (POST /v1/shops/{shop}/webhook-secrets)".to_owned())
             }
-            (Some(url), false) => {
+            Some((url, secrets)) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let header = sign(&secrets, now / SECOND, e.body.as_bytes());
                 let sent = self
                     .client
-                    .post(&url)
+                    .post(url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header(SIGNATURE_HEADER, header)
                     .body(e.body.clone())
@@ -111,24 +153,24 @@ impl Deliverer {
             }
         };
         let delivered = outcome.is_ok();
-        let next = if delivered { None } else { next_attempt(e.retry_from, e.attempts, now) };
         // Bounded: it is stored and shown to the store.
         let error = outcome.err().map(|t| t.chars().take(500).collect::<String>());
         if let Some(err) = &error {
             tracing::info!(event = %e.id, shop = e.shop, attempts = e.attempts + 1, error = err.as_str(), "webhook not delivered");
         }
-        store::record_attempt(&self.pool, e.id, now, delivered, next, error.as_deref()).await?;
-        Ok(delivered)
+        Attempt { id: e.id, at: now, delivered, next: if delivered { None } else { next_attempt(e.retry_from, e.attempts, now) }, error }
     }
 
-    /// Runs rounds every [`EVERY`].
-    pub async fn run(self) {
-        let mut tick = tokio::time::interval(EVERY);
+    /// Runs rounds every [`EVERY`], or as soon as `written` says new events were committed; a
+    /// full round is followed by the next at once.
+    pub async fn run(self, written: std::sync::Arc<tokio::sync::Notify>) {
         loop {
-            tick.tick().await;
-            if let Err(e) = self.run_once().await {
-                tracing::warn!(error = format!("{e:#}"), "the webhook round failed");
+            match self.run_once().await {
+                Ok(tried) if tried as i64 >= PER_ROUND => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "the webhook round failed"),
             }
+            let _ = tokio::time::timeout(EVERY, written.notified()).await;
         }
     }
 }

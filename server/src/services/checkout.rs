@@ -43,6 +43,8 @@ const _: () = assert!(CHECKOUT_HOLD_SECONDS <= MAX_HOLD_SECONDS, "the default ho
 
 /// Sign-in grants kept at once; past it, new sign-ins wait (503) until old grants run out.
 pub const GRANTS_MAX: usize = 100_000;
+/// Shops whose name and municipality are remembered.
+pub const SHOPS_REMEMBERED: usize = 10_000;
 /// Sessions (and pending refunds) the background step handles per round.
 pub const ROUND_MAX: i64 = 256;
 
@@ -67,6 +69,10 @@ pub struct Checkout {
     grants: Mutex<HashMap<[u8; 32], Grant>>,
     /// Sessions whose confirmation is under way in this process.
     confirming: Mutex<std::collections::HashSet<Uuid>>,
+    /// Shops looked up, at most [`SHOPS_REMEMBERED`].
+    shops: Mutex<HashMap<i64, mykey_core::api::Shop>>,
+    /// Session writes, committed in groups.
+    writer: store::Writer,
 }
 
 fn derived(parts: &[&[u8]]) -> Uuid {
@@ -246,12 +252,15 @@ impl Checkout {
     /// Checkout over `engine`, signing residents in through `identity`; client secrets derive
     /// from `key`.
     pub fn new(engine: Engine, identity: Arc<Identity>, key: [u8; 32]) -> Checkout {
+        let engine_pool = engine.store().pool().clone();
         Checkout {
             engine,
             key,
             identity,
             grants: Mutex::new(HashMap::new()),
             confirming: Mutex::new(Default::default()),
+            shops: Mutex::new(HashMap::new()),
+            writer: store::Writer::start(engine_pool),
         }
     }
 
@@ -259,14 +268,26 @@ impl Checkout {
         self.engine.store().pool()
     }
 
+    /// A shop's name and municipality, which never change once it exists: remembered, so
+    /// that a checkout does not wait for the tables to catch up with the ledger.
     async fn shop(&self, shop: i64) -> Result<mykey_core::api::Shop, Problem> {
-        self.engine
+        if let Some(s) = self.shops.lock().expect("not poisoned").get(&shop) {
+            return Ok(s.clone());
+        }
+        let s = self
+            .engine
             .tables()
             .await?
             .shop(shop)
             .await
             .map_err(failure::ledger_read)?
-            .ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))
+            .ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))?;
+        let mut known = self.shops.lock().expect("not poisoned");
+        if known.len() >= SHOPS_REMEMBERED {
+            known.clear();
+        }
+        known.insert(shop, s.clone());
+        Ok(s)
     }
 
     // ----- the store's settings -----
@@ -386,7 +407,7 @@ impl Checkout {
             confirmed_at: None,
         };
         self.shop(r.shop).await?;
-        if !store::insert_session(self.pool(), &s).await.map_err(failure::checkout)? {
+        if !self.writer.insert_session(s.clone()).await.map_err(failure::checkout)? {
             // The same request raced in and won.
             let s = store::session_by_request(self.pool(), r.shop, r.id)
                 .await
@@ -534,6 +555,16 @@ impl Checkout {
         })
     }
 
+    /// A sign-in grant for `resident` on `session` without a password or card (feature
+    /// `testing`: `mykey-bench` measures confirmations, not argon2 or RSA).
+    #[cfg(feature = "testing")]
+    pub fn testing_grant(&self, session: Uuid, resident: i64) -> String {
+        let grant = random_hex();
+        let expires_at = time::now() + CHECKOUT_GRANT_MINUTES * 60 * SECOND;
+        self.grants.lock().expect("not poisoned").insert(Sha256::digest(grant.as_bytes()).into(), Grant { session, resident, expires_at });
+        grant
+    }
+
     /// The resident's points that the store takes: its municipality's and those of its events.
     async fn usable(&self, shop: i64, resident: i64) -> Result<Vec<UsablePoints>, Problem> {
         let shop = self.shop(shop).await?;
@@ -603,7 +634,7 @@ impl Checkout {
             confirmed_at: Some(now),
             ..s.clone()
         };
-        if !store::transition(self.pool(), CheckoutState::Open.as_str(), &attempt, None)
+        if !self.writer.transition(CheckoutState::Open.as_str(), attempt.clone(), None)
             .await
             .map_err(failure::checkout)?
         {
@@ -666,7 +697,7 @@ impl Checkout {
             };
             let slug = problem.kind().map(|k| k.slug().to_owned());
             let e = event(&back, CheckoutEventType::Failed, slug, now);
-            store::transition(self.pool(), CONFIRMING, &back, Some(&e)).await.map_err(failure::checkout)?;
+            self.writer.transition(CONFIRMING, back.clone(), Some(e)).await.map_err(failure::checkout)?;
             return Err(problem);
         }
         let (state, kind, captured, expires_at) = match capture_of(&s) {
@@ -681,7 +712,7 @@ impl Checkout {
         };
         let done = store::Session { state: state.as_str().to_owned(), captured, expires_at, ..s.clone() };
         let e = event(&done, kind, None, now);
-        store::transition(self.pool(), CONFIRMING, &done, Some(&e)).await.map_err(failure::checkout)?;
+        self.writer.transition(CONFIRMING, done.clone(), Some(e)).await.map_err(failure::checkout)?;
         Ok(())
     }
 
@@ -707,7 +738,7 @@ impl Checkout {
         let captured = receipt.capture.as_ref().and_then(|t| t.postings.iter().map(|p| p.amount).max()).unwrap_or(0);
         let done = store::Session { state: CheckoutState::Completed.as_str().to_owned(), captured, ..s.clone() };
         let e = event(&done, CheckoutEventType::Captured, None, time::now());
-        store::transition(self.pool(), CheckoutState::Authorized.as_str(), &done, Some(&e))
+        self.writer.transition(CheckoutState::Authorized.as_str(), done.clone(), Some(e))
             .await
             .map_err(failure::checkout)?;
         Ok(view(&self.owned(shop, id).await?))
@@ -731,7 +762,7 @@ impl Checkout {
         };
         let done = store::Session { state: CheckoutState::Cancelled.as_str().to_owned(), ..s.clone() };
         let e = event(&done, CheckoutEventType::Cancelled, None, time::now());
-        if !store::transition(self.pool(), from.as_str(), &done, Some(&e)).await.map_err(failure::checkout)? {
+        if !self.writer.transition(from.as_str(), done.clone(), Some(e)).await.map_err(failure::checkout)? {
             return Err(Problem::new(ProblemKind::CheckoutNotOpen, "the session changed meanwhile; read it again"));
         }
         Ok(view(&done))
@@ -803,6 +834,11 @@ impl Checkout {
         })
     }
 
+    /// Told whenever session changes (and so events) were committed.
+    pub fn events_written(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.writer.committed.clone()
+    }
+
     /// A store's events, newest first, created before `before`, with their delivery state.
     pub async fn events(&self, shop: i64, before: Micros, limit: u32) -> Result<Vec<EventDelivery>, Problem> {
         let rows = store::events(self.pool(), shop, before, i64::from(limit)).await.map_err(failure::checkout)?;
@@ -861,7 +897,7 @@ impl Checkout {
             }
             let done = store::Session { state: CheckoutState::Expired.as_str().to_owned(), ..s };
             let e = event(&done, CheckoutEventType::Expired, None, now);
-            store::transition(self.pool(), &from, &done, Some(&e)).await.map_err(failure::checkout)?;
+            self.writer.transition(&from, done.clone(), Some(e)).await.map_err(failure::checkout)?;
             handled += 1;
         }
         for s in store::confirming_sessions(self.pool(), ROUND_MAX).await.map_err(failure::checkout)? {

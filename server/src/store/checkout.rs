@@ -3,7 +3,7 @@
 //! ledger moves them, and the events' deliveries.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Connection, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use uuid::Uuid;
 
 use crate::time::Micros;
@@ -193,7 +193,7 @@ fn session_row(r: &AnyRow) -> sqlx::Result<Session> {
 }
 
 /// Stores a new session; false when the store already used `s.request_id`.
-pub async fn insert_session(p: &AnyPool, s: &Session) -> sqlx::Result<bool> {
+async fn insert_session(c: &mut AnyConnection, s: &Session) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO checkout_sessions (id, shop_id, request_id, fingerprint, secret_hash, state, amount, points, captured, \
          refunded, order_reference, line_items, partial_points, capture_method, hold_seconds, return_url, metadata, \
@@ -224,7 +224,7 @@ pub async fn insert_session(p: &AnyPool, s: &Session) -> sqlx::Result<bool> {
     .bind(s.created_at)
     .bind(s.expires_at)
     .bind(s.confirmed_at)
-    .execute(p)
+    .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -311,11 +311,9 @@ pub async fn add_event(p: &AnyPool, session: Uuid, e: &NewEvent) -> sqlx::Result
     insert_event(&mut c, session, e).await
 }
 
-/// Moves a session from state `from` to `next`'s state and columns, with its event if any, in
-/// one transaction; false (and nothing written) when the session was not in `from` any more.
-pub async fn transition(p: &AnyPool, from: &str, next: &Session, event: Option<&NewEvent>) -> sqlx::Result<bool> {
-    let mut c = p.acquire().await?;
-    let mut tx = c.begin().await?;
+/// Moves a session from state `from` to `next`'s state and columns, with its event if any;
+/// false (and nothing written) when the session was not in `from` any more.
+async fn transition(c: &mut AnyConnection, from: &str, next: &Session, event: Option<&NewEvent>) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE checkout_sessions SET state = $1, points = $2, captured = $3, charge_id = $4, resident_id = $5, \
          event_id = $6, expires_at = $7, confirmed_at = $8 WHERE id = $9 AND state = $10",
@@ -330,16 +328,115 @@ pub async fn transition(p: &AnyPool, from: &str, next: &Session, event: Option<&
     .bind(next.confirmed_at)
     .bind(next.id.to_string())
     .bind(from)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
     if let Some(event) = event {
-        insert_event(&mut tx, next.id, event).await?;
+        insert_event(c, next.id, event).await?;
     }
-    tx.commit().await?;
     Ok(true)
+}
+
+/// A session write that [`Writer`] commits together with others.
+#[derive(Debug)]
+enum Write {
+    Insert(Box<Session>),
+    Transition { from: String, next: Box<Session>, event: Option<NewEvent> },
+}
+
+type Job = (Write, tokio::sync::oneshot::Sender<Result<bool, String>>);
+
+/// Writes waiting for the writer at most; past it, callers wait to queue (back-pressure).
+pub const WRITES_QUEUED: usize = 4096;
+/// Writes committed in one transaction at most.
+pub const WRITES_PER_COMMIT: usize = 256;
+
+/// Group commit of session writes: one task takes what is queued (up to
+/// [`WRITES_PER_COMMIT`]) and commits it in one transaction, each write under its own
+/// savepoint (a write that fails is undone alone), so many confirmations share one sync.
+#[derive(Clone)]
+pub struct Writer {
+    queue: tokio::sync::mpsc::Sender<Job>,
+    /// Told after each commit, so that the webhook deliverer need not wait for its next round.
+    pub committed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Writer {
+    /// Starts the writer over `pool`.
+    pub fn start(pool: AnyPool) -> Writer {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(WRITES_QUEUED);
+        let committed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let tell = committed.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < WRITES_PER_COMMIT {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let outcomes = commit(&pool, &jobs).await;
+                tell.notify_one();
+                for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+        });
+        Writer { queue, committed }
+    }
+
+    async fn write(&self, w: Write) -> anyhow::Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue.send((w, reply)).await.map_err(|_| anyhow::anyhow!("the checkout writer has stopped"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the checkout writer stopped before answering"))?.map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Stores a new session; false when the store already used `s.request_id`.
+    pub async fn insert_session(&self, s: Session) -> anyhow::Result<bool> {
+        self.write(Write::Insert(Box::new(s))).await
+    }
+
+    /// Moves a session from state `from` to `next`, with its event if any; false (nothing
+    /// written) when the session was not in `from` any more.
+    pub async fn transition(&self, from: &str, next: Session, event: Option<NewEvent>) -> anyhow::Result<bool> {
+        self.write(Write::Transition { from: from.to_owned(), next: Box::new(next), event }).await
+    }
+}
+
+/// Commits `jobs` in one transaction: each one's outcome, all failed if the commit fails.
+async fn commit(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<bool, String>> {
+    let run = async {
+        let mut c = pool.acquire().await?;
+        let mut tx = c.begin().await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (w, _) in jobs {
+            sqlx::query("SAVEPOINT w").execute(&mut *tx).await?;
+            let done = match w {
+                Write::Insert(s) => insert_session(&mut tx, s).await,
+                Write::Transition { from, next, event } => transition(&mut tx, from, next, event.as_ref()).await,
+            };
+            match done {
+                Ok(b) => {
+                    sqlx::query("RELEASE SAVEPOINT w").execute(&mut *tx).await?;
+                    outcomes.push(Ok(b));
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT w").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT w").execute(&mut *tx).await?;
+                    outcomes.push(Err(e.to_string()));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(outcomes)
+    };
+    match run.await {
+        Ok(o) => o,
+        Err(e) => jobs.iter().map(|_| Err(format!("committing checkout writes: {e}"))).collect(),
+    }
 }
 
 /// A refund as stored.
@@ -438,6 +535,8 @@ pub struct StoredEvent {
     pub id: Uuid,
     /// The store.
     pub shop: i64,
+    /// The session it is about.
+    pub session: Uuid,
     /// The signed body.
     pub body: String,
     /// When it happened.
@@ -460,6 +559,7 @@ fn event_row(r: &AnyRow) -> sqlx::Result<StoredEvent> {
     Ok(StoredEvent {
         id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         shop: r.try_get("shop_id")?,
+        session: Uuid::parse_str(&r.try_get::<String, _>("session_id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         body: r.try_get("body")?,
         created_at: r.try_get("created_at")?,
         attempts: r.try_get("attempts")?,
@@ -484,27 +584,39 @@ pub async fn due_events(p: &AnyPool, now: Micros, limit: i64) -> sqlx::Result<Ve
     rows.iter().map(event_row).collect()
 }
 
-/// Records a try: delivered, to be retried at `next`, or failed for good (neither).
-pub async fn record_attempt(
-    p: &AnyPool,
-    id: Uuid,
-    now: Micros,
-    delivered: bool,
-    next: Option<Micros>,
-    error: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE webhook_events SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, failed_at = $3, \
-         last_error = $4 WHERE id = $5",
-    )
-    .bind(delivered.then_some(now))
-    .bind(next)
-    .bind((!delivered && next.is_none()).then_some(now))
-    .bind(error)
-    .bind(id.to_string())
-    .execute(p)
-    .await?;
-    Ok(())
+/// One try of an event: delivered, to be retried at `next`, or failed for good (neither).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The event.
+    pub id: Uuid,
+    /// When it was tried.
+    pub at: Micros,
+    /// Whether the store's server took it.
+    pub delivered: bool,
+    /// The next try, if any.
+    pub next: Option<Micros>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// Records a round's tries in one transaction.
+pub async fn record_attempts(p: &AnyPool, attempts: &[Attempt]) -> sqlx::Result<()> {
+    let mut c = p.acquire().await?;
+    let mut tx = c.begin().await?;
+    for a in attempts {
+        sqlx::query(
+            "UPDATE webhook_events SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, failed_at = $3, \
+             last_error = $4 WHERE id = $5",
+        )
+        .bind(a.delivered.then_some(a.at))
+        .bind(a.next)
+        .bind((!a.delivered && a.next.is_none()).then_some(a.at))
+        .bind(a.error.as_deref())
+        .bind(a.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// A store's events, newest first, created before `before`, at most `limit`.
