@@ -18,7 +18,7 @@ const APPEARANCE = ['colorPrimary', 'colorText', 'colorBackground', 'fontFamily'
 
 /** Mounts a checkout into `element`; returns `{ on, off, unmount, frame }`. */
 export function mountCheckout(element, options) {
-  if (!(element instanceof Element)) throw new TypeError('mountCheckout: element must be a DOM element');
+  if (typeof Element === 'undefined' || !(element instanceof Element)) throw new TypeError('mountCheckout: element must be a DOM element');
   const { publishableKey, clientSecret } = options || {};
   if (!/^pk_[0-9a-f]{64}$/.test(publishableKey || '')) throw new TypeError('mountCheckout: publishableKey must be a pk_ key');
   const match = /^([0-9a-f-]{36})_secret_[0-9a-f]{64}$/.exec(clientSecret || '');

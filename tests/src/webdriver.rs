@@ -165,8 +165,12 @@ impl Browser {
 
     /// Runs the next commands in the top-level page again.
     pub fn leave_frames(&self) -> anyhow::Result<()> {
-        let v: Value =
-            self.http.post(format!("{}/session/{}/frame", self.base, self.session)).json(&json!({"id": null})).send()?.json()?;
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/frame", self.base, self.session))
+            .json(&json!({"id": null}))
+            .send()?
+            .json()?;
         anyhow::ensure!(v["value"].is_null(), "leaving the frame failed: {v}");
         Ok(())
     }

@@ -74,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
         use rand::Rng;
         rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(16).map(char::from).collect()
     });
-    let shop = Arc::new(Shop { origin: origin.clone(), points, orders, catalog: catalog::Catalog::load()?, admin_password });
+    let shop =
+        Arc::new(Shop { origin: origin.clone(), points, orders, catalog: catalog::Catalog::load()?, admin_password });
     println!("admin page: {origin}/admin (user admin, password {})", shop.admin_password);
     println!("meibutsu store: {origin}/");
     axum::serve(listener, pages::router(shop)).await.context("serving")

@@ -67,7 +67,9 @@ impl Orders {
 
     /// The next order number.
     pub async fn next_number(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(number), 1000) + 1 FROM orders").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(number), 1000) + 1 FROM orders")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Stores a new order awaiting payment.
@@ -91,7 +93,8 @@ impl Orders {
 
     /// An order.
     pub async fn get(&self, id: Uuid) -> anyhow::Result<Option<Order>> {
-        let row = sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.as_ref().map(order_row).transpose()
     }
 
@@ -105,14 +108,15 @@ impl Orders {
     pub async fn apply(&self, e: &CheckoutEvent) -> anyhow::Result<bool> {
         let order: Uuid = e.session.metadata.get("order").context("an event without the store's order id")?.parse()?;
         let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query("INSERT INTO applied_events (id, kind, order_id) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
-            .bind(e.id.to_string())
-            .bind(e.kind.as_str())
-            .bind(order.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let fresh =
+            sqlx::query("INSERT INTO applied_events (id, kind, order_id) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
+                .bind(e.id.to_string())
+                .bind(e.kind.as_str())
+                .bind(order.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if fresh {
             // The session as the event shows it; events may arrive out of order, so a state
             // never goes back to `awaiting payment` and refunds only grow.

@@ -36,8 +36,14 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/webhooks", post(webhook))
         .route("/admin", get(admin))
         .route("/admin/orders/{id}/refund", post(refund))
-        .route("/static/store.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], include_str!("../static/store.css")) }))
-        .route("/static/pay.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], include_str!("../static/pay.js")) }))
+        .route(
+            "/static/store.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], include_str!("../static/store.css")) }),
+        )
+        .route(
+            "/static/pay.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], include_str!("../static/pay.js")) }),
+        )
         .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| {
             let csp = csp.clone();
             async move {
@@ -82,16 +88,21 @@ fn page_with(title: &str, head: &str, body: &str) -> Html<String> {
 }
 
 fn refused(status: StatusCode, text: &str) -> Response {
-    (status, page("エラー", &format!("<h1>エラー</h1><p role=\"alert\">{}</p><p><a href=\"/\">トップへ</a></p>", esc(text)))).into_response()
+    (
+        status,
+        page("エラー", &format!("<h1>エラー</h1><p role=\"alert\">{}</p><p><a href=\"/\">トップへ</a></p>", esc(text))),
+    )
+        .into_response()
 }
 
 /// A form post must come from the store's own pages (the admin's password is sent by the
 /// browser on any site's request, so the origin is what keeps other sites out).
-fn same_origin(shop: &Shop, headers: &HeaderMap) -> Result<(), Response> {
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(o) if o == shop.origin => Ok(()),
-        _ => Err(refused(StatusCode::FORBIDDEN, "このページからは送信できません。")),
-    }
+fn same_origin(shop: &Shop, headers: &HeaderMap) -> bool {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) == Some(shop.origin.as_str())
+}
+
+fn elsewhere() -> Response {
+    refused(StatusCode::FORBIDDEN, "このページからは送信できません。")
 }
 
 #[derive(Deserialize)]
@@ -127,7 +138,9 @@ async fn home(State(shop): S, Query(s): Query<Search>) -> Html<String> {
 }
 
 async fn product(State(shop): S, Path(n): Path<usize>) -> Response {
-    let Some(p) = shop.catalog.get(n) else { return refused(StatusCode::NOT_FOUND, "その商品はありません。") };
+    let Some(p) = shop.catalog.get(n) else {
+        return refused(StatusCode::NOT_FOUND, "その商品はありません。");
+    };
     page(
         &p.name,
         &format!(
@@ -172,8 +185,8 @@ struct AddToCart {
 }
 
 async fn add_to_cart(State(shop): S, headers: HeaderMap, jar: CookieJar, Form(f): Form<AddToCart>) -> Response {
-    if let Err(r) = same_origin(&shop, &headers) {
-        return r;
+    if !same_origin(&shop, &headers) {
+        return elsewhere();
     }
     if shop.catalog.get(f.product).is_none() || !(1..=99).contains(&f.quantity) {
         return refused(StatusCode::BAD_REQUEST, "商品か数量が正しくありません。");
@@ -199,7 +212,11 @@ async fn cart(State(shop): S, jar: CookieJar) -> Html<String> {
     for (n, q) in &cart {
         let Some(p) = shop.catalog.get(*n) else { continue };
         total += p.price * i64::from(*q);
-        rows.push_str(&format!("<tr><td>{}</td><td class=\"num\">{q}</td><td class=\"num\">{}</td></tr>", esc(&p.name), yen(p.price * i64::from(*q))));
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td class=\"num\">{q}</td><td class=\"num\">{}</td></tr>",
+            esc(&p.name),
+            yen(p.price * i64::from(*q))
+        ));
     }
     page(
         "カート",
@@ -215,8 +232,8 @@ async fn cart(State(shop): S, jar: CookieJar) -> Html<String> {
 /// Opens the order's checkout session with the store's secret key (on this server), then
 /// sends the customer to the payment page. The amount is fixed here, from the cart.
 async fn checkout(State(shop): S, headers: HeaderMap, jar: CookieJar) -> Response {
-    if let Err(r) = same_origin(&shop, &headers) {
-        return r;
+    if !same_origin(&shop, &headers) {
+        return elsewhere();
     }
     let cart = read_cart(&jar);
     let lines: Vec<(String, u32, i64)> =
@@ -231,7 +248,9 @@ async fn checkout(State(shop): S, headers: HeaderMap, jar: CookieJar) -> Respons
         let reference = format!("MC-{number}");
         let items = lines
             .iter()
-            .map(|(name, q, p)| Ok(LineItem { name: LineItemName::parse(name.clone())?, quantity: *q, unit_amount: (*p).into() }))
+            .map(|(name, q, p)| {
+                Ok(LineItem { name: LineItemName::parse(name.clone())?, quantity: *q, unit_amount: (*p).into() })
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let created = shop.points.open(id, &reference, items, amount, format!("{}/orders/{id}", shop.origin)).await?;
         let order = Order {
@@ -252,7 +271,10 @@ async fn checkout(State(shop): S, headers: HeaderMap, jar: CookieJar) -> Respons
         Ok(id) => (write_cart(jar, &[]), Redirect::to(&format!("/orders/{id}/pay"))).into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "opening a checkout failed");
-            refused(StatusCode::BAD_GATEWAY, "お支払いの準備ができませんでした。しばらくしてからもう一度お試しください。")
+            refused(
+                StatusCode::BAD_GATEWAY,
+                "お支払いの準備ができませんでした。しばらくしてからもう一度お試しください。",
+            )
         }
     }
 }
@@ -261,7 +283,13 @@ fn order_lines(o: &Order) -> String {
     let rows: String = o
         .lines
         .iter()
-        .map(|(n, q, p)| format!("<tr><td>{}</td><td class=\"num\">{q}</td><td class=\"num\">{}</td></tr>", esc(n), yen(p * i64::from(*q))))
+        .map(|(n, q, p)| {
+            format!(
+                "<tr><td>{}</td><td class=\"num\">{q}</td><td class=\"num\">{}</td></tr>",
+                esc(n),
+                yen(p * i64::from(*q))
+            )
+        })
         .collect();
     format!(
         "<table><thead><tr><th scope=\"col\">商品</th><th scope=\"col\">数量</th><th scope=\"col\">金額</th></tr></thead><tbody>{rows}</tbody>\
@@ -273,7 +301,9 @@ fn order_lines(o: &Order) -> String {
 /// The payment page: mounts the points cloud's widget with the publishable key and this
 /// order's client secret.
 async fn pay(State(shop): S, Path(id): Path<Uuid>) -> Response {
-    let Ok(Some(o)) = shop.orders.get(id).await else { return refused(StatusCode::NOT_FOUND, "その注文はありません。") };
+    let Ok(Some(o)) = shop.orders.get(id).await else {
+        return refused(StatusCode::NOT_FOUND, "その注文はありません。");
+    };
     if o.state != "awaiting payment" {
         return Redirect::to(&format!("/orders/{id}")).into_response();
     }
@@ -296,7 +326,11 @@ async fn pay(State(shop): S, Path(id): Path<Uuid>) -> Response {
 fn state_text(o: &Order) -> String {
     match o.state.as_str() {
         "completed" if o.points < o.amount => {
-            format!("ポイントでのお支払い済み（{}）。残り {} は別のお支払い方法でお願いします。", yen(o.points), yen(o.amount - o.points))
+            format!(
+                "ポイントでのお支払い済み（{}）。残り {} は別のお支払い方法でお願いします。",
+                yen(o.points),
+                yen(o.amount - o.points)
+            )
         }
         "completed" => "お支払い済み".into(),
         "authorized" => "ポイントを確保済み（発送時に確定）".into(),
@@ -307,8 +341,11 @@ fn state_text(o: &Order) -> String {
 }
 
 async fn order(State(shop): S, Path(id): Path<Uuid>) -> Response {
-    let Ok(Some(o)) = shop.orders.get(id).await else { return refused(StatusCode::NOT_FOUND, "その注文はありません。") };
-    let refunded = if o.refunded > 0 { format!("<p>返金済みポイント：{}</p>", o.refunded) } else { String::new() };
+    let Ok(Some(o)) = shop.orders.get(id).await else {
+        return refused(StatusCode::NOT_FOUND, "その注文はありません。");
+    };
+    let refunded =
+        if o.refunded > 0 { format!("<p>返金済みポイント：{}</p>", o.refunded) } else { String::new() };
     let waiting = o.state == "awaiting payment";
     let pay = if waiting {
         format!("<p>お支払いの確認を待っています（この画面は自動で更新されます）。<a href=\"/orders/{id}/pay\">お支払いへ</a></p>")
@@ -351,7 +388,9 @@ async fn webhook(State(shop): S, headers: HeaderMap, body: axum::body::Bytes) ->
 
 fn admin_ok(shop: &Shop, headers: &HeaderMap) -> bool {
     use base64::Engine as _;
-    let Some(given) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")) else {
+    let Some(given) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "))
+    else {
         return false;
     };
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(given) else { return false };
@@ -361,7 +400,12 @@ fn admin_ok(shop: &Shop, headers: &HeaderMap) -> bool {
 }
 
 fn ask_password() -> Response {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"meibutsu admin\", charset=\"UTF-8\"")], "admin only").into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"meibutsu admin\", charset=\"UTF-8\"")],
+        "admin only",
+    )
+        .into_response()
 }
 
 async fn admin(State(shop): S, headers: HeaderMap) -> Response {
@@ -414,10 +458,12 @@ async fn refund(State(shop): S, headers: HeaderMap, Path(id): Path<Uuid>, Form(f
     if !admin_ok(&shop, &headers) {
         return ask_password();
     }
-    if let Err(r) = same_origin(&shop, &headers) {
-        return r;
+    if !same_origin(&shop, &headers) {
+        return elsewhere();
     }
-    let Ok(Some(o)) = shop.orders.get(id).await else { return refused(StatusCode::NOT_FOUND, "その注文はありません。") };
+    let Ok(Some(o)) = shop.orders.get(id).await else {
+        return refused(StatusCode::NOT_FOUND, "その注文はありません。");
+    };
     match shop.points.refund(o.session, f.refund_id, f.points).await {
         // The order's refunded points change when the refund's event arrives.
         Ok(_) => Redirect::to("/admin").into_response(),

@@ -76,7 +76,13 @@ impl PointsCloud {
             expires_in_seconds: None,
             hold_seconds: None,
         };
-        let res = self.http.post(format!("{}/v1/checkout/sessions", self.base)).bearer_auth(&self.key).json(&r).send().await?;
+        let res = self
+            .http
+            .post(format!("{}/v1/checkout/sessions", self.base))
+            .bearer_auth(&self.key)
+            .json(&r)
+            .send()
+            .await?;
         answer(res).await
     }
 
@@ -98,5 +104,35 @@ impl PointsCloud {
             }
         }
         Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(secret: &str) -> PointsCloud {
+        PointsCloud {
+            base: "http://127.0.0.1:1".into(),
+            key: String::new(),
+            shop: 1,
+            publishable_key: String::new(),
+            secrets: vec![secret.into()],
+            http: reqwest::Client::new(),
+        }
+    }
+
+    #[test]
+    fn the_store_takes_only_fresh_events_signed_with_its_secret() {
+        let store = store_with("whsec_store");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let body = br#"{"not":"an event"}"#;
+        let fresh = mykey_core::webhook::sign(&["whsec_store"], now, body);
+        assert!(store.verify(&fresh, body).unwrap_err().starts_with("not an event"), "signature accepted, body refused");
+        let stale = mykey_core::webhook::sign(&["whsec_store"], now - WEBHOOK_TOLERANCE_SECONDS - 1, body);
+        assert!(store.verify(&stale, body).unwrap_err().contains("timestamp"));
+        let other = mykey_core::webhook::sign(&["whsec_other"], now, body);
+        assert!(store.verify(&other, body).unwrap_err().contains("no signature matches"));
+        assert!(store.verify("", body).is_err());
     }
 }

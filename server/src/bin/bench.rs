@@ -763,12 +763,24 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
     checkout.put_settings(shop, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
     checkout.rotate_secret(shop).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
     tokio::spawn(checkout.clone().run());
-    tokio::spawn(mykey_server::outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()));
+    tokio::spawn(
+        mykey_server::outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()),
+    );
     let coupons = Arc::new(mykey_server::services::coupons::Coupons::new(engine.clone(), [8; 32], ""));
-    let router = mykey_server::http::router(engine.clone(), identity, coupons, checkout.clone(), None, vec![], axum::Router::new());
+    let router = mykey_server::http::router(
+        engine.clone(),
+        identity,
+        coupons,
+        checkout.clone(),
+        None,
+        vec![],
+        axum::Router::new(),
+    );
     let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    });
     let key = mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Store, shop, "bench").await?;
 
     let warmup = Duration::from_secs(1);
@@ -781,13 +793,21 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
             let mut latencies = Vec::new();
             let mut confirmed: Vec<(Uuid, Instant)> = Vec::new();
             while start.elapsed() < warmup + Duration::from_secs(seconds) {
-                let order = serde_json::json!({"id": Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "bench"});
+                let order =
+                    serde_json::json!({"id": Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "bench"});
                 let t = Instant::now();
-                let created: serde_json::Value =
-                    http.post(format!("{base}/v1/checkout/sessions")).bearer_auth(&key).json(&order).send().await?.json().await?;
+                let created: serde_json::Value = http
+                    .post(format!("{base}/v1/checkout/sessions"))
+                    .bearer_auth(&key)
+                    .json(&order)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
                 let id: Uuid = created["session"]["id"].as_str().unwrap_or_default().parse()?;
                 let grant = checkout.testing_grant(id, resident);
-                let body = serde_json::json!({"client_secret": created["client_secret"], "grant": grant, "points": 100});
+                let body =
+                    serde_json::json!({"client_secret": created["client_secret"], "grant": grant, "points": 100});
                 // As the widget's frame sends it: from the points cloud's own origin.
                 let res = http
                     .post(format!("{base}/v1/checkout/sessions/{id}/confirm"))
@@ -820,7 +840,9 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
     let missing = confirmed.len() - to_webhook.len();
     latencies.sort();
     to_webhook.sort();
-    let pct = |v: &[Duration], p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let pct = |v: &[Duration], p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     println!(
         "| {backend} | {clients} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {missing} |",

@@ -158,7 +158,13 @@ impl Deliverer {
         if let Some(err) = &error {
             tracing::info!(event = %e.id, shop = e.shop, attempts = e.attempts + 1, error = err.as_str(), "webhook not delivered");
         }
-        Attempt { id: e.id, at: now, delivered, next: if delivered { None } else { next_attempt(e.retry_from, e.attempts, now) }, error }
+        Attempt {
+            id: e.id,
+            at: now,
+            delivered,
+            next: if delivered { None } else { next_attempt(e.retry_from, e.attempts, now) },
+            error,
+        }
     }
 
     /// Runs rounds every [`EVERY`], or as soon as `written` says new events were committed; a

@@ -346,7 +346,10 @@ impl Checkout {
         if !key.starts_with("pk_") || key.len() != 67 {
             return Err(unknown());
         }
-        let s = store::settings_by_publishable_key(self.pool(), key).await.map_err(failure::checkout)?.ok_or_else(unknown)?;
+        let s = store::settings_by_publishable_key(self.pool(), key)
+            .await
+            .map_err(failure::checkout)?
+            .ok_or_else(unknown)?;
         let owner = store::session(self.pool(), session).await.map_err(failure::checkout)?.map(|x| x.shop);
         if owner != Some(s.shop) {
             return Err(unknown());
@@ -561,7 +564,10 @@ impl Checkout {
     pub fn testing_grant(&self, session: Uuid, resident: i64) -> String {
         let grant = random_hex();
         let expires_at = time::now() + CHECKOUT_GRANT_MINUTES * 60 * SECOND;
-        self.grants.lock().expect("not poisoned").insert(Sha256::digest(grant.as_bytes()).into(), Grant { session, resident, expires_at });
+        self.grants
+            .lock()
+            .expect("not poisoned")
+            .insert(Sha256::digest(grant.as_bytes()).into(), Grant { session, resident, expires_at });
         grant
     }
 
@@ -634,7 +640,9 @@ impl Checkout {
             confirmed_at: Some(now),
             ..s.clone()
         };
-        if !self.writer.transition(CheckoutState::Open.as_str(), attempt.clone(), None)
+        if !self
+            .writer
+            .transition(CheckoutState::Open.as_str(), attempt.clone(), None)
             .await
             .map_err(failure::checkout)?
         {
@@ -738,7 +746,8 @@ impl Checkout {
         let captured = receipt.capture.as_ref().and_then(|t| t.postings.iter().map(|p| p.amount).max()).unwrap_or(0);
         let done = store::Session { state: CheckoutState::Completed.as_str().to_owned(), captured, ..s.clone() };
         let e = event(&done, CheckoutEventType::Captured, None, time::now());
-        self.writer.transition(CheckoutState::Authorized.as_str(), done.clone(), Some(e))
+        self.writer
+            .transition(CheckoutState::Authorized.as_str(), done.clone(), Some(e))
             .await
             .map_err(failure::checkout)?;
         Ok(view(&self.owned(shop, id).await?))

@@ -391,7 +391,10 @@ impl Writer {
     async fn write(&self, w: Write) -> anyhow::Result<bool> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue.send((w, reply)).await.map_err(|_| anyhow::anyhow!("the checkout writer has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the checkout writer stopped before answering"))?.map_err(|e| anyhow::anyhow!(e))
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the checkout writer stopped before answering"))?
+            .map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Stores a new session; false when the store already used `s.request_id`.
@@ -559,7 +562,8 @@ fn event_row(r: &AnyRow) -> sqlx::Result<StoredEvent> {
     Ok(StoredEvent {
         id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         shop: r.try_get("shop_id")?,
-        session: Uuid::parse_str(&r.try_get::<String, _>("session_id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        session: Uuid::parse_str(&r.try_get::<String, _>("session_id")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         body: r.try_get("body")?,
         created_at: r.try_get("created_at")?,
         attempts: r.try_get("attempts")?,

@@ -436,7 +436,12 @@ async fn run_out(s: &Server, id: &str) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s._db.url).await.unwrap();
     let past = mykey_server::time::now() - 1_000_000;
-    sqlx::query("UPDATE checkout_sessions SET expires_at = $1 WHERE id = $2").bind(past).bind(id).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE checkout_sessions SET expires_at = $1 WHERE id = $2")
+        .bind(past)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 async fn state_becomes(store: &Store<'_>, id: &str, want: &str) -> Value {
@@ -474,7 +479,12 @@ async fn sessions_and_held_points_expire_and_the_store_hears() {
     manual["capture"] = json!("manual");
     let (held, held_cs) = store.open(manual).await;
     let (_, signed) = sign_in(&b, &held, &held_cs, &mykey_id).await;
-    let (st, _) = b.post(&format!("/v1/checkout/sessions/{held}/confirm"), json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700})).await;
+    let (st, _) = b
+        .post(
+            &format!("/v1/checkout/sessions/{held}/confirm"),
+            json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700}),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(municipal_balance(&b, resident).await, (1000, 300));
     run_out(&s, &held).await;
@@ -482,7 +492,8 @@ async fn sessions_and_held_points_expire_and_the_store_hears() {
     assert_eq!(municipal_balance(&b, resident).await, (1000, 1000));
     let (st, _) = store.post(&format!("/v1/checkout/sessions/{held}/capture"), json!({})).await;
     assert_eq!(st, 409, "an expired hold is not captured");
-    let kinds: Vec<String> = receiver.events(3, &secret).await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<String> =
+        receiver.events(3, &secret).await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["checkout.session.expired", "checkout.session.authorized", "checkout.session.expired"]);
 }
 
@@ -549,7 +560,8 @@ async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
     }
     assert_eq!(municipal_balance(&b, resident).await, (600, 600));
     // The store's retry of that refund answers the same and gives nothing twice.
-    let (st, v) = store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": refund, "points": 200})).await;
+    let (st, v) =
+        store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": refund, "points": 200})).await;
     assert_eq!((st, v["points"].as_i64()), (201, Some(200)), "{v}");
     assert_eq!(municipal_balance(&b, resident).await, (600, 600));
 }

@@ -19,11 +19,15 @@ fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(50);
     let dir = temp_dir("widget-bench");
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
-    anyhow::ensure!(web.join("sdk/frame.js").exists(), "build the web app first: scripts/build-pkg && scripts/build-web");
+    anyhow::ensure!(
+        web.join("sdk/frame.js").exists(),
+        "build the web app first: scripts/build-pkg && scripts/build-web"
+    );
     let db_url = format!("sqlite:{}", dir.join("bench.db").display());
     let server = Server::demo_with(&db_url, &dir, &dir.join("ca.json"), &web)?;
     let keys: Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json"))?)?;
-    let (key, shop) = (keys["online_store"].as_str().unwrap_or_default(), keys["ids"]["online_store"].as_i64().unwrap_or(0));
+    let (key, shop) =
+        (keys["online_store"].as_str().unwrap_or_default(), keys["ids"]["online_store"].as_i64().unwrap_or(0));
 
     // The store's page, on another site.
     let listener = std::net::TcpListener::bind("127.0.0.2:0")?;
@@ -59,7 +63,8 @@ fn main() -> anyhow::Result<()> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().expect("a runtime");
         rt.block_on(async move {
-            let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
+            let app =
+                axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
             let l = tokio::net::TcpListener::from_std(listener).expect("a listener");
             axum::serve(l, app).await.expect("serving");
         });

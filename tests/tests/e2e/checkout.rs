@@ -20,7 +20,10 @@ use serde_json::{json, Value};
 
 pub(crate) fn dist() -> std::path::PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
-    assert!(d.join("sdk/frame.js").exists(), "build the SDK and the web app first: scripts/build-pkg, scripts/build-web");
+    assert!(
+        d.join("sdk/frame.js").exists(),
+        "build the SDK and the web app first: scripts/build-pkg, scripts/build-web"
+    );
     d
 }
 
@@ -30,11 +33,17 @@ pub(crate) fn dist() -> std::path::PathBuf {
 pub(crate) fn register(base: &str, dir: &Path) -> (String, i64) {
     let file = dir.join("card.json");
     if !file.exists() {
-        run(Command::new(server_bin()).arg("virtual-card").arg("--demo-ca-file").arg(dir.join("ca.json")).arg("--out").arg(&file))
-            .unwrap();
+        run(Command::new(server_bin())
+            .arg("virtual-card")
+            .arg("--demo-ca-file")
+            .arg(dir.join("ca.json"))
+            .arg("--out")
+            .arg(&file))
+        .unwrap();
     }
     let mut card =
-        mykey_virtual_card::VirtualCard::from_file(&serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()).unwrap();
+        mykey_virtual_card::VirtualCard::from_file(&serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap())
+            .unwrap();
     let http = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
     let post = |path: &str, body: Value| -> Value {
         let res = http.post(format!("{base}{path}")).header("origin", base).json(&body).send().unwrap();
@@ -49,7 +58,8 @@ pub(crate) fn register(base: &str, dir: &Path) -> (String, i64) {
         AuthToken::rs256(&cert, &sig)
     });
     post("/v1/auth/card", json!({"nonce": nonce, "token": token}));
-    let candidate = post("/v1/registration/candidates", json!({"action": "generate"}))["candidate"].as_str().unwrap().to_owned();
+    let candidate =
+        post("/v1/registration/candidates", json!({"action": "generate"}))["candidate"].as_str().unwrap().to_owned();
     let done = post(
         "/v1/mykey-ids",
         json!({"candidate": candidate, "password": "abc123!x", "password_confirmation": "abc123!x",
@@ -62,21 +72,23 @@ pub(crate) fn register(base: &str, dir: &Path) -> (String, i64) {
 
 /// The example store on 127.0.0.2, against `base`; its address.
 pub(crate) fn start_store(base: &str, dir: &Path) -> (Process, String) {
-    let mut child = Command::new(sibling_bin("meibutsu"))
-        .args(["--points", base, "--bind", "127.0.0.2:0", "--admin-password", "admin-test"])
-        .arg("--keys")
-        .arg(dir.join("keys.json"))
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("meibutsu.db").display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Process(
+        Command::new(sibling_bin("meibutsu"))
+            .args(["--points", base, "--bind", "127.0.0.2:0", "--admin-password", "admin-test"])
+            .arg("--keys")
+            .arg(dir.join("keys.json"))
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", dir.join("meibutsu.db").display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let out = BufReader::new(child.0.stdout.take().unwrap());
     for line in out.lines() {
         let line = line.unwrap();
         if let Some(url) = line.strip_prefix("meibutsu store: ") {
-            return (Process(child), url.trim_end_matches('/').to_owned());
+            return (child, url.trim_end_matches('/').to_owned());
         }
     }
     panic!("the store did not start");
@@ -95,7 +107,13 @@ pub(crate) fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
         .unwrap()
         .json()
         .unwrap();
-    v["accounts"].as_array().unwrap().iter().filter(|a| a["kind"] == "municipal").map(|a| a["balance"].as_i64().unwrap()).sum()
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "municipal")
+        .map(|a| a["balance"].as_i64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -106,11 +124,18 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     let keys: DemoKeys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     let (mykey_id, resident) = register(&server.base, &dir);
     let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 5000});
-    let res = reqwest::blocking::Client::new().post(format!("{}/v1/grants", server.base)).bearer_auth(&keys.municipality).json(&grant).send().unwrap();
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/grants", server.base))
+        .bearer_auth(&keys.municipality)
+        .json(&grant)
+        .send()
+        .unwrap();
     assert_eq!(res.status(), 201);
     let (_store, store) = start_store(&server.base, &dir);
 
-    let b = Browser::start_blocking_third_party_cookies(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
+    let b =
+        Browser::start_blocking_third_party_cookies(&[format!("--user-data-dir={}", dir.join("profile").display())])
+            .unwrap();
     // Two products into the cart.
     b.goto(&format!("{store}/")).unwrap();
     no_violations(&b, "the store's catalog");
@@ -166,7 +191,11 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
             .unwrap()
             .text()
             .unwrap();
-        panic!("{e}: {} shows {}; events: {events}", b.eval("return location.href;").unwrap(), b.eval("return document.body.textContent;").unwrap());
+        panic!(
+            "{e}: {} shows {}; events: {events}",
+            b.eval("return location.href;").unwrap(),
+            b.eval("return document.body.textContent;").unwrap()
+        );
     }
     b.wait_text("#order-state", "残り").unwrap();
     no_violations(&b, "the paid order");
@@ -194,7 +223,8 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     }
     assert!(page.contains("返金済みポイント：1000"), "the refund's event reached the order: {page}");
     // A forged webhook is refused by the store's verifier.
-    let forged = http.post(format!("{store}/webhooks")).header("mykey-signature", "t=1,v1=00").body("{}").send().unwrap();
+    let forged =
+        http.post(format!("{store}/webhooks")).header("mykey-signature", "t=1,v1=00").body("{}").send().unwrap();
     assert_eq!(forged.status(), 400);
 
     // The widget's page names the store's origin as the only one that may frame it, and
@@ -269,7 +299,8 @@ fn serve_once_on(addr: &str, html: String) -> String {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
-            let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+            let app =
+                axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
             axum::serve(tokio::net::TcpListener::from_std(listener).unwrap(), app).await.unwrap();
         });
     });

@@ -94,10 +94,16 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
     let _card = insert_virtual_card(&card_file).unwrap();
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
     let server = Server::demo_with(&db.url, &dir, &ca, &dist()).unwrap();
-    let keys: mykey_server::demo::DemoKeys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let keys: mykey_server::demo::DemoKeys =
+        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     let (_, resident) = register(&server.base, &dir);
     let grant = serde_json::json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 20000});
-    let res = reqwest::blocking::Client::new().post(format!("{}/v1/grants", server.base)).bearer_auth(&keys.municipality).json(&grant).send().unwrap();
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/grants", server.base))
+        .bearer_auth(&keys.municipality)
+        .json(&grant)
+        .send()
+        .unwrap();
     assert_eq!(res.status(), 201);
     let (_store, store) = start_store(&server.base, &dir);
 
@@ -125,7 +131,10 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
     b.click("input[name=bridge][value=native-messaging]").unwrap();
     b.type_text("#pin", "1234").unwrap();
     b.click("#panel-card button[type=submit]").unwrap();
-    if let Err(e) = b.wait_for("return document.querySelector('input[name=account]') ? true : null;", std::time::Duration::from_secs(30)) {
+    if let Err(e) = b.wait_for(
+        "return document.querySelector('input[name=account]') ? true : null;",
+        std::time::Duration::from_secs(30),
+    ) {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }
     let total: i64 = b.eval("return Number(document.querySelector('#points').value);").unwrap().as_i64().unwrap();
