@@ -118,14 +118,15 @@ impl Orders {
                 .rows_affected()
                 == 1;
         if fresh {
-            // The session as the event shows it; events may arrive out of order, so a state
-            // never goes back to `awaiting payment` and refunds only grow.
+            // The session as the event shows it; events may arrive out of order, so a final
+            // state stays, a state never goes back to `awaiting payment`, and refunds only grow.
             let state = match e.session.state {
                 CheckoutState::Open => None,
                 other => Some(other.as_str()),
             };
             sqlx::query(
-                "UPDATE orders SET state = COALESCE(?, state), points = MAX(points, ?), refunded = MAX(refunded, ?) WHERE id = ?",
+                "UPDATE orders SET state = CASE WHEN state IN ('completed', 'cancelled', 'expired') THEN state ELSE COALESCE(?, state) END, \
+                 points = MAX(points, ?), refunded = MAX(refunded, ?) WHERE id = ?",
             )
             .bind(state)
             .bind(e.session.points)
@@ -144,5 +145,69 @@ impl Orders {
             .bind(order.to_string())
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mykey_core::api::{CaptureMethod, CheckoutEventType, CheckoutSession};
+
+    fn event(id: Uuid, order: Uuid, state: CheckoutState, points: i64, refunded: i64) -> CheckoutEvent {
+        let now = chrono::Utc::now();
+        CheckoutEvent {
+            id,
+            kind: CheckoutEventType::Completed,
+            created_at: now,
+            session: CheckoutSession {
+                id: Uuid::new_v4(),
+                shop: 1,
+                state,
+                amount: 1000,
+                points,
+                amount_due: 1000 - points,
+                captured: points,
+                refunded,
+                order_reference: "MC-1".into(),
+                line_items: vec![],
+                partial_points: true,
+                capture: CaptureMethod::Automatic,
+                return_url: None,
+                metadata: [("order".to_owned(), order.to_string())].into(),
+                created_at: now,
+                expires_at: now,
+                confirmed_at: Some(now),
+            },
+            failure: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_event_is_applied_once_and_a_late_one_does_not_go_back() {
+        let orders = Orders::open("sqlite::memory:").await.unwrap();
+        let id = Uuid::new_v4();
+        let order = Order {
+            id,
+            reference: "MC-1".into(),
+            lines: vec![("焼きまんじゅう".into(), 1, 1000)],
+            amount: 1000,
+            session: Uuid::new_v4(),
+            client_secret: "s".into(),
+            state: "awaiting payment".into(),
+            points: 0,
+            refunded: 0,
+        };
+        orders.insert(1001, &order).await.unwrap();
+        let paid = event(Uuid::new_v4(), id, CheckoutState::Completed, 600, 0);
+        assert!(orders.apply(&paid).await.unwrap());
+        assert!(!orders.apply(&paid).await.unwrap(), "the same event id again changes nothing");
+        let refund = event(Uuid::new_v4(), id, CheckoutState::Completed, 600, 200);
+        assert!(orders.apply(&refund).await.unwrap());
+        // Older events delivered late (retries) undo neither the refund nor the payment.
+        assert!(orders.apply(&event(Uuid::new_v4(), id, CheckoutState::Completed, 600, 0)).await.unwrap());
+        assert!(orders.apply(&event(Uuid::new_v4(), id, CheckoutState::Authorized, 600, 0)).await.unwrap());
+        let o = orders.get(id).await.unwrap().unwrap();
+        assert_eq!((o.state.as_str(), o.points, o.refunded), ("completed", 600, 200));
+        assert_eq!(orders.applied(id).await.unwrap(), 4);
     }
 }
