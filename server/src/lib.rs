@@ -69,6 +69,9 @@ pub struct ServeConfig {
     pub demo_ca: Option<mykey_virtual_card::DemoCa>,
     /// Files served under `/app/` (the web app, test pages).
     pub web_dir: Option<std::path::PathBuf>,
+    /// The site's origin as residents' browsers name it (`serve --origin`): cookie writes must
+    /// come from it. None: card login's origin, else the address a request was sent to (tests).
+    pub origin: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (limits count clients, not the proxy).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where e-mail notices go; none: they wait in the outbox.
@@ -112,7 +115,8 @@ pub async fn serve_with(
         rand::rngs::OsRng.fill_bytes(&mut k);
         k
     });
-    let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, identity.origin().unwrap_or(""));
+    let origin = site.origin.clone().or_else(|| identity.origin().map(str::to_owned));
+    let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, origin.as_deref().unwrap_or(""));
     let checkout = std::sync::Arc::new(services::checkout::Checkout::new(
         engine.clone(),
         identity.clone(),
@@ -128,6 +132,7 @@ pub async fn serve_with(
         identity.clone(),
         std::sync::Arc::new(coupons),
         checkout,
+        origin,
         site.web_dir,
         site.trusted_proxies,
         extra,

@@ -128,7 +128,10 @@ mod tests {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         let body = br#"{"not":"an event"}"#;
         let fresh = mykey_core::webhook::sign(&["whsec_store"], now, body);
-        assert!(store.verify(&fresh, body).unwrap_err().starts_with("not an event"), "signature accepted, body refused");
+        assert!(
+            store.verify(&fresh, body).unwrap_err().starts_with("not an event"),
+            "signature accepted, body refused"
+        );
         let stale = mykey_core::webhook::sign(&["whsec_store"], now - WEBHOOK_TOLERANCE_SECONDS - 1, body);
         assert!(store.verify(&stale, body).unwrap_err().contains("timestamp"));
         let other = mykey_core::webhook::sign(&["whsec_other"], now, body);

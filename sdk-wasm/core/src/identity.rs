@@ -62,7 +62,19 @@ impl AuthToken {
 }
 
 api_type! {
-    /// `POST /v1/auth/card` and `POST /v1/me/card`: the nonce and the token signed for it.
+    /// `POST /v1/me/card`: the renewed card's token over a nonce, and the password typed again.
+    pub struct CardRebind {
+        /// The nonce from `POST /v1/auth/nonce`.
+        pub nonce: String,
+        /// The renewed card's token.
+        pub token: AuthToken,
+        /// The MyKey ID's password.
+        pub password: String,
+    }
+}
+
+api_type! {
+    /// `POST /v1/auth/card`: the nonce and the token signed for it.
     pub struct CardLoginRequest {
         /// The nonce from `POST /v1/auth/nonce`.
         pub nonce: String,

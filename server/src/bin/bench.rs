@@ -773,6 +773,7 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
         coupons,
         checkout.clone(),
         None,
+        None,
         vec![],
         axum::Router::new(),
     );

@@ -91,6 +91,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         card_trust: Some(trust),
         demo_ca: Some(ca),
         web_dir,
+        origin: Some(format!("http://{at}")),
         trusted_proxies: Vec::new(),
         coupon_key,
         mail: mail.config(),

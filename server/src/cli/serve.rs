@@ -46,7 +46,8 @@ fn proxy(s: &str) -> Result<ipnet::IpNet, String> {
 #[derive(clap::Args)]
 pub(crate) struct CardArgs {
     /// The origin residents' browsers use, e.g. `https://mykey.example`: card logins are
-    /// signed for it and cookie-authenticated writes must come from it.
+    /// signed for it and cookie-authenticated writes must come from it. Required unless the
+    /// server listens on a loopback address (then `http://` and that address).
     #[arg(long, env = "MYKEY_ORIGIN")]
     origin: Option<String>,
     /// A CA trusted for card logins, PEM or DER (repeat). In production the J-LIS
@@ -66,18 +67,26 @@ pub(crate) struct CardArgs {
 }
 
 impl CardArgs {
-    /// The card trust; without `--origin`, a loopback server's own address is its origin.
-    fn trust(&self, bound: SocketAddr) -> anyhow::Result<Option<CardTrust>> {
+    /// The site's origin: `--origin`, or a loopback server's own address.
+    fn site_origin(&self, bound: SocketAddr) -> anyhow::Result<String> {
+        match &self.origin {
+            Some(o) => mykey_server::services::checkout::parse_origin(o)
+                .map_err(|p| anyhow::anyhow!("--origin {o:?}: {}", p.detail)),
+            None if bound.ip().is_loopback() => Ok(format!("http://{bound}")),
+            None => bail!(
+                "serve needs --origin (the https site residents use, e.g. https://mykey.example): cookie writes \
+                 are checked against it; only a server on a loopback address defaults to its own"
+            ),
+        }
+    }
+
+    /// The card trust, for `origin`.
+    fn trust(&self, origin: &str) -> anyhow::Result<Option<CardTrust>> {
         if self.card_cas.is_empty() {
             tracing::warn!("no --card-ca: card login is off (password login still works)");
             return Ok(None);
         }
-        let origin = match &self.origin {
-            Some(o) => o.clone(),
-            None if bound.ip().is_loopback() => format!("http://{bound}"),
-            None => bail!("card login needs --origin (the https site residents use)"),
-        };
-        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, &origin)?;
+        let trust = CardTrust::from_files(&self.card_cas, &self.card_crls, self.card_revocation_unknown, origin)?;
         if self.card_crls.is_empty() {
             tracing::warn!(policy = ?self.card_revocation_unknown, "no --card-crl: every card's revocation status is unknown");
         }
@@ -91,7 +100,8 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
     let ledger = LedgerService::open_with(&g.database_url, g.log_config(&witnesses, witness_quorum)?).await?;
     tracing::info!(database = store::redact(&g.database_url), %bind, log_key = ledger.engine.log_vkey(), "serving");
     let listener = mykey_server::bind(bind).await?;
-    let trust = card.trust(listener.local_addr()?)?;
+    let origin = card.site_origin(listener.local_addr()?)?;
+    let trust = card.trust(&origin)?;
     eprintln!("mykey-server listening on http://{}", listener.local_addr()?);
     let coupon_key = Some(mykey_server::services::coupons::key_file(&g.coupon_key_file)?);
     let site = ServeConfig {
@@ -99,6 +109,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         #[cfg(feature = "demo")]
         demo_ca: None,
         web_dir: card.web_dir.clone(),
+        origin: Some(origin),
         trusted_proxies,
         coupon_key,
         mail: mail.config(),

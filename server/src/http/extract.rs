@@ -176,7 +176,7 @@ pub fn check_origin(parts: &Parts, s: &AppState) -> Result<(), ApiError> {
     let header_text = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
     match header_text(header::ORIGIN) {
         Some(origin) => {
-            let ours = match s.identity.origin() {
+            let ours = match s.origin.as_deref() {
                 Some(o) => origin == o,
                 // Without a configured origin: the origin's host and port are the ones asked.
                 None => {

@@ -53,7 +53,7 @@ pub fn routes() -> Router<AppState> {
 /// An HttpOnly, SameSite=Strict cookie (Secure on https), for the browser session when
 /// `max_age` is none.
 fn cookie(s: &AppState, name: &'static str, value: String, max_age: Option<std::time::Duration>) -> Cookie<'static> {
-    let secure = s.identity.origin().is_some_and(|o| o.starts_with("https://"));
+    let secure = s.origin.as_deref().is_some_and(|o| o.starts_with("https://"));
     let mut c = Cookie::build((name, value)).http_only(true).secure(secure).same_site(SameSite::Strict).path("/");
     if let Some(age) = max_age {
         c = c.max_age(time_duration(age));
@@ -239,17 +239,24 @@ async fn me_revoke(
     Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), StatusCode::NO_CONTENT))
 }
 
-/// Re-binds the MyKey ID to a renewed card (a token from the new card).
-#[utoipa::path(post, path = "/v1/me/card", security(("session" = [])), tag = "identity", request_body = CardLoginRequest,
-    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 409, body = Problem)))]
+/// Re-binds the MyKey ID to a renewed card (a token from the new card), confirmed with the
+/// password; the address on file hears of it.
+#[utoipa::path(post, path = "/v1/me/card", security(("session" = [])), tag = "identity", request_body = CardRebind,
+    responses((status = 200, body = Profile), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 429, body = Problem)))]
 async fn me_card(
     State(s): State<AppState>,
     auth: ResidentAuth,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
-    JsonBody(r): JsonBody<CardLoginRequest>,
+    JsonBody(r): JsonBody<CardRebind>,
 ) -> ApiResult<Json<Profile>> {
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
-    Ok(Json(s.identity.rebind(auth.resident, &card).await?))
+    let challenge = challenge(&jar)?;
+    Ok(Json(
+        s.identity
+            .rebind(auth.resident, &r.password, ip, || s.identity.verify_card(&r.nonce, &challenge, &r.token))
+            .await?,
+    ))
 }
 
 /// The session's linked service IDs (partners and online services).

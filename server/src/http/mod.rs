@@ -32,7 +32,7 @@ mod ops;
 pub mod state;
 
 pub use extract::MAX_BODY_BYTES;
-pub use ops::{APP_CSP, REQUEST_TIMEOUT};
+pub use ops::{APP_CSP, CSP_REPORTS_PER_MINUTE, REQUEST_TIMEOUT};
 
 /// The router with every route, and `extra` routes (the demo's) under the same layers.
 pub fn router(
@@ -40,6 +40,7 @@ pub fn router(
     identity: Arc<Identity>,
     coupons: Arc<crate::services::coupons::Coupons>,
     checkout: Arc<crate::services::checkout::Checkout>,
+    origin: Option<String>,
     web_dir: Option<std::path::PathBuf>,
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
@@ -50,10 +51,14 @@ pub fn router(
         identity,
         coupons,
         checkout,
+        origin,
         catalog,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
         metrics: state::metrics_handle(),
+        csp_reports: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            std::num::NonZeroU32::new(ops::CSP_REPORTS_PER_MINUTE).expect("non-zero"),
+        ))),
     };
     // The web app under /app/: its files, and index.html for its own paths (/app/create, ...)
     // so that a reload or a shared link opens the right page. `/` leads there.

@@ -50,6 +50,10 @@ pub const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-ev
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'; report-uri /csp-reports";
 
+/// Reports taken from one client address a minute; more are refused (429) and not counted,
+/// so one client cannot make the count say whatever it likes.
+pub const CSP_REPORTS_PER_MINUTE: u32 = 60;
+
 /// Largest CSP violation report read.
 const MAX_CSP_REPORT: usize = 8 * 1024;
 
@@ -68,8 +72,24 @@ pub(super) struct CspReport {
     request_body(content((CspReport = "application/csp-report"), (CspReport = "application/json")),
         description = "A browser's report of what the page's policy blocked"),
     responses((status = 204, description = "Counted"),
-        (status = 400, body = Problem, content_type = "application/problem+json")))]
-pub(super) async fn csp_report(body: axum::body::Bytes) -> ApiResult<axum::http::StatusCode> {
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More than `CSP_REPORTS_PER_MINUTE` from this address", body = Problem,
+            content_type = "application/problem+json")))]
+pub(super) async fn csp_report(
+    axum::extract::State(s): axum::extract::State<super::state::AppState>,
+    super::extract::ClientIp(ip): super::extract::ClientIp,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::http::StatusCode> {
+    // Bounded memory: forget addresses whose quota has refilled.
+    if s.csp_reports.len() > 100_000 {
+        s.csp_reports.retain_recent();
+    }
+    if s.csp_reports.check_key(&ip).is_err() {
+        return Err(ApiError(Problem::new(
+            ProblemKind::RateLimited,
+            format!("at most {CSP_REPORTS_PER_MINUTE} reports a minute from one address"),
+        )));
+    }
     let body = &body[..body.len().min(MAX_CSP_REPORT)];
     let Ok(CspReport { report }) = serde_json::from_slice::<CspReport>(body) else {
         return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "a report is {\"csp-report\": {...}}")));

@@ -15,10 +15,14 @@ pub struct AppState {
     pub(crate) identity: Arc<Identity>,
     pub(crate) coupons: Arc<crate::services::coupons::Coupons>,
     pub(crate) checkout: Arc<crate::services::checkout::Checkout>,
+    /// The site's origin (`ServeConfig::origin`); none: the address a request was sent to.
+    pub(crate) origin: Option<String>,
     pub(crate) catalog: crate::services::catalog::Catalog,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) guesses: Arc<GuessLimiter>,
     pub(crate) metrics: PrometheusHandle,
+    /// CSP reports per client address ([`super::ops::CSP_REPORTS_PER_MINUTE`]).
+    pub(crate) csp_reports: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
 }
 
 /// The process-wide Prometheus recorder (metrics' recorder is global, so install it once).

@@ -786,4 +786,14 @@ async fn csp_reports_are_counted_and_anything_else_is_refused() {
             .unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(count().await, before + 1.0);
+    // One address cannot run the count up: past the quota, refused and not counted.
+    let report = "{\"csp-report\": {\"violated-directive\": \"script-src\"}}";
+    let mut limited = 0;
+    for _ in 0..mykey_server::http::CSP_REPORTS_PER_MINUTE + 5 {
+        if post(report).await.unwrap().status() == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 5, "{limited} refused");
+    assert!(count().await <= before + f64::from(mykey_server::http::CSP_REPORTS_PER_MINUTE));
 }

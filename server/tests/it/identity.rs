@@ -610,7 +610,12 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     // A renewed card: log in with the password, read the new card; the old card no longer
     // finds the ID, the new one does.
     let mut card_v2 = card(&s);
-    let body = other.signed(&mut card_v2, &s.base).await;
+    let mut body = other.signed(&mut card_v2, &s.base).await;
+    // Not without the password: a session left open cannot hand the ID to another card.
+    body["password"] = json!("wrong-pass1");
+    let (st, v) = other.post("/v1/me/card", body.clone()).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:login-failed"), "{v}");
+    body["password"] = json!("new-pass1");
     let (st, v) = other.post("/v1/me/card", body).await;
     assert_eq!(st, 200, "{v}");
     let (_, v) = Browser::new(&s).card_login(&mut card_v2).await;

@@ -237,13 +237,21 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
         .json()
         .unwrap();
     let pk = settings["publishable_key"].as_str().unwrap().to_owned();
-    let session: Value = http
-        .get(format!("{}/v1/shops/{}/events", server.base, keys.ids.online_store))
-        .bearer_auth(&keys.online_store)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    // Every event reaches the store's server (the refund's moments after it was made).
+    let mut session = Value::Null;
+    for _ in 0..100 {
+        session = http
+            .get(format!("{}/v1/shops/{}/events", server.base, keys.ids.online_store))
+            .bearer_auth(&keys.online_store)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if session.as_array().unwrap().iter().all(|e| e["state"] == "delivered") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let session_id = session[0]["event"]["session"]["id"].as_str().unwrap().to_owned();
     assert!(session.as_array().unwrap().iter().all(|e| e["state"] == "delivered"), "{session:#}");
     let frame = http.get(format!("{}/checkout/frame?pk={pk}&session={session_id}", server.base)).send().unwrap();

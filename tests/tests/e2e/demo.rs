@@ -62,3 +62,30 @@ async fn the_demo_runs_from_an_empty_folder_with_no_repository_around_it() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `serve` off loopback needs the site's origin, which cookie writes are checked against; a
+/// malformed one is refused at start.
+#[test]
+fn serve_off_loopback_needs_the_sites_origin() {
+    let dir = mykey_tests::temp_dir("serve-origin");
+    let serve = |extra: &[&str]| {
+        let out = std::process::Command::new(mykey_tests::server_bin())
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", dir.join("m.db").display()))
+            .arg("--log-key-file")
+            .arg(dir.join("log.key"))
+            .arg("--coupon-key-file")
+            .arg(dir.join("coupon.key"))
+            .args(["serve", "--bind", "0.0.0.0:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(serve(&[]).contains("serve needs --origin"));
+    assert!(serve(&["--origin", "http://mykey.example"]).contains("must use https"));
+    assert!(serve(&["--origin", "https://mykey.example/app"]).contains("is not an origin"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -358,9 +358,13 @@ fn my_page(b: &Browser, sub: &str) {
     .unwrap();
 }
 
-/// Opens my page's card section `id` (its button has that id) and reads a new virtual card.
+/// Opens my page's card section `id` (its button has that id) and reads a new virtual card,
+/// typing the password first when the section asks for it.
 fn read_virtual_card_in(b: &Browser, id: &str) {
     b.click(&format!("#{id}")).unwrap();
+    if b.eval(&format!("return !!document.getElementById('{id}-password');")).unwrap() == true {
+        b.type_text(&format!("#{id}-password"), "abc123!x").unwrap();
+    }
     choose_virtual_card(b);
     b.type_text("#pin", "1234").unwrap();
     b.click(&format!("section[aria-labelledby={id}-title] form button[type=submit]")).unwrap();

@@ -90,6 +90,9 @@ pub struct CardReaderProps {
     /// Id of the error message (unique on the page).
     #[prop_or(AttrValue::Static("step-error"))]
     pub error_id: AttrValue,
+    /// More fields sent with the token (re-binding sends the password).
+    #[prop_or_default]
+    pub extra: Option<Value>,
 }
 
 /// Choose a bridge, then the PIN: the card signs a fresh server nonce and the token goes to
@@ -153,6 +156,7 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
             p.submit.clone(),
             p.on_answer.clone(),
         );
+        let extra = p.extra.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             if mykey_core::card::jpki::Pin::parse(&pin).is_err() {
@@ -169,6 +173,7 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                 submit.clone(),
                 on_answer.clone(),
             );
+            let extra = extra.clone();
             busy.set(true);
             error.set(None);
             wasm_bindgen_futures::spawn_local(async move {
@@ -184,9 +189,11 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                         tries.set(Some(t));
                     }
                     let token = token.map_err(|e| card_message(&ctx, &e))?;
-                    api::post(&submit, &json!({ "nonce": nonce, "token": js_json(&token) }))
-                        .await
-                        .map_err(|f| failure_message(&ctx, &f))
+                    let mut body = json!({ "nonce": nonce, "token": js_json(&token) });
+                    if let (Some(Value::Object(more)), Value::Object(b)) = (extra, &mut body) {
+                        b.extend(more);
+                    }
+                    api::post(&submit, &body).await.map_err(|f| failure_message(&ctx, &f))
                 }
                 .await;
                 busy.set(false);

@@ -745,11 +745,21 @@ impl Identity {
         Ok(())
     }
 
-    /// Re-binds the MyKey ID to a renewed card (the session logged in with the password or
-    /// the old card; `card` is the new card's verified token).
-    pub async fn rebind(&self, resident: i64, card: &VerifiedCard) -> Result<Profile, Problem> {
+    /// Re-binds the MyKey ID to a renewed card, once `password` is confirmed (the session logged
+    /// in with the password or the old card; `card` verifies the new card's token, taking its
+    /// nonce only after the password was right).
+    pub async fn rebind(
+        &self,
+        resident: i64,
+        password: &str,
+        ip: IpAddr,
+        card: impl FnOnce() -> Result<VerifiedCard, Problem>,
+    ) -> Result<Profile, Problem> {
         let _one = self.writes.lock().await;
         let row = self.live(resident).await?;
+        // The password first: a session left open somewhere cannot hand the ID to another card.
+        self.confirm_password(&row, password, ip).await?;
+        let card = &card()?;
         if (row.cert_issuer.as_str(), row.cert_serial.as_str()) == (card.issuer.as_str(), card.serial.as_str()) {
             return Err(Problem::new(
                 ProblemKind::InvalidRequest,

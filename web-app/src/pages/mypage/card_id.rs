@@ -25,7 +25,7 @@ pub fn card_and_id(p: &super::SubProps) -> Html {
                 Callback::from(move |_| reload(&state))
             }} />
             <CardAction id="rebind" title={T::rebind_title} hint={Some(T::rebind_hint)} button={T::rebind}
-                submit="/v1/me/card" answer={{
+                submit="/v1/me/card" password=true answer={{
                     let ctx = ctx.clone();
                     Callback::from(move |_: Value| (true, ctx.t(T::rebound).to_owned()))
                 }} />

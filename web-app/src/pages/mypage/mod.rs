@@ -308,18 +308,19 @@ pub fn date(ctx: &Ctx, at: DateTime<Utc>) -> String {
 /// message `msg_id`.
 pub fn input_field(
     ctx: &Ctx,
-    (id, label): (&'static str, T),
+    (id, label): (&str, T),
     (kind, autocomplete): (&'static str, &'static str),
-    msg_id: &'static str,
+    msg_id: &str,
     h: &UseStateHandle<String>,
 ) -> Html {
+    let (id, msg_id) = (AttrValue::from(id.to_owned()), AttrValue::from(msg_id.to_owned()));
     let oninput = {
         let h = h.clone();
         Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
     html! {
         <div class="field">
-            <label for={id}>{ ctx.t(label) }</label>
+            <label for={id.clone()}>{ ctx.t(label) }</label>
             <input id={id} type={kind} autocomplete={autocomplete} value={(**h).clone()}
                 oninput={oninput} aria-describedby={msg_id} />
         </div>
@@ -327,7 +328,7 @@ pub fn input_field(
 }
 
 /// The current password, typed again to confirm a change (`id`'s message is `msg_id`).
-pub fn current_password_field(ctx: &Ctx, id: &'static str, msg_id: &'static str, h: &UseStateHandle<String>) -> Html {
+pub fn current_password_field(ctx: &Ctx, id: &str, msg_id: &str, h: &UseStateHandle<String>) -> Html {
     input_field(ctx, (id, T::current_password), ("password", "current-password"), msg_id, h)
 }
 
@@ -342,6 +343,9 @@ pub struct CardActionProps {
     submit: &'static str,
     /// The server's answer to the message shown (`true` for good news).
     answer: Callback<Value, (bool, String)>,
+    /// Ask for the current password too, sent with the card's token.
+    #[prop_or(false)]
+    password: bool,
 }
 
 /// A section where the card is read for one purpose: logging in with it, or re-binding the
@@ -365,13 +369,17 @@ pub fn card_action(p: &CardActionProps) -> Html {
             msg.set(Some(answer.emit(v)));
         })
     };
+    let password = use_state(String::new);
     let title_id = format!("{}-title", p.id);
+    let (password_id, msg_id) = (format!("{}-password", p.id), format!("{}-msg", p.id));
+    let extra = p.password.then(|| serde_json::json!({ "password": *password }));
     html! {
         <section aria-labelledby={title_id.clone()}>
             <h2 id={title_id}>{ ctx.t(p.title) }</h2>
             if let Some(hint) = p.hint { <p>{ ctx.t(hint) }</p> }
             if *open {
-                <CardReader submit={p.submit} level={3} error_id={format!("{}-error", p.id)} on_answer={on_answer} />
+                if p.password { { current_password_field(&ctx, &password_id, &msg_id, &password) } }
+                <CardReader submit={p.submit} level={3} error_id={format!("{}-error", p.id)} on_answer={on_answer} extra={extra} />
             } else {
                 <button type="button" id={p.id} onclick={start}>{ ctx.t(p.button) }</button>
             }
