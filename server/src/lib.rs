@@ -79,7 +79,12 @@ pub struct ServeConfig {
     /// The secret coupon codes derive from (`services::coupons::key_file`); none: a random one for
     /// this process (tests).
     pub coupon_key: Option<[u8; 32]>,
+    /// How often the card CRL files are read again; none: [`CRL_RELOAD_EVERY`].
+    pub crl_reload_every: Option<std::time::Duration>,
 }
+
+/// How often the card CRL files are read again by default.
+pub const CRL_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Serves the API on `listener` until the process ends; runs the jobs every `jobs_every`.
 pub async fn serve(
@@ -116,6 +121,17 @@ pub async fn serve_with(
         k
     });
     let origin = site.origin.clone().or_else(|| identity.origin().map(str::to_owned));
+    if identity.reload_crls().is_some() {
+        let (identity, every) = (identity.clone(), site.crl_reload_every.unwrap_or(CRL_RELOAD_EVERY));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                identity.reload_crls();
+            }
+        });
+    }
     let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, origin.as_deref().unwrap_or(""));
     let checkout = std::sync::Arc::new(services::checkout::Checkout::new(
         engine.clone(),

@@ -92,6 +92,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         demo_ca: Some(ca),
         web_dir,
         origin: Some(format!("http://{at}")),
+        crl_reload_every: None,
         trusted_proxies: Vec::new(),
         coupon_key,
         mail: mail.config(),

@@ -58,6 +58,9 @@ pub(crate) struct CardArgs {
     /// A CRL for card certificates, PEM or DER (repeat).
     #[arg(long = "card-crl")]
     card_crls: Vec<PathBuf>,
+    /// Seconds between readings of the CRL files (replace a file and it is used from the next).
+    #[arg(long, default_value_t = 3600)]
+    card_crl_reload_seconds: u64,
     /// When a card's revocation status is unknown (no CRL of its CA, or a stale one).
     #[arg(long, value_enum, default_value_t = UnknownRevocation::Deny)]
     card_revocation_unknown: UnknownRevocation,
@@ -110,6 +113,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         demo_ca: None,
         web_dir: card.web_dir.clone(),
         origin: Some(origin),
+        crl_reload_every: Some(Duration::from_secs(card.card_crl_reload_seconds.max(1))),
         trusted_proxies,
         coupon_key,
         mail: mail.config(),

@@ -1071,3 +1071,48 @@ async fn changing_the_address_asks_for_the_password_and_tells_the_old_address() 
     );
     assert!(got.iter().any(|m| m.0 == "jiro@example.jp" && m.1.contains("設定が変更されました")), "{got:?}");
 }
+
+/// The CRL files are read again while the server runs: a card revoked in a newer CRL is refused
+/// from then on, and how fresh the CRLs are is known (for the metrics).
+#[tokio::test]
+async fn crl_files_are_read_again_and_their_age_is_known() {
+    use base64::Engine as _;
+    let ca = new_ca();
+    let dir = std::env::temp_dir().join(format!("mykey-crl-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = |label: &str, der: &[u8]| format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", B64.encode(der));
+    let (ca_file, crl_file) = (dir.join("ca.pem"), dir.join("crl.pem"));
+    std::fs::write(&ca_file, pem("CERTIFICATE", ca.certificate())).unwrap();
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(1, &[], now - hour, now + hour).unwrap())).unwrap();
+    let origin = "https://mykey.example";
+    let trust = CardTrust::from_files(&[ca_file], &[crl_file.clone()], UnknownRevocation::Deny, origin).unwrap();
+    let mut c = VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", now - Duration::from_secs(60)).unwrap();
+    let cert = jpki::read_auth_certificate(&mut c).await.unwrap();
+    let sig = jpki::authenticate(&mut c, origin, "n-1", &Pin::parse("1234").unwrap()).await.unwrap();
+    let token = AuthToken::rs256(&cert, &sig);
+    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    let fresh = trust.crl_freshness(SystemTime::now());
+    assert_eq!(fresh.count, 1);
+    assert!((3590..=3610).contains(&fresh.age_seconds.unwrap()), "{fresh:?}");
+    assert!((3590..=3610).contains(&fresh.stale_in_seconds.unwrap()), "{fresh:?}");
+
+    // A newer CRL revokes the card: refused once the file was read again.
+    std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(2, &[serial_of(&c)], now, now + hour).unwrap())).unwrap();
+    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    let fresh = trust.reload_crls().unwrap();
+    assert!(fresh.age_seconds.unwrap() < 60, "{fresh:?}");
+    let e = trust.verify(&token, "n-1", SystemTime::now()).unwrap_err();
+    assert_eq!(e.extensions["reason"], "revoked");
+
+    // A broken file leaves the CRLs in use; a stale one shows as negative time left.
+    std::fs::write(&crl_file, "not a CRL").unwrap();
+    assert!(trust.reload_crls().is_err());
+    assert_eq!(trust.verify(&token, "n-1", SystemTime::now()).unwrap_err().extensions["reason"], "revoked");
+    std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(3, &[], now - 2 * hour, now - hour).unwrap())).unwrap();
+    assert!(trust.reload_crls().unwrap().stale_in_seconds.unwrap() < 0);
+    let e = trust.verify(&token, "n-1", SystemTime::now()).unwrap_err();
+    assert_eq!(e.extensions["reason"], "revocation-unknown", "a stale CRL under the deny policy");
+    let _ = std::fs::remove_dir_all(&dir);
+}

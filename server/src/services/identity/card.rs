@@ -8,7 +8,7 @@
 //! cards) and ES256 over P-256 (ready for the next generation).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
@@ -94,9 +94,52 @@ pub enum UnknownRevocation {
 /// The certificates a server trusts for card logins, and for which origin.
 pub struct CardTrust {
     anchors: Vec<TrustAnchor<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
+    /// The CRLs in use, replaced whole by [`CardTrust::reload_crls`].
+    crls: std::sync::RwLock<Arc<Crls>>,
+    /// Where the CRLs are read from again (none when given as bytes).
+    crl_files: Vec<std::path::PathBuf>,
     unknown: UnknownRevocation,
     origin: String,
+}
+
+/// A set of CRLs with the times that say how fresh they are.
+struct Crls {
+    lists: Vec<CertRevocationList<'static>>,
+    /// The oldest `thisUpdate` among them (unix seconds).
+    oldest_issued: Option<i64>,
+    /// The earliest `nextUpdate` among them (unix seconds): past it, a CRL is stale.
+    earliest_next: Option<i64>,
+}
+
+impl Crls {
+    fn parse(ders: &[Vec<u8>]) -> anyhow::Result<Crls> {
+        use x509_cert::der::Decode as _;
+        let mut lists = Vec::with_capacity(ders.len());
+        let (mut oldest_issued, mut earliest_next) = (None::<i64>, None::<i64>);
+        for der in ders {
+            let crl = webpki::BorrowedCertRevocationList::from_der(der).context("a CRL")?.to_owned()?;
+            lists.push(CertRevocationList::from(crl));
+            let parsed = x509_cert::crl::CertificateList::from_der(der).context("a CRL's times")?;
+            let secs = |t: x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+            let issued = secs(parsed.tbs_cert_list.this_update);
+            oldest_issued = Some(oldest_issued.map_or(issued, |o| o.min(issued)));
+            if let Some(next) = parsed.tbs_cert_list.next_update.map(secs) {
+                earliest_next = Some(earliest_next.map_or(next, |e| e.min(next)));
+            }
+        }
+        Ok(Crls { lists, oldest_issued, earliest_next })
+    }
+}
+
+/// How fresh the card CRLs are, for the metrics and the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrlFreshness {
+    /// How many CRLs are in use.
+    pub count: usize,
+    /// Seconds since the oldest was issued (`thisUpdate`).
+    pub age_seconds: Option<i64>,
+    /// Seconds until the first one goes stale (`nextUpdate`); negative once it has.
+    pub stale_in_seconds: Option<i64>,
 }
 
 pub use crate::store::identity::VerifiedCard;
@@ -116,6 +159,16 @@ fn pem_or_der(bytes: &[u8], label: &str) -> anyhow::Result<Vec<Vec<u8>>> {
         rest = &body[stop + end.len()..];
     }
     anyhow::ensure!(!out.is_empty(), "no {begin} found");
+    Ok(out)
+}
+
+/// Every certificate or CRL in `paths` (PEM or DER).
+fn read_pem_or_der(paths: &[std::path::PathBuf], label: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut out = vec![];
+    for p in paths {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        out.extend(pem_or_der(&bytes, label).with_context(|| format!("reading {}", p.display()))?);
+    }
     Ok(out)
 }
 
@@ -142,14 +195,30 @@ impl CardTrust {
                 Ok(webpki::anchor_from_trusted_cert(&cert).context("a trusted CA certificate")?.to_owned())
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let crls = crls
-            .iter()
-            .map(|der| {
-                let crl = webpki::BorrowedCertRevocationList::from_der(der).context("a CRL")?.to_owned()?;
-                Ok(CertRevocationList::from(crl))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(CardTrust { anchors, crls, unknown, origin: origin.trim_end_matches('/').to_owned() })
+        let crls = std::sync::RwLock::new(Arc::new(Crls::parse(crls)?));
+        Ok(CardTrust { anchors, crls, crl_files: Vec::new(), unknown, origin: origin.trim_end_matches('/').to_owned() })
+    }
+
+    /// Reads the CRL files again and puts them in use; on any failure the CRLs in use stay (and
+    /// grow older, which the metrics show). Returns how fresh the CRLs in use are.
+    pub fn reload_crls(&self) -> anyhow::Result<CrlFreshness> {
+        if !self.crl_files.is_empty() {
+            let ders = read_pem_or_der(&self.crl_files, "X509 CRL")?;
+            let fresh = Crls::parse(&ders)?;
+            *self.crls.write().expect("not poisoned") = Arc::new(fresh);
+        }
+        Ok(self.crl_freshness(SystemTime::now()))
+    }
+
+    /// How fresh the CRLs in use are at `now`.
+    pub fn crl_freshness(&self, now: SystemTime) -> CrlFreshness {
+        let now = i64::try_from(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(0);
+        let crls = self.crls.read().expect("not poisoned").clone();
+        CrlFreshness {
+            count: crls.lists.len(),
+            age_seconds: crls.oldest_issued.map(|t| now - t),
+            stale_in_seconds: crls.earliest_next.map(|t| t - now),
+        }
     }
 
     /// Loads anchors and CRLs from files (PEM or DER).
@@ -159,15 +228,10 @@ impl CardTrust {
         unknown: UnknownRevocation,
         origin: &str,
     ) -> anyhow::Result<Self> {
-        let read = |paths: &[std::path::PathBuf], label: &str| -> anyhow::Result<Vec<Vec<u8>>> {
-            let mut out = vec![];
-            for p in paths {
-                let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-                out.extend(pem_or_der(&bytes, label).with_context(|| format!("reading {}", p.display()))?);
-            }
-            Ok(out)
-        };
-        Self::new(&read(anchors, "CERTIFICATE")?, &read(crls, "X509 CRL")?, unknown, origin)
+        let mut trust =
+            Self::new(&read_pem_or_der(anchors, "CERTIFICATE")?, &read_pem_or_der(crls, "X509 CRL")?, unknown, origin)?;
+        trust.crl_files = crls.to_vec();
+        Ok(trust)
     }
 
     /// The origin tokens must be signed for.
@@ -198,7 +262,8 @@ impl CardTrust {
         let ee = EndEntityCert::try_from(&cert_der)
             .map_err(|_| reject("bad-certificate", "the certificate does not parse"))?;
         let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
-        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let crls = self.crls.read().expect("not poisoned").clone();
+        let crl_refs: Vec<&CertRevocationList<'_>> = crls.lists.iter().collect();
         let revocation = match (crl_refs.is_empty(), self.unknown) {
             (true, UnknownRevocation::Allow) => None,
             (true, UnknownRevocation::Deny) => {

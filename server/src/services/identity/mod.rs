@@ -281,6 +281,30 @@ impl Identity {
         self.trust.as_ref().map(CardTrust::origin)
     }
 
+    /// Reads the card CRL files again (none when card login is off), sets the CRL metrics
+    /// (`mykey_card_crl_age_seconds`, `mykey_card_crl_stale_in_seconds`) and says in the log when
+    /// the files could not be read or a CRL is stale (the revocation policy then decides logins).
+    pub fn reload_crls(&self) -> Option<card::CrlFreshness> {
+        let trust = self.trust.as_ref()?;
+        let fresh = match trust.reload_crls() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "reading the card CRLs failed; the ones in use stay");
+                trust.crl_freshness(std::time::SystemTime::now())
+            }
+        };
+        if let Some(age) = fresh.age_seconds {
+            metrics::gauge!("mykey_card_crl_age_seconds").set(age as f64);
+        }
+        if let Some(left) = fresh.stale_in_seconds {
+            metrics::gauge!("mykey_card_crl_stale_in_seconds").set(left as f64);
+            if left < 0 {
+                tracing::warn!(stale_for_seconds = -left, "a card CRL is past its next update: renew the CRL files");
+            }
+        }
+        Some(fresh)
+    }
+
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.engine.store().pool()
     }
