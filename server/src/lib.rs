@@ -143,16 +143,14 @@ pub async fn serve_with(
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
-    let router = http::router(
-        engine.clone(),
-        identity.clone(),
-        std::sync::Arc::new(coupons),
+    let services = http::Services {
+        engine: engine.clone(),
+        identity: identity.clone(),
+        coupons: std::sync::Arc::new(coupons),
         checkout,
         origin,
-        site.web_dir,
-        site.trusted_proxies,
-        extra,
-    );
+    };
+    let router = http::router(services, site.web_dir, site.trusted_proxies, extra);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

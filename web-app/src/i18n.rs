@@ -258,6 +258,8 @@ texts! {
     card_login => ("カードを読み取ってログイン", "Read the card and log in"),
     err_card_no_id => ("このカードにはマイキーIDがありません。「マイキーID作成」から作成してください。", "This card has no MyKey ID yet. Create one first."),
     rebind_title => ("更新したカードの再登録", "Re-bind a renewed card"),
+    card_expired => ("登録されているマイナンバーカードの電子証明書は有効期限が切れています。更新したカードを登録してください。", "The certificate of the My Number Card bound to this ID has expired. Please bind your renewed card."),
+    card_revoked => ("登録されているマイナンバーカードの電子証明書は失効しています。更新したカードを登録してください。", "The certificate of the My Number Card bound to this ID has been revoked. Please bind your renewed card."),
     rebind_hint => ("マイナンバーカードや電子証明書を更新したときは、新しいカードでこのマイキーIDを引き継ぎます。", "After renewing your My Number Card or its certificate, read the new card to keep this MyKey ID."),
     rebind => ("新しいカードを読み取る", "Read the new card"),
     rebound => ("新しいカードを登録しました。次回から新しいカードでログインできます。", "The new card is bound. Log in with it from now on."),

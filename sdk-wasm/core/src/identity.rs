@@ -192,9 +192,27 @@ api_type! {
         pub notices: Notices,
         /// When the bound card's certificate expires (re-bind a renewed card before).
         pub card_not_after: DateTime<Utc>,
+        /// Whether the bound card's certificate still holds: password login keeps working
+        /// when it does not, and my page asks for the renewed card.
+        #[serde(default)]
+        pub card_state: CardState,
         /// Registered at.
         pub created_at: DateTime<Utc>,
     }
+}
+
+/// Where the bound card's certificate stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CardState {
+    /// Valid, and not on a revocation list the server holds.
+    #[default]
+    Valid,
+    /// Past its expiry.
+    Expired,
+    /// On a revocation list (the card was lost, or renewed).
+    Revoked,
 }
 
 api_type! {

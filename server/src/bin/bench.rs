@@ -767,16 +767,14 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
         mykey_server::outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()),
     );
     let coupons = Arc::new(mykey_server::services::coupons::Coupons::new(engine.clone(), [8; 32], ""));
-    let router = mykey_server::http::router(
-        engine.clone(),
+    let services = mykey_server::http::Services {
+        engine: engine.clone(),
         identity,
         coupons,
-        checkout.clone(),
-        None,
-        None,
-        vec![],
-        axum::Router::new(),
-    );
+        checkout: checkout.clone(),
+        origin: None,
+    };
+    let router = mykey_server::http::router(services, None, vec![], axum::Router::new());
     let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {

@@ -34,17 +34,28 @@ pub mod state;
 pub use extract::MAX_BODY_BYTES;
 pub use ops::{APP_CSP, CSP_REPORTS_PER_MINUTE, REQUEST_TIMEOUT};
 
+/// The services the routes call, and the site's origin.
+pub struct Services {
+    /// The ledger.
+    pub engine: Engine,
+    /// MyKey IDs and card login.
+    pub identity: Arc<Identity>,
+    /// Coupon codes.
+    pub coupons: Arc<crate::services::coupons::Coupons>,
+    /// Store checkout.
+    pub checkout: Arc<crate::services::checkout::Checkout>,
+    /// The site's origin (`ServeConfig::origin`).
+    pub origin: Option<String>,
+}
+
 /// The router with every route, and `extra` routes (the demo's) under the same layers.
 pub fn router(
-    engine: Engine,
-    identity: Arc<Identity>,
-    coupons: Arc<crate::services::coupons::Coupons>,
-    checkout: Arc<crate::services::checkout::Checkout>,
-    origin: Option<String>,
+    services: Services,
     web_dir: Option<std::path::PathBuf>,
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
 ) -> Router {
+    let Services { engine, identity, coupons, checkout, origin } = services;
     let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,

@@ -52,6 +52,8 @@ pub(crate) struct Options {
     nonce_life: Duration,
     /// The SMTP server for e-mail notices.
     smtp: Option<String>,
+    /// Trust read from these files (the CA's certificate, a CRL), which can be read again.
+    trust_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             unknown: UnknownRevocation::Deny,
             nonce_life: Duration::from_secs(300),
             smtp: None,
+            trust_files: None,
         }
     }
 }
@@ -138,7 +141,13 @@ pub(crate) async fn server(opts: Options) -> Server {
         Some(serials) => vec![ca.crl(1, serials, now, now + Duration::from_secs(3600)).unwrap()],
         None => vec![],
     };
-    let trust = CardTrust::new(&[ca.certificate().to_vec()], &crls, opts.unknown, &base).unwrap();
+    let trust = match &opts.trust_files {
+        Some((ca_file, crl_file)) => {
+            CardTrust::from_files(std::slice::from_ref(ca_file), std::slice::from_ref(crl_file), opts.unknown, &base)
+                .unwrap()
+        }
+        None => CardTrust::new(&[ca.certificate().to_vec()], &crls, opts.unknown, &base).unwrap(),
+    };
     let identity =
         Arc::new(Identity::with_lives(ledger.engine.clone(), Some(trust), opts.nonce_life, Duration::from_secs(3600)));
     let mail = opts.smtp.map(|url| mykey_server::outbox::mail::MailConfig {
@@ -1080,14 +1089,16 @@ async fn crl_files_are_read_again_and_their_age_is_known() {
     let ca = new_ca();
     let dir = std::env::temp_dir().join(format!("mykey-crl-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let pem = |label: &str, der: &[u8]| format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", B64.encode(der));
+    let pem =
+        |label: &str, der: &[u8]| format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", B64.encode(der));
     let (ca_file, crl_file) = (dir.join("ca.pem"), dir.join("crl.pem"));
     std::fs::write(&ca_file, pem("CERTIFICATE", ca.certificate())).unwrap();
     let now = SystemTime::now();
     let hour = Duration::from_secs(3600);
     std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(1, &[], now - hour, now + hour).unwrap())).unwrap();
     let origin = "https://mykey.example";
-    let trust = CardTrust::from_files(&[ca_file], &[crl_file.clone()], UnknownRevocation::Deny, origin).unwrap();
+    let trust =
+        CardTrust::from_files(&[ca_file], std::slice::from_ref(&crl_file), UnknownRevocation::Deny, origin).unwrap();
     let mut c = VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", now - Duration::from_secs(60)).unwrap();
     let cert = jpki::read_auth_certificate(&mut c).await.unwrap();
     let sig = jpki::authenticate(&mut c, origin, "n-1", &Pin::parse("1234").unwrap()).await.unwrap();
@@ -1114,5 +1125,39 @@ async fn crl_files_are_read_again_and_their_age_is_known() {
     assert!(trust.reload_crls().unwrap().stale_in_seconds.unwrap() < 0);
     let e = trust.verify(&token, "n-1", SystemTime::now()).unwrap_err();
     assert_eq!(e.extensions["reason"], "revocation-unknown", "a stale CRL under the deny policy");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A card revoked after its MyKey ID was made: card login is refused; password login still
+/// works (a renewal must not lock the resident away from their points) and the profile says the
+/// card is revoked, so my page asks for the renewed card.
+#[tokio::test]
+async fn password_login_tells_of_a_revoked_card() {
+    use base64::Engine as _;
+    let ca = new_ca();
+    let dir = std::env::temp_dir().join(format!("mykey-revoked-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem =
+        |label: &str, der: &[u8]| format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", B64.encode(der));
+    let (ca_file, crl_file) = (dir.join("ca.pem"), dir.join("crl.pem"));
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    std::fs::write(&ca_file, pem("CERTIFICATE", ca.certificate())).unwrap();
+    std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(1, &[], now - hour, now + hour).unwrap())).unwrap();
+    let s =
+        server(Options { ca: Some(ca), trust_files: Some((ca_file, crl_file.clone())), ..Default::default() }).await;
+    let b = Browser::new(&s);
+    let mut c = card(&s);
+    let (id, _) = registered(&b, &mut c).await;
+    let (_, me) = b.get("/v1/me").await;
+    assert_eq!(me["card_state"], "valid", "{me}");
+
+    std::fs::write(&crl_file, pem("X509 CRL", &s.ca.crl(2, &[serial_of(&c)], now, now + hour).unwrap())).unwrap();
+    s.identity.reload_crls().unwrap();
+    let (st, v) = Browser::new(&s).card_login(&mut c).await;
+    assert_eq!((st, reason(&v)), (401, "revoked"));
+    let other = Browser::new(&s);
+    let (st, v) = other.post("/v1/auth/password", json!({"mykey_id": id, "password": "abc123!x"})).await;
+    assert_eq!((st, v["card_state"].as_str()), (200, Some("revoked")), "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }

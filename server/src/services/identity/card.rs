@@ -210,6 +210,17 @@ impl CardTrust {
         Ok(self.crl_freshness(SystemTime::now()))
     }
 
+    /// Whether a CRL in use lists the certificate of `issuer` (hex of its DER name) and
+    /// `serial` (hex), as [`VerifiedCard`] keeps them.
+    pub fn is_revoked(&self, issuer: &str, serial: &str) -> bool {
+        use x509_cert::der::Decode as _;
+        let (Ok(issuer), Ok(serial)) = (hex::decode(issuer), hex::decode(serial)) else { return false };
+        // webpki names a CRL's issuer by the contents of its Name, without the SEQUENCE header.
+        let Ok(name) = x509_cert::der::asn1::AnyRef::from_der(&issuer) else { return false };
+        let crls = self.crls.read().expect("not poisoned").clone();
+        crls.lists.iter().any(|crl| crl.issuer() == name.value() && matches!(crl.find_serial(&serial), Ok(Some(_))))
+    }
+
     /// How fresh the CRLs in use are at `now`.
     pub fn crl_freshness(&self, now: SystemTime) -> CrlFreshness {
         let now = i64::try_from(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(0);

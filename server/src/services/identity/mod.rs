@@ -175,7 +175,7 @@ fn registration(d: &Draft) -> Result<Registration, Problem> {
     })
 }
 
-fn profile(row: &MykeyIdRow) -> Result<Profile, Problem> {
+fn profile(row: &MykeyIdRow, card_state: mykey_core::identity::CardState) -> Result<Profile, Problem> {
     Ok(Profile {
         mykey_id: MykeyId::parse(&row.id).map_err(failure::mykey_id)?,
         resident: row.resident,
@@ -183,6 +183,7 @@ fn profile(row: &MykeyIdRow) -> Result<Profile, Problem> {
         email: row.email.clone(),
         notices: row.notices.clone(),
         card_not_after: time::micros_to_datetime(row.cert_not_after),
+        card_state,
         created_at: time::micros_to_datetime(row.created_at),
     })
 }
@@ -380,7 +381,7 @@ impl Identity {
             .map_err(failure::mykey_id)?;
         drop(c);
         self.log(vec![e]).await;
-        Ok(Some((row.resident, profile(&row)?)))
+        Ok(Some((row.resident, self.profile_of(&row)?)))
     }
 
     /// Card login: a session for the card's live MyKey ID, or a registration session.
@@ -545,7 +546,7 @@ impl Identity {
         id_store::delete_draft(&mut tx, &card.issuer, &card.serial).await.map_err(failure::mykey_id)?;
         id_store::attach_resident(&mut tx, &session_hash(session_token), resident).await.map_err(failure::mykey_id)?;
         self.commit_event(tx, &row, "registered", Some((Kind::MykeyIdChanged, "マイキーIDが登録されました。"))).await?;
-        profile(&row)
+        self.profile_of(&row)
     }
 
     /// Password login; failures are rate-limited per address and per MyKey ID.
@@ -610,7 +611,7 @@ impl Identity {
             .map_err(failure::mykey_id)?;
         drop(c);
         self.log(vec![e]).await;
-        Ok((row.resident, profile(&row)?))
+        Ok((row.resident, self.profile_of(&row)?))
     }
 
     /// Checks `password` against `hash` when a turn is free ([`HASHES_AT_ONCE`]).
@@ -647,9 +648,24 @@ impl Identity {
         Ok(())
     }
 
+    /// `row`'s profile, with where its card's certificate stands now. Password login stays
+    /// open whatever it says (a card renewal must not lock a resident away from their points);
+    /// the profile tells them to re-bind the renewed card.
+    fn profile_of(&self, row: &MykeyIdRow) -> Result<Profile, Problem> {
+        use mykey_core::identity::CardState;
+        let state = if row.cert_not_after <= time::now() {
+            CardState::Expired
+        } else if self.trust.as_ref().is_some_and(|t| t.is_revoked(&row.cert_issuer, &row.cert_serial)) {
+            CardState::Revoked
+        } else {
+            CardState::Valid
+        };
+        profile(row, state)
+    }
+
     /// The resident's MyKey ID.
     pub async fn profile(&self, resident: i64) -> Result<Profile, Problem> {
-        profile(&self.live(resident).await?)
+        self.profile_of(&self.live(resident).await?)
     }
 
     /// The resident's usage history, newest first.
@@ -752,7 +768,7 @@ impl Identity {
         .map_err(failure::mykey_id)?;
         tx.commit().await.map_err(failure::mykey_id)?;
         self.log(vec![away, to]).await;
-        profile(&new)
+        self.profile_of(&new)
     }
 
     /// Revokes the MyKey ID; every session of the resident ends. The resident's points stay in

@@ -250,6 +250,18 @@ pub fn my_page() -> Html {
             html! {
                 <>
                     <p class="candidate">{ ctx.t(T::mykey_id) }{ "：" }<strong id="me-id">{ loaded.profile.mykey_id.to_string() }</strong></p>
+                    {
+                        // A card that no longer holds: password login still works; ask for the renewed one.
+                        match loaded.profile.card_state {
+                            mykey_core::identity::CardState::Valid => html! {},
+                            state => html! {
+                                <p class="warning" id="card-state" role="status">
+                                    { ctx.t(if state == mykey_core::identity::CardState::Expired { T::card_expired } else { T::card_revoked }) }
+                                    { " " }<Link<MyRoute> to={MyRoute::CardAndId}>{ ctx.t(T::rebind_title) }</Link<MyRoute>>
+                                </p>
+                            },
+                        }
+                    }
                     <nav class="subnav" aria-label={ctx.t(T::my_nav)}>
                         <ul>
                             { for MyRoute::ALL.iter().map(|r| html! {
