@@ -54,6 +54,10 @@ struct Args {
     /// Leaves for `log-proofs` and `audit`.
     #[arg(long, default_value_t = 1_000_000)]
     leaves: u64,
+    /// `checkout`: the store opens every session before the clock starts, and only the
+    /// residents' confirmations are measured.
+    #[arg(long)]
+    confirm_only: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -109,7 +113,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::LogProofs => return log_proofs(&url, args.leaves).await,
         Mode::Audit => return audit_bench(&url, args.leaves, args.residents, args.shops).await,
         Mode::Witness => return witness_bench(&url, args.leaves).await,
-        Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds).await,
+        Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds, args.confirm_only).await,
         _ => {}
     }
     let result = match args.mode {
@@ -728,7 +732,7 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
 }
 
 /// [`Mode::Checkout`]: confirmed checkouts per second, confirm latency, and confirm to webhook.
-async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: bool) -> anyhow::Result<()> {
     use mykey_server::services::checkout::Checkout;
     let ledger = LedgerService::open(url).await?;
     let engine = ledger.engine.clone();
@@ -782,31 +786,62 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
     });
     let key = mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Store, shop, "bench").await?;
 
+    // One session: the store's server opens it (over HTTP, with its key).
+    async fn open(
+        http: &reqwest::Client,
+        base: &str,
+        key: &str,
+        shop: i64,
+    ) -> anyhow::Result<(Uuid, serde_json::Value)> {
+        let order = serde_json::json!({"id": Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "bench"});
+        let created: serde_json::Value = http
+            .post(format!("{base}/v1/checkout/sessions"))
+            .bearer_auth(key)
+            .json(&order)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((created["session"]["id"].as_str().unwrap_or_default().parse()?, created["client_secret"].clone()))
+    }
+    // `--confirm-only`: enough sessions opened beforehand for a client confirming 100 a second.
+    let ahead = if confirm_only { 100 * (seconds as usize + 1) } else { 0 };
+    let mut opened: Vec<Vec<(Uuid, serde_json::Value)>> = Vec::with_capacity(clients);
+    {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let (base, key) = (base.clone(), key.clone());
+            set.spawn(async move {
+                let http = reqwest::Client::new();
+                let mut v = Vec::with_capacity(ahead);
+                for _ in 0..ahead {
+                    v.push(open(&http, &base, &key, shop).await?);
+                }
+                anyhow::Ok(v)
+            });
+        }
+        for r in set.join_all().await {
+            opened.push(r?);
+        }
+    }
     let warmup = Duration::from_secs(1);
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for resident in 1..=clients as i64 {
+    for (resident, mut ready) in (1..=clients as i64).zip(opened) {
         let (base, key, checkout) = (base.clone(), key.clone(), checkout.clone());
         set.spawn(async move {
             let http = reqwest::Client::new();
             let mut latencies = Vec::new();
             let mut confirmed: Vec<(Uuid, Instant)> = Vec::new();
             while start.elapsed() < warmup + Duration::from_secs(seconds) {
-                let order =
-                    serde_json::json!({"id": Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "bench"});
                 let t = Instant::now();
-                let created: serde_json::Value = http
-                    .post(format!("{base}/v1/checkout/sessions"))
-                    .bearer_auth(&key)
-                    .json(&order)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let id: Uuid = created["session"]["id"].as_str().unwrap_or_default().parse()?;
+                let (id, secret) = match (confirm_only, ready.pop()) {
+                    (false, _) => open(&http, &base, &key, shop).await?,
+                    (true, Some(s)) => s,
+                    (true, None) => anyhow::bail!("a client ran out of opened sessions: open more ahead"),
+                };
                 let grant = checkout.testing_grant(id, resident);
-                let body =
-                    serde_json::json!({"client_secret": created["client_secret"], "grant": grant, "points": 100});
+                let body = serde_json::json!({"client_secret": secret, "grant": grant, "points": 100});
                 // As the widget's frame sends it: from the points cloud's own origin.
                 let res = http
                     .post(format!("{base}/v1/checkout/sessions/{id}/confirm"))
@@ -851,6 +886,8 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resu
         pct(&to_webhook, 0.5),
         pct(&to_webhook, 0.99),
     );
-    eprintln!("columns: database | residents | checkouts/s (open + confirm) | p50 ms | p99 ms | confirm to webhook p50 ms | p99 ms | webhooks missing after 5 s");
+    let what =
+        if confirm_only { "confirmations/s (sessions opened beforehand)" } else { "checkouts/s (open + confirm)" };
+    eprintln!("columns: database | residents | {what} | p50 ms | p99 ms | confirm to webhook p50 ms | p99 ms | webhooks missing after 5 s");
     Ok(())
 }
