@@ -241,3 +241,29 @@ impl Drop for Server {
         self.kill9();
     }
 }
+
+/// The web build (`scripts/build-pkg`, then `scripts/build-web`): the app, and the SDK and
+/// checkout widget under `sdk/`.
+pub fn web_dist() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
+    assert!(
+        d.join("mykey_web_bg.wasm").exists() && d.join("sdk/frame.js").exists(),
+        "build the SDK and the web app first: scripts/build-pkg, scripts/build-web"
+    );
+    d
+}
+
+/// axe-core finds no WCAG A/AA violation on the page `b` shows (`page` names it in the failure).
+pub fn no_violations(b: &webdriver::Browser, page: &str) {
+    let v = b.axe_violations().unwrap();
+    assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
+}
+
+/// What the points cloud's pages' Content-Security-Policy blocked so far (the browsers'
+/// reports, counted in the server's metrics).
+pub fn csp_violations(base: &str) -> u64 {
+    let text = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mykey_csp_violations_total "))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}

@@ -130,10 +130,27 @@ async fn grant(s: &Server, resident: i64, amount: i64) {
     assert_eq!(res.status(), 201);
 }
 
+/// A resident with a MyKey ID (password `abc123!x`) and `points` of municipality 1, signed in
+/// in a browser of their own.
+async fn resident_with(s: &Server, points: i64) -> (Browser, String, i64) {
+    let b = Browser::new(s);
+    let (mykey_id, resident) = registered(&b, &mut card(s)).await;
+    grant(s, resident, points).await;
+    (b, mykey_id, resident)
+}
+
 async fn municipal_balance(b: &Browser, resident: i64) -> (i64, i64) {
     let (_, v) = b.get(&format!("/v1/residents/{resident}/balances")).await;
     let a = v["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap().clone();
     (a["balance"].as_i64().unwrap(), a["available"].as_i64().unwrap())
+}
+
+/// The widget's two steps: the resident signs in with the password and confirms `points`.
+async fn pays(b: &Browser, id: &str, secret: &str, mykey_id: &str, points: i64) -> (u16, Value) {
+    let (st, signed) = sign_in(b, id, secret, mykey_id).await;
+    assert_eq!(st, 200, "{signed}");
+    let body = json!({"client_secret": secret, "grant": signed["grant"], "points": points});
+    b.post(&format!("/v1/checkout/sessions/{id}/confirm"), body).await
 }
 
 /// The widget's password sign-in (sent as the points cloud's own page does).
@@ -313,9 +330,7 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
 #[tokio::test]
 async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
     let s = server(Options::default()).await;
-    let b = Browser::new(&s);
-    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
-    grant(&s, resident, 2000).await;
+    let (b, mykey_id, resident) = resident_with(&s, 2000).await;
     let store = Store { s: &s, http: reqwest::Client::new() };
     let receiver = Receiver::default();
     let secret = store.set_up(&receiver.start().await).await;
@@ -364,13 +379,7 @@ async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
     let mut manual = order(s.online_store, 700);
     manual["capture"] = json!("manual");
     let (held_id, held_cs) = store.open(manual).await;
-    let (_, signed) = sign_in(&b, &held_id, &held_cs, &mykey_id).await;
-    let (st, _) = b
-        .post(
-            &format!("/v1/checkout/sessions/{held_id}/confirm"),
-            json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700}),
-        )
-        .await;
+    let (st, _) = pays(&b, &held_id, &held_cs, &mykey_id, 700).await;
     assert_eq!(st, 200);
     assert_eq!(municipal_balance(&b, resident).await, (1600, 900));
     let (st, v) = store.post(&format!("/v1/checkout/sessions/{held_id}/cancel"), json!({})).await;
@@ -382,21 +391,13 @@ async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
 #[tokio::test]
 async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
     let s = server(Options::default()).await;
-    let b = Browser::new(&s);
-    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
-    grant(&s, resident, 1000).await;
+    let (b, mykey_id, _resident) = resident_with(&s, 1000).await;
     let store = Store { s: &s, http: reqwest::Client::new() };
     let receiver = Receiver::default();
     receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let secret = store.set_up(&receiver.start().await).await;
     let (id, cs) = store.open(order(s.online_store, 600)).await;
-    let (_, signed) = sign_in(&b, &id, &cs, &mykey_id).await;
-    let (st, _) = b
-        .post(
-            &format!("/v1/checkout/sessions/{id}/confirm"),
-            json!({"client_secret": cs, "grant": signed["grant"], "points": 600}),
-        )
-        .await;
+    let (st, _) = pays(&b, &id, &cs, &mykey_id, 600).await;
     assert_eq!(st, 200);
 
     let shop = s.online_store;
@@ -458,9 +459,7 @@ async fn state_becomes(store: &Store<'_>, id: &str, want: &str) -> Value {
 #[tokio::test]
 async fn sessions_and_held_points_expire_and_the_store_hears() {
     let s = server(Options::default()).await;
-    let b = Browser::new(&s);
-    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
-    grant(&s, resident, 1000).await;
+    let (b, mykey_id, resident) = resident_with(&s, 1000).await;
     let store = Store { s: &s, http: reqwest::Client::new() };
     let receiver = Receiver::default();
     let secret = store.set_up(&receiver.start().await).await;
@@ -478,13 +477,7 @@ async fn sessions_and_held_points_expire_and_the_store_hears() {
     let mut manual = order(s.online_store, 700);
     manual["capture"] = json!("manual");
     let (held, held_cs) = store.open(manual).await;
-    let (_, signed) = sign_in(&b, &held, &held_cs, &mykey_id).await;
-    let (st, _) = b
-        .post(
-            &format!("/v1/checkout/sessions/{held}/confirm"),
-            json!({"client_secret": held_cs, "grant": signed["grant"], "points": 700}),
-        )
-        .await;
+    let (st, _) = pays(&b, &held, &held_cs, &mykey_id, 700).await;
     assert_eq!(st, 200);
     assert_eq!(municipal_balance(&b, resident).await, (1000, 300));
     run_out(&s, &held).await;
@@ -500,9 +493,7 @@ async fn sessions_and_held_points_expire_and_the_store_hears() {
 #[tokio::test]
 async fn two_confirmations_at_once_charge_once() {
     let s = server(Options::default()).await;
-    let b = Browser::new(&s);
-    let (mykey_id, resident) = registered(&b, &mut card(&s)).await;
-    grant(&s, resident, 1000).await;
+    let (b, mykey_id, resident) = resident_with(&s, 1000).await;
     let store = Store { s: &s, http: reqwest::Client::new() };
     store.set_up(&Receiver::default().start().await).await;
     let (id, cs) = store.open(order(s.online_store, 600)).await;
@@ -521,9 +512,7 @@ async fn two_confirmations_at_once_charge_once() {
 #[tokio::test]
 async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
     let s = server(Options::default()).await;
-    let b = Browser::new(&s);
-    let (_, resident) = registered(&b, &mut card(&s)).await;
-    grant(&s, resident, 1000).await;
+    let (b, _, resident) = resident_with(&s, 1000).await;
     let store = Store { s: &s, http: reqwest::Client::new() };
     store.set_up(&Receiver::default().start().await).await;
     let (id, _) = store.open(order(s.online_store, 600)).await;
@@ -564,4 +553,77 @@ async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
         store.post(&format!("/v1/checkout/sessions/{id}/refunds"), json!({"id": refund, "points": 200})).await;
     assert_eq!((st, v["points"].as_i64()), (201, Some(200)), "{v}");
     assert_eq!(municipal_balance(&b, resident).await, (600, 600));
+}
+
+/// Every refusal of the store's and the widget's routes that the tests above do not reach.
+#[tokio::test]
+async fn the_checkout_routes_refuse_what_they_should() {
+    let s = server(Options::default()).await;
+    let (b, mykey_id, _) = resident_with(&s, 1000).await;
+    let store = Store { s: &s, http: reqwest::Client::new() };
+    let shop = s.online_store;
+    let other = |req: reqwest::RequestBuilder, key: &str| {
+        let req = req.bearer_auth(key);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let http = reqwest::Client::new();
+    let settings = format!("{}/v1/shops/{shop}/checkout", s.base);
+
+    // Settings: none yet; another store's key; origins and webhook URLs that are not one.
+    assert_eq!(store.get(&format!("/v1/shops/{shop}/checkout")).await.0, 404);
+    assert_eq!(store.post(&format!("/v1/shops/{shop}/webhook-secrets"), json!({})).await.0, 404);
+    assert_eq!(other(http.get(&settings), &s.library_key).await, 403);
+    assert_eq!(other(http.put(&settings).json(&json!({"origins": [STORE_ORIGIN]})), &s.library_key).await, 403);
+    for bad in [
+        json!({"origins": []}),
+        json!({"origins": ["http://store.example"]}),
+        json!({"origins": ["https://store.example/shop"]}),
+        json!({"origins": [STORE_ORIGIN], "webhook_url": "javascript:alert(1)"}),
+        json!({"origins": [STORE_ORIGIN], "webhook_url": "https://user:pw@store.example/hooks"}),
+    ] {
+        let (st, v) = store.put(&format!("/v1/shops/{shop}/checkout"), bad.clone()).await;
+        assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{bad}");
+    }
+    store.set_up(&Receiver::default().start().await).await;
+    for limit in [0, 101] {
+        assert_eq!(store.get(&format!("/v1/shops/{shop}/events?limit={limit}")).await.0, 400);
+    }
+    // Only a store's key opens a session, for its own shop.
+    let open = format!("{}/v1/checkout/sessions", s.base);
+    assert_eq!(other(http.post(&open).json(&order(shop, 100)), &s.terminal_key).await, 403);
+    assert_eq!(other(http.post(&open).json(&order(shop, 100)), &s.partner_key).await, 403);
+
+    // The widget's routes: a wrong secret, an unknown session, a sign-in naming no way in or
+    // sent from another site.
+    let (id, cs) = store.open(order(shop, 600)).await;
+    let wrong = format!("{id}_secret_{}", "0".repeat(64));
+    assert_eq!(b.post(&format!("/v1/checkout/sessions/{id}/nonce"), json!({"client_secret": wrong})).await.0, 401);
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(b.post(&format!("/v1/checkout/sessions/{unknown}/view"), json!({"client_secret": cs})).await.0, 401);
+    let (st, _) = b.post(&format!("/v1/checkout/sessions/{id}/sign-in"), json!({"client_secret": cs})).await;
+    assert_eq!(st, 400);
+    let elsewhere = http
+        .post(format!("{}/v1/checkout/sessions/{id}/sign-in", s.base))
+        .header("origin", STORE_ORIGIN)
+        .json(&json!({"client_secret": cs, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 403, "the store's page may not send the resident's password itself");
+
+    // The store's steps out of order: capturing what was not held, cancelling what is paid.
+    assert_eq!(store.post(&format!("/v1/checkout/sessions/{id}/capture"), json!({})).await.0, 409);
+    assert_eq!(pays(&b, &id, &cs, &mykey_id, 600).await.0, 200);
+    let (st, v) = store.post(&format!("/v1/checkout/sessions/{id}/cancel"), json!({})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:checkout-not-open"));
+    assert_eq!(store.post(&format!("/v1/checkout/sessions/{unknown}/cancel"), json!({})).await.0, 404);
+
+    // The widget's page: an unknown key, or the key with another store's session.
+    let (_, pk) = store.get(&format!("/v1/shops/{shop}/checkout")).await;
+    let pk = pk["publishable_key"].as_str().unwrap();
+    let frame =
+        |pk: &str, session: &str| http.get(format!("{}/checkout/frame?pk={pk}&session={session}", s.base)).send();
+    assert_eq!(frame(&format!("pk_{}", "0".repeat(64)), &id).await.unwrap().status(), 404);
+    assert_eq!(frame(pk, &unknown.to_string()).await.unwrap().status(), 404);
+    assert_eq!(frame(pk, &id).await.unwrap().status(), 200);
 }

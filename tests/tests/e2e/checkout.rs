@@ -15,17 +15,10 @@ use mykey_core::identity::AuthToken;
 use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{run, server_bin, sibling_bin, temp_dir, Process, Server};
+use mykey_tests::{
+    csp_violations, no_violations, run, server_bin, sibling_bin, temp_dir, web_dist as dist, Process, Server,
+};
 use serde_json::{json, Value};
-
-pub(crate) fn dist() -> std::path::PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
-    assert!(
-        d.join("sdk/frame.js").exists(),
-        "build the SDK and the web app first: scripts/build-pkg, scripts/build-web"
-    );
-    d
-}
 
 /// A resident with a MyKey ID and the password `abc123!x`, registered over the API with the
 /// virtual card in `dir/card.json` (issued by the demo CA in `dir/ca.json` when missing):
@@ -94,9 +87,16 @@ pub(crate) fn start_store(base: &str, dir: &Path) -> (Process, String) {
     panic!("the store did not start");
 }
 
-fn no_violations(b: &Browser, page: &str) {
-    let v = b.axe_violations().unwrap();
-    assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
+/// `amount` of the demo municipality's points for `resident`, granted with its key.
+pub(crate) fn grant(base: &str, keys: &DemoKeys, resident: i64, amount: i64) {
+    let body = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": amount});
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{base}/v1/grants"))
+        .bearer_auth(&keys.municipality)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 201);
 }
 
 pub(crate) fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
@@ -123,14 +123,7 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     let server = Server::demo_with(&db.url, &dir, &dir.join("ca.json"), &dist()).unwrap();
     let keys: DemoKeys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     let (mykey_id, resident) = register(&server.base, &dir);
-    let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 5000});
-    let res = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/grants", server.base))
-        .bearer_auth(&keys.municipality)
-        .json(&grant)
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    grant(&server.base, &keys, resident, 5000);
     let (_store, store) = start_store(&server.base, &dir);
 
     let b =
@@ -289,14 +282,6 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     assert_eq!(b.page_result().unwrap(), "not ready", "the widget does not run on a page the store did not register");
     assert_eq!(csp_violations(&server.base), 0, "the widget's own pages kept their policy");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// What the app's and the widget's Content-Security-Policy blocked so far (browsers' reports).
-fn csp_violations(base: &str) -> u64 {
-    let text = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("mykey_csp_violations_total "))
-        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
 }
 
 /// Serves `html` at `/` on `addr` (another site) in the background; its address.

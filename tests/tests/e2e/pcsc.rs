@@ -21,6 +21,22 @@ fn issue_card(dir: &Path) -> (PathBuf, PathBuf) {
     (ca, card)
 }
 
+/// Chromium's arguments for a profile in `dir` with the mykey extension, and the native host's
+/// manifest installed in that profile.
+fn with_extension(dir: &Path) -> Vec<String> {
+    let profile = dir.join("profile");
+    run(Command::new(sibling_bin("mykey-bridge-host"))
+        .args(["install", "--extension-id", EXTENSION_ID, "--manifest-dir"])
+        .arg(profile.join("NativeMessagingHosts")))
+    .unwrap();
+    let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-wasm/extension").canonicalize().unwrap();
+    vec![
+        format!("--user-data-dir={}", profile.display()),
+        format!("--load-extension={}", extension.display()),
+        format!("--disable-extensions-except={}", extension.display()),
+    ]
+}
+
 #[test]
 fn pcsc_opensc_reads_the_virtual_cards_certificate() {
     let dir = temp_dir("opensc");
@@ -45,24 +61,11 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     let (ca, card_file) = issue_card(&dir);
     let _card = insert_virtual_card(&card_file).unwrap();
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let web = test_site(&dir);
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
     let server = Server::demo_with(&db.url, &dir, &ca, &web).unwrap();
 
-    // Chromium with the extension; the native host's manifest in the profile.
-    let profile = dir.join("profile");
-    run(Command::new(sibling_bin("mykey-bridge-host"))
-        .args(["install", "--extension-id", EXTENSION_ID, "--manifest-dir"])
-        .arg(profile.join("NativeMessagingHosts")))
-    .unwrap();
-    let extension = root.join("sdk-wasm/extension").canonicalize().unwrap();
-    let browser = Browser::start(&[
-        format!("--user-data-dir={}", profile.display()),
-        format!("--load-extension={}", extension.display()),
-        format!("--disable-extensions-except={}", extension.display()),
-    ])
-    .unwrap();
+    let browser = Browser::start(&with_extension(&dir)).unwrap();
     browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
     let out = browser.page_result().unwrap();
     assert!(out.get("error").is_none(), "{out:#}");
@@ -88,38 +91,19 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
 /// blocked; the store is another site).
 #[test]
 fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
-    use crate::checkout::{balance, dist, register, start_store};
+    use crate::checkout::{balance, grant, register, start_store};
     let dir = temp_dir("checkout-card");
     let (ca, card_file) = issue_card(&dir);
     let _card = insert_virtual_card(&card_file).unwrap();
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
-    let server = Server::demo_with(&db.url, &dir, &ca, &dist()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &ca, &mykey_tests::web_dist()).unwrap();
     let keys: mykey_server::demo::DemoKeys =
         serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
     let (_, resident) = register(&server.base, &dir);
-    let grant = serde_json::json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": keys.ids.municipality, "amount": 20000});
-    let res = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/grants", server.base))
-        .bearer_auth(&keys.municipality)
-        .json(&grant)
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    grant(&server.base, &keys, resident, 20000);
     let (_store, store) = start_store(&server.base, &dir);
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let profile = dir.join("profile");
-    run(Command::new(sibling_bin("mykey-bridge-host"))
-        .args(["install", "--extension-id", EXTENSION_ID, "--manifest-dir"])
-        .arg(profile.join("NativeMessagingHosts")))
-    .unwrap();
-    let extension = root.join("sdk-wasm/extension").canonicalize().unwrap();
-    let b = Browser::start_blocking_third_party_cookies(&[
-        format!("--user-data-dir={}", profile.display()),
-        format!("--load-extension={}", extension.display()),
-        format!("--disable-extensions-except={}", extension.display()),
-    ])
-    .unwrap();
+    let b = Browser::start_blocking_third_party_cookies(&with_extension(&dir)).unwrap();
     for product in [2, 3] {
         b.goto(&format!("{store}/products/{product}")).unwrap();
         b.click("#add-to-cart").unwrap();

@@ -10,27 +10,7 @@ use std::time::Duration;
 
 use mykey_server::testing::{Smtp, TestDb};
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{temp_dir, Server};
-
-fn dist() -> std::path::PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
-    assert!(d.join("mykey_web_bg.wasm").exists(), "build the web app first: scripts/build-web");
-    d
-}
-
-fn no_violations(b: &Browser, page: &str) {
-    let v = b.axe_violations().unwrap();
-    assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
-}
-
-/// What the app's Content-Security-Policy blocked so far (the browser's reports, counted in
-/// the server's metrics).
-fn csp_violations(base: &str) -> u64 {
-    let text = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("mykey_csp_violations_total "))
-        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
-}
+use mykey_tests::{csp_violations, no_violations, temp_dir, web_dist as dist, Server};
 
 /// No page broke the policy; and the page in front still has it: a style attribute set by a
 /// script is refused and reported (a page answered without the policy, as revalidated pages
