@@ -21,3 +21,27 @@ test("the loader refuses a secret key or a malformed client secret before mounti
     delete globalThis.Element;
   }
 });
+
+test("the link loader checks its key and client secret the same way", async () => {
+  const { mountLink } = await import("../dist/checkout.js");
+  globalThis.Element = class {};
+  try {
+    const el = new Element();
+    assert.throws(() => mountLink(el, { publishableKey: "pk_short", clientSecret: secret }), /mountLink: publishableKey/);
+    assert.throws(() => mountLink(el, { publishableKey: pk, clientSecret: "x" }), /mountLink: clientSecret/);
+  } finally {
+    delete globalThis.Element;
+  }
+});
+
+test("the coupon loader needs the partner's key and takes only a code-like code", async () => {
+  const { mountCoupon } = await import("../dist/checkout.js");
+  globalThis.Element = class {};
+  try {
+    const el = new Element();
+    assert.throws(() => mountCoupon(el, { publishableKey: "mk_partner_" + "a".repeat(64) }), /mountCoupon: publishableKey/);
+    assert.throws(() => mountCoupon(el, { publishableKey: pk, code: "<script>" }), /mountCoupon: code/);
+  } finally {
+    delete globalThis.Element;
+  }
+});

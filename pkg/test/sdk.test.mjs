@@ -13,6 +13,15 @@ test("MyKey IDs are checked with the server's rules", () => {
   assert.match(mykeyIdFromRandom(new Uint8Array(8).fill(200)), /^[A-HJ-NP-Z2-9]{8}$/);
 });
 
+test("coupon codes are checked by their check symbol before they are sent", async () => {
+  const { checkCouponCode } = await import("../dist/mykey_sdk.js");
+  // 15 zeros and the check symbol 0 (the Luhn mod 32 sum of zeros is zero).
+  assert.equal(checkCouponCode("0000 0000 0000 000o"), "0000-0000-0000-0000");
+  assert.throws(() => checkCouponCode("0000-0000-0000-0001"), /^Error: check$/);
+  assert.throws(() => checkCouponCode("0000-0000-0000"), /^Error: length$/);
+  assert.throws(() => checkCouponCode("0000-0000-0000-000U"), /^Error: character$/);
+});
+
 test("point amounts must be whole and positive", () => {
   assert.equal(checkPoints("120"), 120);
   assert.throws(() => checkPoints("1.5"), /whole numbers/);

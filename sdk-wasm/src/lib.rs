@@ -29,6 +29,21 @@ pub fn mykey_id_from_random(random: &[u8]) -> Result<String, JsError> {
     Ok(MykeyId::generate_from(bytes).to_string())
 }
 
+/// Checks a typed coupon code before it is sent (its check symbol catches a typo): returns it
+/// as `XXXX-XXXX-XXXX-XXXX`, or throws an error whose message is `length`, `character` or
+/// `check` (for a page to say in its own language).
+#[wasm_bindgen(js_name = checkCouponCode)]
+pub fn check_coupon_code(typed: &str) -> Result<String, JsError> {
+    use mykey_core::coupon::{CouponCode, CouponError};
+    CouponCode::parse(typed).map(|c| c.to_string()).map_err(|e| {
+        JsError::new(match e {
+            CouponError::Length(_) => "length",
+            CouponError::Character(_) => "character",
+            CouponError::Check => "check",
+        })
+    })
+}
+
 /// Checks a point amount typed by a user ("100", "1.5"); returns whole points or throws.
 #[wasm_bindgen(js_name = checkPoints)]
 pub fn check_points(amount: &str) -> Result<f64, JsError> {

@@ -6,7 +6,7 @@ export interface CheckoutAppearance {
   fontFamily?: string;
   borderRadius?: string;
 }
-export type CheckoutEvent = 'ready' | 'resize' | 'success' | 'cancel' | 'error';
+export type CheckoutEvent = 'ready' | 'resize' | 'success' | 'cancel' | 'error' | 'assigned';
 export interface CheckoutOptions {
   /** The store's publishable key (`PUT /v1/shops/{shop}/checkout`). */
   publishableKey: string;
@@ -31,3 +31,20 @@ export interface MountedCheckout {
 }
 /** Mounts the checkout widget into `element`. */
 export function mountCheckout(element: Element, options: CheckoutOptions): MountedCheckout;
+/** Mounts a partner's link confirmation (a link session's client secret) into `element`. */
+export function mountLink(element: Element, options: CheckoutOptions): MountedCheckout;
+export interface CouponOptions {
+  /** The partner's publishable key (`PUT /v1/partners/{partner}/embedding`). */
+  publishableKey: string;
+  /** A code to fill in (from a redemption URL or a QR code); the member may type one instead. */
+  code?: string;
+  locale?: 'ja' | 'en';
+  appearance?: CheckoutAppearance;
+  cloudOrigin?: string;
+  onReady?: (detail: {}) => void;
+  onSuccess?: (detail: { code: string; points: number }) => void;
+  onAssigned?: (detail: { municipality: number; points: number }) => void;
+  onError?: (detail: { code: string; message: string }) => void;
+}
+/** Mounts a partner's coupon redemption into `element`. */
+export function mountCoupon(element: Element, options: CouponOptions): MountedCheckout;

@@ -1,4 +1,6 @@
-// mykey checkout loader: mounts the points cloud's checkout widget into a store's page.
+// mykey widget loader: mounts the points cloud's checkout widget into a store's page, or a
+// partner's link confirmation (`mountLink`, the same options) or coupon redemption
+// (`mountCoupon`) into its member page.
 //
 //   import { mountCheckout } from 'https://points.example/app/sdk/checkout.js';
 //   const checkout = mountCheckout(document.getElementById('pay'), {
@@ -13,25 +15,60 @@
 // server. Events: ready, resize ({ height }), success ({ session, state, points }), cancel,
 // error ({ code, message }).
 
-const EVENTS = ['ready', 'resize', 'success', 'cancel', 'error'];
+const EVENTS = ['ready', 'resize', 'success', 'cancel', 'error', 'assigned'];
 const APPEARANCE = ['colorPrimary', 'colorText', 'colorBackground', 'fontFamily', 'borderRadius'];
 
 /** Mounts a checkout into `element`; returns `{ on, off, unmount, frame }`. */
 export function mountCheckout(element, options) {
-  if (typeof Element === 'undefined' || !(element instanceof Element)) throw new TypeError('mountCheckout: element must be a DOM element');
-  const { publishableKey, clientSecret } = options || {};
-  if (!/^pk_[0-9a-f]{64}$/.test(publishableKey || '')) throw new TypeError('mountCheckout: publishableKey must be a pk_ key');
-  const match = /^([0-9a-f-]{36})_secret_[0-9a-f]{64}$/.exec(clientSecret || '');
-  if (!match) throw new TypeError('mountCheckout: clientSecret must be the session\'s client secret');
+  return mount('checkout', 'mountCheckout', element, options);
+}
+
+/**
+ * Mounts a partner's link confirmation into `element` (the client secret of a link session
+ * the partner's server opened for its signed-in member); events as for a checkout, `success`
+ * with `{ session, state: 'linked' }`.
+ */
+export function mountLink(element, options) {
+  return mount('link', 'mountLink', element, options);
+}
+
+/**
+ * Mounts a partner's coupon redemption into `element`: `{ publishableKey, code? }`, the code
+ * typed by the member or passed in (from a redemption URL or a QR code). `success` carries
+ * `{ code, points }`; `assigned` `{ municipality, points }`.
+ */
+export function mountCoupon(element, options) {
+  return mount('coupon', 'mountCoupon', element, options);
+}
+
+function mount(kind, name, element, options) {
+  if (typeof Element === 'undefined' || !(element instanceof Element)) throw new TypeError(`${name}: element must be a DOM element`);
+  const { publishableKey, clientSecret, code } = options || {};
+  if (!/^pk_[0-9a-f]{64}$/.test(publishableKey || '')) throw new TypeError(`${name}: publishableKey must be a pk_ key`);
+  const query = new URLSearchParams({ kind, pk: publishableKey, locale: options.locale === 'en' ? 'en' : 'ja' });
+  let fragment = '';
+  if (kind === 'coupon') {
+    if (code != null && !/^[0-9A-Za-z -]{1,40}$/.test(code)) throw new TypeError(`${name}: code must be a coupon code`);
+    fragment = code ? `code=${code}` : '';
+  } else {
+    const match = /^([0-9a-f-]{36})_secret_[0-9a-f]{64}$/.exec(clientSecret || '');
+    if (!match) throw new TypeError(`${name}: clientSecret must be the session's client secret`);
+    query.set('session', match[1]);
+    fragment = clientSecret;
+  }
   const cloud = new URL(options.cloudOrigin || import.meta.url).origin;
-  const query = new URLSearchParams({ pk: publishableKey, session: match[1], locale: options.locale === 'en' ? 'en' : 'ja' });
   for (const k of APPEARANCE) {
     const v = options.appearance && options.appearance[k];
     if (typeof v === 'string' && v.length <= 100) query.set(k, v);
   }
   const frame = document.createElement('iframe');
-  frame.src = `${cloud}/checkout/frame?${query}#${encodeURIComponent(clientSecret)}`;
-  frame.title = options.locale === 'en' ? 'Pay with municipal points' : '自治体ポイントで支払う';
+  frame.src = `${cloud}/widget/frame?${query}#${encodeURIComponent(fragment)}`;
+  const titles = {
+    checkout: ['自治体ポイントで支払う', 'Pay with municipal points'],
+    link: ['マイキーIDと連携', 'Link with your MyKey ID'],
+    coupon: ['クーポンを自治体ポイントに', 'Redeem a coupon for municipal points'],
+  };
+  frame.title = titles[kind][options.locale === 'en' ? 1 : 0];
   // WebUSB card readers work inside the frame only when the page grants it.
   frame.allow = 'usb';
   frame.style.cssText = 'width:100%;border:0;display:block;height:320px;color-scheme:normal';

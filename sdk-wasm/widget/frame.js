@@ -1,9 +1,12 @@
-// The checkout widget inside its iframe, on the points cloud's own origin: shows the order,
-// signs the resident in (card through the SDK's bridges, or MyKey ID and password) without a
-// cookie, shows the points usable at this store, and confirms. It talks to its parent page
-// only at the store's registered origins (`view.origins`).
+// The widget inside its iframe, on the points cloud's own origin. `kind=checkout`: shows the
+// order, signs the resident in (card through the SDK's bridges, or MyKey ID and password)
+// without a cookie, shows the points usable at this store, and confirms. `kind=link`: shows
+// the partner's member ID, signs the resident in the same way, and confirms the link.
+// `kind=coupon`: checks a typed (or passed) code as it is typed, signs the resident in, shows
+// what the code gives, redeems it and lets the resident assign the reserved points now. It
+// talks to its parent page only at the registered origins (`view.origins`).
 
-import initSdk, { listBridges, connect } from '/app/sdk/mykey_sdk.js';
+import initSdk, { connect, checkCouponCode } from '/app/sdk/mykey_sdk.js';
 
 const T = {
   ja: {
@@ -19,9 +22,26 @@ const T = {
     confirm: (n) => `${n} を使って支払う`, cancel: 'キャンセル', paid: 'お支払いが完了しました。',
     authorized: 'ポイントを確保しました。発送時にストアが確定します。', back: 'ストアに戻る', none: 'このストアで使えるポイントがありません。',
     busy: '処理中…', loading: '読み込み中…',
+    couponTitle: (p) => `${p} のクーポンを自治体ポイントに`, code: 'クーポンコード（16文字）', next: '次へ',
+    codeOk: 'クーポンコードの形式は正しいです。', codeErr: { length: 'クーポンコードは16文字です。', character: '使えない文字があります（0〜9とI・L・O・U以外の英字）。', check: '入力ミスがあります。クーポンと見比べてください。' },
+    noId: 'マイキーIDがない方は', create: 'マイキーIDを作成（新しいタブ）', createBack: '作成したら、ここに戻ってサインインしてください。',
+    gives: (p, d) => `このクーポンで ${p} の留保ポイントを受け取れます（有効期限 ${d}）。`, redeem: '受け取る',
+    redeemed: (p, total, d) => `${p} を受け取りました。留保ポイントは合計 ${total} です。${d} までに自治体を選ばないと、基本自治体のポイントになります。`,
+    assignTitle: '今すぐ自治体を選ぶ', assignTo: '移行先の自治体', assignAmount: '移行するポイント数', assign: '移行する',
+    assigned: (p, m) => `${p} を ${m} のポイントにしました。`, used: 'このクーポンは使用済みです。', expired: 'このクーポンは有効期限が切れています。', another: '別のクーポンを使う',
+    date: (iso) => new Date(iso).toLocaleDateString('ja-JP'),
+    linkTitle: 'マイキーIDと連携', linkWhat: (name, id) => `${name} の会員ID ${id} をあなたのマイキーIDと連携します。`,
+    linkAs: (id) => `${id} と連携`, linkConfirm: '連携する', linked: '連携しました。ポイントの移行などに使われます。', back2: '元のサイトに戻る',
     errors: {
       'insufficient-points': 'ポイントが足りません。使うポイントを減らしてください。',
       'checkout-not-open': 'このお支払いは完了済みか、期限が切れています。ストアでもう一度お試しください。',
+      'link-not-open': 'この連携は完了済みか、期限が切れています。元のサイトでもう一度お試しください。',
+      'coupon-invalid': 'このクーポンコードは使えません。入力ミスがないか確認してください。',
+      'coupon-expired': 'このクーポンは有効期限が切れています。',
+      'coupon-used': 'このクーポンは別の方が使用済みです。',
+      'coupon-elsewhere': 'これは別の会社のクーポンです。自治体ポイントナビのマイページで使えます。',
+      'not-found': 'このサイトは登録されていません。',
+      'service-id-taken': 'この会員IDは別のマイキーIDと連携済みです。そのマイキーIDで連携を解除してください。',
       'login-failed': 'マイキーIDまたはパスワードが違います。',
       'rate-limited': '試行回数が多すぎます。しばらくしてからもう一度お試しください。',
       'card-rejected': 'カードの証明書を確認できませんでした。',
@@ -49,9 +69,26 @@ const T = {
     confirm: (n) => `Pay with ${n}`, cancel: 'Cancel', paid: 'Payment complete.',
     authorized: 'Your points are reserved; the store takes them when it ships.', back: 'Back to the store', none: 'You have no points usable at this store.',
     busy: 'Working…', loading: 'Loading…',
+    couponTitle: (p) => `Turn your ${p} coupon into municipal points`, code: 'Coupon code (16 characters)', next: 'Next',
+    codeOk: 'The coupon code looks right.', codeErr: { length: 'A coupon code has 16 characters.', character: 'It has a character coupon codes do not use (0-9 and A-Z without I, L, O, U).', check: 'It has a typo. Check it against the coupon.' },
+    noId: 'No MyKey ID yet?', create: 'Create a MyKey ID (new tab)', createBack: 'Then come back here and sign in.',
+    gives: (p, d) => `This coupon gives ${p} as reserved points (valid until ${d}).`, redeem: 'Redeem',
+    redeemed: (p, total, d) => `You received ${p}. Your reserved points total ${total}. Unless you choose a municipality by ${d}, they go to your home municipality.`,
+    assignTitle: 'Choose a municipality now', assignTo: 'Municipality', assignAmount: 'Points to move', assign: 'Move',
+    assigned: (p, m) => `${p} moved to ${m}.`, used: 'This coupon was already used.', expired: 'This coupon has expired.', another: 'Use another coupon',
+    date: (iso) => new Date(iso).toLocaleDateString('en-GB'),
+    linkTitle: 'Link with your MyKey ID', linkWhat: (name, id) => `Link your member ID ${id} at ${name} to your MyKey ID.`,
+    linkAs: (id) => `Linking to ${id}`, linkConfirm: 'Link', linked: 'Linked. It is used to bring points in.', back2: 'Back to the site',
     errors: {
       'insufficient-points': 'Not enough points. Use fewer points.',
       'checkout-not-open': 'This payment is already complete or has expired. Please start again at the store.',
+      'link-not-open': 'This link is already complete or has expired. Please start again on the site.',
+      'coupon-invalid': 'This coupon code cannot be used. Check it for typos.',
+      'coupon-expired': 'This coupon has expired.',
+      'coupon-used': 'Someone else already used this coupon.',
+      'coupon-elsewhere': 'This is another company\'s coupon. Use it on your point-navi page.',
+      'not-found': 'This site is not registered.',
+      'service-id-taken': 'This member ID is linked to another MyKey ID. Cut that link first.',
       'login-failed': 'The MyKey ID or the password is wrong.',
       'rate-limited': 'Too many tries. Please wait a while and try again.',
       'card-rejected': 'The card\'s certificate could not be accepted.',
@@ -70,7 +107,15 @@ const T = {
 
 const params = new URLSearchParams(location.search);
 const session = params.get('session') || '';
-const clientSecret = decodeURIComponent(location.hash.slice(1));
+const kind = ['link', 'coupon'].includes(params.get('kind')) ? params.get('kind') : 'checkout';
+const base = { checkout: `/v1/checkout/sessions/${session}`, link: `/v1/link-sessions/${session}`, coupon: '/v1/coupon-widget' }[kind];
+const publishableKey = params.get('pk') || '';
+// The fragment: a session's client secret, or a coupon code passed in (`code=…`).
+const fragment = decodeURIComponent(location.hash.slice(1));
+const clientSecret = kind === 'coupon' ? '' : fragment;
+const passedCode = kind === 'coupon' && fragment.startsWith('code=') ? fragment.slice(5) : '';
+/** What authorises the widget's requests: the session's client secret, or the partner's key. */
+const auth = () => (kind === 'coupon' ? { publishable_key: publishableKey } : { client_secret: clientSecret });
 // The secret stays in memory only: out of the address bar, history and any later referrer.
 history.replaceState(null, '', location.pathname + location.search);
 let locale = params.get('locale') === 'en' ? 'en' : 'ja';
@@ -117,7 +162,7 @@ function el(tag, attrs = {}, ...children) {
 async function api(path, body) {
   let res;
   try {
-    res = await fetch(`/v1/checkout/sessions/${session}/${path}`, {
+    res = await fetch(`${base}/${path}`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'omit',
     });
   } catch {
@@ -213,6 +258,14 @@ function render() {
     root.replaceChildren(el('h1', {}, t.title), el('p', { class: 'error', role: 'alert' }, state.error));
     return;
   }
+  if (kind === 'link') {
+    renderLink();
+    return;
+  }
+  if (kind === 'coupon') {
+    renderCoupon();
+    return;
+  }
   const head = [el('h1', {}, `${view.shop_name} — ${t.title}`), orderTable()];
   if (state.step === 'done') {
     const text = state.result.state === 'authorized' ? t.authorized : t.paid;
@@ -226,14 +279,40 @@ function render() {
     el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
 }
 
+function renderLink() {
+  const head = [el('h1', {}, t.linkTitle), el('p', {}, t.linkWhat(view.service_name, view.service_id))];
+  if (state.step === 'done') {
+    const back = view.return_url ? el('a', { href: view.return_url, target: '_top' }, t.back2) : null;
+    root.replaceChildren(...head, el('p', { class: 'ok', role: 'status' }, t.linked), back);
+    return;
+  }
+  const body = state.step === 'sign-in'
+    ? signInForm()
+    : [el('p', {}, t.linkAs(signedIn.mykey_id)),
+      el('form', { onsubmit: onLink }, el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.linkConfirm))];
+  root.replaceChildren(...head, errorBox(), ...body,
+    el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
+}
+
+async function onLink(ev) {
+  ev.preventDefault();
+  set({ busy: true, error: null });
+  try {
+    const done = await api('confirm', { client_secret: clientSecret, grant: signedIn.grant });
+    set({ step: 'done', busy: false });
+    tell('success', { session, state: done.state });
+  } catch (e) {
+    fail(e);
+  }
+}
+
 async function onPassword(ev) {
   ev.preventDefault();
   const f = new FormData(ev.target);
   set({ busy: true, error: null });
   try {
-    signedIn = await api('sign-in', { client_secret: clientSecret, password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
-    set({ step: 'pay', busy: false });
-    root.querySelector('input[name=account]')?.focus();
+    signedIn = await api('sign-in', { ...auth(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
+    await signedInNext();
   } catch (e) {
     fail(e);
   }
@@ -249,12 +328,134 @@ async function onCard(ev) {
     const bridge = await connect(state.bridge || 'virtual', {});
     const tries = await bridge.pinTriesLeft();
     if (tries.status === 'blocked') throw { code: 'pin_blocked' };
-    const { nonce } = await api('nonce', { client_secret: clientSecret });
+    const { nonce } = await api('nonce', auth());
     const token = await bridge.authenticate(nonce, pin);
-    signedIn = await api('sign-in', { client_secret: clientSecret, card: { nonce, token } });
-    set({ step: 'pay', busy: false });
+    signedIn = await api('sign-in', { ...auth(), card: { nonce, token } });
+    await signedInNext();
   } catch (e) {
     fail(e && e.code ? e : { code: 'other' });
+  }
+}
+
+/** After signing in: pay, confirm the link, or look the coupon up. */
+async function signedInNext() {
+  if (kind === 'coupon') {
+    await lookUp();
+    return;
+  }
+  set({ step: 'pay', busy: false });
+  root.querySelector('input[name=account]')?.focus();
+}
+
+// ----- the coupon widget -----
+
+/** The code as typed: its display form, or the key of the sentence saying what is wrong. */
+function checkCode(typed) {
+  try {
+    return { code: checkCouponCode(typed) };
+  } catch (e) {
+    return { problem: String(e.message || 'check') };
+  }
+}
+
+function renderCoupon() {
+  const head = [el('h1', {}, t.couponTitle(view.partner_name))];
+  if (state.step === 'code') {
+    const checked = state.typed ? checkCode(state.typed) : null;
+    const hint = checked && (checked.code
+      ? el('p', { id: 'code-hint', class: 'ok' }, t.codeOk)
+      : el('p', { id: 'code-hint', class: 'error' }, t.codeErr[checked.problem] || t.codeErr.check));
+    root.replaceChildren(...head, errorBox(),
+      el('form', { onsubmit: onCode },
+        el('label', { for: 'code' }, t.code),
+        el('input', {
+          id: 'code', name: 'code', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', required: true, maxlength: '40',
+          value: state.typed || '', 'aria-describedby': 'code-hint', 'aria-invalid': checked && !checked.code ? 'true' : false,
+          oninput: (e) => { state.typed = e.target.value; const pos = e.target.selectionStart; render(); const i = root.querySelector('#code'); i.focus(); i.setSelectionRange(pos, pos); },
+        }),
+        hint,
+        el('button', { class: 'primary', type: 'submit', disabled: !(checked && checked.code) }, t.next)));
+    return;
+  }
+  if (state.step === 'sign-in') {
+    root.replaceChildren(...head, el('p', {}, state.code), errorBox(), ...signInForm(),
+      el('p', {}, t.noId, ' ', el('a', { href: '/app/create', target: '_blank', rel: 'noopener' }, t.create), ' ', t.createBack));
+    return;
+  }
+  if (state.step === 'preview') {
+    const p = state.preview;
+    const blocked = p.state !== 'issued';
+    root.replaceChildren(...head, el('p', {}, t.payer(signedIn.mykey_id)), errorBox(),
+      el('p', { role: 'status' }, blocked ? (p.state === 'redeemed' ? t.used : t.expired) : t.gives(t.pt(p.points), t.date(p.expires_at))),
+      blocked
+        ? el('button', { type: 'button', class: 'secondary', onclick: () => set({ step: 'code', typed: '', error: null }) }, t.another)
+        : el('form', { onsubmit: onRedeem }, el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.redeem)));
+    return;
+  }
+  // Redeemed: what arrived, when it moves home, and where it may go now.
+  const r = state.redeemed;
+  const options = r.municipalities.map((m) => el('option', { value: String(m.id) }, `${m.prefecture} ${m.name === m.prefecture ? '' : m.name}`.trim()));
+  root.replaceChildren(...head, el('p', { class: 'ok', role: 'status' }, t.redeemed(t.pt(r.points), t.pt(r.reserved), t.date(r.moves_home_at))),
+    errorBox(),
+    state.assigned
+      ? el('p', { class: 'ok', role: 'status' }, state.assigned)
+      : el('form', { onsubmit: onAssign, 'aria-labelledby': 'assign-title' },
+        el('h2', { id: 'assign-title' }, t.assignTitle),
+        el('label', { for: 'assign-to' }, t.assignTo), el('select', { id: 'assign-to', name: 'municipality', required: true }, options),
+        el('label', { for: 'assign-amount' }, t.assignAmount),
+        el('input', { id: 'assign-amount', name: 'amount', type: 'number', min: '1', max: String(r.reserved), value: String(r.reserved), required: true, inputmode: 'numeric' }),
+        el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.assign)),
+    el('button', { type: 'button', class: 'secondary', onclick: () => set({ step: 'code', typed: '', redeemed: null, assigned: null, error: null }) }, t.another));
+}
+
+function onCode(ev) {
+  ev.preventDefault();
+  const checked = checkCode(state.typed || '');
+  if (!checked.code) return;
+  if (signedIn) {
+    set({ code: checked.code, error: null, busy: true });
+    lookUp();
+  } else {
+    set({ code: checked.code, step: 'sign-in', error: null });
+  }
+}
+
+async function lookUp() {
+  try {
+    const preview = await api('preview', { ...auth(), grant: signedIn.grant, code: state.code });
+    set({ step: 'preview', preview, busy: false });
+  } catch (e) {
+    if (e.code === 'unauthenticated') signedIn = null;
+    set({ step: signedIn ? 'code' : 'sign-in', busy: false, error: message(e) });
+    tell('error', { code: e.code, message: message(e) });
+  }
+}
+
+async function onRedeem(ev) {
+  ev.preventDefault();
+  set({ busy: true, error: null });
+  try {
+    const redeemed = await api('redeem', { ...auth(), grant: signedIn.grant, code: state.code });
+    set({ step: 'redeemed', redeemed, busy: false, assigned: null });
+    tell('success', { code: redeemed.code, points: redeemed.points });
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function onAssign(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const municipality = Number(f.get('municipality'));
+  const amount = Number(f.get('amount'));
+  set({ busy: true, error: null });
+  try {
+    await api('assign', { ...auth(), grant: signedIn.grant, id: crypto.randomUUID(), municipality, amount });
+    const m = state.redeemed.municipalities.find((x) => x.id === municipality);
+    set({ busy: false, assigned: t.assigned(t.pt(amount), m ? m.name : '') });
+    tell('assigned', { municipality, points: amount });
+  } catch (e) {
+    fail(e);
   }
 }
 
@@ -276,7 +477,7 @@ async function onConfirm(ev) {
 
 async function start() {
   try {
-    view = await api('view', { client_secret: clientSecret });
+    view = await api('view', auth());
   } catch (e) {
     set({ step: 'fatal', error: message(e) });
     return;
@@ -290,9 +491,17 @@ async function start() {
     set({ step: 'fatal', error: t.errors.origin });
     return;
   }
+  if (kind === 'coupon') {
+    sdk = initSdk();
+    await sdk;
+    set({ step: 'code', typed: passedCode });
+    tell('ready', {});
+    return;
+  }
   if (view.state !== 'open') {
-    set({ step: 'fatal', error: t.errors['checkout-not-open'] });
-    tell('error', { code: 'checkout-not-open', message: t.errors['checkout-not-open'] });
+    const code = kind === 'link' ? 'link-not-open' : 'checkout-not-open';
+    set({ step: 'fatal', error: t.errors[code] });
+    tell('error', { code, message: t.errors[code] });
     return;
   }
   set({ step: 'sign-in' });

@@ -28,9 +28,12 @@ pub enum Failure {
     /// Reading point-navi's directory or search.
     #[error("the server failed to read the directory")]
     Directory(#[source] Cause),
-    /// Storing or reading a checkout session, a store's checkout settings or its events.
+    /// Storing or reading a checkout session or its refunds.
     #[error("the server failed to store the checkout; send the request again")]
     Checkout(#[source] Cause),
+    /// Storing or reading a store's or partner's embedding settings, secrets or events.
+    #[error("the server failed to store the embedding settings or events; send the request again")]
+    Embedding(#[source] Cause),
 }
 
 impl Failure {
@@ -76,6 +79,7 @@ makers! {
     coupons => Coupons,
     directory => Directory,
     checkout => Checkout,
+    embedding => Embedding,
 }
 
 #[cfg(test)]

@@ -132,24 +132,11 @@ pub async fn serve_with(
             }
         });
     }
-    let coupons = services::coupons::Coupons::new(engine.clone(), coupon_key, origin.as_deref().unwrap_or(""));
-    let checkout = std::sync::Arc::new(services::checkout::Checkout::new(
-        engine.clone(),
-        identity.clone(),
-        checkout_key(&coupon_key),
-    ));
-    tokio::spawn(checkout.clone().run());
-    tokio::spawn(outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()));
+    let services = http::Services::new(engine.clone(), identity.clone(), coupon_key, origin);
+    services.start_background()?;
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
-    let services = http::Services {
-        engine: engine.clone(),
-        identity: identity.clone(),
-        coupons: std::sync::Arc::new(coupons),
-        checkout,
-        origin,
-    };
     let router = http::router(services, site.web_dir, site.trusted_proxies, extra);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
@@ -168,13 +155,6 @@ pub async fn serve_with(
         }
     });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.context("serving HTTP")
-}
-
-/// The key checkout's client secrets derive from: the coupon key's, separated by purpose, so
-/// one key file serves both and neither derivation says anything about the other.
-fn checkout_key(coupon_key: &[u8; 32]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::new().chain_update(b"mykey checkout key\0").chain_update(coupon_key).finalize().into()
 }
 
 /// Binds a listener with a readable error.

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use mykey_core::api::{
-    CheckoutEvent, CheckoutSessionCreated, CheckoutSessionRequest, CheckoutSettings, LineItem, Refund, RefundRequest,
+    CheckoutEvent, CheckoutSessionCreated, CheckoutSessionRequest, EmbedSettings, LineItem, Refund, RefundRequest,
     WebhookSecret,
 };
 use mykey_core::rules::WEBHOOK_TOLERANCE_SECONDS;
@@ -40,7 +40,7 @@ impl PointsCloud {
         let base = base.trim_end_matches('/').to_owned();
         let body = serde_json::json!({"origins": [origin], "webhook_url": format!("{origin}/webhooks")});
         let res = http.put(format!("{base}/v1/shops/{shop}/checkout")).bearer_auth(&key).json(&body).send().await;
-        let settings: CheckoutSettings = answer(res.context("registering with the points cloud")?).await?;
+        let settings: EmbedSettings = answer(res.context("registering with the points cloud")?).await?;
         let res = http.post(format!("{base}/v1/shops/{shop}/webhook-secrets")).bearer_auth(&key).send().await?;
         let secret: WebhookSecret = answer(res).await?;
         Ok(PointsCloud {

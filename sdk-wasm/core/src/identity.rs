@@ -288,7 +288,8 @@ api_type! {
 api_type! {
     /// A service ID linked to a MyKey ID: a partner's member number (ID linkage, points come
     /// in) or an online service's member ID (points are spent there). One of `partner` and
-    /// `online_service` is set.
+    /// `online_service` is set. Only a proven link (confirmed through the partner's link
+    /// session) carries points; an unproven one was typed on my page before links were proven.
     pub struct ServiceLink {
         /// The link.
         pub id: uuid::Uuid,
@@ -298,20 +299,10 @@ api_type! {
         pub online_service: Option<i64>,
         /// The partner's or the online service's member ID for this resident.
         pub service_id: String,
+        /// Proven by the partner's link session (else typed on my page earlier: no points move).
+        pub proven: bool,
         /// Linked at.
         pub created_at: DateTime<Utc>,
-    }
-}
-
-api_type! {
-    /// `POST /v1/me/service-links`: name exactly one of `partner` and `online_service`.
-    pub struct ServiceLinkRequest {
-        /// A partner using ID linkage.
-        pub partner: Option<i64>,
-        /// An online shop or crowdfunding site.
-        pub online_service: Option<i64>,
-        /// The member ID the partner or the online service gave the resident.
-        pub service_id: String,
     }
 }
 
@@ -324,10 +315,10 @@ pub enum LinkTarget {
     OnlineService(i64),
 }
 
-impl ServiceLinkRequest {
+impl LinkTarget {
     /// The partner or online service named, when exactly one is.
-    pub fn target(&self) -> Option<LinkTarget> {
-        match (self.partner, self.online_service) {
+    pub fn of(partner: Option<i64>, online_service: Option<i64>) -> Option<LinkTarget> {
+        match (partner, online_service) {
             (Some(p), None) => Some(LinkTarget::Partner(p)),
             (None, Some(o)) => Some(LinkTarget::OnlineService(o)),
             _ => None,

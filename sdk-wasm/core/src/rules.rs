@@ -19,8 +19,13 @@ pub const CHECKOUT_OPEN_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 60..=24 *
 /// Checkout with manual capture: seconds confirmed points stay held unless the store asks
 /// otherwise; at most the ledger's longest hold.
 pub const CHECKOUT_HOLD_SECONDS: u32 = 7 * 24 * 3600;
-/// Minutes a resident's sign-in inside the checkout widget may confirm that session.
-pub const CHECKOUT_GRANT_MINUTES: i64 = 15;
+/// Minutes a resident's sign-in inside a widget (checkout, link, coupon) lasts.
+pub const WIDGET_GRANT_MINUTES: i64 = 15;
+/// Member links: seconds an unconfirmed link session stays open unless its creator asks
+/// otherwise.
+pub const LINK_OPEN_SECONDS: u32 = 30 * 60;
+/// Member links: the shortest and longest time a link session may stay open, in seconds.
+pub const LINK_OPEN_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 60..=24 * 3600;
 /// Hours a rotated webhook secret keeps signing beside the new one.
 pub const WEBHOOK_SECRET_OVERLAP_HOURS: i64 = 24;
 /// Days a webhook delivery is retried, with exponential back-off, before it is marked failed.

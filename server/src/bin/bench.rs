@@ -733,7 +733,6 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
 
 /// [`Mode::Checkout`]: confirmed checkouts per second, confirm latency, and confirm to webhook.
 async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: bool) -> anyhow::Result<()> {
-    use mykey_server::services::checkout::Checkout;
     let ledger = LedgerService::open(url).await?;
     let engine = ledger.engine.clone();
     let shops = setup_ledger(&engine, clients, 1).await?;
@@ -759,25 +758,16 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     tokio::spawn(async move { axum::serve(hook_listener, hook).await });
 
     let identity = Arc::new(mykey_server::services::identity::Identity::new(engine.clone(), None));
-    let checkout = Arc::new(Checkout::new(engine.clone(), identity.clone(), [7; 32]));
-    let settings = mykey_core::api::CheckoutSettingsRequest {
+    let services = mykey_server::http::Services::new(engine.clone(), identity, [8; 32], None);
+    let embedding = services.embedding.clone();
+    let settings = mykey_core::api::EmbedSettingsRequest {
         origins: vec!["http://127.0.0.2:8090".into()],
         webhook_url: Some(hook_url),
     };
-    checkout.put_settings(shop, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
-    checkout.rotate_secret(shop).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
-    tokio::spawn(checkout.clone().run());
-    tokio::spawn(
-        mykey_server::outbox::webhooks::Deliverer::new(engine.store().pool().clone())?.run(checkout.events_written()),
-    );
-    let coupons = Arc::new(mykey_server::services::coupons::Coupons::new(engine.clone(), [8; 32], ""));
-    let services = mykey_server::http::Services {
-        engine: engine.clone(),
-        identity,
-        coupons,
-        checkout: checkout.clone(),
-        origin: None,
-    };
+    let owner = mykey_server::services::embedding::Owner::Store(shop);
+    embedding.put_settings(owner, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    embedding.rotate_secret(owner).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    services.start_background()?;
     let router = mykey_server::http::router(services, None, vec![], axum::Router::new());
     let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -828,7 +818,7 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for (resident, mut ready) in (1..=clients as i64).zip(opened) {
-        let (base, key, checkout) = (base.clone(), key.clone(), checkout.clone());
+        let (base, key, embedding) = (base.clone(), key.clone(), embedding.clone());
         set.spawn(async move {
             let http = reqwest::Client::new();
             let mut latencies = Vec::new();
@@ -840,7 +830,8 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
                     (true, Some(s)) => s,
                     (true, None) => anyhow::bail!("a client ran out of opened sessions: open more ahead"),
                 };
-                let grant = checkout.testing_grant(id, resident);
+                let grant =
+                    embedding.testing_grant(mykey_server::services::embedding::GrantScope::Session(id), resident);
                 let body = serde_json::json!({"client_secret": secret, "grant": grant, "points": 100});
                 // As the widget's frame sends it: from the points cloud's own origin.
                 let res = http

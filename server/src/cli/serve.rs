@@ -73,7 +73,7 @@ impl CardArgs {
     /// The site's origin: `--origin`, or a loopback server's own address.
     fn site_origin(&self, bound: SocketAddr) -> anyhow::Result<String> {
         match &self.origin {
-            Some(o) => mykey_server::services::checkout::parse_origin(o)
+            Some(o) => mykey_server::services::embedding::parse_origin(o)
                 .map_err(|p| anyhow::anyhow!("--origin {o:?}: {}", p.detail)),
             None if bound.ip().is_loopback() => Ok(format!("http://{bound}")),
             None => bail!(

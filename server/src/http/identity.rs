@@ -14,7 +14,7 @@ use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 
 use crate::http::error::ApiError;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{client_ip, JsonBody};
 use crate::http::state::AppState;
 use crate::services::identity::NewSession;
 use crate::time;
@@ -39,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/mykey-id", post(me_mykey_id))
         .route("/v1/me/revoke", post(me_revoke))
         .route("/v1/me/card", post(me_card))
-        .route("/v1/me/service-links", get(me_links).post(me_link))
+        .route("/v1/me/service-links", get(me_links))
         .route("/v1/me/service-links/{link}/revoke", post(me_unlink))
         .route("/v1/partners/{partner}/linked-conversions", post(linked_conversion))
         .route("/v1/shops/{shop}/linked-payments", post(linked_payment))
@@ -265,26 +265,18 @@ async fn me_links(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Js
     Ok(Json(s.identity.links(auth.resident).await?))
 }
 
-/// Links a partner's (ID linkage) or an online service's member ID to the session's MyKey ID.
-#[utoipa::path(post, path = "/v1/me/service-links", security(("session" = [])), tag = "identity", request_body = ServiceLinkRequest,
-    responses((status = 201, body = ServiceLink), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn me_link(
-    State(s): State<AppState>,
-    auth: ResidentAuth,
-    JsonBody(r): JsonBody<ServiceLinkRequest>,
-) -> ApiResult<(StatusCode, Json<ServiceLink>)> {
-    Ok((StatusCode::CREATED, Json(s.identity.link(auth.resident, &r).await?)))
-}
-
-/// Revokes a linked service ID.
+/// Cuts a linked service ID (the password again); the partner's server hears of it.
 #[utoipa::path(post, path = "/v1/me/service-links/{link}/revoke", security(("session" = [])), tag = "identity",
-    params(("link" = uuid::Uuid, Path, description = "The link")), responses((status = 204), (status = 404, body = Problem)))]
+    request_body = Revocation, params(("link" = uuid::Uuid, Path, description = "The link")),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
 async fn me_unlink(
     State(s): State<AppState>,
     auth: ResidentAuth,
+    parts: axum::http::request::Parts,
     axum::extract::Path(link): axum::extract::Path<uuid::Uuid>,
+    JsonBody(r): JsonBody<Revocation>,
 ) -> ApiResult<StatusCode> {
-    s.identity.unlink(auth.resident, link).await?;
+    s.links.unlink(auth.resident, link, &r.password, client_ip(&parts)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -403,7 +395,6 @@ async fn me_patron_unlink(
     me_revoke,
     me_card,
     me_links,
-    me_link,
     me_unlink,
     linked_conversion,
     linked_payment,

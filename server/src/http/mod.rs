@@ -22,6 +22,7 @@ pub(crate) mod checkout;
 #[cfg(feature = "demo")]
 pub mod demo_cards;
 mod directory;
+pub(crate) mod embedding;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -29,6 +30,7 @@ mod ledger;
 mod log;
 pub mod openapi;
 mod ops;
+mod partners;
 pub mod state;
 
 pub use extract::MAX_BODY_BYTES;
@@ -44,8 +46,50 @@ pub struct Services {
     pub coupons: Arc<crate::services::coupons::Coupons>,
     /// Store checkout.
     pub checkout: Arc<crate::services::checkout::Checkout>,
+    /// What stores' and partners' widgets share.
+    pub embedding: Arc<crate::services::embedding::Embedding>,
+    /// Partners' link sessions.
+    pub links: Arc<crate::services::links::Links>,
     /// The site's origin (`ServeConfig::origin`).
     pub origin: Option<String>,
+}
+
+impl Services {
+    /// The services over `engine` and `identity`: coupon codes, checkout and link secrets
+    /// derive from `coupon_key`; `origin` is the site's.
+    pub fn new(engine: Engine, identity: Arc<Identity>, coupon_key: [u8; 32], origin: Option<String>) -> Services {
+        use crate::services::{checkout::Checkout, coupons::Coupons, embedding::Embedding, links::Links};
+        let embedding = Arc::new(Embedding::new(engine.clone(), identity.clone()));
+        let checkout = Arc::new(Checkout::new(
+            engine.clone(),
+            embedding.clone(),
+            derived_key(&coupon_key, b"mykey checkout key\0"),
+        ));
+        let links = Arc::new(Links::new(
+            engine.clone(),
+            embedding.clone(),
+            identity.clone(),
+            derived_key(&coupon_key, b"mykey links key\0"),
+        ));
+        let coupons =
+            Arc::new(Coupons::new(engine.clone(), coupon_key, origin.as_deref().unwrap_or(""), embedding.clone()));
+        Services { engine, identity, coupons, checkout, embedding, links, origin }
+    }
+
+    /// Starts what runs beside requests: checkout's expiries and recoveries, webhook deliveries.
+    pub fn start_background(&self) -> anyhow::Result<()> {
+        tokio::spawn(self.checkout.clone().run());
+        let deliverer = crate::outbox::webhooks::Deliverer::new(self.engine.store().pool().clone())?;
+        tokio::spawn(deliverer.run(self.embedding.events_written()));
+        Ok(())
+    }
+}
+
+/// A key for the purpose `label` names, from the coupon key: one key file serves them all, and
+/// no derived key says anything about another.
+fn derived_key(coupon_key: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(label).chain_update(coupon_key).finalize().into()
 }
 
 /// The router with every route, and `extra` routes (the demo's) under the same layers.
@@ -55,13 +99,15 @@ pub fn router(
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
 ) -> Router {
-    let Services { engine, identity, coupons, checkout, origin } = services;
+    let Services { engine, identity, coupons, checkout, embedding, links, origin } = services;
     let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,
         identity,
         coupons,
         checkout,
+        embedding,
+        links,
         origin,
         catalog,
         keys: Arc::new(KeyCache::default()),
@@ -99,6 +145,8 @@ pub fn router(
         .merge(directory::routes())
         .merge(admin::routes())
         .merge(checkout::routes())
+        .merge(embedding::routes())
+        .merge(partners::routes())
         .merge(log::routes())
         .merge(crate::http::identity::routes())
         .merge(extra)

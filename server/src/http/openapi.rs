@@ -19,6 +19,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::http::identity::IdentityDoc::openapi());
     doc.merge(super::checkout::CheckoutDoc::openapi());
+    doc.merge(super::embedding::EmbeddingDoc::openapi());
+    doc.merge(super::partners::PartnersDoc::openapi());
     Conformance.modify(&mut doc);
     doc
 }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub(crate) identity: Arc<Identity>,
     pub(crate) coupons: Arc<crate::services::coupons::Coupons>,
     pub(crate) checkout: Arc<crate::services::checkout::Checkout>,
+    pub(crate) embedding: Arc<crate::services::embedding::Embedding>,
+    pub(crate) links: Arc<crate::services::links::Links>,
     /// The site's origin (`ServeConfig::origin`); none: the address a request was sent to.
     pub(crate) origin: Option<String>,
     pub(crate) catalog: crate::services::catalog::Catalog,

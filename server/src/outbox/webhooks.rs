@@ -1,5 +1,6 @@
-//! Webhooks: checkout events, written to `webhook_events` in the same transaction as the
-//! session change that caused them, are posted to the store's server, signed
+//! Webhooks: a store's checkout events and a partner's redemption and link events, written to
+//! `webhook_events` in the same transaction as the change that caused them, are posted to the
+//! owner's server, signed
 //! (`mykey_core::webhook`), until it answers 2xx; failures are tried again with exponential
 //! back-off for [`WEBHOOK_RETRY_DAYS`] from the event (or its last resend), then marked failed.
 
@@ -12,14 +13,14 @@ use sqlx::AnyPool;
 
 use std::collections::HashMap;
 
-use crate::store::checkout::{self as store, Attempt, StoredEvent};
+use crate::store::embedding::{self as store, Attempt, Owner, StoredEvent};
 use crate::time::{self, Micros, DAY, SECOND};
 
 /// Events tried per round.
 pub const PER_ROUND: i64 = 512;
 /// Deliveries under way at once.
 pub const AT_ONCE: usize = 32;
-/// A store's server has this long to answer.
+/// An owner's server has this long to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The first retry waits this long; each next one twice as long, up to [`LONGEST_WAIT`].
 pub const FIRST_WAIT: Micros = 10 * SECOND;
@@ -39,7 +40,7 @@ pub fn next_attempt(retry_from: Micros, attempts: i64, now: Micros) -> Option<Mi
     (at <= retry_from + WEBHOOK_RETRY_DAYS * DAY).then_some(at)
 }
 
-/// Posts due events to stores' servers.
+/// Posts due events to stores' and partners' servers.
 pub struct Deliverer {
     pool: AnyPool,
     client: reqwest::Client,
@@ -54,15 +55,16 @@ impl Deliverer {
     pub fn new(pool: AnyPool) -> anyhow::Result<Deliverer> {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
-            // A store's server answers where it is; a redirect could send the event elsewhere.
+            // An owner's server answers where it is; a redirect could send the event elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Deliverer { pool, client, unrecorded: Default::default() })
     }
 
-    /// One round: tries the due events; returns how many it tried. One session's events
-    /// go one after another, in the order they happened, sessions in parallel; a retried event
-    /// may arrive after later ones, so stores read the state from the session in the event.
+    /// One round: tries the due events; returns how many it tried. One subject's events (a
+    /// session's, a redemption's) go one after another, in the order they happened, subjects
+    /// in parallel; a retried event may arrive after later ones, so receivers read the state
+    /// from the object in the event.
     /// The round's tries are recorded in one transaction, beside the next rounds.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = time::now();
@@ -75,30 +77,30 @@ impl Deliverer {
             let unrecorded = self.unrecorded.lock().expect("not poisoned");
             due.into_iter().filter(|e| !unrecorded.contains(&e.id)).take(PER_ROUND as usize).collect()
         };
-        let mut targets: HashMap<i64, Option<(String, Vec<String>)>> = HashMap::new();
-        for shop in due.iter().map(|e| e.shop) {
-            if let std::collections::hash_map::Entry::Vacant(v) = targets.entry(shop) {
-                let url = store::settings(&self.pool, shop).await?.and_then(|s| s.webhook_url);
+        let mut targets: HashMap<Owner, Option<(String, Vec<String>)>> = HashMap::new();
+        for owner in due.iter().map(|e| e.owner) {
+            if let std::collections::hash_map::Entry::Vacant(v) = targets.entry(owner) {
+                let url = store::settings(&self.pool, owner).await?.and_then(|s| s.webhook_url);
                 let retired_after = now - WEBHOOK_SECRET_OVERLAP_HOURS * 3600 * SECOND;
-                let secrets = store::signing_secrets(&self.pool, shop, retired_after).await?;
+                let secrets = store::signing_secrets(&self.pool, owner, retired_after).await?;
                 v.insert(url.map(|u| (u, secrets)));
             }
         }
-        let mut per_session: Vec<Vec<StoredEvent>> = Vec::new();
+        let mut per_subject: Vec<Vec<StoredEvent>> = Vec::new();
         let mut place: HashMap<uuid::Uuid, usize> = HashMap::new();
         for e in due {
-            let i = *place.entry(e.session).or_insert_with(|| {
-                per_session.push(Vec::new());
-                per_session.len() - 1
+            let i = *place.entry(e.subject).or_insert_with(|| {
+                per_subject.push(Vec::new());
+                per_subject.len() - 1
             });
-            per_session[i].push(e);
+            per_subject[i].push(e);
         }
         let targets = &targets;
-        let attempts: Vec<Attempt> = futures_util::stream::iter(per_session)
+        let attempts: Vec<Attempt> = futures_util::stream::iter(per_subject)
             .map(|events| async move {
                 let mut tried = Vec::new();
                 for e in events {
-                    tried.push(self.deliver(&e, targets.get(&e.shop).and_then(Option::as_ref)).await);
+                    tried.push(self.deliver(&e, targets.get(&e.owner).and_then(Option::as_ref)).await);
                 }
                 tried
             })
@@ -130,9 +132,9 @@ impl Deliverer {
     async fn deliver(&self, e: &StoredEvent, target: Option<&(String, Vec<String>)>) -> Attempt {
         let now = time::now();
         let outcome = match target {
-            None => Err("the store has no webhook URL".to_owned()),
+            None => Err("no webhook URL is registered".to_owned()),
             Some((_, secrets)) if secrets.is_empty() => {
-                Err("the store has no webhook secret (POST /v1/shops/{shop}/webhook-secrets)".to_owned())
+                Err(format!("no webhook secret was made (POST {}/webhook-secrets)", e.owner.path()))
             }
             Some((url, secrets)) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -147,16 +149,16 @@ impl Deliverer {
                     .await;
                 match sent {
                     Ok(r) if r.status().is_success() => Ok(()),
-                    Ok(r) => Err(format!("the store's server answered {}", r.status())),
+                    Ok(r) => Err(format!("the server answered {}", r.status())),
                     Err(err) => Err(format!("posting failed: {}", chain(&err))),
                 }
             }
         };
         let delivered = outcome.is_ok();
-        // Bounded: it is stored and shown to the store.
+        // Bounded: it is stored and shown to the owner.
         let error = outcome.err().map(|t| t.chars().take(500).collect::<String>());
         if let Some(err) = &error {
-            tracing::info!(event = %e.id, shop = e.shop, attempts = e.attempts + 1, error = err.as_str(), "webhook not delivered");
+            tracing::info!(event = %e.id, owner = e.owner.key(), attempts = e.attempts + 1, error = err.as_str(), "webhook not delivered");
         }
         Attempt {
             id: e.id,

@@ -6,11 +6,18 @@
 //! retry replays it, and two residents can never both get the points.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use mykey_core::api::ConversionRequest;
+use mykey_core::api::{
+    AccountKind, AssignmentRequest, BatchCode, ConversionRequest, CouponPreview, CouponRedeemed, CouponState,
+    CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent, PartnerEventType,
+    RedemptionNotice, WidgetSignedIn,
+};
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
+use mykey_core::identity::NonceIssued;
+use mykey_core::rules::RESERVED_WAIT_DAYS;
 use mykey_core::text::Memo;
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
@@ -19,8 +26,11 @@ use uuid::Uuid;
 use crate::auth::FailureCounter;
 use crate::engine::{Answer, Engine, Request};
 use crate::failure;
+use crate::services::coupon_sheet::{self, SheetHeading};
+use crate::services::embedding::{origins_of, Embedding, GrantScope, Owner};
 use crate::store::coupons as store;
-use crate::time::{self, Micros};
+use crate::store::embedding::NewEvent;
+use crate::time::{self, Micros, DAY};
 
 /// Most codes in one batch.
 pub const MAX_BATCH_CODES: u32 = 10_000;
@@ -34,6 +44,8 @@ pub const REDEEM_WINDOW: Duration = Duration::from_secs(3600);
 /// Issues and redeems coupon codes.
 pub struct Coupons {
     engine: Engine,
+    /// The coupon widget's sign-in and the partner's events.
+    embedding: Arc<Embedding>,
     key: [u8; 32],
     /// Where `url` delivery links point (the site's origin), e.g. `https://mykey.example`.
     origin: String,
@@ -63,9 +75,10 @@ fn code_hash(code: &CouponCode) -> String {
 
 impl Coupons {
     /// Coupons over `engine`'s database, with the secret `key` that codes derive from.
-    pub fn new(engine: Engine, key: [u8; 32], origin: &str) -> Coupons {
+    pub fn new(engine: Engine, key: [u8; 32], origin: &str, embedding: Arc<Embedding>) -> Coupons {
         Coupons {
             engine,
+            embedding,
             key,
             origin: origin.trim_end_matches('/').to_owned(),
             per_resident: FailureCounter::new(FAILED_REDEMPTIONS_PER_RESIDENT, REDEEM_WINDOW),
@@ -97,19 +110,10 @@ impl Coupons {
         if expires_at <= time::now() {
             return Err(Problem::new(ProblemKind::InvalidRequest, "expires_at is in the past"));
         }
-        match self.engine.tables().await?.exchange_method(partner).await.map_err(failure::coupons)? {
-            None => {
-                return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")))
-            }
-            // An ID-linkage partner pushes conversions for linked members; a code nobody
-            // linked would bypass that agreement.
-            Some(m) if !m.starts_with("coupon_") => {
-                return Err(Problem::new(
-                    ProblemKind::InvalidRequest,
-                    format!("partner {partner} converts by {m}, not with coupon codes"),
-                ))
-            }
-            Some(_) => {}
+        // Any partner may issue codes (its members without a proven link get one); the
+        // exchange method is what it offers first.
+        if self.engine.tables().await?.exchange_method(partner).await.map_err(failure::coupons)?.is_none() {
+            return Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist")));
         }
         let fingerprint = {
             let mut h = Sha256::new();
@@ -130,9 +134,7 @@ impl Coupons {
             None => self.store_batch(partner, r, points, expires_at, &fingerprint, &codes).await?,
         }
         let urls = match r.delivery {
-            Delivery::Url => {
-                codes.iter().map(|c| format!("{}/app/mypage/coupons?coupon={}", self.origin, c.canonical())).collect()
-            }
+            Delivery::Url => codes.iter().map(|c| self.url(c)).collect(),
             _ => vec![],
         };
         Ok(CouponBatch {
@@ -174,8 +176,25 @@ impl Coupons {
         tx.commit().await.map_err(failure::coupons)
     }
 
+    /// The redemption URL of `code`: my page with the code filled in.
+    pub fn url(&self, code: &CouponCode) -> String {
+        format!("{}/app/mypage/coupons?coupon={}", self.origin, code.canonical())
+    }
+
     /// Redeems `typed` for `resident`: the conversion's answer (the same on a retry).
     pub async fn redeem(&self, resident: i64, typed: &str, ip: IpAddr) -> Result<Answer, Problem> {
+        Ok(self.redeem_checked(resident, typed, ip, None).await?.1)
+    }
+
+    /// The code `typed` as it is issued, or why not (each refusal counts against the
+    /// resident and the address; `only` refuses another partner's code).
+    async fn look_up(
+        &self,
+        resident: i64,
+        typed: &str,
+        ip: IpAddr,
+        only: Option<i64>,
+    ) -> Result<(CouponCode, String, store::IssuedCoupon), Problem> {
         if self.per_resident.blocked(&resident) || self.per_ip.blocked(&ip) {
             return Err(Problem::new(ProblemKind::RateLimited, "too many wrong coupon codes; try again in an hour"));
         }
@@ -191,7 +210,31 @@ impl Coupons {
             .await
             .map_err(failure::coupons)?
             .ok_or_else(|| fail(Problem::new(ProblemKind::CouponInvalid, "this coupon code was never issued")))?;
-        let store::IssuedCoupon { partner, redeemed_by, partner_points, rate, expires_at } = coupon;
+        if only.is_some_and(|p| p != coupon.partner) {
+            return Err(fail(Problem::new(
+                ProblemKind::CouponElsewhere,
+                "this coupon code is another partner's; redeem it on my page",
+            )));
+        }
+        Ok((code, hash, coupon))
+    }
+
+    /// Redeems `typed` for `resident` (only `only`'s codes, when given): the code's batch and
+    /// points, and the conversion's answer.
+    async fn redeem_checked(
+        &self,
+        resident: i64,
+        typed: &str,
+        ip: IpAddr,
+        only: Option<i64>,
+    ) -> Result<(store::IssuedCoupon, Answer), Problem> {
+        let (code, hash, coupon) = self.look_up(resident, typed, ip, only).await?;
+        let fail = |p: Problem| {
+            self.per_resident.failed(&resident);
+            self.per_ip.failed(&ip);
+            p
+        };
+        let store::IssuedCoupon { partner, redeemed_by, partner_points, rate, expires_at, .. } = coupon.clone();
         match redeemed_by {
             Some(r) if r != resident => {
                 return Err(fail(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed")))
@@ -202,8 +245,10 @@ impl Coupons {
                     return Err(Problem::new(ProblemKind::CouponExpired, "this coupon code has expired")
                         .with("expired_at", time::micros_to_datetime(expires_at).to_rfc3339()));
                 }
+                let now = time::now();
+                let event = self.redemption_event(&code, &coupon, now).await?;
                 let claimed =
-                    store::claim(self.pool(), &hash, resident, time::now()).await.map_err(failure::coupons)?;
+                    store::claim(self.pool(), &hash, resident, now, event.as_ref()).await.map_err(failure::coupons)?;
                 if !claimed {
                     // Someone claimed it between the read and the claim.
                     let again = store::redeemed_by(self.pool(), &hash).await.map_err(failure::coupons)?;
@@ -226,6 +271,178 @@ impl Coupons {
             rate,
             memo: Some(Memo::parse("coupon").expect("a constant memo")),
         };
-        Ok(self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await)
+        Ok((coupon, self.engine.execute(Request::Conversion(request), &format!("partner:{partner}")).await))
+    }
+
+    /// The `coupon.redeemed` event for the partner's server, when it registered a webhook.
+    async fn redemption_event(
+        &self,
+        code: &CouponCode,
+        coupon: &store::IssuedCoupon,
+        now: Micros,
+    ) -> Result<Option<NewEvent>, Problem> {
+        let owner = Owner::Partner(coupon.partner);
+        if self.embedding.stored(owner).await?.is_none_or(|s| s.webhook_url.is_none()) {
+            return Ok(None);
+        }
+        let e = PartnerEvent {
+            id: Uuid::new_v4(),
+            kind: PartnerEventType::CouponRedeemed,
+            created_at: time::micros_to_datetime(now),
+            redemption: Some(RedemptionNotice {
+                batch: coupon.batch,
+                code: code.to_string(),
+                points: coupon.points,
+                redeemed_at: time::micros_to_datetime(now),
+            }),
+            link: None,
+        };
+        Ok(Some(NewEvent {
+            id: e.id,
+            owner,
+            subject: coupon.batch,
+            kind: PartnerEventType::CouponRedeemed.as_str(),
+            body: serde_json::to_string(&e).expect("events serialise"),
+            created_at: now,
+        }))
+    }
+
+    // ----- the partner's coupon widget -----
+
+    /// The partner behind a publishable key; not-found for a store's or an unknown key.
+    async fn widget_partner(&self, key: &str) -> Result<i64, Problem> {
+        match self.embedding.publishable(key).await?.owner {
+            Owner::Partner(p) => Ok(p),
+            Owner::Store(_) => Err(Problem::new(ProblemKind::NotFound, "no such publishable key")),
+        }
+    }
+
+    /// What the partner's widget shows first: its name and origins.
+    pub async fn widget_view(&self, key: &str) -> Result<CouponWidgetView, Problem> {
+        let settings = self.embedding.publishable(key).await?;
+        let Owner::Partner(partner) = settings.owner else {
+            return Err(Problem::new(ProblemKind::NotFound, "no such publishable key"));
+        };
+        let partner_name = self.engine.tables().await?.partner_name(partner).await.map_err(failure::coupons)?;
+        Ok(CouponWidgetView { partner_name: partner_name.unwrap_or_default(), origins: origins_of(&settings) })
+    }
+
+    /// A card challenge for the partner's widget.
+    pub async fn widget_nonce(&self, key: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
+        let partner = self.widget_partner(key).await?;
+        self.embedding.nonce(GrantScope::Partner(partner), ip)
+    }
+
+    /// Signs the resident in inside the partner's widget.
+    pub async fn widget_sign_in(&self, r: &CouponWidgetSignIn, ip: IpAddr) -> Result<WidgetSignedIn, Problem> {
+        let partner = self.widget_partner(&r.publishable_key).await?;
+        let (grant, _, profile) =
+            self.embedding.sign_in(GrantScope::Partner(partner), r.password.as_ref(), r.card.as_ref(), ip).await?;
+        Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
+    }
+
+    async fn widget_resident(&self, key: &str, grant: &str) -> Result<(i64, i64), Problem> {
+        let partner = self.widget_partner(key).await?;
+        Ok((partner, self.embedding.resident(GrantScope::Partner(partner), grant)?))
+    }
+
+    /// What a code of this partner gives, before the signed-in resident redeems it.
+    pub async fn preview(&self, r: &CouponWidgetCode, ip: IpAddr) -> Result<CouponPreview, Problem> {
+        let (partner, resident) = self.widget_resident(&r.publishable_key, &r.grant).await?;
+        let (code, _, coupon) = self.look_up(resident, &r.code, ip, Some(partner)).await?;
+        let state = match coupon.redeemed_by {
+            Some(_) => CouponState::Redeemed,
+            None if time::now() > coupon.expires_at => CouponState::Expired,
+            None => CouponState::Issued,
+        };
+        let partner_name = self.engine.tables().await?.partner_name(partner).await.map_err(failure::coupons)?;
+        Ok(CouponPreview {
+            code: code.to_string(),
+            partner_name: partner_name.unwrap_or_default(),
+            points: coupon.points,
+            expires_at: time::micros_to_datetime(coupon.expires_at),
+            state,
+        })
+    }
+
+    /// The signed-in resident redeems a code of this partner: the reserved points, when they
+    /// move home, and where they may be assigned now.
+    pub async fn widget_redeem(&self, r: &CouponWidgetCode, ip: IpAddr) -> Result<CouponRedeemed, Problem> {
+        let (partner, resident) = self.widget_resident(&r.publishable_key, &r.grant).await?;
+        let (coupon, answer) = self.redeem_checked(resident, &r.code, ip, Some(partner)).await?;
+        if answer.status >= 400 {
+            return Err(serde_json::from_str::<Problem>(&answer.body)
+                .unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "the conversion failed")));
+        }
+        let tables = self.engine.tables().await?;
+        let now = time::now();
+        let balances = tables.resident_balances(resident, now).await.map_err(failure::ledger_read)?;
+        let reserved = balances
+            .iter()
+            .flat_map(|b| b.accounts.iter())
+            .filter(|a| a.kind == AccountKind::Reserved)
+            .map(|a| a.available)
+            .sum();
+        let municipalities = tables.municipalities().await.map_err(failure::ledger_read)?;
+        Ok(CouponRedeemed {
+            code: CouponCode::parse(&r.code).map(|c| c.to_string()).unwrap_or_default(),
+            points: coupon.points,
+            reserved,
+            moves_home_at: time::micros_to_datetime(now + RESERVED_WAIT_DAYS * DAY),
+            municipalities,
+        })
+    }
+
+    /// The signed-in resident assigns reserved points to a municipality now.
+    pub async fn widget_assign(&self, r: &CouponWidgetAssignment) -> Result<Answer, Problem> {
+        let (_, resident) = self.widget_resident(&r.publishable_key, &r.grant).await?;
+        let body = AssignmentRequest { id: r.id, resident, municipality: r.municipality, amount: r.amount };
+        Ok(self.engine.execute(Request::Assignment(body), &format!("resident:{resident}")).await)
+    }
+
+    // ----- a batch's codes -----
+
+    /// `partner`'s batch on paper (`csv` false: the print-ready sheet) or as CSV.
+    pub async fn batch_paper(&self, partner: i64, batch: Uuid, csv: bool) -> Result<String, Problem> {
+        let codes = self.batch_codes(partner, batch).await?;
+        let (_, points, expires_at) = store::batch(self.pool(), partner, batch)
+            .await
+            .map_err(failure::coupons)?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("partner {partner} has no batch {batch}")))?;
+        let name =
+            self.engine.tables().await?.partner_name(partner).await.map_err(failure::coupons)?.unwrap_or_default();
+        // The last day it is accepted, in Japan's calendar.
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset");
+        let last = time::micros_to_datetime(expires_at - 1).with_timezone(&jst).format("%Y-%m-%d").to_string();
+        let heading = SheetHeading { partner: &name, points, expires_on: &last };
+        Ok(if csv { coupon_sheet::csv(&heading, &codes) } else { coupon_sheet::sheet(&heading, &codes) })
+    }
+
+    /// The codes of `partner`'s batch with their state.
+    pub async fn batch_codes(&self, partner: i64, batch: Uuid) -> Result<Vec<BatchCode>, Problem> {
+        let (count, _, expires_at) = store::batch(self.pool(), partner, batch)
+            .await
+            .map_err(failure::coupons)?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("partner {partner} has no batch {batch}")))?;
+        let redeemed: std::collections::HashMap<String, Micros> =
+            store::redeemed_in_batch(self.pool(), batch).await.map_err(failure::coupons)?.into_iter().collect();
+        let now = time::now();
+        Ok((0..count)
+            .map(|i| {
+                let code = self.code(batch, i);
+                let at = redeemed.get(&code_hash(&code)).copied();
+                let state = match at {
+                    Some(_) => CouponState::Redeemed,
+                    None if now > expires_at => CouponState::Expired,
+                    None => CouponState::Issued,
+                };
+                BatchCode {
+                    code: code.to_string(),
+                    url: self.url(&code),
+                    state,
+                    redeemed_at: at.map(time::micros_to_datetime),
+                }
+            })
+            .collect())
     }
 }

@@ -1,7 +1,11 @@
 //! Domain services over the engine and the store, without HTTP: MyKey IDs and card login
-//! (`identity`, with service links and facilities), coupon codes, point-navi's catalog, store checkout.
+//! (`identity`, with service links and facilities), coupon codes, point-navi's catalog, the
+//! embedding that stores' and partners' widgets share, store checkout, partners' link sessions.
 
 pub mod catalog;
 pub mod checkout;
+pub mod coupon_sheet;
 pub mod coupons;
+pub mod embedding;
 pub mod identity;
+pub mod links;

@@ -1,110 +1,13 @@
-//! The SQL of store checkout: a store's settings and webhook secrets, sessions with their
-//! state changes (each written together with the event it causes), refunds reserved before the
-//! ledger moves them, and the events' deliveries.
+//! The SQL of store checkout: sessions with their state changes (each written together with
+//! the event it causes) and refunds reserved before the ledger moves them. Settings, secrets
+//! and events are the embedding's (`store::embedding`).
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use uuid::Uuid;
 
+use super::embedding::{insert_event, NewEvent};
 use crate::time::Micros;
-
-/// A store's checkout settings as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// The store.
-    pub shop: i64,
-    /// Its publishable key.
-    pub publishable_key: String,
-    /// Its origins, as JSON text.
-    pub origins: String,
-    /// Where events go.
-    pub webhook_url: Option<String>,
-}
-
-fn settings_row(r: &AnyRow) -> sqlx::Result<Settings> {
-    Ok(Settings {
-        shop: r.try_get("shop_id")?,
-        publishable_key: r.try_get("publishable_key")?,
-        origins: r.try_get("origins")?,
-        webhook_url: r.try_get("webhook_url")?,
-    })
-}
-
-/// A store's settings.
-pub async fn settings(p: &AnyPool, shop: i64) -> sqlx::Result<Option<Settings>> {
-    sqlx::query("SELECT * FROM checkout_settings WHERE shop_id = $1")
-        .bind(shop)
-        .fetch_optional(p)
-        .await?
-        .as_ref()
-        .map(settings_row)
-        .transpose()
-}
-
-/// The settings behind a publishable key.
-pub async fn settings_by_publishable_key(p: &AnyPool, key: &str) -> sqlx::Result<Option<Settings>> {
-    sqlx::query("SELECT * FROM checkout_settings WHERE publishable_key = $1")
-        .bind(key)
-        .fetch_optional(p)
-        .await?
-        .as_ref()
-        .map(settings_row)
-        .transpose()
-}
-
-/// Writes a store's origins and webhook; `new_key` becomes its publishable key if it has none.
-pub async fn put_settings(
-    p: &AnyPool,
-    shop: i64,
-    new_key: &str,
-    origins: &str,
-    webhook_url: Option<&str>,
-    now: Micros,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO checkout_settings (shop_id, publishable_key, origins, webhook_url, updated_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (shop_id) DO UPDATE SET origins = excluded.origins, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at",
-    )
-    .bind(shop)
-    .bind(new_key)
-    .bind(origins)
-    .bind(webhook_url)
-    .bind(now)
-    .execute(p)
-    .await?;
-    Ok(())
-}
-
-/// Adds a signing secret and retires the store's others from `now`.
-pub async fn add_webhook_secret(p: &AnyPool, shop: i64, secret: &str, now: Micros) -> sqlx::Result<()> {
-    let mut c = p.acquire().await?;
-    let mut tx = c.begin().await?;
-    sqlx::query("UPDATE webhook_secrets SET retired_at = $1 WHERE shop_id = $2 AND retired_at IS NULL")
-        .bind(now)
-        .bind(shop)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO webhook_secrets (secret, shop_id, created_at, retired_at) VALUES ($1, $2, $3, NULL)")
-        .bind(secret)
-        .bind(shop)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
-}
-
-/// The secrets that sign a store's events now: the live one and those retired after
-/// `retired_after`, newest first.
-pub async fn signing_secrets(p: &AnyPool, shop: i64, retired_after: Micros) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT secret FROM webhook_secrets WHERE shop_id = $1 AND (retired_at IS NULL OR retired_at > $2) \
-         ORDER BY created_at DESC LIMIT 4",
-    )
-    .bind(shop)
-    .bind(retired_after)
-    .fetch_all(p)
-    .await
-}
 
 /// A checkout session as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,43 +177,6 @@ pub async fn confirming_sessions(p: &AnyPool, limit: i64) -> sqlx::Result<Vec<Se
     rows.iter().map(session_row).collect()
 }
 
-/// An event to deliver to a store's server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewEvent {
-    /// Its id.
-    pub id: Uuid,
-    /// The store.
-    pub shop: i64,
-    /// `checkout.session.completed`, ...
-    pub kind: &'static str,
-    /// The JSON body, exactly as it is signed and sent.
-    pub body: String,
-    /// When it happened.
-    pub created_at: Micros,
-}
-
-async fn insert_event(c: &mut sqlx::AnyConnection, session: Uuid, e: &NewEvent) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO webhook_events (id, shop_id, session_id, kind, body, created_at, attempts, retry_from, \
-         next_attempt_at, delivered_at, failed_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, 0, $6, $6, NULL, NULL, NULL)",
-    )
-    .bind(e.id.to_string())
-    .bind(e.shop)
-    .bind(session.to_string())
-    .bind(e.kind)
-    .bind(&e.body)
-    .bind(e.created_at)
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
-/// Records an event that changes no session (a failed confirmation).
-pub async fn add_event(p: &AnyPool, session: Uuid, e: &NewEvent) -> sqlx::Result<()> {
-    let mut c = p.acquire().await?;
-    insert_event(&mut c, session, e).await
-}
-
 /// Moves a session from state `from` to `next`'s state and columns, with its event if any;
 /// false (and nothing written) when the session was not in `from` any more.
 async fn transition(c: &mut AnyConnection, from: &str, next: &Session, event: Option<&NewEvent>) -> sqlx::Result<bool> {
@@ -334,7 +200,7 @@ async fn transition(c: &mut AnyConnection, from: &str, next: &Session, event: Op
         return Ok(false);
     }
     if let Some(event) = event {
-        insert_event(c, next.id, event).await?;
+        insert_event(c, event).await?;
     }
     Ok(true)
 }
@@ -364,10 +230,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer over `pool`.
-    pub fn start(pool: AnyPool) -> Writer {
+    /// Starts the writer over `pool`; `committed` hears of each commit.
+    pub fn start(pool: AnyPool, committed: std::sync::Arc<tokio::sync::Notify>) -> Writer {
         let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(WRITES_QUEUED);
-        let committed = std::sync::Arc::new(tokio::sync::Notify::new());
         let tell = committed.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -508,7 +373,7 @@ pub async fn finish_refund(p: &AnyPool, session: Uuid, request_id: Uuid, event: 
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 1 {
-        insert_event(&mut tx, session, event).await?;
+        insert_event(&mut tx, event).await?;
     }
     tx.commit().await
 }
@@ -529,123 +394,4 @@ pub async fn pending_refunds(p: &AnyPool, limit: i64) -> sqlx::Result<Vec<(Uuid,
             Ok((id(0)?, id(1)?))
         })
         .collect()
-}
-
-/// An event with its delivery state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// Its id.
-    pub id: Uuid,
-    /// The store.
-    pub shop: i64,
-    /// The session it is about.
-    pub session: Uuid,
-    /// The signed body.
-    pub body: String,
-    /// When it happened.
-    pub created_at: Micros,
-    /// Tries so far.
-    pub attempts: i64,
-    /// Retries last from here.
-    pub retry_from: Micros,
-    /// The next try, while pending.
-    pub next_attempt_at: Option<Micros>,
-    /// When the store's server took it.
-    pub delivered_at: Option<Micros>,
-    /// When tries stopped.
-    pub failed_at: Option<Micros>,
-    /// What the last failed try saw.
-    pub last_error: Option<String>,
-}
-
-fn event_row(r: &AnyRow) -> sqlx::Result<StoredEvent> {
-    Ok(StoredEvent {
-        id: Uuid::parse_str(&r.try_get::<String, _>("id")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        shop: r.try_get("shop_id")?,
-        session: Uuid::parse_str(&r.try_get::<String, _>("session_id")?)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        body: r.try_get("body")?,
-        created_at: r.try_get("created_at")?,
-        attempts: r.try_get("attempts")?,
-        retry_from: r.try_get("retry_from")?,
-        next_attempt_at: r.try_get("next_attempt_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-        failed_at: r.try_get("failed_at")?,
-        last_error: r.try_get("last_error")?,
-    })
-}
-
-/// Events due for a try at `now`, oldest first, at most `limit`.
-pub async fn due_events(p: &AnyPool, now: Micros, limit: i64) -> sqlx::Result<Vec<StoredEvent>> {
-    let rows = sqlx::query(
-        "SELECT * FROM webhook_events WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
-         ORDER BY next_attempt_at, created_at, id LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(p)
-    .await?;
-    rows.iter().map(event_row).collect()
-}
-
-/// One try of an event: delivered, to be retried at `next`, or failed for good (neither).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// The event.
-    pub id: Uuid,
-    /// When it was tried.
-    pub at: Micros,
-    /// Whether the store's server took it.
-    pub delivered: bool,
-    /// The next try, if any.
-    pub next: Option<Micros>,
-    /// What went wrong.
-    pub error: Option<String>,
-}
-
-/// Records a round's tries in one transaction.
-pub async fn record_attempts(p: &AnyPool, attempts: &[Attempt]) -> sqlx::Result<()> {
-    let mut c = p.acquire().await?;
-    let mut tx = c.begin().await?;
-    for a in attempts {
-        sqlx::query(
-            "UPDATE webhook_events SET attempts = attempts + 1, delivered_at = $1, next_attempt_at = $2, failed_at = $3, \
-             last_error = $4 WHERE id = $5",
-        )
-        .bind(a.delivered.then_some(a.at))
-        .bind(a.next)
-        .bind((!a.delivered && a.next.is_none()).then_some(a.at))
-        .bind(a.error.as_deref())
-        .bind(a.id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
-}
-
-/// A store's events, newest first, created before `before`, at most `limit`.
-pub async fn events(p: &AnyPool, shop: i64, before: Micros, limit: i64) -> sqlx::Result<Vec<StoredEvent>> {
-    let rows = sqlx::query(
-        "SELECT * FROM webhook_events WHERE shop_id = $1 AND created_at < $2 ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
-    .bind(shop)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(p)
-    .await?;
-    rows.iter().map(event_row).collect()
-}
-
-/// Queues a store's event for another delivery now; false when it has no such event.
-pub async fn resend(p: &AnyPool, shop: i64, id: Uuid, now: Micros) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE webhook_events SET attempts = 0, retry_from = $1, next_attempt_at = $1, delivered_at = NULL, failed_at = NULL \
-         WHERE id = $2 AND shop_id = $3",
-    )
-    .bind(now)
-    .bind(id.to_string())
-    .bind(shop)
-    .execute(p)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

@@ -36,8 +36,12 @@ pub struct NewBatch<'a> {
 /// An issued code with what its batch gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedCoupon {
+    /// Its batch.
+    pub batch: Uuid,
     /// The issuing partner.
     pub partner: i64,
+    /// Reserved points it gives.
+    pub points: i64,
     /// The resident who redeemed it, if anyone did.
     pub redeemed_by: Option<i64>,
     /// Partner points the code stands for.
@@ -72,7 +76,7 @@ pub async fn batch_fingerprint(pool: &AnyPool, id: Uuid) -> sqlx::Result<Option<
 /// The issued code whose hash is `code_hash`.
 pub async fn issued(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<IssuedCoupon>> {
     let row = sqlx::query(
-        "SELECT c.partner_id, c.redeemed_by, b.partner_points, b.rate, b.expires_at \
+        "SELECT c.batch_id, c.partner_id, c.redeemed_by, b.points, b.partner_points, b.rate, b.expires_at \
          FROM coupons c JOIN coupon_batches b ON b.id = c.batch_id WHERE c.code_hash = $1",
     )
     .bind(code_hash.to_owned())
@@ -80,7 +84,10 @@ pub async fn issued(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<Issu
     .await?;
     row.map(|r| {
         Ok(IssuedCoupon {
+            batch: Uuid::parse_str(&r.try_get::<String, _>("batch_id")?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             partner: r.try_get("partner_id")?,
+            points: r.try_get("points")?,
             redeemed_by: r.try_get("redeemed_by")?,
             partner_points: decimal(&r, "partner_points")?,
             rate: decimal(&r, "rate")?,
@@ -90,8 +97,18 @@ pub async fn issued(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<Issu
     .transpose()
 }
 
-/// Marks an issued code redeemed by `resident`; false when it was no longer issued.
-pub async fn claim(pool: &AnyPool, code_hash: &str, resident: i64, now: Micros) -> sqlx::Result<bool> {
+/// Marks an issued code redeemed by `resident`, with the partner's event if any, in one
+/// transaction; false (nothing written) when it was no longer issued.
+pub async fn claim(
+    pool: &AnyPool,
+    code_hash: &str,
+    resident: i64,
+    now: Micros,
+    event: Option<&super::embedding::NewEvent>,
+) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    let mut c = pool.acquire().await?;
+    let mut tx = c.begin().await?;
     let done = sqlx::query(
         "UPDATE coupons SET state = 'redeemed', redeemed_by = $1, redeemed_at = $2 \
          WHERE code_hash = $3 AND state = 'issued'",
@@ -99,9 +116,35 @@ pub async fn claim(pool: &AnyPool, code_hash: &str, resident: i64, now: Micros) 
     .bind(resident)
     .bind(now)
     .bind(code_hash.to_owned())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Some(e) = event {
+        super::embedding::insert_event(&mut tx, e).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A batch of `partner` as stored: its count, points and expiry; none for another's.
+pub async fn batch(pool: &AnyPool, partner: i64, id: Uuid) -> sqlx::Result<Option<(u32, i64, Micros)>> {
+    let row: Option<(i64, i64, i64)> =
+        sqlx::query_as("SELECT count, points, expires_at FROM coupon_batches WHERE id = $1 AND partner_id = $2")
+            .bind(id.to_string())
+            .bind(partner)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(n, p, e)| (u32::try_from(n).unwrap_or(0), p, e)))
+}
+
+/// The redeemed codes of a batch: hash and when.
+pub async fn redeemed_in_batch(pool: &AnyPool, batch: Uuid) -> sqlx::Result<Vec<(String, Micros)>> {
+    sqlx::query_as("SELECT code_hash, redeemed_at FROM coupons WHERE batch_id = $1 AND state = 'redeemed'")
+        .bind(batch.to_string())
+        .fetch_all(pool)
+        .await
 }
 
 /// Who redeemed the code, if anyone did.

@@ -38,15 +38,16 @@ fn service_link_from_row(r: &AnyRow) -> sqlx::Result<ServiceLink> {
         partner: (partner != 0).then_some(partner),
         online_service: (online != 0).then_some(online),
         service_id: r.try_get("service_id")?,
+        proven: r.try_get::<String, _>("status")? == "live",
         created_at: micros_to_datetime(r.try_get("created_at")?),
     })
 }
 
-/// The resident's live service links, oldest first.
+/// The resident's live and unproven service links, oldest first.
 pub async fn service_links(pool: &AnyPool, resident: i64) -> sqlx::Result<Vec<ServiceLink>> {
     sqlx::query(
-        "SELECT id, partner_id, online_service_id, service_id, created_at FROM service_links \
-         WHERE resident_id = $1 AND status = 'live' ORDER BY created_at",
+        "SELECT id, partner_id, online_service_id, service_id, status, created_at FROM service_links \
+         WHERE resident_id = $1 AND status IN ('live', 'unproven') ORDER BY created_at",
     )
     .bind(resident)
     .fetch_all(pool)
@@ -108,7 +109,7 @@ pub async fn past_owners(pool: &AnyPool, scope: LinkScope, service_id: &str, lim
     Ok(owners.into_iter().map(|(r,)| r).collect())
 }
 
-/// Marks the resident's live link `id` revoked inside `tx`; false when there was none.
+/// Marks the resident's live (or unproven) link `id` revoked inside `tx`; false when there was none.
 pub async fn revoke(
     tx: &mut AnyConnection,
     kind: LinkKind,
@@ -119,7 +120,7 @@ pub async fn revoke(
     let sql = match kind {
         LinkKind::Service => {
             "UPDATE service_links SET status = 'revoked', revoked_at = $1 \
-             WHERE id = $2 AND resident_id = $3 AND status = 'live'"
+             WHERE id = $2 AND resident_id = $3 AND status IN ('live', 'unproven')"
         }
         LinkKind::Patron => {
             "UPDATE patron_links SET status = 'revoked', revoked_at = $1 \
@@ -230,4 +231,177 @@ pub async fn patron_links(pool: &AnyPool, resident: i64) -> sqlx::Result<Vec<Pat
         })
     })
     .collect()
+}
+
+/// A link session as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkSessionRow {
+    /// Its id.
+    pub id: Uuid,
+    /// Who opened it: `partner:<id>` or `shop:<id>` (an online service's store).
+    pub owner: String,
+    /// The opener's idempotency id.
+    pub request_id: Uuid,
+    /// Hash of the opener's request.
+    pub fingerprint: String,
+    /// SHA-256 of the client secret, hex.
+    pub secret_hash: String,
+    /// The partner and online service (the other 0).
+    pub scope: LinkScope,
+    /// The member's ID.
+    pub service_id: String,
+    /// `open`, `linked` or `cancelled`.
+    pub state: String,
+    /// Where the widget sends the resident afterwards.
+    pub return_url: Option<String>,
+    /// Who confirmed.
+    pub resident: Option<i64>,
+    /// The link the confirmation made.
+    pub link: Option<Uuid>,
+    /// Opened at.
+    pub created_at: Micros,
+    /// An open session expires then.
+    pub expires_at: Micros,
+    /// Confirmed at.
+    pub confirmed_at: Option<Micros>,
+}
+
+fn link_session_row(r: &AnyRow) -> sqlx::Result<LinkSessionRow> {
+    Ok(LinkSessionRow {
+        id: uuid_column(r, "id")?,
+        owner: r.try_get("owner")?,
+        request_id: uuid_column(r, "request_id")?,
+        fingerprint: r.try_get("fingerprint")?,
+        secret_hash: r.try_get("secret_hash")?,
+        scope: LinkScope { partner: r.try_get("partner_id")?, online_service: r.try_get("online_service_id")? },
+        service_id: r.try_get("service_id")?,
+        state: r.try_get("state")?,
+        return_url: r.try_get("return_url")?,
+        resident: r.try_get("resident_id")?,
+        link: r
+            .try_get::<Option<String>, _>("link_id")?
+            .map(|t| Uuid::parse_str(&t))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+    })
+}
+
+/// Stores a new link session; false when its opener already used `s.request_id`.
+pub async fn insert_link_session(pool: &AnyPool, s: &LinkSessionRow) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO link_sessions (id, owner, request_id, fingerprint, secret_hash, partner_id, online_service_id, \
+         service_id, state, return_url, resident_id, link_id, created_at, expires_at, confirmed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, NULL) \
+         ON CONFLICT (owner, request_id) DO NOTHING",
+    )
+    .bind(s.id.to_string())
+    .bind(&s.owner)
+    .bind(s.request_id.to_string())
+    .bind(&s.fingerprint)
+    .bind(&s.secret_hash)
+    .bind(s.scope.partner)
+    .bind(s.scope.online_service)
+    .bind(&s.service_id)
+    .bind(&s.state)
+    .bind(s.return_url.as_deref())
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A link session by its id.
+pub async fn link_session(pool: &AnyPool, id: Uuid) -> sqlx::Result<Option<LinkSessionRow>> {
+    sqlx::query("SELECT * FROM link_sessions WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(link_session_row)
+        .transpose()
+}
+
+/// A link session by its opener's idempotency id.
+pub async fn link_session_by_request(
+    pool: &AnyPool,
+    owner: &str,
+    request: Uuid,
+) -> sqlx::Result<Option<LinkSessionRow>> {
+    sqlx::query("SELECT * FROM link_sessions WHERE owner = $1 AND request_id = $2")
+        .bind(owner.to_owned())
+        .bind(request.to_string())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(link_session_row)
+        .transpose()
+}
+
+/// The session that proved link `link`, if one did.
+pub async fn link_session_of_link(pool: &AnyPool, link: Uuid) -> sqlx::Result<Option<LinkSessionRow>> {
+    sqlx::query("SELECT * FROM link_sessions WHERE link_id = $1")
+        .bind(link.to_string())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(link_session_row)
+        .transpose()
+}
+
+/// Marks an open session cancelled; false when it was not open.
+pub async fn cancel_link_session(pool: &AnyPool, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE link_sessions SET state = 'cancelled' WHERE id = $1 AND state = 'open'")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inside `tx`: marks open session `id` linked by `resident` to `link`; false when it was no
+/// longer open.
+pub async fn confirm_link_session(
+    tx: &mut AnyConnection,
+    id: Uuid,
+    resident: i64,
+    link: Uuid,
+    now: Micros,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE link_sessions SET state = 'linked', resident_id = $1, link_id = $2, confirmed_at = $3 \
+         WHERE id = $4 AND state = 'open' AND expires_at > $3",
+    )
+    .bind(resident)
+    .bind(link.to_string())
+    .bind(now)
+    .bind(id.to_string())
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inside `tx`: retires the resident's unproven links of `service_id` in `scope` (a link
+/// typed on my page before links were proven, now replaced by a proven one).
+pub async fn retire_unproven(
+    tx: &mut AnyConnection,
+    resident: i64,
+    scope: LinkScope,
+    service_id: &str,
+    now: Micros,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE service_links SET status = 'revoked', revoked_at = $1 WHERE resident_id = $2 AND partner_id = $3 \
+         AND online_service_id = $4 AND service_id = $5 AND status = 'unproven'",
+    )
+    .bind(now)
+    .bind(resident)
+    .bind(scope.partner)
+    .bind(scope.online_service)
+    .bind(service_id.to_owned())
+    .execute(tx)
+    .await?;
+    Ok(())
 }

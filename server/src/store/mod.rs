@@ -22,6 +22,7 @@ use crate::time::{micros_to_datetime, Micros};
 pub mod catalog;
 pub mod checkout;
 pub mod coupons;
+pub mod embedding;
 pub mod identity;
 pub mod journal;
 pub mod links;
@@ -467,6 +468,14 @@ impl<'a> Tables<'a> {
             .fetch_optional(&self.store.pool)
             .await?;
         Ok(row.map(|(m,)| m))
+    }
+
+    /// A partner's name; none for an unknown partner.
+    pub async fn partner_name(&self, partner: i64) -> anyhow::Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM partners WHERE id = $1")
+            .bind(partner)
+            .fetch_optional(&self.store.pool)
+            .await?)
     }
 
     /// A shop's municipality and online service (0 when it belongs to none); none for an

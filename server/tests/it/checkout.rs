@@ -17,13 +17,13 @@ const STORE_ORIGIN: &str = "http://127.0.0.2:8080";
 
 /// A store's server receiving webhooks: what arrived, and whether it answers 2xx.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<(String, String)>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Receiver {
-    async fn start(&self) -> String {
+    pub(crate) async fn start(&self) -> String {
         let me = self.clone();
         let app = axum::Router::new().route(
             "/hooks",
@@ -47,7 +47,7 @@ impl Receiver {
     }
 
     /// Waits for `n` events; each verifies with `secret`.
-    async fn events(&self, n: usize, secret: &str) -> Vec<Value> {
+    pub(crate) async fn events(&self, n: usize, secret: &str) -> Vec<Value> {
         for _ in 0..200 {
             let got = self.got.lock().unwrap().clone();
             if got.len() >= n {
@@ -67,25 +67,40 @@ impl Receiver {
     }
 }
 
-struct Store<'a> {
+/// A store's (or, `with_key`, a partner's) server calling the API with its secret key.
+pub(crate) struct Store<'a> {
     s: &'a Server,
     http: reqwest::Client,
+    key: String,
 }
 
-impl Store<'_> {
+impl<'a> Store<'a> {
+    fn new(s: &'a Server) -> Store<'a> {
+        Store::with_key(s, &s.online_store_key)
+    }
+
+    pub(crate) fn with_key(s: &'a Server, key: &str) -> Store<'a> {
+        Store { s, http: reqwest::Client::new(), key: key.to_owned() }
+    }
+
+    /// The shop a store key acts for (the online store, unless another key was given).
+    pub(crate) fn subject(&self) -> i64 {
+        self.s.online_store
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
-        let res = req.bearer_auth(&self.s.online_store_key).send().await.unwrap();
+        let res = req.bearer_auth(&self.key).send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.http.post(format!("{}{path}", self.s.base)).json(&body)).await
     }
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(self.http.put(format!("{}{path}", self.s.base)).json(&body)).await
     }
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(format!("{}{path}", self.s.base))).await
     }
 
@@ -118,7 +133,7 @@ fn order(shop: i64, amount: i64) -> Value {
     })
 }
 
-async fn grant(s: &Server, resident: i64, amount: i64) {
+pub(crate) async fn grant(s: &Server, resident: i64, amount: i64) {
     let grant = json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": amount});
     let res = reqwest::Client::new()
         .post(format!("{}/v1/grants", s.base))
@@ -132,10 +147,12 @@ async fn grant(s: &Server, resident: i64, amount: i64) {
 
 /// A resident with a MyKey ID (password `abc123!x`) and `points` of municipality 1, signed in
 /// in a browser of their own.
-async fn resident_with(s: &Server, points: i64) -> (Browser, String, i64) {
+pub(crate) async fn resident_with(s: &Server, points: i64) -> (Browser, String, i64) {
     let b = Browser::new(s);
     let (mykey_id, resident) = registered(&b, &mut card(s)).await;
-    grant(s, resident, points).await;
+    if points > 0 {
+        grant(s, resident, points).await;
+    }
     (b, mykey_id, resident)
 }
 
@@ -169,7 +186,7 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
     let mut card1 = card(&s);
     let (mykey_id, resident) = registered(&b, &mut card1).await;
     grant(&s, resident, 2000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
 
     // The old hole: a store's key alone charging or reading a resident.
     let bare =
@@ -331,7 +348,7 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
 async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
     let s = server(Options::default()).await;
     let (b, mykey_id, resident) = resident_with(&s, 2000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     let receiver = Receiver::default();
     let secret = store.set_up(&receiver.start().await).await;
 
@@ -392,7 +409,7 @@ async fn manual_capture_partial_points_cancel_and_refusals_of_the_ledger() {
 async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
     let s = server(Options::default()).await;
     let (b, mykey_id, _resident) = resident_with(&s, 1000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     let receiver = Receiver::default();
     receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let secret = store.set_up(&receiver.start().await).await;
@@ -460,7 +477,7 @@ async fn state_becomes(store: &Store<'_>, id: &str, want: &str) -> Value {
 async fn sessions_and_held_points_expire_and_the_store_hears() {
     let s = server(Options::default()).await;
     let (b, mykey_id, resident) = resident_with(&s, 1000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     let receiver = Receiver::default();
     let secret = store.set_up(&receiver.start().await).await;
 
@@ -494,7 +511,7 @@ async fn sessions_and_held_points_expire_and_the_store_hears() {
 async fn two_confirmations_at_once_charge_once() {
     let s = server(Options::default()).await;
     let (b, mykey_id, resident) = resident_with(&s, 1000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     store.set_up(&Receiver::default().start().await).await;
     let (id, cs) = store.open(order(s.online_store, 600)).await;
     let (_, signed) = sign_in(&b, &id, &cs, &mykey_id).await;
@@ -513,7 +530,7 @@ async fn two_confirmations_at_once_charge_once() {
 async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
     let s = server(Options::default()).await;
     let (b, _, resident) = resident_with(&s, 1000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     store.set_up(&Receiver::default().start().await).await;
     let (id, _) = store.open(order(s.online_store, 600)).await;
     sqlx::any::install_default_drivers();
@@ -560,7 +577,7 @@ async fn a_confirmation_and_a_refund_cut_short_are_finished_once() {
 async fn the_checkout_routes_refuse_what_they_should() {
     let s = server(Options::default()).await;
     let (b, mykey_id, _) = resident_with(&s, 1000).await;
-    let store = Store { s: &s, http: reqwest::Client::new() };
+    let store = Store::new(&s);
     let shop = s.online_store;
     let other = |req: reqwest::RequestBuilder, key: &str| {
         let req = req.bearer_auth(key);
@@ -621,8 +638,7 @@ async fn the_checkout_routes_refuse_what_they_should() {
     // The widget's page: an unknown key, or the key with another store's session.
     let (_, pk) = store.get(&format!("/v1/shops/{shop}/checkout")).await;
     let pk = pk["publishable_key"].as_str().unwrap();
-    let frame =
-        |pk: &str, session: &str| http.get(format!("{}/checkout/frame?pk={pk}&session={session}", s.base)).send();
+    let frame = |pk: &str, session: &str| http.get(format!("{}/widget/frame?pk={pk}&session={session}", s.base)).send();
     assert_eq!(frame(&format!("pk_{}", "0".repeat(64)), &id).await.unwrap().status(), 404);
     assert_eq!(frame(pk, &unknown.to_string()).await.unwrap().status(), 404);
     assert_eq!(frame(pk, &id).await.unwrap().status(), 200);

@@ -42,13 +42,15 @@ async fn a_partners_code_gives_reserved_points_once() {
     other["count"] = json!(4);
     let (s, v) = app.post(&path, &app.keys.coupon_partner, other).await;
     assert_eq!((s, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:idempotency-conflict"));
-    // Only the partner itself may issue, and only a partner that converts with coupon codes.
+    // Only the partner itself may issue (a partner offering ID linkage first may issue codes
+    // too, for its members without a proven link); an unknown partner is refused.
     let (s, _) = app.post(&path, &app.keys.store1, batch(1, 3600)).await;
     assert_eq!(s, 403);
     let linkage = format!("/v1/partners/{}/coupons", app.partner);
     let (s, v) = app.post(&linkage, &app.keys.partner, batch(1, 3600)).await;
-    assert_eq!((s, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("id_linkage"), "{v}");
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app.post("/v1/partners/999/coupons", &app.keys.operator, batch(1, 3600)).await;
+    assert_eq!((s, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:unknown-reference"), "{v}");
 
     let r1 = app.residents[0];
     let before = reserved(&app, r1).await;

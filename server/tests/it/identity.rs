@@ -22,6 +22,9 @@ pub(crate) struct Server {
     /// A partner using ID linkage, and its key.
     pub(crate) partner: i64,
     pub(crate) partner_key: String,
+    /// A card company converting with coupon codes, and its key.
+    pub(crate) coupon_partner: i64,
+    pub(crate) coupon_partner_key: String,
     /// An online shop, its store in municipality 1 and the store's key.
     pub(crate) online_service: i64,
     pub(crate) online_store: i64,
@@ -101,6 +104,24 @@ pub(crate) async fn server(opts: Options) -> Server {
         mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, partner, "t")
             .await
             .unwrap();
+    let coupon_partner = match ledger
+        .engine
+        .apply(mykey_server::engine::Change::Partner {
+            name: "三井住友カード株式会社".into(),
+            name_en: "SMBC Card".into(),
+            point_kind: "card_points".into(),
+            exchange_method: "coupon_url".into(),
+        })
+        .await
+        .unwrap()
+    {
+        mykey_server::engine::ChangeResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let coupon_partner_key =
+        mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, coupon_partner, "t")
+            .await
+            .unwrap();
     let catalog = mykey_server::services::catalog::Catalog::new(&ledger.engine);
     let online_service =
         catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await.unwrap();
@@ -166,6 +187,8 @@ pub(crate) async fn server(opts: Options) -> Server {
         ca,
         partner,
         partner_key,
+        coupon_partner,
+        coupon_partner_key,
         online_service,
         online_store,
         online_store_key,
@@ -740,16 +763,18 @@ async fn chosen_notices_arrive_by_e_mail() {
     assert_eq!(mail.arrived().len(), 6, "announced once, not every round");
 }
 
-/// ID linkage: a resident links a partner's service ID; the partner's conversions for it
-/// arrive as reserved points, once per reference; unlinked or unknown IDs are refused.
+/// ID linkage: a resident links a partner's service ID (proven by the partner's link
+/// session); the partner's conversions for it arrive as reserved points, once per reference;
+/// unlinked or unknown IDs are refused.
 #[tokio::test]
 async fn a_linked_service_id_receives_the_partners_conversions() {
     let s = server(Options::default()).await;
     let b = Browser::new(&s);
     let mut card1 = card(&s);
-    let (_, resident) = registered(&b, &mut card1).await;
-    let (st, link) = b.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "JAL-1234567"})).await;
-    assert_eq!(st, 201, "{link}");
+    let (mykey_id, resident) = registered(&b, &mut card1).await;
+    let airline = crate::checkout::Store::with_key(&s, &s.partner_key);
+    let link =
+        crate::partners::proven_link(&airline, &b, &mykey_id, json!({"partner": s.partner}), "JAL-1234567").await;
     let (st, v) = b.get("/v1/me/service-links").await;
     assert_eq!((st, v.as_array().unwrap().len()), (200, 1));
 
@@ -771,17 +796,10 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
     let reserved = balances["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "reserved").unwrap().clone();
     assert_eq!(reserved["balance"], 800, "{balances}");
 
-    // Another resident cannot link the same service ID.
-    let other = Browser::new(&s);
-    let mut card2 = card(&s);
-    registered(&other, &mut card2).await;
-    let (st, v) = other.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "JAL-1234567"})).await;
-    assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"));
-
     // Unknown and unlinked service IDs are refused.
     let res = convert("jal-0002", "JAL-0000000", "100").send().await.unwrap();
     assert_eq!(res.status(), 422);
-    let (st, _) = b.post(&format!("/v1/me/service-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
+    let (st, _) = b.post(&format!("/v1/me/service-links/{link}/revoke"), json!({"password": "abc123!x"})).await;
     assert_eq!(st, 204);
     let res = convert("jal-0003", "JAL-1234567", "100").send().await.unwrap();
     assert_eq!(res.status(), 422);
@@ -796,27 +814,23 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
     assert!(kinds.contains(&"service_linked") && kinds.contains(&"service_unlinked"), "{kinds:?}");
 }
 
-/// Online services: a resident links their member ID at an online shop; the shop's store
-/// charges the resident's points by it, once per order reference; unlinked IDs, unknown
-/// services and requests naming both a partner and an online service are refused.
+/// Online services: a resident links their member ID at an online shop (proven by the
+/// store's link session); the shop's store charges the resident's points by it, once per order
+/// reference; unlinked IDs are refused.
 #[tokio::test]
 async fn an_online_shop_charges_points_by_the_linked_member_id() {
     let s = server(Options::default()).await;
     let b = Browser::new(&s);
     let mut card1 = card(&s);
-    let (_, resident) = registered(&b, &mut card1).await;
-    let (st, v) = b.post("/v1/me/service-links", json!({"online_service": 999, "service_id": "MC-0001"})).await;
-    assert_eq!((st, v["type"].as_str().unwrap()), (422, "urn:mykey:problem:unknown-reference"), "{v}");
-    let both = json!({"partner": s.partner, "online_service": s.online_service, "service_id": "MC-0001"});
-    let (st, v) = b.post("/v1/me/service-links", both).await;
-    assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
-    let (st, link) =
-        b.post("/v1/me/service-links", json!({"online_service": s.online_service, "service_id": "MC-0001"})).await;
-    assert_eq!(st, 201, "{link}");
-    assert_eq!((link["online_service"].as_i64(), link["partner"].as_i64()), (Some(s.online_service), None));
+    let (mykey_id, resident) = registered(&b, &mut card1).await;
+    let store = crate::checkout::Store::with_key(&s, &s.online_store_key);
+    let target = json!({"online_service": s.online_service});
+    let link = crate::partners::proven_link(&store, &b, &mykey_id, target, "MC-0001").await;
     // The same member ID at a partner is another link (the namespaces differ).
-    let (st, _) = b.post("/v1/me/service-links", json!({"partner": s.partner, "service_id": "MC-0001"})).await;
-    assert_eq!(st, 201);
+    let airline = crate::checkout::Store::with_key(&s, &s.partner_key);
+    crate::partners::proven_link(&airline, &b, &mykey_id, json!({"partner": s.partner}), "MC-0001").await;
+    let (_, links) = b.get("/v1/me/service-links").await;
+    assert_eq!(links[0]["online_service"].as_i64(), Some(s.online_service), "{links}");
 
     let http = reqwest::Client::new();
     let grant = json!({"id": uuid::Uuid::new_v4(), "resident": resident, "municipality": 1, "amount": "1000"});
@@ -848,7 +862,7 @@ async fn an_online_shop_charges_points_by_the_linked_member_id() {
     assert_eq!(problem["type"], "urn:mykey:problem:service-id-not-linked");
     // After unlinking, the member ID no longer pays; an order answered before still replays
     // (and a changed body is still a conflict), as any repeated request.
-    let (st, _) = b.post(&format!("/v1/me/service-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
+    let (st, _) = b.post(&format!("/v1/me/service-links/{link}/revoke"), json!({"password": "abc123!x"})).await;
     assert_eq!(st, 204);
     let res = pay(&s.online_store_key, "order-5", "MC-0001", "1").send().await.unwrap();
     assert_eq!(res.status(), 422);

@@ -14,6 +14,7 @@ mod log;
 mod migrations;
 mod mirror;
 mod parsers;
+mod partners;
 mod replay;
 mod restore;
 mod settlements;

@@ -247,11 +247,11 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     }
     let session_id = session[0]["event"]["session"]["id"].as_str().unwrap().to_owned();
     assert!(session.as_array().unwrap().iter().all(|e| e["state"] == "delivered"), "{session:#}");
-    let frame = http.get(format!("{}/checkout/frame?pk={pk}&session={session_id}", server.base)).send().unwrap();
+    let frame = http.get(format!("{}/widget/frame?pk={pk}&session={session_id}", server.base)).send().unwrap();
     let csp = frame.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains(&format!("frame-ancestors {store};")), "{csp}");
     let elsewhere = http
-        .get(format!("{}/checkout/frame?pk={pk}&session={session_id}", server.base))
+        .get(format!("{}/widget/frame?pk={pk}&session={session_id}", server.base))
         .header("referer", "http://127.0.0.3:9999/shop")
         .send()
         .unwrap();
@@ -285,7 +285,7 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
 }
 
 /// Serves `html` at `/` on `addr` (another site) in the background; its address.
-fn serve_once_on(addr: &str, html: String) -> String {
+pub(crate) fn serve_once_on(addr: &str, html: String) -> String {
     let listener = std::net::TcpListener::bind(addr).unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();

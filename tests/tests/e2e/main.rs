@@ -5,5 +5,6 @@ mod browser;
 mod checkout;
 mod crash;
 mod demo;
+mod partners;
 mod pcsc;
 mod web_app;

@@ -162,7 +162,7 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     for (sub, shown) in [
         ("history", "#points-history-title"),
         ("coupons", "#coupon"),
-        ("links", "#link-service-id"),
+        ("links", "#links-title"),
         ("settings", "#settings-email"),
         ("id", "#usage"),
     ] {
@@ -213,10 +213,16 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.wait_text("table", "350").unwrap();
     b.wait_text("table", "250").unwrap();
     // ID linkage: link the JAL mileage number, then JAL's conversion for it arrives.
+    let mykey_id = me_id(&b);
+    link_by_session(
+        &server.base,
+        &keys.partner,
+        &format!("/v1/partners/{}/embedding", keys.ids.partner),
+        serde_json::json!({"partner": keys.ids.partner}),
+        "JAL-7654321",
+        &mykey_id,
+    );
     my_page(&b, "links");
-    choose_first_option(&b, "link-partner");
-    b.type_text("#link-service-id", "JAL-7654321").unwrap();
-    b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
     b.wait_text("#links", "JAL-7654321").unwrap();
     let res = reqwest::blocking::Client::new()
         .post(format!("{}/v1/partners/{}/linked-conversions", server.base, keys.ids.partner))
@@ -227,6 +233,21 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "1350").unwrap();
+    // Cutting the link asks for the password again; then JAL's conversions stop.
+    my_page(&b, "links");
+    b.click("#links button").unwrap();
+    b.wait_text("#link-msg", "パスワード").unwrap();
+    b.type_text("#unlink-password", "abc123!x").unwrap();
+    b.click("#links button").unwrap();
+    b.wait_text("#link-msg", "連携を解除しました").unwrap();
+    no_violations(&b, "my page: links");
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/partners/{}/linked-conversions", server.base, keys.ids.partner))
+        .bearer_auth(&keys.partner)
+        .json(&serde_json::json!({"reference": "jal-e2e-2", "service_id": "JAL-7654321", "partner_points": "1000", "rate": "1"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 422);
     my_page(&b, "id");
     b.wait_text("#usage", "サービスIDを連携").unwrap();
     // E-mail and notices, then the password (its rules checked on the page first).
@@ -325,6 +346,48 @@ fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     b.wait_text("#login-error", "パスワードが違います").unwrap();
     no_csp_violations(&b, &server.base);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The MyKey ID my page shows.
+fn me_id(b: &Browser) -> String {
+    my_page(b, "id");
+    b.wait_for("return document.getElementById('me-id')?.textContent || null;", Duration::from_secs(10)).unwrap();
+    b.eval("return document.getElementById('me-id').textContent;").unwrap().as_str().unwrap().to_owned()
+}
+
+/// A proven link: the partner's (or online store's) server registers its origin and opens a
+/// link session, and the resident confirms it with the password through the widget's API,
+/// sent as the widget's page on the points cloud sends it (the widget itself runs in
+/// Chromium in the checkout and partner tests).
+fn link_by_session(base: &str, key: &str, settings: &str, target: serde_json::Value, service_id: &str, mykey_id: &str) {
+    let http = reqwest::blocking::Client::new();
+    let res = http
+        .put(format!("{base}{settings}"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"origins": ["http://127.0.0.3:8100"]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = serde_json::json!({"id": uuid::Uuid::new_v4(), "service_id": service_id});
+    body.as_object_mut().unwrap().extend(target.as_object().unwrap().clone());
+    let opened: serde_json::Value =
+        http.post(format!("{base}/v1/link-sessions")).bearer_auth(key).json(&body).send().unwrap().json().unwrap();
+    let (id, secret) = (opened["session"]["id"].as_str().unwrap(), opened["client_secret"].as_str().unwrap());
+    let signed: serde_json::Value = http
+        .post(format!("{base}/v1/link-sessions/{id}/sign-in"))
+        .header("origin", base)
+        .json(&serde_json::json!({"client_secret": secret, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let res = http
+        .post(format!("{base}/v1/link-sessions/{id}/confirm"))
+        .header("origin", base)
+        .json(&serde_json::json!({"client_secret": secret, "grant": signed["grant"]}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().unwrap_or_default());
 }
 
 /// Opens my page's sub-page `sub` (`""` for balances) from its navigation.
@@ -469,10 +532,17 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     set_value(&b, "history-from", "", "input");
 
     // The online shop: link the member ID, then the shop charges the points by it.
+    let mykey_id = me_id(&b);
+    let settings = format!("/v1/shops/{}/checkout", keys.ids.online_store);
+    link_by_session(
+        &server.base,
+        &keys.online_store,
+        &settings,
+        serde_json::json!({"online_service": keys.ids.online_shop}),
+        "MC-E2E-0001",
+        &mykey_id,
+    );
     my_page(&b, "links");
-    set_value(&b, "link-partner", &format!("o:{}", keys.ids.online_shop), "change");
-    b.type_text("#link-service-id", "MC-E2E-0001").unwrap();
-    b.click("section[aria-labelledby=links-title] button[type=submit]").unwrap();
     b.wait_text("#links", "めいぶつチョイス：MC-E2E-0001").unwrap();
     let res = http
         .post(format!("{}/v1/shops/{}/linked-payments", server.base, keys.ids.online_store))

@@ -1,6 +1,6 @@
 //! Store checkout: sessions a store's server creates, the resident confirms in the embedded
-//! widget, and the store captures and refunds; the store's settings (origins, publishable key,
-//! webhook) and the events its server receives (`docs/checkout.md`).
+//! widget, and the store captures and refunds, and the events its server receives
+//! (`docs/checkout.md`). The store's origins, keys and webhook are the embedding's.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::identity::{AuthToken, PasswordLogin};
 use crate::text::{Reference, Text};
 
 /// The longest line item name, in characters.
@@ -24,10 +23,6 @@ pub const METADATA_ENTRIES_MAX: usize = 20;
 pub const METADATA_KEY_MAX: usize = 40;
 /// The longest metadata value, in characters.
 pub const METADATA_VALUE_MAX: usize = 500;
-/// The longest URL (return URL, webhook URL, origin), in characters.
-pub const URL_MAX: usize = 2048;
-/// At most this many registered origins per store.
-pub const ORIGINS_MAX: usize = 10;
 
 api_enum! {
     /// When the points move to the store.
@@ -217,38 +212,6 @@ api_type! {
 }
 
 api_type! {
-    /// The client secret alone: `POST /v1/checkout/sessions/{id}/view` and `/nonce`.
-    pub struct CheckoutClient {
-        /// The session's client secret.
-        pub client_secret: String,
-    }
-}
-
-api_type! {
-    /// How the resident signs in inside the widget: exactly one of `password` or `card`.
-    pub struct CheckoutSignIn {
-        /// The session's client secret.
-        pub client_secret: String,
-        /// MyKey ID and password.
-        #[serde(default)]
-        pub password: Option<PasswordLogin>,
-        /// A card token over a nonce from `POST /v1/checkout/sessions/{id}/nonce`.
-        #[serde(default)]
-        pub card: Option<CheckoutCard>,
-    }
-}
-
-api_type! {
-    /// A card's login token for a checkout.
-    pub struct CheckoutCard {
-        /// The nonce.
-        pub nonce: String,
-        /// The bridge's token.
-        pub token: AuthToken,
-    }
-}
-
-api_type! {
     /// Points the resident may use at this store: one spending account.
     pub struct UsablePoints {
         /// The event programme, or none for the municipality's points.
@@ -325,44 +288,6 @@ api_type! {
     }
 }
 
-api_type! {
-    /// `PUT /v1/shops/{shop}/checkout`: where the store's pages and server live.
-    pub struct CheckoutSettingsRequest {
-        /// The origins whose pages may embed the widget (`https://store.example`; http only on
-        /// loopback).
-        pub origins: Vec<String>,
-        /// Where events are posted (https; http only on loopback); none stops deliveries.
-        #[serde(default)]
-        pub webhook_url: Option<String>,
-    }
-}
-
-api_type! {
-    /// A store's checkout settings.
-    pub struct CheckoutSettings {
-        /// The store.
-        pub shop: i64,
-        /// The publishable key: safe in a page, works only from `origins`.
-        pub publishable_key: String,
-        /// Registered origins.
-        pub origins: Vec<String>,
-        /// Where events are posted.
-        pub webhook_url: Option<String>,
-    }
-}
-
-api_type! {
-    /// A new webhook signing secret (`POST /v1/shops/{shop}/webhook-secrets`): shown once. The
-    /// previous secret keeps signing too for a while (`mykey_core::rules`), so a store can
-    /// deploy the new one without missing an event.
-    pub struct WebhookSecret {
-        /// `whsec_<64 hex>`.
-        pub secret: String,
-        /// When the secrets before it stop signing.
-        pub previous_valid_until: Option<DateTime<Utc>>,
-    }
-}
-
 api_enum! {
     /// What happened to a session.
     pub enum CheckoutEventType {
@@ -420,33 +345,5 @@ api_type! {
         /// Why it failed (`failed` only): the problem's slug.
         #[serde(default)]
         pub failure: Option<String>,
-    }
-}
-
-api_enum! {
-    /// Where an event's delivery stands.
-    pub enum DeliveryState {
-        /// Waiting for its next try.
-        Pending,
-        /// The store's server answered 2xx.
-        Delivered,
-        /// Tried for the whole retry window without success.
-        Failed,
-    }
-}
-
-api_type! {
-    /// An event with its delivery state (`GET /v1/shops/{shop}/events`).
-    pub struct EventDelivery {
-        /// The event.
-        pub event: CheckoutEvent,
-        /// Where its delivery stands.
-        pub state: DeliveryState,
-        /// Tries so far.
-        pub attempts: u32,
-        /// The next try, while pending.
-        pub next_attempt_at: Option<DateTime<Utc>>,
-        /// What the last failed try saw.
-        pub last_error: Option<String>,
     }
 }

@@ -29,13 +29,17 @@ mod accounts;
 mod admin;
 mod checkout;
 mod directory;
+mod embedding;
 mod ledger;
+mod partners;
 
 pub use accounts::*;
 pub use admin::*;
 pub use checkout::*;
 pub use directory::*;
+pub use embedding::*;
 pub use ledger::*;
+pub use partners::*;
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,14 @@
-//! Service links. ID linkage (docs/domain.md "Partner conversion", method 1): a resident links a
-//! partner's service ID to their MyKey ID on my page; the partner pushes conversions for that
-//! service ID, idempotent by the partner's own reference. Online services (an online shop, a
-//! crowdfunding site): the resident links their member ID there and the service's stores
-//! charge points by it, idempotent by the store's reference. An unlinked or revoked service
-//! ID is refused. Linking and unlinking are MyKey ID usage events (so leaves of the log).
+//! Service links. ID linkage (docs/domain.md "Partner conversion", method 1): a link is made
+//! only when both sides agree (`services::links`): the partner's server names its member's
+//! service ID in a link session and the resident confirms it in the widget; the partner then
+//! pushes conversions for that service ID, idempotent by the partner's own reference. Online
+//! services (an online shop, a crowdfunding site) link their member IDs the same way and their
+//! stores charge points by them, idempotent by the store's reference. An unlinked, revoked or
+//! unproven service ID is refused. Linking and unlinking are MyKey ID usage events (so leaves
+//! of the log).
 
 use mykey_core::api::{ConversionRequest, PaymentRequest};
-use mykey_core::identity::{
-    check_service_id, LinkTarget, LinkedConversionRequest, LinkedPaymentRequest, ServiceLink, ServiceLinkRequest,
-};
+use mykey_core::identity::{LinkedConversionRequest, LinkedPaymentRequest, ServiceLink};
 use mykey_core::text::{Memo, Reference, MEMO_MAX, REFERENCE_MAX};
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
@@ -21,6 +21,15 @@ use crate::failure;
 use crate::store::links::{self, LinkKind, LinkScope};
 use crate::time;
 
+/// What proves a new link: the open link session the resident confirms, and the event (given
+/// the link's id) for its opener's server, if it registered for events.
+pub struct LinkProof<'a> {
+    /// The session.
+    pub session: Uuid,
+    /// The opener's event.
+    pub event: &'a (dyn Fn(Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
+}
+
 /// Past owners a retried linked request is matched against: an ID linked and unlinked more
 /// often than this answers 409 for its oldest requests.
 const PAST_OWNERS_MAX: i64 = 16;
@@ -31,76 +40,63 @@ impl Identity {
         links::service_links(self.pool(), resident).await.map_err(failure::service_link)
     }
 
-    /// Links a partner's or an online service's member ID to the resident's MyKey ID.
-    pub async fn link(&self, resident: i64, req: &ServiceLinkRequest) -> Result<ServiceLink, Problem> {
-        let service_id = req.service_id.trim();
-        if !check_service_id(service_id) {
-            return Err(Problem::new(ProblemKind::InvalidRequest, "a service ID is 1 to 64 half-width characters")
-                .with("field", "service_id"));
-        }
-        let target = req.target().ok_or_else(|| {
-            Problem::new(ProblemKind::InvalidRequest, "name exactly one of partner and online_service")
-        })?;
-        let (partner, online) = match target {
-            LinkTarget::Partner(p) => {
-                self.check_linkage_partner(p).await?;
-                (p, 0)
-            }
-            LinkTarget::OnlineService(o) => {
-                let known = crate::services::catalog::Catalog::new(&self.engine)
-                    .online_service(o)
-                    .await
-                    .map_err(failure::service_link)?;
-                if known.is_none() {
-                    return Err(Problem::new(
-                        ProblemKind::UnknownReference,
-                        format!("online service {o} does not exist"),
-                    ));
-                }
-                (0, o)
-            }
-        };
+    /// Makes the link that link session `proof` proved: `link` for `resident`, written with
+    /// the session's confirmation and the partner's event in one transaction. An ID already
+    /// linked to this resident gives that link (the session confirms it); linked to another
+    /// resident, it is refused.
+    pub async fn link_proven(
+        &self,
+        resident: i64,
+        link: &ServiceLink,
+        proof: &LinkProof<'_>,
+    ) -> Result<ServiceLink, Problem> {
+        let (partner, online) = (link.partner.unwrap_or(0), link.online_service.unwrap_or(0));
+        let scope = LinkScope { partner, online_service: online };
         let row = self.live(resident).await?;
         let _one = self.writes.lock().await;
-        if let Some(owner) = self.link_owner(partner, online, service_id).await? {
-            if owner == resident {
-                return self
-                    .links(resident)
-                    .await?
-                    .into_iter()
-                    .find(|l| {
-                        l.service_id == service_id
-                            && l.partner.unwrap_or(0) == partner
-                            && l.online_service.unwrap_or(0) == online
-                    })
-                    .ok_or_else(|| failure::service_link(anyhow::anyhow!("a live link vanished")));
-            }
-            return Err(Problem::new(ProblemKind::ServiceIdTaken, "this service ID is linked to another MyKey ID")
-                .with("field", "service_id"));
-        }
         let now = time::now();
-        let link = ServiceLink {
-            id: Uuid::new_v4(),
-            partner: (partner != 0).then_some(partner),
-            online_service: (online != 0).then_some(online),
-            service_id: service_id.to_owned(),
-            created_at: time::micros_to_datetime(now),
+        let existing = match self.link_owner(partner, online, &link.service_id).await? {
+            Some(owner) if owner != resident => {
+                return Err(Problem::new(
+                    ProblemKind::ServiceIdTaken,
+                    "this member ID is linked to another MyKey ID; that MyKey ID must cut the link first",
+                ))
+            }
+            Some(_) => self.links(resident).await?.into_iter().find(|l| {
+                l.proven
+                    && l.service_id == link.service_id
+                    && l.partner.unwrap_or(0) == partner
+                    && l.online_service.unwrap_or(0) == online
+            }),
+            None => None,
         };
+        let made = existing.clone().unwrap_or_else(|| link.clone());
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
-        links::insert_service_link(&mut tx, resident, &link, now).await.map_err(failure::service_link)?;
+        if !links::confirm_link_session(&mut tx, proof.session, resident, made.id, now)
+            .await
+            .map_err(failure::service_link)?
+        {
+            return Err(Problem::new(ProblemKind::LinkNotOpen, "this link session is no longer open"));
+        }
+        if existing.is_none() {
+            links::retire_unproven(&mut tx, resident, scope, &link.service_id, now)
+                .await
+                .map_err(failure::service_link)?;
+            links::insert_service_link(&mut tx, resident, &made, now).await.map_err(failure::service_link)?;
+        }
+        if let Some(e) = (proof.event)(made.id) {
+            crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
+        }
         self.commit_event(tx, &row, "service_linked", None).await?;
-        Ok(link)
+        Ok(made)
     }
 
-    /// Refuses partners that do not convert by ID linkage.
-    async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
+    /// Refuses unknown partners. Every partner may link its members' IDs (the link is proven
+    /// by its own server's session), whatever exchange method it offers first.
+    pub(crate) async fn check_linkage_partner(&self, partner: i64) -> Result<(), Problem> {
         match self.engine.tables().await?.exchange_method(partner).await.map_err(failure::service_link)? {
             None => Err(Problem::new(ProblemKind::UnknownReference, format!("partner {partner} does not exist"))),
-            Some(m) if m != "id_linkage" => Err(Problem::new(
-                ProblemKind::InvalidRequest,
-                "this partner converts with coupon codes, not with a linked service ID",
-            )),
             Some(_) => Ok(()),
         }
     }
@@ -112,10 +108,32 @@ impl Identity {
             .map_err(failure::service_link)
     }
 
-    /// Revokes one of the resident's links: the partner can no longer convert for it, the
-    /// online service no longer charge by it.
-    pub async fn unlink(&self, resident: i64, link: Uuid) -> Result<(), Problem> {
-        self.revoke_link(resident, link, LinkKind::Service).await
+    /// Revokes one of the resident's links once the password is typed again: the partner can
+    /// no longer convert for it, the online service no longer charge by it; `event` (given the
+    /// link) tells the service's server.
+    pub async fn unlink(
+        &self,
+        resident: i64,
+        link: Uuid,
+        password: &str,
+        ip: std::net::IpAddr,
+        event: Option<crate::store::embedding::NewEvent>,
+    ) -> Result<(), Problem> {
+        let row = self.live(resident).await?;
+        self.confirm_password(&row, password, ip).await?;
+        let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
+        let mut tx = c.begin().await.map_err(failure::service_link)?;
+        let done = links::revoke(&mut tx, LinkKind::Service, link, resident, time::now())
+            .await
+            .map_err(failure::service_link)?;
+        if !done {
+            return Err(Problem::new(ProblemKind::NotFound, "no such link"));
+        }
+        if let Some(e) = event {
+            crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
+        }
+        self.commit_event(tx, &row, unlinked_event(LinkKind::Service), None).await?;
+        Ok(())
     }
 
     /// Marks a live link of the resident revoked and records the usage event, in one

@@ -10,6 +10,8 @@ pub mod card;
 pub mod facilities;
 pub mod links;
 
+pub use links::LinkProof;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Linked IDs: partner service IDs and online-shop member IDs; facilities' patron numbers.
 
 use mykey_core::api::{OnlineService, Partner};
-use mykey_core::identity::{PatronLink, ServiceLink, ServiceLinkRequest};
-use web_sys::{HtmlInputElement, HtmlSelectElement};
+use mykey_core::identity::{PatronLink, Revocation, ServiceLink};
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use super::{load, message, Msg, State};
@@ -14,32 +14,29 @@ use crate::Ctx;
 #[function_component(Links)]
 pub fn links(p: &super::SubProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
-    let link_target = use_state(String::new);
-    let link_id = use_state(String::new);
+    let password = use_state(String::new);
     let link_msg = use_state(|| None::<(bool, String)>);
     let State::In(loaded) = &*p.state else { return html! {} };
     html! {
         <>
-            { links_form(&ctx, &p.state, &loaded.links, &loaded.partners, &loaded.online, &link_target, &link_id, &link_msg) }
+            { links_list(&ctx, &p.state, &loaded.links, &loaded.partners, &loaded.online, &password, &link_msg) }
             { patrons_section(&ctx, &p.state, &loaded.patrons) }
         </>
     }
 }
 
 /// Service links: partners' member numbers (ID linkage: points come in) and online services'
-/// member IDs (points are spent there); link and unlink.
-#[allow(clippy::too_many_arguments)]
-fn links_form(
+/// member IDs (points are spent there). They are made on the partner's site (a link session
+/// the resident confirms); here they are listed and cut, with the password typed again.
+fn links_list(
     ctx: &Ctx,
     state: &UseStateHandle<State>,
     links: &[ServiceLink],
     partners: &[Partner],
     online: &[OnlineService],
-    target: &UseStateHandle<String>,
-    service_id: &UseStateHandle<String>,
+    password: &UseStateHandle<String>,
     msg: &Msg,
 ) -> Html {
-    let linkage: Vec<&Partner> = partners.iter().filter(|p| p.exchange_method == "id_linkage").collect();
     let name_of = |l: &ServiceLink| -> String {
         let name = match (l.partner, l.online_service) {
             (Some(p), _) => partners.iter().find(|x| x.id == p).map(|x| x.name.as_str()),
@@ -48,52 +45,34 @@ fn links_form(
         };
         name.unwrap_or_default().to_owned()
     };
-    let onchange = {
-        let target = target.clone();
-        Callback::from(move |e: Event| target.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
-    };
     let oninput = {
-        let service_id = service_id.clone();
-        Callback::from(move |e: InputEvent| service_id.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        let password = password.clone();
+        Callback::from(move |e: InputEvent| password.set(e.target_unchecked_into::<HtmlInputElement>().value()))
     };
-    let onsubmit = {
-        let (ctx, state, target, service_id, msg) =
-            (ctx.clone(), state.clone(), target.clone(), service_id.clone(), msg.clone());
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            // "p:3" is partner 3, "o:1" online service 1.
-            let (partner, online_service) = match target.split_once(':').map(|(k, id)| (k, id.parse::<i64>())) {
-                Some(("p", Ok(id))) => (Some(id), None),
-                Some(("o", Ok(id))) => (None, Some(id)),
-                _ => return msg.set(Some((false, ctx.t(T::choose).to_owned()))),
-            };
-            let body = ServiceLinkRequest { partner, online_service, service_id: service_id.trim().to_owned() };
-            if service_id.trim().is_empty() {
-                return msg.set(Some((false, ctx.t(T::required).to_owned())));
+    let unlink = |id: String| {
+        let (ctx, state, password, msg) = (ctx.clone(), state.clone(), password.clone(), msg.clone());
+        Callback::from(move |_: MouseEvent| {
+            if password.is_empty() {
+                return msg.set(Some((false, ctx.t(T::unlink_password).to_owned())));
             }
-            let (ctx, state, msg, service_id) = (ctx.clone(), state.clone(), msg.clone(), service_id.clone());
+            let body = Revocation { password: (*password).clone() };
+            let (ctx, state, password, msg, id) =
+                (ctx.clone(), state.clone(), password.clone(), msg.clone(), id.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<ServiceLink>("/v1/me/service-links", &body).await {
+                match api::post::<serde_json::Value>(&format!("/v1/me/service-links/{id}/revoke"), &body).await {
                     Ok(_) => {
-                        msg.set(Some((true, ctx.t(T::linked).to_owned())));
-                        service_id.set(String::new());
+                        password.set(String::new());
+                        msg.set(Some((true, ctx.t(T::unlinked).to_owned())));
                         state.set(load().await);
                     }
-                    Err(f) if f.slug == "service-id-taken" => {
-                        msg.set(Some((false, ctx.t(T::err_service_taken).to_owned())))
+                    Err(f) if f.slug == "login-failed" || f.slug == "unauthenticated" => {
+                        msg.set(Some((false, ctx.t(T::err_current_password).to_owned())))
                     }
-                    Err(f) if f.slug == "invalid-request" => {
-                        msg.set(Some((false, ctx.t(T::err_service_id).to_owned())))
-                    }
+                    Err(f) if f.slug == "rate-limited" => msg.set(Some((false, f.detail))),
                     Err(_) => msg.set(Some((false, ctx.t(T::server_error).to_owned()))),
                 }
             });
         })
-    };
-    let unlink = |id: String| revoke_then_reload(state, format!("/v1/me/service-links/{id}/revoke"));
-    let option = |prefix: &str, id: i64, name: &str| {
-        let value = format!("{prefix}:{id}");
-        html! { <option value={value.clone()} selected={**target == value}>{ name.to_owned() }</option> }
     };
     html! {
         <section aria-labelledby="links-title">
@@ -106,32 +85,21 @@ fn links_form(
                     let label = format!("{} {} {service}", ctx.t(T::unlink), name_of(l));
                     html! {
                         <li>
-                            { name_of(l) }{ "：" }{ service }{ " " }
-                            <button type="button" aria-label={label} onclick={unlink(id)}>{ ctx.t(T::unlink) }</button>
+                            { name_of(l) }{ "：" }{ service }
+                            if !l.proven { { " " }<span class="note">{ ctx.t(T::link_unproven) }</span> }
+                            { " " }
+                            <button type="button" aria-label={label} aria-describedby="link-msg" onclick={unlink(id)}>{ ctx.t(T::unlink) }</button>
                         </li>
                     }
                 }) }
             </ul>
-            <form onsubmit={onsubmit}>
+            if !links.is_empty() {
                 <div class="field">
-                    <label for="link-partner">{ ctx.t(T::link_service) }</label>
-                    <select id="link-partner" onchange={onchange}>
-                        <option value="" selected={target.is_empty()}>{ ctx.t(T::choose) }</option>
-                        <optgroup label={ctx.t(T::link_partners)}>
-                            { for linkage.iter().map(|p| option("p", p.id, &p.name)) }
-                        </optgroup>
-                        <optgroup label={ctx.t(T::link_online)}>
-                            { for online.iter().map(|o| option("o", o.id, &o.name)) }
-                        </optgroup>
-                    </select>
+                    <label for="unlink-password">{ ctx.t(T::unlink_password) }</label>
+                    <input id="unlink-password" type="password" autocomplete="current-password" value={(**password).clone()}
+                        oninput={oninput} aria-describedby="link-msg" />
                 </div>
-                <div class="field">
-                    <label for="link-service-id">{ ctx.t(T::service_id) }</label>
-                    <input id="link-service-id" type="text" autocomplete="off" value={(**service_id).clone()} oninput={oninput}
-                        aria-describedby="link-msg" />
-                </div>
-                <button type="submit">{ ctx.t(T::link) }</button>
-            </form>
+            }
             { message(msg, "link-msg") }
         </section>
     }
