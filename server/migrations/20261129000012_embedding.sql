@@ -54,3 +54,6 @@ CREATE UNIQUE INDEX link_sessions_by_request ON link_sessions (owner, request_id
 -- resident sees them on my page (to cut) and the partner can prove them with a link session.
 UPDATE service_links SET status = 'unproven' WHERE status = 'live';
 
+
+-- A partner may have the points cloud mail a code to its member once (the outbox sends it).
+ALTER TABLE coupons ADD COLUMN mailed_at BIGINT;

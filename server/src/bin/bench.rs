@@ -58,6 +58,9 @@ struct Args {
     /// residents' confirmations are measured.
     #[arg(long)]
     confirm_only: bool,
+    /// `coupons`: codes in the batch rendered to a sheet.
+    #[arg(long, default_value_t = 10_000)]
+    codes: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -81,6 +84,10 @@ enum Mode {
     /// session (the store's key) and confirming it (a grant minted without password or card);
     /// webhooks go to a local receiver, which times confirm-to-webhook.
     Checkout,
+    /// Partners' coupons: `--codes` codes issued in one batch and rendered to the printable
+    /// sheet (over loopback HTTP, the partner's key), then redemptions in the coupon widget's
+    /// API by `--clients` residents (grants minted without password or card).
+    Coupons,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -114,6 +121,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::Audit => return audit_bench(&url, args.leaves, args.residents, args.shops).await,
         Mode::Witness => return witness_bench(&url, args.leaves).await,
         Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds, args.confirm_only).await,
+        Mode::Coupons => return coupons_bench(&url, args.clients, args.seconds, args.codes).await,
         _ => {}
     }
     let result = match args.mode {
@@ -154,7 +162,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             let clients = (0..args.clients).map(|_| RowLock(pool.clone())).collect();
             run(clients, args.seconds, args.residents, shops).await
         }
-        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify | Mode::Checkout => {
+        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify | Mode::Checkout | Mode::Coupons => {
             unreachable!("handled above")
         }
     };
@@ -880,5 +888,140 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     let what =
         if confirm_only { "confirmations/s (sessions opened beforehand)" } else { "checkouts/s (open + confirm)" };
     eprintln!("columns: database | residents | {what} | p50 ms | p99 ms | confirm to webhook p50 ms | p99 ms | webhooks missing after 5 s");
+    Ok(())
+}
+
+/// [`Mode::Coupons`]: issuing and rendering a batch, then redemptions per second and latency.
+async fn coupons_bench(url: &str, clients: usize, seconds: u64, codes: u32) -> anyhow::Result<()> {
+    use mykey_server::engine::{Change, ChangeResult};
+    let ledger = LedgerService::open(url).await?;
+    let engine = ledger.engine.clone();
+    setup_ledger(&engine, clients, 1).await?;
+    let partner = match engine
+        .apply(Change::Partner {
+            name: "ベンチカード".into(),
+            name_en: "Bench Card".into(),
+            point_kind: "card_points".into(),
+            exchange_method: "coupon_url".into(),
+        })
+        .await
+        .map_err(|p| anyhow::anyhow!("{p:?}"))?
+    {
+        ChangeResult::Id(id) => id,
+        other => anyhow::bail!("adding the partner: {other:?}"),
+    };
+    // The partner's server receives the redemption events.
+    let hook =
+        axum::Router::new().route("/hooks", axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }));
+    let hook_listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let hook_url = format!("http://{}/hooks", hook_listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(hook_listener, hook).await });
+    let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let identity = Arc::new(mykey_server::services::identity::Identity::new(engine.clone(), None));
+    // The site's origin, as a deployment names it: the sheet's QR codes carry full URLs.
+    let services = mykey_server::http::Services::new(engine.clone(), identity, [8; 32], Some(base.clone()));
+    let embedding = services.embedding.clone();
+    let owner = mykey_server::services::embedding::Owner::Partner(partner);
+    let settings = mykey_core::api::EmbedSettingsRequest {
+        origins: vec!["http://127.0.0.3:8100".into()],
+        webhook_url: Some(hook_url),
+    };
+    let pk = embedding.put_settings(owner, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?.publishable_key;
+    embedding.rotate_secret(owner).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    services.start_background()?;
+    let router = mykey_server::http::router(services, None, vec![], axum::Router::new());
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    });
+    let key =
+        mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Partner, partner, "bench").await?;
+    let http = reqwest::Client::new();
+    let issue = |count: u32| {
+        let body = serde_json::json!({"id": Uuid::new_v4(), "count": count, "partner_points": "1000", "rate": "0.5",
+            "expires_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(), "delivery": "paper"});
+        http.post(format!("{base}/v1/partners/{partner}/coupons")).bearer_auth(&key).json(&body).send()
+    };
+
+    // One batch issued, then its sheet rendered, each timed from request to the last byte.
+    let t = Instant::now();
+    let batch: serde_json::Value = issue(codes).await?.error_for_status()?.json().await?;
+    let issued_in = t.elapsed();
+    let t = Instant::now();
+    let sheet = http
+        .get(format!("{base}/v1/partners/{partner}/coupon-batches/{}/sheet", batch["id"].as_str().unwrap_or_default()))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let rendered_in = t.elapsed();
+    let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
+    println!(
+        "| {backend} | {codes} codes | issued {:.2} s | sheet {:.2} s ({:.1} MB) | together {:.2} s |",
+        issued_in.as_secs_f64(),
+        rendered_in.as_secs_f64(),
+        sheet.len() as f64 / 1e6,
+        (issued_in + rendered_in).as_secs_f64()
+    );
+
+    // Redemptions: enough codes for 4,000 a second, handed out from one queue.
+    let wanted = 4_000 * (seconds as usize + 1);
+    let mut pool: Vec<String> =
+        batch["codes"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+    while pool.len() < wanted {
+        let more: serde_json::Value = issue(10_000).await?.error_for_status()?.json().await?;
+        pool.extend(more["codes"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_owned)));
+    }
+    let queue = Arc::new(std::sync::Mutex::new(pool));
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for resident in 1..=clients as i64 {
+        let (base, pk, embedding, queue) = (base.clone(), pk.clone(), embedding.clone(), queue.clone());
+        set.spawn(async move {
+            let http = reqwest::Client::new();
+            let grant =
+                embedding.testing_grant(mykey_server::services::embedding::GrantScope::Partner(partner), resident);
+            let mut latencies = Vec::new();
+            while start.elapsed() < warmup + Duration::from_secs(seconds) {
+                let Some(code) = queue.lock().expect("not poisoned").pop() else {
+                    anyhow::bail!("the codes ran out: issue more ahead")
+                };
+                let t = Instant::now();
+                let body = serde_json::json!({"publishable_key": pk, "grant": grant, "code": code});
+                // As the widget's frame sends it: from the points cloud's own origin.
+                let res = http
+                    .post(format!("{base}/v1/coupon-widget/redeem"))
+                    .header("origin", &base)
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status() == 200, "redeem answered {}: {}", res.status(), res.text().await?);
+                if t - start >= warmup {
+                    latencies.push(t.elapsed());
+                }
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    for r in set.join_all().await {
+        latencies.extend(r?);
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "| {backend} | {clients} | {:.0} | {:.1} | {:.1} |",
+        latencies.len() as f64 / seconds as f64,
+        pct(0.5),
+        pct(0.99)
+    );
+    eprintln!("columns: database | residents | redemptions/s (coupon widget, over HTTP) | p50 ms | p99 ms");
     Ok(())
 }

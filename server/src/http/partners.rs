@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mykey_core::api::{
-    BatchCode, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient, CouponWidgetCode,
-    CouponWidgetSignIn, CouponWidgetView, LinkSession, LinkSessionCreated, LinkSessionRequest, LinkView,
-    TransactionReceipt, WidgetClient, WidgetGrant, WidgetSignIn, WidgetSignedIn,
+    BatchCode, CouponMailRequest, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient,
+    CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, LinkSession, LinkSessionCreated, LinkSessionRequest,
+    LinkView, TransactionReceipt, WidgetClient, WidgetGrant, WidgetSignIn, WidgetSignedIn,
 };
 use mykey_core::identity::NonceIssued;
 use mykey_core::{Problem, ProblemKind};
@@ -42,6 +42,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/partners/{partner}/coupon-batches/{batch}/codes", get(batch_codes))
         .route("/v1/partners/{partner}/coupon-batches/{batch}/sheet", get(batch_sheet))
         .route("/v1/partners/{partner}/coupon-batches/{batch}/codes.csv", get(batch_csv))
+        .route("/v1/partners/{partner}/coupon-batches/{batch}/mail", post(mail_code))
 }
 
 /// Whom a caller opens and reads link sessions for: a partner, an online service's store, or
@@ -292,6 +293,24 @@ async fn batch_csv(
         .into_response())
 }
 
+/// Mail one code of the batch to the partner's member (Japanese template, through the points
+/// cloud's outbox); each code once.
+#[utoipa::path(post, path = "/v1/partners/{partner}/coupon-batches/{batch}/mail", tag = "partners",
+    request_body = CouponMailRequest, security(("api_key" = [])),
+    params(("partner" = i64, Path, description = "The partner"), ("batch" = Uuid, Path, description = "The batch")),
+    responses((status = 202, description = "Queued"), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn mail_code(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((partner, batch)): Path<(i64, Uuid)>,
+    JsonBody(r): JsonBody<CouponMailRequest>,
+) -> ApiResult<StatusCode> {
+    caller.require(&[Role::Partner], partner)?;
+    s.coupons.mail(partner, batch, &r).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// The partner operations of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -310,6 +329,7 @@ async fn batch_csv(
     coupon_assign,
     batch_codes,
     batch_sheet,
-    batch_csv
+    batch_csv,
+    mail_code
 ))]
 pub struct PartnersDoc;

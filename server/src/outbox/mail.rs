@@ -87,6 +87,22 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }
 
+/// The kind of mail a partner has the points cloud send to its member (no resident yet).
+pub const PARTNER_COUPON: &str = "partner_coupon";
+
+/// Subject and body (Japanese) of a partner's coupon mailed to its member.
+pub fn render_coupon(partner: &str, code: &str, points: i64, expires_on: &str, url: &str) -> (String, String) {
+    (
+        format!("【{partner}】自治体ポイント交換クーポンのお知らせ"),
+        format!(
+            "{partner}から自治体ポイント交換クーポンをお届けします。\n\n\
+             クーポンコード：{code}\n受け取れるポイント：{points}ポイント（留保ポイント）\n有効期限：{expires_on}\n\n\
+             次のアドレスを開くと、マイキーIDでサインインしてコードを使えます。\n{url}\n\n\
+             マイキーIDをお持ちでない方は、マイナンバーカードで作成してからお使いください。{FOOTER}"
+        ),
+    )
+}
+
 /// Queues a notice to `to` whatever the resident chose (inside the caller's transaction): a
 /// change of the address itself is told to the address it leaves, so that a session someone
 /// else took over cannot move the notices away unseen.

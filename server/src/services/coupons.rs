@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use mykey_core::api::{
-    AccountKind, AssignmentRequest, BatchCode, ConversionRequest, CouponPreview, CouponRedeemed, CouponState,
-    CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent, PartnerEventType,
-    RedemptionNotice, WidgetSignedIn,
+    AccountKind, AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed,
+    CouponState, CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent,
+    PartnerEventType, RedemptionNotice, WidgetSignedIn,
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
-use mykey_core::identity::NonceIssued;
+use mykey_core::identity::{check_email, NonceIssued};
 use mykey_core::rules::RESERVED_WAIT_DAYS;
 use mykey_core::text::Memo;
 use mykey_core::{Problem, ProblemKind};
@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::auth::FailureCounter;
 use crate::engine::{Answer, Engine, Request};
 use crate::failure;
+use crate::outbox::mail;
 use crate::services::coupon_sheet::{self, SheetHeading};
 use crate::services::embedding::{origins_of, Embedding, GrantScope, Owner};
 use crate::store::coupons as store;
@@ -40,6 +41,8 @@ pub const FAILED_REDEMPTIONS_PER_RESIDENT: usize = 10;
 pub const FAILED_REDEMPTIONS_PER_IP: usize = 30;
 /// The window of the two limits above.
 pub const REDEEM_WINDOW: Duration = Duration::from_secs(3600);
+/// Coupon mails one partner may have sent per minute (the outbox is no bulk mailer).
+pub const COUPON_MAILS_PER_MINUTE: u32 = 60;
 
 /// Issues and redeems coupon codes.
 pub struct Coupons {
@@ -51,6 +54,8 @@ pub struct Coupons {
     origin: String,
     per_resident: FailureCounter<i64>,
     per_ip: FailureCounter<IpAddr>,
+    /// Coupon mails per partner ([`COUPON_MAILS_PER_MINUTE`]).
+    mails: governor::DefaultKeyedRateLimiter<i64>,
 }
 
 /// Reads the coupon key (64 hex digits) from `path`, or creates one there (mode 0600). Keep it
@@ -69,6 +74,12 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     Ok(key)
 }
 
+/// The last day a code expiring at `expires_at` is accepted, in Japan's calendar.
+fn last_day(expires_at: Micros) -> String {
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset");
+    time::micros_to_datetime(expires_at - 1).with_timezone(&jst).format("%Y-%m-%d").to_string()
+}
+
 fn code_hash(code: &CouponCode) -> String {
     hex::encode(Sha256::digest(code.canonical().as_bytes()))
 }
@@ -83,6 +94,9 @@ impl Coupons {
             origin: origin.trim_end_matches('/').to_owned(),
             per_resident: FailureCounter::new(FAILED_REDEMPTIONS_PER_RESIDENT, REDEEM_WINDOW),
             per_ip: FailureCounter::new(FAILED_REDEMPTIONS_PER_IP, REDEEM_WINDOW),
+            mails: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(COUPON_MAILS_PER_MINUTE).expect("non-zero"),
+            )),
         }
     }
 
@@ -402,6 +416,58 @@ impl Coupons {
 
     // ----- a batch's codes -----
 
+    /// Has the outbox mail one code of `partner`'s batch to its member, once per code.
+    pub async fn mail(&self, partner: i64, batch: Uuid, r: &CouponMailRequest) -> Result<(), Problem> {
+        use sqlx::Connection;
+        if !check_email(&r.to) {
+            return Err(Problem::new(ProblemKind::InvalidEmail, "the member's address is not an e-mail address")
+                .with("field", "to"));
+        }
+        if self.mails.check_key(&partner).is_err() {
+            return Err(Problem::new(
+                ProblemKind::RateLimited,
+                format!("at most {COUPON_MAILS_PER_MINUTE} coupon mails a minute; try again shortly"),
+            ));
+        }
+        let code = CouponCode::parse(&r.code)
+            .map_err(|e| Problem::new(ProblemKind::CouponInvalid, e.to_string()).with("field", "code"))?;
+        let hash = code_hash(&code);
+        let coupon = store::issued(self.pool(), &hash)
+            .await
+            .map_err(failure::coupons)?
+            .filter(|c| c.batch == batch && c.partner == partner)
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("batch {batch} has no such code")))?;
+        if coupon.redeemed_by.is_some() {
+            return Err(Problem::new(ProblemKind::CouponUsed, "this coupon code was already redeemed"));
+        }
+        let now = time::now();
+        if now > coupon.expires_at {
+            return Err(Problem::new(ProblemKind::CouponExpired, "this coupon code has expired"));
+        }
+        let name =
+            self.engine.tables().await?.partner_name(partner).await.map_err(failure::coupons)?.unwrap_or_default();
+        let (subject, body) = mail::render_coupon(
+            &name,
+            &code.to_string(),
+            coupon.points,
+            &last_day(coupon.expires_at),
+            &self.url(&code),
+        );
+        let mut c = self.pool().acquire().await.map_err(failure::coupons)?;
+        let mut tx = c.begin().await.map_err(failure::coupons)?;
+        if !store::mark_mailed(&mut tx, &hash, now).await.map_err(failure::coupons)? {
+            return Err(Problem::new(
+                ProblemKind::IdempotencyConflict,
+                "this code was mailed already; each code is mailed once",
+            ));
+        }
+        // Resident 0: the member may have no MyKey ID yet.
+        crate::store::outbox::insert_mail(&mut tx, 0, mail::PARTNER_COUPON, &r.to, &subject, &body, now)
+            .await
+            .map_err(failure::coupons)?;
+        tx.commit().await.map_err(failure::coupons)
+    }
+
     /// `partner`'s batch on paper (`csv` false: the print-ready sheet) or as CSV.
     pub async fn batch_paper(&self, partner: i64, batch: Uuid, csv: bool) -> Result<String, Problem> {
         let codes = self.batch_codes(partner, batch).await?;
@@ -411,9 +477,7 @@ impl Coupons {
             .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("partner {partner} has no batch {batch}")))?;
         let name =
             self.engine.tables().await?.partner_name(partner).await.map_err(failure::coupons)?.unwrap_or_default();
-        // The last day it is accepted, in Japan's calendar.
-        let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset");
-        let last = time::micros_to_datetime(expires_at - 1).with_timezone(&jst).format("%Y-%m-%d").to_string();
+        let last = last_day(expires_at);
         let heading = SheetHeading { partner: &name, points, expires_on: &last };
         Ok(if csv { coupon_sheet::csv(&heading, &codes) } else { coupon_sheet::sheet(&heading, &codes) })
     }

@@ -128,6 +128,18 @@ pub async fn claim(
     Ok(true)
 }
 
+/// Inside `tx`: marks an issued code mailed; false when it was mailed already (or redeemed).
+pub async fn mark_mailed(tx: &mut AnyConnection, code_hash: &str, now: Micros) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE coupons SET mailed_at = $1 WHERE code_hash = $2 AND mailed_at IS NULL AND state = 'issued'",
+    )
+    .bind(now)
+    .bind(code_hash.to_owned())
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// A batch of `partner` as stored: its count, points and expiry; none for another's.
 pub async fn batch(pool: &AnyPool, partner: i64, id: Uuid) -> sqlx::Result<Option<(u32, i64, Micros)>> {
     let row: Option<(i64, i64, i64)> =

@@ -81,6 +81,13 @@ fn serial_of(card: &VirtualCard) -> Vec<u8> {
     x509_cert::Certificate::from_der(card.auth_certificate()).unwrap().tbs_certificate.serial_number.as_bytes().to_vec()
 }
 
+impl Options {
+    /// The defaults, with e-mail going to the SMTP server at `url`.
+    pub(crate) fn with_smtp(url: String) -> Options {
+        Options { smtp: Some(url), ..Options::default() }
+    }
+}
+
 pub(crate) async fn server(opts: Options) -> Server {
     let ca = opts.ca.unwrap_or_else(new_ca);
     let db = TestDb::new().await.unwrap();
@@ -679,7 +686,7 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:mykey-id-taken"));
 }
 
-async fn wait_for_mail(mail: &Smtp, n: usize) -> Vec<(String, String, String)> {
+pub(crate) async fn wait_for_mail(mail: &Smtp, n: usize) -> Vec<(String, String, String)> {
     for _ in 0..100 {
         let got = mail.arrived();
         if got.len() >= n {

@@ -372,3 +372,46 @@ async fn the_coupon_widget_redeems_the_partners_codes_for_a_signed_in_resident()
         (200, Some("三井住友カード株式会社"), json!([PARTNER_ORIGIN]))
     );
 }
+
+/// A partner has the outbox mail a code to its member (Japanese, with the redemption URL),
+/// once per code.
+#[tokio::test]
+async fn a_partner_mails_a_code_to_its_member_once() {
+    let mail = mykey_server::testing::Smtp::start().unwrap();
+    let s = server(Options::with_smtp(mail.url())).await;
+    let card_co = Store::with_key(&s, &s.coupon_partner_key);
+    let batch = Uuid::new_v4();
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let path = format!("/v1/partners/{}/coupons", s.coupon_partner);
+    let (st, issued) = card_co
+        .post(&path, json!({"id": batch, "count": 2, "partner_points": "1000", "rate": "0.5", "expires_at": expires, "delivery": "email"}))
+        .await;
+    assert_eq!(st, 201, "{issued}");
+    let code = issued["codes"][0].as_str().unwrap();
+    let mail_path = format!("/v1/partners/{}/coupon-batches/{batch}/mail", s.coupon_partner);
+    let (st, v) = card_co.post(&mail_path, json!({"code": code, "to": "not-an-address"})).await;
+    assert_eq!((st, v["type"].as_str()), (422, Some("urn:mykey:problem:invalid-email")), "{v}");
+    let (st, v) = card_co.post(&mail_path, json!({"code": code, "to": "member@example.jp"})).await;
+    assert_eq!(st, 202, "{v}");
+    let got = crate::identity::wait_for_mail(&mail, 1).await;
+    assert_eq!(got[0].0, "member@example.jp");
+    assert!(got[0].1.contains("自治体ポイント交換クーポン"), "{got:?}");
+    assert!(got[0].2.contains(code) && got[0].2.contains("500ポイント"), "{got:?}");
+    assert!(got[0].2.contains(&format!("coupon={}", code.replace('-', ""))), "the redemption URL: {got:?}");
+    // Once per code; only the batch's own codes; only the partner itself.
+    let (st, _) = card_co.post(&mail_path, json!({"code": code, "to": "member@example.jp"})).await;
+    assert_eq!(st, 409);
+    let (st, _) = card_co
+        .post(
+            &format!("/v1/partners/{}/coupon-batches/{}/mail", s.coupon_partner, Uuid::new_v4()),
+            json!({"code": issued["codes"][1], "to": "m@example.jp"}),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = Store::with_key(&s, &s.partner_key)
+        .post(&mail_path, json!({"code": issued["codes"][1], "to": "m@example.jp"}))
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = card_co.post(&mail_path, json!({"code": "0000-0000-0000-0001", "to": "m@example.jp"})).await;
+    assert_eq!((st, v["type"].as_str()), (422, Some("urn:mykey:problem:coupon-invalid")), "{v}");
+}

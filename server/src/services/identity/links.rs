@@ -15,20 +15,11 @@ use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::Identity;
+use super::{Identity, LinkProof};
 use crate::engine::{Answer, Request};
 use crate::failure;
 use crate::store::links::{self, LinkKind, LinkScope};
 use crate::time;
-
-/// What proves a new link: the open link session the resident confirms, and the event (given
-/// the link's id) for its opener's server, if it registered for events.
-pub struct LinkProof<'a> {
-    /// The session.
-    pub session: Uuid,
-    /// The opener's event.
-    pub event: &'a (dyn Fn(Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
-}
 
 /// Past owners a retried linked request is matched against: an ID linked and unlinked more
 /// often than this answers 409 for its oldest requests.

@@ -10,8 +10,6 @@ pub mod card;
 pub mod facilities;
 pub mod links;
 
-pub use links::LinkProof;
-
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -34,6 +32,15 @@ use crate::outbox::mail::{self, Kind};
 use crate::store::identity::{self as id_store, Draft, MykeyIdRow, Session};
 use crate::time::{self, Micros};
 use card::{CardTrust, Nonces, VerifiedCard};
+
+/// What proves a new link: the open link session the resident confirms, and the event (given
+/// the link's id) for its opener's server, if it registered for events.
+pub struct LinkProof<'a> {
+    /// The session.
+    pub session: uuid::Uuid,
+    /// The opener's event.
+    pub event: &'a (dyn Fn(uuid::Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
+}
 
 /// How long a session lasts after login.
 pub const SESSION_LIFE: Duration = Duration::from_secs(2 * 3600);
