@@ -32,6 +32,8 @@ pub struct PointsCloud {
     pub partner: i64,
     /// The publishable key the member pages give the widgets.
     pub publishable_key: String,
+    /// The partner's name as the points cloud's directory (and so its widgets) shows it.
+    pub name: String,
     /// Signing secrets, newest first.
     secrets: Vec<String>,
     http: reqwest::Client,
@@ -57,11 +59,19 @@ impl PointsCloud {
         let settings: EmbedSettings = answer(res.context("registering with the points cloud")?).await?;
         let res = http.post(format!("{base}/v1/partners/{partner}/webhook-secrets")).bearer_auth(&key).send().await?;
         let secret: WebhookSecret = answer(res).await?;
+        let partners: Vec<mykey_core::api::Partner> =
+            answer(http.get(format!("{base}/v1/partners")).send().await?).await?;
+        let name = partners
+            .into_iter()
+            .find(|p| p.id == partner)
+            .map(|p| p.name)
+            .context("the directory lists no such partner")?;
         Ok(PointsCloud {
             base,
             key,
             partner,
             publishable_key: settings.publishable_key,
+            name,
             secrets: vec![secret.secret],
             http,
         })
@@ -148,6 +158,7 @@ mod tests {
             key: String::new(),
             partner: 1,
             publishable_key: String::new(),
+            name: String::new(),
             secrets: vec!["whsec_partner".into()],
             http: reqwest::Client::new(),
         };

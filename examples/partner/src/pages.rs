@@ -65,20 +65,22 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+fn page(site: &Site, title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t} | みらいカード会員サイト</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body>\
-         <header><a href=\"/\" class=\"brand\">みらいカード 会員サイト</a></header><main>{body}</main>\
+         <title>{t} | {n} 会員サイト</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body>\
+         <header><a href=\"/\" class=\"brand\">{n} 会員サイト</a></header><main>{body}</main>\
          <footer><p>カードのポイントを自治体ポイントに交換できます（例示用のサイトです）</p></footer></body></html>",
-        t = esc(title)
+        t = esc(title),
+        n = esc(&site.cloud.name)
     ))
 }
 
-fn refused(status: StatusCode, text: &str) -> Response {
+fn refused(site: &Site, status: StatusCode, text: &str) -> Response {
     (
         status,
         page(
+            site,
             "エラー",
             &format!("<h1>エラー</h1><p role=\"alert\">{}</p><p><a href=\"/\">会員トップへ</a></p>", esc(text)),
         ),
@@ -96,9 +98,10 @@ async fn member(site: &Site, jar: &CookieJar) -> Option<Member> {
     site.members.by_session(&token).await.ok().flatten()
 }
 
-fn sign_in_page(error: Option<&str>) -> Html<String> {
+fn sign_in_page(site: &Site, error: Option<&str>) -> Html<String> {
     let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
     page(
+        site,
         "ログイン",
         &format!(
             "<h1>会員ログイン</h1>{alert}<form method=\"post\" action=\"/sign-in\">\
@@ -110,7 +113,7 @@ fn sign_in_page(error: Option<&str>) -> Html<String> {
 }
 
 async fn home(State(site): S, jar: CookieJar) -> Response {
-    let Some(m) = member(&site, &jar).await else { return sign_in_page(None).into_response() };
+    let Some(m) = member(&site, &jar).await else { return sign_in_page(&site, None).into_response() };
     let rate = RATE.normalize();
     let link = if m.linked {
         "<p id=\"link-state\">マイキーIDと連携済みです。交換したポイントは直接、留保ポイントとして届きます。</p>"
@@ -121,6 +124,7 @@ async fn home(State(site): S, jar: CookieJar) -> Response {
             .to_owned()
     };
     page(
+        &site,
         "会員トップ",
         &format!(
             "<h1>{name} 様</h1><p>会員番号 {number}</p><p>カードポイント残高 <strong id=\"card-points\">{points}</strong> ポイント</p>\
@@ -146,26 +150,25 @@ struct SignIn {
 
 async fn sign_in(State(site): S, headers: HeaderMap, jar: CookieJar, Form(f): Form<SignIn>) -> Response {
     if !same_origin(&site, &headers) {
-        return refused(StatusCode::FORBIDDEN, "このページからは送信できません。");
+        return refused(&site, StatusCode::FORBIDDEN, "このページからは送信できません。");
     }
     match site.members.sign_in(f.number.trim(), &f.password).await {
         Ok(Some(token)) => {
             let cookie = Cookie::build((SESSION_COOKIE, token)).path("/").http_only(true).same_site(SameSite::Lax);
             (jar.add(cookie), Redirect::to("/")).into_response()
         }
-        Ok(None) => {
-            (StatusCode::UNAUTHORIZED, sign_in_page(Some("会員番号またはパスワードが違います。"))).into_response()
-        }
+        Ok(None) => (StatusCode::UNAUTHORIZED, sign_in_page(&site, Some("会員番号またはパスワードが違います。")))
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "signing in failed");
-            refused(StatusCode::INTERNAL_SERVER_ERROR, "ただいまログインできません。")
+            refused(&site, StatusCode::INTERNAL_SERVER_ERROR, "ただいまログインできません。")
         }
     }
 }
 
 async fn sign_out(State(site): S, headers: HeaderMap, jar: CookieJar) -> Response {
     if !same_origin(&site, &headers) {
-        return refused(StatusCode::FORBIDDEN, "このページからは送信できません。");
+        return refused(&site, StatusCode::FORBIDDEN, "このページからは送信できません。");
     }
     if let Some(c) = jar.get(SESSION_COOKIE) {
         let _ = site.members.sign_out(c.value()).await;
@@ -182,11 +185,12 @@ struct ExchangeForm {
 /// shows it in the coupon widget; gives the card points back if the points cloud refuses.
 async fn exchange(State(site): S, headers: HeaderMap, jar: CookieJar, Form(f): Form<ExchangeForm>) -> Response {
     if !same_origin(&site, &headers) {
-        return refused(StatusCode::FORBIDDEN, "このページからは送信できません。");
+        return refused(&site, StatusCode::FORBIDDEN, "このページからは送信できません。");
     }
     let Some(m) = member(&site, &jar).await else { return Redirect::to("/").into_response() };
     if f.card_points < STEP || f.card_points % STEP != 0 {
         return refused(
+            &site,
             StatusCode::BAD_REQUEST,
             &format!("交換するポイントは {STEP} ポイント単位で指定してください。"),
         );
@@ -194,10 +198,10 @@ async fn exchange(State(site): S, headers: HeaderMap, jar: CookieJar, Form(f): F
     let id = Uuid::new_v4();
     match site.members.take(id, &m.number, f.card_points).await {
         Ok(true) => {}
-        Ok(false) => return refused(StatusCode::UNPROCESSABLE_ENTITY, "カードポイントが足りません。"),
+        Ok(false) => return refused(&site, StatusCode::UNPROCESSABLE_ENTITY, "カードポイントが足りません。"),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "taking card points failed");
-            return refused(StatusCode::INTERNAL_SERVER_ERROR, "ただいま交換できません。");
+            return refused(&site, StatusCode::INTERNAL_SERVER_ERROR, "ただいま交換できません。");
         }
     }
     let outcome = async {
@@ -216,7 +220,11 @@ async fn exchange(State(site): S, headers: HeaderMap, jar: CookieJar, Form(f): F
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "the exchange failed; card points given back");
             let _ = site.members.give_back(id).await;
-            refused(StatusCode::BAD_GATEWAY, "自治体ポイントに交換できませんでした。カードポイントは戻しました。")
+            refused(
+                &site,
+                StatusCode::BAD_GATEWAY,
+                "自治体ポイントに交換できませんでした。カードポイントは戻しました。",
+            )
         }
     }
 }
@@ -236,7 +244,7 @@ fn widget(site: &Site, kind: &str, secret: &str, code: &str) -> String {
 async fn exchanged(State(site): S, jar: CookieJar, Path(id): Path<Uuid>) -> Response {
     let Some(m) = member(&site, &jar).await else { return Redirect::to("/").into_response() };
     let Ok(Some(x)) = site.members.exchange(id, &m.number).await else {
-        return refused(StatusCode::NOT_FOUND, "その交換はありません。");
+        return refused(&site, StatusCode::NOT_FOUND, "その交換はありません。");
     };
     let body = match &x.code {
         None => format!(
@@ -253,24 +261,26 @@ async fn exchanged(State(site): S, jar: CookieJar, Path(id): Path<Uuid>) -> Resp
             widget(&site, "coupon", "", code)
         ),
     };
-    page("交換", &body).into_response()
+    page(&site, "交換", &body).into_response()
 }
 
 async fn redeem(State(site): S, jar: CookieJar) -> Response {
     if member(&site, &jar).await.is_none() {
         return Redirect::to("/").into_response();
     }
-    page("クーポンを使う", &format!("<h1>クーポンコードを使う</h1>{}", widget(&site, "coupon", "", ""))).into_response()
+    page(&site, "クーポンを使う", &format!("<h1>クーポンコードを使う</h1>{}", widget(&site, "coupon", "", "")))
+        .into_response()
 }
 
 /// Opens a link session for the signed-in member and mounts the link widget.
 async fn link(State(site): S, headers: HeaderMap, jar: CookieJar) -> Response {
     if !same_origin(&site, &headers) {
-        return refused(StatusCode::FORBIDDEN, "このページからは送信できません。");
+        return refused(&site, StatusCode::FORBIDDEN, "このページからは送信できません。");
     }
     let Some(m) = member(&site, &jar).await else { return Redirect::to("/").into_response() };
     match site.cloud.open_link(Uuid::new_v4(), &m.number, format!("{}/", site.origin)).await {
         Ok(created) => page(
+            &site,
             "マイキーIDと連携",
             &format!(
                 "<h1>マイキーIDと連携</h1><p>会員番号 {} をマイキーIDと連携します。マイキーIDでサインインして確認してください。</p>{}",
@@ -281,7 +291,7 @@ async fn link(State(site): S, headers: HeaderMap, jar: CookieJar) -> Response {
         .into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "opening a link session failed");
-            refused(StatusCode::BAD_GATEWAY, "ただいま連携を始められません。")
+            refused(&site, StatusCode::BAD_GATEWAY, "ただいま連携を始められません。")
         }
     }
 }
@@ -323,7 +333,7 @@ async fn events(State(site): S, headers: HeaderMap) -> Response {
             .into_response();
     }
     let Ok(list) = site.members.events(200).await else {
-        return refused(StatusCode::INTERNAL_SERVER_ERROR, "ログを読めませんでした。");
+        return refused(&site, StatusCode::INTERNAL_SERVER_ERROR, "ログを読めませんでした。");
     };
     let rows: String = list
         .iter()
@@ -332,6 +342,7 @@ async fn events(State(site): S, headers: HeaderMap) -> Response {
         })
         .collect();
     page(
+        &site,
         "Webhook ログ",
         &format!(
             "<h1>受け取ったイベント（署名を確認済み）</h1><table id=\"events\"><caption>新しい順</caption><thead><tr><th scope=\"col\">受信</th>\

@@ -60,9 +60,13 @@ impl Services {
     pub fn new(engine: Engine, identity: Arc<Identity>, coupon_key: [u8; 32], origin: Option<String>) -> Services {
         use crate::services::{checkout::Checkout, coupons::Coupons, embedding::Embedding, links::Links};
         let embedding = Arc::new(Embedding::new(engine.clone(), identity.clone()));
+        // One group-commit writer for checkout's and coupons' small writes: they share syncs.
+        let writer =
+            crate::store::group_commit::Writer::start(engine.store().pool().clone(), embedding.events_written());
         let checkout = Arc::new(Checkout::new(
             engine.clone(),
             embedding.clone(),
+            writer.clone(),
             derived_key(&coupon_key, b"mykey checkout key\0"),
         ));
         let links = Arc::new(Links::new(
@@ -71,8 +75,13 @@ impl Services {
             identity.clone(),
             derived_key(&coupon_key, b"mykey links key\0"),
         ));
-        let coupons =
-            Arc::new(Coupons::new(engine.clone(), coupon_key, origin.as_deref().unwrap_or(""), embedding.clone()));
+        let coupons = Arc::new(Coupons::new(
+            engine.clone(),
+            coupon_key,
+            origin.as_deref().unwrap_or(""),
+            embedding.clone(),
+            writer,
+        ));
         Services { engine, identity, coupons, checkout, embedding, links, origin }
     }
 

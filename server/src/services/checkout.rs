@@ -33,6 +33,7 @@ use crate::ledger::{RefundPosting, MAX_HOLD_SECONDS};
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
 use crate::store::checkout as store;
 use crate::store::embedding::NewEvent;
+use crate::store::group_commit::Writer;
 use crate::time::{self, Micros, SECOND};
 
 const _: () = assert!(CHECKOUT_HOLD_SECONDS <= MAX_HOLD_SECONDS, "the default hold is one the ledger allows");
@@ -57,7 +58,7 @@ pub struct Checkout {
     /// Shops looked up, at most [`SHOPS_REMEMBERED`].
     shops: Mutex<HashMap<i64, mykey_core::api::Shop>>,
     /// Session writes, committed in groups.
-    writer: store::Writer,
+    writer: Writer,
 }
 
 fn derived(parts: &[&[u8]]) -> Uuid {
@@ -185,18 +186,16 @@ fn check_request(r: &CheckoutSessionRequest) -> Result<i64, Problem> {
 }
 
 impl Checkout {
-    /// Checkout over `engine`, signing residents in through `embedding`; client secrets derive
-    /// from `key`.
-    pub fn new(engine: Engine, embedding: Arc<Embedding>, key: [u8; 32]) -> Checkout {
-        let engine_pool = engine.store().pool().clone();
-        let written = embedding.events_written();
+    /// Checkout over `engine`, signing residents in through `embedding`, writing sessions
+    /// through `writer`; client secrets derive from `key`.
+    pub fn new(engine: Engine, embedding: Arc<Embedding>, writer: Writer, key: [u8; 32]) -> Checkout {
         Checkout {
             engine,
             key,
             embedding,
             confirming: Mutex::new(Default::default()),
             shops: Mutex::new(HashMap::new()),
-            writer: store::Writer::start(engine_pool, written),
+            writer,
         }
     }
 

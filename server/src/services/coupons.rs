@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use mykey_core::api::{
-    AccountKind, AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed,
-    CouponState, CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent,
-    PartnerEventType, RedemptionNotice, WidgetSignedIn,
+    AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed, CouponState,
+    CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent, PartnerEventType,
+    RedemptionNotice, TransactionReceipt, WidgetSignedIn,
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
+use mykey_core::currency::Currency;
 use mykey_core::identity::{check_email, NonceIssued};
 use mykey_core::rules::RESERVED_WAIT_DAYS;
 use mykey_core::text::Memo;
@@ -31,6 +32,7 @@ use crate::services::coupon_sheet::{self, SheetHeading};
 use crate::services::embedding::{origins_of, Embedding, GrantScope, Owner};
 use crate::store::coupons as store;
 use crate::store::embedding::NewEvent;
+use crate::store::group_commit::Writer;
 use crate::time::{self, Micros, DAY};
 
 /// Most codes in one batch.
@@ -41,12 +43,16 @@ pub const FAILED_REDEMPTIONS_PER_RESIDENT: usize = 10;
 pub const FAILED_REDEMPTIONS_PER_IP: usize = 30;
 /// The window of the two limits above.
 pub const REDEEM_WINDOW: Duration = Duration::from_secs(3600);
+/// How long the list of municipalities the widget offers is reused before it is read again.
+pub const MUNICIPALITIES_FRESH: Micros = 60 * crate::time::SECOND;
 /// Coupon mails one partner may have sent per minute (the outbox is no bulk mailer).
 pub const COUPON_MAILS_PER_MINUTE: u32 = 60;
 
 /// Issues and redeems coupon codes.
 pub struct Coupons {
     engine: Engine,
+    /// Claims, committed in groups.
+    writer: Writer,
     /// The coupon widget's sign-in and the partner's events.
     embedding: Arc<Embedding>,
     key: [u8; 32],
@@ -56,6 +62,8 @@ pub struct Coupons {
     per_ip: FailureCounter<IpAddr>,
     /// Coupon mails per partner ([`COUPON_MAILS_PER_MINUTE`]).
     mails: governor::DefaultKeyedRateLimiter<i64>,
+    /// The municipalities offered for assignment, and when they were read.
+    municipalities: std::sync::Mutex<Option<(Micros, Vec<mykey_core::api::Municipality>)>>,
 }
 
 /// Reads the coupon key (64 hex digits) from `path`, or creates one there (mode 0600). Keep it
@@ -86,14 +94,16 @@ fn code_hash(code: &CouponCode) -> String {
 
 impl Coupons {
     /// Coupons over `engine`'s database, with the secret `key` that codes derive from.
-    pub fn new(engine: Engine, key: [u8; 32], origin: &str, embedding: Arc<Embedding>) -> Coupons {
+    pub fn new(engine: Engine, key: [u8; 32], origin: &str, embedding: Arc<Embedding>, writer: Writer) -> Coupons {
         Coupons {
             engine,
+            writer,
             embedding,
             key,
             origin: origin.trim_end_matches('/').to_owned(),
             per_resident: FailureCounter::new(FAILED_REDEMPTIONS_PER_RESIDENT, REDEEM_WINDOW),
             per_ip: FailureCounter::new(FAILED_REDEMPTIONS_PER_IP, REDEEM_WINDOW),
+            municipalities: std::sync::Mutex::new(None),
             mails: governor::RateLimiter::keyed(governor::Quota::per_minute(
                 std::num::NonZeroU32::new(COUPON_MAILS_PER_MINUTE).expect("non-zero"),
             )),
@@ -261,8 +271,7 @@ impl Coupons {
                 }
                 let now = time::now();
                 let event = self.redemption_event(&code, &coupon, now).await?;
-                let claimed =
-                    store::claim(self.pool(), &hash, resident, now, event.as_ref()).await.map_err(failure::coupons)?;
+                let claimed = self.writer.claim(&hash, resident, now, event).await.map_err(failure::coupons)?;
                 if !claimed {
                     // Someone claimed it between the read and the claim.
                     let again = store::redeemed_by(self.pool(), &hash).await.map_err(failure::coupons)?;
@@ -388,16 +397,16 @@ impl Coupons {
             return Err(serde_json::from_str::<Problem>(&answer.body)
                 .unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "the conversion failed")));
         }
-        let tables = self.engine.tables().await?;
-        let now = time::now();
-        let balances = tables.resident_balances(resident, now).await.map_err(failure::ledger_read)?;
-        let reserved = balances
+        // The receipt's credit leg is the resident's reserved account, with its balance after:
+        // no read (which would wait for the tables to catch up with the ledger).
+        let receipt: TransactionReceipt = serde_json::from_str(&answer.body).map_err(failure::coupons)?;
+        let reserved = receipt
+            .postings
             .iter()
-            .flat_map(|b| b.accounts.iter())
-            .filter(|a| a.kind == AccountKind::Reserved)
-            .map(|a| a.available)
-            .sum();
-        let municipalities = tables.municipalities().await.map_err(failure::ledger_read)?;
+            .find(|p| p.amount > 0 && p.currency == Currency::Reserved)
+            .map_or(0, |p| p.balance_after);
+        let now = time::now();
+        let municipalities = self.municipalities().await?;
         Ok(CouponRedeemed {
             code: CouponCode::parse(&r.code).map(|c| c.to_string()).unwrap_or_default(),
             points: coupon.points,
@@ -405,6 +414,19 @@ impl Coupons {
             moves_home_at: time::micros_to_datetime(now + RESERVED_WAIT_DAYS * DAY),
             municipalities,
         })
+    }
+
+    /// The municipalities taking part, read at most every [`MUNICIPALITIES_FRESH`].
+    async fn municipalities(&self) -> Result<Vec<mykey_core::api::Municipality>, Problem> {
+        let now = time::now();
+        if let Some((at, list)) = &*self.municipalities.lock().expect("not poisoned") {
+            if now - at < MUNICIPALITIES_FRESH {
+                return Ok(list.clone());
+            }
+        }
+        let list = self.engine.tables().await?.municipalities().await.map_err(failure::ledger_read)?;
+        *self.municipalities.lock().expect("not poisoned") = Some((now, list.clone()));
+        Ok(list)
     }
 
     /// The signed-in resident assigns reserved points to a municipality now.

@@ -29,6 +29,8 @@ use crate::time::{self, Micros, SECOND};
 
 /// Sign-in grants kept at once; past it, new sign-ins wait (503) until old grants run out.
 pub const GRANTS_MAX: usize = 100_000;
+/// Owners whose settings are remembered (every widget request reads them).
+pub const SETTINGS_REMEMBERED: usize = 10_000;
 
 /// Where a widget's sign-in works: one session (checkout, link), or one partner's coupon widget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +67,11 @@ pub struct Embedding {
     grants: Mutex<HashMap<[u8; 32], Grant>>,
     /// Told when events were committed, so that the deliverer need not wait for its round.
     written: Arc<tokio::sync::Notify>,
+    /// Settings read, by owner, at most [`SETTINGS_REMEMBERED`]; this process is the only one
+    /// that changes them, and forgets an owner's when it does.
+    known: Mutex<HashMap<Owner, Settings>>,
+    /// Publishable keys read, to their owner (a key never changes).
+    keys: Mutex<HashMap<String, Owner>>,
 }
 
 /// 64 random hex digits.
@@ -141,6 +148,8 @@ impl Embedding {
             identity,
             grants: Mutex::new(HashMap::new()),
             written: Arc::new(tokio::sync::Notify::new()),
+            known: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -169,7 +178,27 @@ impl Embedding {
 
     /// The stored settings of `owner`, if it registered any.
     pub async fn stored(&self, owner: Owner) -> Result<Option<Settings>, Problem> {
-        store::settings(self.pool(), owner).await.map_err(failure::embedding)
+        if let Some(s) = self.known.lock().expect("not poisoned").get(&owner) {
+            return Ok(Some(s.clone()));
+        }
+        let s = store::settings(self.pool(), owner).await.map_err(failure::embedding)?;
+        if let Some(s) = &s {
+            self.remember(s);
+        }
+        Ok(s)
+    }
+
+    fn remember(&self, s: &Settings) {
+        let mut known = self.known.lock().expect("not poisoned");
+        let mut keys = self.keys.lock().expect("not poisoned");
+        if known.len() >= SETTINGS_REMEMBERED {
+            known.clear();
+        }
+        if keys.len() >= SETTINGS_REMEMBERED {
+            keys.clear();
+        }
+        known.insert(s.owner, s.clone());
+        keys.insert(s.publishable_key.clone(), s.owner);
     }
 
     /// An owner's settings; not-found before it registered its origins.
@@ -197,9 +226,12 @@ impl Embedding {
         }
         let key = format!("pk_{}", random_hex());
         let json = serde_json::to_string(&origins).expect("strings serialise");
+        // Forgotten before and after: a read between the two may have remembered the old ones.
+        self.known.lock().expect("not poisoned").remove(&owner);
         store::put_settings(self.pool(), owner, &key, &json, r.webhook_url.as_deref(), time::now())
             .await
             .map_err(failure::embedding)?;
+        self.known.lock().expect("not poisoned").remove(&owner);
         self.settings(owner).await
     }
 
@@ -224,7 +256,19 @@ impl Embedding {
         if !key.starts_with("pk_") || key.len() != 67 {
             return Err(unknown());
         }
-        store::settings_by_publishable_key(self.pool(), key).await.map_err(failure::embedding)?.ok_or_else(unknown)
+        let owner = self.keys.lock().expect("not poisoned").get(key).copied();
+        if let Some(s) = match owner {
+            Some(o) => self.stored(o).await?,
+            None => None,
+        } {
+            return Ok(s);
+        }
+        let s = store::settings_by_publishable_key(self.pool(), key)
+            .await
+            .map_err(failure::embedding)?
+            .ok_or_else(unknown)?;
+        self.remember(&s);
+        Ok(s)
     }
 
     /// An owner's events, newest first, created before `before`, with their delivery state.

@@ -96,7 +96,7 @@ fn session_row(r: &AnyRow) -> sqlx::Result<Session> {
 }
 
 /// Stores a new session; false when the store already used `s.request_id`.
-async fn insert_session(c: &mut AnyConnection, s: &Session) -> sqlx::Result<bool> {
+pub(super) async fn insert_session(c: &mut AnyConnection, s: &Session) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO checkout_sessions (id, shop_id, request_id, fingerprint, secret_hash, state, amount, points, captured, \
          refunded, order_reference, line_items, partial_points, capture_method, hold_seconds, return_url, metadata, \
@@ -179,7 +179,12 @@ pub async fn confirming_sessions(p: &AnyPool, limit: i64) -> sqlx::Result<Vec<Se
 
 /// Moves a session from state `from` to `next`'s state and columns, with its event if any;
 /// false (and nothing written) when the session was not in `from` any more.
-async fn transition(c: &mut AnyConnection, from: &str, next: &Session, event: Option<&NewEvent>) -> sqlx::Result<bool> {
+pub(super) async fn transition(
+    c: &mut AnyConnection,
+    from: &str,
+    next: &Session,
+    event: Option<&NewEvent>,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE checkout_sessions SET state = $1, points = $2, captured = $3, charge_id = $4, resident_id = $5, \
          event_id = $6, expires_at = $7, confirmed_at = $8 WHERE id = $9 AND state = $10",
@@ -203,108 +208,6 @@ async fn transition(c: &mut AnyConnection, from: &str, next: &Session, event: Op
         insert_event(c, event).await?;
     }
     Ok(true)
-}
-
-/// A session write that [`Writer`] commits together with others.
-#[derive(Debug)]
-enum Write {
-    Insert(Box<Session>),
-    Transition { from: String, next: Box<Session>, event: Option<NewEvent> },
-}
-
-type Job = (Write, tokio::sync::oneshot::Sender<Result<bool, String>>);
-
-/// Writes waiting for the writer at most; past it, callers wait to queue (back-pressure).
-pub const WRITES_QUEUED: usize = 4096;
-/// Writes committed in one transaction at most.
-pub const WRITES_PER_COMMIT: usize = 256;
-
-/// Group commit of session writes: one task takes what is queued (up to
-/// [`WRITES_PER_COMMIT`]) and commits it in one transaction, each write under its own
-/// savepoint (a write that fails is undone alone), so many confirmations share one sync.
-#[derive(Clone)]
-pub struct Writer {
-    queue: tokio::sync::mpsc::Sender<Job>,
-    /// Told after each commit, so that the webhook deliverer need not wait for its next round.
-    pub committed: std::sync::Arc<tokio::sync::Notify>,
-}
-
-impl Writer {
-    /// Starts the writer over `pool`; `committed` hears of each commit.
-    pub fn start(pool: AnyPool, committed: std::sync::Arc<tokio::sync::Notify>) -> Writer {
-        let (queue, mut rx) = tokio::sync::mpsc::channel::<Job>(WRITES_QUEUED);
-        let tell = committed.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < WRITES_PER_COMMIT {
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(_) => break,
-                    }
-                }
-                let outcomes = commit(&pool, &jobs).await;
-                tell.notify_one();
-                for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-        });
-        Writer { queue, committed }
-    }
-
-    async fn write(&self, w: Write) -> anyhow::Result<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue.send((w, reply)).await.map_err(|_| anyhow::anyhow!("the checkout writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the checkout writer stopped before answering"))?
-            .map_err(|e| anyhow::anyhow!(e))
-    }
-
-    /// Stores a new session; false when the store already used `s.request_id`.
-    pub async fn insert_session(&self, s: Session) -> anyhow::Result<bool> {
-        self.write(Write::Insert(Box::new(s))).await
-    }
-
-    /// Moves a session from state `from` to `next`, with its event if any; false (nothing
-    /// written) when the session was not in `from` any more.
-    pub async fn transition(&self, from: &str, next: Session, event: Option<NewEvent>) -> anyhow::Result<bool> {
-        self.write(Write::Transition { from: from.to_owned(), next: Box::new(next), event }).await
-    }
-}
-
-/// Commits `jobs` in one transaction: each one's outcome, all failed if the commit fails.
-async fn commit(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<bool, String>> {
-    let run = async {
-        let mut c = pool.acquire().await?;
-        let mut tx = c.begin().await?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for (w, _) in jobs {
-            sqlx::query("SAVEPOINT w").execute(&mut *tx).await?;
-            let done = match w {
-                Write::Insert(s) => insert_session(&mut tx, s).await,
-                Write::Transition { from, next, event } => transition(&mut tx, from, next, event.as_ref()).await,
-            };
-            match done {
-                Ok(b) => {
-                    sqlx::query("RELEASE SAVEPOINT w").execute(&mut *tx).await?;
-                    outcomes.push(Ok(b));
-                }
-                Err(e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT w").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE SAVEPOINT w").execute(&mut *tx).await?;
-                    outcomes.push(Err(e.to_string()));
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(outcomes)
-    };
-    match run.await {
-        Ok(o) => o,
-        Err(e) => jobs.iter().map(|_| Err(format!("committing checkout writes: {e}"))).collect(),
-    }
 }
 
 /// A refund as stored.

@@ -97,18 +97,15 @@ pub async fn issued(pool: &AnyPool, code_hash: &str) -> sqlx::Result<Option<Issu
     .transpose()
 }
 
-/// Marks an issued code redeemed by `resident`, with the partner's event if any, in one
-/// transaction; false (nothing written) when it was no longer issued.
+/// Inside `tx`: marks an issued code redeemed by `resident`, with the partner's event if any;
+/// false (nothing written) when it was no longer issued.
 pub async fn claim(
-    pool: &AnyPool,
+    tx: &mut AnyConnection,
     code_hash: &str,
     resident: i64,
     now: Micros,
     event: Option<&super::embedding::NewEvent>,
 ) -> sqlx::Result<bool> {
-    use sqlx::Connection;
-    let mut c = pool.acquire().await?;
-    let mut tx = c.begin().await?;
     let done = sqlx::query(
         "UPDATE coupons SET state = 'redeemed', redeemed_by = $1, redeemed_at = $2 \
          WHERE code_hash = $3 AND state = 'issued'",
@@ -122,9 +119,8 @@ pub async fn claim(
         return Ok(false);
     }
     if let Some(e) = event {
-        super::embedding::insert_event(&mut tx, e).await?;
+        super::embedding::insert_event(tx, e).await?;
     }
-    tx.commit().await?;
     Ok(true)
 }
 

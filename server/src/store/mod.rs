@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod coupons;
 pub mod embedding;
+pub mod group_commit;
 pub mod identity;
 pub mod journal;
 pub mod links;

@@ -186,7 +186,9 @@ pub(crate) async fn server(opts: Options) -> Server {
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
         let _ledger = ledger;
-        let site = mykey_server::ServeConfig { mail, ..Default::default() };
+        // Loopback is the trusted proxy: a test names the client behind it with X-Forwarded-For.
+        let trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        let site = mykey_server::ServeConfig { mail, trusted_proxies, ..Default::default() };
         mykey_server::serve_with(engine, served, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
     Server {

@@ -415,3 +415,63 @@ async fn a_partner_mails_a_code_to_its_member_once() {
     let (st, v) = card_co.post(&mail_path, json!({"code": "0000-0000-0000-0001", "to": "m@example.jp"})).await;
     assert_eq!((st, v["type"].as_str()), (422, Some("urn:mykey:problem:coupon-invalid")), "{v}");
 }
+
+/// Guessing codes in the coupon widget is limited per resident and per client address, the
+/// address being the client a trusted proxy names (so one client's guesses lock out neither
+/// the other clients behind the proxy nor the resident elsewhere).
+#[tokio::test]
+async fn guessing_codes_in_the_widget_is_limited_per_resident_and_per_address_behind_a_proxy() {
+    use mykey_server::services::coupons::{FAILED_REDEMPTIONS_PER_IP, FAILED_REDEMPTIONS_PER_RESIDENT};
+    let s = server(Options::default()).await;
+    let card_co = Store::with_key(&s, &s.coupon_partner_key);
+    let (pk, _) = set_up(&card_co, &format!("/v1/partners/{}/embedding", s.coupon_partner), None).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (_, issued) = card_co
+        .post(
+            &format!("/v1/partners/{}/coupons", s.coupon_partner),
+            json!({"id": Uuid::new_v4(), "count": 1, "partner_points": "1000", "rate": "0.5", "expires_at": expires, "delivery": "url"}),
+        )
+        .await;
+    let good = issued["codes"][0].as_str().unwrap().to_owned();
+    let stranger = mykey_core::coupon::CouponCode::from_random(&[9; 15]).to_string();
+    let residents = FAILED_REDEMPTIONS_PER_IP.div_ceil(FAILED_REDEMPTIONS_PER_RESIDENT) + 1;
+    let mut grants = Vec::new();
+    for _ in 0..residents {
+        let (b, mykey_id, _) = resident_with(&s, 0).await;
+        let (st, v) = b
+            .post(
+                "/v1/coupon-widget/sign-in",
+                json!({"publishable_key": pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        grants.push(v["grant"].as_str().unwrap().to_owned());
+    }
+    let http = reqwest::Client::new();
+    let preview = |grant: &str, code: &str, from: &str| {
+        http.post(format!("{}/v1/coupon-widget/preview", s.base))
+            .header("origin", &s.base)
+            .header("x-forwarded-for", from)
+            .json(&json!({"publishable_key": pk, "grant": grant, "code": code}))
+            .send()
+    };
+    // The first residents guess from one client until the address is spent.
+    let mut failures = 0;
+    'guessing: for grant in &grants[..residents - 1] {
+        for _ in 0..FAILED_REDEMPTIONS_PER_RESIDENT {
+            assert_eq!(preview(grant, &stranger, "203.0.113.7").await.unwrap().status(), 422);
+            failures += 1;
+            if failures == FAILED_REDEMPTIONS_PER_IP {
+                break 'guessing;
+            }
+        }
+        // This resident is spent, wherever it tries from.
+        assert_eq!(preview(grant, &good, "198.51.100.9").await.unwrap().status(), 429);
+    }
+    // The address is spent for a resident who never guessed; another client behind the same
+    // proxy is not.
+    let fresh = &grants[residents - 1];
+    assert_eq!(preview(fresh, &good, "203.0.113.7").await.unwrap().status(), 429);
+    let res = preview(fresh, &good, "198.51.100.9").await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
