@@ -88,47 +88,36 @@ impl Options {
     }
 }
 
+/// A partner converting by `method`, and a key for it.
+async fn add_partner(
+    engine: &mykey_server::engine::Engine,
+    name: &str,
+    name_en: &str,
+    point_kind: &str,
+    method: &str,
+) -> (i64, String) {
+    let change = mykey_server::engine::Change::Partner {
+        name: name.into(),
+        name_en: name_en.into(),
+        point_kind: point_kind.into(),
+        exchange_method: method.into(),
+    };
+    let id = match engine.apply(change).await.unwrap() {
+        mykey_server::engine::ChangeResult::Id(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let key = mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Partner, id, "t").await.unwrap();
+    (id, key)
+}
+
 pub(crate) async fn server(opts: Options) -> Server {
     let ca = opts.ca.unwrap_or_else(new_ca);
     let db = TestDb::new().await.unwrap();
     let ledger = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&ledger.engine, 0).await;
-    let partner = match ledger
-        .engine
-        .apply(mykey_server::engine::Change::Partner {
-            name: "日本航空株式会社".into(),
-            name_en: "JAL".into(),
-            point_kind: "mileage".into(),
-            exchange_method: "id_linkage".into(),
-        })
-        .await
-        .unwrap()
-    {
-        mykey_server::engine::ChangeResult::Id(id) => id,
-        other => panic!("{other:?}"),
-    };
-    let partner_key =
-        mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, partner, "t")
-            .await
-            .unwrap();
-    let coupon_partner = match ledger
-        .engine
-        .apply(mykey_server::engine::Change::Partner {
-            name: "三井住友カード株式会社".into(),
-            name_en: "SMBC Card".into(),
-            point_kind: "card_points".into(),
-            exchange_method: "coupon_url".into(),
-        })
-        .await
-        .unwrap()
-    {
-        mykey_server::engine::ChangeResult::Id(id) => id,
-        other => panic!("{other:?}"),
-    };
-    let coupon_partner_key =
-        mykey_server::auth::create_key(ledger.engine.store(), mykey_server::auth::Role::Partner, coupon_partner, "t")
-            .await
-            .unwrap();
+    let (partner, partner_key) = add_partner(&ledger.engine, "日本航空株式会社", "JAL", "mileage", "id_linkage").await;
+    let (coupon_partner, coupon_partner_key) =
+        add_partner(&ledger.engine, "三井住友カード株式会社", "SMBC Card", "card_points", "coupon_url").await;
     let catalog = mykey_server::services::catalog::Catalog::new(&ledger.engine);
     let online_service =
         catalog.add_online_service("めいぶつチョイス", "Meibutsu Choice", "online_shop").await.unwrap();

@@ -99,7 +99,13 @@ pub(crate) fn grant(base: &str, keys: &DemoKeys, resident: i64, amount: i64) {
     assert_eq!(res.status(), 201);
 }
 
+/// The resident's municipal points (the operator's view).
 pub(crate) fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
+    balance_of(base, keys, resident, "municipal")
+}
+
+/// The resident's points in accounts of `kind` (`municipal`, `reserved`).
+pub(crate) fn balance_of(base: &str, keys: &DemoKeys, resident: i64, kind: &str) -> i64 {
     let v: Value = reqwest::blocking::Client::new()
         .get(format!("{base}/v1/residents/{resident}/balances"))
         .bearer_auth(&keys.operator)
@@ -107,13 +113,7 @@ pub(crate) fn balance(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
         .unwrap()
         .json()
         .unwrap();
-    v["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["kind"] == "municipal")
-        .map(|a| a["balance"].as_i64().unwrap())
-        .sum()
+    v["accounts"].as_array().unwrap().iter().filter(|a| a["kind"] == kind).map(|a| a["balance"].as_i64().unwrap()).sum()
 }
 
 #[test]

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::checkout::{register, serve_once_on};
 
 /// The example member site on 127.0.0.3, against `base`; its address.
-fn start_partner(base: &str, dir: &Path) -> (Process, String) {
+pub(crate) fn start_partner(base: &str, dir: &Path) -> (Process, String) {
     let mut child = Process(
         Command::new(sibling_bin("partner-site"))
             .args(["--points", base, "--bind", "127.0.0.3:0", "--member-password", "member-test"])
@@ -42,21 +42,8 @@ fn start_partner(base: &str, dir: &Path) -> (Process, String) {
     panic!("the partner site did not start");
 }
 
-fn reserved(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
-    let v: Value = reqwest::blocking::Client::new()
-        .get(format!("{base}/v1/residents/{resident}/balances"))
-        .bearer_auth(&keys.operator)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["kind"] == "reserved")
-        .map(|a| a["balance"].as_i64().unwrap())
-        .sum()
+pub(crate) fn reserved(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
+    crate::checkout::balance_of(base, keys, resident, "reserved")
 }
 
 /// Signs in inside the widget's frame with the MyKey ID and password.

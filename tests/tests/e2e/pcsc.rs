@@ -85,21 +85,36 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The demo points cloud with a card from its CA in pcscd's reader, and the resident whose
+/// MyKey ID is bound to that card.
+struct CardDemo {
+    dir: PathBuf,
+    _card: mykey_tests::Process,
+    _db: TestDb,
+    server: Server,
+    keys: mykey_server::demo::DemoKeys,
+    resident: i64,
+}
+
+fn card_demo(name: &str) -> CardDemo {
+    let dir = temp_dir(name);
+    let (ca, card_file) = issue_card(&dir);
+    let card = insert_virtual_card(&card_file).unwrap();
+    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
+    let server = Server::demo_with(&db.url, &dir, &ca, &mykey_tests::web_dist()).unwrap();
+    let keys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
+    let (_, resident) = crate::checkout::register(&server.base, &dir);
+    CardDemo { dir, _card: card, _db: db, server, keys, resident }
+}
+
 /// The card in the checkout widget: a resident whose MyKey ID is bound to the virtual card in
 /// pcscd's reader pays the example store in full, signing in inside the widget's iframe on
 /// the points cloud's origin through the extension and the native host (third-party cookies
 /// blocked; the store is another site).
 #[test]
 fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
-    use crate::checkout::{balance, grant, register, start_store};
-    let dir = temp_dir("checkout-card");
-    let (ca, card_file) = issue_card(&dir);
-    let _card = insert_virtual_card(&card_file).unwrap();
-    let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
-    let server = Server::demo_with(&db.url, &dir, &ca, &mykey_tests::web_dist()).unwrap();
-    let keys: mykey_server::demo::DemoKeys =
-        serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
-    let (_, resident) = register(&server.base, &dir);
+    use crate::checkout::{balance, grant, start_store};
+    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("checkout-card");
     grant(&server.base, &keys, resident, 20000);
     let (_store, store) = start_store(&server.base, &dir);
 
@@ -130,5 +145,41 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
     )
     .unwrap();
     assert_eq!(balance(&server.base, &keys, resident), 20000 - total, "the whole order was paid with points");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The card in the partner's coupon widget: a member of the example card company's site
+/// exchanges card points, and the resident whose MyKey ID is bound to the virtual card in
+/// pcscd's reader redeems the code inside the widget's iframe through the extension and the
+/// native host (third-party cookies blocked; the member site is another site).
+#[test]
+fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
+    use crate::partners::{reserved, start_partner};
+    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("coupon-card");
+    let (_site, site) = start_partner(&server.base, &dir);
+
+    let b = Browser::start_blocking_third_party_cookies(&with_extension(&dir)).unwrap();
+    b.goto(&format!("{site}/")).unwrap();
+    b.type_text("#number", "M0002").unwrap();
+    b.type_text("#password", "member-test").unwrap();
+    b.click("main form button[type=submit]").unwrap();
+    b.wait_text("#card-points", "5000").unwrap();
+    b.type_text("#card-points-input", "4000").unwrap();
+    b.click("#exchange").unwrap();
+    b.wait_text("#code", "-").unwrap();
+    b.enter_frame("#widget iframe").unwrap();
+    b.wait_text("#code-hint", "正しい").unwrap();
+    b.click("form button.primary").unwrap();
+    b.wait_text("h2", "サインイン").unwrap();
+    b.click("input[name=bridge][value=native-messaging]").unwrap();
+    b.type_text("#pin", "1234").unwrap();
+    b.click("#panel-card button[type=submit]").unwrap();
+    if let Err(e) = b.wait_text("main", "2,000ポイント") {
+        panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.click("form button.primary").unwrap();
+    b.wait_text("[role=status]", "受け取りました").unwrap();
+    b.leave_frames().unwrap();
+    assert_eq!(reserved(&server.base, &keys, resident), 2000, "the code's points arrived as reserved points");
     let _ = std::fs::remove_dir_all(&dir);
 }
