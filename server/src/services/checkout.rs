@@ -4,10 +4,10 @@
 //! capture) or hold (manual capture). A store key alone can open, read, capture, cancel and
 //! refund its own sessions, never charge a resident.
 //!
-//! Each step that moves points is recorded before and after the ledger request it makes, under
-//! an id derived from the session, so a crash in between is finished with the same id: a
-//! confirmation is `confirming` with its charge id; a refund is `pending` with its points
-//! reserved under the session's `refunded`.
+//! Each step that moves points is recorded before and after the ledger request it makes, so a
+//! crash in between is finished with the same id: a confirmation is `confirming` with its
+//! charge id (the record after it is written beside the resident's answer); a refund is
+//! `pending` with its points reserved under the session's `refunded`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -46,6 +46,12 @@ pub const ROUND_MAX: i64 = 256;
 /// The session's internal state while its ledger request is under way; the API shows `open`.
 const CONFIRMING: &str = "confirming";
 
+/// A charged session's outcome, to be recorded with its event.
+struct Completion {
+    next: store::Session,
+    event: NewEvent,
+}
+
 /// Store checkout over the ledger.
 pub struct Checkout {
     engine: Engine,
@@ -54,7 +60,7 @@ pub struct Checkout {
     /// Settings, sign-in grants and events shared with partners' widgets.
     embedding: Arc<Embedding>,
     /// Sessions whose confirmation is under way in this process.
-    confirming: Mutex<std::collections::HashSet<Uuid>>,
+    confirming: Arc<Mutex<std::collections::HashSet<Uuid>>>,
     /// Shops looked up, at most [`SHOPS_REMEMBERED`].
     shops: Mutex<HashMap<i64, mykey_core::api::Shop>>,
     /// Session writes, committed in groups.
@@ -189,14 +195,7 @@ impl Checkout {
     /// Checkout over `engine`, signing residents in through `embedding`, writing sessions
     /// through `writer`; client secrets derive from `key`.
     pub fn new(engine: Engine, embedding: Arc<Embedding>, writer: Writer, key: [u8; 32]) -> Checkout {
-        Checkout {
-            engine,
-            key,
-            embedding,
-            confirming: Mutex::new(Default::default()),
-            shops: Mutex::new(HashMap::new()),
-            writer,
-        }
+        Checkout { engine, key, embedding, confirming: Default::default(), shops: Mutex::new(HashMap::new()), writer }
     }
 
     fn pool(&self) -> &sqlx::AnyPool {
@@ -343,12 +342,17 @@ impl Checkout {
     /// What the widget shows.
     pub async fn client_view(&self, id: Uuid, secret: &str) -> Result<CheckoutView, Problem> {
         let s = self.by_secret(id, secret).await?;
+        self.view_of(&s).await
+    }
+
+    /// The widget's view of `s`.
+    async fn view_of(&self, s: &store::Session) -> Result<CheckoutView, Problem> {
         let shop = self.shop(s.shop).await?;
         let settings = self.embedding.stored(Owner::Store(s.shop)).await?;
-        let state = if state_of(&s) == CheckoutState::Open && s.expires_at <= time::now() {
+        let state = if state_of(s) == CheckoutState::Open && s.expires_at <= time::now() {
             CheckoutState::Expired
         } else {
-            state_of(&s)
+            state_of(s)
         };
         Ok(CheckoutView {
             id: s.id,
@@ -439,13 +443,41 @@ impl Checkout {
                 Problem::new(ProblemKind::CheckoutNotOpen, "this checkout is being confirmed").with("state", "open")
             );
         }
-        let result = self.charge(s, resident, points, r.event).await;
-        self.confirming.lock().expect("not poisoned").remove(&id);
-        result?;
-        self.client_view(id, &r.client_secret).await
+        match self.charge(s, resident, points, r.event).await {
+            Ok(done) => {
+                let view = self.view_of(&done.next).await;
+                self.complete_later(done);
+                view
+            }
+            Err(p) => {
+                self.confirming.lock().expect("not poisoned").remove(&id);
+                Err(p)
+            }
+        }
     }
 
-    async fn charge(&self, s: store::Session, resident: i64, points: i64, event: Option<i64>) -> Result<(), Problem> {
+    /// Records a charged session's outcome and event beside the answer: the points moved
+    /// durably in the ledger, and should this write be lost, the background round finishes
+    /// the session from its `confirming` row with the same charge id. The session stays in
+    /// `confirming` (in memory too, so nobody confirms it again) until the write is committed.
+    fn complete_later(&self, done: Completion) {
+        let (writer, confirming) = (self.writer.clone(), self.confirming.clone());
+        tokio::spawn(async move {
+            let id = done.next.id;
+            if let Err(e) = writer.transition(CONFIRMING, done.next, Some(done.event)).await {
+                tracing::warn!(session = %id, error = format!("{e:#}"), "recording a confirmation failed; the background round finishes it");
+            }
+            confirming.lock().expect("not poisoned").remove(&id);
+        });
+    }
+
+    async fn charge(
+        &self,
+        s: store::Session,
+        resident: i64,
+        points: i64,
+        event: Option<i64>,
+    ) -> Result<Completion, Problem> {
         let now = time::now();
         let attempt = store::Session {
             state: CONFIRMING.to_owned(),
@@ -468,7 +500,7 @@ impl Checkout {
                 Problem::new(ProblemKind::CheckoutNotOpen, "this checkout is no longer open").with("state", "open")
             );
         }
-        self.finish_charge(attempt).await
+        self.charged(attempt).await
     }
 
     /// The ledger request of a `confirming` session, made from what the session recorded.
@@ -502,6 +534,15 @@ impl Checkout {
     /// Runs a `confirming` session's ledger request (again, after a crash: same id, same answer)
     /// and records the outcome with its event.
     async fn finish_charge(&self, s: store::Session) -> Result<(), Problem> {
+        let done = self.charged(s).await?;
+        self.writer.transition(CONFIRMING, done.next, Some(done.event)).await.map_err(failure::checkout)?;
+        Ok(())
+    }
+
+    /// Runs a `confirming` session's ledger request: the session as it is once the points
+    /// moved (or were held), with its event, to be recorded; a refusal is recorded here (the
+    /// session open again, a `failed` event) and returned.
+    async fn charged(&self, s: store::Session) -> Result<Completion, Problem> {
         let request = self.charge_request(&s).await?;
         let answer = self.engine.execute(request, &format!("checkout:{}", s.id)).await;
         let now = time::now();
@@ -536,10 +577,9 @@ impl Checkout {
                 (CheckoutState::Authorized, CheckoutEventType::Authorized, 0, receipt.expires_at.timestamp_micros())
             }
         };
-        let done = store::Session { state: state.as_str().to_owned(), captured, expires_at, ..s.clone() };
-        let e = event(&done, kind, None, now);
-        self.writer.transition(CONFIRMING, done.clone(), Some(e)).await.map_err(failure::checkout)?;
-        Ok(())
+        let next = store::Session { state: state.as_str().to_owned(), captured, expires_at, ..s.clone() };
+        let event = event(&next, kind, None, now);
+        Ok(Completion { next, event })
     }
 
     // ----- after confirmation, the store's side -----
