@@ -43,6 +43,12 @@ pub const SHOPS_REMEMBERED: usize = 10_000;
 /// Sessions (and pending refunds) the background step handles per round.
 pub const ROUND_MAX: i64 = 256;
 
+/// A store's request about a session whose confirmation is under way waits this long, at
+/// most [`COMPLETION_WAITS`] times (2 s), for it to be recorded.
+const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+/// See [`COMPLETION_WAIT`].
+const COMPLETION_WAITS: u32 = 400;
+
 /// The session's internal state while its ledger request is under way; the API shows `open`.
 const CONFIRMING: &str = "confirming";
 
@@ -319,6 +325,14 @@ impl Checkout {
     }
 
     async fn owned(&self, shop: Option<i64>, id: Uuid) -> Result<store::Session, Problem> {
+        // A confirmation answered a moment ago may still be writing its completion: the store
+        // (which may act on the widget's `success` at once) sees the session as it is then.
+        for _ in 0..COMPLETION_WAITS {
+            if !self.confirming.lock().expect("not poisoned").contains(&id) {
+                break;
+            }
+            tokio::time::sleep(COMPLETION_WAIT).await;
+        }
         let s = store::session(self.pool(), id).await.map_err(failure::checkout)?.ok_or_else(|| not_found(id))?;
         if shop.is_some_and(|shop| shop != s.shop) {
             return Err(not_found(id));
