@@ -248,8 +248,15 @@ function payForm() {
   ];
 }
 
+const TITLES = {
+  checkout: { ja: '自治体ポイントで支払う', en: 'Pay with municipal points' },
+  link: { ja: 'マイキーIDと連携', en: 'Link with your MyKey ID' },
+  coupon: { ja: 'クーポンを自治体ポイントに', en: 'Redeem a coupon for municipal points' },
+};
+
 function render() {
   document.documentElement.lang = locale;
+  document.title = TITLES[kind][locale];
   if (state.step === 'loading') {
     root.replaceChildren(el('p', { class: 'status' }, t.loading));
     return;
