@@ -475,3 +475,60 @@ async fn guessing_codes_in_the_widget_is_limited_per_resident_and_per_address_be
     let res = preview(fresh, &good, "198.51.100.9").await.unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
+
+/// The partner routes no other test reaches refuse what they should: unknown keys, another
+/// partner's key, a grant from elsewhere, unknown batches and events.
+#[tokio::test]
+async fn the_partner_routes_refuse_what_they_should() {
+    let s = server(Options::default()).await;
+    let card_co = Store::with_key(&s, &s.coupon_partner_key);
+    let airline = Store::with_key(&s, &s.partner_key);
+    let (pk, _) = set_up(&card_co, &format!("/v1/partners/{}/embedding", s.coupon_partner), None).await;
+    let unknown = format!("pk_{}", "0".repeat(64));
+    let (b, mykey_id, _) = resident_with(&s, 0).await;
+    for path in ["/v1/coupon-widget/view", "/v1/coupon-widget/nonce"] {
+        let (st, v) = b.post(path, json!({"publishable_key": unknown})).await;
+        assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{path}: {v}");
+    }
+    // A grant of one partner's widget assigns nothing in another's; a made-up grant nothing.
+    let (airline_pk, _) = set_up(&airline, &format!("/v1/partners/{}/embedding", s.partner), None).await;
+    let (_, signed) = b
+        .post(
+            "/v1/coupon-widget/sign-in",
+            json!({"publishable_key": airline_pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+        )
+        .await;
+    for grant in [signed["grant"].clone(), json!("f".repeat(64))] {
+        let body = json!({"publishable_key": pk, "grant": grant, "id": Uuid::new_v4(), "municipality": 1, "amount": 1});
+        let (st, v) = b.post("/v1/coupon-widget/assign", body).await;
+        assert_eq!((st, v["type"].as_str()), (401, Some("urn:mykey:problem:unauthenticated")), "{v}");
+    }
+    // Sign-in and redemption must come from the points cloud's own pages.
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/coupon-widget/sign-in", s.base))
+        .header("origin", "https://evil.example")
+        .json(&json!({"publishable_key": pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Another partner's settings, events, batches; unknown ones.
+    let mine = format!("/v1/partners/{}", s.coupon_partner);
+    let (st, _) = airline.put(&format!("{mine}/embedding"), json!({"origins": [PARTNER_ORIGIN]})).await;
+    assert_eq!(st, 403);
+    let (st, v) = card_co.put(&format!("{mine}/embedding"), json!({"origins": ["ftp://x.example"]})).await;
+    assert_eq!((st, v["type"].as_str()), (400, Some("urn:mykey:problem:invalid-request")), "{v}");
+    for path in ["events", "embedding"] {
+        let (st, _) = airline.get(&format!("{mine}/{path}")).await;
+        assert_eq!(st, 403, "{path}");
+    }
+    let (st, _) = card_co.post(&format!("{mine}/events/{}/resend", Uuid::new_v4()), json!({})).await;
+    assert_eq!(st, 404);
+    let batch = Uuid::new_v4();
+    for path in ["codes", "codes.csv", "sheet"] {
+        let (st, _) = airline.get(&format!("{mine}/coupon-batches/{batch}/{path}")).await;
+        assert_eq!(st, 403, "{path}");
+        let (st, v) = card_co.get(&format!("{mine}/coupon-batches/{batch}/{path}")).await;
+        assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{path}: {v}");
+    }
+}
