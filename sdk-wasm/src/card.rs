@@ -53,7 +53,7 @@ export type PinTries = { status: "left"; left: number } | { status: "blocked" } 
 export interface BridgeInfo { kind: "native-messaging" | "webusb" | "virtual"; available: boolean; label: string; readers?: { name: string; card: boolean }[]; }
 /** What a card bridge throws. */
 export interface CardError extends Error {
-  code: "bad_request" | "bad_origin" | "no_reader" | "no_card" | "not_my_number_card" | "wrong_pin" | "pin_blocked" | "bad_pin" | "card_removed" | "reader";
+  code: "bad_request" | "bad_origin" | "no_reader" | "no_card" | "not_my_number_card" | "wrong_pin" | "pin_blocked" | "bad_pin" | "card_removed" | "reader" | "not_allowed";
   triesLeft?: number;
 }
 /** Options of `connect`. */

@@ -55,8 +55,44 @@ impl Failure {
 impl From<Failure> for Problem {
     fn from(f: Failure) -> Problem {
         tracing::error!(error = f.chain(), "{f}");
+        if std::error::Error::source(&f).is_some_and(is_disk_full) {
+            return disk_full();
+        }
         Problem::new(ProblemKind::Internal, f.to_string())
     }
+}
+
+/// The answer to a write refused because the database's disk is full: nothing was stored,
+/// and the same request (same id) may be sent again once the operator has made room.
+pub fn disk_full() -> Problem {
+    Problem::new(
+        ProblemKind::Unavailable,
+        "the server's disk is full: nothing was stored; send the request again (with the same id) later",
+    )
+}
+
+/// Whether `e` or one of its causes says the disk is full: SQLite's `SQLITE_FULL` (13),
+/// PostgreSQL's `disk_full` (53100), or the operating system's `ENOSPC`.
+pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+            if matches!(db.code().as_deref(), Some("13" | "53100")) {
+                return true;
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+                return true;
+            }
+        }
+        let text = e.to_string();
+        if text.contains("database or disk is full") || text.contains("No space left on device") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The problem of [`Failure::MykeyId`] of `e`, and so on: for `map_err`.
@@ -96,5 +132,16 @@ mod tests {
         assert!(p.detail.contains("service link"), "{}", p.detail);
         assert!(!p.detail.contains("disk"), "the cause stays in the log: {}", p.detail);
         assert!(directory(anyhow::anyhow!("x")).detail.contains("directory"));
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_and_answered_unavailable() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(full).context("appending to the batch journal");
+        assert!(is_disk_full(e.as_ref()));
+        let p = checkout(anyhow::Error::new(std::io::Error::from_raw_os_error(28)));
+        assert_eq!((p.kind(), p.status), (Some(ProblemKind::Unavailable), 503));
+        assert!(p.detail.contains("disk is full"), "{}", p.detail);
+        assert!(!is_disk_full(anyhow::anyhow!("disk I/O error").as_ref()));
     }
 }

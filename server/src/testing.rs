@@ -47,6 +47,16 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A new SQLite database in `dir` (created, and removed with the value), whatever
+    /// `MYKEY_TEST_POSTGRES_URL` says: for tests of the file system under the database.
+    pub fn sqlite_in(dir: std::path::PathBuf) -> anyhow::Result<TestDb> {
+        sqlx::any::install_default_drivers();
+        std::fs::create_dir_all(&dir)?;
+        Ok(TestDb { url: format!("sqlite:{}", dir.join("ledger.db").display()), _dir: Some(TempDir(dir)) })
+    }
+}
+
 /// The municipalities a seed adds, in id order from 1: JIS prefecture code, prefecture, name.
 pub const SEED_MUNICIPALITIES: [(&str, &str, &str); 2] = [("10", "群馬県", "前橋市"), ("45", "宮崎県", "都城市")];
 

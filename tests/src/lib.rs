@@ -247,7 +247,7 @@ impl Drop for Server {
 pub fn web_dist() -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
     assert!(
-        d.join("mykey_web_bg.wasm").exists() && d.join("sdk/frame.js").exists(),
+        d.join("index.html").exists() && d.join("sdk/frame.js").exists(),
         "build the SDK and the web app first: scripts/build-pkg, scripts/build-web"
     );
     d

@@ -66,7 +66,8 @@ impl Browser {
             ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": binary, "args": all, "prefs": prefs}
+            // Since ChromeDriver 136 an extension's own pages are window handles only when asked.
+            "goog:chromeOptions": {"binary": binary, "args": all, "prefs": prefs, "enableExtensionTargets": true}
         }}});
         let v: Value = http.post(format!("{base}/session")).json(&caps).send()?.json()?;
         let session = v["value"]["sessionId"].as_str().with_context(|| format!("no session: {v}"))?.to_owned();
@@ -193,6 +194,75 @@ impl Browser {
         );
         let v = self.wait_for(&script, Duration::from_secs(30))?;
         Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The handles of the open windows.
+    fn windows(&self) -> anyhow::Result<Vec<String>> {
+        let v: Value =
+            self.http.get(format!("{}/session/{}/window/handles", self.base, self.session)).send()?.json()?;
+        Ok(v["value"]
+            .as_array()
+            .context("window handles")?
+            .iter()
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    fn switch_to(&self, handle: &str) -> anyhow::Result<()> {
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/window", self.base, self.session))
+            .json(&json!({"handle": handle}))
+            .send()?
+            .json()?;
+        anyhow::ensure!(v["value"].is_null(), "switching windows failed: {v}");
+        Ok(())
+    }
+
+    /// Waits (30 s at most) for a window of an extension's own page to open, clicks `button`
+    /// in it as the user would, and comes back to the top of the page this session was on.
+    /// Returns the text the window showed.
+    pub fn answer_extension_window(&self, button: &str) -> anyhow::Result<String> {
+        let v: Value = self.http.get(format!("{}/session/{}/window", self.base, self.session)).send()?.json()?;
+        let home = v["value"].as_str().context("current window")?.to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let prompt = loop {
+            let mut found = None;
+            for h in self.windows()?.into_iter().filter(|h| *h != home) {
+                self.switch_to(&h)?;
+                if self.eval("return location.protocol;")?.as_str() == Some("chrome-extension:") {
+                    found = Some(h);
+                    break;
+                }
+            }
+            if let Some(h) = found {
+                break h;
+            }
+            self.switch_to(&home)?;
+            if Instant::now() > deadline {
+                let targets: Value = self
+                    .http
+                    .post(format!("{}/session/{}/goog/cdp/execute", self.base, self.session))
+                    .json(&json!({"cmd": "Target.getTargets", "params": {}}))
+                    .send()?
+                    .json()?;
+                bail!("no extension window opened within 30 s; the browser's targets: {targets}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let text = self.wait_for(
+            "const s = document.querySelector('section:not([hidden])'); return s ? s.innerText : null;",
+            Duration::from_secs(10),
+        )?;
+        self.click(button)?;
+        // The window closes itself once the extension has the answer.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.windows()?.contains(&prompt) {
+            anyhow::ensure!(Instant::now() < deadline, "the extension window stayed open after {button}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.switch_to(&home)?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
     /// Sets the window size (CSS pixels).

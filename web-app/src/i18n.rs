@@ -294,6 +294,7 @@ texts! {
     err_password => ("パスワードの条件を満たしていません。", "The password does not meet the rules."),
     err_no_card => ("カードが見つかりません。カードをリーダーに置いてください。", "No card found. Put the card on the reader."),
     err_no_reader => ("カードリーダーが見つかりません：", "No card reader found: "),
+    err_card_not_allowed => ("カードの利用が許可されませんでした。mykey 拡張機能の画面で許可してください。", "Using the card was not allowed. Allow it in the mykey extension's window."),
     err_card_removed => ("カードが離れました。カードを置いたままもう一度お試しください。", "The card was moved away. Keep it on the reader and try again."),
 }
 

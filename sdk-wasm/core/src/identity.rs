@@ -83,11 +83,75 @@ api_type! {
     }
 }
 
+api_enum! {
+    /// What a card signature is for. Each challenge is issued for one purpose, its text begins
+    /// with it (so the card signs the purpose too), and only that purpose's endpoint takes it:
+    /// a challenge fetched for a facility look-up cannot open a web session.
+    pub enum CardPurpose {
+        /// Logging in to point-navi, or starting a MyKey ID's registration (`POST /v1/auth/card`).
+        Login,
+        /// Binding a renewed card to the MyKey ID (`POST /v1/me/card`).
+        Rebind,
+        /// Linking the MyKey ID to a facility's patron number at its counter.
+        PatronLink,
+        /// Looking up the patron number at a facility's counter.
+        PatronLookup,
+        /// Signing in to pay in a store's checkout widget.
+        Checkout,
+        /// Signing in to redeem a partner's coupon in its widget.
+        Coupon,
+        /// Signing in to prove a partner's or store's ID link in its widget.
+        ServiceLink,
+    }
+}
+
+impl CardPurpose {
+    /// The word a challenge's text starts with (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardPurpose::Login => "login",
+            CardPurpose::Rebind => "rebind",
+            CardPurpose::PatronLink => "patron_link",
+            CardPurpose::PatronLookup => "patron_lookup",
+            CardPurpose::Checkout => "checkout",
+            CardPurpose::Coupon => "coupon",
+            CardPurpose::ServiceLink => "service_link",
+        }
+    }
+
+    /// The purpose a challenge's text names, if it names one.
+    pub fn of_nonce(nonce: &str) -> Option<CardPurpose> {
+        let (word, _) = nonce.split_once(':')?;
+        Self::ALL.into_iter().find(|p| p.as_str() == word)
+    }
+
+    /// Every purpose.
+    pub const ALL: [CardPurpose; 7] = [
+        CardPurpose::Login,
+        CardPurpose::Rebind,
+        CardPurpose::PatronLink,
+        CardPurpose::PatronLookup,
+        CardPurpose::Checkout,
+        CardPurpose::Coupon,
+        CardPurpose::ServiceLink,
+    ];
+}
+
 api_type! {
-    /// A login challenge: sign it within five minutes, once.
+    /// `POST /v1/auth/nonce`: what the card will sign for.
+    pub struct NonceRequest {
+        /// The one endpoint the challenge will be good for.
+        pub purpose: CardPurpose,
+    }
+}
+
+api_type! {
+    /// A card challenge: sign it within five minutes, once, for its purpose only.
     pub struct NonceIssued {
-        /// At least 32 random bytes, standard base64: sign this text as it is.
+        /// `<purpose>:` and 32 random bytes in standard base64: sign this text as it is.
         pub nonce: String,
+        /// What it is good for (the word its text starts with).
+        pub purpose: CardPurpose,
         /// When it stops being accepted.
         pub expires_at: DateTime<Utc>,
     }
@@ -475,6 +539,16 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_challenge_names_its_purpose_by_its_serde_name() {
+        for p in CardPurpose::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(p.as_str()));
+            assert_eq!(CardPurpose::of_nonce(&format!("{}:AAAA", p.as_str())), Some(p));
+        }
+        assert_eq!(CardPurpose::of_nonce("AAAA"), None);
+        assert_eq!(CardPurpose::of_nonce("payment:AAAA"), None);
+    }
 
     #[test]
     fn passwords_follow_the_rules() {

@@ -37,3 +37,6 @@ pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(500);
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Least time between two checkpoints; a new one follows new leaves within this time.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+/// While the disk is full, writes are refused at once (no work, no reload) except one try this
+/// often, which finds out whether the operator has made room.
+pub const DISK_FULL_RETRY: Duration = Duration::from_secs(1);

@@ -24,12 +24,24 @@ pub struct Stall {
     pub attempts: u64,
     /// When the first attempt failed.
     pub since: chrono::DateTime<chrono::Utc>,
+    /// The last attempt failed because the disk is full.
+    pub disk_full: bool,
 }
 
 impl Stall {
     /// A sentence for operators; the database's error itself is only in the server's log,
     /// since it may quote a request's data.
     pub fn describe(&self) -> String {
+        if self.disk_full {
+            return format!(
+                "the disk is full: the materialiser cannot write journaled batches {} to {} into the tables \
+                 ({} attempts since {}); make room and it goes on by itself (docs/operations.md, \"The disk is full\")",
+                self.batches.0,
+                self.batches.1,
+                self.attempts,
+                self.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            );
+        }
         format!(
             "the materialiser cannot write journaled batches {} to {} into the tables ({} attempts since {}); \
              the server's log has the cause (docs/operations.md, \"The materialiser is stuck\")",
@@ -101,9 +113,10 @@ impl Materializer {
             let mut logged: Option<Instant> = None;
             while let Err(e) = self.store.materialize(&mut self.conn, &changes, &requests, through).await {
                 metrics::counter!("mykey_materialize_failures_total").increment(1);
+                let disk_full = crate::failure::is_disk_full(e.as_ref());
                 let stall = self.stall.borrow().clone().map_or_else(
-                    || Stall { batches: (first_batch, through), attempts: 1, since: chrono::Utc::now() },
-                    |s| Stall { attempts: s.attempts + 1, ..s },
+                    || Stall { batches: (first_batch, through), attempts: 1, since: chrono::Utc::now(), disk_full },
+                    |s| Stall { attempts: s.attempts + 1, disk_full, ..s },
                 );
                 if logged.is_none_or(|at| at.elapsed() >= STALL_LOG_EVERY) {
                     logged = Some(Instant::now());

@@ -36,7 +36,7 @@ mod writer;
 pub use bounds::*;
 pub use materializer::Stall;
 pub use publisher::{LogConfig, Published};
-pub use request::{Answer, Change, ChangeResult, Request};
+pub use request::{check_client_id, derived_id, Answer, Change, ChangeResult, Request};
 
 /// The engine's tasks, to wait for after [`Engine::stop`].
 pub struct Tasks {
@@ -65,6 +65,8 @@ pub struct Engine {
     reader_waiting: Arc<Notify>,
     /// Set while the materialiser fails to write a round.
     stall: watch::Receiver<Option<Stall>>,
+    /// Since when the journal cannot be appended to because the disk is full, while it cannot.
+    disk_full: watch::Receiver<Option<chrono::DateTime<chrono::Utc>>>,
     /// The latest checkpoint.
     checkpoint: watch::Receiver<Option<Arc<Published>>>,
     /// The log's public key (C2SP vkey).
@@ -94,6 +96,7 @@ impl Engine {
         let (log_size_tx, log_size) = watch::channel(ledger.log_size());
         let (checkpoint_tx, checkpoint) = watch::channel(None);
         let (stall_tx, stall) = watch::channel(None);
+        let (disk_full_tx, disk_full) = watch::channel(None);
         let log_vkey: Arc<str> = log_config.signer.vkey().into();
         tokio::spawn(publish(store.clone(), log_config, log_size, checkpoint_tx));
         let m = Materializer {
@@ -119,12 +122,20 @@ impl Engine {
             materialized: materialized_tx,
             reader_waiting: reader_waiting.clone(),
             rx,
+            disk_full: None,
+            disk_full_tx,
         };
         let writer = tokio::spawn(writer.run());
         Ok((
-            Engine { queue, store, committed, materialized, reader_waiting, stall, checkpoint, log_vkey },
+            Engine { queue, store, committed, materialized, reader_waiting, stall, disk_full, checkpoint, log_vkey },
             Tasks { writer, materializer },
         ))
+    }
+
+    /// Since when writes are refused because the disk is full, while they are (cleared by
+    /// the first append that succeeds; one is tried every `DISK_FULL_RETRY`).
+    pub fn disk_full(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.disk_full.borrow()
     }
 
     /// Why the tables are not catching up with the journal, while they are not.

@@ -94,6 +94,32 @@ impl Request {
     }
 }
 
+/// The id of a request the server makes on a caller's behalf (a checkout's capture, void or
+/// refund, a coupon's conversion, a partner's linked conversion): derived from `parts`, so a
+/// retry finds its first answer, and of UUID version 8, which no client may send
+/// ([`check_client_id`]), so no caller can take it first and block the real request.
+pub fn derived_id(parts: &[&[u8]]) -> Uuid {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    uuid::Builder::from_custom_bytes(h.finalize()[..16].try_into().expect("16 bytes")).into_uuid()
+}
+
+/// Refuses a client's request id of the form kept for [`derived_id`].
+pub fn check_client_id(id: Uuid) -> Result<(), Problem> {
+    if id.get_version_num() == 8 {
+        return Err(Problem::new(
+            ProblemKind::InvalidRequest,
+            "request ids of UUID version 8 are kept for ids the server derives; send a random (version 4) or \
+             time-ordered (version 7) UUID",
+        )
+        .with("field", "id"));
+    }
+    Ok(())
+}
+
 /// The answer to a request: status and JSON body, exactly as first given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {

@@ -17,7 +17,8 @@ use crate::store::journal::{self, Batch, Journal};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
 
-/// Every committed request id with its record's seq (looked up once per request).
+/// Every committed request id with its record's seq (looked up once per request). Refusals
+/// are not kept (ids refused before this rule came in still are).
 pub(super) type Ids = FastMap<Uuid, i64>;
 
 /// The ledger and the ids of every request ever answered, as the tables hold them.
@@ -51,6 +52,9 @@ pub(super) struct Writer {
     pub(super) materialized: Arc<watch::Sender<i64>>,
     pub(super) reader_waiting: Arc<Notify>,
     pub(super) rx: mpsc::Receiver<Command>,
+    /// Since when appends fail because the disk is full, and when the last try was.
+    pub(super) disk_full: Option<(chrono::DateTime<chrono::Utc>, Instant)>,
+    pub(super) disk_full_tx: watch::Sender<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// A caller waiting for its answer until the batch is durable.
@@ -103,6 +107,10 @@ impl Writer {
     }
 
     async fn batch(&mut self, commands: Vec<Command>) {
+        if self.disk_full.is_some_and(|(_, tried)| tried.elapsed() < DISK_FULL_RETRY) {
+            refuse_for_full_disk(commands, &self.ids);
+            return;
+        }
         let now = time::now();
         let mut ch = Changes::default();
         self.ledger.expire_holds(&mut ch, now);
@@ -127,6 +135,13 @@ impl Writer {
                     } else {
                         let (status, body) = request.apply(&mut self.ledger, &mut ch, now);
                         metrics::counter!("mykey_requests_total", "status" => status.to_string()).increment(1);
+                        if status >= 400 {
+                            // A refusal changed nothing: it is answered, not remembered, so
+                            // refused requests cost no memory or rows, and the same id may be
+                            // sent again (corrected, or once the points are there).
+                            replies.push(Waiter::Execute(reply, Ok(Answer { status, body })));
+                            continue;
+                        }
                         pending.insert(id, records.len());
                         let seq = journal::request_seq(self.next_batch, records.len());
                         records.push(RequestRecord {
@@ -159,16 +174,28 @@ impl Writer {
             metrics::histogram!("mykey_commit_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("mykey_batch_requests").record(batch.requests.len() as f64);
             if let Err(e) = appended {
+                let full = crate::failure::is_disk_full(e.as_ref());
                 tracing::error!(
                     error = format!("{e:#}"),
+                    disk_full = full,
                     "a batch failed to reach the journal; rebuilding the ledger from what is durable"
                 );
+                if full {
+                    let since = self.disk_full.map_or_else(chrono::Utc::now, |(since, _)| since);
+                    self.disk_full = Some((since, Instant::now()));
+                    self.disk_full_tx.send_replace(Some(since));
+                    metrics::gauge!("mykey_disk_full").set(1.0);
+                }
                 let failed = || {
-                    Answer::problem(Problem::new(
-                        ProblemKind::Internal,
-                        "the ledger could not confirm that this request was stored; send it again with the same id \
-                         to learn whether it was applied",
-                    ))
+                    Answer::problem(if full {
+                        crate::failure::disk_full()
+                    } else {
+                        Problem::new(
+                            ProblemKind::Internal,
+                            "the ledger could not confirm that this request was stored; send it again with the same \
+                             id to learn whether it was applied",
+                        )
+                    })
                 };
                 for r in replies {
                     match r {
@@ -181,6 +208,11 @@ impl Writer {
                 }
                 self.recover().await;
                 return;
+            }
+            if let Some((since, _)) = self.disk_full.take() {
+                tracing::info!(since = %since, "the disk has room again: writes are accepted");
+                self.disk_full_tx.send_replace(None);
+                metrics::gauge!("mykey_disk_full").set(0.0);
             }
             self.next_batch += 1;
             self.committed.store(batch.seq, Ordering::Release);
@@ -279,6 +311,20 @@ impl Writer {
                 Ok(ChangeResult::Leaves(l.log_usage(ch, &events)))
             }
             Change::Jobs { now } => Ok(ChangeResult::Jobs(l.run_jobs(ch, now))),
+        }
+    }
+}
+
+/// While the disk is full: every write is refused at once (it changed nothing); look-ups and
+/// checks are answered as usual.
+fn refuse_for_full_disk(commands: Vec<Command>, ids: &Ids) {
+    for c in commands {
+        match c {
+            Command::Execute { reply, .. } => drop(reply.send(Ok(Answer::problem(crate::failure::disk_full())))),
+            Command::Change { reply, .. } => drop(reply.send(Err(crate::failure::disk_full()))),
+            Command::Check { reply } => drop(reply.send(())),
+            Command::Lookup { id, reply } => drop(reply.send(ids.get(&id).copied())),
+            Command::Stop => unreachable!("the run loop takes Stop out"),
         }
     }
 }

@@ -69,13 +69,15 @@ fn with_session(s: &AppState, jar: CookieJar, session: NewSession) -> CookieJar 
     jar.add(cookie(s, SESSION_COOKIE, session.token, Some(session.max_age)))
 }
 
-/// A login challenge; sets the challenge cookie it is bound to.
-#[utoipa::path(post, path = "/v1/auth/nonce", tag = "identity",
-    responses((status = 200, body = NonceIssued), (status = 429, body = Problem), (status = 503, body = Problem)))]
+/// A card challenge for one purpose; sets the challenge cookie it is bound to.
+#[utoipa::path(post, path = "/v1/auth/nonce", tag = "identity", request_body = NonceRequest,
+    responses((status = 200, body = NonceIssued), (status = 400, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
 async fn nonce(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
+    JsonBody(r): JsonBody<NonceRequest>,
 ) -> ApiResult<(CookieJar, Json<NonceIssued>)> {
     let challenge = match jar.get(CHALLENGE_COOKIE) {
         Some(c) if c.value().len() == 64 => c.value().to_owned(),
@@ -85,11 +87,11 @@ async fn nonce(
             hex::encode(b)
         }
     };
-    let (nonce, life) = s.identity.nonce(&challenge, ip)?;
+    let (nonce, life) = s.identity.nonce(&challenge, r.purpose, ip)?;
     // The binding lives as long as the browser session; each nonce has its own life.
     let jar = jar.add(cookie(&s, CHALLENGE_COOKIE, challenge, None));
     let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
-    Ok((jar, Json(NonceIssued { nonce, expires_at })))
+    Ok((jar, Json(NonceIssued { nonce, purpose: r.purpose, expires_at })))
 }
 
 fn challenge(jar: &CookieJar) -> Result<String, ApiError> {
@@ -106,7 +108,7 @@ async fn card_login(
     jar: CookieJar,
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<(CookieJar, Json<CardLogin>)> {
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::Login, &r.token)?;
     let (login, session) = s.identity.card_login(card).await?;
     Ok((with_session(&s, jar, session), Json(login)))
 }
@@ -254,7 +256,9 @@ async fn me_card(
     let challenge = challenge(&jar)?;
     Ok(Json(
         s.identity
-            .rebind(auth.resident, &r.password, ip, || s.identity.verify_card(&r.nonce, &challenge, &r.token))
+            .rebind(auth.resident, &r.password, ip, || {
+                s.identity.verify_card(&r.nonce, &challenge, CardPurpose::Rebind, &r.token)
+            })
             .await?,
     ))
 }
@@ -338,7 +342,7 @@ async fn facility_link(
     JsonBody(r): JsonBody<PatronLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<PatronLink>)> {
     caller.require(&[crate::auth::Role::Terminal], shop)?;
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLink, &r.token)?;
     Ok((StatusCode::CREATED, Json(s.identity.link_patron(shop, &card, &r.patron_number).await?)))
 }
 
@@ -355,7 +359,7 @@ async fn facility_lookup(
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<PatronLookup>> {
     caller.require(&[crate::auth::Role::Terminal], shop)?;
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, &r.token)?;
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLookup, &r.token)?;
     Ok(Json(s.identity.look_up_patron(shop, &card).await?))
 }
 

@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{client_ip, JsonBody};
 use super::state::AppState;
 use crate::auth::{Caller, Role};
-use crate::engine::{Answer, Change, ChangeResult, Request};
+use crate::engine::{check_client_id, Answer, Change, ChangeResult, Request};
 
 /// This group's routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -40,8 +40,10 @@ macro_rules! write_route {
                       (status = 422, body = Problem)))]
         async fn$name(State(s): State<AppState>, $caller: Caller, JsonBody($r): JsonBody<$body>) -> ApiResult<Answer> {
             $auth?;
+            let request = $wrap;
+            check_client_id(request.id())?;
             let principal = $caller.principal();
-            Ok(s.engine.execute($wrap, &principal).await)
+            Ok(s.engine.execute(request, &principal).await)
         }
     };
 }
@@ -111,7 +113,7 @@ async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
 /// Capture all or part of a hold (the hold's shop).
 #[utoipa::path(post, path = "/v1/holds/{hold}/capture", request_body = CaptureRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
-    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = HoldReceipt), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn capture(
     State(s): State<AppState>,
     caller: Caller,
@@ -121,13 +123,14 @@ async fn capture(
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
+    check_client_id(r.id)?;
     Ok(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await)
 }
 
 /// Release a hold (the hold's shop).
 #[utoipa::path(post, path = "/v1/holds/{hold}/void", request_body = VoidRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
-    responses((status = 200, body = HoldReceipt), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = HoldReceipt), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn void(
     State(s): State<AppState>,
     caller: Caller,
@@ -137,6 +140,7 @@ async fn void(
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
+    check_client_id(r.id)?;
     Ok(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
 }
 

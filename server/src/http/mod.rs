@@ -132,10 +132,10 @@ pub fn router(
         Some(dir) => {
             // `scripts/build-web` leaves a brotli and a gzip copy beside each file: sent as
             // they are to browsers that take them (the .wasm is a third of its size in brotli).
-            let index =
-                tower_http::services::ServeFile::new(dir.join("index.html")).precompressed_br().precompressed_gzip();
-            let files =
-                tower_http::services::ServeDir::new(dir).precompressed_br().precompressed_gzip().fallback(index);
+            let files = tower_http::services::ServeDir::new(&dir)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(axum::handler::HandlerWithoutStateExt::into_service(ops::app_page(dir.join("index.html"))));
             Router::new()
                 .nest_service("/app", files)
                 .layer(middleware::from_fn(ops::app_headers))

@@ -117,17 +117,34 @@ pub(super) async fn security_headers(req: HttpRequest, next: Next) -> Response {
     res
 }
 
+/// Whether a file name carries its content's hash (`name.<16 hex digits>.ext`, as
+/// `scripts/build-web` names the app's files): its content never changes under that name.
+fn content_hashed(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3 && {
+        let h = parts[parts.len() - 2];
+        h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
 /// The web app's files: its pages (every `/app/...` address without a file name extension is
-/// the app's `index.html`) get [`APP_CSP`]; every file is revalidated before use, since the
-/// names do not change with the content.
+/// the app's `index.html`) get [`APP_CSP`] and are revalidated on every load; files whose
+/// names carry their content's hash are kept for a year without asking again; the rest (the
+/// SDK, the widget and the favicon, whose names integrators use) are revalidated.
 pub(super) async fn app_headers(req: HttpRequest, next: Next) -> Response {
     use axum::http::{header, HeaderValue};
     let path = req.uri().path().to_owned();
     let mut res = next.run(req).await;
+    let last = path.rsplit('/').next().unwrap_or_default();
     // Also on a 304: a revalidated page keeps the policy it is answered with.
-    let is_page = path.rsplit('/').next().is_none_or(|last| !last.contains('.'));
+    let is_page = !last.contains('.');
+    let cache = if content_hashed(last) && res.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if is_page {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
     }
@@ -140,6 +157,35 @@ pub(super) async fn app_headers(req: HttpRequest, next: Next) -> Response {
     res
 }
 
+/// What `/app/...` answers when no file has that name: the app's `index.html` for its pages
+/// (addresses without a file name extension, so that a reload or a shared link opens the right
+/// page), and 404 for a file name: an old page asking for a file a new build renamed must not
+/// get the page in its place (and keep it for a year under that name).
+pub(super) fn app_page(
+    index: std::path::PathBuf,
+) -> impl Fn(HttpRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |req: HttpRequest| {
+        let index = index.clone();
+        Box::pin(async move {
+            use axum::response::IntoResponse;
+            use tower::ServiceExt;
+            let last = req.uri().path().rsplit('/').next().unwrap_or_default();
+            if last.contains('.') {
+                return ApiError(Problem::new(ProblemKind::NotFound, "no such file")).into_response();
+            }
+            let file = tower_http::services::ServeFile::new(index).precompressed_br().precompressed_gzip();
+            match file.oneshot(req).await {
+                Ok(r) => r.into_response(),
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
 /// A plain page for whoever opens the server in a browser.
 pub(super) async fn home() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("home.html"))
@@ -147,8 +193,18 @@ pub(super) async fn home() -> axum::response::Html<&'static str> {
 
 #[utoipa::path(get, path = "/healthz", responses(
     (status = 200, description = "The server and its database answer, and the tables keep up with the journal"),
-    (status = 503, description = "The tables cannot catch up with the journal (the detail says since when), or the database does not answer", body = Problem, content_type = "application/problem+json")))]
+    (status = 503, description = "The disk is full, the tables cannot catch up with the journal (the detail says since when), or the database does not answer", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str> {
+    if let Some(since) = s.engine.disk_full() {
+        return Err(ApiError(Problem::new(
+            ProblemKind::Unavailable,
+            format!(
+                "the disk is full since {}: writes are refused until there is room (docs/operations.md, \
+                 \"The disk is full\")",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )));
+    }
     if let Some(stall) = s.engine.stall() {
         return Err(ApiError(Problem::new(ProblemKind::Unavailable, stall.describe())));
     }
@@ -163,5 +219,20 @@ pub(super) async fn healthz(State(s): State<AppState>) -> ApiResult<&'static str
 pub(super) async fn metrics_text(State(s): State<AppState>) -> String {
     // Read from the engine's `Stall` when scraped, so it is there from the first scrape on.
     metrics::gauge!("mykey_materialize_stalled").set(if s.engine.stall().is_some() { 1.0 } else { 0.0 });
+    metrics::gauge!("mykey_disk_full").set(if s.engine.disk_full().is_some() { 1.0 } else { 0.0 });
     s.metrics.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_hashed;
+
+    #[test]
+    fn only_names_with_a_content_hash_count_as_immutable() {
+        assert!(content_hashed("mykey_web.0123456789abcdef.js"));
+        assert!(content_hashed("mykey_web_bg.0123456789abcdef.wasm"));
+        for name in ["mykey_web.js", "style.css", "favicon.svg", "a.0123456789ABCDEF.js", "a.0123456789abcde.js", ""] {
+            assert!(!content_hashed(name), "{name}");
+        }
+    }
 }

@@ -57,6 +57,8 @@ impl Deliverer {
             .timeout(TIMEOUT)
             // An owner's server answers where it is; a redirect could send the event elsewhere.
             .redirect(reqwest::redirect::Policy::none())
+            // Names are resolved to public addresses only, on every connection.
+            .dns_resolver(std::sync::Arc::new(super::address::Resolver))
             .build()?;
         Ok(Deliverer { pool, client, unrecorded: Default::default() })
     }

@@ -19,7 +19,7 @@ use mykey_core::api::{
     HoldRequest, LineItem, PaymentRequest, Refund, RefundRequest, UsablePoints, VoidRequest, WidgetSignIn,
     LINE_ITEMS_MAX, METADATA_ENTRIES_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX,
 };
-use mykey_core::identity::NonceIssued;
+use mykey_core::identity::{CardPurpose, NonceIssued};
 use mykey_core::rules::{CHECKOUT_HOLD_SECONDS, CHECKOUT_OPEN_SECONDS, CHECKOUT_OPEN_SECONDS_RANGE};
 use mykey_core::text::Memo;
 use mykey_core::{Points, Problem, ProblemKind};
@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::engine::{Answer, Engine, Request};
+use crate::engine::{derived_id, Answer, Engine, Request};
 use crate::failure;
 use crate::ledger::{RefundPosting, MAX_HOLD_SECONDS};
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
@@ -72,15 +72,6 @@ pub struct Checkout {
     shops: Mutex<HashMap<i64, mykey_core::api::Shop>>,
     /// Session writes, committed in groups.
     writer: Writer,
-}
-
-fn derived(parts: &[&[u8]]) -> Uuid {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    uuid::Builder::from_random_bytes(h.finalize()[..16].try_into().expect("16 bytes")).into_uuid()
 }
 
 fn invalid(detail: impl Into<String>) -> Problem {
@@ -404,15 +395,17 @@ impl Checkout {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         Self::open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), ip)
+        self.embedding.nonce(GrantScope::Session(id), CardPurpose::Checkout, ip)
     }
 
     /// Signs the resident in for this session: a grant to confirm it, and the points usable.
     pub async fn sign_in(&self, id: Uuid, r: &WidgetSignIn, ip: IpAddr) -> Result<CheckoutSignedIn, Problem> {
         let s = self.by_secret(id, &r.client_secret).await?;
         Self::open(&s)?;
-        let (grant, resident, profile) =
-            self.embedding.sign_in(GrantScope::Session(id), r.password.as_ref(), r.card.as_ref(), ip).await?;
+        let (grant, resident, profile) = self
+            .embedding
+            .sign_in(GrantScope::Session(id), CardPurpose::Checkout, r.password.as_ref(), r.card.as_ref(), ip)
+            .await?;
         Ok(CheckoutSignedIn {
             grant,
             mykey_id: profile.mykey_id.to_string(),
@@ -609,7 +602,7 @@ impl Checkout {
         // One id per amount: a retry replays, and a capture refused for its amount does not
         // answer a corrected one.
         let amount = r.points.map(|p| p.normalize().to_string()).unwrap_or_default();
-        let body = CaptureRequest { id: derived(&[b"capture", id.as_bytes(), amount.as_bytes()]), amount: r.points };
+        let body = CaptureRequest { id: derived_id(&[b"capture", id.as_bytes(), amount.as_bytes()]), amount: r.points };
         let answer = self.engine.execute(Request::Capture { hold, body }, &format!("checkout:{id}")).await;
         if answer.status >= 400 {
             return Err(problem_of(&answer));
@@ -633,7 +626,7 @@ impl Checkout {
             CheckoutState::Open if s.state != CONFIRMING => CheckoutState::Open,
             CheckoutState::Authorized => {
                 let hold = s.charge_id.expect("an authorised session has its hold");
-                let body = VoidRequest { id: derived(&[b"void", id.as_bytes()]) };
+                let body = VoidRequest { id: derived_id(&[b"void", id.as_bytes()]) };
                 let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{id}")).await;
                 if answer.status >= 400 {
                     return Err(problem_of(&answer));
@@ -692,7 +685,7 @@ impl Checkout {
             .map_err(failure::checkout)?
             .ok_or_else(|| failure::checkout(anyhow::anyhow!("refund {request_id} vanished")))?;
         let posting = RefundPosting {
-            id: derived(&[b"refund", id.as_bytes(), request_id.as_bytes()]),
+            id: derived_id(&[b"refund", id.as_bytes(), request_id.as_bytes()]),
             session: id,
             shop: s.shop,
             resident: s.resident.expect("a completed session has its resident"),
@@ -728,7 +721,7 @@ impl Checkout {
             if from == CheckoutState::Authorized.as_str() {
                 // The ledger is the judge: a hold captured just now stays captured.
                 let hold = s.charge_id.expect("an authorised session has its hold");
-                let body = VoidRequest { id: derived(&[b"void", s.id.as_bytes()]) };
+                let body = VoidRequest { id: derived_id(&[b"void", s.id.as_bytes()]) };
                 let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{}", s.id)).await;
                 let p = (answer.status >= 400).then(|| problem_of(&answer));
                 let captured =

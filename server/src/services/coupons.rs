@@ -17,7 +17,7 @@ use mykey_core::api::{
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
 use mykey_core::currency::Currency;
-use mykey_core::identity::{check_email, NonceIssued};
+use mykey_core::identity::{check_email, CardPurpose, NonceIssued};
 use mykey_core::rules::RESERVED_WAIT_DAYS;
 use mykey_core::text::Memo;
 use mykey_core::{Problem, ProblemKind};
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::FailureCounter;
-use crate::engine::{Answer, Engine, Request};
+use crate::engine::{derived_id, Answer, Engine, Request};
 use crate::failure;
 use crate::outbox::mail;
 use crate::services::coupon_sheet::{self, SheetHeading};
@@ -282,10 +282,7 @@ impl Coupons {
             }
         }
         // One conversion per code, whoever asks how often.
-        let id = uuid::Builder::from_random_bytes(
-            Sha256::digest(format!("coupon:{hash}").as_bytes())[..16].try_into().expect("16 bytes"),
-        )
-        .into_uuid();
+        let id = derived_id(&[b"coupon", hash.as_bytes()]);
         let request = ConversionRequest {
             id,
             partner,
@@ -353,14 +350,16 @@ impl Coupons {
     /// A card challenge for the partner's widget.
     pub async fn widget_nonce(&self, key: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let partner = self.widget_partner(key).await?;
-        self.embedding.nonce(GrantScope::Partner(partner), ip)
+        self.embedding.nonce(GrantScope::Partner(partner), CardPurpose::Coupon, ip)
     }
 
     /// Signs the resident in inside the partner's widget.
     pub async fn widget_sign_in(&self, r: &CouponWidgetSignIn, ip: IpAddr) -> Result<WidgetSignedIn, Problem> {
         let partner = self.widget_partner(&r.publishable_key).await?;
-        let (grant, _, profile) =
-            self.embedding.sign_in(GrantScope::Partner(partner), r.password.as_ref(), r.card.as_ref(), ip).await?;
+        let (grant, _, profile) = self
+            .embedding
+            .sign_in(GrantScope::Partner(partner), CardPurpose::Coupon, r.password.as_ref(), r.card.as_ref(), ip)
+            .await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
 

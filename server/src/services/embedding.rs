@@ -13,7 +13,7 @@ use mykey_core::api::{
     DeliveryState, EmbedSettings, EmbedSettingsRequest, EventDelivery, WebhookEvent, WebhookSecret, WidgetCard,
     ORIGINS_MAX, URL_MAX,
 };
-use mykey_core::identity::{NonceIssued, PasswordLogin, Profile};
+use mykey_core::identity::{CardPurpose, NonceIssued, PasswordLogin, Profile};
 use mykey_core::rules::{WEBHOOK_SECRET_OVERLAP_HOURS, WIDGET_GRANT_MINUTES};
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
@@ -125,6 +125,21 @@ pub fn parse_url(text: &str, what: &str) -> Result<url::Url, Problem> {
     Ok(url)
 }
 
+/// A webhook URL: as [`parse_url`], and an address literal must be one a webhook may go to
+/// (`outbox::address`; names are checked when the deliverer connects).
+pub fn parse_webhook_url(text: &str) -> Result<url::Url, Problem> {
+    let url = parse_url(text, "the webhook URL")?;
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if let Some(ip) = literal.filter(|ip| !crate::outbox::address::may_receive(*ip)) {
+        return Err(invalid(format!("the webhook URL may not point into a private network ({ip})")));
+    }
+    Ok(url)
+}
+
 /// The registered origins of stored settings.
 pub fn origins_of(settings: &Settings) -> Vec<String> {
     serde_json::from_str(&settings.origins).unwrap_or_default()
@@ -222,7 +237,7 @@ impl Embedding {
         let mut origins = r.origins.iter().map(|o| parse_origin(o)).collect::<Result<Vec<_>, _>>()?;
         origins.dedup();
         if let Some(u) = &r.webhook_url {
-            parse_url(u, "the webhook URL")?;
+            parse_webhook_url(u)?;
         }
         let key = format!("pk_{}", random_hex());
         let json = serde_json::to_string(&origins).expect("strings serialise");
@@ -308,11 +323,11 @@ impl Embedding {
 
     // ----- signing in inside a widget -----
 
-    /// A card challenge bound to `scope` (not to a cookie).
-    pub fn nonce(&self, scope: GrantScope, ip: IpAddr) -> Result<NonceIssued, Problem> {
-        let (nonce, life) = self.identity.nonce(&scope.binding(), ip)?;
+    /// A card challenge for `purpose` bound to `scope` (not to a cookie).
+    pub fn nonce(&self, scope: GrantScope, purpose: CardPurpose, ip: IpAddr) -> Result<NonceIssued, Problem> {
+        let (nonce, life) = self.identity.nonce(&scope.binding(), purpose, ip)?;
         let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
-        Ok(NonceIssued { nonce, expires_at })
+        Ok(NonceIssued { nonce, purpose, expires_at })
     }
 
     /// Signs the resident in for `scope` with exactly one of a password or a card token over a
@@ -320,6 +335,7 @@ impl Embedding {
     pub async fn sign_in(
         &self,
         scope: GrantScope,
+        purpose: CardPurpose,
         password: Option<&PasswordLogin>,
         card: Option<&WidgetCard>,
         ip: IpAddr,
@@ -327,7 +343,7 @@ impl Embedding {
         let (resident, profile) = match (password, card) {
             (Some(p), None) => self.identity.password_sign_in(&p.mykey_id, &p.password, ip).await?,
             (None, Some(c)) => {
-                let card = self.identity.verify_card(&c.nonce, &scope.binding(), &c.token)?;
+                let card = self.identity.verify_card(&c.nonce, &scope.binding(), purpose, &c.token)?;
                 self.identity.card_sign_in(&card).await?.ok_or_else(|| {
                     Problem::new(
                         ProblemKind::Forbidden,

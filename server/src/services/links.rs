@@ -11,7 +11,7 @@ use mykey_core::api::{
     LinkNotice, LinkSession, LinkSessionCreated, LinkSessionRequest, LinkState, LinkView, PartnerEvent,
     PartnerEventType, WidgetGrant, WidgetSignIn, WidgetSignedIn,
 };
-use mykey_core::identity::{check_service_id, LinkTarget, NonceIssued, ServiceLink};
+use mykey_core::identity::{check_service_id, CardPurpose, LinkTarget, NonceIssued, ServiceLink};
 use mykey_core::rules::{LINK_OPEN_SECONDS, LINK_OPEN_SECONDS_RANGE};
 use mykey_core::{Problem, ProblemKind};
 use sha2::{Digest, Sha256};
@@ -277,15 +277,17 @@ impl Links {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), ip)
+        self.embedding.nonce(GrantScope::Session(id), CardPurpose::ServiceLink, ip)
     }
 
     /// Signs the resident in for this session.
     pub async fn sign_in(&self, id: Uuid, r: &WidgetSignIn, ip: IpAddr) -> Result<WidgetSignedIn, Problem> {
         let s = self.by_secret(id, &r.client_secret).await?;
         open(&s)?;
-        let (grant, _, profile) =
-            self.embedding.sign_in(GrantScope::Session(id), r.password.as_ref(), r.card.as_ref(), ip).await?;
+        let (grant, _, profile) = self
+            .embedding
+            .sign_in(GrantScope::Session(id), CardPurpose::ServiceLink, r.password.as_ref(), r.card.as_ref(), ip)
+            .await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
 

@@ -597,6 +597,10 @@ async fn the_checkout_routes_refuse_what_they_should() {
         json!({"origins": ["https://store.example/shop"]}),
         json!({"origins": [STORE_ORIGIN], "webhook_url": "javascript:alert(1)"}),
         json!({"origins": [STORE_ORIGIN], "webhook_url": "https://user:pw@store.example/hooks"}),
+        // Not into the operator's own network (names are checked when the deliverer connects).
+        json!({"origins": [STORE_ORIGIN], "webhook_url": "https://10.0.0.8/hooks"}),
+        json!({"origins": [STORE_ORIGIN], "webhook_url": "https://[fd00::8]/hooks"}),
+        json!({"origins": [STORE_ORIGIN], "webhook_url": "https://100.100.100.200/latest/meta-data"}),
     ] {
         let (st, v) = store.put(&format!("/v1/shops/{shop}/checkout"), bad.clone()).await;
         assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{bad}");

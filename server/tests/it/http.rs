@@ -122,12 +122,23 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
         assert_eq!(app.post("/v1/payments", k, body.clone()).await, first, "a replay returns the original answer");
     }
     assert_eq!(app.available(r).await, 200, "a replay moves nothing");
-    // A failed request replays its failure, even once the points would be there.
+    // A refusal is answered and not remembered: it costs no row, and the same id goes through
+    // once the points are there (it applied nothing the first time).
+    let rows = || async {
+        app.engine.tables().await.unwrap();
+        let pool = app.engine.store().pool();
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM requests").fetch_one(pool).await.unwrap()
+    };
     let too_much = payment(r, app.shops[0], 1, json!(250));
+    let before = rows().await;
     let failed = app.post("/v1/payments", k, too_much.clone()).await;
     assert_eq!(failed.0, 422);
+    assert_eq!(app.post("/v1/payments", k, too_much.clone()).await, failed, "still refused, and again not kept");
+    assert_eq!(rows().await, before, "refusals leave no request record");
     app.grant(r, 100).await;
-    assert_eq!(app.post("/v1/payments", k, too_much).await, failed);
+    let (s, v) = app.post("/v1/payments", k, too_much.clone()).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(app.post("/v1/payments", k, too_much).await, (s, v), "and that answer is kept");
     // Same id, different body.
     let mut other = body.clone();
     other["amount"] = json!(101);
@@ -140,7 +151,7 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let dup = payment(r, app.shops[0], 1, json!(7));
     let answers = futures_join(&app, k, dup, 20).await;
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
-    assert_eq!(app.available(r).await, 300 - 7);
+    assert_eq!(app.available(r).await, 300 - 100 + 100 - 250 - 7);
 }
 
 async fn futures_join(app: &App, key: &str, body: serde_json::Value, n: usize) -> Vec<(u16, serde_json::Value)> {

@@ -231,15 +231,16 @@ impl Browser {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
-    async fn nonce(&self) -> String {
-        let (s, v) = self.post("/v1/auth/nonce", json!({})).await;
+    async fn nonce(&self, purpose: &str) -> String {
+        let (s, v) = self.post("/v1/auth/nonce", json!({"purpose": purpose})).await;
         assert_eq!(s, 200, "{v}");
+        assert_eq!(v["purpose"], purpose);
         v["nonce"].as_str().unwrap().to_owned()
     }
 
-    /// Reads the card, signs for `origin` and the nonce, and returns the login body.
-    async fn signed(&self, card: &mut VirtualCard, origin: &str) -> Value {
-        let nonce = self.nonce().await;
+    /// Reads the card, signs for `origin` and a nonce for `purpose`, and returns the body.
+    async fn signed_for(&self, card: &mut VirtualCard, origin: &str, purpose: &str) -> Value {
+        let nonce = self.nonce(purpose).await;
         let cert = jpki::read_auth_certificate(card).await.unwrap();
         let sig = jpki::authenticate(card, origin, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
         json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
@@ -248,6 +249,11 @@ impl Browser {
     async fn card_login(&self, card: &mut VirtualCard) -> (u16, Value) {
         let body = self.signed(card, &self.base.clone()).await;
         self.post("/v1/auth/card", body).await
+    }
+
+    /// [`Self::signed_for`] a login.
+    async fn signed(&self, card: &mut VirtualCard, origin: &str) -> Value {
+        self.signed_for(card, origin, "login").await
     }
 }
 
@@ -510,9 +516,38 @@ async fn nonces_are_single_use_short_lived_and_bound_to_the_browser() {
     // A token signed in one browser is refused in another (the challenge cookie differs).
     let body = b.signed(&mut card, &s.base).await;
     let other = Browser::new(&s);
-    other.nonce().await;
+    other.nonce("login").await;
     let (st, v) = other.post("/v1/auth/card", body).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
+}
+
+/// A challenge is issued for one purpose, its text starts with it (so the card signs it), and
+/// only that purpose's endpoint takes it: a facility look-up's signature opens no web session.
+#[tokio::test]
+async fn a_card_challenge_is_good_for_its_purpose_only() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let (st, v) = b.post("/v1/auth/nonce", json!({})).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
+    let (st, _) = b.post("/v1/auth/nonce", json!({"purpose": "payment"})).await;
+    assert_eq!(st, 400);
+    let nonce = b.nonce("patron_lookup").await;
+    assert!(nonce.starts_with("patron_lookup:"), "{nonce}");
+
+    let mut card = card(&s);
+    let body = b.signed_for(&mut card, &s.base, "patron_lookup").await;
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("patron_lookup, not for login"), "{v}");
+    // Changing the word in front names no challenge the server issued.
+    let mut body = b.signed_for(&mut card, &s.base, "patron_lookup").await;
+    let renamed = body["nonce"].as_str().unwrap().replacen("patron_lookup:", "login:", 1);
+    body["nonce"] = json!(renamed);
+    let (st, v) = b.post("/v1/auth/card", body).await;
+    assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
+    // The right purpose logs in.
+    let (st, v) = b.card_login(&mut card).await;
+    assert_eq!(st, 200, "{v}");
 }
 
 #[tokio::test]
@@ -552,7 +587,7 @@ async fn an_es256_card_logs_in() {
         s.ca.issue(spki, &[0x42, 0x01], SystemTime::now() - Duration::from_secs(60), Duration::from_secs(86400))
             .unwrap();
     let b = Browser::new(&s);
-    let nonce = b.nonce().await;
+    let nonce = b.nonce("login").await;
     let mut message = <sha2::Sha256 as sha2::Digest>::digest(s.base.as_bytes()).to_vec();
     message.extend_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(nonce.as_bytes()));
     let sig: p256::ecdsa::Signature = key.sign(&message);
@@ -640,7 +675,7 @@ async fn settings_password_id_change_rebinding_and_revocation() {
     // A renewed card: log in with the password, read the new card; the old card no longer
     // finds the ID, the new one does.
     let mut card_v2 = card(&s);
-    let mut body = other.signed(&mut card_v2, &s.base).await;
+    let mut body = other.signed_for(&mut card_v2, &s.base, "rebind").await;
     // Not without the password: a session left open cannot hand the ID to another card.
     body["password"] = json!("wrong-pass1");
     let (st, v) = other.post("/v1/me/card", body.clone()).await;
@@ -783,6 +818,13 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
             .bearer_auth(&s.partner_key)
             .json(&json!({"reference": reference, "service_id": service_id, "partner_points": miles, "rate": "1"}))
     };
+    // Nobody can take the id a reference maps to before the partner sends it (the resident's
+    // session writes to the ledger too): the ids the server derives are of a UUID version no
+    // client may send.
+    let taken = mykey_server::engine::derived_id(&[format!("linked:{}", s.partner).as_bytes(), b"jal-0001"]);
+    let (st, v) =
+        b.post("/v1/assignments", json!({"id": taken, "resident": resident, "municipality": 1, "amount": 1})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("id")), "{v}");
     let res = convert("jal-0001", "JAL-1234567", "800").send().await.unwrap();
     assert_eq!(res.status(), 201);
     let receipt: Value = res.json().await.unwrap();
@@ -895,7 +937,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     };
 
     // No service registered yet.
-    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
     let service = |key: &str, kind: &str| {
@@ -912,37 +954,37 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v["facility"].as_i64()), (200, Some(s.library)), "{v}");
 
     // Linking: the card signs at the counter; staff type the number.
-    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
     let (st, link) = terminal.send(at_counter("patrons", &s.terminal_key, body.clone())).await;
     assert_eq!(st, 201, "{link}");
     assert_eq!(link["service"], "前橋市立図書館 利用者カード");
     let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "a nonce is single use");
-    let body = with_number(terminal.signed(&mut card1, &s.base).await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
     let (st, again) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
     assert_eq!((st, &again["id"]), (201, &link["id"]), "linking the same number again changes nothing");
 
     // A card read: the number, nothing else.
-    let body = terminal.signed(&mut card1, &s.base).await;
+    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
     let (st, v) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
     assert_eq!((st, &v), (200, &json!({"patron_number": "L-0001"})));
     // Only the facility's terminal may read; the store's key is not a terminal.
-    let body = terminal.signed(&mut card1, &s.base).await;
+    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", &s.library_key, body)).await.0, 403);
 
     // Another resident: not linked here; cannot take the same number.
     let other = Browser::new(&s);
     let mut card2 = card(&s);
     registered(&other, &mut card2).await;
-    let body = terminal.signed(&mut card2, &s.base).await;
+    let body = terminal.signed_for(&mut card2, &s.base, "patron_lookup").await;
     let (st, _) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
     assert_eq!(st, 404);
-    let body = with_number(terminal.signed(&mut card2, &s.base).await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card2, &s.base, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
     // A card without a MyKey ID.
     let mut card3 = card(&s);
-    let body = terminal.signed(&mut card3, &s.base).await;
+    let body = terminal.signed_for(&mut card3, &s.base, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
 
     // The resident sees the link and cuts it; the card no longer finds the number.
@@ -950,7 +992,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v.as_array().unwrap().len()), (200, 1), "{v}");
     let (st, _) = b.post(&format!("/v1/me/patron-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 204);
-    let body = terminal.signed(&mut card1, &s.base).await;
+    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -1011,7 +1053,13 @@ async fn session_writes_must_come_from_this_site() {
 async fn login_challenges_are_rate_limited_per_browser_and_per_address() {
     use mykey_server::services::identity::{NONCES_PER_BROWSER_PER_MINUTE, NONCES_PER_MINUTE};
     let s = server(Options::default()).await;
-    let ask = |b: &Browser| b.http.post(format!("{}/v1/auth/nonce", s.base)).header("origin", &s.base).send();
+    let ask = |b: &Browser| {
+        b.http
+            .post(format!("{}/v1/auth/nonce", s.base))
+            .header("origin", &s.base)
+            .json(&json!({"purpose": "login"}))
+            .send()
+    };
     let b = Browser::new(&s);
     for _ in 0..NONCES_PER_BROWSER_PER_MINUTE {
         assert_eq!(ask(&b).await.unwrap().status(), 200);

@@ -7,6 +7,7 @@ mod catalog;
 mod checkout;
 mod common;
 mod coupons;
+mod disk;
 mod http;
 mod identity;
 mod journal;

@@ -43,7 +43,7 @@ pub(crate) fn register(base: &str, dir: &Path) -> (String, i64) {
         assert!(res.status().is_success(), "{path}: {}", res.status());
         res.json().unwrap()
     };
-    let nonce = post("/v1/auth/nonce", json!({}))["nonce"].as_str().unwrap().to_owned();
+    let nonce = post("/v1/auth/nonce", json!({"purpose": "login"}))["nonce"].as_str().unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let token = rt.block_on(async {
         let cert = jpki::read_auth_certificate(&mut card).await.unwrap();

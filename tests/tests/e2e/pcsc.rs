@@ -66,7 +66,14 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     let server = Server::demo_with(&db.url, &dir, &ca, &web).unwrap();
 
     let browser = Browser::start(&with_extension(&dir)).unwrap();
-    browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
+    browser.goto(&format!("{}/app/card-login.html?pin=1234&last-try=1", server.base)).unwrap();
+    // The extension asks before the site may read the card, and names the site.
+    let asked = browser.answer_extension_window("#allow").unwrap();
+    assert!(asked.contains(&server.base), "{asked}");
+    // Two wrong PINs leave one try: the next PIN goes to the card only if the user confirms.
+    let asked = browser.answer_extension_window("#deny").unwrap();
+    assert!(asked.contains("1 回") && asked.contains(&server.base), "{asked}");
+    browser.answer_extension_window("#allow").unwrap();
     let out = browser.page_result().unwrap();
     assert!(out.get("error").is_none(), "{out:#}");
     assert_eq!(out["bridges"][0]["kind"], "native-messaging");
@@ -77,11 +84,33 @@ fn pcsc_card_bridge_in_chromium_logs_in_and_registers() {
     assert_eq!(out["triesBefore"]["left"], 3);
     assert_eq!(out["wrongPin"]["code"], "wrong_pin", "{out:#}");
     assert_eq!(out["wrongPin"]["triesLeft"], 2);
+    assert_eq!(out["secondWrong"]["triesLeft"], 1, "{out:#}");
+    assert_eq!(out["lastTryRefused"]["code"], "not_allowed", "{out:#}");
+    assert_eq!(out["triesAfterRefusal"]["left"], 1, "the refused PIN never reached the card: {out:#}");
     assert_eq!(out["login"]["status"], 200, "{out:#}");
     assert_eq!(out["login"]["body"]["mykey_id"], Value::Null);
     assert_eq!(out["registered"]["status"], 201, "{out:#}");
     assert_eq!(out["me"]["mykey_id"], out["registered"]["body"]["mykey_id"]);
     println!("authenticate() to token over native messaging: {:.0} ms", out["authenticateMs"].as_f64().unwrap());
+
+    // The answer is remembered for this site: the same page again asks nothing more.
+    browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
+    let out = browser.page_result().unwrap();
+    assert_eq!(out["triesBefore"]["left"], 3, "{out:#}");
+    assert_eq!(out["login"]["status"], 200, "{out:#}");
+    // The extension's options page lists the site and takes it back at once.
+    browser.goto(&format!("chrome-extension://{EXTENSION_ID}/options.html")).unwrap();
+    browser.wait_text("#sites", &server.base).unwrap();
+    assert_eq!(browser.axe_violations().unwrap(), Vec::<String>::new());
+    browser.click("#sites button").unwrap();
+    browser
+        .wait_for("return document.getElementById('none').hidden ? null : true;", std::time::Duration::from_secs(10))
+        .unwrap();
+    // Not allowed any more: a refusal in the extension's window reaches the page as `not_allowed`.
+    browser.goto(&format!("{}/app/card-login.html?pin=1234", server.base)).unwrap();
+    browser.answer_extension_window("#deny").unwrap();
+    let out = browser.page_result().unwrap();
+    assert_eq!(out["error"]["code"], "not_allowed", "{out:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -130,6 +159,9 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
     b.click("input[name=bridge][value=native-messaging]").unwrap();
     b.type_text("#pin", "1234").unwrap();
     b.click("#panel-card button[type=submit]").unwrap();
+    // The card is used from the points cloud's frame: the extension asks about that origin.
+    assert!(b.answer_extension_window("#allow").unwrap().contains(&server.base));
+    b.enter_frame("#pay iframe").unwrap();
     if let Err(e) = b.wait_for(
         "return document.querySelector('input[name=account]') ? true : null;",
         std::time::Duration::from_secs(30),
@@ -174,6 +206,8 @@ fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
     b.click("input[name=bridge][value=native-messaging]").unwrap();
     b.type_text("#pin", "1234").unwrap();
     b.click("#panel-card button[type=submit]").unwrap();
+    assert!(b.answer_extension_window("#allow").unwrap().contains(&server.base));
+    b.enter_frame("#widget iframe").unwrap();
     if let Err(e) = b.wait_text("main", "2,000ポイント") {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }

@@ -112,12 +112,43 @@ fn finish_registration(b: &Browser) -> String {
     .to_owned()
 }
 
+/// The page is revalidated on every load; the files it names carry their content's hash, come
+/// precompressed and are kept for a year; a name no build has is 404, never the page; the
+/// SDK and widget files, whose names integrators use, are revalidated.
+fn cache_rules(base: &str) {
+    let http = reqwest::blocking::Client::new();
+    let page = http.get(format!("{base}/app/")).send().unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let html = page.text().unwrap();
+    let names: Vec<&str> = html
+        .split("\"/app/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|n| !n.starts_with("favicon"))
+        .collect();
+    assert_eq!(names.len(), 4, "style, module, wasm, start script: {html}");
+    for name in names {
+        let parts: Vec<&str> = name.split('.').collect();
+        assert_eq!(parts[parts.len() - 2].len(), 16, "a content hash in {name}");
+        let res = http.get(format!("{base}/app/{name}")).header("accept-encoding", "br, gzip").send().unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable", "{name}");
+        assert_eq!(res.headers()["content-encoding"], "br", "{name}");
+    }
+    let gone = http.get(format!("{base}/app/mykey_web.0123456789abcdef.js")).send().unwrap();
+    assert_eq!(gone.status(), 404);
+    assert_eq!(gone.headers()["cache-control"], "no-cache");
+    let sdk = http.get(format!("{base}/app/sdk/frame.js")).send().unwrap();
+    assert_eq!(sdk.headers()["cache-control"], "no-cache");
+}
+
 #[test]
 fn residents_create_mykey_ids_in_the_web_app_with_the_virtual_card() {
     let dir = temp_dir("web-app");
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
     let mail = Smtp::start().unwrap();
     let server = Server::demo_mailing(&db.url, &dir, &dir.join("ca.json"), &dist(), Some(&mail.url())).unwrap();
+    cache_rules(&server.base);
     let b = Browser::start(&[format!("--user-data-dir={}", dir.join("profile").display())]).unwrap();
 
     // The top page: municipalities from the server, and / leads to the app.

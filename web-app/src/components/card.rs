@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use mykey_core::identity::Registration;
+use mykey_core::identity::{CardPurpose, NonceRequest, Registration};
 use mykey_core::MykeyId;
 use mykey_sdk::card::CardBridge;
 use serde_json::{json, Value};
@@ -41,6 +41,7 @@ fn card_message(ctx: &Ctx, e: &JsValue) -> String {
         "bad_pin" => ctx.t(T::pin_format).to_owned(),
         "no_card" => ctx.t(T::err_no_card).to_owned(),
         "card_removed" => ctx.t(T::err_card_removed).to_owned(),
+        "not_allowed" => ctx.t(T::err_card_not_allowed).to_owned(),
         "no_reader" => format!("{}{message}", ctx.t(T::err_no_reader)),
         _ => message,
     }
@@ -77,11 +78,37 @@ fn heading(level: u8, text: &str) -> Html {
     html! { <@{tag} id="step-title">{ text.to_owned() }</@> }
 }
 
+/// What a resident's own page reads the card for: each is one challenge purpose and the one
+/// endpoint that takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardUse {
+    /// Log in, or start creating a MyKey ID.
+    Login,
+    /// Bind a renewed card to the MyKey ID.
+    Rebind,
+}
+
+impl CardUse {
+    fn purpose(self) -> CardPurpose {
+        match self {
+            CardUse::Login => CardPurpose::Login,
+            CardUse::Rebind => CardPurpose::Rebind,
+        }
+    }
+
+    fn submit(self) -> &'static str {
+        match self {
+            CardUse::Login => "/v1/auth/card",
+            CardUse::Rebind => "/v1/me/card",
+        }
+    }
+}
+
 /// Properties of [`CardReader`].
 #[derive(Properties, PartialEq)]
 pub struct CardReaderProps {
-    /// Where the signed challenge goes (`/v1/auth/card`, `/v1/me/card`).
-    pub submit: AttrValue,
+    /// What the card signs for, and so where the signed challenge goes.
+    pub card_use: CardUse,
     /// The server's answer.
     pub on_answer: Callback<Value>,
     /// Heading level of the two steps.
@@ -95,8 +122,8 @@ pub struct CardReaderProps {
     pub extra: Option<Value>,
 }
 
-/// Choose a bridge, then the PIN: the card signs a fresh server nonce and the token goes to
-/// `submit`.
+/// Choose a bridge, then the PIN: the card signs a fresh server nonce for `card_use` and the
+/// token goes to its endpoint.
 #[function_component(CardReader)]
 pub fn card_reader(p: &CardReaderProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
@@ -146,14 +173,14 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
         })
     };
     let read_card = {
-        let (ctx, bridge, tries, pin, error, busy, submit, on_answer) = (
+        let (ctx, bridge, tries, pin, error, busy, card_use, on_answer) = (
             ctx.clone(),
             bridge.clone(),
             tries.clone(),
             pin.clone(),
             error.clone(),
             busy.clone(),
-            p.submit.clone(),
+            p.card_use,
             p.on_answer.clone(),
         );
         let extra = p.extra.clone();
@@ -163,14 +190,14 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                 error.set(Some(ctx.t(T::pin_format).to_owned()));
                 return;
             }
-            let (ctx, bridge, tries, pin, error, busy, submit, on_answer) = (
+            let (ctx, bridge, tries, pin, error, busy, card_use, on_answer) = (
                 ctx.clone(),
                 bridge.clone(),
                 tries.clone(),
                 (*pin).clone(),
                 error.clone(),
                 busy.clone(),
-                submit.clone(),
+                card_use,
                 on_answer.clone(),
             );
             let extra = extra.clone();
@@ -178,8 +205,9 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
             error.set(None);
             wasm_bindgen_futures::spawn_local(async move {
                 let result: Result<Value, String> = async {
-                    let nonce: Value =
-                        api::post("/v1/auth/nonce", &json!({})).await.map_err(|f| failure_message(&ctx, &f))?;
+                    let nonce: Value = api::post("/v1/auth/nonce", &NonceRequest { purpose: card_use.purpose() })
+                        .await
+                        .map_err(|f| failure_message(&ctx, &f))?;
                     let nonce = nonce["nonce"].as_str().unwrap_or_default().to_owned();
                     let mut b = bridge.borrow_mut().take().ok_or_else(|| ctx.t(T::server_error).to_owned())?;
                     let token = b.authenticate(nonce.clone(), pin).await;
@@ -193,7 +221,7 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                     if let (Some(Value::Object(more)), Value::Object(b)) = (extra, &mut body) {
                         b.extend(more);
                     }
-                    api::post(&submit, &body).await.map_err(|f| failure_message(&ctx, &f))
+                    api::post(card_use.submit(), &body).await.map_err(|f| failure_message(&ctx, &f))
                 }
                 .await;
                 busy.set(false);

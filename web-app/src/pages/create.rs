@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use crate::api::directory::{by_prefecture, use_municipalities};
 use crate::api::{self, Failure};
-use crate::components::card::{failure_message, fresh_registration, input_value, CandidatePicker, CardReader};
+use crate::components::card::{failure_message, fresh_registration, input_value, CandidatePicker, CardReader, CardUse};
 use crate::i18n::T;
 use yew_router::prelude::*;
 
@@ -112,7 +112,7 @@ pub fn create() -> Html {
     let body = match &*step {
         Step::Card => html! {
             <section aria-labelledby="step-title">
-                <CardReader submit="/v1/auth/card" on_answer={logged_in} />
+                <CardReader card_use={CardUse::Login} on_answer={logged_in} />
             </section>
         },
         Step::Candidate => html! {

@@ -117,6 +117,9 @@ pub enum ErrorCode {
     CardRemoved,
     /// The reader or card answered something unexpected.
     Reader,
+    /// The user did not allow it in the extension's own window: this site may not use the
+    /// card, or the last PIN try was not confirmed (the PIN never reached the card).
+    NotAllowed,
 }
 
 /// A failure.

@@ -15,7 +15,7 @@ use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use mykey_core::card::jpki::token_hash;
-use mykey_core::identity::{AuthToken, TokenAlgorithm, AUTH_TOKEN_FORMAT};
+use mykey_core::identity::{AuthToken, CardPurpose, TokenAlgorithm, AUTH_TOKEN_FORMAT};
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 use rustls_pki_types::{
@@ -370,6 +370,7 @@ pub struct Nonces {
 
 struct Pending {
     binding: [u8; 32],
+    purpose: CardPurpose,
     expires: Instant,
 }
 
@@ -379,11 +380,12 @@ impl Nonces {
         Nonces { pending: Mutex::new(HashMap::new()), life }
     }
 
-    /// A new nonce for the browser holding challenge cookie `binding`.
-    pub fn issue(&self, binding: &str) -> Result<(String, Duration), Problem> {
+    /// A new nonce for `purpose` in the browser holding challenge cookie `binding`. Its text
+    /// starts with the purpose, so the card's signature covers it.
+    pub fn issue(&self, binding: &str, purpose: CardPurpose) -> Result<(String, Duration), Problem> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let nonce = B64.encode(bytes);
+        let nonce = format!("{}:{}", purpose.as_str(), B64.encode(bytes));
         let now = Instant::now();
         let mut pending = self.pending.lock().expect("not poisoned");
         if pending.len() >= MAX_PENDING_NONCES {
@@ -397,14 +399,14 @@ impl Nonces {
         }
         pending.insert(
             nonce.clone(),
-            Pending { binding: Sha256::digest(binding.as_bytes()).into(), expires: now + self.life },
+            Pending { binding: Sha256::digest(binding.as_bytes()).into(), purpose, expires: now + self.life },
         );
         Ok((nonce, self.life))
     }
 
-    /// Takes a nonce: it must exist, be unused, unexpired and issued to this browser. It is
-    /// gone afterwards whatever the outcome, so a token is good for one try.
-    pub fn take(&self, nonce: &str, binding: &str) -> Result<(), Problem> {
+    /// Takes a nonce: it must exist, be unused, unexpired, issued to this browser and for
+    /// `purpose`. It is gone afterwards whatever the outcome, so a token is good for one try.
+    pub fn take(&self, nonce: &str, binding: &str, purpose: CardPurpose) -> Result<(), Problem> {
         let p = self.pending.lock().expect("not poisoned").remove(nonce);
         let invalid = |why: &str| Problem::new(ProblemKind::NonceInvalid, why.to_owned());
         let p = p.ok_or_else(|| invalid("this login challenge is unknown or was already used; ask for a new one"))?;
@@ -413,6 +415,12 @@ impl Nonces {
         }
         if p.binding != <[u8; 32]>::from(Sha256::digest(binding.as_bytes())) {
             return Err(invalid("this login challenge was issued to another browser session"));
+        }
+        if p.purpose != purpose {
+            return Err(Problem::new(
+                ProblemKind::NonceInvalid,
+                format!("this card challenge was issued for {}, not for {}", p.purpose.as_str(), purpose.as_str()),
+            ));
         }
         Ok(())
     }

@@ -11,12 +11,11 @@ use mykey_core::api::{ConversionRequest, PaymentRequest};
 use mykey_core::identity::{LinkedConversionRequest, LinkedPaymentRequest, ServiceLink};
 use mykey_core::text::{Memo, Reference, MEMO_MAX, REFERENCE_MAX};
 use mykey_core::{Problem, ProblemKind};
-use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use uuid::Uuid;
 
 use super::{Identity, LinkProof};
-use crate::engine::{Answer, Request};
+use crate::engine::{derived_id, Answer, Request};
 use crate::failure;
 use crate::store::links::{self, LinkKind, LinkScope};
 use crate::time;
@@ -238,11 +237,10 @@ fn linkage_memo(reference: &Reference) -> Memo {
     Memo::parse(format!("{PREFIX}{reference}")).expect("a reference is one line without control characters")
 }
 
-/// The request id of a partner's or store's `reference` under `scope`: the same reference
-/// always gives the same id.
+/// The request id of a partner's or store's `reference` under `scope` (which names the
+/// partner or store): the same reference always gives the same id, and no client can send it.
 fn reference_id(scope: &str, reference: &Reference) -> Uuid {
-    let digest = Sha256::digest(format!("{scope}:{reference}").as_bytes());
-    uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid()
+    derived_id(&[scope.as_bytes(), reference.as_str().as_bytes()])
 }
 
 /// The usage event of cutting a link of `kind`.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use mykey_core::identity::{
-    check_email, check_password, CandidateAction, CandidateRequest, Notices, Profile, Registration,
+    check_email, check_password, CandidateAction, CandidateRequest, CardPurpose, Notices, Profile, Registration,
     RegistrationRequest, MAX_FAILED_CHECKS, MAX_GENERATIONS,
 };
 use mykey_core::{MykeyId, Problem, ProblemKind};
@@ -325,26 +325,28 @@ impl Identity {
             .ok_or_else(|| Problem::new(ProblemKind::Unavailable, "card login is not configured on this server"))
     }
 
-    /// A login challenge for the browser holding challenge cookie `binding`, asking from `ip`.
-    pub fn nonce(&self, binding: &str, ip: IpAddr) -> Result<(String, Duration), Problem> {
+    /// A card challenge for `purpose` for the browser holding challenge cookie `binding`,
+    /// asking from `ip`.
+    pub fn nonce(&self, binding: &str, purpose: CardPurpose, ip: IpAddr) -> Result<(String, Duration), Problem> {
         self.trust()?;
         // The browser's limit first: a browser past it does not use up its address's.
         if self.nonces_per_browser.check_key(&binding.to_owned()).is_err() || self.nonces_per_ip.check_key(&ip).is_err()
         {
             return Err(Problem::new(ProblemKind::RateLimited, "too many login challenges; try again in a minute"));
         }
-        self.nonces.issue(binding)
+        self.nonces.issue(binding, purpose)
     }
 
-    /// Takes the nonce, then verifies the token: the card behind it.
+    /// Takes the nonce (issued for `purpose`), then verifies the token: the card behind it.
     pub fn verify_card(
         &self,
         nonce: &str,
         binding: &str,
+        purpose: CardPurpose,
         token: &mykey_core::identity::AuthToken,
     ) -> Result<VerifiedCard, Problem> {
         let trust = self.trust()?;
-        self.nonces.take(nonce, binding)?;
+        self.nonces.take(nonce, binding, purpose)?;
         trust.verify(token, nonce, std::time::SystemTime::now())
     }
 

@@ -42,7 +42,11 @@ impl Drop for App {
 
 impl App {
     pub async fn start() -> App {
-        let db = TestDb::new().await.unwrap();
+        Self::start_on(TestDb::new().await.unwrap()).await
+    }
+
+    /// [`App::start`] on the database `db`.
+    pub async fn start_on(db: TestDb) -> App {
         let ledger = LedgerService::open(&db.url).await.unwrap();
         let e = &ledger.engine;
         let seeded =

@@ -7,7 +7,7 @@ use yew::prelude::*;
 use super::{current_password_field, reload, CardAction};
 use super::{message, State};
 use crate::api;
-use crate::components::card::{failure_message, fresh_registration, CandidatePicker};
+use crate::components::card::{failure_message, fresh_registration, CandidatePicker, CardUse};
 use crate::i18n::T;
 use crate::Ctx;
 
@@ -25,7 +25,7 @@ pub fn card_and_id(p: &super::SubProps) -> Html {
                 Callback::from(move |_| reload(&state))
             }} />
             <CardAction id="rebind" title={T::rebind_title} hint={Some(T::rebind_hint)} button={T::rebind}
-                submit="/v1/me/card" password=true answer={{
+                card_use={CardUse::Rebind} password=true answer={{
                     let ctx = ctx.clone();
                     Callback::from(move |_: Value| (true, ctx.t(T::rebound).to_owned()))
                 }} />

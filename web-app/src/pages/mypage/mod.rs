@@ -13,7 +13,7 @@ use yew_router::prelude::*;
 
 use crate::api;
 use crate::api::directory::use_municipalities;
-use crate::components::card::CardReader;
+use crate::components::card::{CardReader, CardUse};
 use crate::i18n::T;
 use crate::router::MyRoute;
 use crate::Ctx;
@@ -212,7 +212,7 @@ pub fn my_page() -> Html {
                 </form>
             </section>
             <CardAction id="card-login" title={T::card_login_title} hint={None::<T>} button={T::card_login}
-                submit="/v1/auth/card" answer={{
+                card_use={CardUse::Login} answer={{
                     let (ctx, state) = (ctx.clone(), state.clone());
                     Callback::from(move |login: Value| {
                         if !login["mykey_id"].is_string() {
@@ -351,8 +351,8 @@ pub struct CardActionProps {
     title: T,
     hint: Option<T>,
     button: T,
-    /// Where the card's signed challenge goes.
-    submit: &'static str,
+    /// What the card signs for (and so where its token goes).
+    card_use: CardUse,
     /// The server's answer to the message shown (`true` for good news).
     answer: Callback<Value, (bool, String)>,
     /// Ask for the current password too, sent with the card's token.
@@ -391,7 +391,7 @@ pub fn card_action(p: &CardActionProps) -> Html {
             if let Some(hint) = p.hint { <p>{ ctx.t(hint) }</p> }
             if *open {
                 if p.password { { current_password_field(&ctx, &password_id, &msg_id, &password) } }
-                <CardReader submit={p.submit} level={3} error_id={format!("{}-error", p.id)} on_answer={on_answer} extra={extra} />
+                <CardReader card_use={p.card_use} level={3} error_id={format!("{}-error", p.id)} on_answer={on_answer} extra={extra} />
             } else {
                 <button type="button" id={p.id} onclick={start}>{ ctx.t(p.button) }</button>
             }
