@@ -120,8 +120,12 @@ fn app() -> Html {
     }
 }
 
-/// Starts the app in the page's body.
+/// Starts the app in the page's body, in place of the first screen `index.html` shows while
+/// the app loads.
 #[wasm_bindgen(start)]
 pub fn start() {
+    if let Some(shell) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("shell")) {
+        shell.remove();
+    }
     yew::Renderer::<App>::new().render();
 }

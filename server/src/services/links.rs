@@ -147,10 +147,7 @@ impl Links {
         }
         let scope = self.check_opener(owner, target).await?;
         let settings = self.embedding.stored(owner).await?.ok_or_else(|| {
-            Problem::new(
-                ProblemKind::InvalidRequest,
-                format!("register origins first ({}/{})", owner.path(), embedding_path(owner)),
-            )
+            Problem::new(ProblemKind::InvalidRequest, format!("register origins first ({})", owner.settings_path()))
         })?;
         if let Some(u) = &r.return_url {
             check_return_url(&settings, u)?;
@@ -298,14 +295,8 @@ impl Links {
         open(&s)?;
         let owner = Owner::parse(&s.owner).ok_or_else(|| failure::service_link(anyhow::anyhow!("a bad owner")))?;
         let wants_events = self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some());
-        let notice = |link: Uuid| LinkNotice {
-            link,
-            session: Some(s.id),
-            partner: (s.scope.partner != 0).then_some(s.scope.partner),
-            online_service: (s.scope.online_service != 0).then_some(s.scope.online_service),
-            service_id: s.service_id.clone(),
-        };
-        let event = |link: Uuid| wants_events.then(|| link_event(owner, PartnerEventType::LinkConfirmed, notice(link)));
+        let event =
+            |link: Uuid| wants_events.then(|| link_event(owner, PartnerEventType::LinkConfirmed, notice(&s, link)));
         let link = ServiceLink {
             id: Uuid::new_v4(),
             partner: (s.scope.partner != 0).then_some(s.scope.partner),
@@ -325,25 +316,11 @@ impl Links {
         if let Some(s) = session.filter(|s| s.resident == Some(resident)) {
             if let Some(owner) = Owner::parse(&s.owner) {
                 if self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some()) {
-                    let notice = LinkNotice {
-                        link,
-                        session: Some(s.id),
-                        partner: (s.scope.partner != 0).then_some(s.scope.partner),
-                        online_service: (s.scope.online_service != 0).then_some(s.scope.online_service),
-                        service_id: s.service_id.clone(),
-                    };
-                    event = Some(link_event(owner, PartnerEventType::LinkRevoked, notice));
+                    event = Some(link_event(owner, PartnerEventType::LinkRevoked, notice(&s, link)));
                 }
             }
         }
         self.identity.unlink(resident, link, password, ip, event).await
-    }
-}
-
-fn embedding_path(owner: Owner) -> &'static str {
-    match owner {
-        Owner::Store(_) => "checkout",
-        Owner::Partner(_) => "embedding",
     }
 }
 
@@ -358,5 +335,16 @@ fn open(s: &LinkSessionRow) -> Result<(), Problem> {
         Ok(())
     } else {
         Err(not_open(s))
+    }
+}
+
+/// What a `link.*` event says of `link`, made through session `s`.
+fn notice(s: &LinkSessionRow, link: Uuid) -> LinkNotice {
+    LinkNotice {
+        link,
+        session: Some(s.id),
+        partner: (s.scope.partner != 0).then_some(s.scope.partner),
+        online_service: (s.scope.online_service != 0).then_some(s.scope.online_service),
+        service_id: s.service_id.clone(),
     }
 }

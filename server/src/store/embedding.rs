@@ -45,6 +45,14 @@ impl Owner {
             Owner::Partner(p) => format!("/v1/partners/{p}"),
         }
     }
+
+    /// Where the owner registers its origins and webhook URL.
+    pub fn settings_path(self) -> String {
+        match self {
+            Owner::Store(_) => format!("{}/checkout", self.path()),
+            Owner::Partner(_) => format!("{}/embedding", self.path()),
+        }
+    }
 }
 
 fn owner_column(r: &AnyRow) -> sqlx::Result<Owner> {

@@ -120,13 +120,27 @@ fn cache_rules(base: &str) {
     let page = http.get(format!("{base}/app/")).send().unwrap();
     assert_eq!(page.headers()["cache-control"], "no-cache");
     let html = page.text().unwrap();
-    let names: Vec<&str> = html
+    let mut names: Vec<String> = html
         .split("\"/app/")
         .skip(1)
         .filter_map(|s| s.split('"').next())
         .filter(|n| !n.starts_with("favicon"))
+        .map(str::to_owned)
         .collect();
-    assert_eq!(names.len(), 4, "style, module, wasm, start script: {html}");
+    assert_eq!(names.len(), 3, "style, module, start script: {html}");
+    // The module names its WebAssembly.
+    let module = names.iter().find(|n| n.starts_with("mykey_web.")).expect("the module").clone();
+    let js = http.get(format!("{base}/app/{module}")).send().unwrap().text().unwrap();
+    let wasm = js
+        .match_indices("mykey_web_bg.")
+        .find_map(|(i, found)| {
+            let rest = &js[i + found.len()..];
+            let hash = rest.get(..16)?;
+            (hash.bytes().all(|b| b.is_ascii_hexdigit()) && rest[16..].starts_with(".wasm"))
+                .then(|| format!("mykey_web_bg.{hash}.wasm"))
+        })
+        .expect("the module names its wasm");
+    names.push(wasm);
     for name in names {
         let parts: Vec<&str> = name.split('.').collect();
         assert_eq!(parts[parts.len() - 2].len(), 16, "a content hash in {name}");
