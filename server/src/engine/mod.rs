@@ -156,13 +156,12 @@ impl Engine {
     /// The tables once they hold every batch acknowledged so far, so that a read sees every
     /// answer already given: the one way to read what the writer wrote.
     pub async fn tables(&self) -> Result<Tables<'_>, Problem> {
-        self.barrier().await?;
+        self.barrier(self.committed.load(Ordering::Acquire)).await?;
         Ok(Tables::after_barrier(&self.store))
     }
 
-    /// Waits until the tables hold every batch acknowledged so far.
-    async fn barrier(&self) -> Result<(), Problem> {
-        let target = self.committed.load(Ordering::Acquire);
+    /// Waits until the tables hold every batch up to `target`.
+    async fn barrier(&self, target: i64) -> Result<(), Problem> {
         let mut rx = self.materialized.clone();
         if *rx.borrow() < target {
             self.reader_waiting.notify_one();
@@ -216,9 +215,12 @@ impl Engine {
         }
     }
 
-    /// The stored answer of request record `seq`, once the tables hold every acknowledged batch.
+    /// The stored answer of request record `seq`, once the tables hold its batch (not every
+    /// batch since: a replay of an old request is answered while the materialiser is behind,
+    /// as when the disk is full).
     async fn stored_at(&self, seq: i64) -> Result<Option<crate::store::StoredResponse>, Problem> {
-        self.tables().await?.stored_response(seq).await.map_err(|e| {
+        self.barrier(seq.div_euclid(journal::SEQS_PER_BATCH)).await?;
+        Tables::after_barrier(&self.store).stored_response(seq).await.map_err(|e| {
             tracing::error!(error = %e, "reading a stored answer");
             Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
         })

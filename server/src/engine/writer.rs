@@ -315,12 +315,15 @@ impl Writer {
     }
 }
 
-/// While the disk is full: every write is refused at once (it changed nothing); look-ups and
-/// checks are answered as usual.
+/// While the disk is full: every new write is refused at once (it changed nothing); a request
+/// committed before is still answered from the store, and look-ups and checks as usual.
 fn refuse_for_full_disk(commands: Vec<Command>, ids: &Ids) {
     for c in commands {
         match c {
-            Command::Execute { reply, .. } => drop(reply.send(Ok(Answer::problem(crate::failure::disk_full())))),
+            Command::Execute { request, reply, .. } => drop(reply.send(match ids.get(&request.id()) {
+                Some(&seq) => Err(StoredAnswer(seq)),
+                None => Ok(Answer::problem(crate::failure::disk_full())),
+            })),
             Command::Change { reply, .. } => drop(reply.send(Err(crate::failure::disk_full()))),
             Command::Check { reply } => drop(reply.send(())),
             Command::Lookup { id, reply } => drop(reply.send(ids.get(&id).copied())),

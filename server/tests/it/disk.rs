@@ -70,6 +70,9 @@ async fn a_full_disk_refuses_writes_says_so_and_the_server_goes_on_when_there_is
     let r = app.residents[0];
     app.grant(r, 100).await;
     let grant = |id: Uuid| json!({"id": id, "resident": r, "municipality": 1, "amount": 7});
+    let first = grant(Uuid::new_v4());
+    let (st, first_receipt) = app.post("/v1/grants", &app.keys.municipality1, first.clone()).await;
+    assert_eq!(st, 201, "{first_receipt}");
     let before = app.available(r).await;
 
     fill(&disk.0.join("filler"));
@@ -88,7 +91,10 @@ async fn a_full_disk_refuses_writes_says_so_and_the_server_goes_on_when_there_is
     };
     assert_eq!(refusal["type"], "urn:mykey:problem:unavailable");
     assert!(refusal["detail"].as_str().unwrap().contains("disk is full"), "{refusal}");
-    // Every write is now refused at once, the same way.
+    // A request applied before still replays from what is stored.
+    let (st, v) = app.post("/v1/grants", &app.keys.municipality1, first.clone()).await;
+    assert_eq!((st, &v), (201, &first_receipt), "a replay needs no room");
+    // Every new write is now refused at once, the same way.
     let started = std::time::Instant::now();
     let (st, v) = app.post("/v1/grants", &app.keys.municipality1, grant(Uuid::new_v4())).await;
     assert!(st == 503 && v["detail"].as_str().unwrap().contains("disk is full"), "{st}: {v}");
