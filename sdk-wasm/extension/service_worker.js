@@ -59,7 +59,13 @@ function ask(kind, origin) {
     });
   });
   open.set(key, question);
-  question.finally(() => open.delete(key));
+  // A service worker with no event for 30 s is stopped, which would drop the question; an
+  // extension call every 20 s while one is open keeps it alive until the user answers.
+  const alive = setInterval(() => chrome.runtime.getPlatformInfo(() => {}), 20000);
+  question.finally(() => {
+    clearInterval(alive);
+    open.delete(key);
+  });
   return question;
 }
 
