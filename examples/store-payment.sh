@@ -4,7 +4,10 @@
 #   for an order and gets the client secret its page hands to the widget; the resident signs
 #   in and confirms inside the widget (see examples/meibutsu and docs/checkout.md). The
 #   store's key alone cannot charge a resident;
-# - a counter terminal holds an amount, captures part of it, and retries safely with the same id.
+# - a counter terminal charges only what the resident's card signs: it asks for a challenge
+#   naming the terms, the card signs it with the PIN at the reader, and the terminal sends the
+#   payment or hold with the signature (docs/card.md "Paying at a counter"; the whole flow with a
+#   virtual card is server/tests/it/counter.rs). Its key alone charges nobody.
 #
 #   examples/store-payment.sh http://127.0.0.1:8080 mykey-demo-keys.json
 set -euo pipefail
@@ -34,18 +37,14 @@ echo "# its key alone may not charge a resident"
 call POST /v1/payments "$online_key" \
   "{\"id\":\"$(uuid)\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$online,\"amount\":100}"
 
-hold=$(uuid)
-echo "# at the counter: hold 50 points for 10 minutes"
-call POST /v1/holds "$terminal_key" \
-  "{\"id\":\"$hold\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$shop,\"amount\":50,\"timeout_seconds\":600}"
+echo "# at the counter: a challenge for a payment of 50 points; the resident's card signs this text"
+call POST "/v1/shops/$shop/counter-challenges" "$terminal_key" \
+  "{\"kind\":\"payment\",\"municipality\":$municipality,\"amount\":50}"
 
-capture=$(uuid)
-body="{\"id\":\"$capture\",\"amount\":30}"
-echo "# capture 30 of them; the other 20 are released"
-call POST "/v1/holds/$hold/capture" "$terminal_key" "$body"
-echo "# the same request again: the same answer, nothing moves twice"
-call POST "/v1/holds/$hold/capture" "$terminal_key" "$body"
+echo "# the terminal's key alone may not charge a resident"
+call POST /v1/payments "$terminal_key" \
+  "{\"id\":\"$(uuid)\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$shop,\"amount\":50}"
 
 echo "# a fractional amount is refused with a problem the code can act on"
-call POST /v1/payments "$terminal_key" \
-  "{\"id\":\"$(uuid)\",\"resident\":$resident,\"municipality\":$municipality,\"shop\":$shop,\"amount\":1.5}"
+call POST "/v1/shops/$shop/counter-challenges" "$terminal_key" \
+  "{\"kind\":\"payment\",\"municipality\":$municipality,\"amount\":1.5}"

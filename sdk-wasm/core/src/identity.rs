@@ -102,6 +102,9 @@ api_enum! {
         Coupon,
         /// Signing in to prove a partner's or store's ID link in its widget.
         ServiceLink,
+        /// Paying or authorising points at a shop's counter terminal: the challenge's text
+        /// names the terms (`api::counter_terms`), so the card signs what the resident agreed to.
+        Payment,
     }
 }
 
@@ -116,6 +119,7 @@ impl CardPurpose {
             CardPurpose::Checkout => "checkout",
             CardPurpose::Coupon => "coupon",
             CardPurpose::ServiceLink => "service_link",
+            CardPurpose::Payment => "payment",
         }
     }
 }
@@ -131,7 +135,8 @@ api_type! {
 api_type! {
     /// A card challenge: sign it within five minutes, once, for its purpose only.
     pub struct NonceIssued {
-        /// `<purpose>:` and 32 random bytes in standard base64: sign this text as it is.
+        /// `<purpose>:`, for a payment the terms and `:`, then 32 random bytes in standard
+        /// base64: sign this text as it is.
         pub nonce: String,
         /// What it is good for (the word its text starts with).
         pub purpose: CardPurpose,
@@ -526,7 +531,7 @@ mod tests {
     #[test]
     fn a_challenge_names_its_purpose_by_its_serde_name() {
         use CardPurpose::*;
-        for p in [Login, Rebind, PatronLink, PatronLookup, Checkout, Coupon, ServiceLink] {
+        for p in [Login, Rebind, PatronLink, PatronLookup, Checkout, Coupon, ServiceLink, Payment] {
             assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(p.as_str()));
             assert_eq!(serde_json::from_value::<CardPurpose>(serde_json::json!(p.as_str())).unwrap(), p);
         }

@@ -87,6 +87,16 @@ async fn nonce(
             hex::encode(b)
         }
     };
+    if r.purpose == CardPurpose::Payment {
+        return Err(ApiError(
+            Problem::new(
+                ProblemKind::InvalidRequest,
+                "a payment's challenge names its terms: a shop's counter terminal asks for it \
+                 (POST /v1/shops/{shop}/counter-challenges)",
+            )
+            .with("field", "purpose"),
+        ));
+    }
     let (nonce, life) = s.identity.nonce(&challenge, r.purpose, ip)?;
     // The binding lives as long as the browser session; each nonce has its own life.
     let jar = jar.add(cookie(&s, CHALLENGE_COOKIE, challenge, None));

@@ -1,5 +1,5 @@
-//! Writes that move points: payments, grants, conversions, assignments, transactions, holds,
-//! coupons, residents.
+//! Writes that move points: payments and holds (at a counter with the resident's card, or by
+//! the operator), grants, conversions, assignments, transactions, coupons, residents.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,10 +14,14 @@ use super::extract::{client_ip, JsonBody};
 use super::state::AppState;
 use crate::auth::{Caller, Role};
 use crate::engine::{check_client_id, Answer, Change, ChangeResult, Request};
+use crate::services::counter::Counter;
 
 /// This group's routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/shops/{shop}/counter-challenges", post(counter_challenge))
+        .route("/v1/shops/{shop}/counter-payments", post(counter_payment))
+        .route("/v1/shops/{shop}/counter-holds", post(counter_hold))
         .route("/v1/payments", post(payment))
         .route("/v1/grants", post(grant))
         .route("/v1/conversions", post(conversion))
@@ -53,8 +57,8 @@ write_route!(
     "/v1/payments",
     PaymentRequest,
     TransactionReceipt,
-    "Spend a resident's points at a shop's counter (terminal). A store's key may not charge a resident: online stores charge through a checkout session the resident confirms (`/v1/checkout/sessions`).",
-    |caller, r| caller.require(&[Role::Terminal], r.shop),
+    "Spend a resident's points at a shop (operator: corrections and migrations). No other key charges a resident alone: a counter terminal charges with the resident's card (`/v1/shops/{shop}/counter-payments`), an online store through a checkout session the resident confirms (`/v1/checkout/sessions`).",
+    |caller, r| charge_without_consent(&caller, r.shop),
     Request::Payment(r)
 );
 write_route!(
@@ -98,10 +102,70 @@ write_route!(
     "/v1/holds",
     HoldRequest,
     HoldReceipt,
-    "Authorise points for a later capture (terminal). Online stores hold points through a checkout session with manual capture.",
-    |caller, r| caller.require(&[Role::Terminal], r.shop),
+    "Authorise points for a later capture (operator). A counter terminal holds points with the resident's card (`/v1/shops/{shop}/counter-holds`); online stores through a checkout session with manual capture.",
+    |caller, r| charge_without_consent(&caller, r.shop),
     Request::Hold(r)
 );
+
+/// Only the operator charges a resident without the resident's consent; a terminal is told
+/// where its card-signed payments go.
+fn charge_without_consent(caller: &Caller, shop: i64) -> Result<(), Problem> {
+    if caller.role == Role::Terminal {
+        return Err(Problem::new(
+            ProblemKind::Forbidden,
+            format!(
+                "a terminal charges with the resident's card: a challenge from \
+                 /v1/shops/{shop}/counter-challenges, signed by the card, sent to /v1/shops/{shop}/counter-payments \
+                 or /v1/shops/{shop}/counter-holds"
+            ),
+        ));
+    }
+    caller.require_operator()
+}
+
+/// A challenge for the resident's card at this shop's counter, naming the terms it will
+/// sign: good once, for this shop's terminal keys only, for five minutes.
+#[utoipa::path(post, path = "/v1/shops/{shop}/counter-challenges", request_body = CounterChallengeRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 422, body = Problem)))]
+async fn counter_challenge(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<CounterChallengeRequest>,
+) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
+    caller.require(&[Role::Terminal], shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).challenge(&r)?))
+}
+
+/// Spend the points the resident agreed to with their card at this shop's counter (terminal).
+#[utoipa::path(post, path = "/v1/shops/{shop}/counter-payments", request_body = CounterPaymentRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 201, body = TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn counter_payment(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<CounterPaymentRequest>,
+) -> ApiResult<Answer> {
+    caller.require(&[Role::Terminal], shop)?;
+    Ok(Counter::new(&s.identity, &s.engine, caller.principal(), shop).pay(r).await?)
+}
+
+/// Set aside the points the resident agreed to with their card, for this shop to capture
+/// (terminal).
+#[utoipa::path(post, path = "/v1/shops/{shop}/counter-holds", request_body = CounterHoldRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 201, body = HoldReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn counter_hold(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<CounterHoldRequest>,
+) -> ApiResult<Answer> {
+    caller.require(&[Role::Terminal], shop)?;
+    Ok(Counter::new(&s.identity, &s.engine, caller.principal(), shop).hold(r).await?)
+}
 
 /// The shop a hold pays, for authorising capture and void.
 async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {

@@ -1,9 +1,11 @@
 //! Domain services over the engine and the store, without HTTP: MyKey IDs and card login
 //! (`identity`, with service links and facilities), coupon codes, point-navi's catalog, the
-//! embedding that stores' and partners' widgets share, store checkout, partners' link sessions.
+//! embedding that stores' and partners' widgets share, store checkout, partners' link sessions,
+//! paying at a shop's counter with the resident's card.
 
 pub mod catalog;
 pub mod checkout;
+pub mod counter;
 pub mod coupon_sheet;
 pub mod coupons;
 pub mod embedding;

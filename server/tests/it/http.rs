@@ -10,7 +10,7 @@ async fn bad_amounts_and_references_are_problems_with_stable_types() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 500).await;
-    let k = &app.keys.terminal1;
+    let k = &app.keys.operator;
     let cases = [
         (payment(r, app.shops[0], 1, json!(1.5)), 422, "fractional-points"),
         (payment(r, app.shops[0], 1, json!(0)), 422, "non-positive-amount"),
@@ -71,9 +71,15 @@ async fn every_request_is_authorised_by_role() {
     assert_eq!(res.status().as_u16(), 401);
     let (s, v) = app.post("/v1/payments", "mk_store_0000", body.clone()).await;
     assert_eq!((s, slug(&v)), (401, "unauthenticated"));
-    // Shop 2's terminal may not charge at shop 1; a store's key may not charge anyone (only a
-    // checkout the resident confirmed does); a partner may not grant; a resident may not pay.
+    // No key but the operator's charges a resident alone: a store's key (only a checkout the
+    // resident confirmed does), nor a terminal's, even at its own shop (only with the resident's
+    // card: tests of `counter-payments`); a partner may not grant; a resident may not pay.
     assert_eq!(app.post("/v1/payments", &app.keys.store1, body.clone()).await.0, 403);
+    let (s, v) = app.post("/v1/payments", &app.keys.terminal1, body.clone()).await;
+    assert_eq!(s, 403);
+    assert!(v["detail"].as_str().unwrap().contains("counter-payments"), "{v}");
+    let hold = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 1, "timeout_seconds": 60});
+    assert_eq!(app.post("/v1/holds", &app.keys.terminal1, hold).await.0, 403);
     assert_eq!(app.post("/v1/payments", &app.keys.terminal2, body.clone()).await.0, 403);
     assert_eq!(app.post("/v1/payments", &app.keys.resident1, body).await.0, 403);
     let grant = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 5});
@@ -114,7 +120,7 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 300).await;
-    let k = &app.keys.terminal1;
+    let k = &app.keys.operator;
     let body = payment(r, app.shops[0], 1, json!(100));
     let first = app.post("/v1/payments", k, body.clone()).await;
     assert_eq!(first.0, 201);
@@ -145,13 +151,15 @@ async fn the_same_id_returns_the_same_answer_and_another_body_conflicts() {
     let (s, v) = app.post("/v1/payments", k, other).await;
     assert_eq!((s, slug(&v)), (409, "idempotency-conflict"));
     // Same id and body from another caller is a different request: conflict, not a leak.
-    let (s, _) = app.post("/v1/payments", &app.keys.operator, body.clone()).await;
+    let grant = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 1});
+    assert_eq!(app.post("/v1/grants", &app.keys.municipality1, grant.clone()).await.0, 201);
+    let (s, _) = app.post("/v1/grants", &app.keys.operator, grant).await;
     assert_eq!(s, 409);
     // Concurrent duplicates inside one batch answer alike and apply once.
     let dup = payment(r, app.shops[0], 1, json!(7));
     let answers = futures_join(&app, k, dup, 20).await;
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
-    assert_eq!(app.available(r).await, 300 - 100 + 100 - 250 - 7);
+    assert_eq!(app.available(r).await, 300 - 100 + 100 + 1 - 250 - 7);
 }
 
 async fn futures_join(app: &App, key: &str, body: serde_json::Value, n: usize) -> Vec<(u16, serde_json::Value)> {
@@ -174,7 +182,7 @@ async fn two_hundred_concurrent_spends_of_a_hundred_against_ten_thousand() {
     app.grant(r, 10_000).await;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..200 {
-        let (c, url, key) = (app.client.clone(), format!("{}/v1/payments", app.base), app.keys.terminal1.clone());
+        let (c, url, key) = (app.client.clone(), format!("{}/v1/payments", app.base), app.keys.operator.clone());
         let body = payment(r, app.shops[0], 1, json!(100));
         set.spawn(async move {
             let res = c.post(url).bearer_auth(key).json(&body).send().await.unwrap();
@@ -193,10 +201,12 @@ async fn holds_capture_void_and_expire() {
     let app = App::start().await;
     let r = app.residents[0];
     app.grant(r, 100).await;
-    let k = &app.keys.terminal1;
+    // The operator holds (a terminal holds with the resident's card); the shop's terminal
+    // captures and voids.
+    let (op, k) = (&app.keys.operator, &app.keys.terminal1);
     let hold = Uuid::new_v4();
     let (s, v) = app
-        .post("/v1/holds", k, json!({"id": hold, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 80, "timeout_seconds": 600}))
+        .post("/v1/holds", op, json!({"id": hold, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 80, "timeout_seconds": 600}))
         .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["state"], "active");
@@ -219,7 +229,7 @@ async fn holds_capture_void_and_expire() {
     // A hold that nobody resolves releases its points at the timeout.
     let short = Uuid::new_v4();
     let (s, _) = app
-        .post("/v1/holds", k, json!({"id": short, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 50, "timeout_seconds": 1}))
+        .post("/v1/holds", op, json!({"id": short, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 50, "timeout_seconds": 1}))
         .await;
     assert_eq!(s, 201);
     assert_eq!(app.available(r).await, 0);
@@ -238,7 +248,7 @@ async fn history_pages_with_a_cursor_and_balances_answer_as_of_a_past_time() {
     let after_grant = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     for i in 1..=25 {
-        let (s, _) = app.post("/v1/payments", &app.keys.terminal1, payment(r, app.shops[0], 1, json!(i))).await;
+        let (s, _) = app.post("/v1/payments", &app.keys.operator, payment(r, app.shops[0], 1, json!(i))).await;
         assert_eq!(s, 201);
     }
     let (_, b) = app.get(&format!("/v1/residents/{r}/balances"), &app.keys.resident1).await;

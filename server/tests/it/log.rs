@@ -47,7 +47,7 @@ async fn receipts_are_in_signed_checkpoints_and_the_log_only_grows() {
     let r = app.residents[0];
     let mut receipts: Vec<Value> = vec![app.grant(r, 10_000).await];
     for i in 1..=20 {
-        let (s, v) = app.post("/v1/payments", &app.keys.terminal1, payment(r, app.shops[0], 1, json!(i))).await;
+        let (s, v) = app.post("/v1/payments", &app.keys.operator, payment(r, app.shops[0], 1, json!(i))).await;
         assert_eq!(s, 201);
         receipts.push(v);
     }
@@ -63,7 +63,7 @@ async fn receipts_are_in_signed_checkpoints_and_the_log_only_grows() {
     }
 
     for i in 21..=30 {
-        app.post("/v1/payments", &app.keys.terminal1, payment(r, app.shops[0], 1, json!(i))).await;
+        app.post("/v1/payments", &app.keys.operator, payment(r, app.shops[0], 1, json!(i))).await;
     }
     let later = checkpoint_at_least(&app, &key, first.size + 10).await;
     let p = proof(&app, &format!("/v1/log/consistency?first={}&second={}", first.size, later.size)).await;

@@ -6,6 +6,7 @@ mod audit;
 mod catalog;
 mod checkout;
 mod common;
+mod counter;
 mod coupons;
 mod disk;
 mod http;

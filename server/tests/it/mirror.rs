@@ -26,7 +26,7 @@ async fn wait_for_size(app: &App, size: u64) {
 async fn pay(app: &App, n: usize) {
     for i in 0..n {
         let (s, v) = app
-            .post("/v1/payments", &app.keys.terminal1, payment(app.residents[0], app.shops[0], 1, json!(1 + i % 5)))
+            .post("/v1/payments", &app.keys.operator, payment(app.residents[0], app.shops[0], 1, json!(1 + i % 5)))
             .await;
         assert_eq!(s, 201, "{v}");
     }

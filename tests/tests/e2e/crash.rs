@@ -49,7 +49,7 @@ async fn acknowledged_payments_survive_kill_9() {
     let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..16 {
-        let (c, base, key, sent) = (client.clone(), server.base.clone(), keys.terminal.clone(), sent.clone());
+        let (c, base, key, sent) = (client.clone(), server.base.clone(), keys.operator.clone(), sent.clone());
         clients.spawn(async move {
             // Bounded: at most 5,000 requests per client; the kill ends it sooner.
             for _ in 0..5_000 {
@@ -107,7 +107,7 @@ async fn acknowledged_payments_survive_kill_9() {
             // The replay returns the very receipt that was acknowledged.
             let again: Value = client
                 .post(format!("{}/v1/payments", server.base))
-                .bearer_auth(&keys.terminal)
+                .bearer_auth(&keys.operator)
                 .json(body)
                 .send()
                 .await

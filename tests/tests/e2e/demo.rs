@@ -34,10 +34,16 @@ async fn demo_loads_the_council_partners_shops_and_residents() {
     let out = std::process::Command::new("bash").arg(&script).arg(&server.base).arg(&keys_file).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.matches("\"state\":\"captured\"").count(), 2, "capture and its replay: {stdout}");
+    let challenge =
+        format!("\"nonce\":\"payment:payment,shop={},municipality={},amount=50:", keys.ids.shop, keys.ids.municipality);
+    assert!(stdout.contains(&challenge), "a counter challenge names its terms: {stdout}");
     assert_eq!(stdout.matches("\"client_secret\":\"").count(), 2, "a session and its replay: {stdout}");
     assert!(stdout.contains("\"publishable_key\":\"pk_"), "{stdout}");
-    assert!(stdout.contains("urn:mykey:problem:forbidden"), "a store's key alone charges nobody: {stdout}");
+    assert_eq!(
+        stdout.matches("urn:mykey:problem:forbidden").count(),
+        2,
+        "a store's key alone charges nobody, nor a terminal's: {stdout}"
+    );
     assert!(stdout.contains("urn:mykey:problem:fractional-points"), "{stdout}");
     let home = c.get(format!("{}/", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("/openapi.json"));

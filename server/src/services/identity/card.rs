@@ -380,12 +380,19 @@ impl Nonces {
         Nonces { pending: Mutex::new(HashMap::new()), life }
     }
 
-    /// A new nonce for `purpose` in the browser holding challenge cookie `binding`. Its text
-    /// starts with the purpose, so the card's signature covers it.
-    pub fn issue(&self, binding: &str, purpose: CardPurpose) -> Result<(String, Duration), Problem> {
+    /// A new nonce for `purpose` in the browser holding challenge cookie `binding` (or for the
+    /// terminal key `binding`). Its text starts with the purpose and then `terms`, if any, so
+    /// the card's signature covers them.
+    pub fn issue(
+        &self,
+        binding: &str,
+        purpose: CardPurpose,
+        terms: Option<&str>,
+    ) -> Result<(String, Duration), Problem> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let nonce = format!("{}:{}", purpose.as_str(), B64.encode(bytes));
+        let terms = terms.map(|t| format!("{t}:")).unwrap_or_default();
+        let nonce = format!("{}:{terms}{}", purpose.as_str(), B64.encode(bytes));
         let now = Instant::now();
         let mut pending = self.pending.lock().expect("not poisoned");
         if pending.len() >= MAX_PENDING_NONCES {

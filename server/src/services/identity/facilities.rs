@@ -60,8 +60,8 @@ impl Identity {
         })
     }
 
-    /// The live MyKey ID of the card read at the counter.
-    async fn card_holder(&self, card: &VerifiedCard) -> Result<MykeyIdRow, Problem> {
+    /// The live MyKey ID `card` is bound to; 404 for a card without one.
+    pub(crate) async fn card_holder(&self, card: &VerifiedCard) -> Result<MykeyIdRow, Problem> {
         id_store::live_by_card(self.pool(), &card.issuer, &card.serial)
             .await
             .map_err(failure::patron_link)?

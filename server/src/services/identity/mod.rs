@@ -58,6 +58,9 @@ pub const HASH_WAIT: Duration = Duration::from_secs(10);
 pub const NONCES_PER_MINUTE: u32 = 30;
 /// Login challenges per browser (challenge cookie) and minute.
 pub const NONCES_PER_BROWSER_PER_MINUTE: u32 = 10;
+/// Payment challenges per shop (all its counter terminals) and minute: a stolen terminal key
+/// cannot fill the table of pending challenges.
+pub const COUNTER_CHALLENGES_PER_MINUTE: u32 = 120;
 /// Failed password logins per client address in [`LOGIN_WINDOW`].
 pub const FAILED_LOGINS_PER_IP: usize = 20;
 /// Failed password logins per MyKey ID in [`LOGIN_WINDOW`].
@@ -91,6 +94,7 @@ pub struct Identity {
     checks_per_ip: KeyedLimiter<IpAddr>,
     nonces_per_ip: KeyedLimiter<IpAddr>,
     nonces_per_browser: KeyedLimiter<String>,
+    counter_nonces: KeyedLimiter<String>,
     /// Turns for the password checks ([`HASHES_AT_ONCE`]).
     hashing: tokio::sync::Semaphore,
     logins_per_ip: FailureCounter<IpAddr>,
@@ -220,6 +224,7 @@ impl Identity {
             checks_per_ip: governor::RateLimiter::keyed(per_minute(CHECKS_PER_MINUTE)),
             nonces_per_ip: governor::RateLimiter::keyed(per_minute(NONCES_PER_MINUTE)),
             nonces_per_browser: governor::RateLimiter::keyed(per_minute(NONCES_PER_BROWSER_PER_MINUTE)),
+            counter_nonces: governor::RateLimiter::keyed(per_minute(COUNTER_CHALLENGES_PER_MINUTE)),
             hashing: tokio::sync::Semaphore::new(HASHES_AT_ONCE),
             logins_per_ip: FailureCounter::new(FAILED_LOGINS_PER_IP, LOGIN_WINDOW),
             logins_per_id: FailureCounter::new(FAILED_LOGINS_PER_ID, LOGIN_WINDOW),
@@ -241,6 +246,7 @@ impl Identity {
         self.checks_per_ip.retain_recent();
         self.nonces_per_ip.retain_recent();
         self.nonces_per_browser.retain_recent();
+        self.counter_nonces.retain_recent();
         let sessions = id_store::delete_expired_sessions(self.pool(), now).await?;
         let drafts = id_store::delete_drafts_before(self.pool(), now - micros(DRAFT_LIFE)).await?;
         Ok(CleanedUp { sessions, drafts })
@@ -334,7 +340,21 @@ impl Identity {
         {
             return Err(Problem::new(ProblemKind::RateLimited, "too many login challenges; try again in a minute"));
         }
-        self.nonces.issue(binding, purpose)
+        self.nonces.issue(binding, purpose, None)
+    }
+
+    /// A payment challenge naming `terms` for the terminal keys of one shop (`principal`),
+    /// limited per shop ([`COUNTER_CHALLENGES_PER_MINUTE`]) rather than per address: a shop's
+    /// registers may share one.
+    pub fn counter_nonce(&self, principal: &str, terms: &str) -> Result<(String, Duration), Problem> {
+        self.trust()?;
+        if self.counter_nonces.check_key(&principal.to_owned()).is_err() {
+            return Err(Problem::new(
+                ProblemKind::RateLimited,
+                "too many payment challenges at this shop; try again in a minute",
+            ));
+        }
+        self.nonces.issue(principal, CardPurpose::Payment, Some(terms))
     }
 
     /// Takes the nonce (issued for `purpose`), then verifies the token: the card behind it.
@@ -348,6 +368,16 @@ impl Identity {
         let trust = self.trust()?;
         self.nonces.take(nonce, binding, purpose)?;
         trust.verify(token, nonce, std::time::SystemTime::now())
+    }
+
+    /// Verifies a token over a nonce an earlier request already took: a retry of a payment
+    /// that request made, which the ledger only answers again (it moves nothing new).
+    pub fn verify_card_again(
+        &self,
+        nonce: &str,
+        token: &mykey_core::identity::AuthToken,
+    ) -> Result<VerifiedCard, Problem> {
+        self.trust()?.verify(token, nonce, std::time::SystemTime::now())
     }
 
     async fn open_session(

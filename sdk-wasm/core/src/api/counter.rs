@@ -1,0 +1,159 @@
+//! Paying at a shop's counter terminal with the resident's card: the terminal asks for a
+//! challenge naming the terms, the resident's card signs it (with the PIN), and the terminal
+//! sends the payment or hold with that signature. A terminal's key alone moves no points.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::identity::{AuthToken, CardPurpose};
+use crate::text::Memo;
+use crate::Points;
+
+api_enum! {
+    /// What the resident agrees to at the counter.
+    pub enum CounterKind {
+        /// Spend the points now (`…/counter-payments`).
+        Payment,
+        /// Set the points aside for the shop to capture later (`…/counter-holds`).
+        Hold,
+    }
+}
+
+impl CounterKind {
+    /// Its word in a challenge's terms (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CounterKind::Payment => "payment",
+            CounterKind::Hold => "hold",
+        }
+    }
+}
+
+api_type! {
+    /// `POST /v1/shops/{shop}/counter-challenges`: the terms the resident's card will sign.
+    pub struct CounterChallengeRequest {
+        /// A payment now or a hold.
+        pub kind: CounterKind,
+        /// Whose points.
+        pub municipality: i64,
+        /// Event points of this programme instead of municipal points.
+        #[serde(default)]
+        pub event: Option<i64>,
+        /// Whole points, greater than zero.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: Decimal,
+    }
+}
+
+api_type! {
+    /// `POST /v1/shops/{shop}/counter-payments`: spend the points the card holder agreed to.
+    pub struct CounterPaymentRequest {
+        /// Client-chosen idempotency id.
+        pub id: Uuid,
+        /// Whose points to spend, as in the challenge.
+        pub municipality: i64,
+        /// Event points, as in the challenge.
+        #[serde(default)]
+        pub event: Option<i64>,
+        /// The amount, as in the challenge.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: Decimal,
+        /// Free text shown in the history.
+        #[serde(default)]
+        pub memo: Option<Memo>,
+        /// The challenge from `…/counter-challenges`.
+        pub nonce: String,
+        /// The card's signature over it.
+        pub token: AuthToken,
+    }
+}
+
+api_type! {
+    /// `POST /v1/shops/{shop}/counter-holds`: set aside the points the card holder agreed to.
+    pub struct CounterHoldRequest {
+        /// Client-chosen idempotency id; it is also the hold's id.
+        pub id: Uuid,
+        /// Whose points to hold, as in the challenge.
+        pub municipality: i64,
+        /// Event points, as in the challenge.
+        #[serde(default)]
+        pub event: Option<i64>,
+        /// The amount, as in the challenge.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: Decimal,
+        /// Seconds until the hold expires and releases the points (1 to 604800).
+        pub timeout_seconds: u32,
+        /// The challenge from `…/counter-challenges`.
+        pub nonce: String,
+        /// The card's signature over it.
+        pub token: AuthToken,
+    }
+}
+
+/// The terms a counter challenge names between its purpose and its random part:
+/// `<kind>,shop=<shop>,municipality=<municipality>[,event=<event>],amount=<points>`.
+pub fn counter_terms(kind: CounterKind, shop: i64, municipality: i64, event: Option<i64>, amount: Points) -> String {
+    let event = event.map(|e| format!(",event={e}")).unwrap_or_default();
+    format!("{},shop={shop},municipality={municipality}{event},amount={}", kind.as_str(), amount.get())
+}
+
+/// Whether `nonce` is a payment challenge for exactly `terms`: `payment:<terms>:<random>`.
+pub fn challenge_names(nonce: &str, terms: &str) -> bool {
+    nonce
+        .strip_prefix(CardPurpose::Payment.as_str())
+        .and_then(|r| r.strip_prefix(':'))
+        .and_then(|r| r.strip_prefix(terms))
+        .and_then(|r| r.strip_prefix(':'))
+        .is_some_and(|random| !random.is_empty() && !random.contains(':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn pts(v: i64) -> Points {
+        Points::new(v).unwrap()
+    }
+
+    #[test]
+    fn a_challenge_names_exactly_its_terms() {
+        let terms = counter_terms(CounterKind::Payment, 12, 1, None, pts(1200));
+        assert_eq!(terms, "payment,shop=12,municipality=1,amount=1200");
+        let nonce = format!("payment:{terms}:q83vEjRWeJA=");
+        assert!(challenge_names(&nonce, &terms));
+        // Another amount, shop, kind or event is not the same challenge, even as a prefix.
+        for other in [
+            counter_terms(CounterKind::Payment, 12, 1, None, pts(120)),
+            counter_terms(CounterKind::Payment, 1, 1, None, pts(1200)),
+            counter_terms(CounterKind::Hold, 12, 1, None, pts(1200)),
+            counter_terms(CounterKind::Payment, 12, 1, Some(3), pts(1200)),
+        ] {
+            assert!(!challenge_names(&nonce, &other), "{other}");
+        }
+        assert!(!challenge_names(&format!("login:{terms}:q83v"), &terms), "another purpose");
+        assert!(!challenge_names(&format!("payment:{terms}:"), &terms), "no random part");
+        assert!(!challenge_names(&format!("payment:{terms}0:q83v"), &terms), "amount=12000");
+        assert_eq!(
+            counter_terms(CounterKind::Hold, 12, 1, Some(3), pts(5)),
+            "hold,shop=12,municipality=1,event=3,amount=5"
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Two different sets of terms never accept each other's challenges.
+        #[test]
+        fn terms_are_never_confused(a in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64),
+                                    b in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64)) {
+            let t = |(k, s, m, e, p): (u8, i64, i64, Option<i64>, i64)| {
+                counter_terms(if k == 0 { CounterKind::Payment } else { CounterKind::Hold }, s, m, e, pts(p))
+            };
+            let (ta, tb) = (t(a), t(b));
+            let nonce = format!("payment:{ta}:AAAA");
+            proptest::prop_assert_eq!(challenge_names(&nonce, &tb), a == b);
+        }
+    }
+}

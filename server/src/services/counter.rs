@@ -1,0 +1,94 @@
+//! Paying at a shop's counter terminal (docs/card.md "Paying at a counter"): the terminal asks
+//! for a challenge naming the terms (kind, shop, points, amount), bound to its key; the
+//! resident's card signs it with the PIN; the payment or hold reaches the ledger only with that
+//! signature, for exactly those terms, once. A terminal's key alone moves no points.
+
+use mykey_core::api::{
+    challenge_names, counter_terms, CounterChallengeRequest, CounterHoldRequest, CounterKind, CounterPaymentRequest,
+    HoldRequest, PaymentRequest,
+};
+use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued};
+use mykey_core::{Points, Problem, ProblemKind};
+use uuid::Uuid;
+
+use crate::engine::{check_client_id, Answer, Engine, Request};
+use crate::services::identity::Identity;
+use crate::time;
+
+/// A shop's counter terminal, acting with its key (`principal`) for `shop`.
+pub struct Counter<'a> {
+    identity: &'a Identity,
+    engine: &'a Engine,
+    principal: String,
+    shop: i64,
+}
+
+impl<'a> Counter<'a> {
+    /// The terminal `principal` (its key's principal) at `shop`.
+    pub fn new(identity: &'a Identity, engine: &'a Engine, principal: String, shop: i64) -> Counter<'a> {
+        Counter { identity, engine, principal, shop }
+    }
+
+    /// A challenge for the resident's card naming `r`'s terms, good for this shop's terminal
+    /// keys only, once, within `card::NONCE_LIFE`.
+    pub fn challenge(&self, r: &CounterChallengeRequest) -> Result<NonceIssued, Problem> {
+        let terms = counter_terms(r.kind, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        let (nonce, life) = self.identity.counter_nonce(&self.principal, &terms)?;
+        let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
+        Ok(NonceIssued { nonce, purpose: CardPurpose::Payment, expires_at })
+    }
+
+    /// Spends the points the card's holder agreed to.
+    pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Answer, Problem> {
+        let terms =
+            counter_terms(CounterKind::Payment, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
+        let payment = PaymentRequest {
+            id: r.id,
+            resident,
+            municipality: r.municipality,
+            event: r.event,
+            shop: self.shop,
+            amount: r.amount,
+            memo: r.memo,
+        };
+        Ok(self.engine.execute(Request::Payment(payment), &self.principal).await)
+    }
+
+    /// Sets aside the points the card's holder agreed to, for this shop to capture.
+    pub async fn hold(&self, r: CounterHoldRequest) -> Result<Answer, Problem> {
+        let terms =
+            counter_terms(CounterKind::Hold, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
+        let hold = HoldRequest {
+            id: r.id,
+            resident,
+            municipality: r.municipality,
+            event: r.event,
+            shop: self.shop,
+            amount: r.amount,
+            timeout_seconds: r.timeout_seconds,
+        };
+        Ok(self.engine.execute(Request::Hold(hold), &self.principal).await)
+    }
+
+    /// The resident whose card signed a challenge of this terminal for exactly `terms`. A
+    /// request id the ledger already applied is a retry: its challenge was used by the first
+    /// try, so only the signature is checked again, and the ledger answers what it answered
+    /// (or 409 for another body); nothing new can move.
+    async fn consent(&self, id: Uuid, terms: &str, nonce: &str, token: &AuthToken) -> Result<i64, Problem> {
+        check_client_id(id)?;
+        if !challenge_names(nonce, terms) {
+            return Err(Problem::new(
+                ProblemKind::NonceInvalid,
+                "the card signed other terms (kind, shop, points or amount); ask for a challenge for this one",
+            ));
+        }
+        let card = if self.engine.stored_response(id).await?.is_some() {
+            self.identity.verify_card_again(nonce, token)?
+        } else {
+            self.identity.verify_card(nonce, &self.principal, CardPurpose::Payment, token)?
+        };
+        Ok(self.identity.card_holder(&card).await?.resident)
+    }
+}

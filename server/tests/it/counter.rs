@@ -1,0 +1,151 @@
+//! Paying at a shop's counter terminal: only what the resident's card signed (with the PIN),
+//! for exactly those terms, once; a terminal's key alone moves nothing.
+
+use mykey_core::card::jpki::{self, Pin};
+use mykey_core::identity::AuthToken;
+use mykey_virtual_card::VirtualCard;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::checkout::grant;
+use crate::identity::{card, registered, server, Browser, Options, Server};
+
+/// The library's counter terminal: its key, no cookies.
+struct Terminal<'a> {
+    s: &'a Server,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Terminal<'_> {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self.http.post(format!("{}{path}", self.s.base)).bearer_auth(&self.key).json(&body).send().await;
+        let res = res.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
+    }
+
+    /// A challenge for `kind` of `amount` points of municipality 1 at `shop`.
+    async fn challenge(&self, shop: i64, kind: &str, amount: i64) -> (u16, Value) {
+        let body = json!({"kind": kind, "municipality": 1, "amount": amount});
+        self.post(&format!("/v1/shops/{shop}/counter-challenges"), body).await
+    }
+
+    /// The library's challenge, signed by `card` for `origin`: the body's `nonce` and `token`.
+    async fn signed(&self, card: &mut VirtualCard, origin: &str, kind: &str, amount: i64) -> Value {
+        let (st, v) = self.challenge(self.s.library, kind, amount).await;
+        assert_eq!(st, 200, "{v}");
+        let nonce = v["nonce"].as_str().unwrap().to_owned();
+        let cert = jpki::read_auth_certificate(card).await.unwrap();
+        let sig = jpki::authenticate(card, origin, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+        json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
+    }
+
+    async fn pay(&self, id: Uuid, amount: i64, consent: &Value) -> (u16, Value) {
+        let mut body = json!({"id": id, "municipality": 1, "amount": amount, "memo": "前橋市立図書館 コピー代"});
+        body["nonce"] = consent["nonce"].clone();
+        body["token"] = consent["token"].clone();
+        self.post(&format!("/v1/shops/{}/counter-payments", self.s.library), body).await
+    }
+}
+
+fn slug(v: &Value) -> &str {
+    v["type"].as_str().unwrap_or("").strip_prefix("urn:mykey:problem:").unwrap_or("")
+}
+
+async fn available(b: &Browser, resident: i64) -> i64 {
+    let (_, v) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    v["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["available"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_terminal_charges_only_what_the_residents_card_signed() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    grant(&s, resident, 1000).await;
+    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+
+    // The challenge names what the card signs.
+    let (st, v) = t.challenge(s.library, "payment", 300).await;
+    assert_eq!((st, v["purpose"].as_str()), (200, Some("payment")), "{v}");
+    let prefix = format!("payment:payment,shop={},municipality=1,amount=300:", s.library);
+    assert!(v["nonce"].as_str().unwrap().starts_with(&prefix), "{v}");
+
+    // The card signs 300; the terminal charges 300, once, and a retry gets the same answer
+    // without the card (the challenge is spent).
+    let consent = t.signed(&mut card1, &s.base, "payment", 300).await;
+    let id = Uuid::new_v4();
+    let (st, receipt) = t.pay(id, 300, &consent).await;
+    assert_eq!((st, receipt["kind"].as_str()), (201, Some("payment")), "{receipt}");
+    assert_eq!(t.pay(id, 300, &consent).await, (201, receipt.clone()), "a retry replays");
+    assert_eq!(available(&b, resident).await, 700);
+    // The same signature for a new request: the challenge was used.
+    let (st, v) = t.pay(Uuid::new_v4(), 300, &consent).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    assert_eq!(available(&b, resident).await, 700, "nothing moved twice");
+
+    // Other terms than the card signed: refused, and the challenge stays good for its own.
+    let consent = t.signed(&mut card1, &s.base, "payment", 100).await;
+    let (st, v) = t.pay(Uuid::new_v4(), 1000, &consent).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("other terms"), "{v}");
+    assert_eq!(t.pay(Uuid::new_v4(), 100, &consent).await.0, 201);
+    assert_eq!(available(&b, resident).await, 600);
+
+    // A signature for another site, or a payment challenge from a browser: refused.
+    let consent = t.signed(&mut card1, "https://evil.example", "payment", 50).await;
+    let (st, v) = t.pay(Uuid::new_v4(), 50, &consent).await;
+    assert_eq!((st, v["reason"].as_str()), (401, Some("bad-signature")), "{v}");
+    let (st, v) = b.post("/v1/auth/nonce", json!({"purpose": "payment"})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("purpose")), "{v}");
+
+    // More than the balance: the ledger's refusal; nothing moves.
+    let consent = t.signed(&mut card1, &s.base, "payment", 601).await;
+    let (st, v) = t.pay(Uuid::new_v4(), 601, &consent).await;
+    assert_eq!((st, slug(&v)), (422, "insufficient-points"), "{v}");
+
+    // A card without a MyKey ID pays nothing.
+    let mut stranger = card(&s);
+    let consent = t.signed(&mut stranger, &s.base, "payment", 10).await;
+    assert_eq!(t.pay(Uuid::new_v4(), 10, &consent).await.0, 404);
+
+    // A hold: its own kind of challenge; the terminal captures part of it.
+    let consent = t.signed(&mut card1, &s.base, "hold", 200).await;
+    let hold = Uuid::new_v4();
+    let mut body = json!({"id": hold, "municipality": 1, "amount": 200, "timeout_seconds": 600});
+    body["nonce"] = consent["nonce"].clone();
+    body["token"] = consent["token"].clone();
+    let holds = format!("/v1/shops/{}/counter-holds", s.library);
+    let (st, v) = t.post(&holds, body.clone()).await;
+    assert_eq!((st, v["state"].as_str()), (201, Some("active")), "{v}");
+    assert_eq!(available(&b, resident).await, 400);
+    let (st, v) = t.post(&format!("/v1/holds/{hold}/capture"), json!({"id": Uuid::new_v4(), "amount": 150})).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("captured")), "{v}");
+    assert_eq!(available(&b, resident).await, 450);
+    // A payment's signature does not make a hold.
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    body["id"] = json!(Uuid::new_v4());
+    body["amount"] = json!(10);
+    body["nonce"] = consent["nonce"].clone();
+    body["token"] = consent["token"].clone();
+    assert_eq!(t.post(&holds, body).await.0, 401);
+
+    // Only the shop's terminal asks and charges; its key alone charges nothing.
+    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
+    assert_eq!(store.challenge(s.library, "payment", 1).await.0, 403);
+    assert_eq!(t.challenge(s.online_store, "payment", 1).await.0, 403);
+    let bare = json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "shop": s.library, "amount": 1});
+    let (st, v) = t.post("/v1/payments", bare).await;
+    assert_eq!((st, slug(&v)), (403, "forbidden"), "{v}");
+    // Fractional or missing amounts are the usual problems.
+    let (st, v) = t
+        .post(
+            &format!("/v1/shops/{}/counter-challenges", s.library),
+            json!({"kind": "payment", "municipality": 1, "amount": 1.5}),
+        )
+        .await;
+    assert_eq!((st, slug(&v)), (422, "fractional-points"), "{v}");
+    assert_eq!(available(&b, resident).await, 450);
+}
