@@ -57,6 +57,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A new PostgreSQL database on the server of admin URL `admin`, whatever
+    /// `MYKEY_TEST_POSTGRES_URL` says: for tests of the file system under a server of their own.
+    pub async fn postgres_at(admin: &str) -> anyhow::Result<TestDb> {
+        sqlx::any::install_default_drivers();
+        let name = format!("mykey_t_{}", uuid::Uuid::new_v4().simple());
+        let url = crate::store::create_postgres_database(admin, &name).await.context("creating a database")?;
+        Ok(TestDb { url, _dir: None })
+    }
+}
+
 /// The municipalities a seed adds, in id order from 1: JIS prefecture code, prefecture, name.
 pub const SEED_MUNICIPALITIES: [(&str, &str, &str); 2] = [("10", "群馬県", "前橋市"), ("45", "宮崎県", "都城市")];
 

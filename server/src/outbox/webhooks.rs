@@ -70,15 +70,15 @@ impl Deliverer {
     /// The round's tries are recorded in one transaction, beside the next rounds.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = time::now();
-        let waiting = self.unrecorded.lock().expect("not poisoned").len();
-        if waiting >= UNRECORDED_MAX {
+        // Taken before the query: an event whose record commits while the query runs may still
+        // look due in its answer, and must still count as in flight here (else it is sent twice).
+        let unrecorded = self.unrecorded.lock().expect("not poisoned").clone();
+        if unrecorded.len() >= UNRECORDED_MAX {
             return Ok(0);
         }
-        let due = store::due_events(&self.pool, now, PER_ROUND + waiting as i64).await?;
-        let due: Vec<StoredEvent> = {
-            let unrecorded = self.unrecorded.lock().expect("not poisoned");
-            due.into_iter().filter(|e| !unrecorded.contains(&e.id)).take(PER_ROUND as usize).collect()
-        };
+        let due = store::due_events(&self.pool, now, PER_ROUND + unrecorded.len() as i64).await?;
+        let due: Vec<StoredEvent> =
+            due.into_iter().filter(|e| !unrecorded.contains(&e.id)).take(PER_ROUND as usize).collect();
         let mut targets: HashMap<Owner, Option<(String, Vec<String>)>> = HashMap::new();
         for owner in due.iter().map(|e| e.owner) {
             if let std::collections::hash_map::Entry::Vacant(v) = targets.entry(owner) {

@@ -1,7 +1,10 @@
-//! A full disk under a running server: SQLite on a small tmpfs, filled up while the server
-//! runs. Writes are refused with a 503 that says so and store nothing; `/healthz` and the
-//! metrics tell; once there is room again the server goes on by itself and a refused request
-//! sent again with its id is applied once. (Mounting needs root, as CI runs.)
+//! A full disk under a running server: SQLite, and a PostgreSQL 15 server of the test's own,
+//! on a small tmpfs, filled up while the server runs. Writes are refused with a 503 that says
+//! so and store nothing; `/healthz` and the metrics tell; once there is room again the server
+//! goes on by itself and a refused request sent again with its id is applied once. (Mounting
+//! needs root, as CI runs.) PostgreSQL refuses to extend a table with `disk_full` (53100); a
+//! full disk when it must create a new WAL segment is a PANIC of the database server instead,
+//! which its operator restarts (docs/operations.md).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,10 +66,72 @@ async fn text(app: &App, path: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// A PostgreSQL 15 server with its data on `disk`, on a free loopback port; stopped on drop.
+struct Postgres {
+    data: PathBuf,
+    admin: String,
+}
+
+impl Postgres {
+    fn start(disk: &Path) -> Postgres {
+        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let data = disk.join("pg");
+        let as_postgres = |program: &str| {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+            c
+        };
+        let chown = std::process::Command::new("chown").arg("postgres:postgres").arg(disk).status().unwrap();
+        assert!(chown.success());
+        let out = as_postgres("initdb")
+            .args(["-A", "trust", "-U", "mykey", "-E", "UTF8", "--locale=C.UTF-8", "-D"])
+            .arg(&data)
+            .output()
+            .expect("running initdb (scripts/install-deps installs PostgreSQL 15)");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let options = format!("-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}", disk.display());
+        let out = as_postgres("pg_ctl")
+            .args(["-w", "-t", "60", "-l"])
+            .arg(disk.join("server.log"))
+            .args(["-o", &options, "-D"])
+            .arg(&data)
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        Postgres { data, admin: format!("postgres://mykey@127.0.0.1:{port}/postgres") }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_says_so_and_the_server_goes_on_when_there_is_room() {
     let disk = Tmpfs::mount("24m");
     let app = App::start_on(TestDb::sqlite_in(disk.0.join("db")).unwrap()).await;
+    fill_refuse_and_recover(&app, &disk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_postgresql_refuses_writes_and_the_server_goes_on_when_there_is_room() {
+    // initdb's 39 MB (a 16 MB WAL segment among them) and room for the test's tables.
+    let disk = Tmpfs::mount("96m");
+    let pg = Postgres::start(&disk.0);
+    let app = App::start_on(TestDb::postgres_at(&pg.admin).await.unwrap()).await;
+    fill_refuse_and_recover(&app, &disk).await;
+}
+
+/// Fills `disk` under `app`'s database and checks the refusals, the reports and the recovery.
+async fn fill_refuse_and_recover(app: &App, disk: &Tmpfs) {
     let r = app.residents[0];
     app.grant(r, 100).await;
     let grant = |id: Uuid| json!({"id": id, "resident": r, "municipality": 1, "amount": 7});
