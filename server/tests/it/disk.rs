@@ -164,9 +164,9 @@ async fn fill_refuse_and_recover(app: &App, disk: &Tmpfs) {
     let (st, v) = app.post("/v1/grants", &app.keys.municipality1, grant(Uuid::new_v4())).await;
     assert!(st == 503 && v["detail"].as_str().unwrap().contains("disk is full"), "{st}: {v}");
     assert!(started.elapsed() < Duration::from_secs(5), "refused at once, not after a timeout");
-    let (st, health) = text(&app, "/healthz").await;
+    let (st, health) = text(app, "/healthz").await;
     assert!(st == 503 && health.contains("disk is full since"), "{st}: {health}");
-    let (_, metrics) = text(&app, "/metrics").await;
+    let (_, metrics) = text(app, "/metrics").await;
     assert!(metrics.contains("mykey_disk_full 1"), "{metrics}");
 
     // Room again: the refused request, sent again with its id, is applied once.
@@ -176,9 +176,9 @@ async fn fill_refuse_and_recover(app: &App, disk: &Tmpfs) {
     assert_eq!(st, 201, "{receipt}");
     let again = app.post("/v1/grants", &app.keys.municipality1, grant(refused_id)).await;
     assert_eq!(again, (201, receipt), "a replay, not a second grant");
-    let (st, health) = text(&app, "/healthz").await;
+    let (st, health) = text(app, "/healthz").await;
     assert_eq!((st, health.as_str()), (200, "ok\n"));
-    let (_, metrics) = text(&app, "/metrics").await;
+    let (_, metrics) = text(app, "/metrics").await;
     assert!(metrics.contains("mykey_disk_full 0"), "{metrics}");
     // Exactly the answered grants moved points: none of the refused ones, the retried one once.
     assert_eq!(app.available(r).await, before + 7 * (applied + 1));
