@@ -228,11 +228,21 @@ impl Engine {
 
     /// The stored answer of a committed request id, `None` for an id never committed.
     pub async fn stored_response(&self, id: Uuid) -> Result<Option<crate::store::StoredResponse>, Problem> {
+        let Some(seq) = self.committed_seq(id).await? else { return Ok(None) };
+        self.stored_at(seq).await
+    }
+
+    /// Whether request id `id` was committed (from the writer's memory; nothing is read).
+    pub async fn is_committed(&self, id: Uuid) -> Result<bool, Problem> {
+        Ok(self.committed_seq(id).await?.is_some())
+    }
+
+    /// The request record `seq` of a committed id, as the writer remembers it.
+    async fn committed_seq(&self, id: Uuid) -> Result<Option<i64>, Problem> {
         let (reply, rx) = oneshot::channel();
         let stopped = || Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped");
         self.queue.send(Command::Lookup { id, reply }).await.map_err(|_| stopped())?;
-        let Some(seq) = rx.await.map_err(|_| stopped())? else { return Ok(None) };
-        self.stored_at(seq).await
+        rx.await.map_err(|_| stopped())
     }
 
     /// Applies a change that is not a client's request.

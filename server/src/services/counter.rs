@@ -84,7 +84,7 @@ impl<'a> Counter<'a> {
                 "the card signed other terms (kind, shop, points or amount); ask for a challenge for this one",
             ));
         }
-        let card = if self.engine.stored_response(id).await?.is_some() {
+        let card = if self.engine.is_committed(id).await? {
             self.identity.verify_card_again(nonce, token)?
         } else {
             self.identity.verify_card(nonce, &self.principal, CardPurpose::Payment, token)?

@@ -149,3 +149,46 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     assert_eq!((st, slug(&v)), (422, "fractional-points"), "{v}");
     assert_eq!(available(&b, resident).await, 450);
 }
+
+/// The refusals left: the same id with another body, a store's key at the payment, and the
+/// shop's limit on challenges.
+#[tokio::test]
+async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    grant(&s, resident, 1000).await;
+    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+    let id = Uuid::new_v4();
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    assert_eq!(t.pay(id, 10, &consent).await.0, 201);
+    // The same id and terms with another memo: a conflict, not a second payment.
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    let mut body = json!({"id": id, "municipality": 1, "amount": 10, "memo": "another"});
+    body["nonce"] = consent["nonce"].clone();
+    body["token"] = consent["token"].clone();
+    let payments = format!("/v1/shops/{}/counter-payments", s.library);
+    let (st, v) = t.post(&payments, body.clone()).await;
+    assert_eq!((st, slug(&v)), (409, "idempotency-conflict"), "{v}");
+    // A store's key does not pay at the counter, even with a signature.
+    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
+    body["id"] = json!(Uuid::new_v4());
+    assert_eq!(store.post(&payments, body).await.0, 403);
+    assert_eq!(available(&b, resident).await, 990);
+    // At most COUNTER_CHALLENGES_PER_MINUTE challenges a minute for the shop (two used above).
+    let limit = mykey_server::services::identity::COUNTER_CHALLENGES_PER_MINUTE as usize;
+    // (The limit refills two a second, so a few more may pass while the loop runs.)
+    let mut granted = 0;
+    loop {
+        let (st, v) = t.challenge(s.library, "payment", 1).await;
+        if st == 429 {
+            assert_eq!(slug(&v), "rate-limited", "{v}");
+            break;
+        }
+        assert_eq!(st, 200, "{v}");
+        granted += 1;
+        assert!(granted <= limit, "the limit never came");
+    }
+    assert!(granted >= limit - 2, "{granted} challenges before the limit");
+}
