@@ -32,6 +32,9 @@ const T = {
     date: (iso) => new Date(iso).toLocaleDateString('ja-JP'),
     linkTitle: 'マイキーIDと連携', linkWhat: (name, id) => `${name} の会員ID ${id} をあなたのマイキーIDと連携します。`,
     linkAs: (id) => `${id} と連携`, linkConfirm: '連携する', linked: '連携しました。ポイントの移行などに使われます。', back2: '元のサイトに戻る',
+    mandateTitle: '継続支払いの許可', mandateWhat: (shop) => `連携すると、${shop} はこの範囲で、あなたがその場にいなくても自治体ポイントから支払いを受けられます。支払いのたびにメールでお知らせし、マイページでいつでも取り消せます。`,
+    mandateShop: '支払先', mandatePerCharge: '1回あたりの上限', mandatePerMonth: '1か月あたりの上限', mandateEnds: '有効期限',
+    mandateConfirm: '連携して支払いを許可する', mandateGranted: '連携し、継続支払いを許可しました。',
     errors: {
       'insufficient-points': 'ポイントが足りません。使うポイントを減らしてください。',
       'checkout-not-open': 'このお支払いは完了済みか、期限が切れています。ストアでもう一度お試しください。',
@@ -80,6 +83,9 @@ const T = {
     date: (iso) => new Date(iso).toLocaleDateString('en-GB'),
     linkTitle: 'Link with your MyKey ID', linkWhat: (name, id) => `Link your member ID ${id} at ${name} to your MyKey ID.`,
     linkAs: (id) => `Linking to ${id}`, linkConfirm: 'Link', linked: 'Linked. It is used to bring points in.', back2: 'Back to the site',
+    mandateTitle: 'Permission to charge', mandateWhat: (shop) => `With the link, ${shop} may take your municipal points within these limits, without you being there. You get an e-mail for every charge and can revoke it on your my page at any time.`,
+    mandateShop: 'Store', mandatePerCharge: 'Most per charge', mandatePerMonth: 'Most per month', mandateEnds: 'Until',
+    mandateConfirm: 'Link and allow charges', mandateGranted: 'Linked, and charges allowed.',
     errors: {
       'insufficient-points': 'Not enough points. Use fewer points.',
       'checkout-not-open': 'This payment is already complete or has expired. Please start again at the store.',
@@ -288,18 +294,33 @@ function render() {
     el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
 }
 
+/** The standing mandate a store asks for with the link: the store, the limits, the end. */
+function mandateTerms(m) {
+  const row = (label, value) => [el('dt', {}, label), el('dd', {}, value)];
+  return el('section', { class: 'mandate', 'aria-labelledby': 'mandate-title' },
+    el('h2', { id: 'mandate-title' }, t.mandateTitle),
+    el('p', {}, t.mandateWhat(m.shop_name)),
+    el('dl', {},
+      row(t.mandateShop, m.shop_name),
+      row(t.mandatePerCharge, t.pt(m.terms.max_per_charge)),
+      row(t.mandatePerMonth, t.pt(m.terms.max_per_month)),
+      row(t.mandateEnds, t.date(m.terms.ends_on))));
+}
+
 function renderLink() {
-  const head = [el('h1', {}, t.linkTitle), el('p', {}, t.linkWhat(view.service_name, view.service_id))];
+  const m = view.mandate;
+  const head = [el('h1', {}, t.linkTitle), el('p', {}, t.linkWhat(view.service_name, view.service_id)), m ? mandateTerms(m) : null];
   if (state.step === 'done') {
     const back = view.return_url ? el('a', { href: view.return_url, target: '_top' }, t.back2) : null;
-    root.replaceChildren(...head, el('p', { class: 'ok', role: 'status' }, t.linked), back);
+    root.replaceChildren(...head.filter(Boolean), el('p', { class: 'ok', role: 'status' }, m ? t.mandateGranted : t.linked), back);
     return;
   }
+  const confirm = m ? t.mandateConfirm : t.linkConfirm;
   const body = state.step === 'sign-in'
     ? signInForm()
     : [el('p', {}, t.linkAs(signedIn.mykey_id)),
-      el('form', { onsubmit: onLink }, el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.linkConfirm))];
-  root.replaceChildren(...head, errorBox(), ...body,
+      el('form', { onsubmit: onLink }, el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : confirm))];
+  root.replaceChildren(...head.filter(Boolean), errorBox(), ...body,
     el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod integrity;
 pub mod ledger;
 pub mod log;
+pub mod net;
 pub mod outbox;
 pub mod secret;
 pub mod services;
@@ -81,6 +82,9 @@ pub struct ServeConfig {
     pub coupon_key: Option<[u8; 32]>,
     /// How often the card CRL files are read again; none: [`CRL_RELOAD_EVERY`].
     pub crl_reload_every: Option<std::time::Duration>,
+    /// Development only (`--allow-loopback-webhooks`, the demo, the tests): webhooks may also
+    /// go to this machine's loopback addresses. Off, a store could probe the cloud's own ports.
+    pub loopback_webhooks: bool,
 }
 
 /// How often the card CRL files are read again by default.
@@ -132,7 +136,12 @@ pub async fn serve_with(
             }
         });
     }
-    let services = http::Services::new(engine.clone(), identity.clone(), coupon_key, origin);
+    let targets = if site.loopback_webhooks {
+        outbox::address::Targets::PublicAndLoopback
+    } else {
+        outbox::address::Targets::Public
+    };
+    let services = http::Services::new(engine.clone(), identity.clone(), coupon_key, origin, targets);
     services.start_background()?;
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]

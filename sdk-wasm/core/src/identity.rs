@@ -192,7 +192,7 @@ api_type! {
 }
 
 api_type! {
-    /// The four kinds of notice a resident may ask for by e-mail.
+    /// The kinds of notice a resident may ask for by e-mail.
     #[derive(Default, Eq)]
     pub struct Notices {
         /// Points granted (municipal and event points).
@@ -203,6 +203,9 @@ api_type! {
         pub settings_changed: bool,
         /// MyKey ID registered, changed or revoked.
         pub mykey_id_changed: bool,
+        /// Charges under a standing mandate, and mandates granted or revoked.
+        #[serde(default)]
+        pub payments: bool,
     }
 }
 
@@ -375,23 +378,6 @@ impl LinkTarget {
             (None, Some(o)) => Some(LinkTarget::OnlineService(o)),
             _ => None,
         }
-    }
-}
-
-api_type! {
-    /// `POST /v1/shops/{shop}/linked-payments`: an online service's store charges points of a
-    /// member who linked their member ID there.
-    pub struct LinkedPaymentRequest {
-        /// The store's own reference (an order number): the same reference gives the same
-        /// answer again.
-        pub reference: crate::text::Reference,
-        /// The member's ID at the online service.
-        pub service_id: String,
-        /// Points to spend (the store's municipality's points).
-        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
-        pub amount: rust_decimal::Decimal,
-        /// What was bought, shown in the resident's history.
-        pub memo: Option<crate::text::Memo>,
     }
 }
 

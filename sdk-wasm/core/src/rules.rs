@@ -32,3 +32,10 @@ pub const WEBHOOK_SECRET_OVERLAP_HOURS: i64 = 24;
 pub const WEBHOOK_RETRY_DAYS: i64 = 3;
 /// Seconds a store's webhook verifier accepts a signature's timestamp either side of its clock.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
+/// Standing mandates: the latest end date a resident may grant, in days from the grant.
+pub const MANDATE_LONGEST_DAYS: i64 = 366;
+/// Standing mandates: a store's charges naming a mandate id it does not hold, per minute, before
+/// its further charges are refused for the rest of the minute (ids are guessed, not typed).
+pub const MANDATE_GUESSES_PER_MINUTE: u32 = 10;
+/// Standing mandates: a calendar month is Japan's (UTC+9), as residents read their statements.
+pub const MANDATE_MONTH_UTC_OFFSET_HOURS: i32 = 9;

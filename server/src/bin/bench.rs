@@ -766,7 +766,13 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     tokio::spawn(async move { axum::serve(hook_listener, hook).await });
 
     let identity = Arc::new(mykey_server::services::identity::Identity::new(engine.clone(), None));
-    let services = mykey_server::http::Services::new(engine.clone(), identity, [8; 32], None);
+    let services = mykey_server::http::Services::new(
+        engine.clone(),
+        identity,
+        [8; 32],
+        None,
+        mykey_server::outbox::address::Targets::PublicAndLoopback,
+    );
     let embedding = services.embedding.clone();
     let settings = mykey_core::api::EmbedSettingsRequest {
         origins: vec!["http://127.0.0.2:8090".into()],
@@ -920,7 +926,13 @@ async fn coupons_bench(url: &str, clients: usize, seconds: u64, codes: u32) -> a
     let base = format!("http://{}", listener.local_addr()?);
     let identity = Arc::new(mykey_server::services::identity::Identity::new(engine.clone(), None));
     // The site's origin, as a deployment names it: the sheet's QR codes carry full URLs.
-    let services = mykey_server::http::Services::new(engine.clone(), identity, [8; 32], Some(base.clone()));
+    let services = mykey_server::http::Services::new(
+        engine.clone(),
+        identity,
+        [8; 32],
+        Some(base.clone()),
+        mykey_server::outbox::address::Targets::PublicAndLoopback,
+    );
     let embedding = services.embedding.clone();
     let owner = mykey_server::services::embedding::Owner::Partner(partner);
     let settings = mykey_core::api::EmbedSettingsRequest {

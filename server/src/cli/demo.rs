@@ -96,6 +96,8 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         trusted_proxies: Vec::new(),
         coupon_key,
         mail: mail.config(),
+        // The example store and partner site receive their webhooks on loopback.
+        loopback_webhooks: true,
     };
     mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(60)).await
 }

@@ -30,7 +30,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
     let report = match server {
         Some(base) => {
             let key = key.context("--server needs --key (or MYKEY_OPERATOR_KEY) with an operator key")?;
-            let res = reqwest::Client::new()
+            let res = mykey_server::net::plain_client()?
                 .post(format!("{}/v1/jobs/run", base.trim_end_matches('/')))
                 .bearer_auth(key)
                 .json(&now_json)

@@ -79,6 +79,10 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logs(cli.globals.log_format);
     let g = &cli.globals;
+    if let Some(path) = &g.extra_ca_file {
+        let n = mykey_server::net::trust_extra_ca_file(path)?;
+        tracing::info!(certificates = n, file = %path.display(), "extra CAs trusted for outbound HTTPS");
+    }
     match cli.command {
         Command::Serve(a) => serve::run(g, a).await,
         Command::Witness(a) => witness::run(g, a).await,

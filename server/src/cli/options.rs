@@ -22,6 +22,10 @@ pub(crate) struct Globals {
     /// The secret coupon codes derive from; created when missing. Keep it with the database.
     #[arg(long, env = "MYKEY_COUPON_KEY_FILE", default_value = "mykey-coupon.key", global = true)]
     pub(crate) coupon_key_file: PathBuf,
+    /// CA certificates (PEM, one or more) trusted for outbound HTTPS besides the public roots:
+    /// webhooks, witnesses and mirrors under a private PKI.
+    #[arg(long, env = "MYKEY_EXTRA_CA_FILE", global = true)]
+    pub(crate) extra_ca_file: Option<PathBuf>,
     /// The log's origin (first line of its checkpoints) when a new key is created.
     #[arg(long, env = "MYKEY_LOG_ORIGIN", default_value = mykey_server::DEFAULT_LOG_ORIGIN, global = true)]
     pub(crate) log_origin: String,

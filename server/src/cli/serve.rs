@@ -29,6 +29,11 @@ pub(crate) struct Args {
     /// e.g. the TLS terminator in front of the server; without it rate limits count the proxy.
     #[arg(long = "trusted-proxy", env = "MYKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Development only: let stores and partners register webhook URLs on this machine's
+    /// loopback (`http://127.0.0.1:PORT/…`, `http://localhost:…`), for a receiver running beside
+    /// the server. Off, such URLs are refused like private addresses.
+    #[arg(long)]
+    allow_loopback_webhooks: bool,
     #[command(flatten)]
     card: CardArgs,
     #[command(flatten)]
@@ -99,7 +104,8 @@ impl CardArgs {
 
 /// Runs `serve`.
 pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
-    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, trusted_proxies, card, mail } = a;
+    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, trusted_proxies, allow_loopback_webhooks, card, mail } =
+        a;
     let ledger = LedgerService::open_with(&g.database_url, g.log_config(&witnesses, witness_quorum)?).await?;
     tracing::info!(database = store::redact(&g.database_url), %bind, log_key = ledger.engine.log_vkey(), "serving");
     let listener = mykey_server::bind(bind).await?;
@@ -117,6 +123,7 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
         trusted_proxies,
         coupon_key,
         mail: mail.config(),
+        loopback_webhooks: allow_loopback_webhooks,
     };
     mykey_server::serve(ledger.engine.clone(), site, listener, Duration::from_secs(jobs_every_seconds.max(1))).await
 }

@@ -49,7 +49,8 @@ pub(super) async fn publish(
     mut sizes: watch::Receiver<u64>,
     out: watch::Sender<Option<Arc<Published>>>,
 ) {
-    let client = reqwest::Client::new();
+    // Fails only when the TLS roots cannot be loaded, which `net::trust_extra_cas` checked.
+    let client = crate::net::plain_client().expect("the witnesses' HTTP client builds");
     // The size each witness last cosigned, as far as the log knows (0: ask it).
     let mut cosigned: Vec<u64> = vec![0; config.witnesses.len()];
     let mut last = None;

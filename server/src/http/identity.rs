@@ -42,7 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/service-links", get(me_links))
         .route("/v1/me/service-links/{link}/revoke", post(me_unlink))
         .route("/v1/partners/{partner}/linked-conversions", post(linked_conversion))
-        .route("/v1/shops/{shop}/linked-payments", post(linked_payment))
+        .route("/v1/shops/{shop}/mandate-charges", post(mandate_charge))
+        .route("/v1/me/mandates", get(me_mandates))
+        .route("/v1/me/mandates/{mandate}/revoke", post(me_revoke_mandate))
         .route("/v1/facilities/{shop}/service", put(facility_service))
         .route("/v1/facilities/{shop}/patrons", post(facility_link))
         .route("/v1/facilities/{shop}/lookups", post(facility_lookup))
@@ -298,7 +300,7 @@ async fn me_unlink(
 #[utoipa::path(post, path = "/v1/partners/{partner}/linked-conversions", tag = "identity",
     request_body = LinkedConversionRequest, security(("api_key" = [])),
     params(("partner" = i64, Path, description = "The partner")),
-    responses((status = 201, body = mykey_core::api::TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = mykey_core::api::PartyReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn linked_conversion(
     State(s): State<AppState>,
     caller: crate::auth::Caller,
@@ -306,22 +308,44 @@ async fn linked_conversion(
     JsonBody(r): JsonBody<LinkedConversionRequest>,
 ) -> ApiResult<crate::engine::Answer> {
     caller.require(&[crate::auth::Role::Partner], partner)?;
-    Ok(s.identity.linked_conversion(partner, &r).await?)
+    Ok(super::party::receipt(s.identity.linked_conversion(partner, &r).await?))
 }
 
-/// An online service's store charges a linked member's points (idempotent by its reference).
-#[utoipa::path(post, path = "/v1/shops/{shop}/linked-payments", tag = "identity",
-    request_body = LinkedPaymentRequest, security(("api_key" = [])),
-    params(("shop" = i64, Path, description = "The online service's store")),
-    responses((status = 201, body = mykey_core::api::TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn linked_payment(
+/// A store charges a resident under a standing mandate the resident granted it (idempotent by
+/// the store's reference); the answer names no account or balance.
+#[utoipa::path(post, path = "/v1/shops/{shop}/mandate-charges", tag = "identity",
+    request_body = mykey_core::api::MandateChargeRequest, security(("api_key" = [])),
+    params(("shop" = i64, Path, description = "The store the mandate was granted to")),
+    responses((status = 201, body = mykey_core::api::PartyReceipt), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn mandate_charge(
     State(s): State<AppState>,
     caller: crate::auth::Caller,
     axum::extract::Path(shop): axum::extract::Path<i64>,
-    JsonBody(r): JsonBody<LinkedPaymentRequest>,
+    JsonBody(r): JsonBody<mykey_core::api::MandateChargeRequest>,
 ) -> ApiResult<crate::engine::Answer> {
     caller.require(&[crate::auth::Role::Store], shop)?;
-    Ok(s.identity.linked_payment(shop, &r).await?)
+    Ok(super::party::receipt(s.mandates.charge(shop, &r).await?))
+}
+
+/// The session's standing mandates, with what was charged under each.
+#[utoipa::path(get, path = "/v1/me/mandates", security(("session" = [])), tag = "identity",
+    responses((status = 200, body = [mykey_core::api::ResidentMandate])))]
+async fn me_mandates(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<mykey_core::api::ResidentMandate>>> {
+    Ok(Json(s.identity.mandates(auth.resident).await?))
+}
+
+/// Revokes a standing mandate at once; its store hears of it.
+#[utoipa::path(post, path = "/v1/me/mandates/{mandate}/revoke", security(("session" = [])), tag = "identity",
+    params(("mandate" = uuid::Uuid, Path, description = "The mandate")),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn me_revoke_mandate(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+    axum::extract::Path(mandate): axum::extract::Path<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    s.links.revoke_mandate(auth.resident, mandate).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A facility registers the card service whose patron numbers it keeps (its store key, or
@@ -411,7 +435,9 @@ async fn me_patron_unlink(
     me_links,
     me_unlink,
     linked_conversion,
-    linked_payment,
+    mandate_charge,
+    me_mandates,
+    me_revoke_mandate,
     facility_service,
     facility_link,
     facility_lookup,

@@ -141,7 +141,7 @@ async fn counter_challenge(
 /// Spend the points the resident agreed to with their card at this shop's counter (terminal).
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-payments", request_body = CounterPaymentRequest,
     security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
-    responses((status = 201, body = TransactionReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PartyReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn counter_payment(
     State(s): State<AppState>,
     caller: Caller,
@@ -149,14 +149,14 @@ async fn counter_payment(
     JsonBody(r): JsonBody<CounterPaymentRequest>,
 ) -> ApiResult<Answer> {
     caller.require(&[Role::Terminal], shop)?;
-    Ok(Counter::new(&s.identity, &s.engine, caller.principal(), shop).pay(r).await?)
+    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, caller.principal(), shop).pay(r).await?))
 }
 
 /// Set aside the points the resident agreed to with their card, for this shop to capture
 /// (terminal).
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-holds", request_body = CounterHoldRequest,
     security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
-    responses((status = 201, body = HoldReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PartyHold), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn counter_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -164,7 +164,7 @@ async fn counter_hold(
     JsonBody(r): JsonBody<CounterHoldRequest>,
 ) -> ApiResult<Answer> {
     caller.require(&[Role::Terminal], shop)?;
-    Ok(Counter::new(&s.identity, &s.engine, caller.principal(), shop).hold(r).await?)
+    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, caller.principal(), shop).hold(r).await?))
 }
 
 /// The shop a hold pays, for authorising capture and void.
@@ -174,10 +174,10 @@ async fn hold_shop(s: &AppState, hold: Uuid) -> ApiResult<i64> {
     shop.ok_or_else(|| ApiError(Problem::new(ProblemKind::NotFound, format!("hold {hold} does not exist"))))
 }
 
-/// Capture all or part of a hold (the hold's shop).
+/// Capture all or part of a hold (the hold's shop); the answer names no resident's account.
 #[utoipa::path(post, path = "/v1/holds/{hold}/capture", request_body = CaptureRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
-    responses((status = 200, body = HoldReceipt), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PartyHold), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn capture(
     State(s): State<AppState>,
     caller: Caller,
@@ -188,13 +188,13 @@ async fn capture(
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
     check_client_id(r.id)?;
-    Ok(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await)
+    Ok(super::party::hold(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await))
 }
 
-/// Release a hold (the hold's shop).
+/// Release a hold (the hold's shop); the answer names no resident's account.
 #[utoipa::path(post, path = "/v1/holds/{hold}/void", request_body = VoidRequest, security(("api_key" = [])),
     params(("hold" = Uuid, Path, description = "The hold's id")),
-    responses((status = 200, body = HoldReceipt), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = PartyHold), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn void(
     State(s): State<AppState>,
     caller: Caller,
@@ -205,7 +205,7 @@ async fn void(
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
     check_client_id(r.id)?;
-    Ok(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
+    Ok(super::party::hold(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await))
 }
 
 /// Issue a batch of coupon codes (the partner); the same request id gives the same codes.

@@ -31,6 +31,7 @@ mod log;
 pub mod openapi;
 mod ops;
 mod partners;
+mod party;
 pub mod state;
 
 pub use extract::MAX_BODY_BYTES;
@@ -50,16 +51,26 @@ pub struct Services {
     pub embedding: Arc<crate::services::embedding::Embedding>,
     /// Partners' link sessions.
     pub links: Arc<crate::services::links::Links>,
+    /// Stores' charges under standing mandates.
+    pub mandates: Arc<crate::services::mandates::Mandates>,
     /// The site's origin (`ServeConfig::origin`).
     pub origin: Option<String>,
+    /// Where webhooks may go (`ServeConfig::loopback_webhooks`).
+    pub webhook_targets: crate::outbox::address::Targets,
 }
 
 impl Services {
     /// The services over `engine` and `identity`: coupon codes, checkout and link secrets
-    /// derive from `coupon_key`; `origin` is the site's.
-    pub fn new(engine: Engine, identity: Arc<Identity>, coupon_key: [u8; 32], origin: Option<String>) -> Services {
+    /// derive from `coupon_key`; `origin` is the site's; webhooks go to `webhook_targets`.
+    pub fn new(
+        engine: Engine,
+        identity: Arc<Identity>,
+        coupon_key: [u8; 32],
+        origin: Option<String>,
+        webhook_targets: crate::outbox::address::Targets,
+    ) -> Services {
         use crate::services::{checkout::Checkout, coupons::Coupons, embedding::Embedding, links::Links};
-        let embedding = Arc::new(Embedding::new(engine.clone(), identity.clone()));
+        let embedding = Arc::new(Embedding::new(engine.clone(), identity.clone(), webhook_targets));
         // One group-commit writer for checkout's and coupons' small writes: they share syncs.
         let writer =
             crate::store::group_commit::Writer::start(engine.store().pool().clone(), embedding.events_written());
@@ -82,13 +93,14 @@ impl Services {
             embedding.clone(),
             writer,
         ));
-        Services { engine, identity, coupons, checkout, embedding, links, origin }
+        let mandates = Arc::new(crate::services::mandates::Mandates::new(engine.clone(), identity.clone()));
+        Services { engine, identity, coupons, checkout, embedding, links, mandates, origin, webhook_targets }
     }
 
     /// Starts what runs beside requests: checkout's expiries and recoveries, webhook deliveries.
     pub fn start_background(&self) -> anyhow::Result<()> {
         tokio::spawn(self.checkout.clone().run());
-        let deliverer = crate::outbox::webhooks::Deliverer::new(self.engine.store().pool().clone())?;
+        let deliverer = crate::outbox::webhooks::Deliverer::new(self.engine.store().pool().clone(), self.webhook_targets)?;
         tokio::spawn(deliverer.run(self.embedding.events_written()));
         Ok(())
     }
@@ -108,7 +120,8 @@ pub fn router(
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
 ) -> Router {
-    let Services { engine, identity, coupons, checkout, embedding, links, origin } = services;
+    let Services { engine, identity, coupons, checkout, embedding, links, mandates, origin, webhook_targets: _ } =
+        services;
     let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,
@@ -117,6 +130,7 @@ pub fn router(
         checkout,
         embedding,
         links,
+        mandates,
         origin,
         catalog,
         keys: Arc::new(KeyCache::default()),

@@ -168,4 +168,85 @@ mod tests {
             );
         }
     }
+
+    /// Whether `path` is called with a store's, partner's or terminal's key (not the widget's
+    /// routes, which answer the resident inside the frame).
+    fn party_facing(path: &str) -> bool {
+        const WIDGET: [&str; 4] = ["/confirm", "/nonce", "/sign-in", "/view"];
+        let sessions = path.starts_with("/v1/checkout/sessions") || path.starts_with("/v1/link-sessions");
+        path.starts_with("/v1/shops/")
+            || path.starts_with("/v1/partners/")
+            || path.starts_with("/v1/facilities/")
+            || path.starts_with("/v1/holds/")
+            || path == "/v1/settlements"
+            || (sessions && !WIDGET.iter().any(|w| path.ends_with(w)))
+    }
+
+    /// Every property name `schema` (or what it refers to) can carry, recursively.
+    fn members(doc: &serde_json::Value, schema: &serde_json::Value, seen: &mut Vec<String>, out: &mut Vec<String>) {
+        if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.trim_start_matches("#/components/schemas/").to_owned();
+            if !seen.contains(&name) {
+                seen.push(name.clone());
+                members(doc, &doc["components"]["schemas"][&name], seen, out);
+            }
+            return;
+        }
+        if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+            for (k, v) in props {
+                out.push(k.clone());
+                members(doc, v, seen, out);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(v) = schema.get(key) {
+                members(doc, v, seen, out);
+            }
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for v in schema.get(key).and_then(|v| v.as_array()).into_iter().flatten() {
+                members(doc, v, seen, out);
+            }
+        }
+    }
+
+    /// Nothing a store, partner or terminal receives tells a resident's points or accounts
+    /// (issue 23): no answer of an operation they call, and no webhook they get, has a member
+    /// that would.
+    #[test]
+    fn no_answer_to_a_store_partner_or_terminal_tells_a_residents_points() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let forbidden = ["balance_after", "available", "account", "accounts", "balance", "postings"];
+        let mut checked = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if !party_facing(path) {
+                continue;
+            }
+            for (method, op) in item.as_object().unwrap() {
+                for (status, r) in op["responses"].as_object().into_iter().flatten() {
+                    for (_, content) in r["content"].as_object().into_iter().flatten() {
+                        let mut names = Vec::new();
+                        members(&doc, &content["schema"], &mut Vec::new(), &mut names);
+                        for f in forbidden {
+                            assert!(!names.iter().any(|n| n == f), "{method} {path} {status} answers {f}");
+                        }
+                    }
+                }
+                checked.push(format!("{method} {path}"));
+            }
+        }
+        for needed in ["post /v1/shops/{shop}/mandate-charges", "post /v1/shops/{shop}/counter-payments",
+            "post /v1/holds/{hold}/capture", "post /v1/partners/{partner}/linked-conversions",
+            "post /v1/checkout/sessions", "post /v1/link-sessions"] {
+            assert!(checked.iter().any(|c| c == needed), "{needed} was checked: {checked:?}");
+        }
+        for event in ["CheckoutEvent", "PartnerEvent"] {
+            let mut names = Vec::new();
+            members(&doc, &serde_json::json!({"$ref": format!("#/components/schemas/{event}")}), &mut Vec::new(), &mut names);
+            assert!(!names.is_empty(), "{event} is in the document");
+            for f in forbidden {
+                assert!(!names.iter().any(|n| n == f), "{event} carries {f}");
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub struct AppState {
     pub(crate) checkout: Arc<crate::services::checkout::Checkout>,
     pub(crate) embedding: Arc<crate::services::embedding::Embedding>,
     pub(crate) links: Arc<crate::services::links::Links>,
+    pub(crate) mandates: Arc<crate::services::mandates::Mandates>,
     /// The site's origin (`ServeConfig::origin`); none: the address a request was sent to.
     pub(crate) origin: Option<String>,
     pub(crate) catalog: crate::services::catalog::Catalog,

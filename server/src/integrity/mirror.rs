@@ -114,7 +114,7 @@ impl Mirror {
             root: RootBuilder::default(),
             balances: HashMap::new(),
             checkpoint: None,
-            client: reqwest::Client::new(),
+            client: crate::net::plain_client()?,
         };
         // Bounded by the leaves already mirrored.
         let mut rows = m.store.all_leaves();

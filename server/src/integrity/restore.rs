@@ -62,7 +62,7 @@ const CHUNK: i64 = 10_000;
 
 /// Fetches the mirror's verified leaves: all of them, checked against the signed tree head.
 async fn verified_leaves(from: &Source) -> anyhow::Result<Vec<Vec<u8>>> {
-    let client = reqwest::Client::new();
+    let client = crate::net::plain_client()?;
     let (_, cp) = from.checkpoint(&client).await?;
     let mut leaves = Vec::with_capacity(cp.size as usize);
     let mut root = RootBuilder::default();

@@ -1,4 +1,4 @@
-//! E-mail notices: the four kinds a resident may choose (docs/domain.md "MyKey ID"), in Japanese,
+//! E-mail notices: the kinds a resident may choose (docs/domain.md "MyKey ID"), in Japanese,
 //! through an outbox table and a real SMTP client (lettre) with retries.
 //!
 //! Two sources fill `mail_outbox`: the ledger's `notices` (points granted, points expired),
@@ -40,6 +40,8 @@ pub enum Kind {
     SettingsChanged,
     /// MyKey ID registered, changed or revoked.
     MykeyIdChanged,
+    /// A charge under a standing mandate; a mandate granted or revoked.
+    Payments,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::PointsExpired | Kind::PointsExpiring => n.points_expired,
             Kind::SettingsChanged => n.settings_changed,
             Kind::MykeyIdChanged => n.mykey_id_changed,
+            Kind::Payments => n.payments,
         }
     }
 
@@ -59,6 +62,7 @@ impl Kind {
             Kind::PointsExpiring => "points_expiring",
             Kind::SettingsChanged => "settings_changed",
             Kind::MykeyIdChanged => "mykey_id_changed",
+            Kind::Payments => "payments",
         }
     }
 }
@@ -83,6 +87,7 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
             ("【マイキープラットフォーム】設定が変更されました", format!("{what}が変更されました。"))
         }
         Kind::MykeyIdChanged => ("【マイキープラットフォーム】マイキーIDのお知らせ", what.to_owned()),
+        Kind::Payments => ("【自治体ポイント】お支払いのお知らせ", what.to_owned()),
     };
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }

@@ -13,6 +13,7 @@ use sqlx::AnyPool;
 
 use std::collections::HashMap;
 
+use super::address::{NotPublic, Resolver, Targets};
 use crate::store::embedding::{self as store, Attempt, Owner, StoredEvent};
 use crate::time::{self, Micros, DAY, SECOND};
 
@@ -44,6 +45,8 @@ pub fn next_attempt(retry_from: Micros, attempts: i64, now: Micros) -> Option<Mi
 pub struct Deliverer {
     pool: AnyPool,
     client: reqwest::Client,
+    /// Where webhooks may go.
+    targets: Targets,
     /// Events tried whose outcome is not recorded yet: not tried again meanwhile. Recording
     /// runs beside the next rounds, so a database busy with other writers (SQLite has one
     /// write lock) does not hold deliveries up.
@@ -51,16 +54,16 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer over `pool`'s events.
-    pub fn new(pool: AnyPool) -> anyhow::Result<Deliverer> {
-        let client = reqwest::Client::builder()
+    /// A deliverer over `pool`'s events, to addresses of `targets`.
+    pub fn new(pool: AnyPool, targets: Targets) -> anyhow::Result<Deliverer> {
+        let client = crate::net::client()
             .timeout(TIMEOUT)
             // An owner's server answers where it is; a redirect could send the event elsewhere.
             .redirect(reqwest::redirect::Policy::none())
-            // Names are resolved to public addresses only, on every connection.
-            .dns_resolver(std::sync::Arc::new(super::address::Resolver))
+            // Names are resolved to allowed addresses only, on every connection.
+            .dns_resolver(std::sync::Arc::new(Resolver { targets }))
             .build()?;
-        Ok(Deliverer { pool, client, unrecorded: Default::default() })
+        Ok(Deliverer { pool, client, targets, unrecorded: Default::default() })
     }
 
     /// One round: tries the due events; returns how many it tried. One subject's events (a
@@ -138,6 +141,9 @@ impl Deliverer {
             Some((_, secrets)) if secrets.is_empty() => {
                 Err(format!("no webhook secret was made (POST {}/webhook-secrets)", e.owner.path()))
             }
+            Some((url, _)) if !self.may_post_to(url) => {
+                Err("the webhook URL points into a private network or at this machine; register another".to_owned())
+            }
             Some((url, secrets)) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let header = sign(&secrets, now / SECOND, e.body.as_bytes());
@@ -152,7 +158,7 @@ impl Deliverer {
                 match sent {
                     Ok(r) if r.status().is_success() => Ok(()),
                     Ok(r) => Err(format!("the server answered {}", r.status())),
-                    Err(err) => Err(format!("posting failed: {}", chain(&err))),
+                    Err(err) => Err(failure_text(&err)),
                 }
             }
         };
@@ -185,16 +191,59 @@ impl Deliverer {
     }
 }
 
-/// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(c) = next {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        next = c.source();
+impl Deliverer {
+    /// Whether `url`'s host, when it is an address literal, is one webhooks may go to: settings
+    /// stored before a tighter rule (or under the development option) are checked again here;
+    /// names are checked by the resolver on every connection.
+    fn may_post_to(&self, url: &str) -> bool {
+        match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+            Some(url::Host::Ipv4(ip)) => self.targets.may_receive(ip.into()),
+            Some(url::Host::Ipv6(ip)) => self.targets.may_receive(ip.into()),
+            Some(url::Host::Domain(_)) => true,
+            None => false,
+        }
     }
-    text
+}
+
+/// What the owner is told of a failed post: what went wrong at its own endpoint (its host
+/// resolving nowhere allowed, no connection, TLS, no answer in time), never an address its
+/// name resolved to nor anything of the operator's network.
+fn failure_text(err: &reqwest::Error) -> String {
+    // The causes, with what an io::Error wraps (tokio-rustls reports a TLS failure as an
+    // io::Error around the rustls error, which `source` skips).
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = vec![err];
+    let (mut refused, mut tls, mut io) = (None, None, None);
+    while let Some(c) = causes.pop() {
+        if let Some(n) = c.downcast_ref::<NotPublic>() {
+            refused = Some(n.to_string());
+        }
+        if let Some(t) = c.downcast_ref::<rustls::Error>() {
+            tls = Some(t.to_string());
+        }
+        if let Some(e) = c.downcast_ref::<std::io::Error>() {
+            io.get_or_insert(e.kind());
+            if let Some(inner) = e.get_ref() {
+                causes.push(inner);
+            }
+        }
+        if let Some(next) = c.source() {
+            causes.push(next);
+        }
+    }
+    if let Some(r) = refused {
+        r
+    } else if let Some(t) = tls {
+        format!("the TLS handshake with the webhook URL's host failed: {t}")
+    } else if err.is_timeout() {
+        format!("no answer within {} s", TIMEOUT.as_secs())
+    } else if err.is_connect() {
+        match io {
+            Some(kind) => format!("could not connect to the webhook URL's host ({kind})"),
+            None => "could not connect to the webhook URL's host".to_owned(),
+        }
+    } else {
+        "the connection to the webhook URL's host failed before an answer".to_owned()
+    }
 }
 
 #[cfg(test)]

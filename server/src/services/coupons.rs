@@ -316,6 +316,7 @@ impl Coupons {
                 redeemed_at: time::micros_to_datetime(now),
             }),
             link: None,
+            mandate: None,
         };
         Ok(Some(NewEvent {
             id: e.id,

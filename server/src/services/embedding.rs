@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::failure;
+use crate::outbox::address::Targets;
 use crate::services::identity::Identity;
 pub use crate::store::embedding::Owner;
 use crate::store::embedding::{self as store, Settings};
@@ -72,6 +73,8 @@ pub struct Embedding {
     known: Mutex<HashMap<Owner, Settings>>,
     /// Publishable keys read, to their owner (a key never changes).
     keys: Mutex<HashMap<String, Owner>>,
+    /// Where webhooks may go.
+    targets: Targets,
 }
 
 /// 64 random hex digits.
@@ -125,17 +128,23 @@ pub fn parse_url(text: &str, what: &str) -> Result<url::Url, Problem> {
     Ok(url)
 }
 
-/// A webhook URL: as [`parse_url`], and an address literal must be one a webhook may go to
-/// (`outbox::address`; names are checked when the deliverer connects).
-pub fn parse_webhook_url(text: &str) -> Result<url::Url, Problem> {
+/// A webhook URL: as [`parse_url`], and its host one a webhook may go to under `targets`
+/// (`outbox::address`): an address literal is checked here, `localhost` is refused unless
+/// loopback is allowed, other names are checked when the deliverer connects.
+pub fn parse_webhook_url(text: &str, targets: Targets) -> Result<url::Url, Problem> {
     let url = parse_url(text, "the webhook URL")?;
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-        _ => None,
+    let allowed = match url.host() {
+        Some(url::Host::Ipv4(ip)) => targets.may_receive(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => targets.may_receive(std::net::IpAddr::V6(ip)),
+        Some(url::Host::Domain(d)) => targets == Targets::PublicAndLoopback || !d.eq_ignore_ascii_case("localhost"),
+        None => false,
     };
-    if let Some(ip) = literal.filter(|ip| !crate::outbox::address::may_receive(*ip)) {
-        return Err(invalid(format!("the webhook URL may not point into a private network ({ip})")));
+    if !allowed {
+        return Err(invalid(match targets {
+            Targets::Public => "the webhook URL may not point into a private network or at this machine \
+                                (loopback receivers need the server's development option --allow-loopback-webhooks)",
+            Targets::PublicAndLoopback => "the webhook URL may not point into a private network",
+        }));
     }
     Ok(url)
 }
@@ -156,9 +165,11 @@ pub fn check_return_url(settings: &Settings, url: &str) -> Result<(), Problem> {
 }
 
 impl Embedding {
-    /// Embedding over `engine`'s database, signing residents in through `identity`.
-    pub fn new(engine: Engine, identity: Arc<Identity>) -> Embedding {
+    /// Embedding over `engine`'s database, signing residents in through `identity`; webhook
+    /// URLs must point at `targets`.
+    pub fn new(engine: Engine, identity: Arc<Identity>, targets: Targets) -> Embedding {
         Embedding {
+            targets,
             engine,
             identity,
             grants: Mutex::new(HashMap::new()),
@@ -237,7 +248,7 @@ impl Embedding {
         let mut origins = r.origins.iter().map(|o| parse_origin(o)).collect::<Result<Vec<_>, _>>()?;
         origins.dedup();
         if let Some(u) = &r.webhook_url {
-            parse_webhook_url(u)?;
+            parse_webhook_url(u, self.targets)?;
         }
         let key = format!("pk_{}", random_hex());
         let json = serde_json::to_string(&origins).expect("strings serialise");

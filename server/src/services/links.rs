@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use mykey_core::api::{
-    LinkNotice, LinkSession, LinkSessionCreated, LinkSessionRequest, LinkState, LinkView, PartnerEvent,
+    LinkNotice, LinkSession, LinkSessionCreated, LinkSessionRequest, LinkState, LinkView, MandateOffer, PartnerEvent,
     PartnerEventType, WidgetGrant, WidgetSignIn, WidgetSignedIn,
 };
 use mykey_core::identity::{check_service_id, CardPurpose, LinkTarget, NonceIssued, ServiceLink};
@@ -20,9 +20,11 @@ use uuid::Uuid;
 use crate::engine::Engine;
 use crate::failure;
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
+use crate::services::identity::mandates::{self, MandateGrant};
 use crate::services::identity::{Identity, LinkProof};
 use crate::store::embedding::NewEvent;
 use crate::store::links::{self as store, LinkScope, LinkSessionRow};
+use crate::store::mandates::MandateRow;
 use crate::time::{self, Micros, SECOND};
 
 /// Link sessions over the identity service.
@@ -62,6 +64,7 @@ fn view(s: &LinkSessionRow) -> LinkSession {
         created_at: time::micros_to_datetime(s.created_at),
         expires_at: time::micros_to_datetime(s.expires_at),
         confirmed_at: s.confirmed_at.map(time::micros_to_datetime),
+        mandate: s.mandate,
     }
 }
 
@@ -74,12 +77,35 @@ pub fn link_event(owner: Owner, kind: PartnerEventType, notice: LinkNotice) -> N
         created_at: time::micros_to_datetime(now),
         redemption: None,
         link: Some(notice),
+        mandate: None,
     };
     NewEvent {
         id: e.id,
         owner,
         subject: e.link.as_ref().expect("a link event").link,
         kind: kind.as_str(),
+        body: serde_json::to_string(&e).expect("events serialise"),
+        created_at: now,
+    }
+}
+
+/// A `mandate.revoked` event for the store `m` was granted to; one link's events (and so its
+/// mandate's) are delivered in order.
+pub fn mandate_revoked_event(m: &MandateRow) -> NewEvent {
+    let now = time::now();
+    let e = PartnerEvent {
+        id: Uuid::new_v4(),
+        kind: PartnerEventType::MandateRevoked,
+        created_at: time::micros_to_datetime(now),
+        redemption: None,
+        link: None,
+        mandate: Some(mandates::for_store(m, now)),
+    };
+    NewEvent {
+        id: e.id,
+        owner: Owner::Store(m.shop),
+        subject: m.link,
+        kind: PartnerEventType::MandateRevoked.as_str(),
         body: serde_json::to_string(&e).expect("events serialise"),
         created_at: now,
     }
@@ -146,6 +172,18 @@ impl Links {
             ));
         }
         let scope = self.check_opener(owner, target).await?;
+        if let Some(terms) = &r.mandate {
+            if !matches!(owner, Owner::Store(_)) {
+                return Err(Problem::new(
+                    ProblemKind::InvalidRequest,
+                    "only an online store asks for a mandate: it is a permission to charge",
+                )
+                .with("field", "mandate"));
+            }
+            terms.check(mandates::today()).map_err(|why| {
+                Problem::new(ProblemKind::InvalidRequest, format!("mandate: {why}")).with("field", "mandate")
+            })?;
+        }
         let settings = self.embedding.stored(owner).await?.ok_or_else(|| {
             Problem::new(ProblemKind::InvalidRequest, format!("register origins first ({})", owner.settings_path()))
         })?;
@@ -176,6 +214,7 @@ impl Links {
             created_at: now,
             expires_at: now + i64::from(seconds) * SECOND,
             confirmed_at: None,
+            mandate: r.mandate,
         };
         if !store::insert_link_session(self.pool(), &row).await.map_err(failure::service_link)? {
             let s = store::link_session_by_request(self.pool(), &owner.key(), r.id)
@@ -259,7 +298,16 @@ impl Links {
         .unwrap_or_default();
         let owner = Owner::parse(&s.owner).ok_or_else(|| failure::service_link(anyhow::anyhow!("a bad owner")))?;
         let origins = self.embedding.stored(owner).await?.as_ref().map(origins_of).unwrap_or_default();
+        let mandate = match (s.mandate, owner) {
+            (Some(terms), Owner::Store(shop)) => {
+                let shop_name =
+                    tables.shop(shop).await.map_err(failure::ledger_read)?.map(|x| x.name).unwrap_or_default();
+                Some(MandateOffer { shop_name, terms })
+            }
+            _ => None,
+        };
         Ok(LinkView {
+            mandate,
             id: s.id,
             state: state_of(&s, time::now()),
             service_name,
@@ -295,8 +343,15 @@ impl Links {
         open(&s)?;
         let owner = Owner::parse(&s.owner).ok_or_else(|| failure::service_link(anyhow::anyhow!("a bad owner")))?;
         let wants_events = self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some());
-        let event =
-            |link: Uuid| wants_events.then(|| link_event(owner, PartnerEventType::LinkConfirmed, notice(&s, link)));
+        let grant = self.mandate_grant(&s, owner).await?;
+        let now = time::now();
+        let event = |link: Uuid| {
+            wants_events.then(|| {
+                let mut n = notice(&s, link);
+                n.mandate = grant.as_ref().map(|g| mandates::for_store(&g.row(resident, link, s.id, now), now));
+                link_event(owner, PartnerEventType::LinkConfirmed, n)
+            })
+        };
         let link = ServiceLink {
             id: Uuid::new_v4(),
             partner: (s.scope.partner != 0).then_some(s.scope.partner),
@@ -305,22 +360,55 @@ impl Links {
             proven: true,
             created_at: time::micros_to_datetime(time::now()),
         };
-        self.identity.link_proven(resident, &link, &LinkProof { session: s.id, event: &event }).await?;
+        let proof = LinkProof { session: s.id, event: &event, mandate: grant.as_ref() };
+        self.identity.link_proven(resident, &link, &proof).await?;
         self.client_view(id, &r.client_secret).await
+    }
+
+    /// The mandate a store's session asked for, as the resident grants it.
+    async fn mandate_grant(&self, s: &LinkSessionRow, owner: Owner) -> Result<Option<MandateGrant>, Problem> {
+        let (Some(terms), Owner::Store(shop)) = (s.mandate, owner) else { return Ok(None) };
+        let tables = self.engine.tables().await?;
+        let found = tables.shop(shop).await.map_err(failure::ledger_read)?;
+        let store = found.ok_or_else(|| failure::service_link(anyhow::anyhow!("the opening store {shop} vanished")))?;
+        Ok(Some(MandateGrant { id: Uuid::new_v4(), shop, municipality: store.municipality, shop_name: store.name, terms }))
+    }
+
+    /// Whether `owner` registered a webhook URL.
+    async fn wants_events(&self, owner: Owner) -> Result<bool, Problem> {
+        Ok(self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some()))
+    }
+
+    /// The resident revokes a mandate on my page; its store hears of it.
+    pub async fn revoke_mandate(&self, resident: i64, id: Uuid) -> Result<(), Problem> {
+        let shop = crate::store::mandates::mandate(self.pool(), id)
+            .await
+            .map_err(failure::service_link)?
+            .filter(|m| m.resident == resident)
+            .map(|m| m.shop);
+        let wants = match shop {
+            Some(shop) => self.wants_events(Owner::Store(shop)).await?,
+            None => false,
+        };
+        let event = |m: &MandateRow| wants.then(|| mandate_revoked_event(m));
+        self.identity.revoke_mandate(resident, id, &event).await
     }
 
     /// The resident cuts a link (password typed again); the session's opener hears of it.
     pub async fn unlink(&self, resident: i64, link: Uuid, password: &str, ip: IpAddr) -> Result<(), Problem> {
         let session = store::link_session_of_link(self.pool(), link).await.map_err(failure::service_link)?;
         let mut event = None;
+        let mut mandate_events = false;
         if let Some(s) = session.filter(|s| s.resident == Some(resident)) {
             if let Some(owner) = Owner::parse(&s.owner) {
-                if self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some()) {
+                if self.wants_events(owner).await? {
                     event = Some(link_event(owner, PartnerEventType::LinkRevoked, notice(&s, link)));
+                    mandate_events = matches!(owner, Owner::Store(_));
                 }
             }
         }
-        self.identity.unlink(resident, link, password, ip, event).await
+        let mandate_event = |m: &MandateRow| mandate_events.then(|| mandate_revoked_event(m));
+        self.identity.unlink(resident, link, password, ip, event, &mandate_event).await
     }
 }
 
@@ -346,5 +434,6 @@ fn notice(s: &LinkSessionRow, link: Uuid) -> LinkNotice {
         partner: (s.scope.partner != 0).then_some(s.scope.partner),
         online_service: (s.scope.online_service != 0).then_some(s.scope.online_service),
         service_id: s.service_id.clone(),
+        mandate: None,
     }
 }

@@ -11,3 +11,4 @@ pub mod coupons;
 pub mod embedding;
 pub mod identity;
 pub mod links;
+pub mod mandates;

@@ -264,6 +264,8 @@ pub struct LinkSessionRow {
     pub expires_at: Micros,
     /// Confirmed at.
     pub confirmed_at: Option<Micros>,
+    /// The standing mandate the opener (a store) asks for.
+    pub mandate: Option<mykey_core::api::MandateTerms>,
 }
 
 fn link_session_row(r: &AnyRow) -> sqlx::Result<LinkSessionRow> {
@@ -286,15 +288,33 @@ fn link_session_row(r: &AnyRow) -> sqlx::Result<LinkSessionRow> {
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         confirmed_at: r.try_get("confirmed_at")?,
+        mandate: mandate_terms(r)?,
     })
+}
+
+/// A session's requested mandate: all three columns, or none.
+fn mandate_terms(r: &AnyRow) -> sqlx::Result<Option<mykey_core::api::MandateTerms>> {
+    let per_charge: Option<i64> = r.try_get("mandate_max_per_charge")?;
+    let per_month: Option<i64> = r.try_get("mandate_max_per_month")?;
+    let ends_on: Option<String> = r.try_get("mandate_ends_on")?;
+    match (per_charge, per_month, ends_on) {
+        (Some(max_per_charge), Some(max_per_month), Some(ends_on)) => Ok(Some(mykey_core::api::MandateTerms {
+            max_per_charge,
+            max_per_month,
+            ends_on: ends_on.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        })),
+        (None, None, None) => Ok(None),
+        _ => Err(sqlx::Error::Decode("a link session's mandate columns are partly set".into())),
+    }
 }
 
 /// Stores a new link session; false when its opener already used `s.request_id`.
 pub async fn insert_link_session(pool: &AnyPool, s: &LinkSessionRow) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO link_sessions (id, owner, request_id, fingerprint, secret_hash, partner_id, online_service_id, \
-         service_id, state, return_url, resident_id, link_id, created_at, expires_at, confirmed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, NULL) \
+         service_id, state, return_url, resident_id, link_id, created_at, expires_at, confirmed_at, \
+         mandate_max_per_charge, mandate_max_per_month, mandate_ends_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $12, NULL, $13, $14, $15) \
          ON CONFLICT (owner, request_id) DO NOTHING",
     )
     .bind(s.id.to_string())
@@ -309,6 +329,9 @@ pub async fn insert_link_session(pool: &AnyPool, s: &LinkSessionRow) -> sqlx::Re
     .bind(s.return_url.as_deref())
     .bind(s.created_at)
     .bind(s.expires_at)
+    .bind(s.mandate.map(|m| m.max_per_charge))
+    .bind(s.mandate.map(|m| m.max_per_month))
+    .bind(s.mandate.map(|m| m.ends_on.to_string()))
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

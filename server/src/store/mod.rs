@@ -28,6 +28,7 @@ pub mod identity;
 pub mod journal;
 pub mod links;
 pub mod lock;
+pub mod mandates;
 pub mod outbox;
 pub mod repair;
 pub mod witness;
@@ -214,6 +215,7 @@ pub fn notices_to_text(n: &mykey_core::identity::Notices) -> String {
         (n.points_expired, "points_expired"),
         (n.settings_changed, "settings_changed"),
         (n.mykey_id_changed, "mykey_id_changed"),
+        (n.payments, "payments"),
     ];
     kinds.iter().filter(|(on, _)| *on).map(|(_, k)| *k).collect::<Vec<_>>().join(",")
 }
@@ -226,6 +228,7 @@ pub fn notices_from_text(s: &str) -> mykey_core::identity::Notices {
         points_expired: has("points_expired"),
         settings_changed: has("settings_changed"),
         mykey_id_changed: has("mykey_id_changed"),
+        payments: has("payments"),
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::identity::{card, registered, server, Browser, Options, Server};
 
-const STORE_ORIGIN: &str = "http://127.0.0.2:8080";
+pub(crate) const STORE_ORIGIN: &str = "http://127.0.0.2:8080";
 
 /// A store's server receiving webhooks: what arrived, and whether it answers 2xx.
 #[derive(Clone, Default)]
@@ -105,7 +105,7 @@ impl<'a> Store<'a> {
     }
 
     /// Registers the store's origin and webhook; returns its signing secret.
-    async fn set_up(&self, webhook: &str) -> String {
+    pub(crate) async fn set_up(&self, webhook: &str) -> String {
         let shop = self.s.online_store;
         let (st, v) = self
             .put(&format!("/v1/shops/{shop}/checkout"), json!({"origins": [STORE_ORIGIN], "webhook_url": webhook}))
@@ -117,14 +117,14 @@ impl<'a> Store<'a> {
         v["secret"].as_str().unwrap().to_owned()
     }
 
-    async fn open(&self, body: Value) -> (String, String) {
+    pub(crate) async fn open(&self, body: Value) -> (String, String) {
         let (st, v) = self.post("/v1/checkout/sessions", body).await;
         assert_eq!(st, 201, "{v}");
         (v["session"]["id"].as_str().unwrap().to_owned(), v["client_secret"].as_str().unwrap().to_owned())
     }
 }
 
-fn order(shop: i64, amount: i64) -> Value {
+pub(crate) fn order(shop: i64, amount: i64) -> Value {
     json!({
         "id": Uuid::new_v4(), "shop": shop, "amount": amount, "order_reference": "MC-1001",
         "line_items": [{"name": "上州地鶏の炭火焼", "quantity": 1, "unit_amount": amount - 500},
@@ -163,7 +163,7 @@ async fn municipal_balance(b: &Browser, resident: i64) -> (i64, i64) {
 }
 
 /// The widget's two steps: the resident signs in with the password and confirms `points`.
-async fn pays(b: &Browser, id: &str, secret: &str, mykey_id: &str, points: i64) -> (u16, Value) {
+pub(crate) async fn pays(b: &Browser, id: &str, secret: &str, mykey_id: &str, points: i64) -> (u16, Value) {
     let (st, signed) = sign_in(b, id, secret, mykey_id).await;
     assert_eq!(st, 200, "{signed}");
     let body = json!({"client_secret": secret, "grant": signed["grant"], "points": points});

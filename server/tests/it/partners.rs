@@ -9,10 +9,10 @@ use uuid::Uuid;
 use crate::checkout::{resident_with, Receiver, Store};
 use crate::identity::{server, Browser, Options, Server};
 
-const PARTNER_ORIGIN: &str = "http://127.0.0.3:8100";
+pub(crate) const PARTNER_ORIGIN: &str = "http://127.0.0.3:8100";
 
 /// Registers the partner's (or store's) member-site origin and webhook; its signing secret.
-async fn set_up(api: &Store<'_>, path: &str, webhook: Option<&str>) -> (String, String) {
+pub(crate) async fn set_up(api: &Store<'_>, path: &str, webhook: Option<&str>) -> (String, String) {
     let (st, v) = api.put(path, json!({"origins": [PARTNER_ORIGIN], "webhook_url": webhook})).await;
     assert_eq!(st, 200, "{v}");
     let pk = v["publishable_key"].as_str().unwrap().to_owned();
@@ -35,7 +35,7 @@ async fn open_link(api: &Store<'_>, target: Value, service_id: &str) -> (String,
 
 /// The resident signs in inside the link widget with the password (as the points cloud's
 /// own page does) and confirms: the answer of the confirmation.
-async fn confirm_link(b: &Browser, id: &str, secret: &str, mykey_id: &str) -> (u16, Value) {
+pub(crate) async fn confirm_link(b: &Browser, id: &str, secret: &str, mykey_id: &str) -> (u16, Value) {
     let (st, v) = b
         .post(
             &format!("/v1/link-sessions/{id}/sign-in"),

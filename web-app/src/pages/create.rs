@@ -33,7 +33,7 @@ struct Form {
     password2: String,
     email: String,
     email2: String,
-    notices: [bool; 4],
+    notices: [bool; 5],
     prefecture: String,
     municipality: Option<i64>,
 }
@@ -81,7 +81,7 @@ pub fn create() -> Html {
                 "email_confirmation": (!f.email2.is_empty()).then(|| f.email2.clone()),
                 "notices": {
                     "points_granted": f.notices[0], "points_expired": f.notices[1],
-                    "settings_changed": f.notices[2], "mykey_id_changed": f.notices[3],
+                    "settings_changed": f.notices[2], "mykey_id_changed": f.notices[3], "payments": f.notices[4],
                 },
                 "home_municipality": f.municipality,
             });
@@ -155,7 +155,7 @@ pub fn create() -> Html {
                 .and_then(|l| l.iter().find(|m| Some(m.id) == f.municipality))
                 .map(|m| format!("{} {}", m.prefecture, m.name))
                 .unwrap_or_default();
-            let chosen: Vec<&str> = [T::notice_granted, T::notice_expired, T::notice_settings, T::notice_id]
+            let chosen: Vec<&str> = [T::notice_granted, T::notice_expired, T::notice_settings, T::notice_id, T::notice_payments]
                 .iter()
                 .zip(f.notices)
                 .filter(|(_, on)| *on)
@@ -317,6 +317,7 @@ fn form_step(
                     { notice(1, T::notice_expired) }
                     { notice(2, T::notice_settings) }
                     { notice(3, T::notice_id) }
+                    { notice(4, T::notice_payments) }
                 </fieldset>
                 <div class="field">
                     <label for="prefecture">{ ctx.t(T::prefecture) }</label>

@@ -301,3 +301,70 @@ api_type! {
         pub capture: Option<TransactionReceipt>,
     }
 }
+
+api_type! {
+    /// What a store, partner or terminal is told of a transaction it caused: which one, how
+    /// many points moved and where it is in the log; never a resident's account or balance.
+    pub struct PartyReceipt {
+        /// The request's id.
+        pub id: Uuid,
+        /// Position in the ledger's total order.
+        pub seq: i64,
+        /// Why it happened.
+        pub kind: TransactionKind,
+        /// Commit time.
+        pub created_at: DateTime<Utc>,
+        /// Free text.
+        pub memo: Option<String>,
+        /// Points moved (the credited legs' sum).
+        pub points: i64,
+        /// Position of this transaction's leaf in the tamper-evident log.
+        pub leaf_index: u64,
+        /// The leaf's hash, base64 (`SHA-256(0x00 || leaf)`); check it against a checkpoint
+        /// with an inclusion proof from `/v1/log/inclusion`.
+        pub leaf_hash: String,
+    }
+}
+
+impl From<TransactionReceipt> for PartyReceipt {
+    fn from(r: TransactionReceipt) -> Self {
+        PartyReceipt {
+            id: r.id,
+            seq: r.seq,
+            kind: r.kind,
+            created_at: r.created_at,
+            memo: r.memo,
+            points: r.postings.iter().map(|p| p.amount).filter(|a| *a > 0).sum(),
+            leaf_index: r.leaf_index,
+            leaf_hash: r.leaf_hash,
+        }
+    }
+}
+
+api_type! {
+    /// A hold as the shop that may capture it sees it: no resident's account or balance.
+    pub struct PartyHold {
+        /// The hold's id (the id of the request that created it).
+        pub hold: Uuid,
+        /// Points held.
+        pub amount: i64,
+        /// Current state.
+        pub state: HoldState,
+        /// When an active hold releases by itself.
+        pub expires_at: DateTime<Utc>,
+        /// The capture transaction, once captured.
+        pub capture: Option<PartyReceipt>,
+    }
+}
+
+impl From<HoldReceipt> for PartyHold {
+    fn from(h: HoldReceipt) -> Self {
+        PartyHold {
+            hold: h.hold,
+            amount: h.amount,
+            state: h.state,
+            expires_at: h.expires_at,
+            capture: h.capture.map(PartyReceipt::from),
+        }
+    }
+}

@@ -32,6 +32,7 @@ mod counter;
 mod directory;
 mod embedding;
 mod ledger;
+mod mandates;
 mod partners;
 
 pub use accounts::*;
@@ -41,6 +42,7 @@ pub use counter::*;
 pub use directory::*;
 pub use embedding::*;
 pub use ledger::*;
+pub use mandates::*;
 pub use partners::*;
 
 #[cfg(test)]

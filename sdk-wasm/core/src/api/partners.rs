@@ -29,6 +29,10 @@ api_type! {
         /// Seconds the session stays open (`mykey_core::rules::LINK_OPEN_SECONDS` if none).
         #[serde(default)]
         pub expires_in_seconds: Option<u32>,
+        /// An online store only: the standing mandate it asks for, which the resident sees and
+        /// grants with the link. Without one, the link alone lets the store charge nothing.
+        #[serde(default)]
+        pub mandate: Option<super::MandateTerms>,
     }
 }
 
@@ -88,6 +92,8 @@ api_type! {
         pub expires_at: DateTime<Utc>,
         /// When a resident confirmed.
         pub confirmed_at: Option<DateTime<Utc>>,
+        /// The mandate asked for.
+        pub mandate: Option<super::MandateTerms>,
     }
 }
 
@@ -118,6 +124,8 @@ api_type! {
         pub return_url: Option<String>,
         /// The opener's registered origins: the only pages the widget talks to.
         pub origins: Vec<String>,
+        /// The standing mandate the store asks for, granted with the link.
+        pub mandate: Option<super::MandateOffer>,
     }
 }
 
@@ -314,6 +322,9 @@ api_enum! {
         /// The resident cut the link.
         #[serde(rename = "link.revoked")]
         LinkRevoked,
+        /// The resident revoked a standing mandate (or cut the link it came with).
+        #[serde(rename = "mandate.revoked")]
+        MandateRevoked,
     }
 }
 
@@ -324,6 +335,7 @@ impl PartnerEventType {
             PartnerEventType::CouponRedeemed => "coupon.redeemed",
             PartnerEventType::LinkConfirmed => "link.confirmed",
             PartnerEventType::LinkRevoked => "link.revoked",
+            PartnerEventType::MandateRevoked => "mandate.revoked",
         }
     }
 }
@@ -355,6 +367,9 @@ api_type! {
         pub online_service: Option<i64>,
         /// The member's ID.
         pub service_id: String,
+        /// The standing mandate granted with the link, in `link.confirmed`: charge by its id.
+        #[serde(default)]
+        pub mandate: Option<super::Mandate>,
     }
 }
 
@@ -374,5 +389,8 @@ api_type! {
         /// For `link.*`.
         #[serde(default)]
         pub link: Option<LinkNotice>,
+        /// For `mandate.revoked`.
+        #[serde(default)]
+        pub mandate: Option<super::Mandate>,
     }
 }

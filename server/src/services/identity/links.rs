@@ -2,13 +2,14 @@
 //! only when both sides agree (`services::links`): the partner's server names its member's
 //! service ID in a link session and the resident confirms it in the widget; the partner then
 //! pushes conversions for that service ID, idempotent by the partner's own reference. Online
-//! services (an online shop, a crowdfunding site) link their member IDs the same way and their
-//! stores charge points by them, idempotent by the store's reference. An unlinked, revoked or
-//! unproven service ID is refused. Linking and unlinking are MyKey ID usage events (so leaves
-//! of the log).
+//! services (an online shop, a crowdfunding site) link their member IDs the same way; the link
+//! alone lets their stores charge nothing: a store charges through a checkout the resident
+//! confirms, or under a standing mandate the resident granted with the link
+//! (`services::mandates`). An unlinked, revoked or unproven service ID is refused. Linking and
+//! unlinking are MyKey ID usage events (so leaves of the log).
 
-use mykey_core::api::{ConversionRequest, PaymentRequest};
-use mykey_core::identity::{LinkedConversionRequest, LinkedPaymentRequest, ServiceLink};
+use mykey_core::api::ConversionRequest;
+use mykey_core::identity::{LinkedConversionRequest, ServiceLink};
 use mykey_core::text::{Memo, Reference, MEMO_MAX, REFERENCE_MAX};
 use mykey_core::{Problem, ProblemKind};
 use sqlx::Connection;
@@ -17,7 +18,9 @@ use uuid::Uuid;
 use super::{Identity, LinkProof};
 use crate::engine::{derived_id, Answer, Request};
 use crate::failure;
+use crate::outbox::mail::Kind;
 use crate::store::links::{self, LinkKind, LinkScope};
+use crate::store::mandates::MandateRow;
 use crate::time;
 
 /// Past owners a retried linked request is matched against: an ID linked and unlinked more
@@ -78,7 +81,16 @@ impl Identity {
         if let Some(e) = (proof.event)(made.id) {
             crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
         }
-        self.commit_event(tx, &row, "service_linked", None).await?;
+        match proof.mandate {
+            None => self.commit_event(tx, &row, "service_linked", None).await?,
+            Some(grant) => {
+                let m = grant.row(resident, made.id, proof.session, now);
+                crate::store::mandates::insert_mandate(&mut tx, &m).await.map_err(failure::service_link)?;
+                let what = grant.notice();
+                self.commit_events(tx, &row, &["service_linked", "mandate_granted"], Some((Kind::Payments, &what)))
+                    .await?
+            }
+        }
         Ok(made)
     }
 
@@ -108,21 +120,31 @@ impl Identity {
         password: &str,
         ip: std::net::IpAddr,
         event: Option<crate::store::embedding::NewEvent>,
+        mandate_event: &(dyn Fn(&MandateRow) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
     ) -> Result<(), Problem> {
         let row = self.live(resident).await?;
         self.confirm_password(&row, password, ip).await?;
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
-        let done = links::revoke(&mut tx, LinkKind::Service, link, resident, time::now())
-            .await
-            .map_err(failure::service_link)?;
+        let now = time::now();
+        let done = links::revoke(&mut tx, LinkKind::Service, link, resident, now).await.map_err(failure::service_link)?;
         if !done {
             return Err(Problem::new(ProblemKind::NotFound, "no such link"));
         }
         if let Some(e) = event {
             crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
         }
-        self.commit_event(tx, &row, unlinked_event(LinkKind::Service), None).await?;
+        // A mandate came with the link: the store no longer knows the member, and charges nothing.
+        let revoked = self.revoke_mandates_of_link(&mut tx, resident, link, now).await?;
+        for m in &revoked {
+            if let Some(e) = mandate_event(m) {
+                crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
+            }
+        }
+        let mut kinds = vec![unlinked_event(LinkKind::Service)];
+        kinds.extend(revoked.iter().map(|_| "mandate_revoked"));
+        let what = "連携を解除したため、そのサービスへの継続支払いの許可も取り消しました。";
+        self.commit_events(tx, &row, &kinds, (!revoked.is_empty()).then_some((Kind::Payments, what))).await?;
         Ok(())
     }
 
@@ -159,38 +181,6 @@ impl Identity {
         let resident =
             self.owner_for(partner, 0, service_id, id, |r| conversion(r).fingerprint(&principal), "service ID").await?;
         Ok(self.engine.execute(conversion(resident), &principal).await)
-    }
-
-    /// An online service's store charges a linked member's points (its municipality's).
-    pub async fn linked_payment(&self, shop: i64, req: &LinkedPaymentRequest) -> Result<Answer, Problem> {
-        // The store's reference is its idempotency key: one payment per order.
-        let id = reference_id(&format!("linked-payment:{shop}"), &req.reference);
-        let tables = self.engine.tables().await?;
-        let store = tables.shop_ties(shop).await.map_err(failure::service_link)?;
-        let (municipality, online) =
-            store.ok_or_else(|| Problem::new(ProblemKind::UnknownReference, format!("shop {shop} does not exist")))?;
-        if online == 0 {
-            return Err(Problem::new(
-                ProblemKind::InvalidRequest,
-                "this store is not part of an online service; charge the card at a terminal instead",
-            ));
-        }
-        let service_id = req.service_id.trim();
-        let principal = format!("store:{shop}");
-        let payment = |resident| {
-            Request::Payment(PaymentRequest {
-                id,
-                resident,
-                municipality,
-                event: None,
-                shop,
-                amount: req.amount,
-                memo: req.memo.clone(),
-            })
-        };
-        let resident =
-            self.owner_for(0, online, service_id, id, |r| payment(r).fingerprint(&principal), "member ID").await?;
-        Ok(self.engine.execute(payment(resident), &principal).await)
     }
 
     /// The resident a linked request `id` is for: the live link's owner; or, for a request

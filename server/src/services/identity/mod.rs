@@ -9,6 +9,7 @@
 pub mod card;
 pub mod facilities;
 pub mod links;
+pub mod mandates;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -40,6 +41,8 @@ pub struct LinkProof<'a> {
     pub session: uuid::Uuid,
     /// The opener's event.
     pub event: &'a (dyn Fn(uuid::Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
+    /// The standing mandate the resident grants with the link, if the session asked for one.
+    pub mandate: Option<&'a mandates::MandateGrant>,
 }
 
 /// How long a session lasts after login.
@@ -274,21 +277,37 @@ impl Identity {
     /// resident chose that kind, commits, then appends the event to the log.
     async fn commit_event(
         &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        tx: sqlx::Transaction<'_, sqlx::Any>,
         row: &MykeyIdRow,
         kind: &str,
         notice: Option<(Kind, &str)>,
     ) -> Result<(), Problem> {
-        let e = id_store::insert_event(&mut tx, row.resident, &row.id, kind, time::now())
-            .await
-            .map_err(failure::mykey_id)?;
+        self.commit_events(tx, row, &[kind], notice).await
+    }
+
+    /// [`Identity::commit_event`] with several usage events, in order.
+    async fn commit_events(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        row: &MykeyIdRow,
+        kinds: &[&str],
+        notice: Option<(Kind, &str)>,
+    ) -> Result<(), Problem> {
+        let mut events = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            events.push(
+                id_store::insert_event(&mut tx, row.resident, &row.id, kind, time::now())
+                    .await
+                    .map_err(failure::mykey_id)?,
+            );
+        }
         if let Some((k, what)) = notice {
             mail::queue(&mut tx, row.resident, &row.id, row.email.as_deref(), &row.notices, k, what)
                 .await
                 .map_err(failure::mykey_id)?;
         }
         tx.commit().await.map_err(failure::mykey_id)?;
-        self.log(vec![e]).await;
+        self.log(events).await;
         Ok(())
     }
 

@@ -72,7 +72,9 @@ impl App {
         let server = tokio::spawn(async move {
             let engine = ledger.engine.clone();
             let _lock = ledger;
-            mykey_server::serve(engine, Default::default(), listener, std::time::Duration::from_secs(3600))
+            // The tests' webhook receivers listen on loopback.
+            let site = mykey_server::ServeConfig { loopback_webhooks: true, ..Default::default() };
+            mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600))
                 .await
                 .unwrap();
         });

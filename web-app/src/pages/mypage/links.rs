@@ -1,6 +1,6 @@
 //! Linked IDs: partner service IDs and online-shop member IDs; facilities' patron numbers.
 
-use mykey_core::api::{OnlineService, Partner};
+use mykey_core::api::{MandateState, OnlineService, Partner, ResidentMandate};
 use mykey_core::identity::{PatronLink, Revocation, ServiceLink};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -20,6 +20,7 @@ pub fn links(p: &super::SubProps) -> Html {
     html! {
         <>
             { links_list(&ctx, &p.state, &loaded.links, &loaded.partners, &loaded.online, &password, &link_msg) }
+            { mandates_section(&ctx, &p.state, &loaded.mandates) }
             { patrons_section(&ctx, &p.state, &loaded.patrons) }
         </>
     }
@@ -115,6 +116,62 @@ fn revoke_then_reload(state: &UseStateHandle<State>, path: String) -> Callback<M
             state.set(load().await);
         });
     })
+}
+
+/// Standing mandates: which online store may charge, within which limits, until when, what it
+/// charged; each revoked at once with one button.
+fn mandates_section(ctx: &Ctx, state: &UseStateHandle<State>, list: &[ResidentMandate]) -> Html {
+    let pt = |n: i64| format!("{n}{}", ctx.t(T::points_suffix));
+    let state_label = |s: MandateState| match s {
+        MandateState::Active => ctx.t(T::mandate_active),
+        MandateState::Revoked => ctx.t(T::mandate_revoked),
+        MandateState::Ended => ctx.t(T::mandate_ended),
+    };
+    html! {
+        <section aria-labelledby="mandates-title">
+            <h2 id="mandates-title">{ ctx.t(T::mandates_title) }</h2>
+            <p>{ ctx.t(T::mandates_hint) }</p>
+            if list.is_empty() {
+                <p class="muted">{ ctx.t(T::mandates_none) }</p>
+            } else {
+                <ul id="mandates">
+                    { for list.iter().map(|m| {
+                        let label = format!("{} {}", ctx.t(T::mandate_revoke), m.shop_name);
+                        let revoke = revoke_then_reload(state, format!("/v1/me/mandates/{}/revoke", m.id));
+                        html! {
+                            <li>
+                                <h3>{ m.shop_name.clone() }{ " " }<span class="note">{ state_label(m.state) }</span></h3>
+                                <dl class="summary">
+                                    <dt>{ ctx.t(T::mandate_terms) }</dt>
+                                    <dd>{ format!("{} {}／{} {}", ctx.t(T::mandate_per_charge), pt(m.terms.max_per_charge),
+                                        ctx.t(T::mandate_per_month), pt(m.terms.max_per_month)) }</dd>
+                                    <dt>{ ctx.t(T::mandate_until) }</dt><dd>{ m.terms.ends_on.format("%Y-%m-%d").to_string() }</dd>
+                                    <dt>{ ctx.t(T::mandate_this_month) }</dt><dd>{ pt(m.charged_this_month) }</dd>
+                                </dl>
+                                if !m.charges.is_empty() {
+                                    <table>
+                                        <caption>{ ctx.t(T::mandate_charges) }</caption>
+                                        <tbody>
+                                            { for m.charges.iter().map(|c| html! {
+                                                <tr>
+                                                    <td>{ c.at.format("%Y-%m-%d").to_string() }</td>
+                                                    <td class="num">{ pt(c.points) }</td>
+                                                    <td>{ c.reference.clone() }</td>
+                                                </tr>
+                                            }) }
+                                        </tbody>
+                                    </table>
+                                }
+                                if m.state == MandateState::Active {
+                                    <button type="button" aria-label={label} onclick={revoke}>{ ctx.t(T::mandate_revoke) }</button>
+                                }
+                            </li>
+                        }
+                    }) }
+                </ul>
+            }
+        </section>
+    }
 }
 
 /// One card: the facilities whose counters find the resident's patron number from the card;

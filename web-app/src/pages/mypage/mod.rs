@@ -53,6 +53,8 @@ pub struct Loaded {
     online: Vec<OnlineService>,
     /// Linked facilities' patron numbers.
     patrons: Vec<PatronLink>,
+    /// Standing mandates granted to online stores, newest first.
+    mandates: Vec<mykey_core::api::ResidentMandate>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +73,8 @@ pub async fn load() -> State {
     let partners = api::get::<Vec<Partner>>("/v1/partners").await.unwrap_or_default();
     let online = api::get::<Directory>("/v1/directory").await.map(|d| d.online_services).unwrap_or_default();
     let patrons = api::get::<Vec<PatronLink>>("/v1/me/patron-links").await.unwrap_or_default();
-    State::In(Box::new(Loaded { profile, balances, history, links, partners, online, patrons }))
+    let mandates = api::get::<Vec<mykey_core::api::ResidentMandate>>("/v1/me/mandates").await.unwrap_or_default();
+    State::In(Box::new(Loaded { profile, balances, history, links, partners, online, patrons, mandates }))
 }
 
 /// The municipalities taking part, once loaded (my page loads them once for every sub-page).

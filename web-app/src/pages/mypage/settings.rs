@@ -27,7 +27,7 @@ struct SettingsProps {
     profile: Profile,
 }
 
-/// E-mail (typed twice) and the four notice choices.
+/// E-mail (typed twice) and the notice choices.
 #[function_component(SettingsForm)]
 fn settings_form(p: &SettingsProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
@@ -92,6 +92,7 @@ fn settings_form(p: &SettingsProps) -> Html {
                     { check(1, T::notice_expired, |n| &mut n.points_expired) }
                     { check(2, T::notice_settings, |n| &mut n.settings_changed) }
                     { check(3, T::notice_id, |n| &mut n.mykey_id_changed) }
+                    { check(4, T::notice_payments, |n| &mut n.payments) }
                 </fieldset>
                 { current_password_field(&ctx, "settings-password", "settings-msg", &password) }
                 <button type="submit">{ ctx.t(T::save) }</button>
