@@ -45,3 +45,43 @@ test("the coupon loader needs the partner's key and takes only a code-like code"
     delete globalThis.Element;
   }
 });
+
+test("the frame follows the height the widget posts in its event's detail", async () => {
+  const { mountLink } = await import("../dist/checkout.js");
+  const listeners = [];
+  const frame = { style: {}, contentWindow: {}, addEventListener() {} };
+  globalThis.Element = class { replaceChildren() {} };
+  globalThis.document = { createElement: () => frame };
+  globalThis.window = { addEventListener: (_, f) => listeners.push(f), removeEventListener() {} };
+  try {
+    const seen = [];
+    const w = mountLink(new Element(), { publishableKey: pk, clientSecret: secret, cloudOrigin: "https://points.example" });
+    w.on("resize", (d) => seen.push(d.height));
+    const post = (data, origin = "https://points.example", source = frame.contentWindow) =>
+      listeners.forEach((f) => f({ origin, source, data }));
+    post({ mykey: "checkout", type: "resize", detail: { height: 787 } });
+    assert.equal(frame.style.height, "787px");
+    assert.deepEqual(seen, [787]);
+    // Another origin or window moves nothing.
+    post({ mykey: "checkout", type: "resize", detail: { height: 200 } }, "https://evil.example");
+    post({ mykey: "checkout", type: "resize", detail: { height: 200 } }, "https://points.example", {});
+    assert.equal(frame.style.height, "787px");
+  } finally {
+    delete globalThis.Element;
+    delete globalThis.document;
+    delete globalThis.window;
+  }
+});
+
+test("cloudOrigin must be the points cloud's https origin", async () => {
+  const { mountLink } = await import("../dist/checkout.js");
+  globalThis.Element = class {};
+  try {
+    const el = new Element();
+    for (const bad of ["http://points.example", "https://points.example/app", "javascript:alert(1)", "points.example"]) {
+      assert.throws(() => mountLink(el, { publishableKey: pk, clientSecret: secret, cloudOrigin: bad }), /cloudOrigin/, bad);
+    }
+  } finally {
+    delete globalThis.Element;
+  }
+});

@@ -13,9 +13,13 @@
 // resident's password, PIN or card token. Messages are accepted only from that iframe and that
 // origin; the client secret travels in the iframe address's fragment, which is never sent to a
 // server. Events: ready, resize ({ height }), success ({ session, state, points }), cancel,
-// error ({ code, message }).
+// error ({ code, message }); `frame_refused` when the frame loaded but never started (this
+// page's origin is not registered).
 
 const EVENTS = ['ready', 'resize', 'success', 'cancel', 'error', 'assigned'];
+// A frame that loaded but said nothing within this long was refused (a page whose origin the
+// store or partner did not register): the page hears `error` with code `frame_refused`.
+const READY_GRACE_MS = 3000;
 const APPEARANCE = ['colorPrimary', 'colorText', 'colorBackground', 'fontFamily', 'borderRadius'];
 
 /** Mounts a checkout into `element`; returns `{ on, off, unmount, frame }`. */
@@ -41,6 +45,21 @@ export function mountCoupon(element, options) {
   return mount('coupon', 'mountCoupon', element, options);
 }
 
+/**
+ * The points cloud's origin: where this loader was loaded from, or `cloudOrigin` when the page
+ * bundles the loader itself (the npm package). Only an origin, https (http on loopback only).
+ */
+function cloudOrigin(name, given) {
+  if (given == null) return new URL(import.meta.url).origin;
+  let url;
+  try { url = new URL(String(given)); } catch { url = null; }
+  const loopback = url && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname));
+  if (!url || url.origin !== String(given) || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+    throw new TypeError(`${name}: cloudOrigin must be the points cloud's origin, like https://points.example`);
+  }
+  return url.origin;
+}
+
 function mount(kind, name, element, options) {
   if (typeof Element === 'undefined' || !(element instanceof Element)) throw new TypeError(`${name}: element must be a DOM element`);
   const { publishableKey, clientSecret, code } = options || {};
@@ -56,7 +75,7 @@ function mount(kind, name, element, options) {
     query.set('session', match[1]);
     fragment = clientSecret;
   }
-  const cloud = new URL(options.cloudOrigin || import.meta.url).origin;
+  const cloud = cloudOrigin(name, options.cloudOrigin);
   for (const k of APPEARANCE) {
     const v = options.appearance && options.appearance[k];
     if (typeof v === 'string' && v.length <= 100) query.set(k, v);
@@ -77,12 +96,20 @@ function mount(kind, name, element, options) {
     const name = 'on' + e[0].toUpperCase() + e.slice(1);
     if (typeof options[name] === 'function') handlers.get(e).add(options[name]);
   }
+  let heard = false;
+  const emit = (type, detail) => { for (const h of handlers.get(type)) h(detail); };
+  frame.addEventListener('load', () => setTimeout(() => {
+    if (!heard) emit('error', { code: 'frame_refused', message: `the widget did not start: is ${location.origin} registered for this store or partner?` });
+  }, READY_GRACE_MS));
   const onMessage = (ev) => {
     if (ev.origin !== cloud || ev.source !== frame.contentWindow) return;
     const m = ev.data;
     if (!m || m.mykey !== 'checkout' || !handlers.has(m.type)) return;
-    if (m.type === 'resize' && Number.isFinite(m.height)) frame.style.height = Math.max(120, Math.min(4000, m.height)) + 'px';
-    for (const h of handlers.get(m.type)) h(m.detail || {});
+    heard = true;
+    // The frame says its content's height in the event's detail: the iframe follows it.
+    const height = m.detail && m.detail.height;
+    if (m.type === 'resize' && Number.isFinite(height)) frame.style.height = Math.max(120, Math.min(4000, height)) + 'px';
+    emit(m.type, m.detail || {});
   };
   window.addEventListener('message', onMessage);
   element.replaceChildren(frame);

@@ -124,6 +124,10 @@ const clientSecret = kind === 'coupon' ? '' : fragment;
 const passedCode = kind === 'coupon' && fragment.startsWith('code=') ? fragment.slice(5) : '';
 /** What authorises the widget's requests: the session's client secret, or the partner's key. */
 const auth = () => (kind === 'coupon' ? { publishable_key: publishableKey } : { client_secret: clientSecret });
+// The coupon widget has no session: its card challenges are limited per frame (and per
+// address), so one page asking too often blocks itself, not the partner's other residents.
+const instance = crypto.randomUUID();
+const frameInstance = () => (kind === 'coupon' ? { instance } : {});
 // The secret stays in memory only: out of the address bar, history and any later referrer.
 history.replaceState(null, '', location.pathname + location.search);
 let locale = params.get('locale') === 'en' ? 'en' : 'ja';
@@ -156,6 +160,11 @@ window.addEventListener('message', (ev) => {
     render();
   }
 });
+
+/** Shows `nodes` in the widget; a missing part (null) is left out, never shown as "null". */
+function show(...nodes) {
+  root.replaceChildren(...nodes.flat().filter((n) => n != null && n !== false));
+}
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -266,11 +275,11 @@ function render() {
   document.documentElement.lang = locale;
   document.title = TITLES[kind][locale];
   if (state.step === 'loading') {
-    root.replaceChildren(el('p', { class: 'status' }, t.loading));
+    show(el('p', { class: 'status' }, t.loading));
     return;
   }
   if (state.step === 'fatal') {
-    root.replaceChildren(el('h1', {}, t.title), el('p', { class: 'error', role: 'alert' }, state.error));
+    show(el('h1', {}, t.title), el('p', { class: 'error', role: 'alert' }, state.error));
     return;
   }
   if (kind === 'link') {
@@ -285,12 +294,12 @@ function render() {
   if (state.step === 'done') {
     const text = state.result.state === 'authorized' ? t.authorized : t.paid;
     const back = view.return_url ? el('a', { href: view.return_url, target: '_top' }, t.back) : null;
-    root.replaceChildren(...head, el('p', { class: 'ok', role: 'status' }, text, ' ', t.pt(state.result.points)),
+    show(...head, el('p', { class: 'ok', role: 'status' }, text, ' ', t.pt(state.result.points)),
       state.result.points < view.amount ? el('p', {}, t.due(t.yen(view.amount - state.result.points))) : null, back);
     return;
   }
   const body = state.step === 'sign-in' ? signInForm() : payForm();
-  root.replaceChildren(...head, errorBox(), ...body,
+  show(...head, errorBox(), ...body,
     el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
 }
 
@@ -312,7 +321,7 @@ function renderLink() {
   const head = [el('h1', {}, t.linkTitle), el('p', {}, t.linkWhat(view.service_name, view.service_id)), m ? mandateTerms(m) : null];
   if (state.step === 'done') {
     const back = view.return_url ? el('a', { href: view.return_url, target: '_top' }, t.back2) : null;
-    root.replaceChildren(...head.filter(Boolean), el('p', { class: 'ok', role: 'status' }, m ? t.mandateGranted : t.linked), back);
+    show(...head, el('p', { class: 'ok', role: 'status' }, m ? t.mandateGranted : t.linked), back);
     return;
   }
   const confirm = m ? t.mandateConfirm : t.linkConfirm;
@@ -320,7 +329,7 @@ function renderLink() {
     ? signInForm()
     : [el('p', {}, t.linkAs(signedIn.mykey_id)),
       el('form', { onsubmit: onLink }, el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : confirm))];
-  root.replaceChildren(...head.filter(Boolean), errorBox(), ...body,
+  show(...head, errorBox(), ...body,
     el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => tell('cancel', {}) }, t.cancel)));
 }
 
@@ -341,7 +350,7 @@ async function onPassword(ev) {
   const f = new FormData(ev.target);
   set({ busy: true, error: null });
   try {
-    signedIn = await api('sign-in', { ...auth(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
+    signedIn = await api('sign-in', { ...auth(), ...frameInstance(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
     await signedInNext();
   } catch (e) {
     fail(e);
@@ -358,9 +367,9 @@ async function onCard(ev) {
     const bridge = await connect(state.bridge || 'virtual', {});
     const tries = await bridge.pinTriesLeft();
     if (tries.status === 'blocked') throw { code: 'pin_blocked' };
-    const { nonce } = await api('nonce', auth());
+    const { nonce } = await api('nonce', { ...auth(), ...frameInstance() });
     const token = await bridge.authenticate(nonce, pin);
-    signedIn = await api('sign-in', { ...auth(), card: { nonce, token } });
+    signedIn = await api('sign-in', { ...auth(), ...frameInstance(), card: { nonce, token } });
     await signedInNext();
   } catch (e) {
     fail(e && e.code ? e : { code: 'other' });
@@ -395,7 +404,7 @@ function renderCoupon() {
     const hint = checked && (checked.code
       ? el('p', { id: 'code-hint', class: 'ok' }, t.codeOk)
       : el('p', { id: 'code-hint', class: 'error' }, t.codeErr[checked.problem] || t.codeErr.check));
-    root.replaceChildren(...head, errorBox(),
+    show(...head, errorBox(),
       el('form', { onsubmit: onCode },
         el('label', { for: 'code' }, t.code),
         el('input', {
@@ -408,14 +417,14 @@ function renderCoupon() {
     return;
   }
   if (state.step === 'sign-in') {
-    root.replaceChildren(...head, el('p', {}, state.code), errorBox(), ...signInForm(),
+    show(...head, el('p', {}, state.code), errorBox(), ...signInForm(),
       el('p', {}, t.noId, ' ', el('a', { href: '/app/create', target: '_blank', rel: 'noopener' }, t.create), ' ', t.createBack));
     return;
   }
   if (state.step === 'preview') {
     const p = state.preview;
     const blocked = p.state !== 'issued';
-    root.replaceChildren(...head, el('p', {}, t.payer(signedIn.mykey_id)), errorBox(),
+    show(...head, el('p', {}, t.payer(signedIn.mykey_id)), errorBox(),
       el('p', { role: 'status' }, blocked ? (p.state === 'redeemed' ? t.used : t.expired) : t.gives(t.pt(p.points), t.date(p.expires_at))),
       blocked
         ? el('button', { type: 'button', class: 'secondary', onclick: () => set({ step: 'code', typed: '', error: null }) }, t.another)
@@ -425,7 +434,7 @@ function renderCoupon() {
   // Redeemed: what arrived, when it moves home, and where it may go now.
   const r = state.redeemed;
   const options = r.municipalities.map((m) => el('option', { value: String(m.id) }, `${m.prefecture} ${m.name === m.prefecture ? '' : m.name}`.trim()));
-  root.replaceChildren(...head, el('p', { class: 'ok', role: 'status' }, t.redeemed(t.pt(r.points), t.pt(r.reserved), t.date(r.moves_home_at))),
+  show(...head, el('p', { class: 'ok', role: 'status' }, t.redeemed(t.pt(r.points), t.pt(r.reserved), t.date(r.moves_home_at))),
     errorBox(),
     state.assigned
       ? el('p', { class: 'ok', role: 'status' }, state.assigned)

@@ -259,6 +259,16 @@ pub fn no_violations(b: &webdriver::Browser, page: &str) {
     assert!(v.is_empty(), "axe-core on {page}: {v:#?}");
 }
 
+/// The page `b` shows (inside the frame it entered) has no stray `null`, `undefined` or `NaN`
+/// where a value was missing (`page` names it in the failure).
+pub fn no_placeholders(b: &webdriver::Browser, page: &str) {
+    let text = b.eval("return document.body.innerText;").unwrap();
+    let text = text.as_str().unwrap_or_default();
+    for word in ["null", "undefined", "NaN", "[object Object]"] {
+        assert!(!text.contains(word), "{page} shows {word:?}: {text}");
+    }
+}
+
 /// What the points cloud's pages' Content-Security-Policy blocked so far (the browsers'
 /// reports, counted in the server's metrics).
 pub fn csp_violations(base: &str) -> u64 {

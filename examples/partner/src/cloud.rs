@@ -127,6 +127,7 @@ impl PointsCloud {
             service_id: member.to_owned(),
             return_url: Some(return_url),
             expires_in_seconds: None,
+            mandate: None,
         };
         answer(self.http.post(format!("{}/v1/link-sessions", self.base)).bearer_auth(&self.key).json(&r).send().await?)
             .await

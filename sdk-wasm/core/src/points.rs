@@ -86,6 +86,16 @@ pub fn convert(partner_points: Decimal, rate: Decimal) -> Result<Points, AmountE
     Points::from_decimal(product)
 }
 
+/// Writes an amount as a JSON number, as the API documents it: a whole one as an integer, any
+/// other (a request echoed before it was refused) as a decimal number.
+pub fn decimal_as_number<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    match (d.fract().is_zero(), d.to_i64(), d.to_f64()) {
+        (true, Some(i), _) => s.serialize_i64(i),
+        (_, _, Some(f)) => s.serialize_f64(f),
+        _ => s.serialize_str(&d.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

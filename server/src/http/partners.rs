@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mykey_core::api::{
-    BatchCode, CouponMailRequest, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient,
+    BatchCode, CouponMailRequest, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient, CouponWidgetNonce,
     CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, LinkSession, LinkSessionCreated, LinkSessionRequest,
     LinkView, TransactionReceipt, WidgetClient, WidgetGrant, WidgetSignIn, WidgetSignedIn,
 };
@@ -161,15 +161,15 @@ async fn coupon_view(
 }
 
 /// A card challenge for a partner's coupon widget.
-#[utoipa::path(post, path = "/v1/coupon-widget/nonce", tag = "partners", request_body = CouponWidgetClient,
+#[utoipa::path(post, path = "/v1/coupon-widget/nonce", tag = "partners", request_body = CouponWidgetNonce,
     responses((status = 200, body = NonceIssued), (status = 404, body = Problem), (status = 429, body = Problem),
         (status = 503, body = Problem)))]
 async fn coupon_nonce(
     State(s): State<AppState>,
     parts: Parts,
-    JsonBody(r): JsonBody<CouponWidgetClient>,
+    JsonBody(r): JsonBody<CouponWidgetNonce>,
 ) -> ApiResult<Json<NonceIssued>> {
-    Ok(Json(s.coupons.widget_nonce(&r.publishable_key, client_ip(&parts)).await?))
+    Ok(Json(s.coupons.widget_nonce(&r, client_ip(&parts)).await?))
 }
 
 /// The resident signs in inside a partner's coupon widget. Only the points cloud's own pages

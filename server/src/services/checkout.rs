@@ -395,7 +395,7 @@ impl Checkout {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         Self::open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), CardPurpose::Checkout, ip)
+        self.embedding.nonce(GrantScope::Session(id), None, CardPurpose::Checkout, ip)
     }
 
     /// Signs the resident in for this session: a grant to confirm it, and the points usable.
@@ -404,7 +404,7 @@ impl Checkout {
         Self::open(&s)?;
         let (grant, resident, profile) = self
             .embedding
-            .sign_in(GrantScope::Session(id), CardPurpose::Checkout, r.password.as_ref(), r.card.as_ref(), ip)
+            .sign_in(GrantScope::Session(id), None, CardPurpose::Checkout, r.password.as_ref(), r.card.as_ref(), ip)
             .await?;
         Ok(CheckoutSignedIn {
             grant,
@@ -453,6 +453,8 @@ impl Checkout {
         }
         match self.charge(s, resident, points, r.event).await {
             Ok(done) => {
+                // Paid (or held): the sign-in has nothing more to do here.
+                self.embedding.end_session(id);
                 let view = self.view_of(&done.next).await;
                 self.complete_later(done);
                 view
@@ -640,6 +642,7 @@ impl Checkout {
         if !self.writer.transition(from.as_str(), done.clone(), Some(e)).await.map_err(failure::checkout)? {
             return Err(Problem::new(ProblemKind::CheckoutNotOpen, "the session changed meanwhile; read it again"));
         }
+        self.embedding.end_session(id);
         Ok(view(&done))
     }
 
@@ -647,22 +650,14 @@ impl Checkout {
     pub async fn refund(&self, shop: Option<i64>, id: Uuid, r: &RefundRequest) -> Result<Refund, Problem> {
         let points = Points::from_decimal(r.points)?.get();
         let s = self.owned(shop, id).await?;
-        match store::refund(self.pool(), id, r.id).await.map_err(failure::checkout)? {
-            Some(done) if done.points != points => {
-                return Err(Problem::new(
-                    ProblemKind::IdempotencyConflict,
-                    format!("refund {} of this session was for {} points", r.id, done.points),
-                ))
+        let mut known = store::refund(self.pool(), id, r.id).await.map_err(failure::checkout)?;
+        if known.is_none() {
+            if state_of(&s) != CheckoutState::Completed {
+                return Err(not_open_for(&s, "refunded"));
             }
-            Some(_) => {}
-            None => {
-                if state_of(&s) != CheckoutState::Completed {
-                    return Err(not_open_for(&s, "refunded"));
-                }
-                if !store::reserve_refund(self.pool(), id, r.id, points, time::now())
-                    .await
-                    .map_err(failure::checkout)?
-                {
+            match store::reserve_refund(self.pool(), id, r.id, points, time::now()).await.map_err(failure::checkout)? {
+                store::Reservation::Reserved => {}
+                store::Reservation::Exceeds => {
                     let now = self.owned(shop, id).await?;
                     let refundable = now.captured - now.refunded;
                     return Err(Problem::new(
@@ -671,7 +666,17 @@ impl Checkout {
                     )
                     .with("refundable", refundable));
                 }
+                // The same id sent at the same moment: answered as the retry it is.
+                store::Reservation::Exists => {
+                    known = store::refund(self.pool(), id, r.id).await.map_err(failure::checkout)?;
+                }
             }
+        }
+        if let Some(done) = known.filter(|d| d.points != points) {
+            return Err(Problem::new(
+                ProblemKind::IdempotencyConflict,
+                format!("refund {} of this session was for {} points", r.id, done.points),
+            ));
         }
         self.finish_refund(id, r.id).await
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use mykey_core::api::{
     AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed, CouponState,
-    CouponWidgetAssignment, CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, PartnerEvent, PartnerEventType,
+    CouponWidgetAssignment, CouponWidgetCode, CouponWidgetNonce, CouponWidgetSignIn, CouponWidgetView, PartnerEvent,
+    PartnerEventType,
     RedemptionNotice, TransactionReceipt, WidgetSignedIn,
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
@@ -348,18 +349,21 @@ impl Coupons {
         Ok(CouponWidgetView { partner_name: partner_name.unwrap_or_default(), origins: origins_of(&settings) })
     }
 
-    /// A card challenge for the partner's widget.
-    pub async fn widget_nonce(&self, key: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
-        let partner = self.widget_partner(key).await?;
-        self.embedding.nonce(GrantScope::Partner(partner), CardPurpose::Coupon, ip)
+    /// A card challenge for one frame of the partner's widget.
+    pub async fn widget_nonce(&self, r: &CouponWidgetNonce, ip: IpAddr) -> Result<NonceIssued, Problem> {
+        let instance = widget_instance(&r.instance)?;
+        let partner = self.widget_partner(&r.publishable_key).await?;
+        self.embedding.nonce(GrantScope::Partner(partner), Some(instance), CardPurpose::Coupon, ip)
     }
 
     /// Signs the resident in inside the partner's widget.
     pub async fn widget_sign_in(&self, r: &CouponWidgetSignIn, ip: IpAddr) -> Result<WidgetSignedIn, Problem> {
+        let instance = widget_instance(&r.instance)?;
         let partner = self.widget_partner(&r.publishable_key).await?;
+        let scope = GrantScope::Partner(partner);
         let (grant, _, profile) = self
             .embedding
-            .sign_in(GrantScope::Partner(partner), CardPurpose::Coupon, r.password.as_ref(), r.card.as_ref(), ip)
+            .sign_in(scope, Some(instance), CardPurpose::Coupon, r.password.as_ref(), r.card.as_ref(), ip)
             .await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
@@ -530,5 +534,15 @@ impl Coupons {
                 }
             })
             .collect())
+    }
+}
+
+/// A frame's id as sent, or the refusal.
+fn widget_instance(s: &str) -> Result<&str, Problem> {
+    if mykey_core::api::check_widget_instance(s) {
+        Ok(s)
+    } else {
+        Err(Problem::new(ProblemKind::InvalidRequest, "instance is 16 to 64 letters, digits, - or _")
+            .with("field", "instance"))
     }
 }

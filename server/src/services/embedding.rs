@@ -23,49 +23,35 @@ use uuid::Uuid;
 use crate::engine::Engine;
 use crate::failure;
 use crate::outbox::address::Targets;
+pub use crate::services::grants::GrantScope;
+use crate::services::grants::Grants;
 use crate::services::identity::Identity;
 pub use crate::store::embedding::Owner;
 use crate::store::embedding::{self as store, Settings};
 use crate::time::{self, Micros, SECOND};
 
-/// Sign-in grants kept at once; past it, new sign-ins wait (503) until old grants run out.
-pub const GRANTS_MAX: usize = 100_000;
 /// Owners whose settings are remembered (every widget request reads them).
 pub const SETTINGS_REMEMBERED: usize = 10_000;
 
-/// Where a widget's sign-in works: one session (checkout, link), or one partner's coupon widget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GrantScope {
-    /// A checkout or link session.
-    Session(Uuid),
-    /// A partner's coupon widget.
-    Partner(i64),
-}
-
 impl GrantScope {
-    /// What a card's nonce is bound to for this scope.
-    fn binding(self) -> String {
-        match self {
-            GrantScope::Session(id) => format!("widget-session:{id}"),
-            GrantScope::Partner(p) => format!("widget-partner:{p}"),
+    /// What a card's nonce is bound to for this scope, in frame `instance` when the scope has
+    /// no session of its own (a partner's coupon widget): the nonces' per-binding limit then
+    /// counts one frame, not every resident of the partner.
+    fn binding(self, instance: Option<&str>) -> String {
+        match (self, instance) {
+            (GrantScope::Session(id), _) => format!("widget-session:{id}"),
+            (GrantScope::Partner(p), Some(i)) => format!("widget-partner:{p}:{i}"),
+            (GrantScope::Partner(p), None) => format!("widget-partner:{p}"),
         }
     }
-}
-
-/// A resident's sign-in inside one widget.
-#[derive(Clone, Copy, Debug)]
-struct Grant {
-    scope: GrantScope,
-    resident: i64,
-    expires_at: Micros,
 }
 
 /// The embedding of stores' and partners' widgets.
 pub struct Embedding {
     engine: Engine,
     identity: Arc<Identity>,
-    /// Keyed by the SHA-256 of the grant.
-    grants: Mutex<HashMap<[u8; 32], Grant>>,
+    /// Sign-ins inside widgets.
+    grants: Mutex<Grants>,
     /// Told when events were committed, so that the deliverer need not wait for its round.
     written: Arc<tokio::sync::Notify>,
     /// Settings read, by owner, at most [`SETTINGS_REMEMBERED`]; this process is the only one
@@ -172,7 +158,7 @@ impl Embedding {
             targets,
             engine,
             identity,
-            grants: Mutex::new(HashMap::new()),
+            grants: Mutex::new(Grants::default()),
             written: Arc::new(tokio::sync::Notify::new()),
             known: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
@@ -334,9 +320,16 @@ impl Embedding {
 
     // ----- signing in inside a widget -----
 
-    /// A card challenge for `purpose` bound to `scope` (not to a cookie).
-    pub fn nonce(&self, scope: GrantScope, purpose: CardPurpose, ip: IpAddr) -> Result<NonceIssued, Problem> {
-        let (nonce, life) = self.identity.nonce(&scope.binding(), purpose, ip)?;
+    /// A card challenge for `purpose` bound to `scope` (not to a cookie), and to frame
+    /// `instance` in a coupon widget.
+    pub fn nonce(
+        &self,
+        scope: GrantScope,
+        instance: Option<&str>,
+        purpose: CardPurpose,
+        ip: IpAddr,
+    ) -> Result<NonceIssued, Problem> {
+        let (nonce, life) = self.identity.nonce(&scope.binding(instance), purpose, ip)?;
         let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
         Ok(NonceIssued { nonce, purpose, expires_at })
     }
@@ -346,6 +339,7 @@ impl Embedding {
     pub async fn sign_in(
         &self,
         scope: GrantScope,
+        instance: Option<&str>,
         purpose: CardPurpose,
         password: Option<&PasswordLogin>,
         card: Option<&WidgetCard>,
@@ -354,7 +348,7 @@ impl Embedding {
         let (resident, profile) = match (password, card) {
             (Some(p), None) => self.identity.password_sign_in(&p.mykey_id, &p.password, ip).await?,
             (None, Some(c)) => {
-                let card = self.identity.verify_card(&c.nonce, &scope.binding(), purpose, &c.token)?;
+                let card = self.identity.verify_card(&c.nonce, &scope.binding(instance), purpose, &c.token)?;
                 self.identity.card_sign_in(&card).await?.ok_or_else(|| {
                     Problem::new(
                         ProblemKind::Forbidden,
@@ -370,16 +364,15 @@ impl Embedding {
     fn issue_grant(&self, scope: GrantScope, resident: i64) -> Result<String, Problem> {
         let grant = random_hex();
         let now = time::now();
-        let mut g = self.grants.lock().expect("not poisoned");
-        if g.len() >= GRANTS_MAX {
-            g.retain(|_, v| v.expires_at > now);
-        }
-        if g.len() >= GRANTS_MAX {
-            return Err(Problem::new(ProblemKind::Unavailable, "too many sign-ins at once; try again in a minute"));
-        }
         let expires_at = now + WIDGET_GRANT_MINUTES * 60 * SECOND;
-        g.insert(Sha256::digest(grant.as_bytes()).into(), Grant { scope, resident, expires_at });
+        let key: [u8; 32] = Sha256::digest(grant.as_bytes()).into();
+        self.grants.lock().expect("not poisoned").issue(key, scope, resident, now, expires_at)?;
         Ok(grant)
+    }
+
+    /// Ends the grants of a session that is done (confirmed or cancelled): they open nothing more.
+    pub fn end_session(&self, session: Uuid) {
+        self.grants.lock().expect("not poisoned").end_session(session);
     }
 
     /// A grant for `resident` in `scope` without a password or card (feature `testing`:
@@ -392,10 +385,10 @@ impl Embedding {
     /// The resident a grant signed in for `scope`, or why not.
     pub fn resident(&self, scope: GrantScope, grant: &str) -> Result<i64, Problem> {
         let key: [u8; 32] = Sha256::digest(grant.as_bytes()).into();
-        let g = self.grants.lock().expect("not poisoned").get(&key).copied();
-        match g {
-            Some(g) if g.scope == scope && g.expires_at > time::now() => Ok(g.resident),
-            _ => Err(Problem::new(
+        let found = self.grants.lock().expect("not poisoned").resident(&key, scope, time::now());
+        match found {
+            Some(resident) => Ok(resident),
+            None => Err(Problem::new(
                 ProblemKind::Unauthenticated,
                 "sign in again: this sign-in is not for here or has ended",
             )),

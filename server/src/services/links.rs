@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::engine::Engine;
 use crate::failure;
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
-use crate::services::identity::mandates::{self, MandateGrant};
-use crate::services::identity::{Identity, LinkProof};
+use crate::services::identity::mandates;
+use crate::services::identity::{Identity, LinkProof, MandateGrant};
 use crate::store::embedding::NewEvent;
 use crate::store::links::{self as store, LinkScope, LinkSessionRow};
 use crate::store::mandates::MandateRow;
@@ -65,6 +65,7 @@ fn view(s: &LinkSessionRow) -> LinkSession {
         expires_at: time::micros_to_datetime(s.expires_at),
         confirmed_at: s.confirmed_at.map(time::micros_to_datetime),
         mandate: s.mandate,
+        mandate_id: None,
     }
 }
 
@@ -245,9 +246,13 @@ impl Links {
         Ok(s)
     }
 
-    /// A session of `owner` (none: the operator, any).
+    /// A session of `owner` (none: the operator, any), with the mandate granted through it.
     pub async fn session(&self, owner: Option<Owner>, id: Uuid) -> Result<LinkSession, Problem> {
-        Ok(view(&self.owned(owner, id).await?))
+        let mut v = view(&self.owned(owner, id).await?);
+        if v.mandate.is_some() {
+            v.mandate_id = crate::store::mandates::of_session(self.pool(), id).await.map_err(failure::service_link)?;
+        }
+        Ok(v)
     }
 
     /// Cancels an open session.
@@ -256,6 +261,7 @@ impl Links {
         if !store::cancel_link_session(self.pool(), id).await.map_err(failure::service_link)? {
             return Err(not_open(&s));
         }
+        self.embedding.end_session(id);
         self.session(owner, id).await
     }
 
@@ -322,7 +328,7 @@ impl Links {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), CardPurpose::ServiceLink, ip)
+        self.embedding.nonce(GrantScope::Session(id), None, CardPurpose::ServiceLink, ip)
     }
 
     /// Signs the resident in for this session.
@@ -331,7 +337,7 @@ impl Links {
         open(&s)?;
         let (grant, _, profile) = self
             .embedding
-            .sign_in(GrantScope::Session(id), CardPurpose::ServiceLink, r.password.as_ref(), r.card.as_ref(), ip)
+            .sign_in(GrantScope::Session(id), None, CardPurpose::ServiceLink, r.password.as_ref(), r.card.as_ref(), ip)
             .await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
@@ -362,6 +368,7 @@ impl Links {
         };
         let proof = LinkProof { session: s.id, event: &event, mandate: grant.as_ref() };
         self.identity.link_proven(resident, &link, &proof).await?;
+        self.embedding.end_session(id);
         self.client_view(id, &r.client_secret).await
     }
 

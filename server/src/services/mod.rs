@@ -9,6 +9,7 @@ pub mod counter;
 pub mod coupon_sheet;
 pub mod coupons;
 pub mod embedding;
+pub mod grants;
 pub mod identity;
 pub mod links;
 pub mod mandates;

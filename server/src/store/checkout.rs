@@ -232,17 +232,42 @@ pub async fn refund(p: &AnyPool, session: Uuid, request_id: Uuid) -> sqlx::Resul
     row.map(|r| Ok(StoredRefund { points: r.try_get(0)?, state: r.try_get(1)?, created_at: r.try_get(2)? })).transpose()
 }
 
-/// Reserves `points` of a completed session's captured points for a refund, in one
-/// transaction: false (nothing written) when fewer are left to refund.
+/// What [`reserve_refund`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The refund is reserved: its points count as refunded.
+    Reserved,
+    /// The session has not that much captured and unrefunded.
+    Exceeds,
+    /// A refund with this request id exists already (a concurrent or earlier request).
+    Exists,
+}
+
+/// Reserves a refund of `points` under `request_id`, in one transaction: the refund's row
+/// first (a second request with the same id finds it, even one sent at the same moment), then
+/// the session's refunded total, within what was captured.
 pub async fn reserve_refund(
     p: &AnyPool,
     session: Uuid,
     request_id: Uuid,
     points: i64,
     now: Micros,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Reservation> {
     let mut c = p.acquire().await?;
     let mut tx = c.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO checkout_refunds (session_id, request_id, points, state, created_at) VALUES ($1, $2, $3, 'pending', $4) \
+         ON CONFLICT (session_id, request_id) DO NOTHING",
+    )
+    .bind(session.to_string())
+    .bind(request_id.to_string())
+    .bind(points)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() != 1 {
+        return Ok(Reservation::Exists);
+    }
     let done = sqlx::query(
         "UPDATE checkout_sessions SET refunded = refunded + $1 WHERE id = $2 AND state = 'completed' AND refunded + $1 <= captured",
     )
@@ -251,17 +276,10 @@ pub async fn reserve_refund(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
-        return Ok(false);
+        return Ok(Reservation::Exceeds);
     }
-    sqlx::query("INSERT INTO checkout_refunds (session_id, request_id, points, state, created_at) VALUES ($1, $2, $3, 'pending', $4)")
-        .bind(session.to_string())
-        .bind(request_id.to_string())
-        .bind(points)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Reservation::Reserved)
 }
 
 /// Marks a refund done after the ledger moved its points, with its event.

@@ -100,6 +100,16 @@ pub async fn mandate(pool: &AnyPool, id: Uuid) -> sqlx::Result<Option<MandateRow
         .transpose()
 }
 
+/// The id of the mandate granted through link session `session`, if one was.
+pub async fn of_session(pool: &AnyPool, session: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query("SELECT id FROM mandates WHERE session_id = $1")
+        .bind(session.to_string())
+        .fetch_optional(pool)
+        .await?
+        .map(|r| uuid_column(&r, "id"))
+        .transpose()
+}
+
 /// The resident's mandates, newest first, at most `limit`.
 pub async fn mandates_of(pool: &AnyPool, resident: i64, limit: i64) -> sqlx::Result<Vec<MandateRow>> {
     sqlx::query("SELECT * FROM mandates WHERE resident_id = $1 ORDER BY granted_at DESC, id LIMIT $2")

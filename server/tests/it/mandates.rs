@@ -95,10 +95,12 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     assert_eq!((st, v["state"].as_str()), (200, Some("linked")), "{v}");
     let events = hooks.events(1, &secret).await;
     assert_eq!(events[0]["type"], "link.confirmed");
+    let (_, session) = store.get(&format!("/v1/link-sessions/{id}")).await;
     let mandate = events[0]["link"]["mandate"].clone();
     assert_eq!((mandate["shop"].as_i64(), mandate["state"].as_str()), (Some(shop), Some("active")), "{mandate}");
     assert_eq!(mandate["terms"], terms);
     let mandate_id = mandate["id"].as_str().unwrap().to_owned();
+    assert_eq!(session["mandate_id"].as_str(), Some(mandate_id.as_str()), "the session names it too: {session}");
     let body = |reference: &str, amount: i64| {
         json!({"reference": reference, "mandate": mandate_id, "amount": amount, "memo": "定期便 上州地鶏"})
     };

@@ -10,6 +10,8 @@ use crate::checkout::{resident_with, Receiver, Store};
 use crate::identity::{server, Browser, Options, Server};
 
 pub(crate) const PARTNER_ORIGIN: &str = "http://127.0.0.3:8100";
+/// A coupon widget frame's id, as the frame makes one.
+const FRAME: &str = "3f2c1a9e-0b7d-4c55-9a8e-5b1f5c2a9d10";
 
 /// Registers the partner's (or store's) member-site origin and webhook; its signing secret.
 pub(crate) async fn set_up(api: &Store<'_>, path: &str, webhook: Option<&str>) -> (String, String) {
@@ -249,7 +251,7 @@ async fn the_coupon_widget_redeems_the_partners_codes_for_a_signed_in_resident()
         async move {
             b.post(
                 "/v1/coupon-widget/sign-in",
-                json!({"publishable_key": key, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+                json!({"publishable_key": key, "instance": FRAME, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
             )
             .await
         }
@@ -320,7 +322,7 @@ async fn the_coupon_widget_redeems_the_partners_codes_for_a_signed_in_resident()
     let (_, other_signed) = other
         .post(
             "/v1/coupon-widget/sign-in",
-            json!({"publishable_key": pk, "password": {"mykey_id": other_id, "password": "abc123!x"}}),
+            json!({"publishable_key": pk, "instance": FRAME, "password": {"mykey_id": other_id, "password": "abc123!x"}}),
         )
         .await;
     let (st, v) = other
@@ -332,7 +334,7 @@ async fn the_coupon_widget_redeems_the_partners_codes_for_a_signed_in_resident()
     let (_, airline_signed) = b
         .post(
             "/v1/coupon-widget/sign-in",
-            json!({"publishable_key": airline_pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+            json!({"publishable_key": airline_pk, "instance": FRAME, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
         )
         .await;
     let code2 = issued["codes"][1].as_str().unwrap();
@@ -441,7 +443,7 @@ async fn guessing_codes_in_the_widget_is_limited_per_resident_and_per_address_be
         let (st, v) = b
             .post(
                 "/v1/coupon-widget/sign-in",
-                json!({"publishable_key": pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+                json!({"publishable_key": pk, "instance": FRAME, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
             )
             .await;
         assert_eq!(st, 200, "{v}");
@@ -487,7 +489,7 @@ async fn the_partner_routes_refuse_what_they_should() {
     let unknown = format!("pk_{}", "0".repeat(64));
     let (b, mykey_id, _) = resident_with(&s, 0).await;
     for path in ["/v1/coupon-widget/view", "/v1/coupon-widget/nonce"] {
-        let (st, v) = b.post(path, json!({"publishable_key": unknown})).await;
+        let (st, v) = b.post(path, json!({"publishable_key": unknown, "instance": FRAME})).await;
         assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{path}: {v}");
     }
     // A grant of one partner's widget assigns nothing in another's; a made-up grant nothing.
@@ -495,7 +497,7 @@ async fn the_partner_routes_refuse_what_they_should() {
     let (_, signed) = b
         .post(
             "/v1/coupon-widget/sign-in",
-            json!({"publishable_key": airline_pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
+            json!({"publishable_key": airline_pk, "instance": FRAME, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}),
         )
         .await;
     for grant in [signed["grant"].clone(), json!("f".repeat(64))] {
@@ -507,7 +509,7 @@ async fn the_partner_routes_refuse_what_they_should() {
     let res = reqwest::Client::new()
         .post(format!("{}/v1/coupon-widget/sign-in", s.base))
         .header("origin", "https://evil.example")
-        .json(&json!({"publishable_key": pk, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}))
+        .json(&json!({"publishable_key": pk, "instance": FRAME, "password": {"mykey_id": mykey_id, "password": "abc123!x"}}))
         .send()
         .await
         .unwrap();
@@ -530,5 +532,33 @@ async fn the_partner_routes_refuse_what_they_should() {
         assert_eq!(st, 403, "{path}");
         let (st, v) = card_co.get(&format!("{mine}/coupon-batches/{batch}/{path}")).await;
         assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{path}: {v}");
+    }
+}
+
+/// The coupon widget's card challenges are limited per frame and per address, not per partner:
+/// a page asking too often blocks itself, and the partner's other residents still sign in with
+/// their cards.
+#[tokio::test]
+async fn coupon_widget_challenges_are_limited_per_frame_and_address_not_per_partner() {
+    use mykey_server::services::identity::NONCES_PER_BROWSER_PER_MINUTE;
+    let s = server(Options::default()).await;
+    let card_co = Store::with_key(&s, &s.coupon_partner_key);
+    let (pk, _) = set_up(&card_co, &format!("/v1/partners/{}/embedding", s.coupon_partner), None).await;
+    let http = reqwest::Client::new();
+    let nonce = |instance: &str, from: &str| {
+        http.post(format!("{}/v1/coupon-widget/nonce", s.base))
+            .header("x-forwarded-for", from)
+            .json(&json!({"publishable_key": pk, "instance": instance}))
+            .send()
+    };
+    let noisy = "a0000000-0000-4000-8000-000000000001";
+    for _ in 0..NONCES_PER_BROWSER_PER_MINUTE {
+        assert_eq!(nonce(noisy, "203.0.113.5").await.unwrap().status(), 200);
+    }
+    assert_eq!(nonce(noisy, "203.0.113.5").await.unwrap().status(), 429, "that frame is blocked");
+    let other = nonce("b0000000-0000-4000-8000-000000000002", "203.0.113.6").await.unwrap();
+    assert_eq!(other.status(), 200, "another resident's frame is not");
+    for bad in ["short", "has spaces in it here!", &"x".repeat(65)] {
+        assert_eq!(nonce(bad, "203.0.113.7").await.unwrap().status(), 400, "{bad}");
     }
 }

@@ -16,7 +16,7 @@ use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
 use mykey_tests::{
-    csp_violations, no_violations, run, server_bin, sibling_bin, temp_dir, web_dist as dist, Process, Server,
+    csp_violations, no_placeholders, no_violations, run, server_bin, sibling_bin, temp_dir, web_dist as dist, Process, Server,
 };
 use serde_json::{json, Value};
 
@@ -157,6 +157,7 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     b.wait_text("h1", "ポイントで支払う").unwrap();
     assert_eq!(b.eval("return document.cookie;").unwrap(), "", "the widget keeps nothing in cookies");
     no_violations(&b, "the widget's sign-in");
+    no_placeholders(&b, "the widget's sign-in");
     b.click("#tab-password").unwrap();
     b.type_text("#mykey-id", &mykey_id).unwrap();
     b.type_text("#password", "wrong-password").unwrap();
@@ -168,10 +169,14 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }
     no_violations(&b, "the widget's points step");
+    no_placeholders(&b, "the widget's points step");
     // The order is over the balance: points pay part, the store collects the rest.
     b.type_text("#points", "3000").unwrap();
     b.click("form button.primary").unwrap();
     b.leave_frames().unwrap();
+    // The frame took its content's height (the widget posts it) instead of the first 320 px.
+    let height = b.eval("return document.querySelector('#pay iframe').style.height;").unwrap();
+    assert_ne!(height.as_str(), Some("320px"), "the frame follows its content");
     let paid = b.wait_for(
         "const e = document.getElementById('order-state'); return e && e.dataset.state === 'completed' ? e.textContent : null;",
         Duration::from_secs(30),
@@ -272,14 +277,19 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
         "<!doctype html><html lang=\"en\"><title>elsewhere</title><div id=\"pay\"></div><p id=\"result\"></p><script type=\"module\">\
          const {{ mountCheckout }} = await import('{}/app/sdk/checkout.js');\
          mountCheckout(document.getElementById('pay'), {{ publishableKey: '{pk}', clientSecret: '{secret}', \
-           onReady: () => {{ document.getElementById('result').textContent = '\"ready\"'; }} }});\
-         setTimeout(() => {{ const r = document.getElementById('result'); if (!r.textContent) r.textContent = document.querySelector('#pay iframe') ? '\"not ready\"' : '\"not mounted\"'; }}, 4000);\
+           onReady: () => {{ document.getElementById('result').textContent = '\"ready\"'; }}, \
+           onError: (e) => {{ document.getElementById('result').textContent = JSON.stringify(e.code); }} }});\
+         setTimeout(() => {{ const r = document.getElementById('result'); if (!r.textContent) r.textContent = document.querySelector('#pay iframe') ? '\"not ready\"' : '\"not mounted\"'; }}, 6000);\
          </script>",
         server.base
     );
     let elsewhere = serve_once_on("127.0.0.3:0", evil);
     b.goto(&elsewhere).unwrap();
-    assert_eq!(b.page_result().unwrap(), "not ready", "the widget does not run on a page the store did not register");
+    assert_eq!(
+        b.page_result().unwrap(),
+        "frame_refused",
+        "the widget does not run on a page the store did not register, and the page is told"
+    );
     assert_eq!(csp_violations(&server.base), 0, "the widget's own pages kept their policy");
     let _ = std::fs::remove_dir_all(&dir);
 }

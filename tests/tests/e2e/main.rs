@@ -5,6 +5,7 @@ mod browser;
 mod checkout;
 mod crash;
 mod demo;
+mod mandates;
 mod partners;
 mod pcsc;
 mod web_app;

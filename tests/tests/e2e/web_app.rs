@@ -404,7 +404,14 @@ fn me_id(b: &Browser) -> String {
 /// link session, and the resident confirms it with the password through the widget's API,
 /// sent as the widget's page on the points cloud sends it (the widget itself runs in
 /// Chromium in the checkout and partner tests).
-fn link_by_session(base: &str, key: &str, settings: &str, target: serde_json::Value, service_id: &str, mykey_id: &str) {
+fn link_by_session(
+    base: &str,
+    key: &str,
+    settings: &str,
+    target: serde_json::Value,
+    service_id: &str,
+    mykey_id: &str,
+) -> serde_json::Value {
     let http = reqwest::blocking::Client::new();
     let res = http
         .put(format!("{base}{settings}"))
@@ -433,6 +440,7 @@ fn link_by_session(base: &str, key: &str, settings: &str, target: serde_json::Va
         .send()
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().unwrap_or_default());
+    http.get(format!("{base}/v1/link-sessions/{id}")).bearer_auth(key).send().unwrap().json().unwrap()
 }
 
 /// Opens my page's sub-page `sub` (`""` for balances) from its navigation.
@@ -576,26 +584,40 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     b.wait_text("section[aria-labelledby=points-history-title]", "該当する履歴はありません").unwrap();
     set_value(&b, "history-from", "", "input");
 
-    // The online shop: link the member ID, then the shop charges the points by it.
+    // The online shop: link the member ID with a standing mandate, then the shop charges the
+    // points under it (the link alone would charge nothing).
     let mykey_id = me_id(&b);
     let settings = format!("/v1/shops/{}/checkout", keys.ids.online_store);
-    link_by_session(
+    let ends_on = (chrono::Utc::now() + chrono::Duration::days(60)).format("%Y-%m-%d").to_string();
+    let session = link_by_session(
         &server.base,
         &keys.online_store,
         &settings,
-        serde_json::json!({"online_service": keys.ids.online_shop}),
+        serde_json::json!({"online_service": keys.ids.online_shop,
+                           "mandate": {"max_per_charge": 500, "max_per_month": 1000, "ends_on": ends_on}}),
         "MC-E2E-0001",
         &mykey_id,
     );
+    let mandate = session["mandate_id"].as_str().unwrap().to_owned();
+    let charge = |reference: &str| {
+        http.post(format!("{}/v1/shops/{}/mandate-charges", server.base, keys.ids.online_store))
+            .bearer_auth(&keys.online_store)
+            .json(&serde_json::json!({"reference": reference, "mandate": mandate, "amount": "120", "memo": "ぐるぐるウイナーギフト"}))
+            .send()
+            .unwrap()
+    };
+    let res = charge("order-e2e-1");
+    assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
     my_page(&b, "links");
     b.wait_text("#links", "めいぶつチョイス：MC-E2E-0001").unwrap();
-    let res = http
-        .post(format!("{}/v1/shops/{}/linked-payments", server.base, keys.ids.online_store))
-        .bearer_auth(&keys.online_store)
-        .json(&serde_json::json!({"reference": "order-e2e-1", "service_id": "MC-E2E-0001", "amount": "120", "memo": "ぐるぐるウイナーギフト"}))
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
+    b.wait_text("#mandates", "120ポイント").unwrap();
+    no_violations(&b, "my page: links and permissions to charge");
+    b.eval("document.getElementById('mandates-title').scrollIntoView(); return true;").unwrap();
+    shoot(&b, "mypage-mandates");
+    // Revoked from my page: the shop charges nothing more.
+    b.click("#mandates button").unwrap();
+    b.wait_text("#mandates", "取り消し済み").unwrap();
+    assert_eq!(charge("order-e2e-2").status(), 409);
     b.goto(&format!("{}/app/mypage", server.base)).unwrap();
     b.wait_text("table", "680").unwrap();
     my_page(&b, "history");

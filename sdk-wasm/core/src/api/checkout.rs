@@ -87,6 +87,7 @@ api_type! {
         pub quantity: u32,
         /// Yen per piece, whole.
         #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        #[serde(serialize_with = "crate::points::decimal_as_number")]
         pub unit_amount: Decimal,
     }
 }

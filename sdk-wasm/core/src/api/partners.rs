@@ -94,6 +94,9 @@ api_type! {
         pub confirmed_at: Option<DateTime<Utc>>,
         /// The mandate asked for.
         pub mandate: Option<super::MandateTerms>,
+        /// The mandate the resident granted with the link, once confirmed: charge by this id
+        /// (`GET /v1/link-sessions/{id}` and the `link.confirmed` event carry it).
+        pub mandate_id: Option<Uuid>,
     }
 }
 
@@ -200,10 +203,28 @@ api_type! {
 }
 
 api_type! {
+    /// `POST /v1/coupon-widget/nonce`: a card challenge for one frame of the partner's widget.
+    pub struct CouponWidgetNonce {
+        /// The partner's publishable key.
+        pub publishable_key: String,
+        /// The frame's own random id ([`check_widget_instance`]): challenges are limited per
+        /// frame and per address, and a card signs for this frame only.
+        pub instance: String,
+    }
+}
+
+/// Whether `s` may name a widget frame: 16 to 64 letters, digits, `-` or `_`.
+pub fn check_widget_instance(s: &str) -> bool {
+    (16..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+api_type! {
     /// `POST /v1/coupon-widget/sign-in`: exactly one of `password` or `card`.
     pub struct CouponWidgetSignIn {
         /// The partner's publishable key.
         pub publishable_key: String,
+        /// The frame's id, as its card challenge named it.
+        pub instance: String,
         /// MyKey ID and password.
         #[serde(default)]
         pub password: Option<PasswordLogin>,

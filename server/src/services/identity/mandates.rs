@@ -3,14 +3,12 @@
 //! with the link they came with). Every grant, charge and revocation is a usage event in the
 //! tamper-evident history and an e-mail notice of the `payments` kind.
 
-use mykey_core::api::{
-    japan_date, mandate_month, MandateState, MandateTerms, ResidentMandate, MANDATE_CHARGES_SHOWN,
-};
+use mykey_core::api::{japan_date, mandate_month, MandateState, ResidentMandate, MANDATE_CHARGES_SHOWN};
 use mykey_core::{Problem, ProblemKind};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::Identity;
+use super::{Identity, MandateGrant};
 use crate::failure;
 use crate::outbox::mail::Kind;
 use crate::store::embedding::NewEvent;
@@ -19,21 +17,6 @@ use crate::time::{self, Micros};
 
 /// Mandates listed on my page, newest first.
 pub const MANDATES_SHOWN: i64 = 100;
-
-/// A mandate the resident grants with a link (the link session asked for it).
-#[derive(Clone, Debug)]
-pub struct MandateGrant {
-    /// Its opaque id (the store charges by it).
-    pub id: Uuid,
-    /// The store that may charge.
-    pub shop: i64,
-    /// The store's municipality: whose points.
-    pub municipality: i64,
-    /// The store's name, for the notice.
-    pub shop_name: String,
-    /// The limits the resident saw.
-    pub terms: MandateTerms,
-}
 
 impl MandateGrant {
     /// The row it becomes, granted by `resident` with `link` through `session` at `now`.

@@ -42,7 +42,23 @@ pub struct LinkProof<'a> {
     /// The opener's event.
     pub event: &'a (dyn Fn(uuid::Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
     /// The standing mandate the resident grants with the link, if the session asked for one.
-    pub mandate: Option<&'a mandates::MandateGrant>,
+    pub mandate: Option<&'a MandateGrant>,
+}
+
+/// A standing mandate the resident grants with a link (the link session asked for it;
+/// `mandates` makes its row and notice).
+#[derive(Clone, Debug)]
+pub struct MandateGrant {
+    /// Its opaque id (the store charges by it).
+    pub id: uuid::Uuid,
+    /// The store that may charge.
+    pub shop: i64,
+    /// The store's municipality: whose points.
+    pub municipality: i64,
+    /// The store's name, for the notice.
+    pub shop_name: String,
+    /// The limits the resident saw.
+    pub terms: mykey_core::api::MandateTerms,
 }
 
 /// How long a session lasts after login.
