@@ -203,7 +203,8 @@ api_type! {
         pub settings_changed: bool,
         /// MyKey ID registered, changed or revoked.
         pub mykey_id_changed: bool,
-        /// Charges under a standing mandate, and mandates granted or revoked.
+        /// Service IDs linked or unlinked, standing mandates granted or revoked, and every
+        /// charge under one.
         #[serde(default)]
         pub payments: bool,
     }

@@ -40,7 +40,7 @@ pub enum Kind {
     SettingsChanged,
     /// MyKey ID registered, changed or revoked.
     MykeyIdChanged,
-    /// A charge under a standing mandate; a mandate granted or revoked.
+    /// A service ID linked or unlinked; a mandate granted, revoked, or charged under.
     Payments,
 }
 
@@ -87,7 +87,7 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
             ("【マイキープラットフォーム】設定が変更されました", format!("{what}が変更されました。"))
         }
         Kind::MykeyIdChanged => ("【マイキープラットフォーム】マイキーIDのお知らせ", what.to_owned()),
-        Kind::Payments => ("【自治体ポイント】お支払いのお知らせ", what.to_owned()),
+        Kind::Payments => ("【自治体ポイント】連携とお支払いのお知らせ", what.to_owned()),
     };
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }

@@ -292,16 +292,7 @@ impl Links {
     pub async fn client_view(&self, id: Uuid, secret: &str) -> Result<LinkView, Problem> {
         let s = self.by_secret(id, secret).await?;
         let tables = self.engine.tables().await?;
-        let service_name = if s.scope.partner != 0 {
-            tables.partner_name(s.scope.partner).await.map_err(failure::ledger_read)?
-        } else {
-            crate::services::catalog::Catalog::new(&self.engine)
-                .online_service(s.scope.online_service)
-                .await
-                .map_err(failure::service_link)?
-                .map(|o| o.name)
-        }
-        .unwrap_or_default();
+        let service_name = self.service_name(&s).await?;
         let owner = Owner::parse(&s.owner).ok_or_else(|| failure::service_link(anyhow::anyhow!("a bad owner")))?;
         let origins = self.embedding.stored(owner).await?.as_ref().map(origins_of).unwrap_or_default();
         let mandate = match (s.mandate, owner) {
@@ -366,10 +357,26 @@ impl Links {
             proven: true,
             created_at: time::micros_to_datetime(time::now()),
         };
-        let proof = LinkProof { session: s.id, event: &event, mandate: grant.as_ref() };
+        let service_name = self.service_name(&s).await?;
+        let proof =
+            LinkProof { session: s.id, event: &event, mandate: grant.as_ref(), service_name: &service_name };
         self.identity.link_proven(resident, &link, &proof).await?;
         self.embedding.end_session(id);
         self.client_view(id, &r.client_secret).await
+    }
+
+    /// The partner's or online service's name that session `s` links to.
+    async fn service_name(&self, s: &LinkSessionRow) -> Result<String, Problem> {
+        let name = if s.scope.partner != 0 {
+            self.engine.tables().await?.partner_name(s.scope.partner).await.map_err(failure::ledger_read)?
+        } else {
+            crate::services::catalog::Catalog::new(&self.engine)
+                .online_service(s.scope.online_service)
+                .await
+                .map_err(failure::service_link)?
+                .map(|o| o.name)
+        };
+        Ok(name.unwrap_or_default())
     }
 
     /// The mandate a store's session asked for, as the resident grants it.

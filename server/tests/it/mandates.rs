@@ -156,13 +156,14 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     assert!(kinds.contains(&"mandate_granted"), "{kinds:?}");
     let mut payments = Vec::new();
     for _ in 0..100 {
-        payments = wait_for_mail(&mail, 1).await.into_iter().filter(|m| m.1.contains("お支払いのお知らせ")).collect();
+        payments = wait_for_mail(&mail, 1).await.into_iter().filter(|m| m.1.contains("連携とお支払いのお知らせ")).collect();
         if payments.len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(payments.len(), 3, "a grant and two charges: {payments:?}");
+    assert_eq!(payments.len(), 3, "the link with its grant, and two charges: {payments:?}");
+    assert!(payments.iter().any(|m| m.2.contains("MC-0001 をマイキーIDと連携しました")), "{payments:?}");
     assert!(payments.iter().any(|m| m.2.contains("継続して支払うことを許可しました") && m.2.contains("5000ポイントまで")));
     assert!(payments.iter().any(|m| m.2.contains("3000ポイントを受け取りました") && m.2.contains("定期便 上州地鶏")));
 

@@ -488,8 +488,11 @@ async fn the_partner_routes_refuse_what_they_should() {
     let (pk, _) = set_up(&card_co, &format!("/v1/partners/{}/embedding", s.coupon_partner), None).await;
     let unknown = format!("pk_{}", "0".repeat(64));
     let (b, mykey_id, _) = resident_with(&s, 0).await;
-    for path in ["/v1/coupon-widget/view", "/v1/coupon-widget/nonce"] {
-        let (st, v) = b.post(path, json!({"publishable_key": unknown, "instance": FRAME})).await;
+    for (path, body) in [
+        ("/v1/coupon-widget/view", json!({"publishable_key": unknown})),
+        ("/v1/coupon-widget/nonce", json!({"publishable_key": unknown, "instance": FRAME})),
+    ] {
+        let (st, v) = b.post(path, body).await;
         assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{path}: {v}");
     }
     // A grant of one partner's widget assigns nothing in another's; a made-up grant nothing.

@@ -81,12 +81,13 @@ impl Identity {
         if let Some(e) = (proof.event)(made.id) {
             crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
         }
+        let linked = format!("{} の会員ID {} をマイキーIDと連携しました。", proof.service_name, made.service_id);
         match proof.mandate {
-            None => self.commit_event(tx, &row, "service_linked", None).await?,
+            None => self.commit_event(tx, &row, "service_linked", Some((Kind::Payments, &linked))).await?,
             Some(grant) => {
                 let m = grant.row(resident, made.id, proof.session, now);
                 crate::store::mandates::insert_mandate(&mut tx, &m).await.map_err(failure::service_link)?;
-                let what = grant.notice();
+                let what = format!("{linked}\n{}", grant.notice());
                 self.commit_events(tx, &row, &["service_linked", "mandate_granted"], Some((Kind::Payments, &what)))
                     .await?
             }
@@ -143,8 +144,12 @@ impl Identity {
         }
         let mut kinds = vec![unlinked_event(LinkKind::Service)];
         kinds.extend(revoked.iter().map(|_| "mandate_revoked"));
-        let what = "連携を解除したため、そのサービスへの継続支払いの許可も取り消しました。";
-        self.commit_events(tx, &row, &kinds, (!revoked.is_empty()).then_some((Kind::Payments, what))).await?;
+        let what = if revoked.is_empty() {
+            "サービスIDとマイキーIDの連携を解除しました。"
+        } else {
+            "サービスIDとマイキーIDの連携を解除しました。そのサービスへの継続支払いの許可も取り消しました。"
+        };
+        self.commit_events(tx, &row, &kinds, Some((Kind::Payments, what))).await?;
         Ok(())
     }
 

@@ -43,6 +43,8 @@ pub struct LinkProof<'a> {
     pub event: &'a (dyn Fn(uuid::Uuid) -> Option<crate::store::embedding::NewEvent> + Send + Sync),
     /// The standing mandate the resident grants with the link, if the session asked for one.
     pub mandate: Option<&'a MandateGrant>,
+    /// The partner's or online service's name, for the resident's notice.
+    pub service_name: &'a str,
 }
 
 /// A standing mandate the resident grants with a link (the link session asked for it;
