@@ -138,10 +138,41 @@ let parentOrigin = null;
 let signedIn = null;
 let sdk = null;
 
-const appearance = { colorPrimary: '--primary', colorText: '--text', colorBackground: '--bg', fontFamily: '--font', borderRadius: '--radius' };
-for (const [k, v] of Object.entries(appearance)) {
-  const value = params.get(k);
-  if (value && /^[#(),.%\w\s"'-]{1,100}$/.test(value)) document.documentElement.style.setProperty(v, value);
+// The host chooses colours, but may not make the widget hard to read or see through: colours
+// are opaque hex (#rgb, #rrggbb), text must stand out from the background and the confirm
+// button's white text from its colour by WCAG's 4.5:1, or the defaults stay.
+const DEFAULTS = { colorPrimary: '#0b5394', colorText: '#1a1a1a', colorBackground: '#ffffff' };
+const MIN_CONTRAST = 4.5;
+function hexColour(v) {
+  const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(v || '');
+  if (!m) return null;
+  const h = m[1].length === 3 ? [...m[1]].map((c) => c + c).join('') : m[1];
+  return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
+}
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((c) => { const s = c / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+{
+  const asked = (k) => hexColour(params.get(k)) ? params.get(k) : null;
+  let text = asked('colorText') || DEFAULTS.colorText;
+  let bg = asked('colorBackground') || DEFAULTS.colorBackground;
+  if (contrast(hexColour(text), hexColour(bg)) < MIN_CONTRAST) [text, bg] = [DEFAULTS.colorText, DEFAULTS.colorBackground];
+  let primary = asked('colorPrimary') || DEFAULTS.colorPrimary;
+  const white = [255, 255, 255];
+  if (contrast(hexColour(primary), white) < MIN_CONTRAST || contrast(hexColour(primary), hexColour(bg)) < 3) primary = DEFAULTS.colorPrimary;
+  const root = document.documentElement.style;
+  root.setProperty('--text', text);
+  root.setProperty('--bg', bg);
+  root.setProperty('--primary', primary);
+  for (const [k, v] of [['fontFamily', '--font'], ['borderRadius', '--radius']]) {
+    const value = params.get(k);
+    if (value && /^[#(),.%\w\s"'-]{1,100}$/.test(value)) root.setProperty(v, value);
+  }
 }
 
 /** Tells the store's page, at its registered origin only. */

@@ -104,8 +104,16 @@ impl CardArgs {
 
 /// Runs `serve`.
 pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
-    let Args { bind, jobs_every_seconds, witnesses, witness_quorum, trusted_proxies, allow_loopback_webhooks, card, mail } =
-        a;
+    let Args {
+        bind,
+        jobs_every_seconds,
+        witnesses,
+        witness_quorum,
+        trusted_proxies,
+        allow_loopback_webhooks,
+        card,
+        mail,
+    } = a;
     let ledger = LedgerService::open_with(&g.database_url, g.log_config(&witnesses, witness_quorum)?).await?;
     tracing::info!(database = store::redact(&g.database_url), %bind, log_key = ledger.engine.log_vkey(), "serving");
     let listener = mykey_server::bind(bind).await?;

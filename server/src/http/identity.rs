@@ -331,7 +331,10 @@ async fn mandate_charge(
 /// The session's standing mandates, with what was charged under each.
 #[utoipa::path(get, path = "/v1/me/mandates", security(("session" = [])), tag = "identity",
     responses((status = 200, body = [mykey_core::api::ResidentMandate])))]
-async fn me_mandates(State(s): State<AppState>, auth: ResidentAuth) -> ApiResult<Json<Vec<mykey_core::api::ResidentMandate>>> {
+async fn me_mandates(
+    State(s): State<AppState>,
+    auth: ResidentAuth,
+) -> ApiResult<Json<Vec<mykey_core::api::ResidentMandate>>> {
     Ok(Json(s.identity.mandates(auth.resident).await?))
 }
 

@@ -100,7 +100,8 @@ impl Services {
     /// Starts what runs beside requests: checkout's expiries and recoveries, webhook deliveries.
     pub fn start_background(&self) -> anyhow::Result<()> {
         tokio::spawn(self.checkout.clone().run());
-        let deliverer = crate::outbox::webhooks::Deliverer::new(self.engine.store().pool().clone(), self.webhook_targets)?;
+        let deliverer =
+            crate::outbox::webhooks::Deliverer::new(self.engine.store().pool().clone(), self.webhook_targets)?;
         tokio::spawn(deliverer.run(self.embedding.events_written()));
         Ok(())
     }

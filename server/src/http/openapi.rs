@@ -235,14 +235,24 @@ mod tests {
                 checked.push(format!("{method} {path}"));
             }
         }
-        for needed in ["post /v1/shops/{shop}/mandate-charges", "post /v1/shops/{shop}/counter-payments",
-            "post /v1/holds/{hold}/capture", "post /v1/partners/{partner}/linked-conversions",
-            "post /v1/checkout/sessions", "post /v1/link-sessions"] {
+        for needed in [
+            "post /v1/shops/{shop}/mandate-charges",
+            "post /v1/shops/{shop}/counter-payments",
+            "post /v1/holds/{hold}/capture",
+            "post /v1/partners/{partner}/linked-conversions",
+            "post /v1/checkout/sessions",
+            "post /v1/link-sessions",
+        ] {
             assert!(checked.iter().any(|c| c == needed), "{needed} was checked: {checked:?}");
         }
         for event in ["CheckoutEvent", "PartnerEvent"] {
             let mut names = Vec::new();
-            members(&doc, &serde_json::json!({"$ref": format!("#/components/schemas/{event}")}), &mut Vec::new(), &mut names);
+            members(
+                &doc,
+                &serde_json::json!({"$ref": format!("#/components/schemas/{event}")}),
+                &mut Vec::new(),
+                &mut names,
+            );
             assert!(!names.is_empty(), "{event} is in the document");
             for f in forbidden {
                 assert!(!names.iter().any(|n| n == f), "{event} carries {f}");

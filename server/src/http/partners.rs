@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mykey_core::api::{
-    BatchCode, CouponMailRequest, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient, CouponWidgetNonce,
-    CouponWidgetCode, CouponWidgetSignIn, CouponWidgetView, LinkSession, LinkSessionCreated, LinkSessionRequest,
-    LinkView, TransactionReceipt, WidgetClient, WidgetGrant, WidgetSignIn, WidgetSignedIn,
+    BatchCode, CouponMailRequest, CouponPreview, CouponRedeemed, CouponWidgetAssignment, CouponWidgetClient,
+    CouponWidgetCode, CouponWidgetNonce, CouponWidgetSignIn, CouponWidgetView, LinkSession, LinkSessionCreated,
+    LinkSessionRequest, LinkView, TransactionReceipt, WidgetClient, WidgetGrant, WidgetSignIn, WidgetSignedIn,
 };
 use mykey_core::identity::NonceIssued;
 use mykey_core::{Problem, ProblemKind};

@@ -29,7 +29,9 @@ fn convert<Full: DeserializeOwned, Seen: From<Full> + Serialize>(a: Answer) -> A
         return problem(a);
     }
     match serde_json::from_str::<Full>(&a.body) {
-        Ok(full) => Answer { status: a.status, body: serde_json::to_string(&Seen::from(full)).expect("answers serialise") },
+        Ok(full) => {
+            Answer { status: a.status, body: serde_json::to_string(&Seen::from(full)).expect("answers serialise") }
+        }
         // Never pass on what could not be read: it could hold anything.
         Err(e) => unreadable(&e),
     }

@@ -13,8 +13,7 @@ use hmac::{Hmac, Mac};
 use mykey_core::api::{
     AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed, CouponState,
     CouponWidgetAssignment, CouponWidgetCode, CouponWidgetNonce, CouponWidgetSignIn, CouponWidgetView, PartnerEvent,
-    PartnerEventType,
-    RedemptionNotice, TransactionReceipt, WidgetSignedIn,
+    PartnerEventType, RedemptionNotice, TransactionReceipt, WidgetSignedIn,
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
 use mykey_core::currency::Currency;

@@ -127,8 +127,10 @@ pub fn parse_webhook_url(text: &str, targets: Targets) -> Result<url::Url, Probl
     };
     if !allowed {
         return Err(invalid(match targets {
-            Targets::Public => "the webhook URL may not point into a private network or at this machine \
-                                (loopback receivers need the server's development option --allow-loopback-webhooks)",
+            Targets::Public => {
+                "the webhook URL may not point into a private network or at this machine \
+                                (loopback receivers need the server's development option --allow-loopback-webhooks)"
+            }
             Targets::PublicAndLoopback => "the webhook URL may not point into a private network",
         }));
     }

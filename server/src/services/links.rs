@@ -358,8 +358,7 @@ impl Links {
             created_at: time::micros_to_datetime(time::now()),
         };
         let service_name = self.service_name(&s).await?;
-        let proof =
-            LinkProof { session: s.id, event: &event, mandate: grant.as_ref(), service_name: &service_name };
+        let proof = LinkProof { session: s.id, event: &event, mandate: grant.as_ref(), service_name: &service_name };
         self.identity.link_proven(resident, &link, &proof).await?;
         self.embedding.end_session(id);
         self.client_view(id, &r.client_secret).await
@@ -385,7 +384,13 @@ impl Links {
         let tables = self.engine.tables().await?;
         let found = tables.shop(shop).await.map_err(failure::ledger_read)?;
         let store = found.ok_or_else(|| failure::service_link(anyhow::anyhow!("the opening store {shop} vanished")))?;
-        Ok(Some(MandateGrant { id: Uuid::new_v4(), shop, municipality: store.municipality, shop_name: store.name, terms }))
+        Ok(Some(MandateGrant {
+            id: Uuid::new_v4(),
+            shop,
+            municipality: store.municipality,
+            shop_name: store.name,
+            terms,
+        }))
     }
 
     /// Whether `owner` registered a webhook URL.

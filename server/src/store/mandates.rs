@@ -237,7 +237,10 @@ pub async fn mark_charged(tx: &mut AnyConnection, request: Uuid) -> sqlx::Result
 
 /// Points charged (pending included) under `mandate` in `month`.
 pub async fn charged_in(pool: &AnyPool, mandate: Uuid, month: &str) -> sqlx::Result<i64> {
-    let r = sqlx::query("SELECT COALESCE(SUM(amount), 0) AS total FROM mandate_charges WHERE mandate_id = $1 AND month = $2")
+    // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+    let r = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM mandate_charges WHERE mandate_id = $1 AND month = $2",
+    )
         .bind(mandate.to_string())
         .bind(month.to_owned())
         .fetch_one(pool)

@@ -101,9 +101,7 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     assert_eq!(mandate["terms"], terms);
     let mandate_id = mandate["id"].as_str().unwrap().to_owned();
     assert_eq!(session["mandate_id"].as_str(), Some(mandate_id.as_str()), "the session names it too: {session}");
-    let body = |reference: &str, amount: i64| {
-        json!({"reference": reference, "mandate": mandate_id, "amount": amount, "memo": "定期便 上州地鶏"})
-    };
+    let body = |reference: &str, amount: i64| json!({"reference": reference, "mandate": mandate_id, "amount": amount, "memo": "定期便 上州地鶏"});
 
     // Within the terms; the answer tells no balance; the same reference replays, another body
     // under it is a conflict.
@@ -130,9 +128,14 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
 
     // Another store's key, or an id nobody granted: the same refusal; guessing is limited.
     let (st, foreign) = send(charge(&s.library_key, s.library, body("X", 1))).await;
-    let (_, unknown) = send(charge(&s.online_store_key, shop, json!({"reference": "X", "mandate": Uuid::new_v4(), "amount": 1}))).await;
+    let (_, unknown) =
+        send(charge(&s.online_store_key, shop, json!({"reference": "X", "mandate": Uuid::new_v4(), "amount": 1})))
+            .await;
     assert_eq!((st, foreign["type"].as_str()), (404, Some("urn:mykey:problem:mandate-not-found")), "{foreign}");
-    assert_eq!((foreign["type"].clone(), foreign["detail"].clone()), (unknown["type"].clone(), unknown["detail"].clone()));
+    assert_eq!(
+        (foreign["type"].clone(), foreign["detail"].clone()),
+        (unknown["type"].clone(), unknown["detail"].clone())
+    );
     let mut limited = false;
     for i in 0..mykey_core::rules::MANDATE_GUESSES_PER_MINUTE {
         let (st, _) = send(charge(&s.library_key, s.library, body(&format!("G{i}"), 1))).await;
@@ -140,14 +143,19 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     }
     assert!(limited, "guesses are limited per store");
     // A store's key alone never reaches a resident's balances.
-    let (st, _) = send(http.get(format!("{}/v1/residents/{resident}/balances", s.base)).bearer_auth(&s.online_store_key)).await;
+    let (st, _) =
+        send(http.get(format!("{}/v1/residents/{resident}/balances", s.base)).bearer_auth(&s.online_store_key)).await;
     assert_eq!(st, 403);
 
     // My page lists the mandate with its charges; the usage history and the mail tell of each.
     let (st, list) = b.get("/v1/me/mandates").await;
     assert_eq!(st, 200, "{list}");
     let m = &list[0];
-    assert_eq!((m["id"].as_str(), m["state"].as_str(), m["charged_this_month"].as_i64()), (Some(mandate_id.as_str()), Some("active"), Some(5000)), "{m}");
+    assert_eq!(
+        (m["id"].as_str(), m["state"].as_str(), m["charged_this_month"].as_i64()),
+        (Some(mandate_id.as_str()), Some("active"), Some(5000)),
+        "{m}"
+    );
     assert_eq!(m["shop_name"], "めいぶつチョイス（前橋市）");
     assert_eq!(m["charges"].as_array().unwrap().len(), 2, "{m}");
     let (_, h) = b.get("/v1/me/history").await;
@@ -156,7 +164,8 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     assert!(kinds.contains(&"mandate_granted"), "{kinds:?}");
     let mut payments = Vec::new();
     for _ in 0..100 {
-        payments = wait_for_mail(&mail, 1).await.into_iter().filter(|m| m.1.contains("連携とお支払いのお知らせ")).collect();
+        payments =
+            wait_for_mail(&mail, 1).await.into_iter().filter(|m| m.1.contains("連携とお支払いのお知らせ")).collect();
         if payments.len() >= 3 {
             break;
         }
@@ -164,7 +173,9 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
     }
     assert_eq!(payments.len(), 3, "the link with its grant, and two charges: {payments:?}");
     assert!(payments.iter().any(|m| m.2.contains("MC-0001 をマイキーIDと連携しました")), "{payments:?}");
-    assert!(payments.iter().any(|m| m.2.contains("継続して支払うことを許可しました") && m.2.contains("5000ポイントまで")));
+    assert!(payments
+        .iter()
+        .any(|m| m.2.contains("継続して支払うことを許可しました") && m.2.contains("5000ポイントまで")));
     assert!(payments.iter().any(|m| m.2.contains("3000ポイントを受け取りました") && m.2.contains("定期便 上州地鶏")));
 
     // Revoked at once: nothing more is charged, the store hears of it, a past charge replays.

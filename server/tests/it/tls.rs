@@ -121,8 +121,12 @@ async fn a_webhook_reaches_an_https_receiver_and_a_certificate_nobody_trusts_is_
 
     // Then at the one the server trusts: the resent event arrives signed, and is delivered.
     let good = format!("https://localhost:{}/hooks", trusted.front(plain).await);
-    let (st, v) =
-        store.put(&format!("/v1/shops/{shop}/checkout"), json!({"origins": [crate::checkout::STORE_ORIGIN], "webhook_url": good})).await;
+    let (st, v) = store
+        .put(
+            &format!("/v1/shops/{shop}/checkout"),
+            json!({"origins": [crate::checkout::STORE_ORIGIN], "webhook_url": good}),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     let event = listed[0]["event"]["id"].as_str().unwrap().to_owned();
     assert_eq!(store.post(&format!("/v1/shops/{shop}/events/{event}/resend"), json!({})).await.0, 204);
@@ -162,7 +166,10 @@ async fn in_production_webhooks_to_this_machine_or_private_networks_are_refused(
     }
     // A public name is taken (it is checked again at every connection).
     let (st, v) = store
-        .put(&format!("/v1/shops/{shop}/checkout"), json!({"origins": [origin], "webhook_url": "https://hooks.store.example/mykey"}))
+        .put(
+            &format!("/v1/shops/{shop}/checkout"),
+            json!({"origins": [origin], "webhook_url": "https://hooks.store.example/mykey"}),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
 }
@@ -187,7 +194,8 @@ async fn a_witness_reached_over_https_cosigns() {
     let witness_key = client.key.clone();
 
     let db = TestDb::new().await.unwrap();
-    let ledger = LedgerService::open_with(&db.url, LogConfig { signer, witnesses: vec![client], quorum: 1 }).await.unwrap();
+    let ledger =
+        LedgerService::open_with(&db.url, LogConfig { signer, witnesses: vec![client], quorum: 1 }).await.unwrap();
     let e = ledger.engine.clone();
     mykey_server::testing::add_municipality_and_residents(&e, 1).await;
     let grant = mykey_server::engine::Request::Grant(mykey_core::api::GrantRequest {

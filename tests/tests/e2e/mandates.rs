@@ -32,7 +32,9 @@ const STORE_PAGE: &str = r#"<!doctype html><html lang="ja"><head><meta charset="
 <script type="module">
 const p = new URLSearchParams(location.hash.slice(1));
 const { mountLink } = await import(p.get('cloud') + '/app/sdk/checkout.js');
-const w = mountLink(document.getElementById('link'), { publishableKey: p.get('pk'), clientSecret: p.get('cs') });
+// Colours that would hide the text and the button: the widget keeps its own.
+const appearance = { colorText: '#fefefe', colorBackground: '#ffffff', colorPrimary: '#ffff66' };
+const w = mountLink(document.getElementById('link'), { publishableKey: p.get('pk'), clientSecret: p.get('cs'), appearance });
 w.on('success', (e) => { document.getElementById('status').textContent = 'linked: ' + e.state; });
 </script></body></html>"#;
 
@@ -85,6 +87,12 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     b.wait_text(".mandate", "500ポイント").unwrap();
     b.wait_text(".mandate", "800ポイント").unwrap();
     no_placeholders(&b, "the link widget asking for a mandate");
+    let colours = b
+        .eval(
+            "return getComputedStyle(document.body).color + ' on ' + getComputedStyle(document.body).backgroundColor;",
+        )
+        .unwrap();
+    assert_eq!(colours, "rgb(26, 26, 26) on rgb(255, 255, 255)", "unreadable colours are not taken");
     no_violations(&b, "the link widget asking for a mandate");
     shoot(&b, "widget-mandate-terms");
     b.click("#tab-password").unwrap();
@@ -92,6 +100,8 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     b.type_text("#password", "abc123!x").unwrap();
     b.click("#panel-password button[type=submit]").unwrap();
     b.wait_text("button.primary", "連携して支払いを許可する").unwrap();
+    let button = b.eval("return getComputedStyle(document.querySelector('button.primary')).backgroundColor;").unwrap();
+    assert_eq!(button, "rgb(11, 83, 148)", "a confirm button white text cannot be read on is not taken");
     no_violations(&b, "the mandate's confirmation");
     no_placeholders(&b, "the mandate's confirmation");
     shoot(&b, "widget-mandate-confirm");

@@ -155,12 +155,13 @@ pub fn create() -> Html {
                 .and_then(|l| l.iter().find(|m| Some(m.id) == f.municipality))
                 .map(|m| format!("{} {}", m.prefecture, m.name))
                 .unwrap_or_default();
-            let chosen: Vec<&str> = [T::notice_granted, T::notice_expired, T::notice_settings, T::notice_id, T::notice_payments]
-                .iter()
-                .zip(f.notices)
-                .filter(|(_, on)| *on)
-                .map(|(t, _)| ctx.t(*t))
-                .collect();
+            let chosen: Vec<&str> =
+                [T::notice_granted, T::notice_expired, T::notice_settings, T::notice_id, T::notice_payments]
+                    .iter()
+                    .zip(f.notices)
+                    .filter(|(_, on)| *on)
+                    .map(|(t, _)| ctx.t(*t))
+                    .collect();
             html! {
                 <section aria-labelledby="step-title">
                     <h2 id="step-title">{ ctx.t(T::confirm_step) }</h2>

@@ -9,9 +9,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::points::MAX_POINTS;
 use crate::rules::{MANDATE_LONGEST_DAYS, MANDATE_MONTH_UTC_OFFSET_HOURS};
 use crate::text::{Memo, Reference};
-use crate::points::MAX_POINTS;
 
 api_type! {
     /// The limits a store asks for in a link session (`mandate` of `POST /v1/link-sessions`)
@@ -211,7 +211,6 @@ mod tests {
         assert_eq!(mandate_month("2026-12-31T14:59:59Z".parse().unwrap()), "2026-12");
         assert_eq!(mandate_month("2026-12-31T15:00:00Z".parse().unwrap()), "2027-01");
     }
-
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

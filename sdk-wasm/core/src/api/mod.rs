@@ -62,7 +62,8 @@ mod tests {
 
     #[test]
     fn a_line_items_amount_is_a_json_number_as_documented() {
-        let item: LineItem = serde_json::from_str(r#"{"name":"焼きまんじゅう","quantity":2,"unit_amount":"250"}"#).unwrap();
+        let item: LineItem =
+            serde_json::from_str(r#"{"name":"焼きまんじゅう","quantity":2,"unit_amount":"250"}"#).unwrap();
         let back = serde_json::to_value(&item).unwrap();
         assert_eq!(back["unit_amount"], serde_json::json!(250));
         assert_eq!(serde_json::from_value::<LineItem>(back).unwrap(), item, "and reads back");

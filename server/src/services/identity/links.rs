@@ -128,7 +128,8 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
         let now = time::now();
-        let done = links::revoke(&mut tx, LinkKind::Service, link, resident, now).await.map_err(failure::service_link)?;
+        let done =
+            links::revoke(&mut tx, LinkKind::Service, link, resident, now).await.map_err(failure::service_link)?;
         if !done {
             return Err(Problem::new(ProblemKind::NotFound, "no such link"));
         }

@@ -81,8 +81,10 @@ impl Identity {
         let tables = self.engine.tables().await?;
         let mut out = Vec::with_capacity(rows.len());
         for m in rows {
-            let shop_name = tables.shop(m.shop).await.map_err(failure::ledger_read)?.map(|s| s.name).unwrap_or_default();
-            let charged_this_month = store::charged_in(self.pool(), m.id, &month).await.map_err(failure::service_link)?;
+            let shop_name =
+                tables.shop(m.shop).await.map_err(failure::ledger_read)?.map(|s| s.name).unwrap_or_default();
+            let charged_this_month =
+                store::charged_in(self.pool(), m.id, &month).await.map_err(failure::service_link)?;
             let charges = store::charges_of(self.pool(), m.id, MANDATE_CHARGES_SHOWN as i64)
                 .await
                 .map_err(failure::service_link)?;
@@ -119,11 +121,13 @@ impl Identity {
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
         let now = time::now();
-        let m = store::revoke(&mut tx, id, resident, now).await.map_err(failure::service_link)?.ok_or_else(not_found)?;
+        let m =
+            store::revoke(&mut tx, id, resident, now).await.map_err(failure::service_link)?.ok_or_else(not_found)?;
         if let Some(e) = event(&m) {
             crate::store::embedding::insert_event(&mut tx, &e).await.map_err(failure::service_link)?;
         }
-        let what = format!("{name}への継続支払いの許可を取り消しました。今後、{name}はこの許可で支払いを受けられません。");
+        let what =
+            format!("{name}への継続支払いの許可を取り消しました。今後、{name}はこの許可で支払いを受けられません。");
         self.commit_event(tx, &row, "mandate_revoked", Some((Kind::Payments, &what))).await
     }
 

@@ -74,9 +74,7 @@ impl App {
             let _lock = ledger;
             // The tests' webhook receivers listen on loopback.
             let site = mykey_server::ServeConfig { loopback_webhooks: true, ..Default::default() };
-            mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600))
-                .await
-                .unwrap();
+            mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600)).await.unwrap();
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
         App { base, client, keys, residents, shops, partner, coupon_partner, engine, db, server }
