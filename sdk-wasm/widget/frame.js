@@ -58,6 +58,7 @@ const T = {
       network: '通信できませんでした。接続を確認してもう一度お試しください。',
       origin: 'このページではお支払いできません（登録されていないサイトです）。',
       other: 'お支払いできませんでした。',
+      hidden: 'この枠が隠れているか透けているため、確定できません。枠全体が見える状態で、もう一度押してください。',
     },
   },
   en: {
@@ -109,6 +110,7 @@ const T = {
       network: 'Could not connect. Check the connection and try again.',
       origin: 'Payment is not possible on this page (the site is not registered).',
       other: 'The payment could not be made.',
+      hidden: 'This box is covered or see-through, so nothing was confirmed. With the whole box in view, press again.',
     },
   },
 };
@@ -173,6 +175,26 @@ function contrast(a, b) {
     const value = params.get(k);
     if (value && /^[#(),.%\w\s"'-]{1,100}$/.test(value)) root.setProperty(v, value);
   }
+}
+
+// Confirming works only while the frame is visible to the resident: not transparent, not covered
+// by the page, on screen (IntersectionObserver v2's `isVisible` where the browser has it, else
+// on screen), for at least CONFIRM_VISIBLE_MS, and only by a real click or key press.
+const CONFIRM_VISIBLE_MS = 500;
+let visibleSince = null;
+const tracksVisibility = typeof IntersectionObserverEntry !== 'undefined' && 'isVisible' in IntersectionObserverEntry.prototype;
+new IntersectionObserver((entries) => {
+  const e = entries[entries.length - 1];
+  const seen = tracksVisibility ? e.isVisible : e.isIntersecting;
+  visibleSince = seen ? (visibleSince ?? performance.now()) : null;
+}, tracksVisibility ? { trackVisibility: true, delay: 100, threshold: [0] } : { threshold: [0] }).observe(root);
+
+/** Whether a confirmation `ev` may go ahead; else says why in the widget. */
+function mayConfirm(ev) {
+  const seen = visibleSince !== null && performance.now() - visibleSince >= CONFIRM_VISIBLE_MS;
+  if (ev.isTrusted && seen) return true;
+  set({ error: t.errors.hidden });
+  return false;
 }
 
 /** Tells the store's page, at its registered origin only. */
@@ -366,6 +388,7 @@ function renderLink() {
 
 async function onLink(ev) {
   ev.preventDefault();
+  if (!mayConfirm(ev)) return;
   set({ busy: true, error: null });
   try {
     const done = await api('confirm', { client_secret: clientSecret, grant: signedIn.grant });
@@ -503,6 +526,7 @@ async function lookUp() {
 
 async function onRedeem(ev) {
   ev.preventDefault();
+  if (!mayConfirm(ev)) return;
   set({ busy: true, error: null });
   try {
     const redeemed = await api('redeem', { ...auth(), grant: signedIn.grant, code: state.code });
@@ -531,6 +555,7 @@ async function onAssign(ev) {
 
 async function onConfirm(ev) {
   ev.preventDefault();
+  if (!mayConfirm(ev)) return;
   const usable = signedIn.usable.filter((u) => u.available > 0);
   const chosen = usable[state.choice ?? 0];
   const f = new FormData(ev.target);

@@ -105,6 +105,19 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     no_violations(&b, "the mandate's confirmation");
     no_placeholders(&b, "the mandate's confirmation");
     shoot(&b, "widget-mandate-confirm");
+    // A page that makes the frame see-through (to lay a decoy under it) confirms nothing.
+    b.leave_frames().unwrap();
+    b.eval("document.querySelector('#link iframe').style.opacity = '0.3'; return true;").unwrap();
+    b.enter_frame("#link iframe").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    b.click("form button.primary").unwrap();
+    b.wait_text("[role=alert]", "透けている").unwrap();
+    no_violations(&b, "the mandate refused while the frame is see-through");
+    shoot(&b, "widget-mandate-hidden");
+    b.leave_frames().unwrap();
+    b.eval("document.querySelector('#link iframe').style.opacity = '1'; return true;").unwrap();
+    b.enter_frame("#link iframe").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     b.click("form button.primary").unwrap();
     b.wait_text("[role=status]", "継続支払いを許可しました").unwrap();
     no_violations(&b, "the mandate granted");
@@ -112,6 +125,7 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     shoot(&b, "widget-mandate-granted");
     b.leave_frames().unwrap();
     b.wait_text("#status", "linked").unwrap();
+    assert_eq!(b.eval("return document.getElementById('status').textContent;").unwrap(), "linked: linked", "once");
 
     // The store charges by the mandate's id: within the terms, and refused outside them.
     let (_, s) = store(http.get(format!("{}/v1/link-sessions/{session}", server.base)));
