@@ -36,6 +36,10 @@ pub fn query_words(q: &str) -> Result<Vec<String>, Problem> {
         )
         .with("field", "q"));
     }
+    // PostgreSQL refuses NUL in text, and nothing searchable has a control character.
+    if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(Problem::new(ProblemKind::InvalidRequest, "a search has no control characters").with("field", "q"));
+    }
     let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
     if words.len() > SEARCH_WORDS_MAX {
         return Err(Problem::new(
@@ -118,5 +122,7 @@ mod tests {
         assert!(query_words(&"あ".repeat(SEARCH_QUERY_MAX + 1)).is_err());
         assert!(query_words("a b c d e").is_err());
         assert!(query_words(&"あ".repeat(SEARCH_QUERY_MAX)).is_ok());
+        assert!(query_words("\u{F3A71}\u{ED}7\u{B4}\u{1D}n\0").is_err(), "control characters (schemathesis found NUL)");
+        assert!(query_words("前橋\t市").is_ok(), "a tab is a space between words");
     }
 }
