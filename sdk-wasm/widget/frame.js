@@ -187,6 +187,12 @@ new IntersectionObserver((entries) => {
   const e = entries[entries.length - 1];
   const seen = tracksVisibility ? e.isVisible : e.isIntersecting;
   visibleSince = seen ? (visibleSince ?? performance.now()) : null;
+  // `data-confirmable` says when a confirmation would go ahead (tests wait for it).
+  delete document.body.dataset.confirmable;
+  if (seen) {
+    const since = visibleSince;
+    setTimeout(() => { if (visibleSince === since) document.body.dataset.confirmable = 'true'; }, CONFIRM_VISIBLE_MS);
+  }
 }, tracksVisibility ? { trackVisibility: true, delay: 100, threshold: [0] } : { threshold: [0] }).observe(root);
 
 /** Whether a confirmation `ev` may go ahead; else says why in the widget. */

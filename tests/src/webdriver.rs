@@ -187,6 +187,13 @@ impl Browser {
         self.element_call(css, "value", json!({ "text": text })).map(drop)
     }
 
+    /// Inside a widget's frame: waits until a confirmation would go ahead (the frame has been
+    /// visible long enough; after another window covered it, for instance).
+    pub fn wait_confirmable(&self) -> anyhow::Result<()> {
+        self.wait_for("return document.body.dataset.confirmable === 'true' ? true : null;", Duration::from_secs(10))?;
+        Ok(())
+    }
+
     /// Waits until the text of `css` contains `want`; returns the text.
     pub fn wait_text(&self, css: &str, want: &str) -> anyhow::Result<String> {
         let script = format!(

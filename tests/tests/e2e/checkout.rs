@@ -173,11 +173,13 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     no_placeholders(&b, "the widget's points step");
     // The order is over the balance: points pay part, the store collects the rest.
     b.type_text("#points", "3000").unwrap();
-    b.click("form button.primary").unwrap();
-    b.leave_frames().unwrap();
     // The frame took its content's height (the widget posts it) instead of the first 320 px.
+    b.leave_frames().unwrap();
     let height = b.eval("return document.querySelector('#pay iframe').style.height;").unwrap();
     assert_ne!(height.as_str(), Some("320px"), "the frame follows its content");
+    b.enter_frame("#pay iframe").unwrap();
+    b.click("form button.primary").unwrap();
+    b.leave_frames().unwrap();
     let paid = b.wait_for(
         "const e = document.getElementById('order-state'); return e && e.dataset.state === 'completed' ? e.textContent : null;",
         Duration::from_secs(30),

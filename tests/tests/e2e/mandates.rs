@@ -109,7 +109,7 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     b.leave_frames().unwrap();
     b.eval("document.querySelector('#link iframe').style.opacity = '0.3'; return true;").unwrap();
     b.enter_frame("#link iframe").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    b.wait_for("return document.body.dataset.confirmable ? null : true;", std::time::Duration::from_secs(10)).unwrap();
     b.click("form button.primary").unwrap();
     b.wait_text("[role=alert]", "透けている").unwrap();
     no_violations(&b, "the mandate refused while the frame is see-through");
@@ -117,7 +117,7 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     b.leave_frames().unwrap();
     b.eval("document.querySelector('#link iframe').style.opacity = '1'; return true;").unwrap();
     b.enter_frame("#link iframe").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    b.wait_confirmable().unwrap();
     b.click("form button.primary").unwrap();
     b.wait_text("[role=status]", "継続支払いを許可しました").unwrap();
     no_violations(&b, "the mandate granted");

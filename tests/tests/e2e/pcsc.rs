@@ -169,6 +169,8 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }
     let total: i64 = b.eval("return Number(document.querySelector('#points').value);").unwrap().as_i64().unwrap();
+    // The extension's window covered the page a moment ago.
+    b.wait_confirmable().unwrap();
     b.click("form button.primary").unwrap();
     b.leave_frames().unwrap();
     b.wait_for(
@@ -211,6 +213,7 @@ fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
     if let Err(e) = b.wait_text("main", "2,000ポイント") {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }
+    b.wait_confirmable().unwrap();
     b.click("form button.primary").unwrap();
     b.wait_text("[role=status]", "受け取りました").unwrap();
     b.leave_frames().unwrap();
