@@ -339,7 +339,7 @@ impl Links {
         let resident = self.embedding.resident(GrantScope::Session(id), &r.grant)?;
         open(&s)?;
         let owner = Owner::parse(&s.owner).ok_or_else(|| failure::service_link(anyhow::anyhow!("a bad owner")))?;
-        let wants_events = self.embedding.stored(owner).await?.is_some_and(|x| x.webhook_url.is_some());
+        let wants_events = self.wants_events(owner).await?;
         let grant = self.mandate_grant(&s, owner).await?;
         let now = time::now();
         let event = |link: Uuid| {

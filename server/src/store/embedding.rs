@@ -6,6 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use uuid::Uuid;
 
+use super::uuid_column;
+
 use crate::time::Micros;
 
 /// Who embeds a widget and receives its events: a store (checkout, its member links) or a
@@ -58,10 +60,6 @@ impl Owner {
 fn owner_column(r: &AnyRow) -> sqlx::Result<Owner> {
     let key: String = r.try_get("owner")?;
     Owner::parse(&key).ok_or_else(|| sqlx::Error::Decode(format!("not an owner: {key}").into()))
-}
-
-fn uuid_column(r: &AnyRow, c: &str) -> sqlx::Result<Uuid> {
-    Uuid::parse_str(&r.try_get::<String, _>(c)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// An owner's embedding settings as stored.

@@ -6,6 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
+use super::uuid_column;
+
 use crate::time::{micros_to_datetime, Micros};
 
 /// Which table a resident's link lives in.
@@ -24,10 +26,6 @@ pub struct LinkScope {
     pub partner: i64,
     /// The online service, or 0.
     pub online_service: i64,
-}
-
-fn uuid_column(r: &AnyRow, column: &str) -> sqlx::Result<Uuid> {
-    Uuid::parse_str(&r.try_get::<String, _>(column)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 fn service_link_from_row(r: &AnyRow) -> sqlx::Result<ServiceLink> {

@@ -6,6 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
+use super::uuid_column;
+
 use crate::time::{micros_to_datetime, Micros};
 
 /// A mandate as stored.
@@ -31,10 +33,6 @@ pub struct MandateRow {
     pub revoked_at: Option<Micros>,
     /// Granted at.
     pub granted_at: Micros,
-}
-
-fn uuid_column(r: &AnyRow, column: &str) -> sqlx::Result<Uuid> {
-    Uuid::parse_str(&r.try_get::<String, _>(column)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 fn date_column(r: &AnyRow, column: &str) -> sqlx::Result<chrono::NaiveDate> {

@@ -183,6 +183,11 @@ async fn insert_many(
     Ok(())
 }
 
+/// A UUID stored as text in `column` of `r`.
+fn uuid_column(r: &AnyRow, column: &str) -> sqlx::Result<Uuid> {
+    Uuid::parse_str(&r.try_get::<String, _>(column)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 fn currency(s: &str) -> anyhow::Result<Currency> {
     Currency::from_str(s).map_err(|e| anyhow::anyhow!("stored currency: {e}"))
 }

@@ -57,14 +57,17 @@ impl MandateTerms {
 /// The calendar month (Japan time) of `at`, as `YYYY-MM`: a mandate's monthly limit counts
 /// the charges of one such month.
 pub fn mandate_month(at: DateTime<Utc>) -> String {
-    let offset = chrono::FixedOffset::east_opt(MANDATE_MONTH_UTC_OFFSET_HOURS * 3600).expect("a valid offset");
-    at.with_timezone(&offset).format("%Y-%m").to_string()
+    at.with_timezone(&japan()).format("%Y-%m").to_string()
 }
 
 /// Japan's date of `at`.
 pub fn japan_date(at: DateTime<Utc>) -> NaiveDate {
-    let offset = chrono::FixedOffset::east_opt(MANDATE_MONTH_UTC_OFFSET_HOURS * 3600).expect("a valid offset");
-    at.with_timezone(&offset).date_naive()
+    at.with_timezone(&japan()).date_naive()
+}
+
+/// Japan's time zone (no daylight saving).
+fn japan() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(MANDATE_MONTH_UTC_OFFSET_HOURS * 3600).expect("a valid offset")
 }
 
 api_enum! {
