@@ -142,6 +142,18 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
         limited |= st == 429;
     }
     assert!(limited, "guesses are limited per store");
+    // Only the store's own key charges at its address: a partner's or another store's is 403.
+    assert_eq!(send(charge(&s.partner_key, shop, body("P", 1))).await.0, 403);
+    assert_eq!(send(charge(&s.library_key, shop, body("P", 1))).await.0, 403);
+    // A resident's mandates are the resident's: another resident neither sees nor revokes them,
+    // and without a session there is nothing to see.
+    let (other, _, _) = resident_with(&s, 0).await;
+    let (st, theirs) = other.get("/v1/me/mandates").await;
+    assert_eq!((st, theirs.as_array().map(Vec::len)), (200, Some(0)), "{theirs}");
+    let (st, v) = other.post(&format!("/v1/me/mandates/{mandate_id}/revoke"), json!({})).await;
+    assert_eq!((st, v["type"].as_str()), (404, Some("urn:mykey:problem:not-found")), "{v}");
+    let anonymous = http.get(format!("{}/v1/me/mandates", s.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
     // A store's key alone never reaches a resident's balances.
     let (st, _) =
         send(http.get(format!("{}/v1/residents/{resident}/balances", s.base)).bearer_auth(&s.online_store_key)).await;
