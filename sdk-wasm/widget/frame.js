@@ -1,12 +1,18 @@
 // The widget inside its iframe, on the points cloud's own origin. `kind=checkout`: shows the
-// order, signs the resident in (card through the SDK's bridges, or MyKey ID and password)
-// without a cookie, shows the points usable at this store, and confirms. `kind=link`: shows
+// order, signs the resident in without a cookie (the card through the SDK's bridges in the
+// frame; MyKey ID and password in a window of the points cloud's own, see `startPopup`), shows
+// the points usable at this store, and confirms. `kind=link`: shows
 // the partner's member ID, signs the resident in the same way, and confirms the link.
 // `kind=coupon`: checks a typed (or passed) code as it is typed, signs the resident in, shows
 // what the code gives, redeems it and lets the resident assign the reserved points now. It
 // talks to its parent page only at the registered origins (`view.origins`).
-
-import initSdk, { connect, checkCouponCode } from '/app/sdk/mykey_sdk.js';
+//
+// The same script runs the password window (`/widget/sign-in`): a top-level page whose address
+// bar shows the points cloud, so residents learn to type their password only there, never into
+// a frame inside someone else's page. It talks to the frame that opened it and to no one else.
+//
+// The SDK (118 KB of wasm) is fetched only when the card is about to be used, or for the
+// coupon widget, which checks codes as they are typed.
 
 const T = {
   ja: {
@@ -35,6 +41,11 @@ const T = {
     mandateTitle: '継続支払いの許可', mandateWhat: (shop) => `連携すると、${shop} はこの範囲で、あなたがその場にいなくても自治体ポイントから支払いを受けられます。支払いのたびにメールでお知らせし、マイページでいつでも取り消せます。`,
     mandateShop: '支払先', mandatePerCharge: '1回あたりの上限', mandatePerMonth: '1か月あたりの上限', mandateEnds: '有効期限',
     mandateConfirm: '連携して支払いを許可する', mandateGranted: '連携し、継続支払いを許可しました。',
+    passwordHow: 'パスワードは、自治体ポイントのサイトが開く別のウィンドウで入力します。この枠の中では入力しません。',
+    openWindow: 'サインイン用のウィンドウを開く', waiting: '開いたウィンドウでサインインしてください。',
+    popupTitle: 'マイキーIDでサインイン',
+    popupFor: { checkout: (n) => `${n} へのお支払いのためにサインインします。`, link: (n) => `${n} との連携のためにサインインします。`, coupon: (n) => `${n} のクーポンを受け取るためにサインインします。` },
+    checkAddress: (o) => `アドレス欄が ${o} であることを確かめてから入力してください。`, close: '閉じる',
     errors: {
       'insufficient-points': 'ポイントが足りません。使うポイントを減らしてください。',
       'checkout-not-open': 'このお支払いは完了済みか、期限が切れています。ストアでもう一度お試しください。',
@@ -59,6 +70,9 @@ const T = {
       origin: 'このページではお支払いできません（登録されていないサイトです）。',
       other: 'お支払いできませんでした。',
       hidden: 'この枠が隠れているか透けているため、確定できません。枠全体が見える状態で、もう一度押してください。',
+      popup_blocked: 'サインイン用のウィンドウを開けませんでした。このサイトのポップアップを許可するか、カードでサインインしてください。',
+      no_opener: 'このウィンドウは、お支払いや連携の画面の「サインイン用のウィンドウを開く」から開いてください。',
+      opener_gone: '元の画面が閉じられました。お支払いや連携の画面からやり直してください。',
     },
   },
   en: {
@@ -87,6 +101,11 @@ const T = {
     mandateTitle: 'Permission to charge', mandateWhat: (shop) => `With the link, ${shop} may take your municipal points within these limits, without you being there. You get an e-mail for every charge and can revoke it on your my page at any time.`,
     mandateShop: 'Store', mandatePerCharge: 'Most per charge', mandatePerMonth: 'Most per month', mandateEnds: 'Until',
     mandateConfirm: 'Link and allow charges', mandateGranted: 'Linked, and charges allowed.',
+    passwordHow: 'You type your password in a separate window of the municipal points site, never inside this box.',
+    openWindow: 'Open the sign-in window', waiting: 'Sign in in the window that opened.',
+    popupTitle: 'Sign in with your MyKey ID',
+    popupFor: { checkout: (n) => `Sign in to pay ${n}.`, link: (n) => `Sign in to link with ${n}.`, coupon: (n) => `Sign in to redeem a ${n} coupon.` },
+    checkAddress: (o) => `Check that the address bar shows ${o} before you type.`, close: 'Close',
     errors: {
       'insufficient-points': 'Not enough points. Use fewer points.',
       'checkout-not-open': 'This payment is already complete or has expired. Please start again at the store.',
@@ -111,10 +130,14 @@ const T = {
       origin: 'Payment is not possible on this page (the site is not registered).',
       other: 'The payment could not be made.',
       hidden: 'This box is covered or see-through, so nothing was confirmed. With the whole box in view, press again.',
+      popup_blocked: 'The sign-in window could not open. Allow pop-ups for this site, or sign in with the card.',
+      no_opener: 'Open this window with "Open the sign-in window" in the payment or link box.',
+      opener_gone: 'The box that opened this window has closed. Start again from the payment or link box.',
     },
   },
 };
 
+const popupMode = location.pathname === '/widget/sign-in';
 const params = new URLSearchParams(location.search);
 const session = params.get('session') || '';
 const kind = ['link', 'coupon'].includes(params.get('kind')) ? params.get('kind') : 'checkout';
@@ -124,12 +147,15 @@ const publishableKey = params.get('pk') || '';
 const fragment = decodeURIComponent(location.hash.slice(1));
 const clientSecret = kind === 'coupon' ? '' : fragment;
 const passedCode = kind === 'coupon' && fragment.startsWith('code=') ? fragment.slice(5) : '';
+// The password window's part of the frame's state (`startPopup`): what authorises it.
+let context = null;
 /** What authorises the widget's requests: the session's client secret, or the partner's key. */
-const auth = () => (kind === 'coupon' ? { publishable_key: publishableKey } : { client_secret: clientSecret });
+const auth = () => (popupMode ? context.auth
+  : kind === 'coupon' ? { publishable_key: publishableKey } : { client_secret: clientSecret });
 // The coupon widget has no session: its card challenges are limited per frame (and per
 // address), so one page asking too often blocks itself, not the partner's other residents.
 const instance = crypto.randomUUID();
-const frameInstance = () => (kind === 'coupon' ? { instance } : {});
+const frameInstance = () => (popupMode ? context.instance : kind === 'coupon' ? { instance } : {});
 // The secret stays in memory only: out of the address bar, history and any later referrer.
 history.replaceState(null, '', location.pathname + location.search);
 let locale = params.get('locale') === 'en' ? 'en' : 'ja';
@@ -138,7 +164,16 @@ const root = document.getElementById('widget');
 let view = null;
 let parentOrigin = null;
 let signedIn = null;
+// The password window this frame opened, which alone may hand it a sign-in (`onOpenPopup`).
+let popup = null;
 let sdk = null;
+// The SDK's module once loaded (the coupon widget checks codes with it as they are typed).
+let sdkModule = null;
+/** The SDK (its wasm fetched once, when first needed). */
+function loadSdk() {
+  if (!sdk) sdk = import('/app/sdk/mykey_sdk.js').then(async (m) => { await m.default(); return m; });
+  return sdk;
+}
 
 // The host chooses colours, but may not make the widget hard to read or see through: colours
 // are opaque hex (#rgb, #rrggbb), text must stand out from the background and the confirm
@@ -288,20 +323,17 @@ function signInForm() {
     onclick: () => set({ method: id, error: null }),
   }, label);
   const panel = state.method === 'password'
-    ? el('form', { id: 'panel-password', role: 'tabpanel', 'aria-labelledby': 'tab-password', onsubmit: onPassword },
-      el('label', { for: 'mykey-id' }, t.mykeyId),
-      // Kept across re-renders (a refused password is typed again, the ID is not).
-      el('input', { id: 'mykey-id', name: 'mykey_id', autocomplete: 'username', required: true, maxlength: '8', inputmode: 'latin', value: state.mykeyId || '', oninput: (e) => { state.mykeyId = e.target.value; } }),
-      el('label', { for: 'password' }, t.pass),
-      el('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: '256' }),
-      el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.signInButton))
+    ? el('div', { id: 'panel-password', role: 'tabpanel', 'aria-labelledby': 'tab-password' },
+      el('p', {}, t.passwordHow),
+      popup ? el('p', { class: 'status', role: 'status' }, t.waiting) : null,
+      el('button', { id: 'open-sign-in', class: 'primary', type: 'button', onclick: onOpenPopup }, t.openWindow))
     : el('form', { id: 'panel-card', role: 'tabpanel', 'aria-labelledby': 'tab-card', onsubmit: onCard },
       el('fieldset', { class: 'bridges' }, el('legend', {}, t.reader),
         ['native-messaging', 'webusb', 'virtual'].map((k) => el('label', { class: k === 'virtual' ? 'demo' : '' },
           el('input', { type: 'radio', name: 'bridge', value: k, checked: (state.bridge || 'virtual') === k, onchange: () => { state.bridge = k; } }), ' ', t.bridge[k]))),
       (state.bridge || 'virtual') === 'virtual' ? el('p', { class: 'demo' }, t.demoPin) : null,
       el('label', { for: 'pin' }, t.pin),
-      el('input', { id: 'pin', name: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'off', required: true, pattern: '[0-9]{4}', maxlength: '4' }),
+      el('input', { id: 'pin', name: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'off', required: true, pattern: '[0-9]{4}', maxlength: '4', onfocus: loadSdk }),
       el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.cardButton));
   return [el('h2', {}, t.signIn), el('div', { class: 'tabs', role: 'tablist' }, tab('card', t.card), tab('password', t.password)), panel];
 }
@@ -332,6 +364,10 @@ const TITLES = {
 
 function render() {
   document.documentElement.lang = locale;
+  if (popupMode) {
+    renderPopup();
+    return;
+  }
   document.title = TITLES[kind][locale];
   if (state.step === 'loading') {
     show(el('p', { class: 'status' }, t.loading));
@@ -405,25 +441,13 @@ async function onLink(ev) {
   }
 }
 
-async function onPassword(ev) {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  set({ busy: true, error: null });
-  try {
-    signedIn = await api('sign-in', { ...auth(), ...frameInstance(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
-    await signedInNext();
-  } catch (e) {
-    fail(e);
-  }
-}
 
 async function onCard(ev) {
   ev.preventDefault();
   const pin = new FormData(ev.target).get('pin');
   set({ busy: true, error: null });
   try {
-    if (!sdk) sdk = initSdk();
-    await sdk;
+    const { connect } = await loadSdk();
     const bridge = await connect(state.bridge || 'virtual', {});
     const tries = await bridge.pinTriesLeft();
     if (tries.status === 'blocked') throw { code: 'pin_blocked' };
@@ -451,7 +475,7 @@ async function signedInNext() {
 /** The code as typed: its display form, or the key of the sentence saying what is wrong. */
 function checkCode(typed) {
   try {
-    return { code: checkCouponCode(typed) };
+    return { code: sdkModule.checkCouponCode(typed) };
   } catch (e) {
     return { problem: String(e.message || 'check') };
   }
@@ -593,8 +617,7 @@ async function start() {
     return;
   }
   if (kind === 'coupon') {
-    sdk = initSdk();
-    await sdk;
+    sdkModule = await loadSdk();
     set({ step: 'code', typed: passedCode });
     tell('ready', {});
     return;
@@ -607,8 +630,110 @@ async function start() {
   }
   set({ step: 'sign-in' });
   tell('ready', {});
-  // Ready for the card without waiting for it.
-  sdk = initSdk();
 }
 
-start();
+// ----- password sign-in in a window of the points cloud's own -----
+
+
+function onOpenPopup() {
+  const q = new URLSearchParams({ kind, locale });
+  if (session) q.set('session', session);
+  popup = window.open(`/widget/sign-in?${q}`, `mykey-sign-in-${instance}`, 'popup,width=480,height=640');
+  if (!popup) {
+    fail({ code: 'popup_blocked' });
+    return;
+  }
+  set({ error: null });
+  const watch = setInterval(() => {
+    if (popup && !popup.closed) return;
+    clearInterval(watch);
+    // Closed without signing in: the button opens another.
+    if (popup) {
+      popup = null;
+      render();
+    }
+  }, 500);
+}
+
+window.addEventListener('message', (ev) => {
+  if (popupMode || !popup || ev.source !== popup || ev.origin !== location.origin) return;
+  const m = ev.data || {};
+  if (m.mykey !== 'sign-in') return;
+  if (m.type === 'hello') {
+    const name = { checkout: view.shop_name, link: view.service_name, coupon: view.partner_name }[kind];
+    popup.postMessage({ mykey: 'sign-in', type: 'context', auth: auth(), instance: frameInstance(), name }, location.origin);
+  } else if (m.type === 'signed-in' && m.signedIn && m.signedIn.grant) {
+    popup = null;
+    signedIn = m.signedIn;
+    set({ error: null });
+    signedInNext().catch(fail);
+  }
+});
+
+// The window's end: asks its opener (only a frame on this same origin answers) what it signs
+// in for, takes the password, and hands the sign-in back.
+function renderPopup() {
+  document.title = t.popupTitle;
+  if (state.step === 'loading') {
+    show(el('p', { class: 'status' }, t.loading));
+    return;
+  }
+  const close = el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => window.close() }, state.step === 'fatal' ? t.close : t.cancel));
+  if (state.step === 'fatal') {
+    show(el('h1', {}, t.popupTitle), el('p', { class: 'error', role: 'alert' }, state.error), close);
+    return;
+  }
+  show(el('h1', {}, t.popupTitle),
+    el('p', {}, t.popupFor[kind](context.name)),
+    el('p', { class: 'address' }, t.checkAddress(location.origin)),
+    errorBox(),
+    el('form', { id: 'password-sign-in', onsubmit: onPassword },
+      el('label', { for: 'mykey-id' }, t.mykeyId),
+      // Kept across re-renders (a refused password is typed again, the ID is not).
+      el('input', { id: 'mykey-id', name: 'mykey_id', autocomplete: 'username', required: true, maxlength: '8', inputmode: 'latin', value: state.mykeyId || '', oninput: (e) => { state.mykeyId = e.target.value; } }),
+      el('label', { for: 'password' }, t.pass),
+      el('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: '256' }),
+      el('button', { class: 'primary', type: 'submit', disabled: state.busy }, state.busy ? t.busy : t.signInButton)),
+    close);
+}
+
+async function onPassword(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  set({ busy: true, error: null });
+  try {
+    const answer = await api('sign-in', { ...auth(), ...frameInstance(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
+    if (!window.opener || window.opener.closed) throw { code: 'opener_gone' };
+    window.opener.postMessage({ mykey: 'sign-in', type: 'signed-in', signedIn: answer }, location.origin);
+    window.close();
+  } catch (e) {
+    set({ busy: false, error: message(e) });
+  }
+}
+
+async function startPopup() {
+  render();
+  const fatal = (code) => set({ step: 'fatal', error: t.errors[code] });
+  if (!window.opener || window.top !== window) {
+    fatal('no_opener');
+    return;
+  }
+  context = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), 5000);
+    window.addEventListener('message', (ev) => {
+      const m = ev.data || {};
+      if (ev.source !== window.opener || ev.origin !== location.origin || m.mykey !== 'sign-in' || m.type !== 'context') return;
+      clearTimeout(timer);
+      resolve({ auth: m.auth, instance: m.instance || {}, name: String(m.name || '') });
+    });
+    window.opener.postMessage({ mykey: 'sign-in', type: 'hello' }, location.origin);
+  });
+  if (!context) {
+    fatal('no_opener');
+    return;
+  }
+  set({ step: 'password' });
+  root.querySelector('#mykey-id')?.focus();
+}
+
+if (popupMode) startPopup(); else start();

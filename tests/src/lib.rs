@@ -247,7 +247,7 @@ impl Drop for Server {
 pub fn web_dist() -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
     assert!(
-        d.join("index.html").exists() && d.join("sdk/frame.js").exists(),
+        d.join("index.html").exists() && d.join("sdk/frame.html").exists(),
         "build the SDK and the web app first: scripts/build-pkg, scripts/build-web"
     );
     d
@@ -267,6 +267,42 @@ pub fn no_placeholders(b: &webdriver::Browser, page: &str) {
     for word in ["null", "undefined", "NaN", "[object Object]"] {
         assert!(!text.contains(word), "{page} shows {word:?}: {text}");
     }
+}
+
+/// The window sizes screenshots and layout checks use: a phone's and a desktop's.
+const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 900)];
+
+/// Saves what `b` shows as `<name>-phone.png` and `<name>-desktop.png` in the folder
+/// `MYKEY_SCREENSHOTS` names (nothing without it). Leaves the window desktop sized.
+pub fn shoot(b: &webdriver::Browser, name: &str) {
+    let Ok(dir) = std::env::var("MYKEY_SCREENSHOTS") else { return };
+    for (label, w, h) in SIZES {
+        b.resize(w, h).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(Path::new(&dir).join(format!("{name}-{label}.png")), b.screenshot().unwrap()).unwrap();
+    }
+}
+
+/// Inside a widget's frame, the state `name` as a person sees it: axe finds nothing, no
+/// placeholder shows, and at a phone's and a desktop's width nothing is clipped (the frame
+/// takes its content's height, so nothing scrolls inside it). Screenshots as [`shoot`].
+pub fn widget_state(b: &webdriver::Browser, name: &str) {
+    no_violations(b, name);
+    no_placeholders(b, name);
+    let dir = std::env::var("MYKEY_SCREENSHOTS").ok();
+    for (label, w, h) in SIZES {
+        b.resize(w, h).unwrap();
+        let fits = "return document.documentElement.scrollHeight <= window.innerHeight + 1 ? true : null;";
+        if b.wait_for(fits, Duration::from_secs(5)).is_err() {
+            let sizes = b.eval("return [document.documentElement.scrollHeight, window.innerHeight];").unwrap();
+            panic!("{name} ({label}): the frame clips its content (content, frame height: {sizes})");
+        }
+        if let Some(dir) = &dir {
+            std::fs::write(Path::new(dir).join(format!("{name}-{label}.png")), b.screenshot().unwrap()).unwrap();
+        }
+    }
+    // Resizing may have moved the frame out of view and back: confirming waits again.
+    b.wait_confirmable().unwrap();
 }
 
 /// What the points cloud's pages' Content-Security-Policy blocked so far (the browsers'

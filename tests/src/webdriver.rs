@@ -226,6 +226,56 @@ impl Browser {
         Ok(())
     }
 
+    /// The handle of the window the commands go to.
+    fn current_window(&self) -> anyhow::Result<String> {
+        let v: Value = self.http.get(format!("{}/session/{}/window", self.base, self.session)).send()?.json()?;
+        Ok(v["value"].as_str().context("current window")?.to_owned())
+    }
+
+    /// Inside a widget's frame: chooses the password, opens the password window as the resident
+    /// would and goes to it once its form shows. Returns the window to come back to.
+    pub fn open_password_window(&self) -> anyhow::Result<String> {
+        let home = self.current_window()?;
+        self.click("#tab-password")?;
+        self.click("#open-sign-in")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(h) = self.windows()?.into_iter().find(|h| *h != home) {
+                self.switch_to(&h)?;
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no password window opened within 10 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait_for("return document.querySelector('#mykey-id') ? true : null;", Duration::from_secs(10))?;
+        Ok(home)
+    }
+
+    /// In the password window: signs in, waits for the window to close itself (or says what it
+    /// showed instead) and goes back into the frame `frame` of the window `home`.
+    pub fn password_sign_in(&self, home: &str, frame: &str, mykey_id: &str, password: &str) -> anyhow::Result<()> {
+        let window = self.current_window()?;
+        self.type_text("#mykey-id", mykey_id)?;
+        self.type_text("#password", password)?;
+        self.click("#password-sign-in button[type=submit]")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.windows()?.contains(&window) {
+            if Instant::now() > deadline {
+                let shown = self.eval("return document.body.innerText;")?;
+                bail!("the password window stayed open, showing {shown}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.switch_to(home)?;
+        self.enter_frame(frame)
+    }
+
+    /// Inside a widget's frame: signs in with the MyKey ID and password in the password window.
+    pub fn widget_password(&self, frame: &str, mykey_id: &str, password: &str) -> anyhow::Result<()> {
+        let home = self.open_password_window()?;
+        self.password_sign_in(&home, frame, mykey_id, password)
+    }
+
     /// Waits (30 s at most) for a window of an extension's own page to open, clicks `button`
     /// in it as the user would, and comes back to the top of the page this session was on.
     /// Returns the text the window showed.

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/partners/{partner}/events", get(partner_events))
         .route("/v1/partners/{partner}/events/{event}/resend", post(resend_partner_event))
         .route("/widget/frame", get(frame))
+        .route("/widget/sign-in", get(sign_in_window))
 }
 
 /// A wrong client secret counts as a failed authentication of the address.
@@ -43,8 +44,53 @@ pub(super) fn guarded<T>(s: &AppState, parts: &Parts, r: Result<T, Problem>) -> 
     })
 }
 
-/// The widget's page; its scripts and the SDK are the web build's `/app/sdk/` files.
-const FRAME_HTML: &str = include_str!("../../../sdk-wasm/widget/frame.html");
+/// The widget's page as written, naming its files without their content hashes: served when
+/// there is no web build (`--web-dir`), whose `sdk/frame.html` names the hashed files.
+pub(super) const FRAME_HTML: &str = include_str!("../../../sdk-wasm/widget/frame.html");
+
+/// The widget's page: the web build's (`scripts/build-web` names its scripts by their content
+/// hash, kept immutable by browsers), or [`FRAME_HTML`] without one.
+pub(super) fn widget_page(web_dir: Option<&std::path::Path>) -> std::sync::Arc<str> {
+    let built = web_dir.map(|d| d.join("sdk/frame.html"));
+    match built.as_deref().map(std::fs::read_to_string) {
+        Some(Ok(page)) => page.into(),
+        Some(Err(e)) => {
+            tracing::warn!("the web build has no widget page ({e}); serving the unbuilt one");
+            FRAME_HTML.into()
+        }
+        None => FRAME_HTML.into(),
+    }
+}
+
+/// Headers both widget pages carry: never stored, and no referrer sent onward.
+fn widget_page_response(s: &AppState, csp: &str) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let mut res =
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], s.widget_page.to_string()).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp).expect("origins are ASCII"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Its address holds a publishable key and a session id only; still, say nothing onward.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    res
+}
+
+/// The policy of both widget pages but for who may frame them.
+fn widget_csp(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}; \
+         report-uri /csp-reports"
+    )
+}
+
+/// The window where a widget's resident types a MyKey ID password: a top-level page of the
+/// points cloud (never framed, so its address bar shows whose page it is), opened by the
+/// widget's frame, which alone it hands the sign-in to. The same page and script as the frame.
+async fn sign_in_window(State(s): State<AppState>) -> axum::response::Response {
+    widget_page_response(&s, &widget_csp("'none'"))
+}
 
 #[derive(Deserialize)]
 struct FrameQuery {
@@ -88,21 +134,11 @@ async fn frame(State(s): State<AppState>, parts: Parts, Query(q): Query<FrameQue
         ))
         .into_response();
     }
-    let csp = format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors {}; \
-         report-uri /csp-reports",
-        allowed.join(" ")
-    );
-    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], FRAME_HTML).into_response();
+    let mut res = widget_page_response(&s, &widget_csp(&allowed.join(" ")));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("origins are ASCII"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // A page that isolates itself (COEP require-corp) may still embed the widget.
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("cross-origin"));
     h.insert("cross-origin-embedder-policy", HeaderValue::from_static("require-corp"));
-    // Its address holds a publishable key and a session id only; still, say nothing onward.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     res
 }
 

@@ -140,6 +140,7 @@ pub fn router(
         csp_reports: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
             std::num::NonZeroU32::new(ops::CSP_REPORTS_PER_MINUTE).expect("non-zero"),
         ))),
+        widget_page: embedding::widget_page(web_dir.as_deref()),
     };
     // The web app under /app/: its files, and index.html for its own paths (/app/create, ...)
     // so that a reload or a shared link opens the right page. `/` leads there.

@@ -26,6 +26,8 @@ pub struct AppState {
     pub(crate) metrics: PrometheusHandle,
     /// CSP reports per client address ([`super::ops::CSP_REPORTS_PER_MINUTE`]).
     pub(crate) csp_reports: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// The widget's page (frame and password window), read once at start.
+    pub(crate) widget_page: Arc<str>,
 }
 
 /// The process-wide Prometheus recorder (metrics' recorder is global, so install it once).

@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     let dir = temp_dir("widget-bench");
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-app/dist");
     anyhow::ensure!(
-        web.join("sdk/frame.js").exists(),
+        web.join("sdk/frame.html").exists(),
         "build the web app first: scripts/build-pkg && scripts/build-web"
     );
     let db_url = format!("sqlite:{}", dir.join("bench.db").display());

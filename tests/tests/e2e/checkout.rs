@@ -16,8 +16,8 @@ use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
 use mykey_tests::{
-    csp_violations, no_placeholders, no_violations, run, server_bin, sibling_bin, temp_dir, web_dist as dist, Process,
-    Server,
+    csp_violations, no_placeholders, no_violations, run, server_bin, shoot, sibling_bin, temp_dir, web_dist as dist, widget_state,
+    Process, Server,
 };
 use serde_json::{json, Value};
 
@@ -157,20 +157,34 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     b.enter_frame("#pay iframe").unwrap();
     b.wait_text("h1", "ポイントで支払う").unwrap();
     assert_eq!(b.eval("return document.cookie;").unwrap(), "", "the widget keeps nothing in cookies");
-    no_violations(&b, "the widget's sign-in");
-    no_placeholders(&b, "the widget's sign-in");
+    widget_state(&b, "widget-checkout-sign-in");
+    // The password is never typed inside the store's page: the frame has no field for it and
+    // opens a window of the points cloud's own, which hands the sign-in back.
     b.click("#tab-password").unwrap();
+    b.wait_text("#panel-password", "別のウィンドウ").unwrap();
+    assert_eq!(b.eval("return document.querySelectorAll('input[type=password]').length;").unwrap(), 0);
+    widget_state(&b, "widget-checkout-password");
+    let home = b.open_password_window().unwrap();
+    assert_eq!(b.eval("return window.top === window && location.pathname;").unwrap(), "/widget/sign-in");
+    b.wait_text("main", "へのお支払いのためにサインインします").unwrap();
+    b.wait_text(".address", &server.base).unwrap();
+    no_violations(&b, "the password window");
+    no_placeholders(&b, "the password window");
+    shoot(&b, "widget-password-window");
     b.type_text("#mykey-id", &mykey_id).unwrap();
     b.type_text("#password", "wrong-password").unwrap();
-    b.click("#panel-password button[type=submit]").unwrap();
+    b.click("#password-sign-in button[type=submit]").unwrap();
     b.wait_text("[role=alert]", "パスワードが違います").unwrap();
-    b.type_text("#password", "abc123!x").unwrap();
-    b.click("#panel-password button[type=submit]").unwrap();
+    no_violations(&b, "the password window's refusal");
+    shoot(&b, "widget-password-window-refused");
+    b.password_sign_in(&home, "#pay iframe", &mykey_id, "abc123!x").unwrap();
+    // Signed in by password: the SDK's wasm (for the card) was never fetched.
+    let fetched = b.eval("return performance.getEntriesByType('resource').map((e) => e.name).join(' ');").unwrap();
+    assert!(!fetched.as_str().unwrap().contains("mykey_sdk"), "the SDK loads only for the card: {fetched}");
     if let Err(e) = b.wait_text("main", &mykey_id) {
         panic!("{e}: the widget shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
     }
-    no_violations(&b, "the widget's points step");
-    no_placeholders(&b, "the widget's points step");
+    widget_state(&b, "widget-checkout-points");
     // The order is over the balance: points pay part, the store collects the rest.
     b.type_text("#points", "3000").unwrap();
     // The frame took its content's height (the widget posts it) instead of the first 320 px.
@@ -264,6 +278,20 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
         .send()
         .unwrap();
     assert_eq!(elsewhere.status(), 403);
+    // The page is the web build's, naming its script by content hash.
+    let page = frame.text().unwrap();
+    assert!(page.contains("/app/sdk/frame.") && !page.contains("/app/sdk/frame.js"), "{page}");
+    // The password window is never framed, and opened by anything but a widget's frame (here
+    // straight from the address bar) it asks for nothing.
+    let window = http.get(format!("{}/widget/sign-in?kind=checkout", server.base)).send().unwrap();
+    let csp = window.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(window.headers()["cache-control"], "no-store");
+    b.goto(&format!("{}/widget/sign-in?kind=checkout", server.base)).unwrap();
+    b.wait_text("[role=alert]", "から開いてください").unwrap();
+    assert_eq!(b.eval("return document.querySelectorAll('input').length;").unwrap(), 0);
+    no_violations(&b, "the password window opened directly");
+    shoot(&b, "widget-password-window-alone");
 
     // In the browser: a page on another origin mounting the widget with the store's keys gets
     // no widget (the frame is refused), so nothing is ever ready there.

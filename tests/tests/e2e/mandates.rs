@@ -4,25 +4,14 @@
 //! grants it; the store then charges within the terms by the mandate's id and is refused
 //! outside them. Every widget state passes axe; `MYKEY_SCREENSHOTS` keeps their pictures.
 
-use std::path::Path;
 
 use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{no_placeholders, no_violations, temp_dir, web_dist as dist, Server};
+use mykey_tests::{no_placeholders, no_violations, shoot, temp_dir, web_dist as dist, Server};
 use serde_json::{json, Value};
 
 use crate::checkout::{grant, register, serve_once_on};
-
-/// The widget's frame in a phone-sized window and a desktop one, when screenshots are asked for.
-fn shoot(b: &Browser, name: &str) {
-    let Ok(dir) = std::env::var("MYKEY_SCREENSHOTS") else { return };
-    for (label, w, h) in [("phone", 390, 844), ("desktop", 1280, 900)] {
-        b.resize(w, h).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        std::fs::write(Path::new(&dir).join(format!("{name}-{label}.png")), b.screenshot().unwrap()).unwrap();
-    }
-}
 
 /// A store's subscription page: mounts the link widget with the keys in its address's fragment.
 const STORE_PAGE: &str = r#"<!doctype html><html lang="ja"><head><meta charset="utf-8">
@@ -95,10 +84,7 @@ fn a_resident_grants_a_store_a_mandate_in_the_widget_and_the_store_charges_withi
     assert_eq!(colours, "rgb(26, 26, 26) on rgb(255, 255, 255)", "unreadable colours are not taken");
     no_violations(&b, "the link widget asking for a mandate");
     shoot(&b, "widget-mandate-terms");
-    b.click("#tab-password").unwrap();
-    b.type_text("#mykey-id", &mykey_id).unwrap();
-    b.type_text("#password", "abc123!x").unwrap();
-    b.click("#panel-password button[type=submit]").unwrap();
+    b.widget_password("#link iframe", &mykey_id, "abc123!x").unwrap();
     b.wait_text("button.primary", "連携して支払いを許可する").unwrap();
     let button = b.eval("return getComputedStyle(document.querySelector('button.primary')).backgroundColor;").unwrap();
     assert_eq!(button, "rgb(11, 83, 148)", "a confirm button white text cannot be read on is not taken");

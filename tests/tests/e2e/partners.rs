@@ -14,7 +14,7 @@ use std::time::Duration;
 use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{no_violations, sibling_bin, temp_dir, web_dist as dist, Process, Server};
+use mykey_tests::{no_violations, sibling_bin, temp_dir, web_dist as dist, widget_state, Process, Server};
 use serde_json::{json, Value};
 
 use crate::checkout::{register, serve_once_on};
@@ -46,13 +46,6 @@ pub(crate) fn reserved(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
     crate::checkout::balance_of(base, keys, resident, "reserved")
 }
 
-/// Signs in inside the widget's frame with the MyKey ID and password.
-fn widget_password(b: &Browser, mykey_id: &str) {
-    b.click("#tab-password").unwrap();
-    b.type_text("#mykey-id", mykey_id).unwrap();
-    b.type_text("#password", "abc123!x").unwrap();
-    b.click("#panel-password button[type=submit]").unwrap();
-}
 
 /// The partner's webhook log, once it shows `want`.
 fn webhook_log(site: &str, want: &str) -> String {
@@ -107,7 +100,7 @@ fn a_member_redeems_in_the_partners_widget_and_links_the_member_number() {
     assert_eq!(b.eval("return document.cookie;").unwrap(), "", "the widget keeps nothing in cookies");
     assert_eq!(b.eval("return document.getElementById('code').value;").unwrap(), code.trim());
     b.wait_text("#code-hint", "正しい").unwrap();
-    no_violations(&b, "the coupon widget's code step");
+    widget_state(&b, "widget-coupon-code");
     let mut typo: Vec<char> = code.trim().chars().collect();
     typo[0] = if typo[0] == '2' { '3' } else { '2' };
     b.eval(
@@ -125,14 +118,14 @@ fn a_member_redeems_in_the_partners_widget_and_links_the_member_number() {
     b.click("form button.primary").unwrap();
     // Signing in, then what the code gives before anything moves.
     b.wait_text("h2", "サインイン").unwrap();
-    no_violations(&b, "the coupon widget's sign-in");
-    widget_password(&b, &mykey_id);
+    widget_state(&b, "widget-coupon-sign-in");
+    b.widget_password("#widget iframe", &mykey_id, "abc123!x").unwrap();
     b.wait_text("main", "500ポイント").unwrap();
-    no_violations(&b, "the coupon widget's preview");
+    widget_state(&b, "widget-coupon-preview");
     assert_eq!(reserved(&server.base, &keys, resident), 0, "nothing moved before the resident redeemed");
     b.click("form button.primary").unwrap();
     b.wait_text("[role=status]", "受け取りました").unwrap();
-    no_violations(&b, "the coupon widget after redeeming");
+    widget_state(&b, "widget-coupon-redeemed");
     assert_eq!(reserved(&server.base, &keys, resident), 500);
     // Assign them to a municipality now.
     b.click("#assign-title ~ button, form[aria-labelledby=assign-title] button.primary").unwrap();
@@ -151,12 +144,12 @@ fn a_member_redeems_in_the_partners_widget_and_links_the_member_number() {
     no_violations(&b, "the link page");
     b.enter_frame("#widget iframe").unwrap();
     b.wait_text("main", "M0001").unwrap();
-    no_violations(&b, "the link widget");
-    widget_password(&b, &mykey_id);
+    widget_state(&b, "widget-link");
+    b.widget_password("#widget iframe", &mykey_id, "abc123!x").unwrap();
     b.wait_text("main", &format!("{mykey_id} と連携")).unwrap();
     b.click("form button.primary").unwrap();
     b.wait_text("[role=status]", "連携しました").unwrap();
-    no_violations(&b, "the link widget, linked");
+    widget_state(&b, "widget-link-done");
     b.leave_frames().unwrap();
     webhook_log(&site, "link.confirmed");
     b.goto(&format!("{site}/")).unwrap();

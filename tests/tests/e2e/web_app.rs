@@ -5,12 +5,11 @@
 //! WCAG A/AA violations on any page; screenshots at phone and desktop width go to
 //! `docs/screenshots/` when `MYKEY_SCREENSHOTS` is set.
 
-use std::path::Path;
 use std::time::Duration;
 
 use mykey_server::testing::{Smtp, TestDb};
 use mykey_tests::webdriver::Browser;
-use mykey_tests::{csp_violations, no_violations, temp_dir, web_dist as dist, Server};
+use mykey_tests::{csp_violations, no_violations, shoot, temp_dir, web_dist as dist, Server};
 
 /// No page broke the policy; and the page in front still has it: a style attribute set by a
 /// script is refused and reported (a page answered without the policy, as revalidated pages
@@ -35,15 +34,6 @@ fn no_csp_violations(b: &Browser, base: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the violation was not reported to /csp-reports");
-}
-
-fn shoot(b: &Browser, name: &str) {
-    let Ok(dir) = std::env::var("MYKEY_SCREENSHOTS") else { return };
-    for (label, w, h) in [("phone", 390, 844), ("desktop", 1280, 900)] {
-        b.resize(w, h).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        std::fs::write(Path::new(&dir).join(format!("{name}-{label}.png")), b.screenshot().unwrap()).unwrap();
-    }
 }
 
 /// Starts the card step: the virtual card, a wrong PIN (tries left shown), then the right one.
@@ -152,8 +142,34 @@ fn cache_rules(base: &str) {
     let gone = http.get(format!("{base}/app/mykey_web.0123456789abcdef.js")).send().unwrap();
     assert_eq!(gone.status(), 404);
     assert_eq!(gone.headers()["cache-control"], "no-cache");
-    let sdk = http.get(format!("{base}/app/sdk/frame.js")).send().unwrap();
-    assert_eq!(sdk.headers()["cache-control"], "no-cache");
+    // The loader keeps its name (stores import it) and is revalidated; the widget's page names
+    // its script and style by hash, the script the SDK, the SDK its wasm: all kept for a year.
+    let loader = http.get(format!("{base}/app/sdk/checkout.js")).send().unwrap();
+    assert_eq!(loader.headers()["cache-control"], "no-cache");
+    let frame = http.get(format!("{base}/app/sdk/frame.html")).send().unwrap();
+    assert_eq!(frame.headers()["content-security-policy"], "frame-ancestors 'none'", "the built page is framed only at /widget/frame");
+    let frame = frame.text().unwrap();
+    // The first `prefix<16 hex digits>ext` in `text`.
+    let hashed = |text: &str, prefix: &str, ext: &str| -> String {
+        text.match_indices(prefix)
+            .find_map(|(at, _)| {
+                let name = text.get(at..at + prefix.len() + 16 + ext.len())?;
+                let hash = &name[prefix.len()..prefix.len() + 16];
+                (hash.bytes().all(|b| b.is_ascii_hexdigit()) && name.ends_with(ext)).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no hashed {prefix}…{ext} named"))
+    };
+    let immutable = |name: &str| {
+        // Asked for plainly (the client takes no compression): the text, to read names from.
+        let res = http.get(format!("{base}/app/sdk/{name}")).send().unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable", "{name}");
+        String::from_utf8_lossy(&res.bytes().unwrap()).into_owned()
+    };
+    immutable(&hashed(&frame, "frame.", ".css"));
+    let script = immutable(&hashed(&frame, "frame.", ".js"));
+    let module = immutable(&hashed(&script, "mykey_sdk.", ".js"));
+    immutable(&hashed(&module, "mykey_sdk_bg.", ".wasm"));
 }
 
 #[test]
