@@ -66,8 +66,8 @@ pub(super) fn widget_page(web_dir: Option<&std::path::Path>) -> std::sync::Arc<s
 fn widget_page_response(s: &AppState, csp: &str) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
     use axum::response::IntoResponse;
-    let mut res =
-        (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], s.widget_page.to_string()).into_response();
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], s.widget_page.to_string())
+        .into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp).expect("origins are ASCII"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

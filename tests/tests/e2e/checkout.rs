@@ -16,8 +16,8 @@ use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;
 use mykey_tests::{
-    csp_violations, no_placeholders, no_violations, run, server_bin, shoot, sibling_bin, temp_dir, web_dist as dist, widget_state,
-    Process, Server,
+    csp_violations, no_placeholders, no_violations, run, server_bin, shoot, sibling_bin, temp_dir, web_dist as dist,
+    widget_state, Process, Server,
 };
 use serde_json::{json, Value};
 

@@ -4,7 +4,6 @@
 //! grants it; the store then charges within the terms by the mandate's id and is refused
 //! outside them. Every widget state passes axe; `MYKEY_SCREENSHOTS` keeps their pictures.
 
-
 use mykey_server::demo::DemoKeys;
 use mykey_server::testing::TestDb;
 use mykey_tests::webdriver::Browser;

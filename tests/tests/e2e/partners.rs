@@ -46,7 +46,6 @@ pub(crate) fn reserved(base: &str, keys: &DemoKeys, resident: i64) -> i64 {
     crate::checkout::balance_of(base, keys, resident, "reserved")
 }
 
-
 /// The partner's webhook log, once it shows `want`.
 fn webhook_log(site: &str, want: &str) -> String {
     let http = reqwest::blocking::Client::new();

@@ -147,7 +147,11 @@ fn cache_rules(base: &str) {
     let loader = http.get(format!("{base}/app/sdk/checkout.js")).send().unwrap();
     assert_eq!(loader.headers()["cache-control"], "no-cache");
     let frame = http.get(format!("{base}/app/sdk/frame.html")).send().unwrap();
-    assert_eq!(frame.headers()["content-security-policy"], "frame-ancestors 'none'", "the built page is framed only at /widget/frame");
+    assert_eq!(
+        frame.headers()["content-security-policy"],
+        "frame-ancestors 'none'",
+        "the built page is framed only at /widget/frame"
+    );
     let frame = frame.text().unwrap();
     // The first `prefix<16 hex digits>ext` in `text`.
     let hashed = |text: &str, prefix: &str, ext: &str| -> String {
