@@ -236,6 +236,41 @@ pub struct Resident {
     pub created_at: Micros,
 }
 
+/// What a notice tells the resident; the mailer sends it to those who chose its kind of
+/// notice (`mykey_core::identity::Notices`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Points granted: `{municipality, event, points, transaction}`.
+    PointsGranted,
+    /// Points expired: `{account, municipality, event, points, transaction}`.
+    PointsExpired,
+    /// Points spent at a shop (a payment or a hold's capture): `{shop, shop_name, municipality,
+    /// points, transaction, memo}`.
+    Payment,
+    /// Points a store gave back: the same fields as a payment.
+    Refund,
+}
+
+impl NoticeKind {
+    /// The name in SQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::PointsGranted => "points_granted",
+            NoticeKind::PointsExpired => "points_expired",
+            NoticeKind::Payment => "payment",
+            NoticeKind::Refund => "refund",
+        }
+    }
+
+    /// Parses the name in SQL.
+    pub fn parse(s: &str) -> Option<NoticeKind> {
+        [NoticeKind::PointsGranted, NoticeKind::PointsExpired, NoticeKind::Payment, NoticeKind::Refund]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// A notice for the resident, sent later by the outbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
@@ -243,8 +278,8 @@ pub struct Notice {
     pub id: i64,
     /// Addressee.
     pub resident: i64,
-    /// `points_expired`, ...
-    pub kind: String,
+    /// What it tells.
+    pub kind: NoticeKind,
     /// JSON details.
     pub payload: String,
     /// Queue time.
@@ -937,7 +972,36 @@ impl Ledger {
             .with("available", 0)
         })?;
         let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
-        self.post(ch, r.id, TransactionKind::Payment, r.municipality, r.memo.clone().map(Memo::into_string), &legs, now)
+        let memo = r.memo.clone().map(Memo::into_string);
+        let receipt = self.post(ch, r.id, TransactionKind::Payment, r.municipality, memo.clone(), &legs, now)?;
+        self.notify_shop(ch, NoticeKind::Payment, r.resident, &shop, amount, &receipt, memo.as_deref());
+        Ok(receipt)
+    }
+
+    /// Tells the resident of points spent at or given back by `shop` (every one: residents
+    /// see each movement of their points, whoever asked for it).
+    #[allow(clippy::too_many_arguments)]
+    fn notify_shop(
+        &mut self,
+        ch: &mut Changes,
+        kind: NoticeKind,
+        resident: i64,
+        shop: &Shop,
+        points: i64,
+        receipt: &TransactionReceipt,
+        memo: Option<&str>,
+    ) {
+        let payload = serde_json::json!({
+            "shop": shop.id, "shop_name": shop.name, "municipality": shop.municipality, "points": points,
+            "transaction": receipt.id, "memo": memo,
+        });
+        self.notify(ch, kind, resident, payload, receipt.created_at.timestamp_micros());
+    }
+
+    /// Queues a notice for `resident`; the mailer decides whether and where it goes.
+    fn notify(&mut self, ch: &mut Changes, kind: NoticeKind, resident: i64, payload: serde_json::Value, at: Micros) {
+        ch.notices.push(Notice { id: self.next_notice, resident, kind, payload: payload.to_string(), created_at: at });
+        self.next_notice += 1;
     }
 
     /// Gives points back from a store's receivable to the resident (a checkout's refund; how
@@ -955,15 +1019,10 @@ impl Ledger {
         self.spending_account(r.resident, r.municipality, event)?;
         let to = self.spending_account_or_create(ch, r.resident, r.municipality, event, now)?;
         let legs = [Leg::new(shop.receivable, -amount), Leg::new(to, amount)];
-        self.post(
-            ch,
-            r.id,
-            TransactionKind::Refund,
-            r.municipality,
-            Some(format!("refund of checkout {}", r.session)),
-            &legs,
-            now,
-        )
+        let memo = format!("refund of checkout {}", r.session);
+        let receipt = self.post(ch, r.id, TransactionKind::Refund, r.municipality, Some(memo), &legs, now)?;
+        self.notify_shop(ch, NoticeKind::Refund, r.resident, &shop, amount, &receipt, None);
+        Ok(receipt)
     }
 
     /// Grants municipal or event points from the municipality's treasury.
@@ -990,18 +1049,10 @@ impl Ledger {
             &legs,
             now,
         )?;
-        // The resident may have asked to hear of granted points by e-mail (the mailer decides).
-        ch.notices.push(Notice {
-            id: self.next_notice,
-            resident: r.resident,
-            kind: "points_granted".to_owned(),
-            payload: serde_json::json!({
-                "municipality": r.municipality, "event": r.event, "points": amount, "transaction": receipt.id,
-            })
-            .to_string(),
-            created_at: receipt.created_at.timestamp_micros(),
+        let payload = serde_json::json!({
+            "municipality": r.municipality, "event": r.event, "points": amount, "transaction": receipt.id,
         });
-        self.next_notice += 1;
+        self.notify(ch, NoticeKind::PointsGranted, r.resident, payload, receipt.created_at.timestamp_micros());
         Ok(receipt)
     }
 
@@ -1239,6 +1290,10 @@ impl Ledger {
         hm.capture_seq = Some(receipt.seq);
         ch.holds.insert(hold, hm.clone());
         let h = hm.clone();
+        // A receivable's owner is its shop (`add_shop`); a held account's, its resident.
+        let shop = self.shops[&self.accounts[&h.shop_account].owner].clone();
+        let resident = self.accounts[&h.account].owner;
+        self.notify_shop(ch, NoticeKind::Payment, resident, &shop, amount, &receipt, None);
         Ok(self.hold_receipt(&h, Some(receipt)))
     }
 
@@ -1310,19 +1365,11 @@ impl Ledger {
                 .expect("expiry stays within the available balance");
             report.expired_points += points;
             report.expiry_transactions += 1;
-            let notice = Notice {
-                id: self.next_notice,
-                resident: a.owner,
-                kind: "points_expired".to_owned(),
-                payload: serde_json::json!({
-                    "account": account, "municipality": municipality, "event": a.event,
-                    "points": points, "transaction": receipt.id,
-                })
-                .to_string(),
-                created_at: receipt.created_at.timestamp_micros(),
-            };
-            self.next_notice += 1;
-            ch.notices.push(notice);
+            let payload = serde_json::json!({
+                "account": account, "municipality": municipality, "event": a.event,
+                "points": points, "transaction": receipt.id,
+            });
+            self.notify(ch, NoticeKind::PointsExpired, a.owner, payload, receipt.created_at.timestamp_micros());
             report.notices_queued += 1;
         }
         report

@@ -535,3 +535,61 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_payment_capture_and_refund_tells_the_resident() {
+    let mut w = world();
+    let (r, shop) = (w.residents[0], w.shops[0]);
+    grant(&mut w, r, 1, 500).unwrap();
+    let mut ch = Changes::default();
+    let memo = Memo::parse("定期便").unwrap();
+    let p = PaymentRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 1,
+        event: None,
+        shop,
+        amount: d(100),
+        memo: Some(memo),
+    };
+    let paid = w.l.payment(&mut ch, &p, w.now).unwrap();
+    let h = HoldRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 1,
+        event: None,
+        shop,
+        amount: d(80),
+        timeout_seconds: 60,
+    };
+    w.l.hold(&mut ch, &h, w.now).unwrap();
+    w.l.capture(&mut ch, h.id, Uuid::new_v4(), Some(d(30)), w.now).unwrap();
+    let back = RefundPosting {
+        id: Uuid::new_v4(),
+        session: Uuid::new_v4(),
+        shop,
+        resident: r,
+        municipality: 1,
+        event: None,
+        points: 40,
+    };
+    w.l.refund(&mut ch, &back, w.now).unwrap();
+    // A refused payment tells nothing.
+    pay(&mut w, r, 1, shop, d(100_000)).unwrap_err();
+    let told: Vec<(NoticeKind, i64, serde_json::Value)> =
+        ch.notices.iter().map(|n| (n.kind, n.resident, serde_json::from_str(&n.payload).unwrap())).collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    let kinds: Vec<NoticeKind> = told.iter().map(|t| t.0).collect();
+    assert_eq!(kinds, [NoticeKind::Payment, NoticeKind::Payment, NoticeKind::Refund]);
+    assert!(told.iter().all(|t| t.1 == r && t.2["shop"] == shop && t.2["shop_name"] == "A"));
+    assert_eq!(told.iter().map(|t| t.2["points"].as_i64().unwrap()).collect::<Vec<_>>(), [100, 30, 40]);
+    assert_eq!(
+        (told[0].2["memo"].as_str(), told[0].2["transaction"].as_str()),
+        (Some("定期便"), Some(paid.id.to_string().as_str()))
+    );
+    // Ids follow on from each other, as the mailer reads them.
+    assert!(ch.notices.windows(2).all(|p| p[1].id == p[0].id + 1));
+    for k in kinds {
+        assert_eq!(NoticeKind::parse(k.as_str()), Some(k));
+    }
+}

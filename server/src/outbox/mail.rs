@@ -1,10 +1,14 @@
 //! E-mail notices: the kinds a resident may choose (docs/domain.md "MyKey ID"), in Japanese,
 //! through an outbox table and a real SMTP client (lettre) with retries.
 //!
-//! Two sources fill `mail_outbox`: the ledger's `notices` (points granted, points expired),
-//! turned into mail by [`Mailer::run_once`] for residents who chose that kind; and MyKey ID
-//! changes ([`queue`], called by `identity`). The mailer then sends what is due; a failure is
-//! tried again later (1 s, 2 s, 4 s, ... up to an hour), at most [`MAX_ATTEMPTS`] times.
+//! Two sources fill `mail_outbox`: the ledger's `notices` (points granted, expired, spent at a
+//! shop, given back), turned into mail by [`Mailer::run_once`] for residents who chose that
+//! kind; and MyKey ID changes ([`queue`], called by `identity`). The mailer then sends what is
+//! due, [`SENDING_AT_ONCE`] at a time; a failure is tried again later (1 s, 2 s, 4 s, ... up to
+//! an hour), at most [`MAX_ATTEMPTS`] times.
+//!
+//! Every payment queues a notice, so a round takes notices and mail in batches of [`PER_ROUND`]
+//! until it has caught up or spent [`ROUND_BUDGET`]: measured in `docs/benchmarks.md`.
 
 use std::time::Duration;
 
@@ -15,13 +19,18 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mykey_core::identity::Notices;
 use sqlx::AnyPool;
 
+use crate::ledger::NoticeKind;
 use crate::store::outbox::{self, Recipient};
 use crate::time::{self, SECOND};
 
 /// Sends per message before giving up.
 pub const MAX_ATTEMPTS: i64 = 10;
-/// Notices and mails handled per round (bounds each round's work).
-pub const PER_ROUND: i64 = 100;
+/// Notices or mails read and handled in one batch (one database transaction of notices).
+pub const PER_ROUND: i64 = 500;
+/// A round stops taking further batches after this long (the next round goes on).
+pub const ROUND_BUDGET: Duration = Duration::from_millis(800);
+/// Mails handed to the SMTP server at the same time (lettre keeps a pool of connections).
+pub const SENDING_AT_ONCE: usize = 8;
 /// Points this close to their expiry are announced (once per lot): the domain's rule.
 pub use mykey_core::rules::EXPIRY_WARNING_DAYS;
 /// Rounds run this often (and at once after a MyKey ID change).
@@ -40,8 +49,12 @@ pub enum Kind {
     SettingsChanged,
     /// MyKey ID registered, changed or revoked.
     MykeyIdChanged,
-    /// A service ID linked or unlinked; a mandate granted, revoked, or charged under.
+    /// A service ID linked or unlinked; a mandate granted or revoked.
     Payments,
+    /// Points spent at a shop (the same choice as [`Kind::Payments`]).
+    Payment,
+    /// Points given back by a shop (the same choice as [`Kind::Payments`]).
+    Refund,
 }
 
 impl Kind {
@@ -51,7 +64,7 @@ impl Kind {
             Kind::PointsExpired | Kind::PointsExpiring => n.points_expired,
             Kind::SettingsChanged => n.settings_changed,
             Kind::MykeyIdChanged => n.mykey_id_changed,
-            Kind::Payments => n.payments,
+            Kind::Payments | Kind::Payment | Kind::Refund => n.payments,
         }
     }
 
@@ -63,6 +76,8 @@ impl Kind {
             Kind::SettingsChanged => "settings_changed",
             Kind::MykeyIdChanged => "mykey_id_changed",
             Kind::Payments => "payments",
+            Kind::Payment => "payment",
+            Kind::Refund => "refund",
         }
     }
 }
@@ -88,6 +103,8 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
         }
         Kind::MykeyIdChanged => ("【マイキープラットフォーム】マイキーIDのお知らせ", what.to_owned()),
         Kind::Payments => ("【自治体ポイント】連携とお支払いのお知らせ", what.to_owned()),
+        Kind::Payment => ("【自治体ポイント】ポイントでお支払いしました", what.to_owned()),
+        Kind::Refund => ("【自治体ポイント】ポイントが返金されました", what.to_owned()),
     };
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }
@@ -195,25 +212,47 @@ impl Mailer {
         }
     }
 
-    /// One round: ledger notices into the outbox, then send what is due.
+    /// One round: ledger notices into the outbox, then send what is due, batch after batch
+    /// until caught up or [`ROUND_BUDGET`] is spent.
     pub async fn run_once(&self) -> anyhow::Result<Round> {
-        let mut round = Round {
-            notices: self.notices_to_outbox().await?,
-            expiring_lots: self.expiry_warnings_to_outbox().await?,
-            ..Round::default()
-        };
-        let now = time::now();
-        for mail in outbox::due_mail(&self.pool, now, MAX_ATTEMPTS, PER_ROUND).await? {
-            match self.send(&mail.to, &mail.subject, mail.body.clone()).await {
-                Ok(()) => {
-                    outbox::mail_sent(&self.pool, &mail, time::now()).await?;
-                    round.sent += 1;
+        use futures_util::StreamExt;
+        let started = std::time::Instant::now();
+        let mut round = Round::default();
+        loop {
+            let n = self.notices_to_outbox().await?;
+            round.notices += n;
+            if n < PER_ROUND as usize || started.elapsed() >= ROUND_BUDGET {
+                break;
+            }
+        }
+        round.expiring_lots = self.expiry_warnings_to_outbox().await?;
+        loop {
+            let due = outbox::due_mail(&self.pool, time::now(), MAX_ATTEMPTS, PER_ROUND).await?;
+            let n = due.len();
+            let results: Vec<_> = futures_util::stream::iter(due)
+                .map(|mail| async move {
+                    let sent = self.send(&mail.to, &mail.subject, mail.body.clone()).await;
+                    (mail, sent)
+                })
+                .buffer_unordered(SENDING_AT_ONCE)
+                .collect()
+                .await;
+            for (mail, sent) in results {
+                match sent {
+                    Ok(()) => {
+                        outbox::mail_sent(&self.pool, &mail, time::now()).await?;
+                        round.sent += 1;
+                    }
+                    Err(e) => {
+                        let wait = (1i64 << mail.attempts.min(12)).min(3600) * SECOND;
+                        outbox::mail_failed(&self.pool, &mail, time::now() + wait, &format!("{e:#}")).await?;
+                        round.failed += 1;
+                    }
                 }
-                Err(e) => {
-                    let wait = (1i64 << mail.attempts.min(12)).min(3600) * SECOND;
-                    outbox::mail_failed(&self.pool, &mail, time::now() + wait, &format!("{e:#}")).await?;
-                    round.failed += 1;
-                }
+            }
+            // A failed mail waits before it is due again, so the loop ends.
+            if n < PER_ROUND as usize || started.elapsed() >= ROUND_BUDGET {
+                break;
             }
         }
         Ok(round)
@@ -245,24 +284,25 @@ impl Mailer {
         // Municipality names, read once per round.
         let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         for r in &rows {
-            let kind = match r.kind.as_str() {
-                "points_granted" => Some(Kind::PointsGranted),
-                "points_expired" => Some(Kind::PointsExpired),
-                _ => None,
+            let kind = match r.kind {
+                NoticeKind::PointsGranted => Kind::PointsGranted,
+                NoticeKind::PointsExpired => Kind::PointsExpired,
+                NoticeKind::Payment => Kind::Payment,
+                NoticeKind::Refund => Kind::Refund,
             };
-            if let (Some(kind), Some(to)) = (kind, &r.to) {
-                if kind.chosen(&to.notices) {
-                    let payload: serde_json::Value = serde_json::from_str(&r.payload)?;
-                    let place = match payload["municipality"].as_i64() {
-                        Some(m) => format!("{}の", place_name(&mut tx, &mut places, m).await?),
-                        None => String::new(),
-                    };
-                    let what =
-                        format!("{place}自治体ポイント {}ポイント", payload["points"].as_i64().unwrap_or_default());
-                    let (subject, body) = render(kind, &to.mykey_id, &what);
-                    outbox::insert_mail(&mut tx, r.resident, kind.name(), &to.email, &subject, &body, now).await?;
-                }
-            }
+            let Some(to) = r.to.as_ref().filter(|to| kind.chosen(&to.notices)) else { continue };
+            let payload: serde_json::Value = serde_json::from_str(&r.payload)?;
+            let place = match payload["municipality"].as_i64() {
+                Some(m) => format!("{}の", place_name(&mut tx, &mut places, m).await?),
+                None => String::new(),
+            };
+            let points = format!("{place}自治体ポイント {}ポイント", payload["points"].as_i64().unwrap_or_default());
+            let what = match kind {
+                Kind::Payment | Kind::Refund => shop_notice(kind, &points, &payload),
+                _ => points,
+            };
+            let (subject, body) = render(kind, &to.mykey_id, &what);
+            outbox::insert_mail(&mut tx, r.resident, kind.name(), &to.email, &subject, &body, now).await?;
         }
         // The rows read were the first unsent ones by id: one statement marks them all.
         if let Some(last) = rows.last() {
@@ -313,6 +353,23 @@ impl Mailer {
     }
 }
 
+/// What a payment or refund mail says: where, how many, the transaction, the memo.
+fn shop_notice(kind: Kind, points: &str, payload: &serde_json::Value) -> String {
+    let shop = payload["shop_name"].as_str().unwrap_or_default();
+    let transaction = payload["transaction"].as_str().unwrap_or_default();
+    let memo = payload["memo"].as_str().map(|m| format!("\n内容：{m}")).unwrap_or_default();
+    let (said, unknown) = if kind == Kind::Refund {
+        (format!("{shop}から{points}が返金されました。"), "")
+    } else {
+        (
+            format!("{shop}で{points}を使いました。"),
+            "\nお心当たりのない場合は、マイページの利用履歴と「継続支払いの許可」をご確認のうえ、\
+             お住まいの市区町村の窓口にご連絡ください。",
+        )
+    };
+    format!("{said}{memo}\n取引ID：{transaction}{unknown}")
+}
+
 /// One resident's "expiring soon" mail: where it goes (nobody without a MyKey ID and an
 /// address) and one line per lot.
 struct ExpiringMail {
@@ -337,4 +394,33 @@ async fn place_name(
     let p = outbox::place_name(tx, municipality).await?;
     cache.insert(municipality, p.clone());
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_and_refund_mails_say_where_how_many_and_which_transaction() {
+        let payload = serde_json::json!({
+            "shop": 3, "shop_name": "めいぶつチョイス（前橋市）", "municipality": 1, "points": 300,
+            "transaction": "0190f2c4-0000-7000-8000-000000000001", "memo": "定期便",
+        });
+        let paid = shop_notice(Kind::Payment, "群馬県前橋市の自治体ポイント 300ポイント", &payload);
+        assert!(
+            paid.starts_with("めいぶつチョイス（前橋市）で群馬県前橋市の自治体ポイント 300ポイントを使いました。"),
+            "{paid}"
+        );
+        assert!(paid.contains("内容：定期便") && paid.contains("取引ID：0190f2c4-0000-7000-8000-000000000001"));
+        assert!(paid.contains("お心当たりのない場合"));
+        let back = shop_notice(Kind::Refund, "300ポイント", &serde_json::json!({"shop_name": "A", "memo": null}));
+        assert!(back.starts_with("Aから300ポイントが返金されました。") && !back.contains("内容"), "{back}");
+        let (subject, body) = render(Kind::Refund, "ABCD2345", &back);
+        assert_eq!(subject, "【自治体ポイント】ポイントが返金されました");
+        assert!(body.starts_with("マイキーID ABCD2345 様"));
+        // Both are the resident's "payments" choice.
+        let payments = Notices { payments: true, ..Notices::default() };
+        assert!(Kind::Payment.chosen(&payments) && Kind::Refund.chosen(&payments));
+        assert!(!Kind::Payment.chosen(&Notices::default()));
+    }
 }

@@ -90,7 +90,7 @@ impl Mandates {
         let _one = self.lock_of(m.id).lock().await;
         match store::charge(self.pool(), id).await.map_err(failure::service_link)? {
             // Asked before: the ledger answers again (the same answer, or 409 for another body).
-            Some(c) if c.mandate == m.id => return self.execute(&m, payment, &principal, amount, r).await,
+            Some(c) if c.mandate == m.id => return self.execute(&m, payment, &principal).await,
             Some(_) => {
                 return Err(Problem::new(
                     ProblemKind::IdempotencyConflict,
@@ -141,25 +141,18 @@ impl Mandates {
             )
             .with("max_per_month", m.terms.max_per_month));
         }
-        self.execute(&m, payment, &principal, amount, r).await
+        self.execute(&m, payment, &principal).await
     }
 
     /// Asks the ledger for a reserved charge, then records the outcome: committed, the charge
-    /// and the resident's notice; refused, the reservation is dropped; failed, it stays
+    /// (the ledger queues the resident's notice); refused, the reservation is dropped; failed, it stays
     /// (counted against the month) for the store's retry.
-    async fn execute(
-        &self,
-        m: &MandateRow,
-        payment: Request,
-        principal: &str,
-        amount: i64,
-        r: &MandateChargeRequest,
-    ) -> Result<Answer, Problem> {
+    async fn execute(&self, m: &MandateRow, payment: Request, principal: &str) -> Result<Answer, Problem> {
         let id = payment.id();
         let answer = self.engine.execute(payment, principal).await;
         match answer.status {
             200..=299 => {
-                self.identity.record_mandate_charge(m, id, amount, r.memo.as_ref().map(|x| x.as_str())).await?;
+                self.identity.record_mandate_charge(m, id).await?;
             }
             400..=499 if !self.engine.is_committed(id).await? => {
                 store::drop_pending(self.pool(), id).await.map_err(failure::service_link)?;

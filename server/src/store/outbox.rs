@@ -41,8 +41,8 @@ pub struct UnsentNotice {
     pub id: i64,
     /// The resident it is for.
     pub resident: i64,
-    /// `points_granted`, `points_expired`, ...
-    pub kind: String,
+    /// What it tells.
+    pub kind: crate::ledger::NoticeKind,
     /// JSON with the points and the municipality.
     pub payload: String,
     /// Where it goes; none for a resident without a live MyKey ID and an address.
@@ -169,7 +169,11 @@ pub async fn unsent_notices(pool: &AnyPool, limit: i64) -> sqlx::Result<Vec<Unse
         Ok(UnsentNotice {
             id: r.try_get("id")?,
             resident: r.try_get("resident_id")?,
-            kind: r.try_get("kind")?,
+            kind: {
+                let kind: String = r.try_get("kind")?;
+                crate::ledger::NoticeKind::parse(&kind)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown notice kind {kind:?}").into()))?
+            },
             payload: r.try_get("payload")?,
             to: recipient(r)?,
         })

@@ -819,3 +819,29 @@ async fn csp_reports_are_counted_and_anything_else_is_refused() {
     assert!(limited >= 5, "{limited} refused");
     assert!(count().await <= before + f64::from(mykey_server::http::CSP_REPORTS_PER_MINUTE));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mail_round_catches_up_with_a_burst_of_payment_notices() {
+    use mykey_server::outbox::mail::{MailConfig, Mailer, PER_ROUND};
+    let app = App::start().await;
+    let r = app.residents[0];
+    // More payments than one batch takes: each queues a notice (this resident has no MyKey ID,
+    // so nobody is mailed and the round only has to get through them).
+    let burst = 2 * PER_ROUND as usize + 100;
+    app.grant(r, burst as i64).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..burst {
+        let (c, url, key) = (app.client.clone(), format!("{}/v1/payments", app.base), app.keys.operator.clone());
+        let body = payment(r, app.shops[0], 1, json!(1));
+        set.spawn(async move { c.post(url).bearer_auth(key).json(&body).send().await.unwrap().status().as_u16() });
+    }
+    assert!(set.join_all().await.iter().all(|s| *s == 201));
+    drop(app.engine.tables().await.unwrap());
+    let smtp = mykey_server::testing::Smtp::start().unwrap();
+    let config = MailConfig { smtp_url: smtp.url(), from: "mykey <no-reply@mykey.example>".into() };
+    let mailer = Mailer::new(app.engine.store().pool().clone(), &config).unwrap();
+    let round = mailer.run_once().await.unwrap();
+    // The grant's notice and one per payment, all in one round; the next finds nothing.
+    assert_eq!(round.notices, burst + 1, "{round:?}");
+    assert_eq!(mailer.run_once().await.unwrap().notices, 0);
+}

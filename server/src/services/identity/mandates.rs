@@ -148,29 +148,17 @@ impl Identity {
         Ok(revoked)
     }
 
-    /// Once the ledger committed charge `request` of `points` under `m`: marks it charged and,
-    /// the first time, records the usage event and the resident's notice.
-    pub async fn record_mandate_charge(
-        &self,
-        m: &MandateRow,
-        request: Uuid,
-        points: i64,
-        memo: Option<&str>,
-    ) -> Result<(), Problem> {
+    /// Once the ledger committed charge `request` under `m`: marks it charged and, the first
+    /// time, records the usage event. (The resident's e-mail is the ledger's payment notice,
+    /// sent for every payment.)
+    pub async fn record_mandate_charge(&self, m: &MandateRow, request: Uuid) -> Result<(), Problem> {
         let row = self.live(m.resident).await?;
-        // Read before the transaction (see `revoke_mandate`).
-        let name = self.shop_name(m.shop).await?;
         let mut c = self.pool().acquire().await.map_err(failure::service_link)?;
         let mut tx = c.begin().await.map_err(failure::service_link)?;
         if !store::mark_charged(&mut tx, request).await.map_err(failure::service_link)? {
             return Ok(());
         }
-        let what = format!(
-            "{name}が、あなたの許可（継続支払い）により{points}ポイントを受け取りました。{}\n\
-             お心当たりのない場合は、マイページの「継続支払いの許可」で取り消してください。",
-            memo.map(|t| format!("\n内容：{t}")).unwrap_or_default(),
-        );
-        self.commit_event(tx, &row, "mandate_charged", Some((Kind::Payments, &what))).await
+        self.commit_event(tx, &row, "mandate_charged", None).await
     }
 
     async fn shop_name(&self, shop: i64) -> Result<String, Problem> {
