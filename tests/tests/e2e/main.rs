@@ -5,6 +5,7 @@ mod browser;
 mod checkout;
 mod crash;
 mod demo;
+mod docs_store;
 mod mandates;
 mod partners;
 mod pcsc;
