@@ -61,6 +61,9 @@ struct Args {
     /// `coupons`: codes in the batch rendered to a sheet.
     #[arg(long, default_value_t = 10_000)]
     codes: u32,
+    /// `notices`: mails queued for the SMTP server.
+    #[arg(long, default_value_t = 2_000)]
+    mails: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -88,6 +91,10 @@ enum Mode {
     /// sheet (over loopback HTTP, the partner's key), then redemptions in the coupon widget's
     /// API by `--clients` residents (grants minted without password or card).
     Coupons,
+    /// The mailer: `--residents` grants queue as many ledger notices (none of these residents
+    /// has an address, so each is read and passed over), timed until a round finds none; then
+    /// `--mails` queued mails sent to a local SMTP server (aiosmtpd, scripts/install-deps).
+    Notices,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -122,6 +129,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::Witness => return witness_bench(&url, args.leaves).await,
         Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds, args.confirm_only).await,
         Mode::Coupons => return coupons_bench(&url, args.clients, args.seconds, args.codes).await,
+        Mode::Notices => return notices_bench(&url, args.residents, args.mails).await,
         _ => {}
     }
     let result = match args.mode {
@@ -162,7 +170,13 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
             let clients = (0..args.clients).map(|_| RowLock(pool.clone())).collect();
             run(clients, args.seconds, args.residents, shops).await
         }
-        Mode::LogProofs | Mode::Audit | Mode::Witness | Mode::CardVerify | Mode::Checkout | Mode::Coupons => {
+        Mode::LogProofs
+        | Mode::Audit
+        | Mode::Witness
+        | Mode::CardVerify
+        | Mode::Checkout
+        | Mode::Coupons
+        | Mode::Notices => {
             unreachable!("handled above")
         }
     };
@@ -1035,5 +1049,57 @@ async fn coupons_bench(url: &str, clients: usize, seconds: u64, codes: u32) -> a
         pct(0.99)
     );
     eprintln!("columns: database | residents | redemptions/s (coupon widget, over HTTP) | p50 ms | p99 ms");
+    Ok(())
+}
+
+/// [`Mode::Notices`]: ledger notices handled and mails sent per second by the mailer's rounds.
+async fn notices_bench(url: &str, residents: usize, mails: u32) -> anyhow::Result<()> {
+    use mykey_server::outbox::mail::{MailConfig, Mailer};
+    let ledger = LedgerService::open(url).await?;
+    setup_ledger(&ledger.engine, residents, 1).await?;
+    // The notices are in the tables once the tables hold every batch.
+    ledger.engine.tables().await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    let smtp = mykey_server::testing::Smtp::start()?;
+    let config = MailConfig { smtp_url: smtp.url(), from: "mykey bench <bench@mykey.example>".into() };
+    let pool = ledger.engine.store().pool().clone();
+    let mailer = Mailer::new(pool.clone(), &config)?;
+    let started = Instant::now();
+    let (mut notices, mut rounds) = (0, 0);
+    loop {
+        let r = mailer.run_once().await?;
+        rounds += 1;
+        notices += r.notices;
+        if r.notices == 0 {
+            break;
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!("notices: {notices} in {rounds} rounds, {took:.2} s: {:.0} notices/s", notices as f64 / took);
+    let mut c = pool.acquire().await?;
+    let now = mykey_server::time::now();
+    for i in 0..mails {
+        let to = format!("resident{i}@mykey.example");
+        mykey_server::store::outbox::insert_mail(
+            &mut c,
+            1,
+            "payment",
+            &to,
+            "【自治体ポイント】ベンチマーク",
+            "本文",
+            now,
+        )
+        .await?;
+    }
+    drop(c);
+    let started = Instant::now();
+    let (mut sent, mut rounds) = (0, 0);
+    while sent < mails as usize {
+        let r = mailer.run_once().await?;
+        anyhow::ensure!(r.failed == 0, "mail failed: {r:?}");
+        rounds += 1;
+        sent += r.sent;
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!("mails: {sent} in {rounds} rounds, {took:.2} s: {:.0} mails/s", sent as f64 / took);
     Ok(())
 }

@@ -29,8 +29,9 @@ pub const MAX_ATTEMPTS: i64 = 10;
 pub const PER_ROUND: i64 = 500;
 /// A round stops taking further batches after this long (the next round goes on).
 pub const ROUND_BUDGET: Duration = Duration::from_millis(800);
-/// Mails handed to the SMTP server at the same time (lettre keeps a pool of connections).
-pub const SENDING_AT_ONCE: usize = 8;
+/// Mails handed to the SMTP relay at the same time, over lettre's pool of connections (sending is
+/// bound by each mail's round trips, not by CPU: docs/benchmarks.md "Mail").
+pub const SENDING_AT_ONCE: usize = 16;
 /// Points this close to their expiry are announced (once per lot): the domain's rule.
 pub use mykey_core::rules::EXPIRY_WARNING_DAYS;
 /// Rounds run this often (and at once after a MyKey ID change).

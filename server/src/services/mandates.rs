@@ -88,9 +88,9 @@ impl Mandates {
             memo: r.memo.clone(),
         });
         let _one = self.lock_of(m.id).lock().await;
-        match store::charge(self.pool(), id).await.map_err(failure::service_link)? {
+        match store::charged_under(self.pool(), id).await.map_err(failure::service_link)? {
             // Asked before: the ledger answers again (the same answer, or 409 for another body).
-            Some(c) if c.mandate == m.id => return self.execute(&m, payment, &principal).await,
+            Some(mandate) if mandate == m.id => return self.execute(&m, payment, &principal).await,
             Some(_) => {
                 return Err(Problem::new(
                     ProblemKind::IdempotencyConflict,

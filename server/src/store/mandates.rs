@@ -154,34 +154,13 @@ pub async fn active_of_link(tx: &mut AnyConnection, link: Uuid) -> sqlx::Result<
         .collect()
 }
 
-/// A charge under a mandate as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChargeRow {
-    /// The ledger request's id (derived from the store and its reference).
-    pub request: Uuid,
-    /// The mandate.
-    pub mandate: Uuid,
-    /// Points.
-    pub amount: i64,
-    /// Committed in the ledger (else pending).
-    pub charged: bool,
-}
-
-/// The charge with ledger request id `request`, if one was asked for.
-pub async fn charge(pool: &AnyPool, request: Uuid) -> sqlx::Result<Option<ChargeRow>> {
-    let row = sqlx::query("SELECT request_id, mandate_id, amount, state FROM mandate_charges WHERE request_id = $1")
+/// The mandate under which ledger request `request` was asked for, if it was.
+pub async fn charged_under(pool: &AnyPool, request: Uuid) -> sqlx::Result<Option<Uuid>> {
+    let row = sqlx::query("SELECT mandate_id FROM mandate_charges WHERE request_id = $1")
         .bind(request.to_string())
         .fetch_optional(pool)
         .await?;
-    row.map(|r| {
-        Ok(ChargeRow {
-            request: uuid_column(&r, "request_id")?,
-            mandate: uuid_column(&r, "mandate_id")?,
-            amount: r.try_get("amount")?,
-            charged: r.try_get::<String, _>("state")? == "charged",
-        })
-    })
-    .transpose()
+    row.map(|r| uuid_column(&r, "mandate_id")).transpose()
 }
 
 /// Reserves a charge of `amount` in `month` if the mandate's charges of that month (pending
