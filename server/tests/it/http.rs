@@ -836,7 +836,7 @@ async fn one_mail_round_catches_up_with_a_burst_of_payment_notices() {
         set.spawn(async move { c.post(url).bearer_auth(key).json(&body).send().await.unwrap().status().as_u16() });
     }
     assert!(set.join_all().await.iter().all(|s| *s == 201));
-    drop(app.engine.tables().await.unwrap());
+    app.engine.tables().await.unwrap();
     let smtp = mykey_server::testing::Smtp::start().unwrap();
     let config = MailConfig { smtp_url: smtp.url(), from: "mykey <no-reply@mykey.example>".into() };
     let mailer = Mailer::new(app.engine.store().pool().clone(), &config).unwrap();

@@ -181,7 +181,7 @@ async fn a_store_charges_a_linked_member_only_within_the_mandate_they_granted() 
         let all = wait_for_mail(&mail, 1).await;
         links = all.iter().filter(|m| m.1.contains("連携とお支払いのお知らせ")).cloned().collect::<Vec<_>>();
         charges = all.into_iter().filter(|m| m.1.contains("ポイントでお支払いしました")).collect::<Vec<_>>();
-        if links.len() >= 1 && charges.len() >= 2 {
+        if !links.is_empty() && charges.len() >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
