@@ -164,7 +164,7 @@ texts! {
     notice_expired => ("ポイントの失効", "Points expired"),
     notice_settings => ("パスワード・設定の変更", "Password or settings changed"),
     notice_id => ("マイキーIDの登録・変更・廃止", "MyKey ID registered, changed or revoked"),
-    notice_payments => ("サービスIDの連携と解除、継続支払いの許可と、その許可による支払い", "Service IDs linked or unlinked, permissions to charge, and every charge under them"),
+    notice_payments => ("ポイントでの支払いと返金のすべて、サービスIDの連携と解除、継続支払いの許可", "Every payment and refund in points, service IDs linked or unlinked, permissions to charge"),
     prefecture => ("都道府県", "Prefecture"),
     municipality => ("市区町村", "Municipality"),
     choose => ("選択してください", "Choose"),

@@ -203,8 +203,8 @@ api_type! {
         pub settings_changed: bool,
         /// MyKey ID registered, changed or revoked.
         pub mykey_id_changed: bool,
-        /// Service IDs linked or unlinked, standing mandates granted or revoked, and every
-        /// charge under one.
+        /// Every payment (at a shop, a counter, an online store, under a mandate) and refund;
+        /// service IDs linked or unlinked; standing mandates granted or revoked.
         #[serde(default)]
         pub payments: bool,
     }
