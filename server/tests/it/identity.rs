@@ -1108,6 +1108,12 @@ async fn crl_files_are_read_again_and_their_age_is_known() {
     let sig = jpki::authenticate(&mut c, origin, "n-1", &Pin::parse("1234").unwrap()).await.unwrap();
     let token = AuthToken::rs256(&cert, &sig);
     trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    // Remembered as verified, the certificate still needs its signature over this challenge,
+    // and stays bound to its validity.
+    assert_eq!(trust.verify(&token, "n-2", SystemTime::now()).unwrap_err().extensions["reason"], "bad-signature");
+    let decades = SystemTime::now() + Duration::from_secs(40 * 365 * 86_400);
+    assert_eq!(trust.verify(&token, "n-1", decades).unwrap_err().extensions["reason"], "expired");
+    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
     let fresh = trust.crl_freshness(SystemTime::now());
     assert_eq!(fresh.count, 1);
     assert!((3590..=3610).contains(&fresh.age_seconds.unwrap()), "{fresh:?}");

@@ -3,9 +3,12 @@
 //! anchor (rustls-webpki), its validity and key usage, revocation under an explicit policy,
 //! and the signature over the server's own origin and the nonce.
 //!
-//! Signatures are checked with the RustCrypto `rsa` and `p256` crates behind webpki's
-//! algorithm trait, so the chain and the token use the same two algorithms: RS256 (today's
-//! cards) and ES256 over P-256 (ready for the next generation).
+//! Signatures are checked with webpki's *ring* algorithms, so the chain and the token use the
+//! same two: RS256 (today's cards, 2048 to 8192-bit keys) and ES256 over P-256 (ready for the
+//! next generation). A certificate whose chain, validity, key usage and revocation were
+//! checked is remembered by its hash ([`VERIFIED_REMEMBERED`]) while the CRLs in use stay the
+//! same and its validity and the CRLs' last update have not passed: a repeated card then costs
+//! one signature check (docs/benchmarks.md "Card login").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,10 +21,7 @@ use mykey_core::card::jpki::token_hash;
 use mykey_core::identity::{AuthToken, CardPurpose, TokenAlgorithm, AUTH_TOKEN_FORMAT};
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
-use rustls_pki_types::{
-    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm, TrustAnchor,
-    UnixTime,
-};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 use sha2::{Digest, Sha256};
 use webpki::{CertRevocationList, EndEntityCert, ExpirationPolicy, RevocationCheckDepth, UnknownStatusPolicy};
 use x509_cert::der::{Decode, Encode};
@@ -34,52 +34,24 @@ pub const MAX_PENDING_NONCES: usize = 100_000;
 const MAX_CERTIFICATE: usize = 16 * 1024;
 /// Largest signature accepted (RSA up to 8192 bits).
 const MAX_SIGNATURE: usize = 1024;
+/// Certificates remembered as verified; past it the memory starts again (each card then costs
+/// one full check once more).
+pub const VERIFIED_REMEMBERED: usize = 100_000;
 
-/// RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 8192-bit keys.
-#[derive(Debug)]
-struct RsaPkcs1Sha256;
+static RS256: &dyn SignatureVerificationAlgorithm = webpki::ring::RSA_PKCS1_2048_8192_SHA256;
+static ES256: &dyn SignatureVerificationAlgorithm = webpki::ring::ECDSA_P256_SHA256;
+static ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[RS256, ES256];
 
-impl SignatureVerificationAlgorithm for RsaPkcs1Sha256 {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
-        use rsa::pkcs1::DecodeRsaPublicKey;
-        use rsa::traits::PublicKeyParts;
-        let key = rsa::RsaPublicKey::from_pkcs1_der(public_key).map_err(|_| InvalidSignature)?;
-        if !(256..=1024).contains(&key.size()) {
-            return Err(InvalidSignature);
-        }
-        key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
-            .map_err(|_| InvalidSignature)
-    }
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::RSA_ENCRYPTION
-    }
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::RSA_PKCS1_SHA256
-    }
+/// What a full check of a certificate established, valid while the same CRLs are in use.
+#[derive(Clone, Debug)]
+struct Verified {
+    /// The CRLs' generation it was checked against.
+    crls: u64,
+    /// Its validity (unix seconds).
+    not_before: i64,
+    not_after: i64,
+    card: VerifiedCard,
 }
-
-/// ECDSA over P-256 with SHA-256, DER-encoded signatures (as in certificates).
-#[derive(Debug)]
-struct EcdsaP256Sha256;
-
-impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
-        use p256::ecdsa::signature::Verifier;
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
-        let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
-        key.verify(message, &sig).map_err(|_| InvalidSignature)
-    }
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_P256
-    }
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::ECDSA_SHA256
-    }
-}
-
-static RS256: RsaPkcs1Sha256 = RsaPkcs1Sha256;
-static ES256: EcdsaP256Sha256 = EcdsaP256Sha256;
-static ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[&RS256, &ES256];
 
 /// What to do when a certificate's revocation status cannot be known (no CRL from its
 /// issuer, or the CRL is past its next update).
@@ -100,10 +72,14 @@ pub struct CardTrust {
     crl_files: Vec<std::path::PathBuf>,
     unknown: UnknownRevocation,
     origin: String,
+    /// Certificates fully checked, by the SHA-256 of their DER (at most [`VERIFIED_REMEMBERED`]).
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 /// A set of CRLs with the times that say how fresh they are.
 struct Crls {
+    /// Different for every set put in use (what [`Verified`] was checked against).
+    generation: u64,
     lists: Vec<CertRevocationList<'static>>,
     /// The oldest `thisUpdate` among them (unix seconds).
     oldest_issued: Option<i64>,
@@ -127,7 +103,9 @@ impl Crls {
                 earliest_next = Some(earliest_next.map_or(next, |e| e.min(next)));
             }
         }
-        Ok(Crls { lists, oldest_issued, earliest_next })
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Crls { generation, lists, oldest_issued, earliest_next })
     }
 }
 
@@ -196,7 +174,14 @@ impl CardTrust {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let crls = std::sync::RwLock::new(Arc::new(Crls::parse(crls)?));
-        Ok(CardTrust { anchors, crls, crl_files: Vec::new(), unknown, origin: origin.trim_end_matches('/').to_owned() })
+        Ok(CardTrust {
+            anchors,
+            crls,
+            crl_files: Vec::new(),
+            unknown,
+            origin: origin.trim_end_matches('/').to_owned(),
+            verified: Mutex::default(),
+        })
     }
 
     /// Reads the CRL files again and puts them in use; on any failure the CRLs in use stay (and
@@ -272,8 +257,54 @@ impl CardTrust {
         let cert_der = CertificateDer::from(cert_der);
         let ee = EndEntityCert::try_from(&cert_der)
             .map_err(|_| reject("bad-certificate", "the certificate does not parse"))?;
-        let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
         let crls = self.crls.read().expect("not poisoned").clone();
+        let unix = i64::try_from(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(0);
+        let hash: [u8; 32] = Sha256::digest(cert_der.as_ref()).into();
+        let remembered = self.verified.lock().expect("not poisoned").get(&hash).cloned().filter(|v| {
+            // Only while nothing it rested on changed: the same CRLs, not past their next
+            // update, and the certificate inside its validity.
+            v.crls == crls.generation
+                && crls.earliest_next.is_none_or(|next| unix < next)
+                && (v.not_before..v.not_after).contains(&unix)
+        });
+        let card = match remembered {
+            Some(v) => v.card,
+            None => {
+                let v = self.check_certificate(&ee, &cert_der, &crls, now)?;
+                let mut verified = self.verified.lock().expect("not poisoned");
+                if verified.len() >= VERIFIED_REMEMBERED {
+                    verified.clear();
+                }
+                verified.insert(hash, v.clone());
+                v.card
+            }
+        };
+
+        let message = signed_message(&self.origin, nonce);
+        let checked = match token.algorithm {
+            TokenAlgorithm::RS256 => ee.verify_signature(RS256, &message, &signature),
+            TokenAlgorithm::ES256 => p256::ecdsa::Signature::from_slice(&signature)
+                .map_err(|_| webpki::Error::InvalidSignatureForPublicKey)
+                .and_then(|s| ee.verify_signature(ES256, &message, s.to_der().as_bytes())),
+        };
+        checked
+            .map_err(|_| reject("bad-signature", "the login signature does not verify for this site and challenge"))?;
+        Ok(card)
+    }
+
+    /// The full check of a card's certificate at `now`: its chain to an anchor, its validity,
+    /// revocation under the policy, and that it signs.
+    fn check_certificate(
+        &self,
+        ee: &EndEntityCert<'_>,
+        cert_der: &CertificateDer<'_>,
+        crls: &Crls,
+        now: SystemTime,
+    ) -> Result<Verified, Problem> {
+        let reject = |reason: &'static str, detail: &str| {
+            Problem::new(ProblemKind::CardRejected, detail.to_owned()).with("reason", reason)
+        };
+        let time = UnixTime::since_unix_epoch(now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
         let crl_refs: Vec<&CertRevocationList<'_>> = crls.lists.iter().collect();
         let revocation = match (crl_refs.is_empty(), self.unknown) {
             (true, UnknownRevocation::Allow) => None,
@@ -317,28 +348,23 @@ impl CardTrust {
                 }
             })?;
 
-        let parsed = x509_cert::Certificate::from_der(&cert_der)
+        let parsed = x509_cert::Certificate::from_der(cert_der)
             .map_err(|_| reject("bad-certificate", "the certificate does not parse"))?;
         if !has_digital_signature(&parsed) {
             return Err(reject("bad-certificate", "the certificate is not for digital signatures"));
         }
-
-        let message = signed_message(&self.origin, nonce);
-        let checked = match token.algorithm {
-            TokenAlgorithm::RS256 => ee.verify_signature(&RS256, &message, &signature),
-            TokenAlgorithm::ES256 => p256::ecdsa::Signature::from_slice(&signature)
-                .map_err(|_| webpki::Error::InvalidSignatureForPublicKey)
-                .and_then(|s| ee.verify_signature(&ES256, &message, s.to_der().as_bytes())),
-        };
-        checked
-            .map_err(|_| reject("bad-signature", "the login signature does not verify for this site and challenge"))?;
-
         let tbs = &parsed.tbs_certificate;
+        let secs = |t: x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
         let not_after = tbs.validity.not_after.to_unix_duration();
-        Ok(VerifiedCard {
-            issuer: hex::encode(tbs.issuer.to_der().map_err(|_| reject("bad-certificate", "issuer name"))?),
-            serial: hex::encode(tbs.serial_number.as_bytes()),
-            not_after: i64::try_from(not_after.as_micros()).unwrap_or(i64::MAX),
+        Ok(Verified {
+            crls: crls.generation,
+            not_before: secs(tbs.validity.not_before),
+            not_after: secs(tbs.validity.not_after),
+            card: VerifiedCard {
+                issuer: hex::encode(tbs.issuer.to_der().map_err(|_| reject("bad-certificate", "issuer name"))?),
+                serial: hex::encode(tbs.serial_number.as_bytes()),
+                not_after: i64::try_from(not_after.as_micros()).unwrap_or(i64::MAX),
+            },
         })
     }
 }
