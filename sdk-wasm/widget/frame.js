@@ -72,7 +72,8 @@ const T = {
       hidden: 'この枠が隠れているか透けているため、確定できません。枠全体が見える状態で、もう一度押してください。',
       popup_blocked: 'サインイン用のウィンドウを開けませんでした。このサイトのポップアップを許可するか、カードでサインインしてください。',
       no_opener: 'このウィンドウは、お支払いや連携の画面の「サインイン用のウィンドウを開く」から開いてください。',
-      opener_gone: '元の画面が閉じられました。お支払いや連携の画面からやり直してください。',
+      opener_gone: '元の画面が閉じられたか、読み込み直されました。お支払いや連携の画面からやり直してください。',
+      popup_cut_off: 'このサイトの設定により、サインイン用のウィンドウと連絡できません。カードでサインインしてください。',
     },
   },
   en: {
@@ -132,7 +133,8 @@ const T = {
       hidden: 'This box is covered or see-through, so nothing was confirmed. With the whole box in view, press again.',
       popup_blocked: 'The sign-in window could not open. Allow pop-ups for this site, or sign in with the card.',
       no_opener: 'Open this window with "Open the sign-in window" in the payment or link box.',
-      opener_gone: 'The box that opened this window has closed. Start again from the payment or link box.',
+      opener_gone: 'The box that opened this window has closed or reloaded. Start again from the payment or link box.',
+      popup_cut_off: 'This site keeps the sign-in window from talking to the payment box. Please sign in with the card.',
     },
   },
 };
@@ -454,6 +456,9 @@ async function onCard(ev) {
     const { nonce } = await api('nonce', { ...auth(), ...frameInstance() });
     const token = await bridge.authenticate(nonce, pin);
     signedIn = await api('sign-in', { ...auth(), ...frameInstance(), card: { nonce, token } });
+    // Signed in with the card: a password window left open has nothing more to do.
+    if (popup) popup.close();
+    popup = null;
     await signedInNext();
   } catch (e) {
     fail(e && e.code ? e : { code: 'other' });
@@ -635,6 +640,9 @@ async function start() {
 // ----- password sign-in in a window of the points cloud's own -----
 
 
+// Whether the open window has said hello (and been answered): once only.
+let popupGreeted = false;
+
 function onOpenPopup() {
   const q = new URLSearchParams({ kind, locale });
   if (session) q.set('session', session);
@@ -643,15 +651,18 @@ function onOpenPopup() {
     fail({ code: 'popup_blocked' });
     return;
   }
+  popupGreeted = false;
   set({ error: null });
+  const opened = performance.now();
   const watch = setInterval(() => {
     if (popup && !popup.closed) return;
     clearInterval(watch);
-    // Closed without signing in: the button opens another.
-    if (popup) {
-      popup = null;
-      render();
-    }
+    if (!popup) return;
+    // Closed at once without a word: the store's page cut the window off (COOP same-origin).
+    const cutOff = !popupGreeted && performance.now() - opened < 1500;
+    popup = null;
+    if (cutOff) fail({ code: 'popup_cut_off' });
+    else render(); // closed without signing in: the button opens another
   }, 500);
 }
 
@@ -659,10 +670,14 @@ window.addEventListener('message', (ev) => {
   if (popupMode || !popup || ev.source !== popup || ev.origin !== location.origin) return;
   const m = ev.data || {};
   if (m.mykey !== 'sign-in') return;
-  if (m.type === 'hello') {
+  if (m.type === 'hello' && !popupGreeted) {
+    popupGreeted = true;
     const name = { checkout: view.shop_name, link: view.service_name, coupon: view.partner_name }[kind];
-    popup.postMessage({ mykey: 'sign-in', type: 'context', auth: auth(), instance: frameInstance(), name }, location.origin);
+    popup.postMessage({ mykey: 'sign-in', type: 'context', kind, session, auth: auth(), instance: frameInstance(), name }, location.origin);
   } else if (m.type === 'signed-in' && m.signedIn && m.signedIn.grant) {
+    // Only while this frame still waits for a sign-in (not after the card signed in).
+    if (state.step !== 'sign-in' || state.busy) return;
+    popup.postMessage({ mykey: 'sign-in', type: 'received' }, location.origin);
     popup = null;
     signedIn = m.signedIn;
     set({ error: null });
@@ -704,7 +719,18 @@ async function onPassword(ev) {
   try {
     const answer = await api('sign-in', { ...auth(), ...frameInstance(), password: { mykey_id: f.get('mykey_id').trim().toUpperCase(), password: f.get('password') } });
     if (!window.opener || window.opener.closed) throw { code: 'opener_gone' };
+    // Closes once the frame says it took the sign-in; a frame reloaded meanwhile says nothing.
+    const received = new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      window.addEventListener('message', (m) => {
+        if (m.source === window.opener && m.origin === location.origin && m.data && m.data.mykey === 'sign-in' && m.data.type === 'received') {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+    });
     window.opener.postMessage({ mykey: 'sign-in', type: 'signed-in', signedIn: answer }, location.origin);
+    if (!(await received)) throw { code: 'opener_gone' };
     window.close();
   } catch (e) {
     set({ busy: false, error: message(e) });
@@ -723,6 +749,8 @@ async function startPopup() {
     window.addEventListener('message', (ev) => {
       const m = ev.data || {};
       if (ev.source !== window.opener || ev.origin !== location.origin || m.mykey !== 'sign-in' || m.type !== 'context') return;
+      // The answer must be for the session and kind this window was opened for.
+      if (m.kind !== kind || (m.session || '') !== session) return;
       clearTimeout(timer);
       resolve({ auth: m.auth, instance: m.instance || {}, name: String(m.name || '') });
     });

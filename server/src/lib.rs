@@ -146,7 +146,7 @@ pub async fn serve_with(
     let extra = axum::Router::new();
     #[cfg(feature = "demo")]
     let extra = extra.merge(http::demo_cards::routes(site.demo_ca));
-    let router = http::router(services, site.web_dir, site.trusted_proxies, extra);
+    let router = http::router(services, site.web_dir, site.trusted_proxies, extra)?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(jobs_every);
         tick.tick().await;

@@ -796,7 +796,7 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     embedding.put_settings(owner, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
     embedding.rotate_secret(owner).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
     services.start_background()?;
-    let router = mykey_server::http::router(services, None, vec![], axum::Router::new());
+    let router = mykey_server::http::router(services, None, vec![], axum::Router::new())?;
     let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -956,7 +956,7 @@ async fn coupons_bench(url: &str, clients: usize, seconds: u64, codes: u32) -> a
     let pk = embedding.put_settings(owner, &settings).await.map_err(|p| anyhow::anyhow!("{p:?}"))?.publishable_key;
     embedding.rotate_secret(owner).await.map_err(|p| anyhow::anyhow!("{p:?}"))?;
     services.start_background()?;
-    let router = mykey_server::http::router(services, None, vec![], axum::Router::new());
+    let router = mykey_server::http::router(services, None, vec![], axum::Router::new())?;
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
     });

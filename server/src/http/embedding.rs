@@ -48,18 +48,24 @@ pub(super) fn guarded<T>(s: &AppState, parts: &Parts, r: Result<T, Problem>) -> 
 /// there is no web build (`--web-dir`), whose `sdk/frame.html` names the hashed files.
 pub(super) const FRAME_HTML: &str = include_str!("../../../sdk-wasm/widget/frame.html");
 
-/// The widget's page: the web build's (`scripts/build-web` names its scripts by their content
-/// hash, kept immutable by browsers), or [`FRAME_HTML`] without one.
-pub(super) fn widget_page(web_dir: Option<&std::path::Path>) -> std::sync::Arc<str> {
-    let built = web_dir.map(|d| d.join("sdk/frame.html"));
-    match built.as_deref().map(std::fs::read_to_string) {
-        Some(Ok(page)) => page.into(),
-        Some(Err(e)) => {
-            tracing::warn!("the web build has no widget page ({e}); serving the unbuilt one");
-            FRAME_HTML.into()
-        }
-        None => FRAME_HTML.into(),
+/// The widget's page: the web build's `sdk/frame.html` (`scripts/build-web` names its scripts
+/// by their content hash, kept immutable by browsers), or [`FRAME_HTML`] without a web build.
+/// A web build whose page is missing, or names a file the build does not have, is refused at
+/// start: the widget would otherwise only ever say "Loading".
+pub fn widget_page(web_dir: Option<&std::path::Path>) -> anyhow::Result<std::sync::Arc<str>> {
+    use anyhow::Context as _;
+    let Some(dir) = web_dir else { return Ok(FRAME_HTML.into()) };
+    let path = dir.join("sdk/frame.html");
+    let page = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} (run scripts/build-web, which writes it)", path.display()))?;
+    for named in page.split("\"/app/").skip(1).filter_map(|rest| rest.split('"').next()) {
+        anyhow::ensure!(
+            dir.join(named).is_file(),
+            "{} names /app/{named}, which the web build does not have (build it again with scripts/build-web)",
+            path.display()
+        );
     }
+    Ok(page.into())
 }
 
 /// Headers both widget pages carry: never stored, and no referrer sent onward.

@@ -114,13 +114,15 @@ fn derived_key(coupon_key: &[u8; 32], label: &[u8]) -> [u8; 32] {
     sha2::Sha256::new().chain_update(label).chain_update(coupon_key).finalize().into()
 }
 
-/// The router with every route, and `extra` routes (the demo's) under the same layers.
+/// The router with every route, and `extra` routes (the demo's) under the same layers; refused
+/// when the web build in `web_dir` is incomplete ([`embedding::widget_page`]).
 pub fn router(
     services: Services,
     web_dir: Option<std::path::PathBuf>,
     trusted_proxies: Vec<ipnet::IpNet>,
     extra: Router<AppState>,
-) -> Router {
+) -> anyhow::Result<Router> {
+    let widget_page = embedding::widget_page(web_dir.as_deref())?;
     let Services { engine, identity, coupons, checkout, embedding, links, mandates, origin, webhook_targets: _ } =
         services;
     let catalog = crate::services::catalog::Catalog::new(&engine);
@@ -140,7 +142,7 @@ pub fn router(
         csp_reports: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
             std::num::NonZeroU32::new(ops::CSP_REPORTS_PER_MINUTE).expect("non-zero"),
         ))),
-        widget_page: embedding::widget_page(web_dir.as_deref()),
+        widget_page,
     };
     // The web app under /app/: its files, and index.html for its own paths (/app/create, ...)
     // so that a reload or a shared link opens the right page. `/` leads there.
@@ -161,7 +163,8 @@ pub fn router(
         }
         None => Router::new().route("/", get(ops::home)),
     };
-    app.route("/healthz", get(ops::healthz))
+    Ok(app
+        .route("/healthz", get(ops::healthz))
         .route("/csp-reports", axum::routing::post(ops::csp_report))
         .route("/metrics", get(ops::metrics_text))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -191,7 +194,7 @@ pub fn router(
         .layer(middleware::from_fn(ops::track))
         .layer(middleware::from_fn_with_state(Arc::new(trusted_proxies), extract::client_address))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state))
 }
 
 #[cfg(test)]

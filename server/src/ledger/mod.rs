@@ -1281,6 +1281,13 @@ impl Ledger {
             ));
         }
         let municipality = self.accounts[&h.account].currency.municipality().unwrap_or(0);
+        // A hold's shop account is its shop's receivable (`hold`), whose owner is the shop
+        // (`add_shop`): looked up before anything changes, so that nothing half-done follows.
+        let shop =
+            self.accounts.get(&h.shop_account).and_then(|a| self.shops.get(&a.owner)).cloned().ok_or_else(|| {
+                problem(ProblemKind::UnknownReference, format!("hold {hold} is for an account of no shop"))
+            })?;
+        let resident = self.accounts[&h.account].owner;
         self.release(ch, hold, HoldState::Captured, now);
         let legs = [Leg::new(h.account, -amount), Leg::new(h.shop_account, amount)];
         let receipt = self
@@ -1290,9 +1297,6 @@ impl Ledger {
         hm.capture_seq = Some(receipt.seq);
         ch.holds.insert(hold, hm.clone());
         let h = hm.clone();
-        // A receivable's owner is its shop (`add_shop`); a held account's, its resident.
-        let shop = self.shops[&self.accounts[&h.shop_account].owner].clone();
-        let resident = self.accounts[&h.account].owner;
         self.notify_shop(ch, NoticeKind::Payment, resident, &shop, amount, &receipt, None);
         Ok(self.hold_receipt(&h, Some(receipt)))
     }

@@ -216,47 +216,80 @@ impl Mailer {
     /// One round: ledger notices into the outbox, then send what is due, batch after batch
     /// until caught up or [`ROUND_BUDGET`] is spent.
     pub async fn run_once(&self) -> anyhow::Result<Round> {
-        use futures_util::StreamExt;
         let started = std::time::Instant::now();
         let mut round = Round::default();
-        loop {
-            let n = self.notices_to_outbox().await?;
-            round.notices += n;
-            if n < PER_ROUND as usize || started.elapsed() >= ROUND_BUDGET {
-                break;
+        // Turning notices into mail failing (the database) must not keep the mail already
+        // queued, security notices among it, from going out.
+        let queued = async {
+            loop {
+                let n = self.notices_to_outbox().await?;
+                round.notices += n;
+                if n < PER_ROUND as usize || started.elapsed() >= ROUND_BUDGET {
+                    break;
+                }
             }
+            round.expiring_lots = self.expiry_warnings_to_outbox().await?;
+            anyhow::Ok(())
         }
-        round.expiring_lots = self.expiry_warnings_to_outbox().await?;
+        .await;
+        if let Err(e) = queued {
+            tracing::warn!(error = format!("{e:#}"), "notices could not be turned into mail this round");
+        }
         loop {
             let due = outbox::due_mail(&self.pool, time::now(), MAX_ATTEMPTS, PER_ROUND).await?;
             let n = due.len();
-            let results: Vec<_> = futures_util::stream::iter(due)
-                .map(|mail| async move {
-                    let sent = self.send(&mail.to, &mail.subject, mail.body.clone()).await;
-                    (mail, sent)
-                })
-                .buffer_unordered(SENDING_AT_ONCE)
-                .collect()
-                .await;
-            for (mail, sent) in results {
-                match sent {
-                    Ok(()) => {
-                        outbox::mail_sent(&self.pool, &mail, time::now()).await?;
-                        round.sent += 1;
-                    }
-                    Err(e) => {
-                        let wait = (1i64 << mail.attempts.min(12)).min(3600) * SECOND;
-                        outbox::mail_failed(&self.pool, &mail, time::now() + wait, &format!("{e:#}")).await?;
-                        round.failed += 1;
-                    }
-                }
-            }
+            let (sent, failed) = self.send_batch(due).await?;
+            round.sent += sent;
+            round.failed += failed;
             // A failed mail waits before it is due again, so the loop ends.
-            if n < PER_ROUND as usize || started.elapsed() >= ROUND_BUDGET {
+            if n < PER_ROUND as usize || failed > 0 || started.elapsed() >= ROUND_BUDGET {
                 break;
             }
         }
         Ok(round)
+    }
+
+    /// Sends `due`, [`SENDING_AT_ONCE`] at a time, recording each as it finishes (so a later
+    /// failure never sends one twice). After [`SENDING_AT_ONCE`] failures in the batch the
+    /// rest wait for a later round: a relay that is down costs one timeout per connection, not
+    /// one per mail. Returns how many were sent and how many failed.
+    async fn send_batch(&self, due: Vec<outbox::QueuedMail>) -> anyhow::Result<(usize, usize)> {
+        use futures_util::StreamExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let failures = AtomicUsize::new(0);
+        let results: Vec<anyhow::Result<Option<bool>>> = futures_util::stream::iter(due)
+            .map(|mail| {
+                let failures = &failures;
+                async move {
+                    if failures.load(Ordering::Relaxed) >= SENDING_AT_ONCE {
+                        return Ok(None);
+                    }
+                    match self.send(&mail.to, &mail.subject, mail.body.clone()).await {
+                        Ok(()) => {
+                            outbox::mail_sent(&self.pool, &mail, time::now()).await?;
+                            Ok(Some(true))
+                        }
+                        Err(e) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            let wait = (1i64 << mail.attempts.min(12)).min(3600) * SECOND;
+                            outbox::mail_failed(&self.pool, &mail, time::now() + wait, &format!("{e:#}")).await?;
+                            Ok(Some(false))
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(SENDING_AT_ONCE)
+            .collect()
+            .await;
+        let (mut sent, mut failed) = (0, 0);
+        for r in results {
+            match r? {
+                Some(true) => sent += 1,
+                Some(false) => failed += 1,
+                None => {}
+            }
+        }
+        Ok((sent, failed))
     }
 
     async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
@@ -285,14 +318,23 @@ impl Mailer {
         // Municipality names, read once per round.
         let mut places: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         for r in &rows {
-            let kind = match r.kind {
+            // A notice this build cannot read (written by a newer one) is passed over, logged,
+            // rather than holding up every notice after it.
+            let Some(kind) = NoticeKind::parse(&r.kind) else {
+                tracing::warn!(notice = r.id, kind = %r.kind, "a notice of a kind this build does not know was passed over");
+                continue;
+            };
+            let kind = match kind {
                 NoticeKind::PointsGranted => Kind::PointsGranted,
                 NoticeKind::PointsExpired => Kind::PointsExpired,
                 NoticeKind::Payment => Kind::Payment,
                 NoticeKind::Refund => Kind::Refund,
             };
             let Some(to) = r.to.as_ref().filter(|to| kind.chosen(&to.notices)) else { continue };
-            let payload: serde_json::Value = serde_json::from_str(&r.payload)?;
+            let Ok(payload) = serde_json::from_str::<serde_json::Value>(&r.payload) else {
+                tracing::warn!(notice = r.id, "a notice whose details do not parse was passed over");
+                continue;
+            };
             let place = match payload["municipality"].as_i64() {
                 Some(m) => format!("{}の", place_name(&mut tx, &mut places, m).await?),
                 None => String::new(),
@@ -358,7 +400,7 @@ impl Mailer {
 fn shop_notice(kind: Kind, points: &str, payload: &serde_json::Value) -> String {
     let shop = payload["shop_name"].as_str().unwrap_or_default();
     let transaction = payload["transaction"].as_str().unwrap_or_default();
-    let memo = payload["memo"].as_str().map(|m| format!("\n内容：{m}")).unwrap_or_default();
+    let memo = payload["memo"].as_str().map(|m| format!("\n内容（お店の記載）：{}", plain(m))).unwrap_or_default();
     let (said, unknown) = if kind == Kind::Refund {
         (format!("{shop}から{points}が返金されました。"), "")
     } else {
@@ -369,6 +411,18 @@ fn shop_notice(kind: Kind, points: &str, payload: &serde_json::Value) -> String 
         )
     };
     format!("{said}{memo}\n取引ID：{transaction}{unknown}")
+}
+
+/// A shop's text as one plain line in a mail: without the invisible and direction-changing
+/// characters (bidi controls, zero-width, line and paragraph separators) a text check lets
+/// through, so a store cannot make its memo look like the points cloud's own lines.
+fn plain(text: &str) -> String {
+    text.chars()
+        .filter(|c| {
+            !matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+                && !c.is_control()
+        })
+        .collect()
 }
 
 /// One resident's "expiring soon" mail: where it goes (nobody without a MyKey ID and an
@@ -412,7 +466,14 @@ mod tests {
             paid.starts_with("めいぶつチョイス（前橋市）で群馬県前橋市の自治体ポイント 300ポイントを使いました。"),
             "{paid}"
         );
-        assert!(paid.contains("内容：定期便") && paid.contains("取引ID：0190f2c4-0000-7000-8000-000000000001"));
+        assert!(
+            paid.contains("内容（お店の記載）：定期便")
+                && paid.contains("取引ID：0190f2c4-0000-7000-8000-000000000001")
+        );
+        // A memo cannot pass itself off as the mail's own lines.
+        let sly = serde_json::json!({"shop_name": "A", "memo": "定期便\u{2028}取引ID：偽\u{202E}gnp.exe"});
+        let told = shop_notice(Kind::Payment, "1ポイント", &sly);
+        assert!(told.contains("内容（お店の記載）：定期便取引ID：偽gnp.exe\n"), "{told}");
         assert!(paid.contains("お心当たりのない場合"));
         let back = shop_notice(Kind::Refund, "300ポイント", &serde_json::json!({"shop_name": "A", "memo": null}));
         assert!(back.starts_with("Aから300ポイントが返金されました。") && !back.contains("内容"), "{back}");

@@ -41,8 +41,9 @@ pub struct UnsentNotice {
     pub id: i64,
     /// The resident it is for.
     pub resident: i64,
-    /// What it tells.
-    pub kind: crate::ledger::NoticeKind,
+    /// What it tells: a [`crate::ledger::NoticeKind`]'s name (kept as stored, so that a
+    /// kind this build does not know is passed over, not a failure of the whole batch).
+    pub kind: String,
     /// JSON with the points and the municipality.
     pub payload: String,
     /// Where it goes; none for a resident without a live MyKey ID and an address.
@@ -169,11 +170,7 @@ pub async fn unsent_notices(pool: &AnyPool, limit: i64) -> sqlx::Result<Vec<Unse
         Ok(UnsentNotice {
             id: r.try_get("id")?,
             resident: r.try_get("resident_id")?,
-            kind: {
-                let kind: String = r.try_get("kind")?;
-                crate::ledger::NoticeKind::parse(&kind)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown notice kind {kind:?}").into()))?
-            },
+            kind: r.try_get("kind")?,
             payload: r.try_get("payload")?,
             to: recipient(r)?,
         })

@@ -691,6 +691,26 @@ async fn the_web_app_is_served_precompressed_with_security_headers() {
     brotli_like_gzip(&wasm, &mut br);
     std::fs::write(web.join("app.wasm.gz"), &br).unwrap();
     std::fs::write(web.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    // A web build without the widget's page, or whose page names a file it lacks, is refused.
+    let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let site = mykey_server::ServeConfig { web_dir: Some(web.clone()), ..Default::default() };
+    let e = mykey_server::serve(ledger.engine.clone(), site, listener, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("scripts/build-web"), "{e:#}");
+    std::fs::create_dir_all(web.join("sdk")).unwrap();
+    std::fs::write(
+        web.join("sdk/frame.html"),
+        r#"<script type="module" src="/app/sdk/frame.0123456789abcdef.js"></script>"#,
+    )
+    .unwrap();
+    let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let site = mykey_server::ServeConfig { web_dir: Some(web.clone()), ..Default::default() };
+    let e = mykey_server::serve(ledger.engine.clone(), site, listener, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("/app/sdk/frame.0123456789abcdef.js"), "{e:#}");
+    std::fs::write(web.join("sdk/frame.0123456789abcdef.js"), "// the widget").unwrap();
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let site = mykey_server::ServeConfig { web_dir: Some(web.clone()), ..Default::default() };
