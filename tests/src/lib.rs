@@ -54,7 +54,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The test pages (`tests/web`) with the npm package's build in `pkg/`, in `dir/web`, for a
+/// The test pages (`tests/web`) with the npm package's build in `pkg/` and the widget's files in `sdk/`, in `dir/web`, for a
 /// server to serve at `/app/`.
 pub fn test_site(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -67,6 +67,8 @@ pub fn test_site(dir: &Path) -> PathBuf {
     let web = dir.join("web");
     copy_dir(&root.join("tests/web"), &web).expect("copying the test pages");
     copy_dir(&dist, &web.join("pkg")).expect("copying the npm package");
+    // The widget's files, which a web folder the server serves must have.
+    copy_dir(&web_dist().join("sdk"), &web.join("sdk")).expect("copying the widget");
     web
 }
 

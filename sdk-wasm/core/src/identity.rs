@@ -103,7 +103,7 @@ api_enum! {
         /// Signing in to prove a partner's or store's ID link in its widget.
         ServiceLink,
         /// Paying or authorising points at a shop's counter terminal: the challenge's text
-        /// names the terms (`api::counter_terms`), so the card signs what the resident agreed to.
+        /// names the terms (`api::CounterTerms`), so the card signs what the resident agreed to.
         Payment,
     }
 }

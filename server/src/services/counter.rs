@@ -4,7 +4,7 @@
 //! signature, for exactly those terms, once. A terminal's key alone moves no points.
 
 use mykey_core::api::{
-    challenge_names, counter_terms, CounterChallengeRequest, CounterHoldRequest, CounterKind, CounterPaymentRequest,
+    challenge_names, CounterChallengeRequest, CounterHoldRequest, CounterKind, CounterPaymentRequest, CounterTerms,
     HoldRequest, PaymentRequest,
 };
 use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued};
@@ -32,7 +32,31 @@ impl<'a> Counter<'a> {
     /// A challenge for the resident's card naming `r`'s terms, good for this shop's terminal
     /// keys only, once, within `card::NONCE_LIFE`.
     pub fn challenge(&self, r: &CounterChallengeRequest) -> Result<NonceIssued, Problem> {
-        let terms = counter_terms(r.kind, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        // A hold's life is part of what the resident agrees to; a payment has none.
+        match (r.kind, r.timeout_seconds, &r.memo) {
+            (CounterKind::Hold, None, _) => {
+                return Err(Problem::new(ProblemKind::InvalidRequest, "a hold's challenge names its timeout_seconds")
+                    .with("field", "timeout_seconds"))
+            }
+            (CounterKind::Payment, Some(_), _) => {
+                return Err(Problem::new(ProblemKind::InvalidRequest, "a payment has no timeout_seconds")
+                    .with("field", "timeout_seconds"))
+            }
+            (CounterKind::Hold, _, Some(_)) => {
+                return Err(Problem::new(ProblemKind::InvalidRequest, "a hold carries no memo").with("field", "memo"))
+            }
+            _ => {}
+        }
+        let terms = CounterTerms {
+            kind: r.kind,
+            shop: self.shop,
+            municipality: r.municipality,
+            event: r.event,
+            amount: Points::from_decimal(r.amount)?,
+            timeout_seconds: r.timeout_seconds,
+            memo: r.memo.as_ref().map(|m| m.as_str()),
+        }
+        .text();
         let (nonce, life) = self.identity.counter_nonce(&self.principal, &terms)?;
         let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
         Ok(NonceIssued { nonce, purpose: CardPurpose::Payment, expires_at })
@@ -40,8 +64,16 @@ impl<'a> Counter<'a> {
 
     /// Spends the points the card's holder agreed to.
     pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Answer, Problem> {
-        let terms =
-            counter_terms(CounterKind::Payment, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        let terms = CounterTerms {
+            kind: CounterKind::Payment,
+            shop: self.shop,
+            municipality: r.municipality,
+            event: r.event,
+            amount: Points::from_decimal(r.amount)?,
+            timeout_seconds: None,
+            memo: r.memo.as_ref().map(|m| m.as_str()),
+        }
+        .text();
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let payment = PaymentRequest {
             id: r.id,
@@ -57,8 +89,16 @@ impl<'a> Counter<'a> {
 
     /// Sets aside the points the card's holder agreed to, for this shop to capture.
     pub async fn hold(&self, r: CounterHoldRequest) -> Result<Answer, Problem> {
-        let terms =
-            counter_terms(CounterKind::Hold, self.shop, r.municipality, r.event, Points::from_decimal(r.amount)?);
+        let terms = CounterTerms {
+            kind: CounterKind::Hold,
+            shop: self.shop,
+            municipality: r.municipality,
+            event: r.event,
+            amount: Points::from_decimal(r.amount)?,
+            timeout_seconds: Some(r.timeout_seconds),
+            memo: None,
+        }
+        .text();
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let hold = HoldRequest {
             id: r.id,
@@ -81,7 +121,8 @@ impl<'a> Counter<'a> {
         if !challenge_names(nonce, terms) {
             return Err(Problem::new(
                 ProblemKind::NonceInvalid,
-                "the card signed other terms (kind, shop, points or amount); ask for a challenge for this one",
+                "the card signed other terms (kind, shop, points, amount, a hold's timeout or a payment's memo); \
+                 ask for a challenge for this one",
             ));
         }
         let card = if self.engine.is_committed(id).await? {

@@ -25,15 +25,31 @@ impl Terminal<'_> {
         (status, res.json().await.unwrap())
     }
 
-    /// A challenge for `kind` of `amount` points of municipality 1 at `shop`.
+    /// A challenge for `kind` of `amount` points of municipality 1 at `shop`: a payment with
+    /// [`MEMO`], a hold for 600 seconds (as [`Terminal::pay`] and the holds below ask).
     async fn challenge(&self, shop: i64, kind: &str, amount: i64) -> (u16, Value) {
-        let body = json!({"kind": kind, "municipality": 1, "amount": amount});
+        let extra = if kind == "hold" { json!({"timeout_seconds": 600}) } else { json!({"memo": MEMO}) };
+        self.challenge_for(shop, kind, amount, extra).await
+    }
+
+    /// A challenge with `extra` terms (`timeout_seconds`, `memo`).
+    async fn challenge_for(&self, shop: i64, kind: &str, amount: i64, extra: Value) -> (u16, Value) {
+        let mut body = json!({"kind": kind, "municipality": 1, "amount": amount});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
         self.post(&format!("/v1/shops/{shop}/counter-challenges"), body).await
     }
 
     /// The library's challenge, signed by `card` for `origin`: the body's `nonce` and `token`.
     async fn signed(&self, card: &mut VirtualCard, origin: &str, kind: &str, amount: i64) -> Value {
-        let (st, v) = self.challenge(self.s.library, kind, amount).await;
+        let extra = if kind == "hold" { json!({"timeout_seconds": 600}) } else { json!({"memo": MEMO}) };
+        self.signed_for(card, origin, kind, amount, extra).await
+    }
+
+    /// [`Terminal::signed`] with `extra` terms.
+    async fn signed_for(&self, card: &mut VirtualCard, origin: &str, kind: &str, amount: i64, extra: Value) -> Value {
+        let (st, v) = self.challenge_for(self.s.library, kind, amount, extra).await;
         assert_eq!(st, 200, "{v}");
         let nonce = v["nonce"].as_str().unwrap().to_owned();
         let cert = jpki::read_auth_certificate(card).await.unwrap();
@@ -42,12 +58,15 @@ impl Terminal<'_> {
     }
 
     async fn pay(&self, id: Uuid, amount: i64, consent: &Value) -> (u16, Value) {
-        let mut body = json!({"id": id, "municipality": 1, "amount": amount, "memo": "前橋市立図書館 コピー代"});
+        let mut body = json!({"id": id, "municipality": 1, "amount": amount, "memo": MEMO});
         body["nonce"] = consent["nonce"].clone();
         body["token"] = consent["token"].clone();
         self.post(&format!("/v1/shops/{}/counter-payments", self.s.library), body).await
     }
 }
+
+/// The memo of the terminal's payments.
+const MEMO: &str = "前橋市立図書館 コピー代";
 
 fn slug(v: &Value) -> &str {
     v["type"].as_str().unwrap_or("").strip_prefix("urn:mykey:problem:").unwrap_or("")
@@ -70,7 +89,7 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     // The challenge names what the card signs.
     let (st, v) = t.challenge(s.library, "payment", 300).await;
     assert_eq!((st, v["purpose"].as_str()), (200, Some("payment")), "{v}");
-    let prefix = format!("payment:payment,shop={},municipality=1,amount=300:", s.library);
+    let prefix = format!("payment:payment,shop={},municipality=1,amount=300,memo=", s.library);
     assert!(v["nonce"].as_str().unwrap().starts_with(&prefix), "{v}");
 
     // The card signs 300; the terminal charges 300, once, and a retry gets the same answer
@@ -130,7 +149,27 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     body["amount"] = json!(10);
     body["nonce"] = consent["nonce"].clone();
     body["token"] = consent["token"].clone();
-    assert_eq!(t.post(&holds, body).await.0, 401);
+    assert_eq!(t.post(&holds, body.clone()).await.0, 401);
+    // A hold's life and a payment's memo are what the card signed too: a longer hold, another
+    // memo or a payment without it are other terms; a hold's challenge must name its life.
+    let consent = t.signed(&mut card1, &s.base, "hold", 10).await;
+    body["nonce"] = consent["nonce"].clone();
+    body["token"] = consent["token"].clone();
+    body["timeout_seconds"] = json!(604_800);
+    let (st, v) = t.post(&holds, body).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    let mut other = json!({"id": Uuid::new_v4(), "municipality": 1, "amount": 10, "memo": "コピー代 ×100"});
+    other["nonce"] = consent["nonce"].clone();
+    other["token"] = consent["token"].clone();
+    let payments = format!("/v1/shops/{}/counter-payments", s.library);
+    assert_eq!(slug(&t.post(&payments, other.clone()).await.1), "nonce-invalid");
+    other.as_object_mut().unwrap().remove("memo");
+    assert_eq!(slug(&t.post(&payments, other).await.1), "nonce-invalid");
+    let (st, v) = t.challenge_for(s.library, "hold", 10, json!({})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("timeout_seconds")), "{v}");
+    let (st, v) = t.challenge_for(s.library, "payment", 10, json!({"timeout_seconds": 60})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("timeout_seconds")), "{v}");
 
     // Only the shop's terminal asks and charges; its key alone charges nothing.
     let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
@@ -163,8 +202,8 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
     let id = Uuid::new_v4();
     let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
     assert_eq!(t.pay(id, 10, &consent).await.0, 201);
-    // The same id and terms with another memo: a conflict, not a second payment.
-    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    // The same id with another memo (signed for): a conflict, not a second payment.
+    let consent = t.signed_for(&mut card1, &s.base, "payment", 10, json!({"memo": "another"})).await;
     let mut body = json!({"id": id, "municipality": 1, "amount": 10, "memo": "another"});
     body["nonce"] = consent["nonce"].clone();
     body["token"] = consent["token"].clone();

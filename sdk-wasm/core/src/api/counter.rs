@@ -43,6 +43,12 @@ api_type! {
         /// Whole points, greater than zero.
         #[cfg_attr(feature = "openapi", schema(value_type = f64))]
         pub amount: Decimal,
+        /// A hold's life in seconds, as the hold will ask (a hold only).
+        #[serde(default)]
+        pub timeout_seconds: Option<u32>,
+        /// A payment's memo, as the payment will carry it (a payment only).
+        #[serde(default)]
+        pub memo: Option<Memo>,
     }
 }
 
@@ -91,11 +97,44 @@ api_type! {
     }
 }
 
-/// The terms a counter challenge names between its purpose and its random part:
-/// `<kind>,shop=<shop>,municipality=<municipality>[,event=<event>],amount=<points>`.
-pub fn counter_terms(kind: CounterKind, shop: i64, municipality: i64, event: Option<i64>, amount: Points) -> String {
-    let event = event.map(|e| format!(",event={e}")).unwrap_or_default();
-    format!("{},shop={shop},municipality={municipality}{event},amount={}", kind.as_str(), amount.get())
+/// What the resident agrees to at a counter: everything the card's signature covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterTerms<'a> {
+    /// A payment or a hold.
+    pub kind: CounterKind,
+    /// The shop.
+    pub shop: i64,
+    /// Whose points.
+    pub municipality: i64,
+    /// Event points of this programme.
+    pub event: Option<i64>,
+    /// How many.
+    pub amount: Points,
+    /// A hold's life in seconds (holds only).
+    pub timeout_seconds: Option<u32>,
+    /// A payment's memo (payments only).
+    pub memo: Option<&'a str>,
+}
+
+impl CounterTerms<'_> {
+    /// The text a counter challenge names between its purpose and its random part:
+    /// `<kind>,shop=<shop>,municipality=<municipality>[,event=<event>],amount=<points>`, then
+    /// `,timeout=<seconds>` for a hold and `,memo=<SHA-256 of the memo, hex>` for a payment
+    /// with one (the memo itself may hold any character; its hash keeps the text plain).
+    pub fn text(&self) -> String {
+        use sha2::Digest as _;
+        let event = self.event.map(|e| format!(",event={e}")).unwrap_or_default();
+        let timeout = self.timeout_seconds.map(|t| format!(",timeout={t}")).unwrap_or_default();
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let memo = self.memo.map(|m| format!(",memo={}", hex(&sha2::Sha256::digest(m.as_bytes())))).unwrap_or_default();
+        format!(
+            "{},shop={},municipality={}{event},amount={}{timeout}{memo}",
+            self.kind.as_str(),
+            self.shop,
+            self.municipality,
+            self.amount.get()
+        )
+    }
 }
 
 /// Whether `nonce` is a payment challenge for exactly `terms`: `payment:<terms>:<random>`.
@@ -116,6 +155,34 @@ mod tests {
 
     fn pts(v: i64) -> Points {
         Points::new(v).unwrap()
+    }
+
+    fn counter_terms(kind: CounterKind, shop: i64, municipality: i64, event: Option<i64>, amount: Points) -> String {
+        CounterTerms { kind, shop, municipality, event, amount, timeout_seconds: None, memo: None }.text()
+    }
+
+    #[test]
+    fn a_holds_life_and_a_payments_memo_are_part_of_the_terms() {
+        let base = CounterTerms {
+            kind: CounterKind::Hold,
+            shop: 12,
+            municipality: 1,
+            event: None,
+            amount: pts(500),
+            timeout_seconds: Some(600),
+            memo: None,
+        };
+        assert_eq!(base.text(), "hold,shop=12,municipality=1,amount=500,timeout=600");
+        let longer = CounterTerms { timeout_seconds: Some(604_800), ..base };
+        assert!(!challenge_names(&format!("payment:{}:AAAA", base.text()), &longer.text()));
+        let paid =
+            CounterTerms { kind: CounterKind::Payment, timeout_seconds: None, memo: Some("野菜: 3,200円"), ..base };
+        let other = CounterTerms { memo: Some("野菜: 3,300円"), ..paid };
+        assert!(paid.text().starts_with("payment,shop=12,municipality=1,amount=500,memo="), "{}", paid.text());
+        assert!(paid.text().is_ascii() && !paid.text()[8..].contains(':'));
+        assert!(!challenge_names(&format!("payment:{}:AAAA", paid.text()), &other.text()));
+        let none = CounterTerms { memo: None, ..paid };
+        assert!(!challenge_names(&format!("payment:{}:AAAA", paid.text()), &none.text()));
     }
 
     #[test]
@@ -146,11 +213,13 @@ mod tests {
     proptest::proptest! {
         /// Two different sets of terms never accept each other's challenges.
         #[test]
-        fn terms_are_never_confused(a in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64),
-                                    b in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64)) {
-            let t = |(k, s, m, e, p): (u8, i64, i64, Option<i64>, i64)| {
-                counter_terms(if k == 0 { CounterKind::Payment } else { CounterKind::Hold }, s, m, e, pts(p))
+        fn terms_are_never_confused(a in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64, proptest::option::of(1..1000u32), proptest::option::of("[a-z:,=]{0,6}")),
+                                    b in (0..2u8, 1..1000i64, 1..50i64, proptest::option::of(1..50i64), 1..100_000i64, proptest::option::of(1..1000u32), proptest::option::of("[a-z:,=]{0,6}"))) {
+            let t = |(k, s, m, e, p, timeout, memo): &(u8, i64, i64, Option<i64>, i64, Option<u32>, Option<String>)| {
+                let kind = if *k == 0 { CounterKind::Payment } else { CounterKind::Hold };
+                CounterTerms { kind, shop: *s, municipality: *m, event: *e, amount: pts(*p), timeout_seconds: *timeout, memo: memo.as_deref() }.text()
             };
+            let (a, b) = (&a, &b);
             let (ta, tb) = (t(a), t(b));
             let nonce = format!("payment:{ta}:AAAA");
             proptest::prop_assert_eq!(challenge_names(&nonce, &tb), a == b);
