@@ -105,6 +105,9 @@ api_enum! {
         /// Paying or authorising points at a shop's counter terminal: the challenge's text
         /// names the terms (`api::CounterTerms`), so the card signs what the resident agreed to.
         Payment,
+        /// Showing, on a shop's counter terminal, the points usable at that shop: the
+        /// challenge's text names the shop (`api::balance_terms`).
+        CounterBalance,
     }
 }
 
@@ -120,6 +123,7 @@ impl CardPurpose {
             CardPurpose::Coupon => "coupon",
             CardPurpose::ServiceLink => "service_link",
             CardPurpose::Payment => "payment",
+            CardPurpose::CounterBalance => "counter_balance",
         }
     }
 }

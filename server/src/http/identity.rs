@@ -89,14 +89,19 @@ async fn nonce(
             hex::encode(b)
         }
     };
-    if r.purpose == CardPurpose::Payment {
+    // The counter's purposes are asked for by a shop's terminal, bound to its key and naming
+    // the shop, never by a browser's cookie.
+    let counter_only = match r.purpose {
+        CardPurpose::Payment => {
+            Some("a payment's challenge names its terms (POST /v1/shops/{shop}/counter-challenges)")
+        }
+        CardPurpose::CounterBalance => Some("a balance read names its shop (POST /v1/shops/{shop}/balance-challenges)"),
+        _ => None,
+    };
+    if let Some(instead) = counter_only {
         return Err(ApiError(
-            Problem::new(
-                ProblemKind::InvalidRequest,
-                "a payment's challenge names its terms: a shop's counter terminal asks for it \
-                 (POST /v1/shops/{shop}/counter-challenges)",
-            )
-            .with("field", "purpose"),
+            Problem::new(ProblemKind::InvalidRequest, format!("a shop's counter terminal asks for it: {instead}"))
+                .with("field", "purpose"),
         ));
     }
     let (nonce, life) = s.identity.nonce(&challenge, r.purpose, ip)?;

@@ -20,6 +20,8 @@ use crate::services::counter::Counter;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/shops/{shop}/counter-challenges", post(counter_challenge))
+        .route("/v1/shops/{shop}/balance-challenges", post(balance_challenge))
+        .route("/v1/shops/{shop}/counter-balances", post(counter_balances))
         .route("/v1/shops/{shop}/counter-payments", post(counter_payment))
         .route("/v1/shops/{shop}/counter-holds", post(counter_hold))
         .route("/v1/payments", post(payment))
@@ -121,6 +123,35 @@ fn charge_without_consent(caller: &Caller, shop: i64) -> Result<(), Problem> {
         ));
     }
     caller.require_operator()
+}
+
+/// A challenge for the resident's card to show, on this shop's terminal, the points usable
+/// here: good once, for this shop's terminal keys only, for five minutes.
+#[utoipa::path(post, path = "/v1/shops/{shop}/balance-challenges",
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 403, body = Problem), (status = 429, body = Problem)))]
+async fn balance_challenge(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(shop): Path<i64>,
+) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
+    caller.require(&[Role::Terminal], shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).balance_challenge()?))
+}
+
+/// The points usable at this shop of the resident whose card signed this terminal's balance
+/// challenge (the counter's screen): nothing without that signature.
+#[utoipa::path(post, path = "/v1/shops/{shop}/counter-balances", request_body = mykey_core::identity::CardLoginRequest,
+    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 200, body = mykey_core::api::CounterBalances), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn counter_balances(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<mykey_core::identity::CardLoginRequest>,
+) -> ApiResult<Json<mykey_core::api::CounterBalances>> {
+    caller.require(&[Role::Terminal], shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).balances(&r.nonce, &r.token).await?))
 }
 
 /// A challenge for the resident's card at this shop's counter, naming the terms it will

@@ -416,21 +416,7 @@ impl Checkout {
     /// The resident's points that the store takes: its municipality's and those of its events.
     async fn usable(&self, shop: i64, resident: i64) -> Result<Vec<UsablePoints>, Problem> {
         let shop = self.shop(shop).await?;
-        let tables = self.engine.tables().await?;
-        let balances = tables.resident_balances(resident, time::now()).await.map_err(failure::ledger_read)?;
-        let mut out = Vec::new();
-        for a in balances.map(|b| b.accounts).unwrap_or_default() {
-            if a.currency.municipality() != Some(shop.municipality) || a.kind == mykey_core::api::AccountKind::Reserved
-            {
-                continue;
-            }
-            let name = match a.event {
-                Some(e) => tables.event_name(e).await.map_err(failure::ledger_read)?.unwrap_or_default(),
-                None => String::new(),
-            };
-            out.push(UsablePoints { event: a.event, name, available: a.available });
-        }
-        Ok(out)
+        crate::services::usable::usable_at(&self.engine, shop.municipality, resident).await
     }
 
     /// The resident confirms: the points move (or are held), once.

@@ -4,8 +4,8 @@
 //! signature, for exactly those terms, once. A terminal's key alone moves no points.
 
 use mykey_core::api::{
-    challenge_names, CounterChallengeRequest, CounterHoldRequest, CounterKind, CounterPaymentRequest, CounterTerms,
-    HoldRequest, PaymentRequest,
+    balance_terms, challenge_names, challenge_of, CounterBalances, CounterChallengeRequest, CounterHoldRequest,
+    CounterKind, CounterPaymentRequest, CounterTerms, HoldRequest, PaymentRequest,
 };
 use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued};
 use mykey_core::{Points, Problem, ProblemKind};
@@ -57,9 +57,34 @@ impl<'a> Counter<'a> {
             memo: r.memo.as_ref().map(|m| m.as_str()),
         }
         .text();
-        let (nonce, life) = self.identity.counter_nonce(&self.principal, &terms)?;
+        self.issue(CardPurpose::Payment, &terms)
+    }
+
+    /// A challenge for the resident's card to show the points usable at this shop on the
+    /// terminal's screen: good for this shop's terminal keys only, once.
+    pub fn balance_challenge(&self) -> Result<NonceIssued, Problem> {
+        self.issue(CardPurpose::CounterBalance, &balance_terms(self.shop))
+    }
+
+    fn issue(&self, purpose: CardPurpose, terms: &str) -> Result<NonceIssued, Problem> {
+        let (nonce, life) = self.identity.counter_nonce(&self.principal, purpose, terms)?;
         let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
-        Ok(NonceIssued { nonce, purpose: CardPurpose::Payment, expires_at })
+        Ok(NonceIssued { nonce, purpose, expires_at })
+    }
+
+    /// The points usable at this shop of the resident whose card signed this terminal's
+    /// balance challenge: what the counter's screen shows, and only after that signature.
+    pub async fn balances(&self, nonce: &str, token: &AuthToken) -> Result<CounterBalances, Problem> {
+        if !challenge_of(CardPurpose::CounterBalance, nonce, &balance_terms(self.shop)) {
+            return Err(Problem::new(
+                ProblemKind::NonceInvalid,
+                "the card signed no balance challenge of this shop; ask /v1/shops/{shop}/balance-challenges",
+            ));
+        }
+        let card = self.identity.verify_card(nonce, &self.principal, CardPurpose::CounterBalance, token)?;
+        let resident = self.identity.card_holder(&card).await?.resident;
+        let municipality = crate::services::usable::shop_municipality(self.engine, self.shop).await?;
+        Ok(CounterBalances { usable: crate::services::usable::usable_at(self.engine, municipality, resident).await? })
     }
 
     /// Spends the points the card's holder agreed to.

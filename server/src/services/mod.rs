@@ -1,7 +1,7 @@
 //! Domain services over the engine and the store, without HTTP: MyKey IDs and card login
 //! (`identity`, with service links and facilities), coupon codes, point-navi's catalog, the
 //! embedding that stores' and partners' widgets share, store checkout, partners' link sessions,
-//! paying at a shop's counter with the resident's card.
+//! paying at a shop's counter with the resident's card, and what a resident can spend where.
 
 pub mod catalog;
 pub mod checkout;
@@ -13,3 +13,4 @@ pub mod grants;
 pub mod identity;
 pub mod links;
 pub mod mandates;
+pub mod usable;

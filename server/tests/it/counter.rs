@@ -231,3 +231,44 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
     }
     assert!(granted >= limit - 2, "{granted} challenges before the limit");
 }
+
+/// The counter's screen: the points usable at this shop, only after the resident's card signed
+/// a balance challenge of this shop, once; a payment's signature shows nothing, nor does a
+/// store's key or another shop's terminal.
+#[tokio::test]
+async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    grant(&s, resident, 1000).await;
+    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+    let challenges = format!("/v1/shops/{}/balance-challenges", s.library);
+    let balances = format!("/v1/shops/{}/counter-balances", s.library);
+
+    let (st, ch) = t.post(&challenges, json!({})).await;
+    assert_eq!((st, ch["purpose"].as_str()), (200, Some("counter_balance")), "{ch}");
+    let nonce = ch["nonce"].as_str().unwrap().to_owned();
+    assert!(nonce.starts_with(&format!("counter_balance:balance,shop={}:", s.library)), "{nonce}");
+    let cert = jpki::read_auth_certificate(&mut card1).await.unwrap();
+    let sig = jpki::authenticate(&mut card1, &s.base, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let signed = json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)});
+    let (st, v) = t.post(&balances, signed.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    let usable = v["usable"].as_array().unwrap();
+    assert_eq!((usable.len(), usable[0]["available"].as_i64()), (1, Some(1000)), "{v}");
+    assert!(v.get("account").is_none() && usable[0].get("account").is_none(), "{v}");
+    // Once only.
+    let (st, v) = t.post(&balances, signed).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    // A payment's signature is not a balance read.
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    let (st, v) = t.post(&balances, consent).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    // A store's key asks nothing; a terminal asks only at its own shop.
+    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
+    assert_eq!(store.post(&challenges, json!({})).await.0, 403);
+    assert_eq!(t.post(&format!("/v1/shops/{}/balance-challenges", s.online_store), json!({})).await.0, 403);
+    // Nothing moved.
+    assert_eq!(available(&b, resident).await, 1000);
+}

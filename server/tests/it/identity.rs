@@ -534,8 +534,11 @@ async fn a_card_challenge_is_good_for_its_purpose_only() {
     let b = Browser::new(&s);
     let (st, v) = b.post("/v1/auth/nonce", json!({})).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
-    let (st, _) = b.post("/v1/auth/nonce", json!({"purpose": "payment"})).await;
-    assert_eq!(st, 400);
+    // The counter's purposes are never a browser's.
+    for purpose in ["payment", "counter_balance"] {
+        let (st, v) = b.post("/v1/auth/nonce", json!({"purpose": purpose})).await;
+        assert_eq!((st, v["field"].as_str()), (400, Some("purpose")), "{purpose}: {v}");
+    }
     let nonce = b.nonce("patron_lookup").await;
     assert!(nonce.starts_with("patron_lookup:"), "{nonce}");
 

@@ -137,10 +137,30 @@ impl CounterTerms<'_> {
     }
 }
 
+api_type! {
+    /// `POST /v1/shops/{shop}/counter-balances`: what the terminal's screen may show once the
+    /// resident's card signed a balance challenge for this shop.
+    pub struct CounterBalances {
+        /// The points usable at this shop: its municipality's and its event programmes'.
+        pub usable: Vec<crate::api::UsablePoints>,
+    }
+}
+
+/// The terms a balance challenge names: `balance,shop=<shop>`.
+pub fn balance_terms(shop: i64) -> String {
+    format!("balance,shop={shop}")
+}
+
 /// Whether `nonce` is a payment challenge for exactly `terms`: `payment:<terms>:<random>`.
 pub fn challenge_names(nonce: &str, terms: &str) -> bool {
+    challenge_of(CardPurpose::Payment, nonce, terms)
+}
+
+/// Whether `nonce` is a challenge for `purpose` naming exactly `terms`:
+/// `<purpose>:<terms>:<random>`.
+pub fn challenge_of(purpose: CardPurpose, nonce: &str, terms: &str) -> bool {
     nonce
-        .strip_prefix(CardPurpose::Payment.as_str())
+        .strip_prefix(purpose.as_str())
         .and_then(|r| r.strip_prefix(':'))
         .and_then(|r| r.strip_prefix(terms))
         .and_then(|r| r.strip_prefix(':'))
@@ -201,6 +221,14 @@ mod tests {
             assert!(!challenge_names(&nonce, &other), "{other}");
         }
         assert!(!challenge_names(&format!("login:{terms}:q83v"), &terms), "another purpose");
+        let balance = balance_terms(12);
+        assert!(challenge_of(CardPurpose::CounterBalance, &format!("counter_balance:{balance}:q83v"), &balance));
+        assert!(!challenge_of(
+            CardPurpose::CounterBalance,
+            &format!("counter_balance:{}:q83v", balance_terms(1)),
+            &balance
+        ));
+        assert!(!challenge_names(&format!("counter_balance:{balance}:q83v"), &balance), "not a payment");
         assert!(!challenge_names(&format!("payment:{terms}:"), &terms), "no random part");
         assert!(!challenge_names(&format!("payment:{terms}0:q83v"), &terms), "amount=12000");
         assert_eq!(

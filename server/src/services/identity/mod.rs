@@ -380,10 +380,16 @@ impl Identity {
         self.nonces.issue(binding, purpose, None)
     }
 
-    /// A payment challenge naming `terms` for the terminal keys of one shop (`principal`),
+    /// A counter challenge (a payment's, or a balance read's) naming `terms` for the terminal
+    /// keys of one shop (`principal`),
     /// limited per shop ([`COUNTER_CHALLENGES_PER_MINUTE`]) rather than per address: a shop's
     /// registers may share one.
-    pub fn counter_nonce(&self, principal: &str, terms: &str) -> Result<(String, Duration), Problem> {
+    pub fn counter_nonce(
+        &self,
+        principal: &str,
+        purpose: CardPurpose,
+        terms: &str,
+    ) -> Result<(String, Duration), Problem> {
         self.trust()?;
         if self.counter_nonces.check_key(&principal.to_owned()).is_err() {
             return Err(Problem::new(
@@ -391,7 +397,7 @@ impl Identity {
                 "too many payment challenges at this shop; try again in a minute",
             ));
         }
-        self.nonces.issue(principal, CardPurpose::Payment, Some(terms))
+        self.nonces.issue(principal, purpose, Some(terms))
     }
 
     /// Takes the nonce (issued for `purpose`), then verifies the token: the card behind it.
