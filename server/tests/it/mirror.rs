@@ -7,12 +7,12 @@ use mykey_server::integrity::mirror::{Mirror, Source};
 use mykey_server::testing::TestDb;
 use serde_json::json;
 
-async fn log_key(app: &App) -> VerifierKey {
+pub(crate) async fn log_key(app: &App) -> VerifierKey {
     let k = app.client.get(format!("{}/log/key", app.base)).send().await.unwrap().text().await.unwrap();
     VerifierKey::parse(k.trim()).unwrap()
 }
 
-async fn wait_for_size(app: &App, size: u64) {
+pub(crate) async fn wait_for_size(app: &App, size: u64) {
     for _ in 0..100 {
         let note = app.client.get(format!("{}/log/checkpoint", app.base)).send().await.unwrap().text().await.unwrap();
         if note.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).is_some_and(|s| s >= size) {
@@ -23,7 +23,7 @@ async fn wait_for_size(app: &App, size: u64) {
     panic!("no checkpoint of {size}");
 }
 
-async fn pay(app: &App, n: usize) {
+pub(crate) async fn pay(app: &App, n: usize) {
     for i in 0..n {
         let (s, v) = app
             .post("/v1/payments", &app.keys.operator, payment(app.residents[0], app.shops[0], 1, json!(1 + i % 5)))

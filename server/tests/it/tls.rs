@@ -1,7 +1,7 @@
-//! Outbound HTTPS (issue 23): webhooks and witnesses reached over TLS with a CA of the tests'
-//! own, trusted as `--extra-ca-file` trusts one; a receiver whose certificate no trusted CA
-//! signed is told as a TLS failure; in production, loopback and private targets are refused
-//! at registration.
+//! Outbound HTTPS (issue 23): webhooks, witnesses and mirrors reached over TLS with a CA of
+//! the tests' own, trusted as `--extra-ca-file` trusts one; a receiver whose certificate no
+//! trusted CA signed is told as a TLS failure; in production, loopback and private targets are
+//! refused at registration.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -219,4 +219,37 @@ async fn a_witness_reached_over_https_cosigns() {
     let p = published.expect("a checkpoint cosigned over HTTPS");
     assert_eq!(p.cosignatures, 1);
     Note::parse(&p.note).unwrap().verify_witnessed(&log_key, &[witness_key], 1).unwrap();
+}
+
+/// A mirror copies and verifies the log from a points cloud reached over HTTPS (the outbound
+/// client webhooks and witnesses use, trusting the tests' CA as `--extra-ca-file` would); from
+/// a cloud whose certificate nobody trusts it copies nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_copies_the_log_over_https() {
+    use mykey_server::integrity::mirror::{Mirror, Source};
+    let trusted = TestPki::trusted();
+    let app = crate::common::App::start().await;
+    app.grant(app.residents[0], 100_000).await;
+    crate::mirror::pay(&app, 20).await;
+    crate::mirror::wait_for_size(&app, 21).await;
+    let key = crate::mirror::log_key(&app).await;
+    let plain = addr_of(&app.base);
+    let source = |url: String| Source {
+        url,
+        token: Some(app.keys.operator.clone()),
+        log_key: key.clone(),
+        witnesses: vec![],
+        quorum: 0,
+    };
+    let stranger = TestPki::new("a CA nobody trusts");
+    let untrusted = format!("https://localhost:{}", stranger.front(plain).await);
+    let db = TestDb::new().await.unwrap();
+    let mut refused = Mirror::open(&db.url, source(untrusted)).await.unwrap();
+    let e = refused.sync().await.unwrap_err();
+    assert!(format!("{e:#}").contains("UnknownIssuer"), "{e:#}");
+    drop(refused);
+    let good = format!("https://localhost:{}", trusted.front(plain).await);
+    let mut mirror = Mirror::open(&db.url, source(good)).await.unwrap();
+    let synced = mirror.sync().await.unwrap();
+    assert!(synced.to >= 21, "{synced:?}");
 }
