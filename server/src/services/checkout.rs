@@ -730,11 +730,17 @@ impl Checkout {
             if self.confirming.lock().expect("not poisoned").contains(&s.id) {
                 continue;
             }
-            self.finish_charge(s).await.ok();
+            let id = s.id;
+            // One session's failure must not stop the others; it is tried again next round.
+            if let Err(p) = self.finish_charge(s).await {
+                tracing::warn!(session = %id, problem = ?p, "a confirmation cut short could not be finished yet");
+            }
             handled += 1;
         }
         for (session, request) in store::pending_refunds(self.pool(), ROUND_MAX).await.map_err(failure::checkout)? {
-            self.finish_refund(session, request).await.ok();
+            if let Err(p) = self.finish_refund(session, request).await {
+                tracing::warn!(%session, problem = ?p, "a refund cut short could not be finished yet");
+            }
             handled += 1;
         }
         Ok(handled)

@@ -1151,15 +1151,6 @@ impl Store {
             .await?;
         row.map(|r| Ok((r.try_get("role")?, r.try_get("subject")?))).transpose()
     }
-
-    /// Number of queued notices, for tests and reports.
-    pub async fn notice_count(&self, kind: &str) -> anyhow::Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM notices WHERE kind = $1")
-            .bind(kind.to_owned())
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
-    }
 }
 
 /// Creates the empty PostgreSQL database `name` on the server of `admin` (a URL of any
