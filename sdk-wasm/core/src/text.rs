@@ -1,7 +1,10 @@
 //! Free text from outside (memos, references, names): one line of at most `MAX` characters
 //! with no control characters, checked when a request is parsed. Every table, log leaf, mail
 //! and entry bundle can then hold whatever was acknowledged: PostgreSQL refuses NUL in text,
-//! and an unbounded text would outgrow a leaf.
+//! and an unbounded text would outgrow a leaf. Nor may a text break the line it is shown on or
+//! turn the direction of what follows it (Unicode's line and paragraph separators, bidi
+//! embeddings, overrides and isolates): a store's memo in a resident's history or mail must
+//! not make the lines around it read otherwise.
 
 use std::fmt;
 use std::ops::Deref;
@@ -20,7 +23,8 @@ pub const REFERENCE_MAX: usize = 128;
 /// answer again.
 pub type Reference = Text<REFERENCE_MAX>;
 
-/// One line of text: 1 to `MAX` characters, none of them a control character (C0, DEL, C1).
+/// One line of text: 1 to `MAX` characters, none of them a control character (C0, DEL, C1),
+/// a line or paragraph separator or a bidi control.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct Text<const MAX: usize>(String);
@@ -42,6 +46,20 @@ pub enum TextError {
     /// A control character (U+0000 to U+001F, U+007F to U+009F), a line break included.
     #[error("the text holds the control character U+{0:04X} at character {1}")]
     Control(u32, usize),
+    /// A line or paragraph separator (U+2028, U+2029) or a bidi control (U+202A to U+202E,
+    /// U+2066 to U+2069): it would change how the text around it reads.
+    #[error("the text holds the line or direction control U+{0:04X} at character {1}")]
+    Layout(u32, usize),
+}
+
+/// Whether `c` breaks a line or turns the text's direction.
+fn is_layout_control(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether a text may hold `c` (for cleaning a text stored under older, looser rules).
+pub fn allowed(c: char) -> bool {
+    !c.is_control() && !is_layout_control(c)
 }
 
 impl<const MAX: usize> Text<MAX> {
@@ -72,6 +90,9 @@ pub fn check(s: &str, max: usize) -> Result<(), TextError> {
     for (i, c) in s.chars().enumerate() {
         if c.is_control() {
             return Err(TextError::Control(u32::from(c), i + 1));
+        }
+        if is_layout_control(c) {
+            return Err(TextError::Layout(u32::from(c), i + 1));
         }
         len += 1;
     }
@@ -107,8 +128,8 @@ impl<const MAX: usize> utoipa::PartialSchema for Text<MAX> {
             .schema_type(utoipa::openapi::schema::Type::String)
             .min_length(Some(1))
             .max_length(Some(MAX))
-            .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F]*$"))
-            .description(Some("One line of text without control characters"))
+            .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$"))
+            .description(Some("One line of text without control characters, line separators or bidi controls"))
             .into()
     }
 }
@@ -141,6 +162,11 @@ mod tests {
         assert_eq!(Memo::parse("\u{7f}"), Err(TextError::Control(0x7f, 1)));
         assert_eq!(Memo::parse("x\u{85}"), Err(TextError::Control(0x85, 2)));
         assert_eq!(Memo::parse(""), Err(TextError::Empty));
+        assert_eq!(Memo::parse("定期便\u{2028}取引ID"), Err(TextError::Layout(0x2028, 4)));
+        assert_eq!(Memo::parse("a\u{202E}gnp.exe"), Err(TextError::Layout(0x202E, 2)));
+        assert_eq!(Memo::parse("\u{2067}x"), Err(TextError::Layout(0x2067, 1)));
+        // Joiners stay: emoji sequences use them.
+        assert!(Memo::parse("👨\u{200D}👩\u{200D}👧").is_ok());
         assert_eq!(
             Memo::parse("あ".repeat(MEMO_MAX + 1)),
             Err(TextError::TooLong { len: MEMO_MAX + 1, max: MEMO_MAX })

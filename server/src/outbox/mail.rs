@@ -414,8 +414,9 @@ fn shop_notice(kind: Kind, points: &str, payload: &serde_json::Value) -> String 
 }
 
 /// A shop's text as one plain line in a mail: without the invisible and direction-changing
-/// characters (bidi controls, zero-width, line and paragraph separators) a text check lets
-/// through, so a store cannot make its memo look like the points cloud's own lines.
+/// characters (bidi controls, zero-width, line and paragraph separators; texts are refused
+/// with most of them since session 14, older ones may hold them), so a store cannot make its
+/// memo look like the points cloud's own lines.
 fn plain(text: &str) -> String {
     text.chars()
         .filter(|c| {

@@ -759,8 +759,13 @@ impl Checkout {
 }
 
 fn memo(s: &store::Session) -> Memo {
-    let text: String = format!("order {}", s.order_reference).chars().take(mykey_core::text::MEMO_MAX).collect();
-    Memo::parse(text).expect("an order reference is a valid text and the memo is cut to its limit")
+    // A reference stored under older, looser rules is cleaned rather than refused.
+    let text: String = format!("order {}", s.order_reference)
+        .chars()
+        .filter(|&c| mykey_core::text::allowed(c))
+        .take(mykey_core::text::MEMO_MAX)
+        .collect();
+    Memo::parse(text).expect("\"order \" and allowed characters, cut to the memo's limit")
 }
 
 fn problem_of(a: &Answer) -> Problem {
