@@ -70,10 +70,9 @@ const T = {
       origin: 'このページではお支払いできません（登録されていないサイトです）。',
       other: 'お支払いできませんでした。',
       hidden: 'この枠が隠れているか透けているため、確定できません。枠全体が見える状態で、もう一度押してください。',
-      popup_blocked: 'サインイン用のウィンドウを開けませんでした。このサイトのポップアップを許可するか、カードでサインインしてください。',
-      no_opener: 'このウィンドウは、お支払いや連携の画面の「サインイン用のウィンドウを開く」から開いてください。',
+      popup_blocked: 'サインイン用のウィンドウを開けないか、このページの設定によりウィンドウと連絡できません。このサイトのポップアップを許可するか、カードでサインインしてください。',
+      no_opener: 'このウィンドウは、お支払いや連携の画面とつながっていません。その画面の「サインイン用のウィンドウを開く」から開くか、カードでサインインしてください。',
       opener_gone: '元の画面が閉じられたか、読み込み直されました。お支払いや連携の画面からやり直してください。',
-      popup_cut_off: 'このサイトの設定により、サインイン用のウィンドウと連絡できません。カードでサインインしてください。',
     },
   },
   en: {
@@ -131,10 +130,9 @@ const T = {
       origin: 'Payment is not possible on this page (the site is not registered).',
       other: 'The payment could not be made.',
       hidden: 'This box is covered or see-through, so nothing was confirmed. With the whole box in view, press again.',
-      popup_blocked: 'The sign-in window could not open. Allow pop-ups for this site, or sign in with the card.',
-      no_opener: 'Open this window with "Open the sign-in window" in the payment or link box.',
+      popup_blocked: 'The sign-in window could not open, or this page keeps it from talking to the payment box. Allow pop-ups for this site, or sign in with the card.',
+      no_opener: 'This window is not connected to a payment or link box. Open it with "Open the sign-in window" there, or sign in with the card.',
       opener_gone: 'The box that opened this window has closed or reloaded. Start again from the payment or link box.',
-      popup_cut_off: 'This site keeps the sign-in window from talking to the payment box. Please sign in with the card.',
     },
   },
 };
@@ -647,22 +645,22 @@ function onOpenPopup() {
   const q = new URLSearchParams({ kind, locale });
   if (session) q.set('session', session);
   popup = window.open(`/widget/sign-in?${q}`, `mykey-sign-in-${instance}`, 'popup,width=480,height=640');
+  // None: pop-ups blocked, or the store's page cut its windows off (COOP same-origin opens
+  // the window without a handle to it; it then says it is not connected).
   if (!popup) {
     fail({ code: 'popup_blocked' });
     return;
   }
   popupGreeted = false;
   set({ error: null });
-  const opened = performance.now();
   const watch = setInterval(() => {
     if (popup && !popup.closed) return;
     clearInterval(watch);
-    if (!popup) return;
-    // Closed at once without a word: the store's page cut the window off (COOP same-origin).
-    const cutOff = !popupGreeted && performance.now() - opened < 1500;
-    popup = null;
-    if (cutOff) fail({ code: 'popup_cut_off' });
-    else render(); // closed without signing in: the button opens another
+    // Closed without signing in: the button opens another.
+    if (popup) {
+      popup = null;
+      render();
+    }
   }, 500);
 }
 

@@ -288,7 +288,7 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(window.headers()["cache-control"], "no-store");
     b.goto(&format!("{}/widget/sign-in?kind=checkout", server.base)).unwrap();
-    b.wait_text("[role=alert]", "から開いてください").unwrap();
+    b.wait_text("[role=alert]", "つながっていません").unwrap();
     assert_eq!(b.eval("return document.querySelectorAll('input').length;").unwrap(), 0);
     no_violations(&b, "the password window opened directly");
     shoot(&b, "widget-password-window-alone");

@@ -75,8 +75,19 @@ fn a_store_built_from_the_checkout_docs_alone_takes_a_payment() {
         std::thread::spawn(move || {
             tokio::runtime::Runtime::new().unwrap().block_on(async move {
                 use axum::routing::{get, post};
+                let coop = page.clone();
                 let app = axum::Router::new()
                     .route("/pay", get(move || async move { axum::response::Html(page.lock().unwrap().clone()) }))
+                    // The same page isolating itself from the windows it opens (COOP same-origin).
+                    .route(
+                        "/pay-isolated",
+                        get(move || async move {
+                            (
+                                [("cross-origin-opener-policy", "same-origin")],
+                                axum::response::Html(coop.lock().unwrap().clone()),
+                            )
+                        }),
+                    )
                     .route(
                         "/orders/MC-DOCS-1",
                         get(|| async { axum::response::Html("<!doctype html><html lang=\"ja\"><title>ご注文</title><h1>ご注文ありがとうございました</h1></html>") }),
@@ -121,14 +132,17 @@ fn a_store_built_from_the_checkout_docs_alone_takes_a_payment() {
     let client_secret = opened["client_secret"].as_str().unwrap();
 
     // 4. The page: the doc's snippet, its placeholders filled in, nothing else added.
-    let mut html = snippet(&doc, "## 4. Mount the widget", "html");
-    html = fill(html, "https://points.example", &server.base);
-    html = fill(html, "'pk_…'", &format!("'{pk}'"));
-    html = fill(html, "clientSecret: '…'", &format!("clientSecret: '{client_secret}'"));
-    html = fill(html, "'/orders/…'", "'/orders/MC-DOCS-1'");
-    *page.lock().unwrap() = format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>お支払い</title></head><body><main><h1>お支払い</h1>{html}</main></body></html>"
-    );
+    let store_page = |client_secret: &str| {
+        let mut html = snippet(&doc, "## 4. Mount the widget", "html");
+        html = fill(html, "https://points.example", &server.base);
+        html = fill(html, "'pk_…'", &format!("'{pk}'"));
+        html = fill(html, "clientSecret: '…'", &format!("clientSecret: '{client_secret}'"));
+        html = fill(html, "'/orders/…'", "'/orders/MC-DOCS-1'");
+        format!(
+            "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>お支払い</title></head><body><main><h1>お支払い</h1>{html}</main></body></html>"
+        )
+    };
+    *page.lock().unwrap() = store_page(client_secret);
 
     let b =
         Browser::start_blocking_third_party_cookies(&[format!("--user-data-dir={}", dir.join("profile").display())])
@@ -168,4 +182,20 @@ fn a_store_built_from_the_checkout_docs_alone_takes_a_payment() {
     assert!(!verify(&secret, &sig, &body.replace("MC-DOCS-1", "MC-DOCS-2"), now));
     assert!(!verify(&secret, &sig, &body, now + 301));
     assert!(!verify("whsec_other", &sig, &body, now));
+
+    // A page that cuts itself off from the windows it opens (COOP same-origin, which the doc
+    // warns of): the widget gets no handle to the password window, and says what to do.
+    let (st, opened) = call(http.post(format!("{}/v1/checkout/sessions", server.base)).json(&json!({
+        "id": uuid::Uuid::new_v4(), "shop": shop, "amount": 100, "order_reference": "MC-DOCS-2",
+    })));
+    assert_eq!(st, 201, "{opened}");
+    *page.lock().unwrap() = store_page(opened["client_secret"].as_str().unwrap());
+    b.goto(&format!("{origin}/pay-isolated")).unwrap();
+    b.wait_for("return document.querySelector('#pay iframe') ? true : null;", Duration::from_secs(20)).unwrap();
+    b.enter_frame("#pay iframe").unwrap();
+    b.wait_text("h1", "ポイントで支払う").unwrap();
+    b.click("#tab-password").unwrap();
+    b.click("#open-sign-in").unwrap();
+    b.wait_text("[role=alert]", "連絡できません").unwrap();
+    widget_state(&b, "widget-password-window-cut-off");
 }
