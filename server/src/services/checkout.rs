@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::engine::{derived_id, Answer, Engine, Request};
 use crate::failure;
 use crate::ledger::{RefundPosting, MAX_HOLD_SECONDS};
-use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
+use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner, WidgetPlace};
 use crate::store::checkout as store;
 use crate::store::embedding::NewEvent;
 use crate::store::group_commit::Writer;
@@ -395,7 +395,7 @@ impl Checkout {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         Self::open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), None, CardPurpose::Checkout, ip)
+        self.embedding.nonce(WidgetPlace::Session(id), CardPurpose::Checkout, ip)
     }
 
     /// Signs the resident in for this session: a grant to confirm it, and the points usable.
@@ -404,7 +404,7 @@ impl Checkout {
         Self::open(&s)?;
         let (grant, resident, profile) = self
             .embedding
-            .sign_in(GrantScope::Session(id), None, CardPurpose::Checkout, r.password.as_ref(), r.card.as_ref(), ip)
+            .sign_in(WidgetPlace::Session(id), CardPurpose::Checkout, r.password.as_ref(), r.card.as_ref(), ip)
             .await?;
         Ok(CheckoutSignedIn {
             grant,

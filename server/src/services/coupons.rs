@@ -29,7 +29,7 @@ use crate::engine::{derived_id, Answer, Engine, Request};
 use crate::failure;
 use crate::outbox::mail;
 use crate::services::coupon_sheet::{self, SheetHeading};
-use crate::services::embedding::{origins_of, Embedding, GrantScope, Owner};
+use crate::services::embedding::{origins_of, Embedding, GrantScope, Owner, WidgetPlace};
 use crate::store::coupons as store;
 use crate::store::embedding::NewEvent;
 use crate::store::group_commit::Writer;
@@ -352,18 +352,16 @@ impl Coupons {
     pub async fn widget_nonce(&self, r: &CouponWidgetNonce, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let instance = widget_instance(&r.instance)?;
         let partner = self.widget_partner(&r.publishable_key).await?;
-        self.embedding.nonce(GrantScope::Partner(partner), Some(instance), CardPurpose::Coupon, ip)
+        self.embedding.nonce(WidgetPlace::Frame { partner, instance }, CardPurpose::Coupon, ip)
     }
 
     /// Signs the resident in inside the partner's widget.
     pub async fn widget_sign_in(&self, r: &CouponWidgetSignIn, ip: IpAddr) -> Result<WidgetSignedIn, Problem> {
         let instance = widget_instance(&r.instance)?;
         let partner = self.widget_partner(&r.publishable_key).await?;
-        let scope = GrantScope::Partner(partner);
-        let (grant, _, profile) = self
-            .embedding
-            .sign_in(scope, Some(instance), CardPurpose::Coupon, r.password.as_ref(), r.card.as_ref(), ip)
-            .await?;
+        let place = WidgetPlace::Frame { partner, instance };
+        let (grant, _, profile) =
+            self.embedding.sign_in(place, CardPurpose::Coupon, r.password.as_ref(), r.card.as_ref(), ip).await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
 

@@ -33,15 +33,36 @@ use crate::time::{self, Micros, SECOND};
 /// Owners whose settings are remembered (every widget request reads them).
 pub const SETTINGS_REMEMBERED: usize = 10_000;
 
-impl GrantScope {
-    /// What a card's nonce is bound to for this scope, in frame `instance` when the scope has
-    /// no session of its own (a partner's coupon widget): the nonces' per-binding limit then
-    /// counts one frame, not every resident of the partner.
-    fn binding(self, instance: Option<&str>) -> String {
-        match (self, instance) {
-            (GrantScope::Session(id), _) => format!("widget-session:{id}"),
-            (GrantScope::Partner(p), Some(i)) => format!("widget-partner:{p}:{i}"),
-            (GrantScope::Partner(p), None) => format!("widget-partner:{p}"),
+/// Where a widget's card challenge and sign-in happen: a checkout or link session, or one
+/// frame of a partner's coupon widget, which has no session of its own (its challenges are
+/// then bound to, and limited per, that frame rather than every resident of the partner).
+#[derive(Clone, Copy, Debug)]
+pub enum WidgetPlace<'a> {
+    /// A checkout or link session.
+    Session(Uuid),
+    /// A partner's coupon widget in the frame `instance` (checked by the caller).
+    Frame {
+        /// The partner.
+        partner: i64,
+        /// The frame's own random id.
+        instance: &'a str,
+    },
+}
+
+impl WidgetPlace<'_> {
+    /// What a card's nonce is bound to.
+    fn binding(self) -> String {
+        match self {
+            WidgetPlace::Session(id) => format!("widget-session:{id}"),
+            WidgetPlace::Frame { partner, instance } => format!("widget-partner:{partner}:{instance}"),
+        }
+    }
+
+    /// What a sign-in's grant opens: the session, or the partner's widget.
+    fn scope(self) -> GrantScope {
+        match self {
+            WidgetPlace::Session(id) => GrantScope::Session(id),
+            WidgetPlace::Frame { partner, .. } => GrantScope::Partner(partner),
         }
     }
 }
@@ -322,26 +343,18 @@ impl Embedding {
 
     // ----- signing in inside a widget -----
 
-    /// A card challenge for `purpose` bound to `scope` (not to a cookie), and to frame
-    /// `instance` in a coupon widget.
-    pub fn nonce(
-        &self,
-        scope: GrantScope,
-        instance: Option<&str>,
-        purpose: CardPurpose,
-        ip: IpAddr,
-    ) -> Result<NonceIssued, Problem> {
-        let (nonce, life) = self.identity.nonce(&scope.binding(instance), purpose, ip)?;
+    /// A card challenge for `purpose` bound to `place` (not to a cookie).
+    pub fn nonce(&self, place: WidgetPlace<'_>, purpose: CardPurpose, ip: IpAddr) -> Result<NonceIssued, Problem> {
+        let (nonce, life) = self.identity.nonce(&place.binding(), purpose, ip)?;
         let expires_at = time::micros_to_datetime(time::now() + i64::try_from(life.as_micros()).unwrap_or(i64::MAX));
         Ok(NonceIssued { nonce, purpose, expires_at })
     }
 
-    /// Signs the resident in for `scope` with exactly one of a password or a card token over a
-    /// nonce of that scope: the grant, the resident and its profile.
+    /// Signs the resident in at `place` with exactly one of a password or a card token over a
+    /// nonce of that place: the grant, the resident and its profile.
     pub async fn sign_in(
         &self,
-        scope: GrantScope,
-        instance: Option<&str>,
+        place: WidgetPlace<'_>,
         purpose: CardPurpose,
         password: Option<&PasswordLogin>,
         card: Option<&WidgetCard>,
@@ -350,7 +363,7 @@ impl Embedding {
         let (resident, profile) = match (password, card) {
             (Some(p), None) => self.identity.password_sign_in(&p.mykey_id, &p.password, ip).await?,
             (None, Some(c)) => {
-                let card = self.identity.verify_card(&c.nonce, &scope.binding(instance), purpose, &c.token)?;
+                let card = self.identity.verify_card(&c.nonce, &place.binding(), purpose, &c.token)?;
                 self.identity.card_sign_in(&card).await?.ok_or_else(|| {
                     Problem::new(
                         ProblemKind::Forbidden,
@@ -360,7 +373,7 @@ impl Embedding {
             }
             _ => return Err(invalid("sign in with exactly one of password or card")),
         };
-        Ok((self.issue_grant(scope, resident)?, resident, profile))
+        Ok((self.issue_grant(place.scope(), resident)?, resident, profile))
     }
 
     fn issue_grant(&self, scope: GrantScope, resident: i64) -> Result<String, Problem> {

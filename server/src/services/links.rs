@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::failure;
-use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner};
+use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner, WidgetPlace};
 use crate::services::identity::mandates;
 use crate::services::identity::{Identity, LinkProof, MandateGrant};
 use crate::store::embedding::NewEvent;
@@ -319,7 +319,7 @@ impl Links {
     pub async fn nonce(&self, id: Uuid, secret: &str, ip: IpAddr) -> Result<NonceIssued, Problem> {
         let s = self.by_secret(id, secret).await?;
         open(&s)?;
-        self.embedding.nonce(GrantScope::Session(id), None, CardPurpose::ServiceLink, ip)
+        self.embedding.nonce(WidgetPlace::Session(id), CardPurpose::ServiceLink, ip)
     }
 
     /// Signs the resident in for this session.
@@ -328,7 +328,7 @@ impl Links {
         open(&s)?;
         let (grant, _, profile) = self
             .embedding
-            .sign_in(GrantScope::Session(id), None, CardPurpose::ServiceLink, r.password.as_ref(), r.card.as_ref(), ip)
+            .sign_in(WidgetPlace::Session(id), CardPurpose::ServiceLink, r.password.as_ref(), r.card.as_ref(), ip)
             .await?;
         Ok(WidgetSignedIn { grant, mykey_id: profile.mykey_id.to_string() })
     }
