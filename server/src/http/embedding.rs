@@ -95,7 +95,10 @@ fn widget_csp(frame_ancestors: &str) -> String {
 /// points cloud (never framed, so its address bar shows whose page it is), opened by the
 /// widget's frame, which alone it hands the sign-in to. The same page and script as the frame.
 async fn sign_in_window(State(s): State<AppState>) -> axum::response::Response {
-    widget_page_response(&s, &widget_csp("'none'"))
+    let mut res = widget_page_response(&s, &widget_csp("'none'"));
+    // Browsers without CSP's frame-ancestors refuse to frame it too.
+    res.headers_mut().insert(axum::http::header::X_FRAME_OPTIONS, axum::http::HeaderValue::from_static("DENY"));
+    res
 }
 
 #[derive(Deserialize)]

@@ -287,6 +287,7 @@ fn a_resident_pays_an_online_store_in_the_embedded_widget() {
     let csp = window.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(window.headers()["cache-control"], "no-store");
+    assert_eq!(window.headers()["x-frame-options"], "DENY");
     b.goto(&format!("{}/widget/sign-in?kind=checkout", server.base)).unwrap();
     b.wait_text("[role=alert]", "つながっていません").unwrap();
     assert_eq!(b.eval("return document.querySelectorAll('input').length;").unwrap(), 0);
