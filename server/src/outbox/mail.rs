@@ -418,12 +418,10 @@ fn shop_notice(kind: Kind, points: &str, payload: &serde_json::Value) -> String 
 /// with most of them since session 14, older ones may hold them), so a store cannot make its
 /// memo look like the points cloud's own lines.
 fn plain(text: &str) -> String {
-    text.chars()
-        .filter(|c| {
-            !matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-                && !c.is_control()
-        })
-        .collect()
+    // What a text may not hold (`mykey_core::text::allowed`), and the invisible marks too.
+    let invisible =
+        |c: char| matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+    text.chars().filter(|&c| mykey_core::text::allowed(c) && !invisible(c)).collect()
 }
 
 /// One resident's "expiring soon" mail: where it goes (nobody without a MyKey ID and an

@@ -8,6 +8,7 @@ use mykey_core::api::{
     CounterKind, CounterPaymentRequest, CounterTerms, HoldRequest, PaymentRequest,
 };
 use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued};
+use mykey_core::text::Memo;
 use mykey_core::{Points, Problem, ProblemKind};
 use uuid::Uuid;
 
@@ -47,16 +48,7 @@ impl<'a> Counter<'a> {
             }
             _ => {}
         }
-        let terms = CounterTerms {
-            kind: r.kind,
-            shop: self.shop,
-            municipality: r.municipality,
-            event: r.event,
-            amount: Points::from_decimal(r.amount)?,
-            timeout_seconds: r.timeout_seconds,
-            memo: r.memo.as_ref().map(|m| m.as_str()),
-        }
-        .text();
+        let terms = self.terms(r.kind, r.municipality, r.event, r.amount, r.timeout_seconds, r.memo.as_ref())?;
         self.issue(CardPurpose::Payment, &terms)
     }
 
@@ -89,16 +81,7 @@ impl<'a> Counter<'a> {
 
     /// Spends the points the card's holder agreed to.
     pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Answer, Problem> {
-        let terms = CounterTerms {
-            kind: CounterKind::Payment,
-            shop: self.shop,
-            municipality: r.municipality,
-            event: r.event,
-            amount: Points::from_decimal(r.amount)?,
-            timeout_seconds: None,
-            memo: r.memo.as_ref().map(|m| m.as_str()),
-        }
-        .text();
+        let terms = self.terms(CounterKind::Payment, r.municipality, r.event, r.amount, None, r.memo.as_ref())?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let payment = PaymentRequest {
             id: r.id,
@@ -114,16 +97,7 @@ impl<'a> Counter<'a> {
 
     /// Sets aside the points the card's holder agreed to, for this shop to capture.
     pub async fn hold(&self, r: CounterHoldRequest) -> Result<Answer, Problem> {
-        let terms = CounterTerms {
-            kind: CounterKind::Hold,
-            shop: self.shop,
-            municipality: r.municipality,
-            event: r.event,
-            amount: Points::from_decimal(r.amount)?,
-            timeout_seconds: Some(r.timeout_seconds),
-            memo: None,
-        }
-        .text();
+        let terms = self.terms(CounterKind::Hold, r.municipality, r.event, r.amount, Some(r.timeout_seconds), None)?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let hold = HoldRequest {
             id: r.id,
@@ -135,6 +109,21 @@ impl<'a> Counter<'a> {
             timeout_seconds: r.timeout_seconds,
         };
         Ok(self.engine.execute(Request::Hold(hold), &self.principal).await)
+    }
+
+    /// The text of the terms the card signs at this shop (`CounterTerms::text`).
+    fn terms(
+        &self,
+        kind: CounterKind,
+        municipality: i64,
+        event: Option<i64>,
+        amount: rust_decimal::Decimal,
+        timeout_seconds: Option<u32>,
+        memo: Option<&Memo>,
+    ) -> Result<String, Problem> {
+        let amount = Points::from_decimal(amount)?;
+        let memo = memo.map(|m| m.as_str());
+        Ok(CounterTerms { kind, shop: self.shop, municipality, event, amount, timeout_seconds, memo }.text())
     }
 
     /// The resident whose card signed a challenge of this terminal for exactly `terms`. A
