@@ -265,9 +265,20 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
     let (st, v) = t.post(&balances, consent).await;
     assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    // A card without a MyKey ID shows nothing; a body without the card's token is refused.
+    let mut stranger = card(&s);
+    let (_, ch) = t.post(&challenges, json!({})).await;
+    let nonce = ch["nonce"].as_str().unwrap().to_owned();
+    let cert = jpki::read_auth_certificate(&mut stranger).await.unwrap();
+    let sig = jpki::authenticate(&mut stranger, &s.base, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let strangers = json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)});
+    let (st, v) = t.post(&balances, strangers.clone()).await;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(t.post(&balances, json!({"nonce": "counter_balance:x"})).await.0, 400);
     // A store's key asks nothing; a terminal asks only at its own shop.
     let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
     assert_eq!(store.post(&challenges, json!({})).await.0, 403);
+    assert_eq!(store.post(&balances, strangers).await.0, 403);
     assert_eq!(t.post(&format!("/v1/shops/{}/balance-challenges", s.online_store), json!({})).await.0, 403);
     // Nothing moved.
     assert_eq!(available(&b, resident).await, 1000);
