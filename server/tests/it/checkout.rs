@@ -124,6 +124,19 @@ impl<'a> Store<'a> {
     }
 }
 
+/// The store's event list once its first event is as `done` says.
+pub(crate) async fn events_when(store: &Store<'_>, shop: i64, done: impl Fn(&Value) -> bool) -> Value {
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        listed = store.get(&format!("/v1/shops/{shop}/events")).await.1;
+        if done(&listed[0]) {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the event did not get there: {listed}");
+}
+
 pub(crate) fn order(shop: i64, amount: i64) -> Value {
     json!({
         "id": Uuid::new_v4(), "shop": shop, "amount": amount, "order_reference": "MC-1001",
@@ -424,14 +437,7 @@ async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
     assert_eq!(st, 200);
 
     let shop = s.online_store;
-    let mut listed = Value::Null;
-    for _ in 0..100 {
-        listed = store.get(&format!("/v1/shops/{shop}/events")).await.1;
-        if listed[0]["attempts"].as_i64() >= Some(1) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let listed = events_when(&store, shop, |e| e["attempts"].as_i64() >= Some(1)).await;
     assert_eq!((listed[0]["state"].as_str(), listed[0]["attempts"].as_i64()), (Some("pending"), Some(1)), "{listed}");
     assert!(listed[0]["last_error"].as_str().unwrap().contains("503"), "{listed}");
     assert!(listed[0]["next_attempt_at"].is_string());
@@ -442,8 +448,8 @@ async fn a_webhook_to_a_server_that_is_down_is_kept_listed_and_resent() {
     assert_eq!(store.post(&format!("/v1/shops/{shop}/events/{event}/resend"), json!({})).await.0, 204);
     let got = receiver.events(1, &secret).await;
     assert_eq!(got[0]["id"], event.as_str(), "the same event id, so the store applies it once");
-    let (_, listed) = store.get(&format!("/v1/shops/{shop}/events")).await;
-    assert_eq!(listed[0]["state"], "delivered");
+    // The receiver answers before the deliverer records the answer: wait for the record.
+    events_when(&store, shop, |e| e["state"] == "delivered").await;
     assert_eq!(store.post(&format!("/v1/shops/{shop}/events/{}/resend", Uuid::new_v4()), json!({})).await.0, 404);
     // Another store's key sees none of this.
     let res = reqwest::Client::new()

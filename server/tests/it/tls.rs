@@ -13,9 +13,9 @@ use mykey_server::log::witness::WitnessClient;
 use mykey_server::log::LogSigner;
 use mykey_server::testing::TestDb;
 use mykey_server::LedgerService;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::checkout::{resident_with, Receiver, Store};
+use crate::checkout::{events_when, resident_with, Receiver, Store};
 use crate::identity::{server, Options};
 
 /// A CA and a certificate it signed for `localhost`.
@@ -82,19 +82,6 @@ impl TestPki {
 /// `url`'s host and port (`http://127.0.0.1:PORT/hooks`).
 fn addr_of(url: &str) -> std::net::SocketAddr {
     url.trim_start_matches("http://").split('/').next().unwrap().parse().unwrap()
-}
-
-/// The store's event list once its first event is as `done` says.
-async fn events_when(store: &Store<'_>, shop: i64, done: impl Fn(&Value) -> bool) -> Value {
-    let mut listed = Value::Null;
-    for _ in 0..200 {
-        listed = store.get(&format!("/v1/shops/{shop}/events")).await.1;
-        if done(&listed[0]) {
-            return listed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the event did not get there: {listed}");
 }
 
 #[tokio::test]
