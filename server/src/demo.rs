@@ -101,8 +101,6 @@ pub struct DemoKeys {
     pub coupon_partner: String,
     /// Store key of `shop`.
     pub store: String,
-    /// Terminal key of `shop`.
-    pub terminal: String,
     /// Session key of `resident`.
     pub resident: String,
     /// Store key of `online_store`, 前橋市's store at the online shop めいぶつチョイス.
@@ -284,7 +282,6 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
         partner: create_key(store, Role::Partner, jal, "demo JAL").await?,
         coupon_partner: create_key(store, Role::Partner, coupon_partner, "demo coupon partner").await?,
         store: create_key(store, Role::Store, shop, "demo store").await?,
-        terminal: create_key(store, Role::Terminal, shop, "demo terminal").await?,
         resident: create_key(store, Role::Resident, residents[0].resident, "demo resident").await?,
         online_store: create_key(store, Role::Store, online_store, "demo めいぶつチョイス 前橋市").await?,
         ids: DemoIds {

@@ -6,6 +6,8 @@
 
 use anyhow::Context;
 
+pub mod device;
+
 /// A database for one test; the SQLite folder is removed on drop.
 pub struct TestDb {
     /// The URL to open.

@@ -7,6 +7,7 @@ pub mod api;
 pub mod card;
 pub mod coupon;
 pub mod currency;
+pub mod device;
 pub mod identity;
 pub mod merkle;
 pub mod mykey_id;

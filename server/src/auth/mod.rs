@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::Store;
 
+pub mod devices;
 pub mod policy;
 
 /// Who may do what.
@@ -24,7 +25,8 @@ pub enum Role {
     Partner,
     /// One shop's or online store's backend.
     Store,
-    /// One shop's counter terminal.
+    /// One shop's counter terminal: an enrolled device that signs its requests
+    /// ([`devices`]); no key has this role any more.
     Terminal,
     /// One resident's session.
     Resident,
@@ -118,6 +120,7 @@ pub fn hash_key(key: &str) -> String {
 
 /// Creates and stores a key; returns the key, which is never stored.
 pub async fn create_key(store: &Store, role: Role, subject: i64, label: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(role != Role::Terminal, "terminals are enrolled devices now, with a pairing code, not keys");
     let key = new_key(role);
     store.insert_api_key(&hash_key(&key), role.as_str(), subject, label, crate::time::now()).await?;
     Ok(key)
@@ -163,6 +166,13 @@ impl KeyCache {
             return Err(unauth());
         };
         let role = Role::parse(&role).ok_or_else(unauth)?;
+        if role == Role::Terminal {
+            return Err(Problem::new(
+                ProblemKind::Unauthenticated,
+                "terminal keys are retired: enrol the terminal as a device with a pairing code from its shop and \
+                 sign its requests (docs/counter.md)",
+            ));
+        }
         let c = Caller { role, subject };
         let mut known = self.known.write().expect("not poisoned");
         if known.len() >= KEY_CACHE_LIMIT {

@@ -64,6 +64,9 @@ struct Args {
     /// `notices`: mails queued for the SMTP server.
     #[arg(long, default_value_t = 2_000)]
     mails: u32,
+    /// `device-verify`: signed requests made before the clock starts (each nonce is used once).
+    #[arg(long, default_value_t = 50_000)]
+    requests: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -95,6 +98,10 @@ enum Mode {
     /// has an address, so each is read and passed over), timed until a round finds none; then
     /// `--mails` queued mails sent to a local SMTP server (aiosmtpd, scripts/install-deps).
     Notices,
+    /// Counter devices' signed requests verified per second on one thread (content digest,
+    /// RFC 9421 signature base, P-256 signature, nonce), `--requests` of them, each signed
+    /// beforehand; the device's key is looked up once, as a running server caches it.
+    DeviceVerify,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -130,6 +137,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::Checkout => return checkout_bench(&url, args.clients, args.seconds, args.confirm_only).await,
         Mode::Coupons => return coupons_bench(&url, args.clients, args.seconds, args.codes).await,
         Mode::Notices => return notices_bench(&url, args.residents, args.mails).await,
+        Mode::DeviceVerify => return device_verify(&url, args.requests).await,
         _ => {}
     }
     let result = match args.mode {
@@ -176,7 +184,8 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         | Mode::CardVerify
         | Mode::Checkout
         | Mode::Coupons
-        | Mode::Notices => {
+        | Mode::Notices
+        | Mode::DeviceVerify => {
             unreachable!("handled above")
         }
     };
@@ -750,6 +759,66 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
             h.value_at_quantile(0.99)
         );
     }
+    Ok(())
+}
+
+/// [`Mode::DeviceVerify`]: a device enrolled as the terminal page does, `requests` signed
+/// payment bodies, then each verified as the server's layer does.
+async fn device_verify(url: &str, requests: usize) -> anyhow::Result<()> {
+    use mykey_server::auth::devices::{Devices, SignedRequest};
+    use mykey_server::testing::device::{new_key, TestDevice};
+
+    let ledger = LedgerService::open(url).await?;
+    let store = ledger.engine.store();
+    let devices = Devices::default();
+    let code = devices.pairing_code(store, 1).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let (key, public) = new_key();
+    let enrolment = mykey_core::api::EnrolmentRequest {
+        code: code.code,
+        name: mykey_core::api::DeviceName::parse("bench")?,
+        public_key: public,
+    };
+    let device = devices.enrol(store, &enrolment).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    let device = TestDevice::from_parts(device.id, 1, key);
+    let url = "https://mykey.example/v1/shops/1/counter-payments";
+    let bodies: Vec<Vec<u8>> = (0..requests)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "id": Uuid::new_v4(), "municipality": 1, "amount": 100 + i % 900,
+                "nonce": format!("payment:payment,shop=1,municipality=1,amount={}:{i:032}", 100 + i % 900),
+                "token": "x".repeat(2_400),
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    let signed: Vec<_> = bodies.iter().map(|b| device.sign("POST", url, b)).collect();
+    let mut h = Histogram::<u64>::new(3)?;
+    let started = Instant::now();
+    for (body, headers) in bodies.iter().zip(&signed) {
+        let r = SignedRequest {
+            target: mykey_core::device::Target {
+                method: "POST",
+                authority: "mykey.example",
+                path: "/v1/shops/1/counter-payments",
+                query: None,
+            },
+            signature_input: &headers.signature_input,
+            signature: &headers.signature,
+            content_digest: Some(&headers.content_digest),
+            body,
+        };
+        let one = Instant::now();
+        devices.verify(store, &r, mykey_server::time::now()).await.map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        h.record(one.elapsed().as_micros() as u64)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "device-verify threads=1: {requests} signed requests (bodies of {} bytes) in {elapsed:.2} s: {:.0}/s, p50 {} us, p99 {} us",
+        bodies[0].len(),
+        requests as f64 / elapsed,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99)
+    );
+    ledger.close().await;
     Ok(())
 }
 

@@ -110,10 +110,15 @@ pub(crate) fn client_ip(parts: &Parts) -> std::net::IpAddr {
     )
 }
 
-/// An API key (`Authorization: Bearer`), or else a resident's browser session cookie.
+/// A counter device's signature, an API key (`Authorization: Bearer`), or else a resident's
+/// browser session cookie.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A counter device's request, verified by `devices::signed_requests`.
+        if let Some(by) = parts.extensions.get::<crate::auth::devices::SignedBy>() {
+            return Ok(Caller { role: Role::Terminal, subject: by.shop });
+        }
         let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let has_session =
             axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers).get(SESSION_COOKIE).is_some();

@@ -374,16 +374,16 @@ async fn facility_service(
 /// At the facility's counter terminal: the resident's card (with PIN) signs a nonce the
 /// terminal asked for, and staff link the MyKey ID to the facility's patron number.
 #[utoipa::path(post, path = "/v1/facilities/{shop}/patrons", tag = "one card", request_body = PatronLinkRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The facility")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The facility")),
     responses((status = 201, body = PatronLink), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn facility_link(
     State(s): State<AppState>,
-    caller: crate::auth::Caller,
+    device: crate::auth::devices::SignedBy,
     jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<PatronLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<PatronLink>)> {
-    caller.require(&[crate::auth::Role::Terminal], shop)?;
+    device.require_shop(shop)?;
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLink, &r.token)?;
     Ok((StatusCode::CREATED, Json(s.identity.link_patron(shop, &card, &r.patron_number).await?)))
 }
@@ -391,16 +391,16 @@ async fn facility_link(
 /// A card read at the facility's counter terminal: the facility's patron number for its
 /// holder, and nothing else.
 #[utoipa::path(post, path = "/v1/facilities/{shop}/lookups", tag = "one card", request_body = CardLoginRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The facility")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The facility")),
     responses((status = 200, body = PatronLookup), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn facility_lookup(
     State(s): State<AppState>,
-    caller: crate::auth::Caller,
+    device: crate::auth::devices::SignedBy,
     jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<PatronLookup>> {
-    caller.require(&[crate::auth::Role::Terminal], shop)?;
+    device.require_shop(shop)?;
     let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLookup, &r.token)?;
     Ok(Json(s.identity.look_up_patron(shop, &card).await?))
 }

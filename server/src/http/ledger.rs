@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult};
 use super::extract::{client_ip, JsonBody};
 use super::state::AppState;
+use crate::auth::devices::SignedBy;
 use crate::auth::{Caller, Role};
 use crate::engine::{check_client_id, Answer, Change, ChangeResult, Request};
 use crate::services::counter::Counter;
@@ -126,76 +127,76 @@ fn charge_without_consent(caller: &Caller, shop: i64) -> Result<(), Problem> {
 }
 
 /// A challenge for the resident's card to show, on this shop's terminal, the points usable
-/// here: good once, for this shop's terminal keys only, for five minutes.
+/// here: good once, for this device only, for five minutes.
 #[utoipa::path(post, path = "/v1/shops/{shop}/balance-challenges",
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
     responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 403, body = Problem), (status = 429, body = Problem)))]
 async fn balance_challenge(
     State(s): State<AppState>,
-    caller: Caller,
+    device: SignedBy,
     Path(shop): Path<i64>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
-    caller.require(&[Role::Terminal], shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).balance_challenge()?))
+    device.require_shop(shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).balance_challenge()?))
 }
 
 /// The points usable at this shop of the resident whose card signed this terminal's balance
 /// challenge (the counter's screen): nothing without that signature.
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-balances", request_body = mykey_core::identity::CardLoginRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
     responses((status = 200, body = mykey_core::api::CounterBalances), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn counter_balances(
     State(s): State<AppState>,
-    caller: Caller,
+    device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<mykey_core::identity::CardLoginRequest>,
 ) -> ApiResult<Json<mykey_core::api::CounterBalances>> {
-    caller.require(&[Role::Terminal], shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).balances(&r.nonce, &r.token).await?))
+    device.require_shop(shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).balances(&r.nonce, &r.token).await?))
 }
 
 /// A challenge for the resident's card at this shop's counter, naming the terms it will
-/// sign: good once, for this shop's terminal keys only, for five minutes.
+/// sign: good once, for this device only, for five minutes.
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-challenges", request_body = CounterChallengeRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
     responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 422, body = Problem)))]
 async fn counter_challenge(
     State(s): State<AppState>,
-    caller: Caller,
+    device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<CounterChallengeRequest>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
-    caller.require(&[Role::Terminal], shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, caller.principal(), shop).challenge(&r)?))
+    device.require_shop(shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).challenge(&r)?))
 }
 
 /// Spend the points the resident agreed to with their card at this shop's counter (terminal).
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-payments", request_body = CounterPaymentRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
     responses((status = 201, body = PartyReceipt), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn counter_payment(
     State(s): State<AppState>,
-    caller: Caller,
+    device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<CounterPaymentRequest>,
 ) -> ApiResult<Answer> {
-    caller.require(&[Role::Terminal], shop)?;
-    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, caller.principal(), shop).pay(r).await?))
+    device.require_shop(shop)?;
+    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device.principal(), shop).pay(r).await?))
 }
 
 /// Set aside the points the resident agreed to with their card, for this shop to capture
 /// (terminal).
 #[utoipa::path(post, path = "/v1/shops/{shop}/counter-holds", request_body = CounterHoldRequest,
-    security(("api_key" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
     responses((status = 201, body = PartyHold), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn counter_hold(
     State(s): State<AppState>,
-    caller: Caller,
+    device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<CounterHoldRequest>,
 ) -> ApiResult<Answer> {
-    caller.require(&[Role::Terminal], shop)?;
-    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, caller.principal(), shop).hold(r).await?))
+    device.require_shop(shop)?;
+    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, device.principal(), shop).hold(r).await?))
 }
 
 /// The shop a hold pays, for authorising capture and void.

@@ -21,6 +21,7 @@ mod admin;
 pub(crate) mod checkout;
 #[cfg(feature = "demo")]
 pub mod demo_cards;
+mod devices;
 mod directory;
 pub(crate) mod embedding;
 pub mod error;
@@ -138,6 +139,11 @@ pub fn router(
         catalog,
         keys: Arc::new(KeyCache::default()),
         guesses: Arc::new(GuessLimiter::default()),
+        devices: Arc::new(crate::auth::devices::Devices::default()),
+        pairing_failures: Arc::new(crate::auth::FailureCounter::new(
+            crate::auth::FAILED_AUTH_PER_MINUTE as usize,
+            std::time::Duration::from_secs(600),
+        )),
         metrics: state::metrics_handle(),
         csp_reports: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
             std::num::NonZeroU32::new(ops::CSP_REPORTS_PER_MINUTE).expect("non-zero"),
@@ -177,8 +183,10 @@ pub fn router(
         .merge(partners::routes())
         .merge(log::routes())
         .merge(crate::http::identity::routes())
+        .merge(devices::routes())
         .merge(extra)
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
+        .layer(middleware::from_fn_with_state(state.clone(), devices::signed_requests))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ops::REQUEST_TIMEOUT, ops::time_limit))
         .layer(middleware::from_fn(error::framework_refusals_as_problems))

@@ -21,6 +21,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::checkout::CheckoutDoc::openapi());
     doc.merge(super::embedding::EmbeddingDoc::openapi());
     doc.merge(super::partners::PartnersDoc::openapi());
+    doc.merge(super::devices::DevicesDoc::openapi());
     Conformance.modify(&mut doc);
     doc
 }
@@ -35,6 +36,16 @@ impl utoipa::Modify for SecurityAddon {
             SecurityScheme::Http(
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mk_<role>_<hex>").build(),
             ),
+        );
+        // A counter device's RFC 9421 signature (docs/counter.md): Signature-Input, Signature
+        // and Content-Digest; named here by its `Signature` header.
+        components.add_security_scheme(
+            "device_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Signature",
+                "RFC 9421 ecdsa-p256-sha256 by an enrolled device over @method @authority @path @query \
+                 content-digest, with Signature-Input and Content-Digest (docs/counter.md)",
+            ))),
         );
         // A resident's browser session (card or password login), or a registration's.
         components.add_security_scheme(

@@ -23,6 +23,10 @@ pub struct AppState {
     pub(crate) catalog: crate::services::catalog::Catalog,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) guesses: Arc<GuessLimiter>,
+    /// Counter devices: enrolment, keys, nonces.
+    pub(crate) devices: Arc<crate::auth::devices::Devices>,
+    /// Wrong pairing codes per client address.
+    pub(crate) pairing_failures: Arc<crate::auth::FailureCounter<std::net::IpAddr>>,
     pub(crate) metrics: PrometheusHandle,
     /// CSP reports per client address ([`super::ops::CSP_REPORTS_PER_MINUTE`]).
     pub(crate) csp_reports: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,

@@ -22,6 +22,7 @@ use crate::time::{micros_to_datetime, Micros};
 pub mod catalog;
 pub mod checkout;
 pub mod coupons;
+pub mod devices;
 pub mod embedding;
 pub mod group_commit;
 pub mod identity;

@@ -322,12 +322,9 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    let res = reqwest::Client::new()
-        .get(format!("{}/v1/checkout/sessions/{id}", s.base))
-        .bearer_auth(&s.terminal_key)
-        .send()
-        .await
-        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/checkout/sessions/{id}", s.base);
+    let res = s.terminal.request(&http, reqwest::Method::GET, &url, None).send().await.unwrap();
     assert_eq!(res.status(), 403);
 
     // The card signs in inside the widget too: its nonce is bound to the session.
@@ -625,7 +622,8 @@ async fn the_checkout_routes_refuse_what_they_should() {
     }
     // Only a store's key opens a session, for its own shop.
     let open = format!("{}/v1/checkout/sessions", s.base);
-    assert_eq!(other(http.post(&open).json(&order(shop, 100)), &s.terminal_key).await, 403);
+    let by_terminal = s.terminal.request(&http, reqwest::Method::POST, &open, Some(&order(shop, 100)));
+    assert_eq!(by_terminal.send().await.unwrap().status(), 403);
     assert_eq!(other(http.post(&open).json(&order(shop, 100)), &s.partner_key).await, 403);
 
     // The widget's routes: a wrong secret, an unknown session, a sign-in naming no way in or

@@ -9,18 +9,40 @@ use uuid::Uuid;
 
 use crate::checkout::grant;
 use crate::identity::{card, registered, server, Browser, Options, Server};
+use mykey_server::testing::device::TestDevice;
 
-/// The library's counter terminal: its key, no cookies.
+/// The library's counter terminal (a device that signs its requests, no cookies), or another
+/// caller with a key at its routes.
 struct Terminal<'a> {
     s: &'a Server,
-    key: String,
+    by: By<'a>,
     http: reqwest::Client,
 }
 
-impl Terminal<'_> {
+/// Who sends a [`Terminal`]'s requests.
+enum By<'a> {
+    Device(&'a TestDevice),
+    Key(&'a str),
+}
+
+impl<'a> Terminal<'a> {
+    /// The library's enrolled terminal.
+    fn library(s: &'a Server) -> Self {
+        Terminal { s, by: By::Device(&s.terminal), http: reqwest::Client::new() }
+    }
+
+    /// A caller with `key` at the terminal's routes.
+    fn with_key(s: &'a Server, key: &'a str) -> Self {
+        Terminal { s, by: By::Key(key), http: reqwest::Client::new() }
+    }
+
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self.http.post(format!("{}{path}", self.s.base)).bearer_auth(&self.key).json(&body).send().await;
-        let res = res.unwrap();
+        let url = format!("{}{path}", self.s.base);
+        let req = match self.by {
+            By::Device(d) => d.request(&self.http, reqwest::Method::POST, &url, Some(&body)),
+            By::Key(k) => self.http.post(&url).bearer_auth(k).json(&body),
+        };
+        let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap())
     }
@@ -84,7 +106,7 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     let mut card1 = card(&s);
     let (_, resident) = registered(&b, &mut card1).await;
     grant(&s, resident, 1000).await;
-    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+    let t = Terminal::library(&s);
 
     // The challenge names what the card signs.
     let (st, v) = t.challenge(s.library, "payment", 300).await;
@@ -171,9 +193,9 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     let (st, v) = t.challenge_for(s.library, "payment", 10, json!({"timeout_seconds": 60})).await;
     assert_eq!((st, v["field"].as_str()), (400, Some("timeout_seconds")), "{v}");
 
-    // Only the shop's terminal asks and charges; its key alone charges nothing.
-    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
-    assert_eq!(store.challenge(s.library, "payment", 1).await.0, 403);
+    // Only the shop's terminal asks and charges; the device alone charges nothing.
+    let store = Terminal::with_key(&s, &s.library_key);
+    assert_eq!(store.challenge(s.library, "payment", 1).await.0, 401);
     assert_eq!(t.challenge(s.online_store, "payment", 1).await.0, 403);
     let bare = json!({"id": Uuid::new_v4(), "resident": resident, "municipality": 1, "shop": s.library, "amount": 1});
     let (st, v) = t.post("/v1/payments", bare).await;
@@ -198,7 +220,7 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
     let mut card1 = card(&s);
     let (_, resident) = registered(&b, &mut card1).await;
     grant(&s, resident, 1000).await;
-    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+    let t = Terminal::library(&s);
     let id = Uuid::new_v4();
     let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
     assert_eq!(t.pay(id, 10, &consent).await.0, 201);
@@ -210,12 +232,23 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
     let payments = format!("/v1/shops/{}/counter-payments", s.library);
     let (st, v) = t.post(&payments, body.clone()).await;
     assert_eq!((st, slug(&v)), (409, "idempotency-conflict"), "{v}");
-    // A store's key does not pay at the counter, even with a signature.
-    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
+    // A store's key does not pay at the counter, even with the card's signature: only a device.
+    let store = Terminal::with_key(&s, &s.library_key);
     body["id"] = json!(Uuid::new_v4());
-    assert_eq!(store.post(&payments, body).await.0, 403);
+    let (st, v) = store.post(&payments, body).await;
+    assert_eq!((st, slug(&v)), (401, "signature-invalid"), "{v}");
     assert_eq!(available(&b, resident).await, 990);
-    // At most COUNTER_CHALLENGES_PER_MINUTE challenges a minute for the shop (two used above).
+    // A challenge is the device's that asked for it: another terminal of the same shop cannot
+    // spend the card's signature over it.
+    let http = reqwest::Client::new();
+    let second = TestDevice::enrol(&http, &s.base, &s.library_key, s.library).await.unwrap();
+    let other_till = Terminal { s: &s, by: By::Device(&second), http };
+    let consent = t.signed(&mut card1, &s.base, "payment", 10).await;
+    let (st, v) = other_till.pay(Uuid::new_v4(), 10, &consent).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    assert_eq!(t.pay(Uuid::new_v4(), 10, &consent).await.0, 401, "any attempt spends a challenge");
+    assert_eq!(available(&b, resident).await, 990);
+    // At most COUNTER_CHALLENGES_PER_MINUTE challenges a minute for the shop (three used above).
     let limit = mykey_server::services::identity::COUNTER_CHALLENGES_PER_MINUTE as usize;
     // (The limit refills two a second, so a few more may pass while the loop runs.)
     let mut granted = 0;
@@ -229,7 +262,7 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
         granted += 1;
         assert!(granted <= limit, "the limit never came");
     }
-    assert!(granted >= limit - 2, "{granted} challenges before the limit");
+    assert!(granted >= limit - 3, "{granted} challenges before the limit");
 }
 
 /// The counter's screen: the points usable at this shop, only after the resident's card signed
@@ -242,7 +275,7 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     let mut card1 = card(&s);
     let (_, resident) = registered(&b, &mut card1).await;
     grant(&s, resident, 1000).await;
-    let t = Terminal { s: &s, key: s.terminal_key.clone(), http: reqwest::Client::new() };
+    let t = Terminal::library(&s);
     let challenges = format!("/v1/shops/{}/balance-challenges", s.library);
     let balances = format!("/v1/shops/{}/counter-balances", s.library);
 
@@ -276,9 +309,9 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     assert_eq!(st, 404, "{v}");
     assert_eq!(t.post(&balances, json!({"nonce": "counter_balance:x"})).await.0, 400);
     // A store's key asks nothing; a terminal asks only at its own shop.
-    let store = Terminal { s: &s, key: s.library_key.clone(), http: reqwest::Client::new() };
-    assert_eq!(store.post(&challenges, json!({})).await.0, 403);
-    assert_eq!(store.post(&balances, strangers).await.0, 403);
+    let store = Terminal::with_key(&s, &s.library_key);
+    assert_eq!(store.post(&challenges, json!({})).await.0, 401);
+    assert_eq!(store.post(&balances, strangers).await.0, 401);
     assert_eq!(t.post(&format!("/v1/shops/{}/balance-challenges", s.online_store), json!({})).await.0, 403);
     // Nothing moved.
     assert_eq!(available(&b, resident).await, 1000);

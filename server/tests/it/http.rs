@@ -75,12 +75,12 @@ async fn every_request_is_authorised_by_role() {
     // resident confirmed does), nor a terminal's, even at its own shop (only with the resident's
     // card: tests of `counter-payments`); a partner may not grant; a resident may not pay.
     assert_eq!(app.post("/v1/payments", &app.keys.store1, body.clone()).await.0, 403);
-    let (s, v) = app.post("/v1/payments", &app.keys.terminal1, body.clone()).await;
+    let (s, v) = app.signed_post(&app.devices[0], "/v1/payments", body.clone()).await;
     assert_eq!(s, 403);
     assert!(v["detail"].as_str().unwrap().contains("counter-payments"), "{v}");
     let hold = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 1, "timeout_seconds": 60});
-    assert_eq!(app.post("/v1/holds", &app.keys.terminal1, hold).await.0, 403);
-    assert_eq!(app.post("/v1/payments", &app.keys.terminal2, body.clone()).await.0, 403);
+    assert_eq!(app.signed_post(&app.devices[0], "/v1/holds", hold).await.0, 403);
+    assert_eq!(app.signed_post(&app.devices[1], "/v1/payments", body.clone()).await.0, 403);
     assert_eq!(app.post("/v1/payments", &app.keys.resident1, body).await.0, 403);
     let grant = json!({"id": Uuid::new_v4(), "resident": r, "municipality": 1, "amount": 5});
     assert_eq!(app.post("/v1/grants", &app.keys.partner, grant.clone()).await.0, 403);
@@ -203,7 +203,7 @@ async fn holds_capture_void_and_expire() {
     app.grant(r, 100).await;
     // The operator holds (a terminal holds with the resident's card); the shop's terminal
     // captures and voids.
-    let (op, k) = (&app.keys.operator, &app.keys.terminal1);
+    let (op, k) = (&app.keys.operator, &app.devices[0]);
     let hold = Uuid::new_v4();
     let (s, v) = app
         .post("/v1/holds", op, json!({"id": hold, "resident": r, "municipality": 1, "shop": app.shops[0], "amount": 80, "timeout_seconds": 600}))
@@ -213,18 +213,20 @@ async fn holds_capture_void_and_expire() {
     assert_eq!(app.available(r).await, 20);
     // Another shop may not capture it.
     assert_eq!(
-        app.post(&format!("/v1/holds/{hold}/capture"), &app.keys.terminal2, json!({"id": Uuid::new_v4()})).await.0,
+        app.signed_post(&app.devices[1], &format!("/v1/holds/{hold}/capture"), json!({"id": Uuid::new_v4()})).await.0,
         403
     );
-    let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 81})).await;
+    let (s, v) =
+        app.signed_post(k, &format!("/v1/holds/{hold}/capture"), json!({"id": Uuid::new_v4(), "amount": 81})).await;
     assert_eq!((s, slug(&v)), (422, "capture-exceeds-hold"));
-    let (s, v) = app.post(&format!("/v1/holds/{hold}/capture"), k, json!({"id": Uuid::new_v4(), "amount": 50})).await;
+    let (s, v) =
+        app.signed_post(k, &format!("/v1/holds/{hold}/capture"), json!({"id": Uuid::new_v4(), "amount": 50})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "captured");
     assert_eq!(v["capture"]["points"], 50);
     assert!(v.get("account").is_none() && v["capture"].get("postings").is_none(), "the shop sees no account: {v}");
     assert_eq!(app.available(r).await, 50);
-    let (s, v) = app.post(&format!("/v1/holds/{hold}/void"), k, json!({"id": Uuid::new_v4()})).await;
+    let (s, v) = app.signed_post(k, &format!("/v1/holds/{hold}/void"), json!({"id": Uuid::new_v4()})).await;
     assert_eq!((s, slug(&v)), (409, "hold-not-active"));
 
     // A hold that nobody resolves releases its points at the timeout.
@@ -236,7 +238,7 @@ async fn holds_capture_void_and_expire() {
     assert_eq!(app.available(r).await, 0);
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     assert_eq!(app.available(r).await, 50, "the writer released the hold by itself");
-    let (s, v) = app.post(&format!("/v1/holds/{short}/capture"), k, json!({"id": Uuid::new_v4()})).await;
+    let (s, v) = app.signed_post(k, &format!("/v1/holds/{short}/capture"), json!({"id": Uuid::new_v4()})).await;
     assert_eq!((s, slug(&v)), (409, "hold-not-active"));
     assert_eq!(v["state"], "expired");
 }

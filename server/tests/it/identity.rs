@@ -30,10 +30,11 @@ pub(crate) struct Server {
     pub(crate) online_store: i64,
     pub(crate) online_store_key: String,
     pub(crate) municipality_key: String,
-    /// A library (a facility), its store key and its counter terminal's key.
+    /// A library (a facility), its store key and its counter terminal (a device).
     pub(crate) library: i64,
     pub(crate) library_key: String,
-    pub(crate) terminal_key: String,
+    /// The library's counter terminal, enrolled with a pairing code.
+    pub(crate) terminal: mykey_server::testing::device::TestDevice,
     /// The identity service the server runs.
     pub(crate) identity: Arc<Identity>,
     pub(crate) _db: TestDb,
@@ -153,8 +154,6 @@ pub(crate) async fn server(opts: Options) -> Server {
     };
     let library_key =
         mykey_server::auth::create_key(store, mykey_server::auth::Role::Store, library, "t").await.unwrap();
-    let terminal_key =
-        mykey_server::auth::create_key(store, mykey_server::auth::Role::Terminal, library, "t").await.unwrap();
     let listener = mykey_server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let now = SystemTime::now();
@@ -185,6 +184,10 @@ pub(crate) async fn server(opts: Options) -> Server {
         let site = mykey_server::ServeConfig { mail, trusted_proxies, loopback_webhooks, ..Default::default() };
         mykey_server::serve_with(engine, served, site, listener, Duration::from_secs(3600)).await.unwrap();
     });
+    let terminal =
+        mykey_server::testing::device::TestDevice::enrol(&reqwest::Client::new(), &base, &library_key, library)
+            .await
+            .unwrap();
     Server {
         base,
         ca,
@@ -198,7 +201,7 @@ pub(crate) async fn server(opts: Options) -> Server {
         municipality_key,
         library,
         library_key,
-        terminal_key,
+        terminal,
         identity,
         _db: db,
         task,
@@ -875,7 +878,11 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     // The counter terminal is a browser too (its nonces are bound to its cookie), with the
     // terminal's key.
     let terminal = Browser::new(&s);
-    let at_counter = |path: &str, key: &str, body: Value| {
+    let at_counter = |path: &str, body: Value| {
+        let url = format!("{}/v1/facilities/{}/{path}", s.base, s.library);
+        s.terminal.request(&terminal.http, reqwest::Method::POST, &url, Some(&body))
+    };
+    let with_key = |path: &str, key: &str, body: Value| {
         terminal.http.post(format!("{}/v1/facilities/{}/{path}", s.base, s.library)).bearer_auth(key).json(&body)
     };
     let with_number = |mut body: Value, number: &str| {
@@ -885,7 +892,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
 
     // No service registered yet.
     let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
-    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
     let service = |key: &str, kind: &str| {
         terminal
@@ -896,43 +903,46 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     };
     let (st, v) = terminal.send(service(&s.library_key, "casino")).await;
     assert_eq!((st, v["field"].as_str()), (400, Some("kind")), "{v}");
-    assert_eq!(terminal.send(service(&s.terminal_key, "library")).await.0, 403, "a terminal does not register");
+    let url = format!("{}/v1/facilities/{}/service", s.base, s.library);
+    let by_terminal = json!({"name": "前橋市立図書館 利用者カード", "kind": "library"});
+    let by_terminal = s.terminal.request(&terminal.http, reqwest::Method::PUT, &url, Some(&by_terminal));
+    assert_eq!(terminal.send(by_terminal).await.0, 403, "a terminal does not register");
     let (st, v) = terminal.send(service(&s.library_key, "library")).await;
     assert_eq!((st, v["facility"].as_i64()), (200, Some(s.library)), "{v}");
 
     // Linking: the card signs at the counter; staff type the number.
     let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
-    let (st, link) = terminal.send(at_counter("patrons", &s.terminal_key, body.clone())).await;
+    let (st, link) = terminal.send(at_counter("patrons", body.clone())).await;
     assert_eq!(st, 201, "{link}");
     assert_eq!(link["service"], "前橋市立図書館 利用者カード");
-    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "a nonce is single use");
     let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
-    let (st, again) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    let (st, again) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, &again["id"]), (201, &link["id"]), "linking the same number again changes nothing");
 
     // A card read: the number, nothing else.
     let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
-    let (st, v) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
+    let (st, v) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!((st, &v), (200, &json!({"patron_number": "L-0001"})));
     // Only the facility's terminal may read; the store's key is not a terminal.
     let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
-    assert_eq!(terminal.send(at_counter("lookups", &s.library_key, body)).await.0, 403);
+    assert_eq!(terminal.send(with_key("lookups", &s.library_key, body)).await.0, 401, "only a device");
 
     // Another resident: not linked here; cannot take the same number.
     let other = Browser::new(&s);
     let mut card2 = card(&s);
     registered(&other, &mut card2).await;
     let body = terminal.signed_for(&mut card2, &s.base, "patron_lookup").await;
-    let (st, _) = terminal.send(at_counter("lookups", &s.terminal_key, body)).await;
+    let (st, _) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!(st, 404);
     let body = with_number(terminal.signed_for(&mut card2, &s.base, "patron_link").await, "L-0001");
-    let (st, v) = terminal.send(at_counter("patrons", &s.terminal_key, body)).await;
+    let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
     // A card without a MyKey ID.
     let mut card3 = card(&s);
     let body = terminal.signed_for(&mut card3, &s.base, "patron_lookup").await;
-    assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
+    assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
 
     // The resident sees the link and cuts it; the card no longer finds the number.
     let (st, v) = b.get("/v1/me/patron-links").await;
@@ -940,7 +950,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     let (st, _) = b.post(&format!("/v1/me/patron-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 204);
     let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
-    assert_eq!(terminal.send(at_counter("lookups", &s.terminal_key, body)).await.0, 404);
+    assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     for k in ["facility_linked", "facility_lookup", "facility_unlinked"] {

@@ -8,6 +8,7 @@ mod checkout;
 mod common;
 mod counter;
 mod coupons;
+mod devices;
 mod disk;
 mod http;
 mod identity;

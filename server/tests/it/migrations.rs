@@ -8,20 +8,20 @@ use uuid::Uuid;
 /// The first migration that keys request records by seq.
 const REQUESTS_BY_SEQ: i64 = 20261127000009;
 
-/// Request records written before `requests` was keyed by seq (migration 9) keep answering
-/// their ids, in their order, below every record written after.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_records_from_before_the_seq_migration_still_answer_their_ids() {
-    let db = TestDb::new().await.unwrap();
-    // The schema as it was: the migrations before REQUESTS_BY_SEQ, from copies of their files.
+/// The first migration with counter devices, which retires terminal keys.
+const DEVICES: i64 = 20261207000014;
+
+/// The database `db` with the schema as it was before migration `version`, from copies of the
+/// migrations' files.
+async fn schema_before(db: &TestDb, version: i64) -> sqlx::AnyPool {
     let dir = std::env::temp_dir().join(format!("mykey-migrations-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     for f in std::fs::read_dir(&source).unwrap() {
         let f = f.unwrap();
         let name = f.file_name().into_string().unwrap();
-        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < REQUESTS_BY_SEQ {
+        let v: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if v < version {
             std::fs::copy(f.path(), dir.join(&name)).unwrap();
         }
     }
@@ -29,6 +29,45 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap().run(&pool).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+    pool
+}
+
+/// A terminal's bearer key from before devices is revoked by the migration that brings them;
+/// other keys go on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_migration_revokes_terminal_keys_and_nothing_else() {
+    let db = TestDb::new().await.unwrap();
+    let pool = schema_before(&db, DEVICES).await;
+    let keys = [("terminal", "mk_terminal_old"), ("store", "mk_store_old")];
+    for (role, key) in keys {
+        sqlx::query("INSERT INTO api_keys (key_hash, role, subject, label, created_at) VALUES ($1, $2, 1, 'old', 5)")
+            .bind(mykey_server::auth::hash_key(key))
+            .bind(role)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let l = LedgerService::open(&db.url).await.unwrap();
+    let store = l.engine.store();
+    assert_eq!(store.api_key(&mykey_server::auth::hash_key("mk_terminal_old")).await.unwrap(), None);
+    assert_eq!(store.api_key(&mykey_server::auth::hash_key("mk_store_old")).await.unwrap(), Some(("store".into(), 1)));
+    let revoked: Option<i64> = sqlx::query("SELECT revoked_at FROM api_keys WHERE role = 'terminal'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("revoked_at");
+    assert_eq!(revoked, Some(5), "dated at its creation");
+    l.close().await;
+}
+
+/// Request records written before `requests` was keyed by seq (migration 9) keep answering
+/// their ids, in their order, below every record written after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_records_from_before_the_seq_migration_still_answer_their_ids() {
+    let db = TestDb::new().await.unwrap();
+    // The schema as it was: the migrations before REQUESTS_BY_SEQ.
+    let pool = schema_before(&db, REQUESTS_BY_SEQ).await;
 
     // Two answers given then: a refusal (an unknown resident), and an older one.
     let principal = "municipality:1";

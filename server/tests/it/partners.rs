@@ -217,10 +217,15 @@ async fn link_sessions_refuse_what_they_should() {
     assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")));
     let (st, _) = partner.post(&format!("/v1/link-sessions/{id}/cancel"), json!({})).await;
     assert_eq!(st, 409);
-    // A terminal key opens nothing.
-    let (st, _) =
-        Store::with_key(&s, &s.terminal_key).post("/v1/link-sessions", body(json!({"partner": s.partner}))).await;
-    assert_eq!(st, 403);
+    // A counter terminal opens nothing.
+    let url = format!("{}/v1/link-sessions", s.base);
+    let by_terminal = s.terminal.request(
+        &reqwest::Client::new(),
+        reqwest::Method::POST,
+        &url,
+        Some(&body(json!({"partner": s.partner}))),
+    );
+    assert_eq!(by_terminal.send().await.unwrap().status(), 403);
 }
 
 /// The coupon widget: a signed-in resident previews and redeems the partner's code, assigns the

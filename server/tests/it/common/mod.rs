@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use mykey_server::auth::{create_key, Role};
+use mykey_server::testing::device::TestDevice;
 use mykey_server::testing::{seed, Seed, TestDb};
 use mykey_server::LedgerService;
 use serde_json::{json, Value};
@@ -16,8 +17,6 @@ pub struct Keys {
     pub coupon_partner: String,
     pub store1: String,
     pub store2: String,
-    pub terminal1: String,
-    pub terminal2: String,
     pub resident1: String,
 }
 
@@ -25,6 +24,8 @@ pub struct App {
     pub base: String,
     pub client: reqwest::Client,
     pub keys: Keys,
+    /// A counter device of each shop, enrolled with a pairing code.
+    pub devices: Vec<TestDevice>,
     pub residents: Vec<i64>,
     pub shops: Vec<i64>,
     pub partner: i64,
@@ -62,8 +63,6 @@ impl App {
             coupon_partner: create_key(s, Role::Partner, coupon_partner, "t").await.unwrap(),
             store1: create_key(s, Role::Store, shops[0], "t").await.unwrap(),
             store2: create_key(s, Role::Store, shops[1], "t").await.unwrap(),
-            terminal1: create_key(s, Role::Terminal, shops[0], "t").await.unwrap(),
-            terminal2: create_key(s, Role::Terminal, shops[1], "t").await.unwrap(),
             resident1: create_key(s, Role::Resident, residents[0], "t").await.unwrap(),
         };
         let engine = ledger.engine.clone();
@@ -77,7 +76,11 @@ impl App {
             mykey_server::serve(engine, site, listener, std::time::Duration::from_secs(3600)).await.unwrap();
         });
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-        App { base, client, keys, residents, shops, partner, coupon_partner, engine, db, server }
+        let devices = vec![
+            TestDevice::enrol(&client, &base, &keys.store1, shops[0]).await.unwrap(),
+            TestDevice::enrol(&client, &base, &keys.store2, shops[1]).await.unwrap(),
+        ];
+        App { base, client, keys, devices, residents, shops, partner, coupon_partner, engine, db, server }
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
@@ -89,6 +92,14 @@ impl App {
             assert_eq!(ct, "application/problem+json", "problems are problem+json: {v}");
         }
         (status, v)
+    }
+
+    /// A POST signed by `device`.
+    pub async fn signed_post(&self, device: &TestDevice, path: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let res = device.request(&self.client, reqwest::Method::POST, &url, Some(&body)).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
