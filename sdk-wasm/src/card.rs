@@ -17,7 +17,7 @@ use base64::Engine as _;
 use mykey_core::card::bridge::{Answer, Command, ErrorCode, Failure, Outcome, Response, Tries};
 use mykey_core::card::jpki::{self, Pin, PinStatus};
 use mykey_core::card::{Transport, TransportError};
-use mykey_core::identity::AuthToken;
+use mykey_core::identity::{AuthToken, SigningContext};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
@@ -49,6 +49,8 @@ const TYPES: &str = r#"
 export interface AuthToken { format: string; algorithm: "RS256" | "ES256"; certificate: string; signature: string; }
 /** The PIN's state, read without spending a try. */
 export type PinTries = { status: "left"; left: number } | { status: "blocked" } | { status: "verified" };
+/** Where the card signs: the web (the default), a widget, or a shop's enrolled counter device. */
+export type SigningContext = { kind: "web" } | { kind: "widget" } | { kind: "counter"; shop: number; device: string };
 /** A way to reach the card. */
 export interface BridgeInfo { kind: "native-messaging" | "webusb" | "virtual"; available: boolean; label: string; readers?: { name: string; card: boolean }[]; }
 /** What a card bridge throws. */
@@ -283,22 +285,37 @@ impl CardBridge {
         to_js(&tries)
     }
 
-    /// Verifies the PIN and signs the login digest for this page's origin and `nonce`;
-    /// returns the token `{ format, algorithm, certificate, signature }`.
+    /// Verifies the PIN and signs the login digest for this page's origin in `context` (the
+    /// web when absent; `{kind: "widget"}` in a widget, `{kind: "counter", shop, device}` at a
+    /// counter terminal) and `nonce`; returns the token `{ format, algorithm, certificate,
+    /// signature }`.
     #[wasm_bindgen(unchecked_return_type = "AuthToken")]
-    pub async fn authenticate(&mut self, nonce: String, pin: String) -> Result<JsValue, JsValue> {
+    pub async fn authenticate(
+        &mut self,
+        nonce: String,
+        pin: String,
+        #[wasm_bindgen(unchecked_param_type = "SigningContext | undefined")] context: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let context: SigningContext = if context.is_undefined() || context.is_null() {
+            SigningContext::Web
+        } else {
+            serde_wasm_bindgen::from_value(context).map_err(|e| {
+                js_error(&failure(ErrorCode::BadRequest, format!("the signing context is not one the card knows: {e}")))
+            })?
+        };
         let token = match &mut self.kind {
-            Kind::Native { reader } => match native(Command::Authenticate { reader: reader.clone(), nonce, pin }).await
-            {
-                Ok(Answer::Token(t)) => t,
-                Ok(_) => return Err(js_error(&failure(ErrorCode::Reader, "unexpected answer"))),
-                Err(f) => return Err(js_error(&f)),
-            },
+            Kind::Native { reader } => {
+                match native(Command::Authenticate { reader: reader.clone(), nonce, pin, context }).await {
+                    Ok(Answer::Token(t)) => t,
+                    Ok(_) => return Err(js_error(&failure(ErrorCode::Reader, "unexpected answer"))),
+                    Err(f) => return Err(js_error(&f)),
+                }
+            }
             Kind::Local(t) => {
                 let run = async {
                     let pin = Pin::parse(&pin)?;
                     let cert = jpki::read_auth_certificate(t).await?;
-                    let sig = jpki::authenticate(t, &mykey_origin(), &nonce, &pin).await?;
+                    let sig = jpki::authenticate(t, &context.signed_origin(&mykey_origin()), &nonce, &pin).await?;
                     Ok::<_, jpki::JpkiError>(AuthToken::rs256(&cert, &sig))
                 };
                 run.await.map_err(|e| js_error(&Failure::from(&e)))?

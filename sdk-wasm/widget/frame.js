@@ -452,7 +452,8 @@ async function onCard(ev) {
     const tries = await bridge.pinTriesLeft();
     if (tries.status === 'blocked') throw { code: 'pin_blocked' };
     const { nonce } = await api('nonce', { ...auth(), ...frameInstance() });
-    const token = await bridge.authenticate(nonce, pin);
+    // Signed in a widget's context: the web login and the counter refuse this signature.
+    const token = await bridge.authenticate(nonce, pin, { kind: 'widget' });
     signedIn = await api('sign-in', { ...auth(), ...frameInstance(), card: { nonce, token } });
     // Signed in with the card: a password window left open has nothing more to do.
     if (popup) popup.close();

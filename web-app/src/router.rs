@@ -27,6 +27,9 @@ pub enum Route {
     /// My page's other sub-pages ([`MyRoute`]).
     #[at("/mypage/*")]
     MyPageSub,
+    /// A shop's counter terminal.
+    #[at("/terminal")]
+    Terminal,
     /// Any other address: point-navi top.
     #[not_found]
     #[at("/404")]
@@ -73,5 +76,6 @@ pub fn switch(route: Route) -> Html {
         Route::Search => html! { <pages::search::Search /> },
         Route::Create => html! { <pages::create::Create /> },
         Route::MyPage | Route::MyPageSub => html! { <pages::mypage::MyPage /> },
+        Route::Terminal => html! { <pages::terminal::Terminal /> },
     }
 }

@@ -58,15 +58,17 @@ fn run<C: Cards>(cards: &C, request: &Request) -> Result<Answer, Failure> {
             };
             Ok(Answer::Tries(tries))
         }
-        Command::Authenticate { reader, nonce, pin } => {
+        Command::Authenticate { reader, nonce, pin, context } => {
             let pin = Pin::parse(pin).map_err(jpki_err)?;
             if nonce.is_empty() || nonce.len() > 256 {
                 return Err(failure(ErrorCode::BadRequest, "the nonce must be the server's, as issued"));
             }
             let mut card = cards.connect(reader.as_deref())?;
             let cert = pollster::block_on(jpki::read_auth_certificate(&mut card)).map_err(jpki_err)?;
+            // The origin from the browser, in the context the page named.
+            let signed_origin = context.signed_origin(&request.origin);
             let sig =
-                pollster::block_on(jpki::authenticate(&mut card, &request.origin, nonce, &pin)).map_err(jpki_err)?;
+                pollster::block_on(jpki::authenticate(&mut card, &signed_origin, nonce, &pin)).map_err(jpki_err)?;
             Ok(Answer::Token(AuthToken::rs256(&cert, &sig)))
         }
     }

@@ -111,7 +111,61 @@ api_enum! {
     }
 }
 
+/// Where a card signature is made: the card signs it with the origin (Web eID's design), so a
+/// signature made at a counter or in a widget is refused at the web login and each other way
+/// round, and a counter's names its shop and device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SigningContext {
+    /// Point-navi: logging in, registering, binding a renewed card. The origin alone, as Web eID
+    /// signs it.
+    #[default]
+    Web,
+    /// A store's or partner's widget (checkout, coupon, service link).
+    Widget,
+    /// A shop's counter terminal: its shop and enrolled device.
+    Counter {
+        /// The shop.
+        shop: i64,
+        /// The device (`api::Device::id`).
+        device: uuid::Uuid,
+    },
+}
+
+impl SigningContext {
+    /// The text the card signs in the origin's place: the origin, followed for a widget or a
+    /// counter by what names it.
+    pub fn signed_origin(&self, origin: &str) -> String {
+        match self {
+            SigningContext::Web => origin.to_owned(),
+            SigningContext::Widget => format!("{origin} widget"),
+            SigningContext::Counter { shop, device } => format!("{origin} counter shop={shop} device={device}"),
+        }
+    }
+
+    /// Its kind's word (its serde tag).
+    pub fn word(&self) -> &'static str {
+        match self {
+            SigningContext::Web => "web",
+            SigningContext::Widget => "widget",
+            SigningContext::Counter { .. } => "counter",
+        }
+    }
+}
+
 impl CardPurpose {
+    /// The kind of [`SigningContext`] a signature for this purpose is made in.
+    pub fn context_word(self) -> &'static str {
+        match self {
+            CardPurpose::Login | CardPurpose::Rebind => "web",
+            CardPurpose::Checkout | CardPurpose::Coupon | CardPurpose::ServiceLink => "widget",
+            CardPurpose::PatronLink
+            | CardPurpose::PatronLookup
+            | CardPurpose::Payment
+            | CardPurpose::CounterBalance => "counter",
+        }
+    }
+
     /// The word a challenge's text starts with (its serde name).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -518,6 +572,34 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn each_context_signs_its_own_text_and_each_purpose_has_one_context() {
+        let device = uuid::Uuid::nil();
+        let origin = "https://mykey.example";
+        let texts = [
+            SigningContext::Web.signed_origin(origin),
+            SigningContext::Widget.signed_origin(origin),
+            SigningContext::Counter { shop: 3, device }.signed_origin(origin),
+            SigningContext::Counter { shop: 4, device }.signed_origin(origin),
+        ];
+        assert_eq!(texts[0], origin, "the web signs what Web eID signs");
+        assert_eq!(texts[2], format!("{origin} counter shop=3 device={device}"));
+        for (i, a) in texts.iter().enumerate() {
+            assert!(texts.iter().skip(i + 1).all(|b| a != b), "{a} is one context's only");
+        }
+        let json = serde_json::json!({"kind": "counter", "shop": 3, "device": device});
+        assert_eq!(
+            serde_json::from_value::<SigningContext>(json).unwrap(),
+            SigningContext::Counter { shop: 3, device }
+        );
+        assert!(serde_json::from_value::<SigningContext>(serde_json::json!({"kind": "kiosk"})).is_err());
+        use CardPurpose::*;
+        for (p, word) in [(Login, "web"), (Checkout, "widget"), (Payment, "counter"), (PatronLookup, "counter")] {
+            assert_eq!(p.context_word(), word);
+        }
+        assert_eq!(SigningContext::Counter { shop: 3, device }.word(), Payment.context_word());
+    }
 
     #[test]
     fn a_challenge_names_its_purpose_by_its_serde_name() {

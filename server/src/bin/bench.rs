@@ -723,7 +723,9 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     for (nonce, token) in &tokens {
-        trust.verify(token, nonce, SystemTime::now()).map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+        trust
+            .verify(token, nonce, &mykey_core::identity::SigningContext::Web, SystemTime::now())
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     }
     for n in [1, threads.max(1)] {
         let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -737,7 +739,9 @@ fn card_verify(seconds: u64, threads: usize) -> anyhow::Result<()> {
                         while Instant::now() < deadline {
                             let (nonce, token) = &tokens[(done as usize + t) % tokens.len()];
                             let started = Instant::now();
-                            trust.verify(token, nonce, SystemTime::now()).expect("a valid token");
+                            trust
+                                .verify(token, nonce, &mykey_core::identity::SigningContext::Web, SystemTime::now())
+                                .expect("a valid token");
                             h.record(started.elapsed().as_micros() as u64).expect("in range");
                             done += 1;
                         }

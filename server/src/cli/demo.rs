@@ -86,6 +86,10 @@ pub(crate) async fn run(g: &Globals, a: Args) -> anyhow::Result<()> {
     println!(
             "mykey demo: http://{at}/  (the web app is at http://{at}/app/ when built; the API at http://{at}/openapi.json)"
         );
+    println!(
+        "counter terminal: http://{at}/app/terminal, enrolled with a pairing code the shop's store key makes \
+         (POST /v1/shops/{{shop}}/pairing-codes; docs/counter.md)"
+    );
     let coupon_key = Some(mykey_server::services::coupons::key_file(&g.coupon_key_file)?);
     let site = ServeConfig {
         card_trust: Some(trust),

@@ -125,7 +125,8 @@ async fn card_login(
     jar: CookieJar,
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<(CookieJar, Json<CardLogin>)> {
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::Login, &r.token)?;
+    let card =
+        s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::Login, &SigningContext::Web, &r.token)?;
     let (login, session) = s.identity.card_login(card).await?;
     Ok((with_session(&s, jar, session), Json(login)))
 }
@@ -274,7 +275,7 @@ async fn me_card(
     Ok(Json(
         s.identity
             .rebind(auth.resident, &r.password, ip, || {
-                s.identity.verify_card(&r.nonce, &challenge, CardPurpose::Rebind, &r.token)
+                s.identity.verify_card(&r.nonce, &challenge, CardPurpose::Rebind, &SigningContext::Web, &r.token)
             })
             .await?,
     ))
@@ -384,7 +385,8 @@ async fn facility_link(
     JsonBody(r): JsonBody<PatronLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<PatronLink>)> {
     device.require_shop(shop)?;
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLink, &r.token)?;
+    let at = SigningContext::Counter { shop, device: device.device };
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLink, &at, &r.token)?;
     Ok((StatusCode::CREATED, Json(s.identity.link_patron(shop, &card, &r.patron_number).await?)))
 }
 
@@ -401,7 +403,8 @@ async fn facility_lookup(
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<PatronLookup>> {
     device.require_shop(shop)?;
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLookup, &r.token)?;
+    let at = SigningContext::Counter { shop, device: device.device };
+    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLookup, &at, &r.token)?;
     Ok(Json(s.identity.look_up_patron(shop, &card).await?))
 }
 

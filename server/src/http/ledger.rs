@@ -137,7 +137,7 @@ async fn balance_challenge(
     Path(shop): Path<i64>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).balance_challenge()?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, device).balance_challenge()?))
 }
 
 /// The points usable at this shop of the resident whose card signed this terminal's balance
@@ -152,7 +152,7 @@ async fn counter_balances(
     JsonBody(r): JsonBody<mykey_core::identity::CardLoginRequest>,
 ) -> ApiResult<Json<mykey_core::api::CounterBalances>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).balances(&r.nonce, &r.token).await?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, device).balances(&r.nonce, &r.token).await?))
 }
 
 /// A challenge for the resident's card at this shop's counter, naming the terms it will
@@ -167,7 +167,7 @@ async fn counter_challenge(
     JsonBody(r): JsonBody<CounterChallengeRequest>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device.principal(), shop).challenge(&r)?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, device).challenge(&r)?))
 }
 
 /// Spend the points the resident agreed to with their card at this shop's counter (terminal).
@@ -181,7 +181,7 @@ async fn counter_payment(
     JsonBody(r): JsonBody<CounterPaymentRequest>,
 ) -> ApiResult<Answer> {
     device.require_shop(shop)?;
-    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device.principal(), shop).pay(r).await?))
+    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device).pay(r).await?))
 }
 
 /// Set aside the points the resident agreed to with their card, for this shop to capture
@@ -196,7 +196,7 @@ async fn counter_hold(
     JsonBody(r): JsonBody<CounterHoldRequest>,
 ) -> ApiResult<Answer> {
     device.require_shop(shop)?;
-    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, device.principal(), shop).hold(r).await?))
+    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, device).hold(r).await?))
 }
 
 /// The shop a hold pays, for authorising capture and void.

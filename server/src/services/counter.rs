@@ -7,31 +7,35 @@ use mykey_core::api::{
     balance_terms, challenge_names, challenge_of, CounterBalances, CounterChallengeRequest, CounterHoldRequest,
     CounterKind, CounterPaymentRequest, CounterTerms, HoldRequest, PaymentRequest,
 };
-use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued};
+use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued, SigningContext};
 use mykey_core::text::Memo;
 use mykey_core::{Points, Problem, ProblemKind};
 use uuid::Uuid;
 
+use crate::auth::devices::SignedBy;
 use crate::engine::{check_client_id, Answer, Engine, Request};
 use crate::services::identity::Identity;
 use crate::time;
 
-/// A shop's counter terminal, acting with its key (`principal`) for `shop`.
+/// A shop's counter terminal: an enrolled device, acting for its shop.
 pub struct Counter<'a> {
     identity: &'a Identity,
     engine: &'a Engine,
     principal: String,
     shop: i64,
+    /// Where the resident's card signs: this shop's counter and this device.
+    context: SigningContext,
 }
 
 impl<'a> Counter<'a> {
-    /// The terminal `principal` (its key's principal) at `shop`.
-    pub fn new(identity: &'a Identity, engine: &'a Engine, principal: String, shop: i64) -> Counter<'a> {
-        Counter { identity, engine, principal, shop }
+    /// The device `by`, at its shop.
+    pub fn new(identity: &'a Identity, engine: &'a Engine, by: SignedBy) -> Counter<'a> {
+        let context = SigningContext::Counter { shop: by.shop, device: by.device };
+        Counter { identity, engine, principal: by.principal(), shop: by.shop, context }
     }
 
-    /// A challenge for the resident's card naming `r`'s terms, good for this shop's terminal
-    /// keys only, once, within `card::NONCE_LIFE`.
+    /// A challenge for the resident's card naming `r`'s terms, good for this device only, once,
+    /// within `card::NONCE_LIFE`.
     pub fn challenge(&self, r: &CounterChallengeRequest) -> Result<NonceIssued, Problem> {
         // A hold's life is part of what the resident agrees to; a payment has none.
         match (r.kind, r.timeout_seconds, &r.memo) {
@@ -53,7 +57,7 @@ impl<'a> Counter<'a> {
     }
 
     /// A challenge for the resident's card to show the points usable at this shop on the
-    /// terminal's screen: good for this shop's terminal keys only, once.
+    /// terminal's screen: good for this device only, once.
     pub fn balance_challenge(&self) -> Result<NonceIssued, Problem> {
         self.issue(CardPurpose::CounterBalance, &balance_terms(self.shop))
     }
@@ -73,10 +77,12 @@ impl<'a> Counter<'a> {
                 "the card signed no balance challenge of this shop; ask /v1/shops/{shop}/balance-challenges",
             ));
         }
-        let card = self.identity.verify_card(nonce, &self.principal, CardPurpose::CounterBalance, token)?;
+        let card =
+            self.identity.verify_card(nonce, &self.principal, CardPurpose::CounterBalance, &self.context, token)?;
         let resident = self.identity.card_holder(&card).await?.resident;
         let municipality = crate::services::usable::shop_municipality(self.engine, self.shop).await?;
-        Ok(CounterBalances { usable: crate::services::usable::usable_at(self.engine, municipality, resident).await? })
+        let usable = crate::services::usable::usable_at(self.engine, municipality, resident).await?;
+        Ok(CounterBalances { municipality, usable })
     }
 
     /// Spends the points the card's holder agreed to.
@@ -140,9 +146,9 @@ impl<'a> Counter<'a> {
             ));
         }
         let card = if self.engine.is_committed(id).await? {
-            self.identity.verify_card_again(nonce, token)?
+            self.identity.verify_card_again(nonce, &self.context, token)?
         } else {
-            self.identity.verify_card(nonce, &self.principal, CardPurpose::Payment, token)?
+            self.identity.verify_card(nonce, &self.principal, CardPurpose::Payment, &self.context, token)?
         };
         Ok(self.identity.card_holder(&card).await?.resident)
     }

@@ -13,7 +13,7 @@ use mykey_core::api::{
     DeliveryState, EmbedSettings, EmbedSettingsRequest, EventDelivery, WebhookEvent, WebhookSecret, WidgetCard,
     ORIGINS_MAX, URL_MAX,
 };
-use mykey_core::identity::{CardPurpose, NonceIssued, PasswordLogin, Profile};
+use mykey_core::identity::{CardPurpose, NonceIssued, PasswordLogin, Profile, SigningContext};
 use mykey_core::rules::{WEBHOOK_SECRET_OVERLAP_HOURS, WIDGET_GRANT_MINUTES};
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
@@ -363,7 +363,13 @@ impl Embedding {
         let (resident, profile) = match (password, card) {
             (Some(p), None) => self.identity.password_sign_in(&p.mykey_id, &p.password, ip).await?,
             (None, Some(c)) => {
-                let card = self.identity.verify_card(&c.nonce, &place.binding(), purpose, &c.token)?;
+                let card = self.identity.verify_card(
+                    &c.nonce,
+                    &place.binding(),
+                    purpose,
+                    &SigningContext::Widget,
+                    &c.token,
+                )?;
                 self.identity.card_sign_in(&card).await?.ok_or_else(|| {
                     Problem::new(
                         ProblemKind::Forbidden,

@@ -327,13 +327,27 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
     let res = s.terminal.request(&http, reqwest::Method::GET, &url, None).send().await.unwrap();
     assert_eq!(res.status(), 403);
 
-    // The card signs in inside the widget too: its nonce is bound to the session.
+    // The card signs in inside the widget too, in the widget's context: its nonce is bound to
+    // the session. A signature made for the web login's context is refused there.
     let (st, n) =
         b.post(&format!("/v1/checkout/sessions/{other_id}/nonce"), json!({"client_secret": other_secret})).await;
     assert_eq!(st, 200, "{n}");
     let nonce = n["nonce"].as_str().unwrap();
     let cert = jpki::read_auth_certificate(&mut card1).await.unwrap();
-    let sig = jpki::authenticate(&mut card1, &s.base, nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let web = jpki::authenticate(&mut card1, &s.base, nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let (st, v) = b
+        .post(
+            &format!("/v1/checkout/sessions/{other_id}/sign-in"),
+            json!({"client_secret": other_secret, "card": {"nonce": nonce, "token": AuthToken::rs256(&cert, &web)}}),
+        )
+        .await;
+    assert_eq!((st, v["type"].as_str()), (401, Some("urn:mykey:problem:card-rejected")), "{v}");
+    let (st, n) =
+        b.post(&format!("/v1/checkout/sessions/{other_id}/nonce"), json!({"client_secret": other_secret})).await;
+    assert_eq!(st, 200, "{n}");
+    let nonce = n["nonce"].as_str().unwrap();
+    let widget = mykey_core::identity::SigningContext::Widget.signed_origin(&s.base);
+    let sig = jpki::authenticate(&mut card1, &widget, nonce, &Pin::parse("1234").unwrap()).await.unwrap();
     let token = AuthToken::rs256(&cert, &sig);
     let (st, _) = b
         .post(

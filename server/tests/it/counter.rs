@@ -2,7 +2,7 @@
 //! for exactly those terms, once; a terminal's key alone moves nothing.
 
 use mykey_core::card::jpki::{self, Pin};
-use mykey_core::identity::AuthToken;
+use mykey_core::identity::{AuthToken, SigningContext};
 use mykey_virtual_card::VirtualCard;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -63,7 +63,8 @@ impl<'a> Terminal<'a> {
         self.post(&format!("/v1/shops/{shop}/counter-challenges"), body).await
     }
 
-    /// The library's challenge, signed by `card` for `origin`: the body's `nonce` and `token`.
+    /// The library's challenge, signed by `card` for `origin` in this terminal's context (a
+    /// key's: the library's first terminal): the body's `nonce` and `token`.
     async fn signed(&self, card: &mut VirtualCard, origin: &str, kind: &str, amount: i64) -> Value {
         let extra = if kind == "hold" { json!({"timeout_seconds": 600}) } else { json!({"memo": MEMO}) };
         self.signed_for(card, origin, kind, amount, extra).await
@@ -75,8 +76,18 @@ impl<'a> Terminal<'a> {
         assert_eq!(st, 200, "{v}");
         let nonce = v["nonce"].as_str().unwrap().to_owned();
         let cert = jpki::read_auth_certificate(card).await.unwrap();
-        let sig = jpki::authenticate(card, origin, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+        let at = self.context().signed_origin(origin);
+        let sig = jpki::authenticate(card, &at, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
         json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
+    }
+
+    /// Where the card signs at this terminal.
+    fn context(&self) -> SigningContext {
+        let device = match self.by {
+            By::Device(d) => d.id,
+            By::Key(_) => self.s.terminal.id,
+        };
+        SigningContext::Counter { shop: self.s.library, device }
     }
 
     async fn pay(&self, id: Uuid, amount: i64, consent: &Value) -> (u16, Value) {
@@ -211,6 +222,58 @@ async fn a_terminal_charges_only_what_the_residents_card_signed() {
     assert_eq!(available(&b, resident).await, 450);
 }
 
+/// The card's signature says where it was made: a terminal that had the PIN typed once
+/// cannot turn the card's signature into a point-navi session, a signature for the web login
+/// pays nothing at the counter, and one made at another counter or device pays nothing here.
+#[tokio::test]
+async fn a_counter_signature_opens_no_web_session_and_pays_only_at_its_own_counter() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut card1 = card(&s);
+    let (_, resident) = registered(&b, &mut card1).await;
+    grant(&s, resident, 1000).await;
+    let t = Terminal::library(&s);
+    let pin = Pin::parse("1234").unwrap();
+    let cert = jpki::read_auth_certificate(&mut card1).await.unwrap();
+
+    // The terminal fetches a web-login challenge and has the card sign it at the counter.
+    let thief = Browser::new(&s);
+    let (st, n) = thief.post("/v1/auth/nonce", json!({"purpose": "login"})).await;
+    assert_eq!(st, 200, "{n}");
+    let nonce = n["nonce"].as_str().unwrap();
+    let at_counter = t.context().signed_origin(&s.base);
+    let sig = jpki::authenticate(&mut card1, &at_counter, nonce, &pin).await.unwrap();
+    let (st, v) = thief.post("/v1/auth/card", json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})).await;
+    assert_eq!((st, slug(&v)), (401, "card-rejected"), "{v}");
+    assert_eq!(thief.get("/v1/me").await.0, 401, "no session");
+
+    // A payment challenge signed as for the web login, or at another device's counter.
+    let pay = |nonce: &str, sig: &[u8]| {
+        json!({"id": Uuid::new_v4(), "municipality": 1, "amount": 5, "memo": MEMO,
+               "nonce": nonce, "token": AuthToken::rs256(&cert, sig)})
+    };
+    let payments = format!("/v1/shops/{}/counter-payments", s.library);
+    let other_device = SigningContext::Counter { shop: s.library, device: Uuid::new_v4() };
+    let other_shop = SigningContext::Counter { shop: s.online_store, device: s.terminal.id };
+    for elsewhere in [
+        SigningContext::Web.signed_origin(&s.base),
+        other_device.signed_origin(&s.base),
+        other_shop.signed_origin(&s.base),
+    ] {
+        let (_, ch) = t.challenge(s.library, "payment", 5).await;
+        let nonce = ch["nonce"].as_str().unwrap();
+        let sig = jpki::authenticate(&mut card1, &elsewhere, nonce, &pin).await.unwrap();
+        let (st, v) = t.post(&payments, pay(nonce, &sig)).await;
+        assert_eq!((st, slug(&v)), (401, "card-rejected"), "{elsewhere}: {v}");
+    }
+    // Signed here: paid.
+    let (_, ch) = t.challenge(s.library, "payment", 5).await;
+    let nonce = ch["nonce"].as_str().unwrap();
+    let sig = jpki::authenticate(&mut card1, &at_counter, nonce, &pin).await.unwrap();
+    assert_eq!(t.post(&payments, pay(nonce, &sig)).await.0, 201);
+    assert_eq!(available(&b, resident).await, 995);
+}
+
 /// The refusals left: the same id with another body, a store's key at the payment, and the
 /// shop's limit on challenges.
 #[tokio::test]
@@ -252,6 +315,7 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
     let limit = mykey_server::services::identity::COUNTER_CHALLENGES_PER_MINUTE as usize;
     // (The limit refills two a second, so a few more may pass while the loop runs.)
     let mut granted = 0;
+    let started = std::time::Instant::now();
     loop {
         let (st, v) = t.challenge(s.library, "payment", 1).await;
         if st == 429 {
@@ -260,7 +324,9 @@ async fn counter_refusals_conflicts_and_the_limit_on_challenges() {
         }
         assert_eq!(st, 200, "{v}");
         granted += 1;
-        assert!(granted <= limit, "the limit never came");
+        // What refilled while the loop ran (a busy machine runs it slowly) passes too.
+        let refilled = (started.elapsed().as_secs_f64() * limit as f64 / 60.0).ceil() as usize;
+        assert!(granted <= limit + refilled, "the limit never came");
     }
     assert!(granted >= limit - 3, "{granted} challenges before the limit");
 }
@@ -284,7 +350,9 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     let nonce = ch["nonce"].as_str().unwrap().to_owned();
     assert!(nonce.starts_with(&format!("counter_balance:balance,shop={}:", s.library)), "{nonce}");
     let cert = jpki::read_auth_certificate(&mut card1).await.unwrap();
-    let sig = jpki::authenticate(&mut card1, &s.base, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let sig = jpki::authenticate(&mut card1, &t.context().signed_origin(&s.base), &nonce, &Pin::parse("1234").unwrap())
+        .await
+        .unwrap();
     let signed = json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)});
     let (st, v) = t.post(&balances, signed.clone()).await;
     assert_eq!(st, 200, "{v}");
@@ -303,7 +371,8 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     let (_, ch) = t.post(&challenges, json!({})).await;
     let nonce = ch["nonce"].as_str().unwrap().to_owned();
     let cert = jpki::read_auth_certificate(&mut stranger).await.unwrap();
-    let sig = jpki::authenticate(&mut stranger, &s.base, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    let at = t.context().signed_origin(&s.base);
+    let sig = jpki::authenticate(&mut stranger, &at, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
     let strangers = json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)});
     let (st, v) = t.post(&balances, strangers.clone()).await;
     assert_eq!(st, 404, "{v}");

@@ -878,6 +878,9 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     // The counter terminal is a browser too (its nonces are bound to its cookie), with the
     // terminal's key.
     let terminal = Browser::new(&s);
+    // The card signs in the counter's context: this facility and its enrolled terminal.
+    let counter =
+        mykey_core::identity::SigningContext::Counter { shop: s.library, device: s.terminal.id }.signed_origin(&s.base);
     let at_counter = |path: &str, body: Value| {
         let url = format!("{}/v1/facilities/{}/{path}", s.base, s.library);
         s.terminal.request(&terminal.http, reqwest::Method::POST, &url, Some(&body))
@@ -891,7 +894,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     };
 
     // No service registered yet.
-    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
     let service = |key: &str, kind: &str| {
@@ -911,37 +914,37 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v["facility"].as_i64()), (200, Some(s.library)), "{v}");
 
     // Linking: the card signs at the counter; staff type the number.
-    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
     let (st, link) = terminal.send(at_counter("patrons", body.clone())).await;
     assert_eq!(st, 201, "{link}");
     assert_eq!(link["service"], "前橋市立図書館 利用者カード");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "a nonce is single use");
-    let body = with_number(terminal.signed_for(&mut card1, &s.base, "patron_link").await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
     let (st, again) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, &again["id"]), (201, &link["id"]), "linking the same number again changes nothing");
 
     // A card read: the number, nothing else.
-    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
+    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
     let (st, v) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!((st, &v), (200, &json!({"patron_number": "L-0001"})));
     // Only the facility's terminal may read; the store's key is not a terminal.
-    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
+    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(with_key("lookups", &s.library_key, body)).await.0, 401, "only a device");
 
     // Another resident: not linked here; cannot take the same number.
     let other = Browser::new(&s);
     let mut card2 = card(&s);
     registered(&other, &mut card2).await;
-    let body = terminal.signed_for(&mut card2, &s.base, "patron_lookup").await;
+    let body = terminal.signed_for(&mut card2, &counter, "patron_lookup").await;
     let (st, _) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!(st, 404);
-    let body = with_number(terminal.signed_for(&mut card2, &s.base, "patron_link").await, "L-0001");
+    let body = with_number(terminal.signed_for(&mut card2, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
     // A card without a MyKey ID.
     let mut card3 = card(&s);
-    let body = terminal.signed_for(&mut card3, &s.base, "patron_lookup").await;
+    let body = terminal.signed_for(&mut card3, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
 
     // The resident sees the link and cuts it; the card no longer finds the number.
@@ -949,7 +952,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v.as_array().unwrap().len()), (200, 1), "{v}");
     let (st, _) = b.post(&format!("/v1/me/patron-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 204);
-    let body = terminal.signed_for(&mut card1, &s.base, "patron_lookup").await;
+    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -1120,13 +1123,23 @@ async fn crl_files_are_read_again_and_their_age_is_known() {
     let cert = jpki::read_auth_certificate(&mut c).await.unwrap();
     let sig = jpki::authenticate(&mut c, origin, "n-1", &Pin::parse("1234").unwrap()).await.unwrap();
     let token = AuthToken::rs256(&cert, &sig);
-    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now()).unwrap();
     // Remembered as verified, the certificate still needs its signature over this challenge,
     // and stays bound to its validity.
-    assert_eq!(trust.verify(&token, "n-2", SystemTime::now()).unwrap_err().extensions["reason"], "bad-signature");
+    assert_eq!(
+        trust
+            .verify(&token, "n-2", &mykey_core::identity::SigningContext::Web, SystemTime::now())
+            .unwrap_err()
+            .extensions["reason"],
+        "bad-signature"
+    );
     let decades = SystemTime::now() + Duration::from_secs(40 * 365 * 86_400);
-    assert_eq!(trust.verify(&token, "n-1", decades).unwrap_err().extensions["reason"], "expired");
-    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    assert_eq!(
+        trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, decades).unwrap_err().extensions
+            ["reason"],
+        "expired"
+    );
+    trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now()).unwrap();
     let fresh = trust.crl_freshness(SystemTime::now());
     assert_eq!(fresh.count, 1);
     assert!((3590..=3610).contains(&fresh.age_seconds.unwrap()), "{fresh:?}");
@@ -1134,19 +1147,25 @@ async fn crl_files_are_read_again_and_their_age_is_known() {
 
     // A newer CRL revokes the card: refused once the file was read again.
     std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(2, &[serial_of(&c)], now, now + hour).unwrap())).unwrap();
-    trust.verify(&token, "n-1", SystemTime::now()).unwrap();
+    trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now()).unwrap();
     let fresh = trust.reload_crls().unwrap();
     assert!(fresh.age_seconds.unwrap() < 60, "{fresh:?}");
-    let e = trust.verify(&token, "n-1", SystemTime::now()).unwrap_err();
+    let e = trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now()).unwrap_err();
     assert_eq!(e.extensions["reason"], "revoked");
 
     // A broken file leaves the CRLs in use; a stale one shows as negative time left.
     std::fs::write(&crl_file, "not a CRL").unwrap();
     assert!(trust.reload_crls().is_err());
-    assert_eq!(trust.verify(&token, "n-1", SystemTime::now()).unwrap_err().extensions["reason"], "revoked");
+    assert_eq!(
+        trust
+            .verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now())
+            .unwrap_err()
+            .extensions["reason"],
+        "revoked"
+    );
     std::fs::write(&crl_file, pem("X509 CRL", &ca.crl(3, &[], now - 2 * hour, now - hour).unwrap())).unwrap();
     assert!(trust.reload_crls().unwrap().stale_in_seconds.unwrap() < 0);
-    let e = trust.verify(&token, "n-1", SystemTime::now()).unwrap_err();
+    let e = trust.verify(&token, "n-1", &mykey_core::identity::SigningContext::Web, SystemTime::now()).unwrap_err();
     assert_eq!(e.extensions["reason"], "revocation-unknown", "a stale CRL under the deny policy");
     let _ = std::fs::remove_dir_all(&dir);
 }

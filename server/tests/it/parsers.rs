@@ -91,7 +91,7 @@ proptest! {
                 certificate: b64.encode(&der),
                 signature: b64.encode(&der[..der.len().min(256)]),
             };
-            prop_assert!(trust.verify(&token, "nonce", SystemTime::now()).is_err());
+            prop_assert!(trust.verify(&token, "nonce", &mykey_core::identity::SigningContext::Web, SystemTime::now()).is_err());
         }
     }
 }

@@ -220,3 +220,102 @@ fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
     assert_eq!(reserved(&server.base, &keys, resident), 2000, "the code's points arrived as reserved points");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The counter terminal: the shop makes a pairing code, the terminal page enrols this browser
+/// (a WebCrypto key it cannot export), staff type the amount, the resident's card in pcscd's
+/// reader signs a balance read and then the payment through the extension and the native host,
+/// in this counter's context; the screen shows the points usable here, then what is left and
+/// the receipt. axe finds nothing on any screen; screenshots of each.
+#[test]
+fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
+    use crate::checkout::{balance, grant};
+    use mykey_tests::{no_placeholders, no_violations, shoot};
+    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("terminal");
+    grant(&server.base, &keys, resident, 3000);
+    let http = reqwest::blocking::Client::new();
+    let shop = keys.ids.shop;
+    let code: serde_json::Value = http
+        .post(format!("{}/v1/shops/{shop}/pairing-codes", server.base))
+        .bearer_auth(&keys.store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let code = code["code"].as_str().unwrap();
+
+    let b = Browser::start(&with_extension(&dir)).unwrap();
+    b.goto(&format!("{}/app/terminal", server.base)).unwrap();
+    b.wait_text("h2", "端末の登録").unwrap();
+    let screen = |name: &str| {
+        no_violations(&b, name);
+        no_placeholders(&b, name);
+        shoot(&b, name);
+    };
+    screen("terminal-enrol");
+    // A wrong code first: a sentence, and nothing enrolled.
+    b.type_text("#code", "2345-6789").unwrap();
+    b.type_text("#name", "レジ1").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#term-error", "ペアリングコード").unwrap();
+    screen("terminal-enrol-refused");
+    // What was typed stays after a refusal: only the code is typed again.
+    assert_eq!(b.eval("return document.getElementById('name').value;").unwrap(), "レジ1");
+    b.type_text("#code", code).unwrap();
+    b.click("form button[type=submit]").unwrap();
+    if let Err(e) = b.wait_text("h2", "お支払い金額") {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("#term-device", "レジ1").unwrap();
+    screen("terminal-amount");
+    // Enrolled for good: a reload keeps the device.
+    b.goto(&format!("{}/app/terminal", server.base)).unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
+
+    b.type_text("#amount", "1.5").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#term-error", "整数").unwrap();
+    b.type_text("#amount", "1200").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("h2", "かざして").unwrap();
+    b.wait_for(
+        "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    screen("terminal-card");
+    b.click("#bridge-native-messaging").unwrap();
+    b.wait_text("h2", "暗証番号").unwrap();
+    screen("terminal-pin");
+    b.type_text("#pin", "1234").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    assert!(b.answer_extension_window("#allow").unwrap().contains(&server.base));
+    if let Err(e) =
+        b.wait_for("return document.getElementById('usable') ? true : null;", std::time::Duration::from_secs(30))
+    {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("#usable", "自治体ポイント: 3,000ポイント").unwrap();
+    screen("terminal-confirm");
+    b.click("#term-pay").unwrap();
+    if let Err(e) =
+        b.wait_for("return document.getElementById('receipt') ? true : null;", std::time::Duration::from_secs(30))
+    {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("#paid-points", "1,200").unwrap();
+    b.wait_text("#left-points", "1,800").unwrap();
+    screen("terminal-paid");
+    assert_eq!(balance(&server.base, &keys, resident), 1800, "the ledger holds what the screen says");
+    // The shop sees the device, seen just now.
+    let devices: serde_json::Value = http
+        .get(format!("{}/v1/shops/{shop}/devices", server.base))
+        .bearer_auth(&keys.store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(devices[0]["name"], "レジ1", "{devices}");
+    b.click("#term-next").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

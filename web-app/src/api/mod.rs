@@ -21,12 +21,14 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn network(e: impl std::fmt::Display) -> Failure {
+    /// The request did not get an answer (or not one this page can read).
+    pub fn network(e: impl std::fmt::Display) -> Failure {
         Failure { slug: "network".into(), detail: e.to_string(), field: None, body: Value::Null }
     }
 }
 
-async fn read<T: DeserializeOwned>(res: Response) -> Result<T, Failure> {
+/// An answer: its body, or the problem it carries.
+pub async fn read<T: DeserializeOwned>(res: Response) -> Result<T, Failure> {
     let status = res.status();
     let body: Value = if status == 204 { Value::Null } else { res.json().await.map_err(Failure::network)? };
     if status >= 400 {

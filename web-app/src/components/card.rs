@@ -28,7 +28,7 @@ pub fn js_json(v: &JsValue) -> Value {
 }
 
 /// A card bridge error (`code`, `triesLeft`, `message`) in the resident's words.
-fn card_message(ctx: &Ctx, e: &JsValue) -> String {
+pub fn card_message(ctx: &Ctx, e: &JsValue) -> String {
     let get = |k: &str| js_sys::Reflect::get(e, &k.into()).ok();
     let code = get("code").and_then(|v| v.as_string()).unwrap_or_default();
     let message = get("message").and_then(|v| v.as_string()).unwrap_or_default();
@@ -210,7 +210,7 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                         .map_err(|f| failure_message(&ctx, &f))?;
                     let nonce = nonce["nonce"].as_str().unwrap_or_default().to_owned();
                     let mut b = bridge.borrow_mut().take().ok_or_else(|| ctx.t(T::server_error).to_owned())?;
-                    let token = b.authenticate(nonce.clone(), pin).await;
+                    let token = b.authenticate(nonce.clone(), pin, wasm_bindgen::JsValue::UNDEFINED).await;
                     let t = b.pin_tries_left().await.map(|v| js_json(&v)).ok();
                     *bridge.borrow_mut() = Some(b);
                     if let Some(t) = t {

@@ -3,4 +3,5 @@
 pub mod create;
 pub mod mypage;
 pub mod search;
+pub mod terminal;
 pub mod top;

@@ -141,6 +141,8 @@ api_type! {
     /// `POST /v1/shops/{shop}/counter-balances`: what the terminal's screen may show once the
     /// resident's card signed a balance challenge for this shop.
     pub struct CounterBalances {
+        /// The shop's municipality: whose points a payment here spends.
+        pub municipality: i64,
         /// The points usable at this shop: its municipality's and its event programmes'.
         pub usable: Vec<crate::api::UsablePoints>,
     }

@@ -31,7 +31,7 @@ pub enum Command {
         #[serde(default)]
         reader: Option<String>,
     },
-    /// Verify the PIN and sign the login digest of (origin, nonce): the token.
+    /// Verify the PIN and sign the login digest of (origin in its context, nonce): the token.
     Authenticate {
         /// Reader name.
         #[serde(default)]
@@ -40,6 +40,10 @@ pub enum Command {
         nonce: String,
         /// The 4-digit PIN the page asked for.
         pin: String,
+        /// Where the signature is made (the web when absent); signed with the origin the
+        /// browser reports, which the page cannot choose.
+        #[serde(default)]
+        context: crate::identity::SigningContext,
     },
 }
 
@@ -195,7 +199,15 @@ mod tests {
             r#"{"id":7,"origin":"https://mykey.example","command":"authenticate","nonce":"bm9uY2U=","pin":"1234"}"#,
         )
         .unwrap();
-        assert_eq!(r.command, Command::Authenticate { reader: None, nonce: "bm9uY2U=".into(), pin: "1234".into() });
+        assert_eq!(
+            r.command,
+            Command::Authenticate {
+                reader: None,
+                nonce: "bm9uY2U=".into(),
+                pin: "1234".into(),
+                context: crate::identity::SigningContext::Web
+            }
+        );
         let ok = Response { id: 7, result: Outcome::Ok(Answer::Tries(Tries::Left { left: 2 })) };
         assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"id":7,"ok":{"tries":{"status":"left","left":2}}}"#);
         let err = Response {

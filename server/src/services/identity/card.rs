@@ -18,7 +18,7 @@ use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use mykey_core::card::jpki::token_hash;
-use mykey_core::identity::{AuthToken, CardPurpose, TokenAlgorithm, AUTH_TOKEN_FORMAT};
+use mykey_core::identity::{AuthToken, CardPurpose, SigningContext, TokenAlgorithm, AUTH_TOKEN_FORMAT};
 use mykey_core::{Problem, ProblemKind};
 use rand::RngCore;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
@@ -235,8 +235,15 @@ impl CardTrust {
         &self.origin
     }
 
-    /// Verifies a token for `nonce` (already taken from [`Nonces`]) at `now`.
-    pub fn verify(&self, token: &AuthToken, nonce: &str, now: SystemTime) -> Result<VerifiedCard, Problem> {
+    /// Verifies a token for `nonce` (already taken from [`Nonces`]) made in `context` at `now`:
+    /// a signature made in another context (the web, a widget, another counter) fails.
+    pub fn verify(
+        &self,
+        token: &AuthToken,
+        nonce: &str,
+        context: &SigningContext,
+        now: SystemTime,
+    ) -> Result<VerifiedCard, Problem> {
         let reject = |reason: &'static str, detail: &str| {
             Problem::new(ProblemKind::CardRejected, detail.to_owned()).with("reason", reason)
         };
@@ -280,7 +287,7 @@ impl CardTrust {
             }
         };
 
-        let message = signed_message(&self.origin, nonce);
+        let message = signed_message(&context.signed_origin(&self.origin), nonce);
         let checked = match token.algorithm {
             TokenAlgorithm::RS256 => ee.verify_signature(RS256, &message, &signature),
             TokenAlgorithm::ES256 => p256::ecdsa::Signature::from_slice(&signature)

@@ -19,7 +19,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use mykey_core::identity::{
     check_email, check_password, CandidateAction, CandidateRequest, CardPurpose, Notices, Profile, Registration,
-    RegistrationRequest, MAX_FAILED_CHECKS, MAX_GENERATIONS,
+    RegistrationRequest, SigningContext, MAX_FAILED_CHECKS, MAX_GENERATIONS,
 };
 use mykey_core::{MykeyId, Problem, ProblemKind};
 use rand::RngCore;
@@ -400,17 +400,20 @@ impl Identity {
         self.nonces.issue(principal, purpose, Some(terms))
     }
 
-    /// Takes the nonce (issued for `purpose`), then verifies the token: the card behind it.
+    /// Takes the nonce (issued for `purpose`), then verifies the token, signed in `context`
+    /// (the kind `purpose` is made in): the card behind it.
     pub fn verify_card(
         &self,
         nonce: &str,
         binding: &str,
         purpose: CardPurpose,
+        context: &SigningContext,
         token: &mykey_core::identity::AuthToken,
     ) -> Result<VerifiedCard, Problem> {
+        assert_eq!(context.word(), purpose.context_word(), "{purpose:?} is signed in its own kind of context");
         let trust = self.trust()?;
         self.nonces.take(nonce, binding, purpose)?;
-        trust.verify(token, nonce, std::time::SystemTime::now())
+        trust.verify(token, nonce, context, std::time::SystemTime::now())
     }
 
     /// Verifies a token over a nonce an earlier request already took: a retry of a payment
@@ -418,9 +421,10 @@ impl Identity {
     pub fn verify_card_again(
         &self,
         nonce: &str,
+        context: &SigningContext,
         token: &mykey_core::identity::AuthToken,
     ) -> Result<VerifiedCard, Problem> {
-        self.trust()?.verify(token, nonce, std::time::SystemTime::now())
+        self.trust()?.verify(token, nonce, context, std::time::SystemTime::now())
     }
 
     async fn open_session(
