@@ -113,6 +113,28 @@ async fn native(command: Command) -> Result<Answer, Failure> {
     }
 }
 
+/// The context a page names (`undefined`: the web), read field by field: a derived
+/// deserialiser of the tagged enum would add kilobytes to every page that loads the SDK.
+pub fn signing_context(v: &JsValue) -> Result<SigningContext, String> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(SigningContext::Web);
+    }
+    let get = |k: &str| js_sys::Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    match get("kind").as_string().as_deref() {
+        Some("web") => Ok(SigningContext::Web),
+        Some("widget") => Ok(SigningContext::Widget),
+        Some("counter") => {
+            let shop = get("shop").as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 9e15).map(|n| n as i64);
+            let device = get("device").as_string().and_then(|d| uuid::Uuid::parse_str(&d).ok());
+            match (shop, device) {
+                (Some(shop), Some(device)) => Ok(SigningContext::Counter { shop, device }),
+                _ => Err("a counter's context names its shop (a number) and device (its id)".into()),
+            }
+        }
+        _ => Err("the signing context's kind is web, widget or counter".into()),
+    }
+}
+
 /// The virtual card of a demo server, reached APDU by APDU.
 struct VirtualTransport {
     url: String,
@@ -296,13 +318,7 @@ impl CardBridge {
         pin: String,
         #[wasm_bindgen(unchecked_param_type = "SigningContext | undefined")] context: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let context: SigningContext = if context.is_undefined() || context.is_null() {
-            SigningContext::Web
-        } else {
-            serde_wasm_bindgen::from_value(context).map_err(|e| {
-                js_error(&failure(ErrorCode::BadRequest, format!("the signing context is not one the card knows: {e}")))
-            })?
-        };
+        let context = signing_context(&context).map_err(|m| js_error(&failure(ErrorCode::BadRequest, m)))?;
         let token = match &mut self.kind {
             Kind::Native { reader } => {
                 match native(Command::Authenticate { reader: reader.clone(), nonce, pin, context }).await {

@@ -52,3 +52,22 @@ fn verifies_receipts_and_checkpoints() {
     let v: serde_json::Value = serde_wasm_bindgen::from_value(v).unwrap();
     assert_eq!(v["size"], 7);
 }
+
+#[wasm_bindgen_test]
+fn reads_the_signing_context_a_page_names() {
+    use mykey_core::identity::SigningContext;
+    use mykey_sdk::card::signing_context;
+    let js = |s: &str| js_sys::JSON::parse(s).unwrap();
+    assert_eq!(signing_context(&wasm_bindgen::JsValue::UNDEFINED), Ok(SigningContext::Web));
+    assert_eq!(signing_context(&js(r#"{"kind":"widget"}"#)), Ok(SigningContext::Widget));
+    let device = "7c8f3a52-6a0f-4a1e-9b8e-1f0f5f0e2a11";
+    assert_eq!(
+        signing_context(&js(&format!(r#"{{"kind":"counter","shop":12,"device":"{device}"}}"#))),
+        Ok(SigningContext::Counter { shop: 12, device: device.parse().unwrap() })
+    );
+    for bad in
+        [r#"{"kind":"counter","shop":1.5,"device":"x"}"#, r#"{"kind":"counter","shop":3}"#, r#"{"kind":"kiosk"}"#]
+    {
+        assert!(signing_context(&js(bad)).is_err(), "{bad}");
+    }
+}

@@ -1,6 +1,9 @@
 //! What a counter device signs: RFC 9421 HTTP Message Signatures with `ecdsa-p256-sha256`,
-//! built here once (on the `httpsig` crate) so the terminal in the browser and the server
-//! that verifies cannot disagree.
+//! built here once so the terminal in the browser and the server that verifies cannot
+//! disagree. The signature base of this one fixed shape is a few lines, written here so the
+//! browser does not carry a structured-field parser; reading a request's signature headers
+//! (feature `httpsig`, the server's) uses the `httpsig` crate, and a test checks that crate
+//! builds the same base and parameters.
 //!
 //! A device signs, with the P-256 key it made when it was enrolled, the request's method,
 //! authority, path and query and the RFC 9530 `Content-Digest` of its body, with `created`, a
@@ -9,8 +12,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use httpsig::prelude::message_component::{HttpMessageComponent, HttpMessageComponentId};
-use httpsig::prelude::{HttpSignatureBase, HttpSignatureHeaders, HttpSignatureParams};
 use sha2::{Digest, Sha256};
 
 /// The label of a device's signature in `Signature-Input` and `Signature`.
@@ -121,43 +122,36 @@ fn checked(terms: &Terms) -> Result<(), SignatureError> {
     Ok(())
 }
 
-fn params(terms: &Terms) -> Result<HttpSignatureParams, SignatureError> {
+/// The signature parameters (RFC 9421 §2.3) for `terms`: the `@signature-params` line's
+/// value, and `Signature-Input`'s after the label.
+fn params(terms: &Terms) -> Result<String, SignatureError> {
     checked(terms)?;
-    let ids = COVERED
-        .iter()
-        .map(|c| HttpMessageComponentId::try_from(*c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    Ok(HttpSignatureParams {
-        created: Some(terms.created),
-        expires: Some(terms.expires),
-        nonce: Some(terms.nonce.clone()),
-        alg: Some(ALGORITHM.to_owned()),
-        keyid: Some(terms.keyid.clone()),
-        tag: None,
-        covered_components: ids,
-    })
+    let covered = COVERED.map(|c| format!("\"{c}\"")).join(" ");
+    Ok(format!(
+        "({covered});created={};expires={};nonce=\"{}\";alg=\"{ALGORITHM}\";keyid=\"{}\"",
+        terms.created, terms.expires, terms.nonce, terms.keyid
+    ))
 }
 
-/// The signature base (RFC 9421 §2.5) the device signs and the server verifies.
+/// The signature base (RFC 9421 §2.5) the device signs and the server verifies: one line per
+/// covered component (the method in upper case and the authority in lower case, as §2.2
+/// derives them), then `@signature-params`.
 pub fn signature_base(target: &Target<'_>, content_digest: &str, terms: &Terms) -> Result<String, SignatureError> {
     let params = params(terms)?;
     let path = if target.path.is_empty() { "/" } else { target.path };
     let query = format!("?{}", target.query.unwrap_or(""));
-    let values = [target.method, target.authority, path, &query, content_digest];
+    let values =
+        [&target.method.to_ascii_uppercase(), &target.authority.to_ascii_lowercase(), path, &query, content_digest];
     // One line each: visible ASCII only (a line break would forge another component).
     if values.iter().any(|v| v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(SignatureError::Value);
     }
-    let lines = params
-        .covered_components
-        .iter()
-        .zip(values)
-        .map(|(id, v)| HttpMessageComponent::try_from((id, &[v.to_owned()][..])))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    let base = HttpSignatureBase::try_new(&lines, &params).map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    Ok(base.to_string())
+    let mut base = String::new();
+    for (component, value) in COVERED.iter().zip(values) {
+        base.push_str(&format!("\"{component}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params}"));
+    Ok(base)
 }
 
 /// The `Signature-Input` header's value for `terms`.
@@ -172,8 +166,9 @@ pub fn signature_header(signature: &[u8]) -> String {
 
 /// The terms and the raw signature of a device's request, from its headers; refuses anything
 /// but one [`LABEL`] signature of [`ALGORITHM`] over [`COVERED`].
+#[cfg(feature = "httpsig")]
 pub fn parse(signature_input: &str, signature: &str) -> Result<(Terms, Vec<u8>), SignatureError> {
-    let all = HttpSignatureHeaders::try_parse(signature, signature_input)
+    let all = httpsig::prelude::HttpSignatureHeaders::try_parse(signature, signature_input)
         .map_err(|e| SignatureError::Malformed(e.to_string()))?;
     let (Some(one), 1) = (all.get(LABEL), all.len()) else {
         return Err(SignatureError::Label);
@@ -251,6 +246,41 @@ mod tests {
         assert!(signature_base(&with_query, &digest, &terms()).unwrap().contains("\"@query\": ?day=2026-12-07\n"));
     }
 
+    /// The `httpsig` crate, given the same components and parameters, builds the same base
+    /// and the same parameters: this code and the crate that reads the headers agree.
+    #[cfg(feature = "httpsig")]
+    #[test]
+    fn the_httpsig_crate_builds_the_same_base() {
+        use httpsig::prelude::message_component::{HttpMessageComponent, HttpMessageComponentId};
+        use httpsig::prelude::{HttpSignatureBase, HttpSignatureParams};
+        let digest = content_digest(b"{}");
+        for target in [TARGET, Target { query: Some("day=2026-12-07&x=1"), path: "", ..TARGET }] {
+            let ids: Vec<_> = COVERED.iter().map(|c| HttpMessageComponentId::try_from(*c).unwrap()).collect();
+            let t = terms();
+            let params = HttpSignatureParams {
+                created: Some(t.created),
+                expires: Some(t.expires),
+                nonce: Some(t.nonce.clone()),
+                alg: Some(ALGORITHM.to_owned()),
+                keyid: Some(t.keyid.clone()),
+                tag: None,
+                covered_components: ids.clone(),
+            };
+            let path = if target.path.is_empty() { "/" } else { target.path };
+            let query = format!("?{}", target.query.unwrap_or(""));
+            let values = [target.method, target.authority, path, &query, &digest];
+            let lines: Vec<_> = ids
+                .iter()
+                .zip(values)
+                .map(|(id, v)| HttpMessageComponent::try_from((id, &[v.to_owned()][..])).unwrap())
+                .collect();
+            let theirs = HttpSignatureBase::try_new(&lines, &params).unwrap().to_string();
+            assert_eq!(signature_base(&target, &digest, &t).unwrap(), theirs);
+            assert_eq!(signature_input(&t).unwrap(), format!("{LABEL}={params}"));
+        }
+    }
+
+    #[cfg(feature = "httpsig")]
     #[test]
     fn headers_round_trip_and_only_a_devices_signature_parses() {
         let input = signature_input(&terms()).unwrap();

@@ -90,9 +90,15 @@ async fn enrol(State(s): State<AppState>, parts: Parts, JsonBody(r): JsonBody<En
     }
 }
 
+/// Why a signed request's signature was refused: a request extension the caller extractors
+/// answer with, so that routing still answers first (an unknown path 404, a method the path
+/// does not take 405) and a route that needs no caller is not refused.
+#[derive(Clone)]
+pub(super) struct SignatureRefused(pub(super) Problem);
+
 /// The layer that verifies a device's signed request: a request with `Signature-Input` or
-/// `Signature` is read whole (at most [`MAX_BODY_BYTES`]), verified, and carries the
-/// [`SignedBy`] device on; a bad signature is refused here, before any handler runs.
+/// `Signature` is read whole (at most [`MAX_BODY_BYTES`]) and verified; it carries on the
+/// [`SignedBy`] device, or why the signature was refused ([`SignatureRefused`]).
 pub(super) async fn signed_requests(
     State(s): State<AppState>,
     req: axum::extract::Request,
@@ -102,14 +108,32 @@ pub(super) async fn signed_requests(
     if !signed {
         return next.run(req).await;
     }
-    let refuse = |kind: ProblemKind, detail: &str| ApiError(Problem::new(kind, detail.to_owned())).into_response();
-    if req.headers().contains_key(header::AUTHORIZATION) {
-        return refuse(ProblemKind::InvalidRequest, "send a device's signature or an API key, not both");
-    }
     let (mut parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return refuse(ProblemKind::BodyTooLarge, &format!("a request body has at most {MAX_BODY_BYTES} bytes"));
+        let p = Problem::new(ProblemKind::BodyTooLarge, format!("a request body has at most {MAX_BODY_BYTES} bytes"));
+        return ApiError(p).into_response();
     };
+    let outcome = verified(&s, &parts, &body).await;
+    match outcome {
+        Ok(by) => {
+            parts.extensions.insert(by);
+        }
+        Err(p) => {
+            // Wrong keys and forged signatures count as guesses from this address.
+            let guess = matches!(p.kind(), Some(ProblemKind::SignatureInvalid | ProblemKind::DeviceRevoked));
+            let p = if guess { s.guesses.failed(client_ip(&parts), p) } else { p };
+            parts.extensions.insert(SignatureRefused(p));
+        }
+    }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(body))).await
+}
+
+/// The device that signed the request `parts` and `body` make.
+async fn verified(s: &AppState, parts: &Parts, body: &[u8]) -> Result<SignedBy, Problem> {
+    let refuse = |kind: ProblemKind, detail: &str| Err(Problem::new(kind, detail.to_owned()));
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return refuse(ProblemKind::InvalidRequest, "send a device's signature or an API key, not both");
+    }
     let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let one = |name: &str| parts.headers.get_all(name).iter().count() <= 1;
     if !one("signature-input") || !one("signature") || !one("content-digest") {
@@ -126,26 +150,18 @@ pub(super) async fn signed_requests(
         signature_input,
         signature,
         content_digest: text("content-digest"),
-        body: &body,
+        body,
     };
-    match s.devices.verify(s.engine.store(), &request, crate::time::now()).await {
-        Ok(by) => {
-            parts.extensions.insert(by);
-            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(body))).await
-        }
-        Err(p) => {
-            // Wrong keys and forged signatures count as guesses from this address.
-            let guess = matches!(p.kind(), Some(ProblemKind::SignatureInvalid | ProblemKind::DeviceRevoked));
-            let p = if guess { s.guesses.failed(client_ip(&parts), p) } else { p };
-            ApiError(p).into_response()
-        }
-    }
+    s.devices.verify(s.engine.store(), &request, crate::time::now()).await
 }
 
 /// The counter device that signed the request; refused when the request was not signed.
 impl FromRequestParts<AppState> for SignedBy {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(SignatureRefused(p)) = parts.extensions.get::<SignatureRefused>() {
+            return Err(ApiError(p.clone()));
+        }
         parts.extensions.get::<SignedBy>().copied().ok_or_else(|| {
             ApiError(Problem::new(
                 ProblemKind::SignatureInvalid,

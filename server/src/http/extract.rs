@@ -119,6 +119,9 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(by) = parts.extensions.get::<crate::auth::devices::SignedBy>() {
             return Ok(Caller { role: Role::Terminal, subject: by.shop });
         }
+        if let Some(super::devices::SignatureRefused(p)) = parts.extensions.get::<super::devices::SignatureRefused>() {
+            return Err(ApiError(p.clone()));
+        }
         let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let has_session =
             axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers).get(SESSION_COOKIE).is_some();

@@ -249,6 +249,21 @@ async fn unsigned_forged_replayed_stale_and_altered_requests_are_each_refused() 
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+    // Routing comes first: an unknown method or path with signature headers is 405 or 404.
+    for (method, to, status) in [("DELETE", url.clone(), 405), ("POST", format!("{}/v1/nowhere", app.base), 404)] {
+        let h = t.sign(method, &to, b"");
+        let res = app
+            .client
+            .request(method.parse().unwrap(), &to)
+            .bearer_auth(&app.store1)
+            .header("content-digest", h.content_digest)
+            .header("signature-input", h.signature_input)
+            .header("signature", h.signature)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {to}");
+    }
     // Another shop's device at this shop's counter.
     let (st, v) = app.signed_post(&app.devices[1], &path, json!({})).await;
     assert_eq!((st, slug(&v)), (403, "forbidden"), "{v}");
