@@ -14,7 +14,7 @@ use mykey_core::{Problem, ProblemKind};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{client_ip, JsonBody, MAX_BODY_BYTES};
+use super::extract::{client_ip, JsonBody, SignatureRefused, MAX_BODY_BYTES};
 use super::state::AppState;
 use crate::auth::devices::{SignedBy, SignedRequest};
 use crate::auth::{Caller, Role};
@@ -89,12 +89,6 @@ async fn enrol(State(s): State<AppState>, parts: Parts, JsonBody(r): JsonBody<En
         }
     }
 }
-
-/// Why a signed request's signature was refused: a request extension the caller extractors
-/// answer with, so that routing still answers first (an unknown path 404, a method the path
-/// does not take 405) and a route that needs no caller is not refused.
-#[derive(Clone)]
-pub(super) struct SignatureRefused(pub(super) Problem);
 
 /// The layer that verifies a device's signed request: a request with `Signature-Input` or
 /// `Signature` is read whole (at most [`MAX_BODY_BYTES`]) and verified; it carries on the

@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(by) = parts.extensions.get::<crate::auth::devices::SignedBy>() {
             return Ok(Caller { role: Role::Terminal, subject: by.shop });
         }
-        if let Some(super::devices::SignatureRefused(p)) = parts.extensions.get::<super::devices::SignatureRefused>() {
+        if let Some(SignatureRefused(p)) = parts.extensions.get::<SignatureRefused>() {
             return Err(ApiError(p.clone()));
         }
         let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -144,6 +144,12 @@ impl FromRequestParts<AppState> for Caller {
         }
     }
 }
+
+/// Why a signed request's signature was refused (set by `devices::signed_requests`): the
+/// caller extractors answer with it, so that routing still answers first (an unknown path 404,
+/// a method the path does not take 405) and a route that needs no caller is not refused.
+#[derive(Clone)]
+pub(super) struct SignatureRefused(pub(super) Problem);
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "mykey_session";
