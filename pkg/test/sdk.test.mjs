@@ -62,7 +62,9 @@ test("the card bridges are typed for TypeScript users", () => {
   const dts = readFileSync(new URL("../dist/mykey_sdk.d.ts", import.meta.url), "utf8");
   assert.match(dts, /export function listBridges\(\): Promise<BridgeInfo\[\]>/);
   assert.match(dts, /export function connect\(kind: "native-messaging" \| "webusb" \| "virtual", options: ConnectOptions\): Promise<CardBridge>/);
-  assert.match(dts, /authenticate\(nonce: string, pin: string\): Promise<AuthToken>/);
+  // The card signs where it is: the web when no context is named, a widget, or a counter.
+  assert.match(dts, /authenticate\(nonce: string, pin: string, context\?: object \| null\): Promise<AuthToken>/);
+  assert.match(dts, /export type SigningContext = \{ kind: "web" \} \| \{ kind: "widget" \} \| \{ kind: "counter"; shop: number; device: string \}/);
   assert.match(dts, /pinTriesLeft\(\): Promise<PinTries>/);
   assert.match(dts, /export interface CardError extends Error/);
   // No method signs a caller's hash.

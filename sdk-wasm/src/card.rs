@@ -316,8 +316,9 @@ impl CardBridge {
         &mut self,
         nonce: String,
         pin: String,
-        #[wasm_bindgen(unchecked_param_type = "SigningContext | undefined")] context: JsValue,
+        context: Option<js_sys::Object>,
     ) -> Result<JsValue, JsValue> {
+        let context = context.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let context = signing_context(&context).map_err(|m| js_error(&failure(ErrorCode::BadRequest, m)))?;
         let token = match &mut self.kind {
             Kind::Native { reader } => {

@@ -81,20 +81,29 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// A device as this process remembers it; `key` none once revoked.
 struct Known {
     shop: i64,
-    key: VerifyingKey,
-    revoked: bool,
+    key: Option<VerifyingKey>,
     fetched: Instant,
     seen: Micros,
 }
 
 /// Enrols, lists, revokes and verifies devices.
-#[derive(Default)]
 pub struct Devices {
     known: RwLock<HashMap<Uuid, Known>>,
     /// (device, nonce) → the last second its signature is good.
     nonces: Mutex<HashMap<(Uuid, String), u64>>,
+    /// When this process started (Unix seconds): the nonces of signatures made before it are
+    /// not remembered, so those signatures are refused.
+    started: u64,
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        let started = u64::try_from(crate::time::now() / SECOND).unwrap_or(0);
+        Devices { known: RwLock::default(), nonces: Mutex::default(), started }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Problem {
@@ -194,7 +203,10 @@ impl Devices {
     /// Revokes a device of `shop` at once.
     pub async fn revoke(&self, db: &Store, shop: i64, id: Uuid) -> Result<(), Problem> {
         let done = store::revoke(db.pool(), shop, id, crate::time::now()).await.map_err(unavailable)?;
-        self.known.write().expect("not poisoned").remove(&id);
+        // Remembered as revoked, not forgotten: a look-up that read the row before the
+        // revocation cannot then put the device back as live (see `key`).
+        let fetched = Instant::now();
+        self.known.write().expect("not poisoned").insert(id, Known { shop, key: None, fetched, seen: 0 });
         if done {
             Ok(())
         } else {
@@ -208,6 +220,14 @@ impl Devices {
         let (terms, raw) = sig::parse(r.signature_input, r.signature).map_err(signature_problem)?;
         let now_s = u64::try_from(now / SECOND).unwrap_or(0);
         sig::check_time(&terms, now_s).map_err(signature_problem)?;
+        if terms.created < self.started {
+            // Its nonce may have been used before this process started, where no one remembers.
+            return Err(Problem::new(
+                ProblemKind::SignatureExpired,
+                "the signature was made before the server started; sign the request again (if the device's clock \
+                 is behind, set it)",
+            ));
+        }
         let digest = sig::content_digest(r.body);
         match r.content_digest {
             Some(sent) if sent == digest => {}
@@ -249,26 +269,29 @@ impl Devices {
             )
         };
         if let Some(k) = self.known.read().expect("not poisoned").get(&id) {
-            if k.fetched.elapsed() < KEY_CACHE_TTL {
-                return if k.revoked { Err(gone()) } else { Ok((k.shop, k.key)) };
+            // Revoked here: for good, whatever the cache's age.
+            match k.key {
+                None => return Err(gone()),
+                Some(key) if k.fetched.elapsed() < KEY_CACHE_TTL => return Ok((k.shop, key)),
+                Some(_) => {}
             }
         }
         let row = store::device(db.pool(), id).await.map_err(unavailable)?.ok_or_else(gone)?;
-        let key = public_key(&row.public_key).map_err(|_| unavailable("a stored device key does not parse"))?;
+        let key = match row.revoked_at {
+            Some(_) => None,
+            None => Some(public_key(&row.public_key).map_err(|_| unavailable("a stored device key does not parse"))?),
+        };
         let mut known = self.known.write().expect("not poisoned");
         if known.len() >= DEVICES_REMEMBERED {
             known.clear();
         }
-        let seen = row.last_seen_at.unwrap_or(0).max(known.get(&id).map_or(0, |k| k.seen));
-        known.insert(
-            id,
-            Known { shop: row.shop, key, revoked: row.revoked_at.is_some(), fetched: Instant::now(), seen },
-        );
-        if row.revoked_at.is_some() {
-            Err(gone())
-        } else {
-            Ok((row.shop, key))
+        if known.get(&id).is_some_and(|k| k.key.is_none()) {
+            // Revoked while the row was being read: the revocation stands.
+            return Err(gone());
         }
+        let seen = row.last_seen_at.unwrap_or(0).max(known.get(&id).map_or(0, |k| k.seen));
+        known.insert(id, Known { shop: row.shop, key, fetched: Instant::now(), seen });
+        key.map(|key| (row.shop, key)).ok_or_else(gone)
     }
 
     /// Records the nonce; refused if this device used it while its signature could be good.

@@ -196,6 +196,18 @@ pub async fn revoke_key(store: &Store, cache: &KeyCache, key_id: &str) -> anyhow
     Ok(done)
 }
 
+/// What guessing is counted by: the client's address, or for IPv6 its /64 (one subscriber's
+/// network, which holds more addresses than a guesser could use up).
+pub fn guesser(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        other => other,
+    }
+}
+
 /// Failed key look-ups allowed per client address and minute; past it the answer is 429, so
 /// guessing keys is hopeless even before the 2^256 key space is counted.
 pub const FAILED_AUTH_PER_MINUTE: u32 = 30;
@@ -219,7 +231,7 @@ impl GuessLimiter {
         if self.limiter.len() > 100_000 {
             self.limiter.retain_recent();
         }
-        match self.limiter.check_key(&ip) {
+        match self.limiter.check_key(&guesser(ip)) {
             Ok(()) => problem,
             Err(_) => Problem::new(
                 ProblemKind::RateLimited,
@@ -340,6 +352,19 @@ mod tests {
         c.forgive(&"id");
         assert!(!c.blocked(&"id") && c.reserve(&"id"));
         assert!(c.reserve(&"other"), "keys count apart");
+    }
+
+    #[test]
+    fn an_ipv6_guesser_is_counted_by_its_64_and_ipv4_by_its_address() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(guesser(a), guesser(b));
+        assert_ne!(guesser(a), guesser(other));
+        let v4: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(guesser(v4), v4);
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(guesser(mapped), mapped, "a mapped IPv4 address stays itself");
     }
 
     #[test]

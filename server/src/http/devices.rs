@@ -71,7 +71,7 @@ async fn revoke(
 #[utoipa::path(post, path = "/v1/devices", tag = "devices", request_body = EnrolmentRequest,
     responses((status = 201, body = Device), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn enrol(State(s): State<AppState>, parts: Parts, JsonBody(r): JsonBody<EnrolmentRequest>) -> Response {
-    let ip = client_ip(&parts);
+    let ip = crate::auth::guesser(client_ip(&parts));
     if s.pairing_failures.blocked(&ip) {
         return ApiError(Problem::new(
             ProblemKind::RateLimited,
@@ -133,7 +133,11 @@ async fn verified(s: &AppState, parts: &Parts, body: &[u8]) -> Result<SignedBy, 
     if !one("signature-input") || !one("signature") || !one("content-digest") {
         return refuse(ProblemKind::SignatureInvalid, "send Signature-Input, Signature and Content-Digest once each");
     }
-    let authority = parts.uri.authority().map(|a| a.as_str()).or_else(|| text(header::HOST.as_str()));
+    // The authority the device addressed: the site's public origin when it is configured (a
+    // proxy in front may rewrite Host), else the one the request names.
+    let configured = s.origin.as_deref().and_then(|o| o.split_once("://")).map(|(_, a)| a.trim_end_matches('/'));
+    let authority =
+        configured.or_else(|| parts.uri.authority().map(|a| a.as_str())).or_else(|| text(header::HOST.as_str()));
     let (Some(authority), Some(signature_input), Some(signature)) =
         (authority, text("signature-input"), text("signature"))
     else {

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me/mandates", get(me_mandates))
         .route("/v1/me/mandates/{mandate}/revoke", post(me_revoke_mandate))
         .route("/v1/facilities/{shop}/service", put(facility_service))
+        .route("/v1/facilities/{shop}/challenges", post(facility_challenge))
         .route("/v1/facilities/{shop}/patrons", post(facility_link))
         .route("/v1/facilities/{shop}/lookups", post(facility_lookup))
         .route("/v1/me/patron-links", get(me_patron_links))
@@ -89,13 +90,16 @@ async fn nonce(
             hex::encode(b)
         }
     };
-    // The counter's purposes are asked for by a shop's terminal, bound to its key and naming
+    // The counter's purposes are asked for by a shop's enrolled device, bound to it and naming
     // the shop, never by a browser's cookie.
     let counter_only = match r.purpose {
         CardPurpose::Payment => {
             Some("a payment's challenge names its terms (POST /v1/shops/{shop}/counter-challenges)")
         }
         CardPurpose::CounterBalance => Some("a balance read names its shop (POST /v1/shops/{shop}/balance-challenges)"),
+        CardPurpose::PatronLink | CardPurpose::PatronLookup => {
+            Some("a facility's device asks for it (POST /v1/facilities/{shop}/challenges)")
+        }
         _ => None,
     };
     if let Some(instead) = counter_only {
@@ -372,21 +376,48 @@ async fn facility_service(
     Ok(Json(s.identity.set_facility_service(shop, &r).await?))
 }
 
-/// At the facility's counter terminal: the resident's card (with PIN) signs a nonce the
-/// terminal asked for, and staff link the MyKey ID to the facility's patron number.
+/// A challenge for the resident's card at this facility's counter (a patron link or look-up),
+/// naming the facility: good for this device only, once, for five minutes.
+#[utoipa::path(post, path = "/v1/facilities/{shop}/challenges", tag = "one card", request_body = NonceRequest,
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The facility")),
+    responses((status = 200, body = NonceIssued), (status = 429, body = Problem)))]
+async fn facility_challenge(
+    State(s): State<AppState>,
+    device: crate::auth::devices::SignedBy,
+    axum::extract::Path(shop): axum::extract::Path<i64>,
+    JsonBody(r): JsonBody<NonceRequest>,
+) -> ApiResult<Json<NonceIssued>> {
+    device.require_shop(shop)?;
+    if !matches!(r.purpose, CardPurpose::PatronLink | CardPurpose::PatronLookup) {
+        return Err(ApiError(
+            Problem::new(ProblemKind::InvalidRequest, "a facility's counter asks for patron_link or patron_lookup")
+                .with("field", "purpose"),
+        ));
+    }
+    let terms = mykey_core::api::facility_terms(shop);
+    let (nonce, life) = s.identity.counter_nonce(&device.principal(), r.purpose, &terms)?;
+    let life = i64::try_from(life.as_micros()).unwrap_or(i64::MAX);
+    Ok(Json(NonceIssued {
+        nonce,
+        purpose: r.purpose,
+        expires_at: crate::time::micros_to_datetime(crate::time::now() + life),
+    }))
+}
+
+/// At the facility's counter terminal: the resident's card (with PIN) signs a challenge this
+/// device asked for, and staff link the MyKey ID to the facility's patron number.
 #[utoipa::path(post, path = "/v1/facilities/{shop}/patrons", tag = "one card", request_body = PatronLinkRequest,
     security(("device_signature" = [])), params(("shop" = i64, Path, description = "The facility")),
     responses((status = 201, body = PatronLink), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn facility_link(
     State(s): State<AppState>,
     device: crate::auth::devices::SignedBy,
-    jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<PatronLinkRequest>,
 ) -> ApiResult<(StatusCode, Json<PatronLink>)> {
     device.require_shop(shop)?;
     let at = SigningContext::Counter { shop, device: device.device };
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLink, &at, &r.token)?;
+    let card = s.identity.verify_card(&r.nonce, &device.principal(), CardPurpose::PatronLink, &at, &r.token)?;
     Ok((StatusCode::CREATED, Json(s.identity.link_patron(shop, &card, &r.patron_number).await?)))
 }
 
@@ -398,13 +429,12 @@ async fn facility_link(
 async fn facility_lookup(
     State(s): State<AppState>,
     device: crate::auth::devices::SignedBy,
-    jar: CookieJar,
     axum::extract::Path(shop): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<CardLoginRequest>,
 ) -> ApiResult<Json<PatronLookup>> {
     device.require_shop(shop)?;
     let at = SigningContext::Counter { shop, device: device.device };
-    let card = s.identity.verify_card(&r.nonce, &challenge(&jar)?, CardPurpose::PatronLookup, &at, &r.token)?;
+    let card = s.identity.verify_card(&r.nonce, &device.principal(), CardPurpose::PatronLookup, &at, &r.token)?;
     Ok(Json(s.identity.look_up_patron(shop, &card).await?))
 }
 
@@ -450,6 +480,7 @@ async fn me_patron_unlink(
     me_mandates,
     me_revoke_mandate,
     facility_service,
+    facility_challenge,
     facility_link,
     facility_lookup,
     me_patron_links,

@@ -530,29 +530,29 @@ async fn nonces_are_single_use_short_lived_and_bound_to_the_browser() {
 }
 
 /// A challenge is issued for one purpose, its text starts with it (so the card signs it), and
-/// only that purpose's endpoint takes it: a facility look-up's signature opens no web session.
+/// only that purpose's endpoint takes it: a re-binding's signature opens no web session.
 #[tokio::test]
 async fn a_card_challenge_is_good_for_its_purpose_only() {
     let s = server(Options::default()).await;
     let b = Browser::new(&s);
     let (st, v) = b.post("/v1/auth/nonce", json!({})).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (400, "urn:mykey:problem:invalid-request"), "{v}");
-    // The counter's purposes are never a browser's.
-    for purpose in ["payment", "counter_balance"] {
+    // The counter's purposes are never a browser's: a shop's enrolled device asks for them.
+    for purpose in ["payment", "counter_balance", "patron_link", "patron_lookup"] {
         let (st, v) = b.post("/v1/auth/nonce", json!({"purpose": purpose})).await;
         assert_eq!((st, v["field"].as_str()), (400, Some("purpose")), "{purpose}: {v}");
     }
-    let nonce = b.nonce("patron_lookup").await;
-    assert!(nonce.starts_with("patron_lookup:"), "{nonce}");
+    let nonce = b.nonce("rebind").await;
+    assert!(nonce.starts_with("rebind:"), "{nonce}");
 
     let mut card = card(&s);
-    let body = b.signed_for(&mut card, &s.base, "patron_lookup").await;
+    let body = b.signed_for(&mut card, &s.base, "rebind").await;
     let (st, v) = b.post("/v1/auth/card", body).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("patron_lookup, not for login"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("rebind, not for login"), "{v}");
     // Changing the word in front names no challenge the server issued.
-    let mut body = b.signed_for(&mut card, &s.base, "patron_lookup").await;
-    let renamed = body["nonce"].as_str().unwrap().replacen("patron_lookup:", "login:", 1);
+    let mut body = b.signed_for(&mut card, &s.base, "rebind").await;
+    let renamed = body["nonce"].as_str().unwrap().replacen("rebind:", "login:", 1);
     body["nonce"] = json!(renamed);
     let (st, v) = b.post("/v1/auth/card", body).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "{v}");
@@ -865,6 +865,20 @@ async fn a_linked_service_id_receives_the_partners_conversions() {
     assert!(kinds.contains(&"service_linked") && kinds.contains(&"service_unlinked"), "{kinds:?}");
 }
 
+/// A challenge of the library's enrolled terminal for `purpose`, signed by `card` for
+/// `origin` (the counter's context): the body's `nonce` and `token`.
+async fn facility_signed(s: &Server, terminal: &Browser, card: &mut VirtualCard, origin: &str, purpose: &str) -> Value {
+    let url = format!("{}/v1/facilities/{}/challenges", s.base, s.library);
+    let req = s.terminal.request(&terminal.http, reqwest::Method::POST, &url, Some(&json!({"purpose": purpose})));
+    let (st, v) = terminal.send(req).await;
+    assert_eq!(st, 200, "{v}");
+    let nonce = v["nonce"].as_str().unwrap().to_owned();
+    assert!(nonce.starts_with(&format!("{purpose}:facility,shop={}:", s.library)), "{nonce}");
+    let cert = jpki::read_auth_certificate(card).await.unwrap();
+    let sig = jpki::authenticate(card, origin, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+    json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
+}
+
 /// One card: a library registers its card service; at its counter terminal a resident's card
 /// (with PIN) links their MyKey ID to the library's patron number; afterwards a card read
 /// there returns that number and nothing else; the resident can cut the link; every step is a
@@ -894,7 +908,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     };
 
     // No service registered yet.
-    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
+    let body = with_number(facility_signed(&s, &terminal, &mut card1, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
     let service = |key: &str, kind: &str| {
@@ -914,37 +928,37 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v["facility"].as_i64()), (200, Some(s.library)), "{v}");
 
     // Linking: the card signs at the counter; staff type the number.
-    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
+    let body = with_number(facility_signed(&s, &terminal, &mut card1, &counter, "patron_link").await, "L-0001");
     let (st, link) = terminal.send(at_counter("patrons", body.clone())).await;
     assert_eq!(st, 201, "{link}");
     assert_eq!(link["service"], "前橋市立図書館 利用者カード");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (401, "urn:mykey:problem:nonce-invalid"), "a nonce is single use");
-    let body = with_number(terminal.signed_for(&mut card1, &counter, "patron_link").await, "L-0001");
+    let body = with_number(facility_signed(&s, &terminal, &mut card1, &counter, "patron_link").await, "L-0001");
     let (st, again) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, &again["id"]), (201, &link["id"]), "linking the same number again changes nothing");
 
     // A card read: the number, nothing else.
-    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
+    let body = facility_signed(&s, &terminal, &mut card1, &counter, "patron_lookup").await;
     let (st, v) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!((st, &v), (200, &json!({"patron_number": "L-0001"})));
     // Only the facility's terminal may read; the store's key is not a terminal.
-    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
+    let body = facility_signed(&s, &terminal, &mut card1, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(with_key("lookups", &s.library_key, body)).await.0, 401, "only a device");
 
     // Another resident: not linked here; cannot take the same number.
     let other = Browser::new(&s);
     let mut card2 = card(&s);
     registered(&other, &mut card2).await;
-    let body = terminal.signed_for(&mut card2, &counter, "patron_lookup").await;
+    let body = facility_signed(&s, &terminal, &mut card2, &counter, "patron_lookup").await;
     let (st, _) = terminal.send(at_counter("lookups", body)).await;
     assert_eq!(st, 404);
-    let body = with_number(terminal.signed_for(&mut card2, &counter, "patron_link").await, "L-0001");
+    let body = with_number(facility_signed(&s, &terminal, &mut card2, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
     // A card without a MyKey ID.
     let mut card3 = card(&s);
-    let body = terminal.signed_for(&mut card3, &counter, "patron_lookup").await;
+    let body = facility_signed(&s, &terminal, &mut card3, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
 
     // The resident sees the link and cuts it; the card no longer finds the number.
@@ -952,7 +966,7 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     assert_eq!((st, v.as_array().unwrap().len()), (200, 1), "{v}");
     let (st, _) = b.post(&format!("/v1/me/patron-links/{}/revoke", link["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 204);
-    let body = terminal.signed_for(&mut card1, &counter, "patron_lookup").await;
+    let body = facility_signed(&s, &terminal, &mut card1, &counter, "patron_lookup").await;
     assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
     let (_, h) = b.get("/v1/me/history").await;
     let kinds: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();

@@ -210,7 +210,7 @@ pub fn card_reader(p: &CardReaderProps) -> Html {
                         .map_err(|f| failure_message(&ctx, &f))?;
                     let nonce = nonce["nonce"].as_str().unwrap_or_default().to_owned();
                     let mut b = bridge.borrow_mut().take().ok_or_else(|| ctx.t(T::server_error).to_owned())?;
-                    let token = b.authenticate(nonce.clone(), pin, wasm_bindgen::JsValue::UNDEFINED).await;
+                    let token = b.authenticate(nonce.clone(), pin, None).await;
                     let t = b.pin_tries_left().await.map(|v| js_json(&v)).ok();
                     *bridge.borrow_mut() = Some(b);
                     if let Some(t) = t {

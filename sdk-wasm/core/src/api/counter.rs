@@ -148,6 +148,11 @@ api_type! {
     }
 }
 
+/// The terms a facility's patron link or look-up challenge names: `facility,shop=<shop>`.
+pub fn facility_terms(shop: i64) -> String {
+    format!("facility,shop={shop}")
+}
+
 /// The terms a balance challenge names: `balance,shop=<shop>`.
 pub fn balance_terms(shop: i64) -> String {
     format!("balance,shop={shop}")

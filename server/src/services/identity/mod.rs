@@ -410,7 +410,11 @@ impl Identity {
         context: &SigningContext,
         token: &mykey_core::identity::AuthToken,
     ) -> Result<VerifiedCard, Problem> {
-        assert_eq!(context.word(), purpose.context_word(), "{purpose:?} is signed in its own kind of context");
+        if context.word() != purpose.context_word() {
+            // A caller's mistake, not the resident's: no signature can be right for it.
+            tracing::error!(?purpose, context = context.word(), "a card purpose verified in another kind of context");
+            return Err(Problem::new(ProblemKind::Internal, "the server asked for the wrong kind of card signature"));
+        }
         let trust = self.trust()?;
         self.nonces.take(nonce, binding, purpose)?;
         trust.verify(token, nonce, context, std::time::SystemTime::now())

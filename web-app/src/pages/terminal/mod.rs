@@ -357,14 +357,14 @@ async fn sign_here(ctx: &Ctx, device: &ThisDevice, nonce: &str) -> Result<AuthTo
     let context = SigningContext::Counter { shop: device.device.shop, device: device.device.id };
     let context = serde_wasm_context(&context);
     let (mut bridge, pin) = HELD.with(|h| h.borrow_mut().take()).ok_or_else(|| ctx.t(T::server_error).to_owned())?;
-    let token = bridge.authenticate(nonce.to_owned(), pin.clone(), context).await;
+    let token = bridge.authenticate(nonce.to_owned(), pin.clone(), Some(context)).await;
     HELD.with(|h| *h.borrow_mut() = Some((bridge, pin)));
     let token = token.map_err(|e| card_message(ctx, &e))?;
     serde_json::from_value(js_json(&token)).map_err(|e| e.to_string())
 }
 
-fn serde_wasm_context(c: &SigningContext) -> wasm_bindgen::JsValue {
-    js_sys::JSON::parse(&serde_json::to_string(c).expect("JSON")).expect("JSON")
+fn serde_wasm_context(c: &SigningContext) -> js_sys::Object {
+    js_sys::JSON::parse(&serde_json::to_string(c).expect("JSON")).expect("JSON").unchecked_into()
 }
 
 /// The card step: a bridge, the PIN, then a balance read signed for this shop.
@@ -647,6 +647,6 @@ mod tests {
     fn a_counter_signs_in_its_own_context_as_the_sdk_reads_it() {
         let device = uuid::Uuid::nil();
         let v = serde_wasm_context(&SigningContext::Counter { shop: 7, device });
-        assert_eq!(js_json(&v), json!({"kind": "counter", "shop": 7, "device": device}));
+        assert_eq!(js_json(&v.into()), json!({"kind": "counter", "shop": 7, "device": device}));
     }
 }
