@@ -352,6 +352,25 @@ thread_local! {
     static HELD: RefCell<Option<(CardBridge, String)>> = const { RefCell::new(None) };
 }
 
+/// Forgets the held card and PIN (the customer is done, or left).
+fn drop_held() {
+    HELD.with(|h| *h.borrow_mut() = None);
+}
+
+/// A cancel button's callback: drops the held card and PIN, then `on_cancel`.
+fn cancelling(on_cancel: &Callback<()>) -> Callback<MouseEvent> {
+    let on_cancel = on_cancel.clone();
+    Callback::from(move |_| {
+        drop_held();
+        on_cancel.emit(());
+    })
+}
+
+/// The amount being paid, large, as both card steps show it.
+fn amount_line(ctx: &Ctx, amount: i64) -> Html {
+    html! { <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_amount_title), pt(ctx, amount)) }</p> }
+}
+
 /// Signs `nonce` with the held card in this counter's context.
 async fn sign_here(ctx: &Ctx, device: &ThisDevice, nonce: &str) -> Result<AuthToken, String> {
     let context = SigningContext::Counter { shop: device.device.shop, device: device.device.id };
@@ -378,7 +397,7 @@ fn card_at_counter(p: &CardProps) -> Html {
     {
         let bridges = bridges.clone();
         use_effect_with((), move |_| {
-            HELD.with(|h| *h.borrow_mut() = None);
+            drop_held();
             wasm_bindgen_futures::spawn_local(async move {
                 let list = mykey_sdk::card::list_bridges().await.map(|v| js_json(&v)).unwrap_or_default();
                 bridges.set(Some(list));
@@ -449,15 +468,9 @@ fn card_at_counter(p: &CardProps) -> Html {
             });
         })
     };
-    let cancel = {
-        let on_cancel = p.on_cancel.clone();
-        Callback::from(move |_| {
-            HELD.with(|h| *h.borrow_mut() = None);
-            on_cancel.emit(());
-        })
-    };
+    let cancel = cancelling(&p.on_cancel);
     let alert = error.as_ref().map(|m| html! { <p class="error" role="alert" id="card-error">{ m }</p> });
-    let amount = html! { <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_amount_title), pt(&ctx, p.amount)) }</p> };
+    let amount = amount_line(&ctx, p.amount);
     if chosen.is_none() {
         let items = bridges.as_ref().and_then(|v| v.as_array().cloned()).unwrap_or_default();
         let button = |k: &'static str, label: T| {
@@ -574,7 +587,7 @@ fn confirm(p: &ConfirmProps) -> Html {
                 busy.set(false);
                 match result {
                     Ok(r) => {
-                        HELD.with(|h| *h.borrow_mut() = None);
+                        drop_held();
                         on_paid.emit((r, with));
                     }
                     Err(m) => error.set(Some(m)),
@@ -582,13 +595,7 @@ fn confirm(p: &ConfirmProps) -> Html {
             });
         })
     };
-    let cancel = {
-        let on_cancel = p.on_cancel.clone();
-        Callback::from(move |_| {
-            HELD.with(|h| *h.borrow_mut() = None);
-            on_cancel.emit(());
-        })
-    };
+    let cancel = cancelling(&p.on_cancel);
     let rows = p.balances.usable.iter().enumerate().map(|(i, u)| {
         let pick = {
             let choice = choice.clone();
@@ -607,7 +614,7 @@ fn confirm(p: &ConfirmProps) -> Html {
     html! {
         <>
             <h2>{ ctx.t(T::term_confirm_title) }</h2>
-            <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_amount_title), pt(&ctx, p.amount)) }</p>
+            { amount_line(&ctx, p.amount) }
             if p.balances.usable.is_empty() {
                 <p id="term-none">{ ctx.t(T::term_none_usable) }</p>
             } else {
