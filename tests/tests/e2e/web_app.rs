@@ -592,11 +592,13 @@ fn residents_find_usable_points_and_manage_their_mykey_id() {
     // The points history of 前橋市's points: both grants; a period after today shows none.
     my_page(&b, "history");
     show_history(&b, "前橋市", "grant");
-    b.wait_for(
+    if let Err(e) = b.wait_for(
         "return document.querySelectorAll('#points-history tbody tr').length === 2 ? true : null;",
         Duration::from_secs(10),
-    )
-    .unwrap();
+    ) {
+        let seen = b.eval("return document.querySelector('section[aria-labelledby=points-history-title]').innerText;");
+        panic!("{e}; the history section shows {seen:?}");
+    }
     b.wait_text("#points-history", "清掃ボランティア").unwrap();
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d").to_string();
     set_value(&b, "history-from", &tomorrow, "input");

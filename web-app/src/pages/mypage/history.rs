@@ -38,34 +38,53 @@ struct HistoryProps {
     accounts: Vec<(i64, String)>,
 }
 
-/// The points history of one account, newest first, with kind and period filters.
+/// What the resident asked for: read from the form when it is submitted, kept for "more".
+#[derive(Clone, Default)]
+struct Query {
+    account: Option<i64>,
+    kind: String,
+    from: String,
+    to: String,
+}
+
+/// The points history of one account, newest first, with kind and period filters. The form is
+/// read when submitted, and only the answer to the latest request is shown, so a slow answer
+/// to an earlier filter never replaces a newer one.
 #[function_component(PointsHistory)]
 fn points_history(p: &HistoryProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
-    let account = use_state(|| p.accounts.first().map(|a| a.0));
-    let kind = use_state(String::new);
-    let from = use_state(String::new);
-    let to = use_state(String::new);
+    let (account_ref, kind_ref, from_ref, to_ref) = (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let shown = use_mut_ref(Query::default);
+    let latest = use_mut_ref(|| 0u64);
     let entries = use_state(Vec::<HistoryEntry>::new);
     let cursor = use_state(|| None::<String>);
     let msg = use_state(|| None::<(bool, String)>);
-    // Loads the first page (more = false) or the next one.
+    // Loads the first page for the form as it is now (more = false) or the next page.
     let fetch = {
-        let (ctx, account, kind, from, to, entries, cursor, msg) = (
-            ctx.clone(),
-            account.clone(),
-            kind.clone(),
-            from.clone(),
-            to.clone(),
-            entries.clone(),
-            cursor.clone(),
-            msg.clone(),
-        );
+        let (ctx, entries, cursor, msg, shown, latest) =
+            (ctx.clone(), entries.clone(), cursor.clone(), msg.clone(), shown.clone(), latest.clone());
+        let (account_ref, kind_ref, from_ref, to_ref) =
+            (account_ref.clone(), kind_ref.clone(), from_ref.clone(), to_ref.clone());
         Callback::from(move |more: bool| {
-            let Some(id) = *account else { return };
+            if !more {
+                let value = |r: &NodeRef| {
+                    r.cast::<HtmlSelectElement>()
+                        .map(|e| e.value())
+                        .or_else(|| r.cast::<HtmlInputElement>().map(|e| e.value()))
+                        .unwrap_or_default()
+                };
+                *shown.borrow_mut() = Query {
+                    account: value(&account_ref).parse().ok(),
+                    kind: value(&kind_ref),
+                    from: value(&from_ref),
+                    to: value(&to_ref),
+                };
+            }
+            let query = shown.borrow().clone();
+            let Some(id) = query.account else { return };
             let mut q = vec!["limit=20".to_owned()];
-            if !kind.is_empty() {
-                q.push(format!("kind={}", *kind));
+            if !query.kind.is_empty() {
+                q.push(format!("kind={}", query.kind));
             }
             let bound = |day: &str, days: f64, name: &str| -> Result<Option<String>, ()> {
                 if day.is_empty() {
@@ -74,7 +93,7 @@ fn points_history(p: &HistoryProps) -> Html {
                 let at = day_start(day, days).ok_or(())?;
                 Ok(Some(format!("{name}={}", String::from(js_sys::encode_uri_component(&at)))))
             };
-            match (bound(&from, 0.0, "from"), bound(&to, 1.0, "to")) {
+            match (bound(&query.from, 0.0, "from"), bound(&query.to, 1.0, "to")) {
                 (Ok(f), Ok(t)) => q.extend(f.into_iter().chain(t)),
                 _ => return msg.set(Some((false, ctx.t(T::err_period).to_owned()))),
             }
@@ -84,9 +103,19 @@ fn points_history(p: &HistoryProps) -> Html {
                 }
             }
             let path = format!("/v1/accounts/{id}/history?{}", q.join("&"));
-            let (ctx, entries, cursor, msg) = (ctx.clone(), entries.clone(), cursor.clone(), msg.clone());
+            let request = {
+                let mut n = latest.borrow_mut();
+                *n += 1;
+                *n
+            };
+            let (ctx, entries, cursor, msg, latest) =
+                (ctx.clone(), entries.clone(), cursor.clone(), msg.clone(), latest.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<HistoryPage>(&path).await {
+                let answer = api::get::<HistoryPage>(&path).await;
+                if *latest.borrow() != request {
+                    return;
+                }
+                match answer {
                     Ok(page) => {
                         let mut list = if more { (*entries).clone() } else { Vec::new() };
                         list.extend(page.entries);
@@ -113,18 +142,6 @@ fn points_history(p: &HistoryProps) -> Html {
             fetch.emit(false);
         })
     };
-    let on_account = {
-        let account = account.clone();
-        Callback::from(move |e: Event| account.set(e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()))
-    };
-    let on_kind = {
-        let kind = kind.clone();
-        Callback::from(move |e: Event| kind.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
-    };
-    let on_date = |h: &UseStateHandle<String>| {
-        let h = h.clone();
-        Callback::from(move |e: InputEvent| h.set(e.target_unchecked_into::<HtmlInputElement>().value()))
-    };
     let kinds = [
         (TransactionKind::Payment, T::tx_payment),
         (TransactionKind::Grant, T::tx_grant),
@@ -146,26 +163,26 @@ fn points_history(p: &HistoryProps) -> Html {
             <form onsubmit={onsubmit} class="filters">
                 <div class="field">
                     <label for="history-account">{ ctx.t(T::history_account) }</label>
-                    <select id="history-account" onchange={on_account}>
+                    <select id="history-account" ref={account_ref}>
                         { for p.accounts.iter().map(|(id, label)| html! {
-                            <option value={id.to_string()} selected={Some(*id) == *account}>{ label.clone() }</option>
+                            <option value={id.to_string()}>{ label.clone() }</option>
                         }) }
                     </select>
                 </div>
                 <div class="field">
                     <label for="history-kind">{ ctx.t(T::history_kind) }</label>
-                    <select id="history-kind" onchange={on_kind}>
-                        <option value="" selected={kind.is_empty()}>{ ctx.t(T::history_all) }</option>
-                        { for kinds.iter().map(|(k, t)| html! { <option value={k.as_str()} selected={*kind == k.as_str()}>{ ctx.t(*t) }</option> }) }
+                    <select id="history-kind" ref={kind_ref}>
+                        <option value="">{ ctx.t(T::history_all) }</option>
+                        { for kinds.iter().map(|(k, t)| html! { <option value={k.as_str()}>{ ctx.t(*t) }</option> }) }
                     </select>
                 </div>
                 <div class="field">
                     <label for="history-from">{ ctx.t(T::history_from) }</label>
-                    <input id="history-from" type="date" value={(*from).clone()} oninput={on_date(&from)} aria-describedby="history-msg" />
+                    <input id="history-from" type="date" ref={from_ref} aria-describedby="history-msg" />
                 </div>
                 <div class="field">
                     <label for="history-to">{ ctx.t(T::history_to) }</label>
-                    <input id="history-to" type="date" value={(*to).clone()} oninput={on_date(&to)} aria-describedby="history-msg" />
+                    <input id="history-to" type="date" ref={to_ref} aria-describedby="history-msg" />
                 </div>
                 <button type="submit">{ ctx.t(T::history_show) }</button>
             </form>
