@@ -64,9 +64,23 @@ test("the card bridges are typed for TypeScript users", () => {
   assert.match(dts, /export function connect\(kind: "native-messaging" \| "webusb" \| "virtual", options: ConnectOptions\): Promise<CardBridge>/);
   // The card signs where it is: the web when no context is named, a widget, or a counter.
   assert.match(dts, /authenticate\(nonce: string, pin: string, context\?: object \| null\): Promise<AuthToken>/);
+  assert.match(dts, /checkReceipt\(server: string, text: string, logKey: string, witnessKeys: string\[\], quorum: number\): Promise<ReceiptChecked>/);
+  assert.match(dts, /export interface ReceiptError extends Error \{ slug: "not-a-receipt"/);
   assert.match(dts, /export type SigningContext = \{ kind: "web" \} \| \{ kind: "widget" \} \| \{ kind: "counter"; shop: number; device: string \}/);
   assert.match(dts, /pinTriesLeft\(\): Promise<PinTries>/);
   assert.match(dts, /export interface CardError extends Error/);
   // No method signs a caller's hash.
   assert.doesNotMatch(dts, /sign\w*\(/i);
+});
+
+test("a receipt is read, and the keys checked, before the log is asked", async () => {
+  const { checkReceipt } = await import("../dist/mykey_sdk.js");
+  // Port 9 (discard) is never asked: each of these fails before any request.
+  await assert.rejects(checkReceipt("http://127.0.0.1:9", "hello", "", [], 0), (e) => e.slug === "not-a-receipt");
+  const text = `mykey-receipt:1:2ba93722-2841-43c1-8e19-6c7ebe49542d:13:${Buffer.alloc(32, 7).toString("base64")}`;
+  await assert.rejects(checkReceipt("http://127.0.0.1:9", text, "not a vkey", [], 0), (e) => e.slug === "key");
+  await assert.rejects(
+    checkReceipt("http://127.0.0.1:9", text.replace(":13:", ":x:"), "", [], 0),
+    (e) => e.slug === "not-a-receipt" && /position/.test(e.message),
+  );
 });

@@ -2,6 +2,7 @@
 //! page runs before it talks to the server, with exactly the rules the server applies.
 
 pub mod card;
+pub mod receipt;
 // WebUSB exists only in the browser (and web-sys builds it only for wasm32 with the flag in
 // .cargo/config.toml).
 #[cfg(target_arch = "wasm32")]
@@ -81,6 +82,40 @@ pub fn verify_inclusion(index: f64, size: f64, leaf_hash: &str, proof: Vec<Strin
     let root = hash32(root, "the root hash")?;
     let proof = proof.iter().map(|p| hash32(p, "a proof hash")).collect::<Result<Vec<_>, _>>()?;
     merkle::verify_inclusion(index as u64, size as u64, &leaf, &proof, &root).map_err(|e| JsError::new(&e.to_string()))
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const RECEIPT_TYPES: &str = r#"
+/** A receipt the log holds: its transaction, its leaf's position, the checkpoint it was checked against. */
+export interface ReceiptChecked { transaction: string; leafIndex: number; origin: string; size: number; quorum: number; }
+/** What checkReceipt rejects with. */
+export interface ReceiptError extends Error { slug: "not-a-receipt" | "key" | "unreachable" | "checkpoint" | "not-yet" | "not-in-log"; }
+"#;
+
+/// Checks a printed receipt (its text, or the address its QR code carries) against the log at
+/// `server`: fetches the latest checkpoint, checks the log's signature (`logKey`, a vkey) and
+/// at least `quorum` cosignatures of `witnessKeys`, then the leaf's inclusion proof. Resolves
+/// to `{ transaction, leafIndex, origin, size, quorum }`; rejects with an Error whose `slug`
+/// says why (`not-a-receipt`, `key`, `unreachable`, `checkpoint`, `not-yet`, `not-in-log`).
+#[wasm_bindgen(js_name = checkReceipt, unchecked_return_type = "ReceiptChecked")]
+pub async fn check_receipt(
+    server: String,
+    text: String,
+    #[wasm_bindgen(js_name = logKey)] log_key: String,
+    #[wasm_bindgen(js_name = witnessKeys)] witness_keys: Vec<String>,
+    quorum: usize,
+) -> Result<JsValue, JsValue> {
+    match receipt::check_receipt(&server, &text, &log_key, &witness_keys, quorum).await {
+        Ok(checked) => checked
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| JsError::new(&e.to_string()).into()),
+        Err(e) => {
+            let error = js_sys::Error::new(&e.to_string());
+            // Setting a property on a fresh Error object cannot fail.
+            let _ = js_sys::Reflect::set(&error, &"slug".into(), &e.slug().into());
+            Err(error.into())
+        }
+    }
 }
 
 /// Checks that the log at `second` (root base64) extends the log at `first`.

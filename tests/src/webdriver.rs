@@ -334,6 +334,21 @@ impl Browser {
         Ok(())
     }
 
+    /// The page as Chromium prints it (print CSS applied), as a PDF, on paper `width_cm` wide
+    /// and `height_cm` long, without margins of its own (the page's `@page` sets them).
+    pub fn print_pdf(&self, width_cm: f64, height_cm: f64) -> anyhow::Result<Vec<u8>> {
+        use base64::Engine as _;
+        let v: Value = self
+            .http
+            .post(format!("{}/session/{}/print", self.base, self.session))
+            .json(&json!({"page": {"width": width_cm, "height": height_cm}, "background": true, "shrinkToFit": false,
+                          "margin": {"top": 0, "bottom": 0, "left": 0, "right": 0}}))
+            .send()?
+            .json()?;
+        let b64 = v["value"].as_str().with_context(|| format!("printing failed: {v}"))?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
+    }
+
     /// A PNG screenshot of the viewport.
     pub fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
         use base64::Engine as _;

@@ -30,6 +30,9 @@ pub enum Route {
     /// A shop's counter terminal.
     #[at("/terminal")]
     Terminal,
+    /// Checking a receipt's log record (the text after `#`).
+    #[at("/receipt")]
+    Receipt,
     /// Any other address: point-navi top.
     #[not_found]
     #[at("/404")]
@@ -77,5 +80,6 @@ pub fn switch(route: Route) -> Html {
         Route::Create => html! { <pages::create::Create /> },
         Route::MyPage | Route::MyPageSub => html! { <pages::mypage::MyPage /> },
         Route::Terminal => html! { <pages::terminal::Terminal /> },
+        Route::Receipt => html! { <pages::receipt::Receipt /> },
     }
 }

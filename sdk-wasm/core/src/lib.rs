@@ -14,6 +14,9 @@ pub mod mykey_id;
 pub mod note;
 pub mod points;
 pub mod problem;
+#[cfg(feature = "qr")]
+pub mod qr;
+pub mod receipt;
 pub mod rules;
 pub mod text;
 pub mod webhook;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use mykey_core::api::LogWitnesses;
 use mykey_core::{Problem, ProblemKind};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use uuid::Uuid;
@@ -71,6 +72,8 @@ pub struct Engine {
     checkpoint: watch::Receiver<Option<Arc<Published>>>,
     /// The log's public key (C2SP vkey).
     log_vkey: Arc<str>,
+    /// The witnesses every published checkpoint is cosigned by, and how many.
+    log_witnesses: Arc<LogWitnesses>,
 }
 
 impl Engine {
@@ -98,6 +101,10 @@ impl Engine {
         let (stall_tx, stall) = watch::channel(None);
         let (disk_full_tx, disk_full) = watch::channel(None);
         let log_vkey: Arc<str> = log_config.signer.vkey().into();
+        let log_witnesses = Arc::new(LogWitnesses {
+            quorum: u32::try_from(log_config.quorum).context("a witness quorum beyond u32")?,
+            witnesses: log_config.witnesses.iter().map(|w| w.key.encode()).collect(),
+        });
         tokio::spawn(publish(store.clone(), log_config, log_size, checkpoint_tx));
         let m = Materializer {
             store: store.clone(),
@@ -127,7 +134,18 @@ impl Engine {
         };
         let writer = tokio::spawn(writer.run());
         Ok((
-            Engine { queue, store, committed, materialized, reader_waiting, stall, disk_full, checkpoint, log_vkey },
+            Engine {
+                queue,
+                store,
+                committed,
+                materialized,
+                reader_waiting,
+                stall,
+                disk_full,
+                checkpoint,
+                log_vkey,
+                log_witnesses,
+            },
             Tasks { writer, materializer },
         ))
     }
@@ -151,6 +169,11 @@ impl Engine {
     /// The log's public key as a C2SP vkey.
     pub fn log_vkey(&self) -> &str {
         &self.log_vkey
+    }
+
+    /// The witnesses a published checkpoint carries cosignatures of.
+    pub fn log_witnesses(&self) -> &LogWitnesses {
+        &self.log_witnesses
     }
 
     /// The tables once they hold every batch acknowledged so far, so that a read sees every

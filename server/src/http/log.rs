@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use mykey_core::api::{LogProof, LogWitnesses};
 use mykey_core::{Problem, ProblemKind};
 use serde::Deserialize;
 
@@ -21,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/log/consistency", get(log_consistency))
         .route("/log/checkpoint", get(log_checkpoint))
         .route("/log/key", get(log_key))
+        .route("/log/witnesses", get(log_witnesses))
         .route("/log/tile/entries/{*bundle}", get(log_entries))
         .route("/log/{*tile}", get(log_tile))
 }
@@ -58,6 +60,13 @@ fn servable_tile(s: &AppState, path: &str) -> ApiResult<(Option<u8>, u64, u32)> 
     Ok((level, n, width))
 }
 
+/// The witnesses whose cosignatures every published checkpoint carries, and how many
+/// (public): with `/log/key`, what a client checks a checkpoint against.
+#[utoipa::path(get, path = "/log/witnesses", responses((status = 200, body = LogWitnesses)))]
+async fn log_witnesses(State(s): State<AppState>) -> Json<LogWitnesses> {
+    Json(s.engine.log_witnesses().clone())
+}
+
 fn tile_response(body: Vec<u8>) -> Response {
     (
         [
@@ -93,13 +102,6 @@ struct InclusionQuery {
     size: u64,
 }
 
-/// A proof of a hash list, base64.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct ProofBody {
-    /// The proof's hashes, base64, in RFC 9162 order.
-    proof: Vec<String>,
-}
-
 fn b64_all(hashes: &[crate::log::Hash]) -> Vec<String> {
     use base64::Engine as _;
     hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect()
@@ -117,18 +119,18 @@ fn within_checkpoint(s: &AppState, sizes: &[u64]) -> ApiResult<()> {
 }
 
 /// Inclusion proof of a leaf in the tree of `size` (public).
-#[utoipa::path(get, path = "/v1/log/inclusion", params(InclusionQuery), responses((status = 200, body = ProofBody), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/v1/log/inclusion", params(InclusionQuery), responses((status = 200, body = LogProof), (status = 400, body = Problem)))]
 async fn log_inclusion(
     State(s): State<AppState>,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<ProofBody>> {
+) -> ApiResult<Json<LogProof>> {
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     within_checkpoint(&s, &[q.size])?;
     if q.index >= q.size {
         return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "index must be below size")));
     }
     let proof = crate::log::inclusion_proof(s.engine.store(), q.index, q.size).await?;
-    Ok(Json(ProofBody { proof: b64_all(&proof) }))
+    Ok(Json(LogProof { proof: b64_all(&proof) }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -141,16 +143,16 @@ struct ConsistencyQuery {
 }
 
 /// Consistency proof between two tree sizes (public).
-#[utoipa::path(get, path = "/v1/log/consistency", params(ConsistencyQuery), responses((status = 200, body = ProofBody), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/v1/log/consistency", params(ConsistencyQuery), responses((status = 200, body = LogProof), (status = 400, body = Problem)))]
 async fn log_consistency(
     State(s): State<AppState>,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<ProofBody>> {
+) -> ApiResult<Json<LogProof>> {
     let Query(q) = q.map_err(|e| ApiError(Problem::new(ProblemKind::InvalidRequest, e.to_string())))?;
     within_checkpoint(&s, &[q.second])?;
     if q.first > q.second {
         return Err(ApiError(Problem::new(ProblemKind::InvalidRequest, "first must not exceed second")));
     }
     let proof = crate::log::consistency_proof(s.engine.store(), q.first, q.second).await?;
-    Ok(Json(ProofBody { proof: b64_all(&proof) }))
+    Ok(Json(LogProof { proof: b64_all(&proof) }))
 }

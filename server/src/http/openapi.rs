@@ -116,7 +116,7 @@ impl utoipa::Modify for Conformance {
           ledger::create_resident, accounts::resident_balances, accounts::account, accounts::balance_as_of, accounts::history,
           directory::municipalities, directory::partners, directory::shops, directory::directory, directory::search,
           admin::run_jobs, admin::settlements, admin::revoke_api_key,
-          log::log_checkpoint, log::log_key, log::log_inclusion, log::log_consistency),
+          log::log_checkpoint, log::log_key, log::log_witnesses, log::log_inclusion, log::log_consistency),
     components(schemas(Problem, PostingRequest, Posting, Expiry, AccountKind, TransactionKind, HoldState, HistoryEntry, admin::JobsRequest)),
     modifiers(&SecurityAddon)
 )]

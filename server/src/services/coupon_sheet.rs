@@ -3,7 +3,6 @@
 //! expiry and a QR code of the redemption URL) and CSV rows of the same.
 
 use mykey_core::api::{BatchCode, CouponState};
-use qrcode::{EcLevel, QrCode};
 
 /// What every coupon of the batch says besides its code.
 pub struct SheetHeading<'a> {
@@ -31,34 +30,9 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The QR code of `url` as an SVG whose one path draws each row's dark runs (a few KB, so that
-/// a 10,000-coupon sheet stays printable).
-pub fn qr_svg(url: &str) -> String {
-    // Medium error correction survives a smudged or folded print.
-    let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M).expect("a URL fits a QR code");
-    let width = code.width();
-    let colors = code.to_colors();
-    let quiet = 4;
-    let size = width + 2 * quiet;
-    let mut path = String::with_capacity(width * width);
-    for y in 0..width {
-        let mut x = 0;
-        while x < width {
-            if colors[y * width + x] == qrcode::Color::Dark {
-                let start = x;
-                while x < width && colors[y * width + x] == qrcode::Color::Dark {
-                    x += 1;
-                }
-                path.push_str(&format!("M{} {}h{}v1h-{}z", start + quiet, y + quiet, x - start, x - start));
-            } else {
-                x += 1;
-            }
-        }
-    }
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" shape-rendering=\"crispEdges\" \
-         role=\"img\" aria-label=\"QR\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path d=\"{path}\"/></svg>"
-    )
+/// The QR code of `url`: a coupon's URL always fits one.
+fn qr_svg(url: &str) -> String {
+    mykey_core::qr::svg(url).expect("a URL fits a QR code")
 }
 
 /// The print-ready sheet of `codes`.

@@ -44,6 +44,9 @@ async fn proof(app: &App, path: &str) -> Vec<Hash> {
 async fn receipts_are_in_signed_checkpoints_and_the_log_only_grows() {
     let app = App::start().await;
     let key = VerifierKey::parse(text(&app, "/log/key").await.1.trim()).unwrap();
+    // This log has no witnesses: its checkpoints carry the log's signature alone.
+    let (s, w) = app.get("/log/witnesses", "").await;
+    assert_eq!((s, w), (200, json!({"quorum": 0, "witnesses": []})));
     let r = app.residents[0];
     let mut receipts: Vec<Value> = vec![app.grant(r, 10_000).await];
     for i in 1..=20 {

@@ -95,6 +95,9 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
     let db = TestDb::new().await.unwrap();
     let ledger = LedgerService::open_with(&db.url, LogConfig { signer, witnesses, quorum: 2 }).await.unwrap();
     let e = ledger.engine.clone();
+    // What `/log/witnesses` tells clients to check a checkpoint against.
+    let published = mykey_core::api::LogWitnesses { quorum: 2, witnesses: keys.iter().map(|k| k.encode()).collect() };
+    assert_eq!(*e.log_witnesses(), published);
     mykey_server::testing::add_municipality_and_residents(&e, 1).await;
     let grant = |amount: i64| {
         mykey_server::engine::Request::Grant(mykey_core::api::GrantRequest {

@@ -306,6 +306,47 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     b.wait_text("#left-points", "1,800").unwrap();
     screen("terminal-paid");
     assert_eq!(balance(&server.base, &keys, resident), 1800, "the ledger holds what the screen says");
+
+    // The receipt as a 58 mm and an 80 mm printer get it (the print CSS): the amounts, the
+    // transaction and a QR code that opens the page checking it against the log; nothing of
+    // the screen's buttons.
+    let tx = b.eval("return document.getElementById('receipt-id').textContent;").unwrap();
+    let tx = tx.as_str().unwrap().to_owned();
+    let mut receipt_url = String::new();
+    for width_mm in [58, 80] {
+        let (text, url) = printed_receipt(&b, &dir, width_mm);
+        // A narrow roll may break the transaction id over two lines.
+        let joined: String = text.split_whitespace().collect();
+        assert!(joined.contains("1,200") && joined.contains("1,800") && joined.contains(&tx), "{width_mm} mm: {text}");
+        assert!(!text.contains("次のお客様") && !text.contains("レシートを印刷"), "{width_mm} mm: {text}");
+        assert!(url.starts_with(&format!("{}/app/receipt#mykey-receipt:1:{tx}:", server.base)), "{url}");
+        receipt_url = url;
+    }
+    b.click("#term-next").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
+    // The resident's phone opens it: the SDK checks the log's signed checkpoint and the
+    // transaction's inclusion proof.
+    b.goto(&receipt_url).unwrap();
+    b.wait_text("#receipt-status", "記録されています").unwrap();
+    b.wait_text("#receipt-transaction", &tx).unwrap();
+    screen("receipt-checked");
+    // The same receipt with another position in the log: the proof does not lead to the root.
+    let fragment = receipt_url.split_once('#').unwrap().1;
+    let parts: Vec<&str> = fragment.split(':').collect();
+    let index: u64 = parts[3].parse().unwrap();
+    let altered = format!("mykey-receipt:1:{}:{}:{}", parts[2], index - 1, parts[4]);
+    b.type_text("#receipt-text", &altered).unwrap();
+    b.click("section[aria-labelledby=receipt-title] button[type=submit]").unwrap();
+    b.wait_for(
+        "return document.querySelector('#receipt-status[data-slug=not-in-log]') ? true : null;",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    b.wait_text("#receipt-status", "改ざん").unwrap();
+    screen("receipt-altered");
+    b.type_text("#receipt-text", "hello").unwrap();
+    b.click("section[aria-labelledby=receipt-title] button[type=submit]").unwrap();
+    b.wait_text("#receipt-status", "レシートの記録として読み取れません").unwrap();
     // The shop sees the device, seen just now.
     let devices: serde_json::Value = http
         .get(format!("{}/v1/shops/{shop}/devices", server.base))
@@ -315,7 +356,26 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
         .json()
         .unwrap();
     assert_eq!(devices[0]["name"], "レジ1", "{devices}");
-    b.click("#term-next").unwrap();
-    b.wait_text("h2", "お支払い金額").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The page printed on paper `width_mm` wide (its print CSS), as text and the one QR code on
+/// it, read from the PDF Chromium makes (poppler's pdftotext and pdftoppm, then rqrr). The
+/// rendering is kept with the screenshots.
+fn printed_receipt(b: &Browser, dir: &Path, width_mm: u32) -> (String, String) {
+    let pdf = dir.join(format!("receipt-{width_mm}.pdf"));
+    std::fs::write(&pdf, b.print_pdf(f64::from(width_mm) / 10.0, 20.0).unwrap()).unwrap();
+    let text = run(Command::new("pdftotext").args(["-layout"]).arg(&pdf).arg("-")).unwrap();
+    let png = dir.join(format!("receipt-{width_mm}"));
+    run(Command::new("pdftoppm").args(["-r", "300", "-png", "-singlefile", "-f", "1", "-l", "1"]).arg(&pdf).arg(&png))
+        .unwrap();
+    let png = std::fs::read(png.with_extension("png")).unwrap();
+    if let Ok(out) = std::env::var("MYKEY_SCREENSHOTS") {
+        std::fs::write(Path::new(&out).join(format!("terminal-receipt-print-{width_mm}mm.png")), &png).unwrap();
+    }
+    let image = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let codes: Vec<String> = prepared.detect_grids().iter().map(|g| g.decode().unwrap().1).collect();
+    assert_eq!(codes.len(), 1, "{width_mm} mm: one QR code on the receipt");
+    (text, codes.into_iter().next().unwrap())
 }

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod mypage;
+pub mod receipt;
 pub mod search;
 pub mod terminal;
 pub mod top;

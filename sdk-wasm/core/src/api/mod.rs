@@ -33,6 +33,7 @@ mod devices;
 mod directory;
 mod embedding;
 mod ledger;
+mod log;
 mod mandates;
 mod partners;
 
@@ -44,6 +45,7 @@ pub use devices::*;
 pub use directory::*;
 pub use embedding::*;
 pub use ledger::*;
+pub use log::*;
 pub use mandates::*;
 pub use partners::*;
 

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use mykey_core::api::{CounterBalances, CounterChallengeRequest, CounterKind, CounterPaymentRequest, DeviceName};
 use mykey_core::api::{PartyReceipt, UsablePoints};
 use mykey_core::identity::{AuthToken, NonceIssued, SigningContext};
+use mykey_core::receipt::LogReceipt;
 use mykey_sdk::card::CardBridge;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -328,11 +329,30 @@ fn paid(ctx: &Ctx, step: &UseStateHandle<Step>, receipt: &PartyReceipt, with: &U
                 <dt>{ ctx.t(T::term_transaction) }</dt><dd id="receipt-id">{ receipt.id.to_string() }</dd>
                 <dt>{ ctx.t(T::term_leaf) }</dt><dd>{ receipt.leaf_index }</dd>
             </dl>
+            { receipt_qr(ctx, receipt) }
             <div class="actions no-print">
                 <button type="button" onclick={print}>{ ctx.t(T::term_print) }</button>
                 <button type="button" class="primary big" onclick={next} id="term-next">{ ctx.t(T::term_next_customer) }</button>
             </div>
         </>
+    }
+}
+
+/// The QR code of the transaction's log receipt: the address of the page that checks it
+/// against the log (`mykey_core::receipt`), for the resident's phone camera.
+fn receipt_qr(ctx: &Ctx, receipt: &PartyReceipt) -> Html {
+    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    let url = LogReceipt::new(receipt.id, receipt.leaf_index, &receipt.leaf_hash).map(|r| r.url(&origin));
+    // The server's own answer always carries a well-formed hash and fits a QR code; without
+    // them the receipt prints without the code rather than with a wrong one.
+    let Ok(svg) = url.as_deref().map_err(|_| ()).and_then(|u| mykey_core::qr::svg(u).map_err(|_| ())) else {
+        return html! {};
+    };
+    html! {
+        <figure class="receipt-qr" id="receipt-qr">
+            { Html::from_html_unchecked(AttrValue::from(svg)) }
+            <figcaption>{ ctx.t(T::term_receipt_qr) }</figcaption>
+        </figure>
     }
 }
 
