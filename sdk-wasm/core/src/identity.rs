@@ -102,8 +102,9 @@ api_enum! {
         Coupon,
         /// Signing in to prove a partner's or store's ID link in its widget.
         ServiceLink,
-        /// Paying or authorising points at a shop's counter terminal: the challenge's text
-        /// names the terms (`api::CounterTerms`), so the card signs what the resident agreed to.
+        /// Paying or authorising points at a shop's counter terminal, or taking a payment
+        /// back there: the challenge's text names the terms (`api::CounterTerms`,
+        /// `api::refund_terms`), so the card signs what the resident agreed to.
         Payment,
         /// Showing, on a shop's counter terminal, the points usable at that shop: the
         /// challenge's text names the shop (`api::balance_terms`).

@@ -88,6 +88,8 @@ problem_kinds! {
     DigestMismatch => ("digest-mismatch", 400, "The Content-Digest header does not match the body"),
     DeviceRevoked => ("device-revoked", 401, "The device is revoked or unknown; enrol it with a new pairing code"),
     PairingCodeInvalid => ("pairing-code-invalid", 422, "The pairing code is unknown, used or expired; ask the shop for a new one"),
+    CardNotPayer => ("card-not-payer", 403, "A counter refund needs the card of the resident who paid"),
+    PaymentRefunded => ("payment-refunded", 409, "The payment was already refunded; a payment is refunded once"),
     RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
     Internal => ("internal", 500, "The server failed"),
     Unavailable => ("unavailable", 503, "The server cannot answer right now; try again"),

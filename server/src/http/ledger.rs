@@ -25,6 +25,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/shops/{shop}/counter-balances", post(counter_balances))
         .route("/v1/shops/{shop}/counter-payments", post(counter_payment))
         .route("/v1/shops/{shop}/counter-holds", post(counter_hold))
+        .route("/v1/shops/{shop}/refund-challenges", post(refund_challenge))
+        .route("/v1/shops/{shop}/counter-refunds", post(counter_refund))
         .route("/v1/payments", post(payment))
         .route("/v1/grants", post(grant))
         .route("/v1/conversions", post(conversion))
@@ -197,6 +199,37 @@ async fn counter_hold(
 ) -> ApiResult<Answer> {
     device.require_shop(shop)?;
     Ok(super::party::hold(Counter::new(&s.identity, &s.engine, device).hold(r).await?))
+}
+
+/// A challenge for the card of the resident who paid, naming a refund of that payment: good
+/// once, for this device only (terminal).
+#[utoipa::path(post, path = "/v1/shops/{shop}/refund-challenges", request_body = mykey_core::api::CounterRefundChallengeRequest,
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 422, body = Problem)))]
+async fn refund_challenge(
+    State(s): State<AppState>,
+    device: SignedBy,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<mykey_core::api::CounterRefundChallengeRequest>,
+) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
+    device.require_shop(shop)?;
+    Ok(Json(Counter::new(&s.identity, &s.engine, device).refund_challenge(&r)?))
+}
+
+/// Give back points of a payment made at this shop, with the card of the resident who paid
+/// (terminal). Once per payment, in full or in part; a retry gets the same answer.
+#[utoipa::path(post, path = "/v1/shops/{shop}/counter-refunds", request_body = mykey_core::api::CounterRefundRequest,
+    security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
+    responses((status = 201, body = PartyReceipt), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn counter_refund(
+    State(s): State<AppState>,
+    device: SignedBy,
+    Path(shop): Path<i64>,
+    JsonBody(r): JsonBody<mykey_core::api::CounterRefundRequest>,
+) -> ApiResult<Answer> {
+    device.require_shop(shop)?;
+    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device).refund(r).await?))
 }
 
 /// The shop a hold pays, for authorising capture and void.

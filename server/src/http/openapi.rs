@@ -111,7 +111,7 @@ impl utoipa::Modify for Conformance {
 #[openapi(
     info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
     paths(ops::healthz, ops::metrics_text, ops::csp_report, ledger::issue_coupons, ledger::redeem_coupon, ledger::counter_challenge, ledger::balance_challenge, ledger::counter_balances, ledger::counter_payment,
-          ledger::counter_hold, ledger::payment, ledger::grant,
+          ledger::counter_hold, ledger::refund_challenge, ledger::counter_refund, ledger::payment, ledger::grant,
           ledger::conversion, ledger::assignment, ledger::transaction, ledger::hold, ledger::capture, ledger::void,
           ledger::create_resident, accounts::resident_balances, accounts::account, accounts::balance_as_of, accounts::history,
           directory::municipalities, directory::partners, directory::shops, directory::directory, directory::search,

@@ -204,13 +204,36 @@ pub struct Event {
     pub expires_at: Micros,
 }
 
-/// A checkout's refund as the ledger posts it (`Ledger::refund`).
+/// What a refund gives points back for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOf {
+    /// A store's checkout session.
+    #[default]
+    Checkout,
+    /// A payment at a shop's counter.
+    CounterPayment,
+}
+
+impl RefundOf {
+    /// A checkout's refund serialises as it did before counters refunded, so that its
+    /// fingerprint, and with it a retry's answer, stays the same.
+    fn is_checkout(&self) -> bool {
+        *self == RefundOf::Checkout
+    }
+}
+
+/// A refund as the ledger posts it (`Ledger::refund`): a checkout's or a counter payment's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RefundPosting {
     /// The refund's transaction id.
     pub id: Uuid,
-    /// The checkout session refunded.
-    pub session: Uuid,
+    /// What is refunded.
+    #[serde(skip_serializing_if = "RefundOf::is_checkout")]
+    pub of: RefundOf,
+    /// The checkout session or counter payment refunded.
+    #[serde(rename = "session")]
+    pub refunded: Uuid,
     /// The store that gives the points back.
     pub shop: i64,
     /// The resident who paid.
@@ -1019,7 +1042,10 @@ impl Ledger {
         self.spending_account(r.resident, r.municipality, event)?;
         let to = self.spending_account_or_create(ch, r.resident, r.municipality, event, now)?;
         let legs = [Leg::new(shop.receivable, -amount), Leg::new(to, amount)];
-        let memo = format!("refund of checkout {}", r.session);
+        let memo = match r.of {
+            RefundOf::Checkout => format!("refund of checkout {}", r.refunded),
+            RefundOf::CounterPayment => format!("refund of counter payment {}", r.refunded),
+        };
         let receipt = self.post(ch, r.id, TransactionKind::Refund, r.municipality, Some(memo), &legs, now)?;
         self.notify_shop(ch, NoticeKind::Refund, r.resident, &shop, amount, &receipt, None);
         Ok(receipt)

@@ -141,7 +141,8 @@ fn a_refund_returns_points_with_a_full_validity_and_ended_event_points_as_munici
     let refund = |w: &mut World, event: Option<i64>, points: i64| {
         let posting = RefundPosting {
             id: Uuid::new_v4(),
-            session: Uuid::new_v4(),
+            of: RefundOf::Checkout,
+            refunded: Uuid::new_v4(),
             shop,
             resident: r,
             municipality: 1,
@@ -163,7 +164,8 @@ fn a_refund_returns_points_with_a_full_validity_and_ended_event_points_as_munici
     assert_eq!(refund(&mut w, None, 0).unwrap_err().kind(), Some(ProblemKind::NonPositiveAmount));
     let other = RefundPosting {
         id: Uuid::new_v4(),
-        session: Uuid::new_v4(),
+        of: RefundOf::Checkout,
+        refunded: Uuid::new_v4(),
         shop: w.shops[1],
         resident: r,
         municipality: 1,
@@ -475,7 +477,8 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Problem> {
         Op::Refund { who, m, amount, event } => {
             let r = RefundPosting {
                 id: Uuid::new_v4(),
-                session: Uuid::new_v4(),
+                of: RefundOf::Checkout,
+                refunded: Uuid::new_v4(),
                 shop: w.shops[(m - 1) as usize],
                 resident: w.residents[who],
                 municipality: m,
@@ -566,7 +569,8 @@ fn every_payment_capture_and_refund_tells_the_resident() {
     w.l.capture(&mut ch, h.id, Uuid::new_v4(), Some(d(30)), w.now).unwrap();
     let back = RefundPosting {
         id: Uuid::new_v4(),
-        session: Uuid::new_v4(),
+        of: RefundOf::Checkout,
+        refunded: Uuid::new_v4(),
         shop,
         resident: r,
         municipality: 1,

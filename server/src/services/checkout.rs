@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::engine::{derived_id, Answer, Engine, Request};
 use crate::failure;
-use crate::ledger::{RefundPosting, MAX_HOLD_SECONDS};
+use crate::ledger::{RefundOf, RefundPosting, MAX_HOLD_SECONDS};
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner, WidgetPlace};
 use crate::store::checkout as store;
 use crate::store::embedding::NewEvent;
@@ -677,7 +677,8 @@ impl Checkout {
             .ok_or_else(|| failure::checkout(anyhow::anyhow!("refund {request_id} vanished")))?;
         let posting = RefundPosting {
             id: derived_id(&[b"refund", id.as_bytes(), request_id.as_bytes()]),
-            session: id,
+            of: RefundOf::Checkout,
+            refunded: id,
             shop: s.shop,
             resident: s.resident.expect("a completed session has its resident"),
             municipality: self.shop(s.shop).await?.municipality,

@@ -4,8 +4,9 @@
 //! signature, for exactly those terms, once. A terminal's key alone moves no points.
 
 use mykey_core::api::{
-    balance_terms, challenge_names, challenge_of, CounterBalances, CounterChallengeRequest, CounterHoldRequest,
-    CounterKind, CounterPaymentRequest, CounterTerms, HoldRequest, PaymentRequest,
+    balance_terms, challenge_names, challenge_of, refund_terms, AccountKind, CounterBalances, CounterChallengeRequest,
+    CounterHoldRequest, CounterKind, CounterPaymentRequest, CounterRefundChallengeRequest, CounterRefundRequest,
+    CounterTerms, HoldRequest, PaymentRequest, TransactionKind, TransactionReceipt,
 };
 use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued, SigningContext};
 use mykey_core::text::Memo;
@@ -13,7 +14,8 @@ use mykey_core::{Points, Problem, ProblemKind};
 use uuid::Uuid;
 
 use crate::auth::devices::SignedBy;
-use crate::engine::{check_client_id, Answer, Engine, Request};
+use crate::engine::{check_client_id, derived_id, Answer, Engine, Request};
+use crate::ledger::{RefundOf, RefundPosting};
 use crate::services::identity::Identity;
 use crate::time;
 
@@ -87,6 +89,7 @@ impl<'a> Counter<'a> {
 
     /// Spends the points the card's holder agreed to.
     pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Answer, Problem> {
+        check_client_id(r.id)?;
         let terms = self.terms(CounterKind::Payment, r.municipality, r.event, r.amount, None, r.memo.as_ref())?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let payment = PaymentRequest {
@@ -103,6 +106,7 @@ impl<'a> Counter<'a> {
 
     /// Sets aside the points the card's holder agreed to, for this shop to capture.
     pub async fn hold(&self, r: CounterHoldRequest) -> Result<Answer, Problem> {
+        check_client_id(r.id)?;
         let terms = self.terms(CounterKind::Hold, r.municipality, r.event, r.amount, Some(r.timeout_seconds), None)?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
         let hold = HoldRequest {
@@ -115,6 +119,91 @@ impl<'a> Counter<'a> {
             timeout_seconds: r.timeout_seconds,
         };
         Ok(self.engine.execute(Request::Hold(hold), &self.principal).await)
+    }
+
+    /// A challenge for the card of the resident who paid, naming the refund's terms: good for
+    /// this device only, once.
+    pub fn refund_challenge(&self, r: &CounterRefundChallengeRequest) -> Result<NonceIssued, Problem> {
+        let amount = Points::from_decimal(r.amount)?;
+        self.issue(CardPurpose::Payment, &refund_terms(self.shop, r.payment, amount))
+    }
+
+    /// Gives back points of a payment made at this shop, once the card of the resident who
+    /// paid signed this refund's terms. A payment is refunded once: the refund's id is derived
+    /// from the payment's, so the single writer refuses a second one and answers a retry the
+    /// same.
+    pub async fn refund(&self, r: CounterRefundRequest) -> Result<Answer, Problem> {
+        let amount = Points::from_decimal(r.amount)?;
+        let id = refund_id(r.payment);
+        let resident = self.consent(id, &refund_terms(self.shop, r.payment, amount), &r.nonce, &r.token).await?;
+        let paid = self.paid_here(r.payment).await?;
+        if paid.resident != resident {
+            return Err(Problem::new(
+                ProblemKind::CardNotPayer,
+                "this card is not that of the resident who paid; the refund needs the payer's card",
+            ));
+        }
+        if let Some(done) = self.engine.stored_response(id).await? {
+            let before: Option<TransactionReceipt> = serde_json::from_str(&done.body).ok();
+            let refunded: i64 = before.iter().flat_map(|t| &t.postings).map(|p| p.amount).filter(|a| *a > 0).sum();
+            if done.status < 300 && refunded != amount.get() {
+                return Err(Problem::new(
+                    ProblemKind::PaymentRefunded,
+                    format!("this payment was already refunded ({refunded} points); a payment is refunded once"),
+                )
+                .with("refunded", refunded));
+            }
+        }
+        if amount.get() > paid.points {
+            return Err(Problem::new(
+                ProblemKind::RefundExceedsCapture,
+                format!("{} points were paid; a refund gives back at most that", paid.points),
+            )
+            .with("refundable", paid.points));
+        }
+        let posting = RefundPosting {
+            id,
+            of: RefundOf::CounterPayment,
+            refunded: r.payment,
+            shop: self.shop,
+            resident,
+            municipality: paid.municipality,
+            event: paid.event,
+            points: amount.get(),
+        };
+        Ok(self.engine.execute(Request::Refund(posting), &self.principal).await)
+    }
+
+    /// The payment `payment` made at this shop: who paid how many of which points. Another
+    /// shop's payment, or no payment, is not found (a terminal learns nothing of others').
+    async fn paid_here(&self, payment: uuid::Uuid) -> Result<Paid, Problem> {
+        let not_found = || Problem::new(ProblemKind::NotFound, "this shop took no payment with that id");
+        let stored = self.engine.stored_response(payment).await?.ok_or_else(not_found)?;
+        let receipt: TransactionReceipt = match serde_json::from_str(&stored.body) {
+            Ok(r) if stored.status < 300 => r,
+            _ => return Err(not_found()),
+        };
+        if receipt.kind != TransactionKind::Payment {
+            return Err(not_found());
+        }
+        let (Some(debit), Some(credit)) =
+            (receipt.postings.iter().find(|p| p.amount < 0), receipt.postings.iter().find(|p| p.amount > 0))
+        else {
+            return Err(not_found());
+        };
+        let tables = self.engine.tables().await?;
+        let parties = |account: i64| async move {
+            tables.account_parties(account).await.map_err(|e| {
+                tracing::error!(error = %e, "reading a payment's accounts");
+                Problem::new(ProblemKind::Unavailable, "the ledger database is not answering")
+            })
+        };
+        let shop = parties(credit.account).await?.ok_or_else(not_found)?;
+        if shop.kind != AccountKind::Receivable || shop.owner != self.shop {
+            return Err(not_found());
+        }
+        let payer = parties(debit.account).await?.ok_or_else(not_found)?;
+        Ok(Paid { resident: payer.owner, municipality: payer.municipality, event: payer.event, points: credit.amount })
     }
 
     /// The text of the terms the card signs at this shop (`CounterTerms::text`).
@@ -137,7 +226,6 @@ impl<'a> Counter<'a> {
     /// try, so only the signature is checked again, and the ledger answers what it answered
     /// (or 409 for another body); nothing new can move.
     async fn consent(&self, id: Uuid, terms: &str, nonce: &str, token: &AuthToken) -> Result<i64, Problem> {
-        check_client_id(id)?;
         if !challenge_names(nonce, terms) {
             return Err(Problem::new(
                 ProblemKind::NonceInvalid,
@@ -152,4 +240,17 @@ impl<'a> Counter<'a> {
         };
         Ok(self.identity.card_holder(&card).await?.resident)
     }
+}
+
+/// A payment taken at a shop's counter, as a refund of it needs it.
+struct Paid {
+    resident: i64,
+    municipality: i64,
+    event: Option<i64>,
+    points: i64,
+}
+
+/// The id of the one refund a counter payment can have.
+fn refund_id(payment: uuid::Uuid) -> uuid::Uuid {
+    derived_id(&[b"counter-refund", payment.as_bytes()])
 }

@@ -201,6 +201,19 @@ fn tx_kind(s: &str) -> anyhow::Result<TransactionKind> {
     TransactionKind::parse(s).with_context(|| format!("stored transaction kind {s:?}"))
 }
 
+/// Who and what an account is ([`Tables::account_parties`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountParties {
+    /// Its kind.
+    pub kind: AccountKind,
+    /// The resident, shop, partner or municipality it belongs to.
+    pub owner: i64,
+    /// Whose points it holds.
+    pub municipality: i64,
+    /// The event programme, for event points.
+    pub event: Option<i64>,
+}
+
 fn event_id(e: Option<i64>) -> i64 {
     e.unwrap_or(0)
 }
@@ -516,6 +529,24 @@ impl<'a> Tables<'a> {
             .await?;
         row.map(|r| {
             Ok((account_kind(&r.try_get::<String, _>("kind")?)?, r.try_get("owner_id")?, r.try_get("municipality_id")?))
+        })
+        .transpose()
+    }
+
+    /// Who and what an account is: its kind, owner, municipality and event programme.
+    pub async fn account_parties(&self, id: i64) -> anyhow::Result<Option<AccountParties>> {
+        let row = sqlx::query("SELECT kind, owner_id, municipality_id, event_id FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.map(|r| {
+            let event: i64 = r.try_get("event_id")?;
+            Ok(AccountParties {
+                kind: account_kind(&r.try_get::<String, _>("kind")?)?,
+                owner: r.try_get("owner_id")?,
+                municipality: r.try_get("municipality_id")?,
+                event: (event != 0).then_some(event),
+            })
         })
         .transpose()
     }

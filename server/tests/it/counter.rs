@@ -98,6 +98,96 @@ impl<'a> Terminal<'a> {
     }
 }
 
+impl Terminal<'_> {
+    /// A refund of `payment` for `amount`, signed by `card` at this terminal: the refund's body.
+    async fn refund_signed(&self, card: &mut VirtualCard, payment: &Value, amount: i64) -> Value {
+        let challenge = json!({"payment": payment, "amount": amount});
+        let (st, v) = self.post(&format!("/v1/shops/{}/refund-challenges", self.s.library), challenge).await;
+        assert_eq!(st, 200, "{v}");
+        let nonce = v["nonce"].as_str().unwrap().to_owned();
+        let cert = jpki::read_auth_certificate(card).await.unwrap();
+        let at = self.context().signed_origin(&self.s.base);
+        let sig = jpki::authenticate(card, &at, &nonce, &Pin::parse("1234").unwrap()).await.unwrap();
+        json!({"payment": payment, "amount": amount, "nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})
+    }
+
+    async fn refund(&self, body: Value) -> (u16, Value) {
+        self.post(&format!("/v1/shops/{}/counter-refunds", self.s.library), body).await
+    }
+}
+
+#[tokio::test]
+async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut payer = card(&s);
+    let (_, resident) = registered(&b, &mut payer).await;
+    grant(&s, resident, 1000).await;
+    let other_browser = Browser::new(&s);
+    let mut other = card(&s);
+    registered(&other_browser, &mut other).await;
+    let t = Terminal::library(&s);
+    let consent = t.signed(&mut payer, &s.base, "payment", 300).await;
+    let (st, paid) = t.pay(Uuid::new_v4(), 300, &consent).await;
+    assert_eq!(st, 201, "{paid}");
+    let payment = paid["id"].clone();
+    assert_eq!(available(&b, resident).await, 700);
+
+    // The challenge names the shop, the payment and the amount.
+    let (st, v) =
+        t.post(&format!("/v1/shops/{}/refund-challenges", s.library), json!({"payment": payment, "amount": 100})).await;
+    assert_eq!(st, 200, "{v}");
+    let terms = format!("payment:refund,shop={},payment={},amount=100:", s.library, payment.as_str().unwrap());
+    assert!(v["nonce"].as_str().unwrap().starts_with(&terms), "{v}");
+
+    // Another resident's card gives nothing back, to anyone.
+    let (st, v) = t.refund(t.refund_signed(&mut other, &payment, 100).await).await;
+    assert_eq!((st, slug(&v)), (403, "card-not-payer"), "{v}");
+    // More than was paid: refused with what can be refunded.
+    let (st, v) = t.refund(t.refund_signed(&mut payer, &payment, 301).await).await;
+    assert_eq!((st, slug(&v), v["refundable"].as_i64()), (422, "refund-exceeds-capture", Some(300)), "{v}");
+    assert_eq!(available(&b, resident).await, 700, "nothing moved");
+
+    // The payer's card: 100 points back, once; a retry is answered the same.
+    let body = t.refund_signed(&mut payer, &payment, 100).await;
+    let (st, refund) = t.refund(body.clone()).await;
+    assert_eq!((st, refund["kind"].as_str(), refund["points"].as_i64()), (201, Some("refund"), Some(100)), "{refund}");
+    assert!(
+        refund.get("postings").is_none() && refund.get("balance_after").is_none(),
+        "no balance for the terminal: {refund}"
+    );
+    assert_eq!(t.refund(body).await, (201, refund.clone()), "a retry replays");
+    assert_eq!(available(&b, resident).await, 800);
+    // A second refund of the same payment: refused, saying what was refunded.
+    let (st, v) = t.refund(t.refund_signed(&mut payer, &payment, 50).await).await;
+    assert_eq!((st, slug(&v), v["refunded"].as_i64()), (409, "payment-refunded", Some(100)), "{v}");
+    assert_eq!(available(&b, resident).await, 800);
+
+    // A refund's signature pays nothing, and a payment's refunds nothing.
+    let mut as_payment = t.refund_signed(&mut payer, &payment, 10).await;
+    as_payment["id"] = json!(Uuid::new_v4());
+    as_payment["municipality"] = json!(1);
+    as_payment.as_object_mut().unwrap().remove("payment");
+    let (st, v) = t.post(&format!("/v1/shops/{}/counter-payments", s.library), as_payment).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    let consent = t.signed(&mut payer, &s.base, "payment", 10).await;
+    let mut as_refund = json!({"payment": payment, "amount": 10});
+    as_refund["nonce"] = consent["nonce"].clone();
+    as_refund["token"] = consent["token"].clone();
+    assert_eq!(slug(&t.refund(as_refund).await.1), "nonce-invalid");
+
+    // No such payment at this shop (a grant's id, or none): not found.
+    let (st, v) = t.refund(t.refund_signed(&mut payer, &json!(Uuid::new_v4()), 10).await).await;
+    assert_eq!((st, slug(&v)), (404, "not-found"), "{v}");
+    // Only the shop's devices: the store's key is no terminal.
+    let store = Terminal::with_key(&s, &s.library_key);
+    let (st, _) = store
+        .post(&format!("/v1/shops/{}/refund-challenges", s.library), json!({"payment": payment, "amount": 1}))
+        .await;
+    assert_eq!(st, 401);
+    assert_eq!(available(&b, resident).await, 800);
+}
+
 /// The memo of the terminal's payments.
 const MEMO: &str = "前橋市立図書館 コピー代";
 

@@ -347,6 +347,42 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     b.type_text("#receipt-text", "hello").unwrap();
     b.click("section[aria-labelledby=receipt-title] button[type=submit]").unwrap();
     b.wait_text("#receipt-status", "レシートの記録として読み取れません").unwrap();
+
+    // A refund of part of the payment: the receipt's QR code typed by a scanner, then the card
+    // that paid signs the refund's terms at this counter.
+    b.goto(&format!("{}/app/terminal", server.base)).unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
+    b.click("#term-refund").unwrap();
+    b.wait_text("h2", "返金").unwrap();
+    screen("terminal-refund");
+    b.type_text("#refund-payment", "1200").unwrap();
+    b.type_text("#refund-amount", "200").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#term-error", "取引番号として読み取れません").unwrap();
+    b.type_text("#refund-payment", &receipt_url).unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#term-amount", "返金するポイント: 200ポイント").unwrap();
+    b.wait_for(
+        "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    b.click("#bridge-native-messaging").unwrap();
+    b.wait_text("h2", "暗証番号").unwrap();
+    b.type_text("#pin", "1234").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    // The extension remembers that this site may use the card: no question this time.
+    if let Err(e) = b.wait_text("#refunded-points", "200") {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    screen("terminal-refunded");
+    assert_eq!(balance(&server.base, &keys, resident), 2000, "the ledger gave back what the screen says");
+    assert!(
+        b.eval("return !!document.querySelector('#receipt-qr svg');").unwrap() == true,
+        "the refund's receipt has its QR code"
+    );
+    b.click("#term-next").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
     // The shop sees the device, seen just now.
     let devices: serde_json::Value = http
         .get(format!("{}/v1/shops/{shop}/devices", server.base))

@@ -148,6 +148,41 @@ api_type! {
     }
 }
 
+api_type! {
+    /// `POST /v1/shops/{shop}/refund-challenges`: the refund the card of the resident who paid
+    /// will sign.
+    pub struct CounterRefundChallengeRequest {
+        /// The payment made at this shop (its receipt's `id`).
+        pub payment: Uuid,
+        /// Whole points to give back, at most what was paid.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: Decimal,
+    }
+}
+
+api_type! {
+    /// `POST /v1/shops/{shop}/counter-refunds`: give back points of a payment made at this
+    /// shop, with the card of the resident who paid. A payment is refunded once, in full or in
+    /// part; the refund's id is derived from the payment's, so a retry is answered the same.
+    pub struct CounterRefundRequest {
+        /// The payment, as in the challenge.
+        pub payment: Uuid,
+        /// The amount, as in the challenge.
+        #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+        pub amount: Decimal,
+        /// The challenge from `…/refund-challenges`.
+        pub nonce: String,
+        /// The card's signature over it.
+        pub token: AuthToken,
+    }
+}
+
+/// The terms a counter refund's challenge names: `refund,shop=<shop>,payment=<payment>,amount=<points>`
+/// (signed for [`CardPurpose::Payment`], like the payment it takes back).
+pub fn refund_terms(shop: i64, payment: Uuid, amount: Points) -> String {
+    format!("refund,shop={shop},payment={payment},amount={}", amount.get())
+}
+
 /// The terms a facility's patron link or look-up challenge names: `facility,shop=<shop>`.
 pub fn facility_terms(shop: i64) -> String {
     format!("facility,shop={shop}")
@@ -210,6 +245,24 @@ mod tests {
         assert!(!challenge_names(&format!("payment:{}:AAAA", paid.text()), &other.text()));
         let none = CounterTerms { memo: None, ..paid };
         assert!(!challenge_names(&format!("payment:{}:AAAA", paid.text()), &none.text()));
+    }
+
+    #[test]
+    fn a_refund_challenge_names_its_shop_payment_and_amount_and_is_no_payment() {
+        let payment = Uuid::from_u128(7);
+        let terms = refund_terms(12, payment, pts(300));
+        assert_eq!(terms, format!("refund,shop=12,payment={payment},amount=300"));
+        let nonce = format!("payment:{terms}:q83vEjRWeJA=");
+        assert!(challenge_names(&nonce, &terms));
+        for other in [
+            refund_terms(12, payment, pts(301)),
+            refund_terms(13, payment, pts(300)),
+            refund_terms(12, Uuid::from_u128(8), pts(300)),
+        ] {
+            assert!(!challenge_names(&nonce, &other), "{other}");
+        }
+        // Nothing a payment's challenge names reads as a refund's, or the other way round.
+        assert!(!challenge_names(&nonce, &counter_terms(CounterKind::Payment, 12, 1, None, pts(300))));
     }
 
     #[test]

@@ -11,12 +11,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use mykey_core::api::{CounterBalances, CounterChallengeRequest, CounterKind, CounterPaymentRequest, DeviceName};
+use mykey_core::api::{CounterRefundChallengeRequest, CounterRefundRequest};
 use mykey_core::api::{PartyReceipt, UsablePoints};
 use mykey_core::identity::{AuthToken, NonceIssued, SigningContext};
 use mykey_core::receipt::LogReceipt;
 use mykey_sdk::card::CardBridge;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -41,6 +43,29 @@ enum Step {
     Confirm { amount: i64, balances: CounterBalances },
     /// Paid: what is left, and the receipt.
     Paid { receipt: PartyReceipt, paid_with: UsablePoints },
+    /// Staff name the payment to refund and the points to give back.
+    Refund,
+    /// The card of the resident who paid, and its PIN, sign the refund.
+    RefundCard { payment: Uuid, amount: i64 },
+    /// Refunded: the refund's receipt.
+    Refunded { receipt: PartyReceipt },
+}
+
+/// What the card step does once the PIN is typed.
+#[derive(Clone, PartialEq)]
+enum CardTask {
+    /// Reads the points usable at this shop, for a payment of `amount`.
+    Balances { amount: i64 },
+    /// Signs the refund of `amount` points of `payment` and sends it.
+    Refund { payment: Uuid, amount: i64 },
+}
+
+/// What the card step did.
+enum CardDone {
+    /// The points usable here, for a payment of the amount.
+    Balances(CounterBalances, i64),
+    /// The refund made.
+    Refunded(PartyReceipt),
 }
 
 /// Points as the screen and the receipt show them: `1,200ポイント`.
@@ -141,14 +166,10 @@ pub fn terminal() -> Html {
                 { forget_button(&ctx, &step, &this, &error) }
             </>
         },
-        Step::Card { amount } => html! {
-            <CardAtCounter amount={amount} device={this.borrow().clone().expect("enrolled")} online={*online}
-                on_read={{
-                    let step = step.clone();
-                    Callback::from(move |(balances, amount): (CounterBalances, i64)| step.set(Step::Confirm { amount, balances }))
-                }}
-                on_cancel={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
-        },
+        Step::Card { amount } => card_step(&step, &this, *online, CardTask::Balances { amount }),
+        Step::RefundCard { payment, amount } => card_step(&step, &this, *online, CardTask::Refund { payment, amount }),
+        Step::Refund => refund_form(&ctx, &step, &error, *online, &typed),
+        Step::Refunded { receipt } => refunded(&ctx, &step, &receipt),
         Step::Confirm { amount, balances } => html! {
             <Confirm amount={amount} balances={balances} device={this.borrow().clone().expect("enrolled")} online={*online}
                 on_paid={{
@@ -170,12 +191,49 @@ pub fn terminal() -> Html {
     }
 }
 
+/// The card step for `task`: on to the confirmation or the refund's receipt, back to the
+/// amount on cancel.
+fn card_step(
+    step: &UseStateHandle<Step>,
+    this: &Rc<RefCell<Option<ThisDevice>>>,
+    online: bool,
+    task: CardTask,
+) -> Html {
+    let done = {
+        let step = step.clone();
+        Callback::from(move |d: CardDone| {
+            step.set(match d {
+                CardDone::Balances(balances, amount) => Step::Confirm { amount, balances },
+                CardDone::Refunded(receipt) => Step::Refunded { receipt },
+            })
+        })
+    };
+    html! {
+        <CardAtCounter task={task} device={this.borrow().clone().expect("enrolled")} online={online} on_done={done}
+            on_cancel={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
+    }
+}
+
 /// The fields staff type, kept across renders.
 #[derive(Clone, Default, PartialEq)]
 struct Typed {
     code: String,
     name: String,
     amount: String,
+    /// The payment to refund: its transaction id, or its receipt's QR code as a scanner types it.
+    payment: String,
+    refund: String,
+}
+
+/// The payment a refund names: a transaction id, or a receipt's QR code (its text or address).
+fn payment_of(typed: &str) -> Option<Uuid> {
+    let typed = typed.trim();
+    LogReceipt::parse(typed).map(|r| r.transaction).ok().or_else(|| Uuid::try_parse(typed).ok())
+}
+
+/// Whole points of at least one, as staff typed them.
+fn points_of(typed: &str) -> Option<i64> {
+    mykey_core::Points::from_decimal(typed.trim().parse::<Decimal>().ok()?).ok().map(|p| p.get())
 }
 
 /// A callback that keeps an input's text in `typed` with `set`.
@@ -249,15 +307,15 @@ fn amount_form(
         let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match mykey_core::Points::from_decimal(typed.amount.trim().parse::<Decimal>().unwrap_or_default()) {
-                Ok(p) => {
+            match points_of(&typed.amount) {
+                Some(amount) => {
                     error.set(None);
                     let mut t = (*typed).clone();
                     t.amount.clear();
                     typed.set(t);
-                    step.set(Step::Card { amount: p.get() });
+                    step.set(Step::Card { amount });
                 }
-                Err(_) => error.set(Some(ctx.t(T::term_amount_invalid).to_owned())),
+                None => error.set(Some(ctx.t(T::term_amount_invalid).to_owned())),
             }
         })
     };
@@ -270,7 +328,106 @@ fn amount_form(
                     aria-describedby="term-error" value={typed.amount.clone()} oninput={keep(typed, |t, v| t.amount = v)} />
                 <button type="submit" class="primary big" disabled={!online}>{ ctx.t(T::term_next) }</button>
             </form>
+            <div class="actions no-print">
+                <button type="button" id="term-refund" onclick={{
+                    let (step, error) = (step.clone(), error.clone());
+                    Callback::from(move |_| { error.set(None); step.set(Step::Refund) })
+                }}>{ ctx.t(T::term_refund) }</button>
+            </div>
         </>
+    }
+}
+
+/// The refund's form: which payment (its receipt's QR code scanned, or its transaction id
+/// typed) and how many points to give back.
+fn refund_form(
+    ctx: &Ctx,
+    step: &UseStateHandle<Step>,
+    error: &UseStateHandle<Option<String>>,
+    online: bool,
+    typed: &UseStateHandle<Typed>,
+) -> Html {
+    let submit = {
+        let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(payment) = payment_of(&typed.payment) else {
+                return error.set(Some(ctx.t(T::term_refund_payment_invalid).to_owned()));
+            };
+            let Some(amount) = points_of(&typed.refund) else {
+                return error.set(Some(ctx.t(T::term_amount_invalid).to_owned()));
+            };
+            error.set(None);
+            typed.set(Typed { payment: String::new(), refund: String::new(), ..(*typed).clone() });
+            step.set(Step::RefundCard { payment, amount });
+        })
+    };
+    let back = {
+        let (step, error) = (step.clone(), error.clone());
+        Callback::from(move |_| {
+            error.set(None);
+            step.set(Step::Amount)
+        })
+    };
+    html! {
+        <>
+            <h2>{ ctx.t(T::term_refund_title) }</h2>
+            <p>{ ctx.t(T::term_refund_hint) }</p>
+            <form onsubmit={submit} class="terminal-form">
+                <label for="refund-payment">{ ctx.t(T::term_refund_payment) }</label>
+                <input id="refund-payment" name="payment" autocomplete="off" spellcheck="false" required=true
+                    maxlength={mykey_core::receipt::MAX_TEXT.saturating_add(200).to_string()}
+                    aria-describedby="term-error" value={typed.payment.clone()} oninput={keep(typed, |t, v| t.payment = v)} />
+                <label for="refund-amount">{ ctx.t(T::term_refund_amount) }</label>
+                <input id="refund-amount" name="refund" inputmode="numeric" autocomplete="off" required=true
+                    aria-describedby="term-error" value={typed.refund.clone()} oninput={keep(typed, |t, v| t.refund = v)} />
+                <div class="actions">
+                    <button type="button" onclick={back}>{ ctx.t(T::term_cancel) }</button>
+                    <button type="submit" class="primary big" disabled={!online}>{ ctx.t(T::term_next) }</button>
+                </div>
+            </form>
+        </>
+    }
+}
+
+/// The refund made: the points given back and the receipt.
+fn refunded(ctx: &Ctx, step: &UseStateHandle<Step>, receipt: &PartyReceipt) -> Html {
+    let next = {
+        let step = step.clone();
+        Callback::from(move |_| step.set(Step::Amount))
+    };
+    html! {
+        <>
+            <h2 id="term-refunded">{ ctx.t(T::term_refunded) }</h2>
+            <dl class="receipt" id="receipt">
+                <dt>{ ctx.t(T::term_refund_points) }</dt><dd id="refunded-points">{ pt(ctx, receipt.points) }</dd>
+                <dt>{ ctx.t(T::term_when) }</dt><dd>{ jst(receipt.created_at) }</dd>
+                <dt>{ ctx.t(T::term_transaction) }</dt><dd id="receipt-id">{ receipt.id.to_string() }</dd>
+                <dt>{ ctx.t(T::term_leaf) }</dt><dd>{ receipt.leaf_index }</dd>
+            </dl>
+            { receipt_qr(ctx, receipt) }
+            { receipt_actions(ctx, next) }
+        </>
+    }
+}
+
+/// A receipt's time in Japan.
+fn jst(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST")).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Print and "next customer", under a receipt.
+fn receipt_actions(ctx: &Ctx, next: Callback<MouseEvent>) -> Html {
+    let print = Callback::from(|_| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.print();
+        }
+    });
+    html! {
+        <div class="actions no-print">
+            <button type="button" onclick={print}>{ ctx.t(T::term_print) }</button>
+            <button type="button" class="primary big" onclick={next} id="term-next">{ ctx.t(T::term_next_customer) }</button>
+        </div>
     }
 }
 
@@ -312,11 +469,6 @@ fn paid(ctx: &Ctx, step: &UseStateHandle<Step>, receipt: &PartyReceipt, with: &U
         let step = step.clone();
         Callback::from(move |_| step.set(Step::Amount))
     };
-    let print = Callback::from(|_| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.print();
-        }
-    });
     let left = with.available - receipt.points;
     html! {
         <>
@@ -325,15 +477,12 @@ fn paid(ctx: &Ctx, step: &UseStateHandle<Step>, receipt: &PartyReceipt, with: &U
                 <dt>{ ctx.t(T::term_paid_points) }</dt><dd id="paid-points">{ pt(ctx, receipt.points) }</dd>
                 <dt>{ ctx.t(T::term_paid_with) }</dt><dd>{ usable_name(ctx, with) }</dd>
                 <dt>{ ctx.t(T::term_left) }</dt><dd id="left-points">{ pt(ctx, left) }</dd>
-                <dt>{ ctx.t(T::term_when) }</dt><dd>{ receipt.created_at.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST")).format("%Y-%m-%d %H:%M").to_string() }</dd>
+                <dt>{ ctx.t(T::term_when) }</dt><dd>{ jst(receipt.created_at) }</dd>
                 <dt>{ ctx.t(T::term_transaction) }</dt><dd id="receipt-id">{ receipt.id.to_string() }</dd>
                 <dt>{ ctx.t(T::term_leaf) }</dt><dd>{ receipt.leaf_index }</dd>
             </dl>
             { receipt_qr(ctx, receipt) }
-            <div class="actions no-print">
-                <button type="button" onclick={print}>{ ctx.t(T::term_print) }</button>
-                <button type="button" class="primary big" onclick={next} id="term-next">{ ctx.t(T::term_next_customer) }</button>
-            </div>
+            { receipt_actions(ctx, next) }
         </>
     }
 }
@@ -359,10 +508,10 @@ fn receipt_qr(ctx: &Ctx, receipt: &PartyReceipt) -> Html {
 /// Properties of [`CardAtCounter`].
 #[derive(Properties, PartialEq)]
 struct CardProps {
-    amount: i64,
+    task: CardTask,
     device: ThisDevice,
     online: bool,
-    on_read: Callback<(CounterBalances, i64)>,
+    on_done: Callback<CardDone>,
     on_cancel: Callback<()>,
 }
 
@@ -406,7 +555,44 @@ fn serde_wasm_context(c: &SigningContext) -> js_sys::Object {
     js_sys::JSON::parse(&serde_json::to_string(c).expect("JSON")).expect("JSON").unchecked_into()
 }
 
-/// The card step: a bridge, the PIN, then a balance read signed for this shop.
+/// The points usable at this shop, read with the held card's signature of a balance challenge.
+async fn read_balances(ctx: &Ctx, device: &ThisDevice) -> Result<CounterBalances, String> {
+    let shop = device.device.shop;
+    let ch: NonceIssued =
+        device.post(&format!("/v1/shops/{shop}/balance-challenges"), &json!({})).await.map_err(|f| refusal(ctx, &f))?;
+    let token = sign_here(ctx, device, &ch.nonce).await?;
+    device
+        .post(&format!("/v1/shops/{shop}/counter-balances"), &json!({"nonce": ch.nonce, "token": token}))
+        .await
+        .map_err(|f| refusal(ctx, &f))
+}
+
+/// Refunds `amount` points of `payment` with the held card's signature of the refund's terms.
+async fn refund(ctx: &Ctx, device: &ThisDevice, payment: Uuid, amount: i64) -> Result<PartyReceipt, String> {
+    let shop = device.device.shop;
+    let terms = CounterRefundChallengeRequest { payment, amount: Decimal::from(amount) };
+    let ch: NonceIssued = device
+        .post(&format!("/v1/shops/{shop}/refund-challenges"), &terms)
+        .await
+        .map_err(|f| refund_refusal(ctx, &f))?;
+    let token = sign_here(ctx, device, &ch.nonce).await?;
+    let request = CounterRefundRequest { payment, amount: Decimal::from(amount), nonce: ch.nonce, token };
+    device.post(&format!("/v1/shops/{shop}/counter-refunds"), &request).await.map_err(|f| refund_refusal(ctx, &f))
+}
+
+/// A refund's refusal in staff's words.
+fn refund_refusal(ctx: &Ctx, f: &Failure) -> String {
+    match f.slug.as_str() {
+        "card-not-payer" => ctx.t(T::term_refund_not_payer).to_owned(),
+        "payment-refunded" => ctx.t(T::term_refund_done_before).to_owned(),
+        "refund-exceeds-capture" => ctx.t(T::term_refund_too_much).to_owned(),
+        "not-found" => ctx.t(T::term_refund_no_payment).to_owned(),
+        _ => refusal(ctx, f),
+    }
+}
+
+/// The card step: a bridge, the PIN, then the task: a balance read signed for this shop, or a
+/// refund signed by the card of the resident who paid.
 #[function_component(CardAtCounter)]
 fn card_at_counter(p: &CardProps) -> Html {
     let ctx = use_context::<Ctx>().expect("context");
@@ -443,8 +629,8 @@ fn card_at_counter(p: &CardProps) -> Html {
         })
     };
     let read = {
-        let (ctx, error, busy, device, amount, on_read) =
-            (ctx.clone(), error.clone(), busy.clone(), p.device.clone(), p.amount, p.on_read.clone());
+        let (ctx, error, busy, device, task, on_done) =
+            (ctx.clone(), error.clone(), busy.clone(), p.device.clone(), p.task.clone(), p.on_done.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let form: web_sys::HtmlFormElement = e.target_unchecked_into();
@@ -459,30 +645,26 @@ fn card_at_counter(p: &CardProps) -> Html {
                     *held = pin;
                 }
             });
-            let (ctx, error, busy, device, on_read) =
-                (ctx.clone(), error.clone(), busy.clone(), device.clone(), on_read.clone());
+            let (ctx, error, busy, device, task, on_done) =
+                (ctx.clone(), error.clone(), busy.clone(), device.clone(), task.clone(), on_done.clone());
             busy.set(true);
             error.set(None);
             wasm_bindgen_futures::spawn_local(async move {
-                let shop = device.device.shop;
-                let result: Result<CounterBalances, String> = async {
-                    let ch: NonceIssued = device
-                        .post(&format!("/v1/shops/{shop}/balance-challenges"), &json!({}))
-                        .await
-                        .map_err(|f| refusal(&ctx, &f))?;
-                    let token = sign_here(&ctx, &device, &ch.nonce).await?;
-                    device
-                        .post(
-                            &format!("/v1/shops/{shop}/counter-balances"),
-                            &json!({"nonce": ch.nonce, "token": token}),
-                        )
-                        .await
-                        .map_err(|f| refusal(&ctx, &f))
-                }
-                .await;
+                let result = match task {
+                    CardTask::Balances { amount } => {
+                        read_balances(&ctx, &device).await.map(|b| CardDone::Balances(b, amount))
+                    }
+                    CardTask::Refund { payment, amount } => {
+                        refund(&ctx, &device, payment, amount).await.map(CardDone::Refunded)
+                    }
+                };
                 busy.set(false);
                 match result {
-                    Ok(b) => on_read.emit((b, amount)),
+                    Ok(CardDone::Refunded(r)) => {
+                        drop_held();
+                        on_done.emit(CardDone::Refunded(r));
+                    }
+                    Ok(d) => on_done.emit(d),
                     Err(m) => error.set(Some(m)),
                 }
             });
@@ -490,7 +672,12 @@ fn card_at_counter(p: &CardProps) -> Html {
     };
     let cancel = cancelling(&p.on_cancel);
     let alert = error.as_ref().map(|m| html! { <p class="error" role="alert" id="card-error">{ m }</p> });
-    let amount = amount_line(&ctx, p.amount);
+    let amount = match p.task {
+        CardTask::Balances { amount } => amount_line(&ctx, amount),
+        CardTask::Refund { amount, .. } => html! {
+            <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_refund_amount), pt(&ctx, amount)) }</p>
+        },
+    };
     if chosen.is_none() {
         let items = bridges.as_ref().and_then(|v| v.as_array().cloned()).unwrap_or_default();
         let button = |k: &'static str, label: T| {
