@@ -34,6 +34,9 @@ pub enum Failure {
     /// Storing or reading a store's or partner's embedding settings, secrets or events.
     #[error("the server failed to store the embedding settings or events; send the request again")]
     Embedding(#[source] Cause),
+    /// Noting which counter device sent a request failed; the ledger was not asked.
+    #[error("the server failed to note the counter's request; nothing was charged; send it again")]
+    Counter(#[source] Cause),
 }
 
 impl Failure {
@@ -116,6 +119,7 @@ makers! {
     directory => Directory,
     checkout => Checkout,
     embedding => Embedding,
+    counter => Counter,
 }
 
 #[cfg(test)]

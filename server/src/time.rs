@@ -10,6 +10,11 @@ pub const SECOND: Micros = 1_000_000;
 /// One day.
 pub const DAY: Micros = 86_400 * SECOND;
 
+/// Japan's time zone (no daylight saving): the calendar of dates residents and shops read.
+pub fn japan() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset")
+}
+
 /// The current time.
 pub fn now() -> Micros {
     Utc::now().timestamp_micros()

@@ -43,7 +43,8 @@ pub enum Request {
         /// The body.
         body: VoidRequest,
     },
-    /// A checkout's refund (`POST /v1/checkout/sessions/{id}/refunds`).
+    /// A checkout's refund (`POST /v1/checkout/sessions/{id}/refunds`) or a counter payment's
+    /// (`POST /v1/shops/{shop}/counter-refunds`).
     Refund(RefundPosting),
 }
 

@@ -205,7 +205,8 @@ async fn counter_hold(
 /// once, for this device only (terminal).
 #[utoipa::path(post, path = "/v1/shops/{shop}/refund-challenges", request_body = mykey_core::api::CounterRefundChallengeRequest,
     security(("device_signature" = [])), params(("shop" = i64, Path, description = "The terminal's shop")),
-    responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 422, body = Problem)))]
+    responses((status = 200, body = mykey_core::identity::NonceIssued), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn refund_challenge(
     State(s): State<AppState>,
     device: SignedBy,
@@ -213,7 +214,7 @@ async fn refund_challenge(
     JsonBody(r): JsonBody<mykey_core::api::CounterRefundChallengeRequest>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device).refund_challenge(&r)?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, device).refund_challenge(&r).await?))
 }
 
 /// Give back points of a payment made at this shop, with the card of the resident who paid

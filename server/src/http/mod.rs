@@ -19,6 +19,7 @@ use state::AppState;
 mod accounts;
 mod admin;
 pub(crate) mod checkout;
+mod close;
 #[cfg(feature = "demo")]
 pub mod demo_cards;
 mod devices;
@@ -184,6 +185,7 @@ pub fn router(
         .merge(log::routes())
         .merge(crate::http::identity::routes())
         .merge(devices::routes())
+        .merge(close::routes())
         .merge(extra)
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(middleware::from_fn_with_state(state.clone(), devices::signed_requests))

@@ -4,7 +4,7 @@ use mykey_core::api::*;
 use mykey_core::{Problem, ProblemKind};
 use utoipa::OpenApi;
 
-use super::{accounts, admin, directory, ledger, log, ops};
+use super::{accounts, admin, close, directory, ledger, log, ops};
 
 pub(super) async fn openapi_json() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
     // Built once: the document is the same for the whole life of the process.
@@ -111,7 +111,7 @@ impl utoipa::Modify for Conformance {
 #[openapi(
     info(title = "mykey points cloud", description = "Ledger API of the MyKey Platform's municipal points cloud."),
     paths(ops::healthz, ops::metrics_text, ops::csp_report, ledger::issue_coupons, ledger::redeem_coupon, ledger::counter_challenge, ledger::balance_challenge, ledger::counter_balances, ledger::counter_payment,
-          ledger::counter_hold, ledger::refund_challenge, ledger::counter_refund, ledger::payment, ledger::grant,
+          ledger::counter_hold, ledger::refund_challenge, ledger::counter_refund, close::daily_close, close::daily_close_csv, ledger::payment, ledger::grant,
           ledger::conversion, ledger::assignment, ledger::transaction, ledger::hold, ledger::capture, ledger::void,
           ledger::create_resident, accounts::resident_balances, accounts::account, accounts::balance_as_of, accounts::history,
           directory::municipalities, directory::partners, directory::shops, directory::directory, directory::search,

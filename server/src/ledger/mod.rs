@@ -1027,8 +1027,8 @@ impl Ledger {
         self.next_notice += 1;
     }
 
-    /// Gives points back from a store's receivable to the resident (a checkout's refund; how
-    /// many the service decides, against what was captured). The rule for where they land:
+    /// Gives points back from a store's receivable to the resident (a checkout's or a counter
+    /// payment's refund; how many the service decides, against what was captured or paid). The rule for where they land:
     /// the account they were paid from, as a new lot with that account's full validity from
     /// today; event points whose programme has ended come back as the municipality's points.
     pub fn refund(&mut self, ch: &mut Changes, r: &RefundPosting, now: Micros) -> Result<TransactionReceipt> {

@@ -379,7 +379,7 @@ impl Mailer {
             let line = format!(
                 "・{place}の自治体ポイント {}ポイント（有効期限 {}）",
                 lot.remaining,
-                expires.with_timezone(&chrono_tz_jst()).format("%Y年%m月%d日")
+                expires.with_timezone(&crate::time::japan()).format("%Y年%m月%d日")
             );
             let mail = mails.entry(lot.resident).or_insert_with(|| ExpiringMail { to: lot.to, lines: Vec::new() });
             mail.lines.push(line);
@@ -429,11 +429,6 @@ fn plain(text: &str) -> String {
 struct ExpiringMail {
     to: Option<Recipient>,
     lines: Vec<String>,
-}
-
-/// Japan's time zone (no daylight saving), for dates in mail.
-fn chrono_tz_jst() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset")
 }
 
 /// "群馬県前橋市" for a municipality id, read once per round.

@@ -25,6 +25,8 @@ pub struct Counter<'a> {
     engine: &'a Engine,
     principal: String,
     shop: i64,
+    /// The device, which the daily close names each request by.
+    device: Uuid,
     /// Where the resident's card signs: this shop's counter and this device.
     context: SigningContext,
 }
@@ -33,7 +35,7 @@ impl<'a> Counter<'a> {
     /// The device `by`, at its shop.
     pub fn new(identity: &'a Identity, engine: &'a Engine, by: SignedBy) -> Counter<'a> {
         let context = SigningContext::Counter { shop: by.shop, device: by.device };
-        Counter { identity, engine, principal: by.principal(), shop: by.shop, context }
+        Counter { identity, engine, principal: by.principal(), shop: by.shop, device: by.device, context }
     }
 
     /// A challenge for the resident's card naming `r`'s terms, good for this device only, once,
@@ -101,6 +103,7 @@ impl<'a> Counter<'a> {
             amount: r.amount,
             memo: r.memo,
         };
+        self.note(payment.id).await?;
         Ok(self.engine.execute(Request::Payment(payment), &self.principal).await)
     }
 
@@ -118,32 +121,25 @@ impl<'a> Counter<'a> {
             amount: r.amount,
             timeout_seconds: r.timeout_seconds,
         };
+        self.note(hold.id).await?;
         Ok(self.engine.execute(Request::Hold(hold), &self.principal).await)
     }
 
     /// A challenge for the card of the resident who paid, naming the refund's terms: good for
     /// this device only, once.
-    pub fn refund_challenge(&self, r: &CounterRefundChallengeRequest) -> Result<NonceIssued, Problem> {
+    /// The payment, the amount and an earlier refund are checked first, so that the resident
+    /// signs only a refund that can be made (whose card paid is checked once it has signed).
+    pub async fn refund_challenge(&self, r: &CounterRefundChallengeRequest) -> Result<NonceIssued, Problem> {
         let amount = Points::from_decimal(r.amount)?;
+        self.refundable(r.payment, amount).await?;
         self.issue(CardPurpose::Payment, &refund_terms(self.shop, r.payment, amount))
     }
 
-    /// Gives back points of a payment made at this shop, once the card of the resident who
-    /// paid signed this refund's terms. A payment is refunded once: the refund's id is derived
-    /// from the payment's, so the single writer refuses a second one and answers a retry the
-    /// same.
-    pub async fn refund(&self, r: CounterRefundRequest) -> Result<Answer, Problem> {
-        let amount = Points::from_decimal(r.amount)?;
-        let id = refund_id(r.payment);
-        let resident = self.consent(id, &refund_terms(self.shop, r.payment, amount), &r.nonce, &r.token).await?;
-        let paid = self.paid_here(r.payment).await?;
-        if paid.resident != resident {
-            return Err(Problem::new(
-                ProblemKind::CardNotPayer,
-                "this card is not that of the resident who paid; the refund needs the payer's card",
-            ));
-        }
-        if let Some(done) = self.engine.stored_response(id).await? {
+    /// The counter payment `payment` of this shop, if `amount` of it can be refunded: not more
+    /// than was paid, and not refunded before (a retry of the same refund can).
+    async fn refundable(&self, payment: Uuid, amount: Points) -> Result<Paid, Problem> {
+        let paid = self.paid_here(payment).await?;
+        if let Some(done) = self.engine.stored_response(refund_id(payment)).await? {
             let before: Option<TransactionReceipt> = serde_json::from_str(&done.body).ok();
             let refunded: i64 = before.iter().flat_map(|t| &t.postings).map(|p| p.amount).filter(|a| *a > 0).sum();
             if done.status < 300 && refunded != amount.get() {
@@ -161,6 +157,24 @@ impl<'a> Counter<'a> {
             )
             .with("refundable", paid.points));
         }
+        Ok(paid)
+    }
+
+    /// Gives back points of a payment made at this shop, once the card of the resident who
+    /// paid signed this refund's terms. A payment is refunded once: the refund's id is derived
+    /// from the payment's, so the single writer refuses a second one and answers a retry the
+    /// same.
+    pub async fn refund(&self, r: CounterRefundRequest) -> Result<Answer, Problem> {
+        let amount = Points::from_decimal(r.amount)?;
+        let id = refund_id(r.payment);
+        let resident = self.consent(id, &refund_terms(self.shop, r.payment, amount), &r.nonce, &r.token).await?;
+        let paid = self.refundable(r.payment, amount).await?;
+        if paid.resident != resident {
+            return Err(Problem::new(
+                ProblemKind::CardNotPayer,
+                "this card is not that of the resident who paid; the refund needs the payer's card",
+            ));
+        }
         let posting = RefundPosting {
             id,
             of: RefundOf::CounterPayment,
@@ -171,13 +185,30 @@ impl<'a> Counter<'a> {
             event: paid.event,
             points: amount.get(),
         };
+        self.note(posting.id).await?;
         Ok(self.engine.execute(Request::Refund(posting), &self.principal).await)
     }
 
-    /// The payment `payment` made at this shop: who paid how many of which points. Another
-    /// shop's payment, or no payment, is not found (a terminal learns nothing of others').
+    /// Notes that this device sends request `id`, before the ledger applies it, so that the
+    /// daily close names the device of every counter transaction.
+    async fn note(&self, id: Uuid) -> Result<(), Problem> {
+        crate::store::close::record_request(self.engine.store().pool(), id, self.shop, self.device, time::now())
+            .await
+            .map_err(crate::failure::counter)
+    }
+
+    /// The payment `payment` a counter device of this shop took: who paid how many of which
+    /// points. Another shop's payment, a checkout's or a mandate's charge (refunded through
+    /// their own routes, so never twice), or no payment, is not found.
     async fn paid_here(&self, payment: uuid::Uuid) -> Result<Paid, Problem> {
-        let not_found = || Problem::new(ProblemKind::NotFound, "this shop took no payment with that id");
+        let not_found =
+            || Problem::new(ProblemKind::NotFound, "no counter device of this shop took a payment with that id");
+        let by = crate::store::close::request_shop(self.engine.store().pool(), payment)
+            .await
+            .map_err(crate::failure::counter)?;
+        if by != Some(self.shop) {
+            return Err(not_found());
+        }
         let stored = self.engine.stored_response(payment).await?.ok_or_else(not_found)?;
         let receipt: TransactionReceipt = match serde_json::from_str(&stored.body) {
             Ok(r) if stored.status < 300 => r,

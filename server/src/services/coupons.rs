@@ -84,8 +84,7 @@ pub fn key_file(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
 
 /// The last day a code expiring at `expires_at` is accepted, in Japan's calendar.
 fn last_day(expires_at: Micros) -> String {
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset");
-    time::micros_to_datetime(expires_at - 1).with_timezone(&jst).format("%Y-%m-%d").to_string()
+    time::micros_to_datetime(expires_at - 1).with_timezone(&time::japan()).format("%Y-%m-%d").to_string()
 }
 
 fn code_hash(code: &CouponCode) -> String {

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod checkout;
+pub mod close;
 pub mod counter;
 pub mod coupon_sheet;
 pub mod coupons;

@@ -81,18 +81,32 @@ pub async fn enrol(
     now: Micros,
 ) -> sqlx::Result<Result<DeviceRow, PairingRefused>> {
     let mut tx = pool.begin().await?;
-    let code = sqlx::query("SELECT shop_id, expires_at, used_at FROM pairing_codes WHERE code_hash = $1")
+    // The write comes first: SQLite takes its write lock here, waiting out another writer,
+    // where a read first would leave a snapshot that another writer's commit makes impossible
+    // to upgrade (SQLITE_BUSY at once). Used once: a second enrolment changes nothing.
+    let used = sqlx::query(
+        "UPDATE pairing_codes SET used_at = $1, device_id = $2 \
+         WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(code_hash)
+    .execute(&mut *tx)
+    .await?;
+    let code = sqlx::query("SELECT shop_id, expires_at, device_id FROM pairing_codes WHERE code_hash = $1")
         .bind(code_hash)
         .fetch_optional(&mut *tx)
         .await?;
     let Some(code) = code else { return Ok(Err(PairingRefused::Unknown)) };
-    let (shop, expires_at, used_at): (i64, Micros, Option<Micros>) =
-        (code.try_get("shop_id")?, code.try_get("expires_at")?, code.try_get("used_at")?);
-    if used_at.is_some() {
-        return Ok(Err(PairingRefused::Used));
-    }
-    if now >= expires_at {
-        return Ok(Err(PairingRefused::Expired));
+    let (shop, expires_at, used_by): (i64, Micros, Option<String>) =
+        (code.try_get("shop_id")?, code.try_get("expires_at")?, code.try_get("device_id")?);
+    if used.rows_affected() != 1 {
+        // Why not, for the answer (the transaction is rolled back when dropped).
+        return Ok(Err(if used_by.is_some() || now < expires_at {
+            PairingRefused::Used
+        } else {
+            PairingRefused::Expired
+        }));
     }
     let taken = sqlx::query("SELECT 1 AS one FROM devices WHERE public_key = $1")
         .bind(public_key)
@@ -100,17 +114,6 @@ pub async fn enrol(
         .await?;
     if taken.is_some() {
         return Ok(Err(PairingRefused::KeyTaken));
-    }
-    // Used once: the condition makes a second enrolment at the same moment change nothing.
-    let used =
-        sqlx::query("UPDATE pairing_codes SET used_at = $1, device_id = $2 WHERE code_hash = $3 AND used_at IS NULL")
-            .bind(now)
-            .bind(id.to_string())
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await?;
-    if used.rows_affected() != 1 {
-        return Ok(Err(PairingRefused::Used));
     }
     sqlx::query(
         "INSERT INTO devices (id, shop_id, name, public_key, enrolled_at, last_seen_at, revoked_at) \

@@ -21,6 +21,7 @@ use crate::time::{micros_to_datetime, Micros};
 
 pub mod catalog;
 pub mod checkout;
+pub mod close;
 pub mod coupons;
 pub mod devices;
 pub mod embedding;

@@ -273,6 +273,21 @@ async fn a_store_charges_only_through_a_session_the_resident_confirmed() {
     let (st, v) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm(&grant, 1200)).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "completed");
+    // The charge is refunded through its session only: the store's counter device, given the
+    // transaction id from the resident's history, gets no refund challenge for it.
+    let (_, balances) = b.get(&format!("/v1/residents/{resident}/balances")).await;
+    let account =
+        balances["accounts"].as_array().unwrap().iter().find(|a| a["kind"] == "municipal").unwrap()["id"].clone();
+    let (_, history) = b.get(&format!("/v1/accounts/{account}/history?kind=payment")).await;
+    let charge = history["entries"][0]["transaction"].clone();
+    let http = reqwest::Client::new();
+    let device = mykey_server::testing::device::TestDevice::enrol(&http, &s.base, &s.online_store_key, s.online_store)
+        .await
+        .unwrap();
+    let url = format!("{}/v1/shops/{}/refund-challenges", s.base, s.online_store);
+    let res =
+        device.request(&http, reqwest::Method::POST, &url, Some(&json!({"payment": charge, "amount": 1}))).send().await;
+    assert_eq!(res.unwrap().status(), 404, "a checkout's charge is no counter payment");
     let (st, _) = b.post(&format!("/v1/checkout/sessions/{id}/confirm"), confirm(&grant, 1200)).await;
     assert_eq!(st, 401, "the sign-in ended with the payment");
     assert_eq!(municipal_balance(&b, resident).await, (800, 800));

@@ -140,12 +140,34 @@ async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
     let terms = format!("payment:refund,shop={},payment={},amount=100:", s.library, payment.as_str().unwrap());
     assert!(v["nonce"].as_str().unwrap().starts_with(&terms), "{v}");
 
+    // What cannot be refunded is refused before the card signs: more than was paid (saying
+    // how much can be), no such payment of this shop's counter (none, or a grant's id).
+    let challenges = format!("/v1/shops/{}/refund-challenges", s.library);
+    let refund_challenge =
+        |amount: i64, payment: Value| t.post(&challenges, json!({"payment": payment, "amount": amount}));
+    let (st, v) = refund_challenge(301, payment.clone()).await;
+    assert_eq!((st, slug(&v), v["refundable"].as_i64()), (422, "refund-exceeds-capture", Some(300)), "{v}");
+    let (st, v) = refund_challenge(10, json!(Uuid::new_v4())).await;
+    assert_eq!((st, slug(&v)), (404, "not-found"), "{v}");
     // Another resident's card gives nothing back, to anyone.
     let (st, v) = t.refund(t.refund_signed(&mut other, &payment, 100).await).await;
     assert_eq!((st, slug(&v)), (403, "card-not-payer"), "{v}");
-    // More than was paid: refused with what can be refunded.
-    let (st, v) = t.refund(t.refund_signed(&mut payer, &payment, 301).await).await;
-    assert_eq!((st, slug(&v), v["refundable"].as_i64()), (422, "refund-exceeds-capture", Some(300)), "{v}");
+    // A refund's signature pays nothing, and a payment's refunds nothing.
+    let mut as_payment = t.refund_signed(&mut payer, &payment, 10).await;
+    as_payment["id"] = json!(Uuid::new_v4());
+    as_payment["municipality"] = json!(1);
+    as_payment.as_object_mut().unwrap().remove("payment");
+    let (st, v) = t.post(&format!("/v1/shops/{}/counter-payments", s.library), as_payment).await;
+    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
+    let consent = t.signed(&mut payer, &s.base, "payment", 10).await;
+    let mut as_refund = json!({"payment": payment, "amount": 10});
+    as_refund["nonce"] = consent["nonce"].clone();
+    as_refund["token"] = consent["token"].clone();
+    assert_eq!(slug(&t.refund(as_refund).await.1), "nonce-invalid");
+    // A signed refund for more than was paid is refused too (the challenge could not be had).
+    let mut too_much = t.refund_signed(&mut payer, &payment, 100).await;
+    too_much["amount"] = json!(301);
+    assert_eq!(slug(&t.refund(too_much).await.1), "nonce-invalid", "the card signed 100");
     assert_eq!(available(&b, resident).await, 700, "nothing moved");
 
     // The payer's card: 100 points back, once; a retry is answered the same.
@@ -159,26 +181,9 @@ async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
     assert_eq!(t.refund(body).await, (201, refund.clone()), "a retry replays");
     assert_eq!(available(&b, resident).await, 800);
     // A second refund of the same payment: refused, saying what was refunded.
-    let (st, v) = t.refund(t.refund_signed(&mut payer, &payment, 50).await).await;
+    let (st, v) = refund_challenge(50, payment.clone()).await;
     assert_eq!((st, slug(&v), v["refunded"].as_i64()), (409, "payment-refunded", Some(100)), "{v}");
     assert_eq!(available(&b, resident).await, 800);
-
-    // A refund's signature pays nothing, and a payment's refunds nothing.
-    let mut as_payment = t.refund_signed(&mut payer, &payment, 10).await;
-    as_payment["id"] = json!(Uuid::new_v4());
-    as_payment["municipality"] = json!(1);
-    as_payment.as_object_mut().unwrap().remove("payment");
-    let (st, v) = t.post(&format!("/v1/shops/{}/counter-payments", s.library), as_payment).await;
-    assert_eq!((st, slug(&v)), (401, "nonce-invalid"), "{v}");
-    let consent = t.signed(&mut payer, &s.base, "payment", 10).await;
-    let mut as_refund = json!({"payment": payment, "amount": 10});
-    as_refund["nonce"] = consent["nonce"].clone();
-    as_refund["token"] = consent["token"].clone();
-    assert_eq!(slug(&t.refund(as_refund).await.1), "nonce-invalid");
-
-    // No such payment at this shop (a grant's id, or none): not found.
-    let (st, v) = t.refund(t.refund_signed(&mut payer, &json!(Uuid::new_v4()), 10).await).await;
-    assert_eq!((st, slug(&v)), (404, "not-found"), "{v}");
     // Only the shop's devices: the store's key is no terminal.
     let store = Terminal::with_key(&s, &s.library_key);
     let (st, _) = store
@@ -186,6 +191,49 @@ async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
         .await;
     assert_eq!(st, 401);
     assert_eq!(available(&b, resident).await, 800);
+
+    // The shop's day from the ledger: the payment and the refund, named by the device that
+    // sent them; the same for the shop's key, its device, and as CSV.
+    let http = reqwest::Client::new();
+    let path = format!("{}/v1/shops/{}/daily-close", s.base, s.library);
+    let by_key = |url: String, key: String| {
+        let http = http.clone();
+        async move {
+            let res = http.get(url).bearer_auth(key).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.text().await.unwrap())
+        }
+    };
+    let (st, body) = by_key(path.clone(), s.library_key.clone()).await;
+    assert_eq!(st, 200, "{body}");
+    let close: Value = serde_json::from_str(&body).unwrap();
+    let device = s.terminal.id.to_string();
+    assert_eq!(
+        close["lines"],
+        json!([
+            {"municipality": 1, "device": device, "device_name": "レジ1", "kind": "payment", "count": 1, "points": 300},
+            {"municipality": 1, "device": device, "device_name": "レジ1", "kind": "refund", "count": 1, "points": -100},
+        ]),
+        "{close}"
+    );
+    assert_eq!(close["net_points"], 200);
+    let res = s.terminal.request(&http, reqwest::Method::GET, &path, None).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), close, "the device reads the same close");
+    let (st, csv) = by_key(format!("{path}.csv"), s.library_key.clone()).await;
+    assert_eq!(st, 200, "{csv}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "date,shop,municipality,device,device_name,kind,count,points");
+    assert!(rows[1].ends_with(&format!(",{},1,{device},レジ1,payment,1,300", s.library)), "{csv}");
+    assert!(rows[2].ends_with(",refund,1,-100") && rows[3].ends_with(",total,2,200"), "{csv}");
+    // Another day has nothing; a date that is no date is refused; another shop reads nothing.
+    let (st, body) = by_key(format!("{path}?date=2020-01-01"), s.library_key.clone()).await;
+    let other_day: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((st, other_day["lines"].clone(), other_day["net_points"].clone()), (200, json!([]), json!(0)));
+    assert_eq!(other_day["from"], "2019-12-31T15:00:00Z", "a day in Japan");
+    let (st, body) = by_key(format!("{path}?date=2026-13-01"), s.library_key.clone()).await;
+    assert_eq!((st, serde_json::from_str::<Value>(&body).unwrap()["field"].as_str()), (400, Some("date")), "{body}");
+    assert_eq!(by_key(path.clone(), s.online_store_key.clone()).await.0, 403);
 }
 
 /// The memo of the terminal's payments.

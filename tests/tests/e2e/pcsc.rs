@@ -383,6 +383,34 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     );
     b.click("#term-next").unwrap();
     b.wait_text("h2", "お支払い金額").unwrap();
+
+    // The day's close on the terminal: the payment and the refund by this terminal beside
+    // what else the shop took today (the demo's own), and the net the ledger holds.
+    let close: serde_json::Value = http
+        .get(format!("{}/v1/shops/{shop}/daily-close", server.base))
+        .bearer_auth(&keys.store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let net = close["net_points"].as_i64().unwrap();
+    let net = format!("{},{:03}", net / 1000, net % 1000);
+    b.click("#term-close").unwrap();
+    if let Err(e) = b.wait_text("#close-total", net.trim_start_matches("0,")) {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("#close-lines", "前橋市").unwrap();
+    let rows = b
+        .eval("return [...document.querySelectorAll('#close-lines tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' ').trim());")
+        .unwrap();
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert!(rows.contains(&"前橋市 レジ1 お支払い 1 1,200".to_owned()), "{rows:?}");
+    assert!(rows.contains(&"前橋市 レジ1 返金 1 -200".to_owned()), "{rows:?}");
+    screen("terminal-close");
+    let (text, _) = printed(&b, &dir, 80);
+    assert!(text.contains("レジ1") && !text.contains("CSV"), "{text}");
+    b.click("#close-back").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
     // The shop sees the device, seen just now.
     let devices: serde_json::Value = http
         .get(format!("{}/v1/shops/{shop}/devices", server.base))
@@ -399,19 +427,28 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
 /// it, read from the PDF Chromium makes (poppler's pdftotext and pdftoppm, then rqrr). The
 /// rendering is kept with the screenshots.
 fn printed_receipt(b: &Browser, dir: &Path, width_mm: u32) -> (String, String) {
-    let pdf = dir.join(format!("receipt-{width_mm}.pdf"));
-    std::fs::write(&pdf, b.print_pdf(f64::from(width_mm) / 10.0, 20.0).unwrap()).unwrap();
-    let text = run(Command::new("pdftotext").args(["-layout"]).arg(&pdf).arg("-")).unwrap();
-    let png = dir.join(format!("receipt-{width_mm}"));
-    run(Command::new("pdftoppm").args(["-r", "300", "-png", "-singlefile", "-f", "1", "-l", "1"]).arg(&pdf).arg(&png))
-        .unwrap();
-    let png = std::fs::read(png.with_extension("png")).unwrap();
-    if let Ok(out) = std::env::var("MYKEY_SCREENSHOTS") {
-        std::fs::write(Path::new(&out).join(format!("terminal-receipt-print-{width_mm}mm.png")), &png).unwrap();
-    }
+    let (text, png) = printed(b, dir, width_mm);
     let image = image::load_from_memory(&png).unwrap().to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(image);
     let codes: Vec<String> = prepared.detect_grids().iter().map(|g| g.decode().unwrap().1).collect();
     assert_eq!(codes.len(), 1, "{width_mm} mm: one QR code on the receipt");
     (text, codes.into_iter().next().unwrap())
+}
+
+/// The page printed on paper `width_mm` wide (its print CSS): its text and its first page as
+/// PNG, kept with the screenshots.
+fn printed(b: &Browser, dir: &Path, width_mm: u32) -> (String, Vec<u8>) {
+    let title = b.eval("return document.querySelector('main h2').textContent;").unwrap();
+    let title = if title.as_str().unwrap_or_default().contains("日計") { "close" } else { "receipt" };
+    let pdf = dir.join(format!("{title}-{width_mm}.pdf"));
+    std::fs::write(&pdf, b.print_pdf(f64::from(width_mm) / 10.0, 20.0).unwrap()).unwrap();
+    let text = run(Command::new("pdftotext").args(["-layout"]).arg(&pdf).arg("-")).unwrap();
+    let png = dir.join(format!("{title}-{width_mm}"));
+    run(Command::new("pdftoppm").args(["-r", "300", "-png", "-singlefile", "-f", "1", "-l", "1"]).arg(&pdf).arg(&png))
+        .unwrap();
+    let png = std::fs::read(png.with_extension("png")).unwrap();
+    if let Ok(out) = std::env::var("MYKEY_SCREENSHOTS") {
+        std::fs::write(Path::new(&out).join(format!("terminal-{title}-print-{width_mm}mm.png")), &png).unwrap();
+    }
+    (text, png)
 }

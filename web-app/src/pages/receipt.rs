@@ -125,8 +125,9 @@ pub fn receipt() -> Html {
         Check::Held(c) => html! {
             <div role="status" id="receipt-status">
                 <p class="notice">{ ctx.t(T::receipt_ok) }</p>
+                <p>{ ctx.t(T::receipt_scope) }</p>
                 <dl class="receipt">
-                    <dt>{ ctx.t(T::term_transaction) }</dt><dd id="receipt-transaction">{ c.transaction.clone() }</dd>
+                    <dt>{ ctx.t(T::receipt_printed_transaction) }</dt><dd id="receipt-transaction">{ c.transaction.clone() }</dd>
                     <dt>{ ctx.t(T::receipt_position) }</dt><dd>{ c.leaf_index }</dd>
                     <dt>{ ctx.t(T::receipt_checkpoint) }</dt><dd>{ format!("{} ({}{})", c.origin, c.size, ctx.t(T::receipt_entries)) }</dd>
                     <dt>{ ctx.t(T::receipt_witnesses) }</dt><dd>{ c.quorum }</dd>

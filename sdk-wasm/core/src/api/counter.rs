@@ -183,6 +183,46 @@ pub fn refund_terms(shop: i64, payment: Uuid, amount: Points) -> String {
     format!("refund,shop={shop},payment={payment},amount={}", amount.get())
 }
 
+api_type! {
+    /// One line of a shop's daily close: the transactions of one kind, of one municipality's
+    /// points, sent by one device.
+    pub struct DailyCloseLine {
+        /// Whose points.
+        pub municipality: i64,
+        /// The counter device that sent them; none for what no device sent (an online store's
+        /// checkout, a hold captured with the store's key).
+        pub device: Option<Uuid>,
+        /// What staff call that device.
+        pub device_name: Option<String>,
+        /// Payment, refund, ….
+        pub kind: crate::api::TransactionKind,
+        /// How many transactions.
+        pub count: i64,
+        /// Points into the shop's account: a payment's positive, a refund's negative.
+        pub points: i64,
+    }
+}
+
+api_type! {
+    /// `GET /v1/shops/{shop}/daily-close`: a shop's day (in Japan), from the ledger's own
+    /// postings to its account, by municipality, device and kind.
+    pub struct DailyClose {
+        /// The shop.
+        pub shop: i64,
+        /// The day, in Japan.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+        pub date: chrono::NaiveDate,
+        /// The day's first moment.
+        pub from: chrono::DateTime<chrono::Utc>,
+        /// The next day's first moment.
+        pub to: chrono::DateTime<chrono::Utc>,
+        /// The lines, by municipality, device and kind.
+        pub lines: Vec<DailyCloseLine>,
+        /// The day's points into the shop's account, refunds taken off.
+        pub net_points: i64,
+    }
+}
+
 /// The terms a facility's patron link or look-up challenge names: `facility,shop=<shop>`.
 pub fn facility_terms(shop: i64) -> String {
     format!("facility,shop={shop}")

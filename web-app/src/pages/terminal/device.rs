@@ -111,23 +111,53 @@ impl ThisDevice {
     /// `POST path` with a JSON body, signed by this device.
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T, Failure> {
         let bytes = serde_json::to_vec(body).map_err(Failure::network)?;
+        read(self.send("POST", path, None, bytes).await?).await
+    }
+
+    /// `GET path?query`, signed by this device: the answer as JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: Option<&str>) -> Result<T, Failure> {
+        read(self.send("GET", path, query, Vec::new()).await?).await
+    }
+
+    /// `GET path?query`, signed by this device: the answer as text (a CSV file).
+    pub async fn get_text(&self, path: &str, query: Option<&str>) -> Result<String, Failure> {
+        let res = self.send("GET", path, query, Vec::new()).await?;
+        if res.status() >= 400 {
+            return Err(read::<serde_json::Value>(res).await.err().unwrap_or_else(|| Failure::network("refused")));
+        }
+        res.text().await.map_err(Failure::network)
+    }
+
+    /// Sends a request signed by this device over the core's signature base.
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<gloo_net::http::Response, Failure> {
         let location = web_sys::window().map(|w| w.location()).ok_or_else(|| Failure::network("no window"))?;
         let authority = location.host().map_err(storage_failure)?;
         let created = (js_sys::Date::now() / 1000.0) as u64;
         let terms = Terms { created, expires: created + 30, nonce: nonce()?, keyid: self.device.id.to_string() };
         let digest = sig::content_digest(&bytes);
-        let target = Target { method: "POST", authority: &authority, path, query: None };
+        let target = Target { method, authority: &authority, path, query };
         let base = sig::signature_base(&target, &digest, &terms).map_err(Failure::network)?;
         let signature = sign(&self.keys, base.as_bytes()).await.map_err(storage_failure)?;
         let signature = js_sys::Uint8Array::new(&signature).to_vec();
-        let req = Request::post(path)
-            .header("content-type", "application/json")
-            .header("content-digest", &digest)
-            .header("signature-input", &sig::signature_input(&terms).map_err(Failure::network)?)
-            .header("signature", &sig::signature_header(&signature))
-            .body(bytes)
-            .map_err(Failure::network)?;
-        read(req.send().await.map_err(Failure::network)?).await
+        let url = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        let builder = match method {
+            "GET" => Request::get(&url),
+            _ => Request::post(&url).header("content-type", "application/json"),
+        }
+        .header("content-digest", &digest)
+        .header("signature-input", &sig::signature_input(&terms).map_err(Failure::network)?)
+        .header("signature", &sig::signature_header(&signature));
+        let req = if method == "GET" { builder.build() } else { builder.body(bytes) }.map_err(Failure::network)?;
+        req.send().await.map_err(Failure::network)
     }
 }
 

@@ -5,6 +5,7 @@
 //! device ([`device`]); every card signature is made in this counter's context. Without a
 //! connection it says so and takes nothing (`docs/counter.md`).
 
+pub mod close;
 pub mod device;
 
 use std::cell::RefCell;
@@ -49,6 +50,8 @@ enum Step {
     RefundCard { payment: Uuid, amount: i64 },
     /// Refunded: the refund's receipt.
     Refunded { receipt: PartyReceipt },
+    /// The daily close.
+    Close,
 }
 
 /// What the card step does once the PIN is typed.
@@ -70,15 +73,20 @@ enum CardDone {
 
 /// Points as the screen and the receipt show them: `1,200ポイント`.
 fn pt(ctx: &Ctx, n: i64) -> String {
+    format!("{}{}", grouped(n), ctx.t(T::points_suffix))
+}
+
+/// A number grouped by thousands: `-1,200`.
+fn grouped(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
-    let mut grouped = String::new();
+    let mut out = String::from(if n < 0 { "-" } else { "" });
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
+            out.push(',');
         }
-        grouped.push(c);
+        out.push(c);
     }
-    format!("{}{grouped}{}", if n < 0 { "-" } else { "" }, ctx.t(T::points_suffix))
+    out
 }
 
 /// What to call points usable here: an event programme's name, or the municipality's points.
@@ -170,6 +178,10 @@ pub fn terminal() -> Html {
         Step::RefundCard { payment, amount } => card_step(&step, &this, *online, CardTask::Refund { payment, amount }),
         Step::Refund => refund_form(&ctx, &step, &error, *online, &typed),
         Step::Refunded { receipt } => refunded(&ctx, &step, &receipt),
+        Step::Close => html! {
+            <close::Close device={this.borrow().clone().expect("enrolled")}
+                on_back={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
+        },
         Step::Confirm { amount, balances } => html! {
             <Confirm amount={amount} balances={balances} device={this.borrow().clone().expect("enrolled")} online={*online}
                 on_paid={{
@@ -333,6 +345,10 @@ fn amount_form(
                     let (step, error) = (step.clone(), error.clone());
                     Callback::from(move |_| { error.set(None); step.set(Step::Refund) })
                 }}>{ ctx.t(T::term_refund) }</button>
+                <button type="button" id="term-close" onclick={{
+                    let (step, error) = (step.clone(), error.clone());
+                    Callback::from(move |_| { error.set(None); step.set(Step::Close) })
+                }}>{ ctx.t(T::term_close) }</button>
             </div>
         </>
     }
@@ -855,6 +871,7 @@ mod tests {
         assert_eq!(pt(&ctx, 1200), "1,200ポイント");
         assert_eq!(pt(&ctx, 1234567), "1,234,567ポイント");
         assert_eq!(pt(&ctx, -1000), "-1,000ポイント");
+        assert_eq!(grouped(-200), "-200");
     }
 
     #[test]
