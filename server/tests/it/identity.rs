@@ -910,7 +910,11 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     // No service registered yet.
     let body = with_number(facility_signed(&s, &terminal, &mut card1, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
-    assert_eq!((st, v["type"].as_str().unwrap()), (404, "urn:mykey:problem:not-found"), "{v}");
+    assert_eq!(
+        (st, v["type"].as_str().unwrap(), v["reason"].as_str()),
+        (404, "urn:mykey:problem:not-found", Some("no-service")),
+        "{v}"
+    );
     let service = |key: &str, kind: &str| {
         terminal
             .http
@@ -951,15 +955,16 @@ async fn a_facility_finds_its_patron_number_from_the_card_and_nothing_else() {
     let mut card2 = card(&s);
     registered(&other, &mut card2).await;
     let body = facility_signed(&s, &terminal, &mut card2, &counter, "patron_lookup").await;
-    let (st, _) = terminal.send(at_counter("lookups", body)).await;
-    assert_eq!(st, 404);
+    let (st, v) = terminal.send(at_counter("lookups", body)).await;
+    assert_eq!((st, v["reason"].as_str()), (404, Some("not-linked")), "{v}");
     let body = with_number(facility_signed(&s, &terminal, &mut card2, &counter, "patron_link").await, "L-0001");
     let (st, v) = terminal.send(at_counter("patrons", body)).await;
     assert_eq!((st, v["type"].as_str().unwrap()), (409, "urn:mykey:problem:service-id-taken"), "{v}");
     // A card without a MyKey ID.
     let mut card3 = card(&s);
     let body = facility_signed(&s, &terminal, &mut card3, &counter, "patron_lookup").await;
-    assert_eq!(terminal.send(at_counter("lookups", body)).await.0, 404);
+    let (st, v) = terminal.send(at_counter("lookups", body)).await;
+    assert_eq!((st, v["reason"].as_str()), (404, Some("no-mykey-id")), "{v}");
 
     // The resident sees the link and cuts it; the card no longer finds the number.
     let (st, v) = b.get("/v1/me/patron-links").await;

@@ -411,6 +411,49 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     assert!(text.contains("レジ1") && !text.contains("CSV"), "{text}");
     b.click("#close-back").unwrap();
     b.wait_text("h2", "お支払い金額").unwrap();
+
+    // Facility mode: the shop registers its card service; the card links a patron number,
+    // then a card read shows it.
+    let res = http
+        .put(format!("{}/v1/facilities/{shop}/service", server.base))
+        .bearer_auth(&keys.store)
+        .json(&serde_json::json!({"name": "前橋市立図書館 利用者カード", "kind": "library"}))
+        .send()
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().unwrap_or_default());
+    let card_and_pin = |b: &Browser| {
+        b.wait_for(
+            "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
+        b.click("#bridge-native-messaging").unwrap();
+        b.wait_text("h2", "暗証番号").unwrap();
+        b.type_text("#pin", "1234").unwrap();
+        b.click("form button[type=submit]").unwrap();
+    };
+    b.click("#term-facility").unwrap();
+    b.wait_text("h2", "施設の利用者番号").unwrap();
+    screen("terminal-facility");
+    b.type_text("#patron-number", "LIB 0001").unwrap();
+    b.click("#fac-link").unwrap();
+    b.wait_text("#term-error", "64文字").unwrap();
+    b.type_text("#patron-number", "LIB-0001").unwrap();
+    b.click("#fac-link").unwrap();
+    card_and_pin(&b);
+    if let Err(e) = b.wait_text("#patron", "LIB-0001") {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("h2", "ひも付けました").unwrap();
+    screen("terminal-patron-linked");
+    b.click("#term-next").unwrap();
+    b.click("#term-facility").unwrap();
+    b.click("#fac-lookup").unwrap();
+    card_and_pin(&b);
+    b.wait_text("#patron", "利用者番号: LIB-0001").unwrap();
+    screen("terminal-patron");
+    b.click("#term-next").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
     // The shop sees the device, seen just now.
     let devices: serde_json::Value = http
         .get(format!("{}/v1/shops/{shop}/devices", server.base))

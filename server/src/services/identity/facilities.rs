@@ -57,15 +57,18 @@ impl Identity {
         let row = links::facility_service(self.pool(), facility).await.map_err(failure::patron_link)?;
         row.ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, format!("facility {facility} has not registered a card service"))
+                .with("reason", "no-service")
         })
     }
 
     /// The live MyKey ID `card` is bound to; 404 for a card without one.
     pub(crate) async fn card_holder(&self, card: &VerifiedCard) -> Result<MykeyIdRow, Problem> {
-        id_store::live_by_card(self.pool(), &card.issuer, &card.serial)
-            .await
-            .map_err(failure::patron_link)?
-            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "this card has no live MyKey ID; create one first"))
+        id_store::live_by_card(self.pool(), &card.issuer, &card.serial).await.map_err(failure::patron_link)?.ok_or_else(
+            || {
+                Problem::new(ProblemKind::NotFound, "this card has no live MyKey ID; create one first")
+                    .with("reason", "no-mykey-id")
+            },
+        )
     }
 
     /// Links the card holder's MyKey ID to the facility's patron number.
@@ -133,6 +136,7 @@ impl Identity {
         let number = links::patron_number(self.pool(), facility, row.resident).await.map_err(failure::patron_link)?;
         let patron_number = number.ok_or_else(|| {
             Problem::new(ProblemKind::NotFound, "this MyKey ID is not linked to a patron number at this facility")
+                .with("reason", "not-linked")
         })?;
         let mut c = self.pool().acquire().await.map_err(failure::patron_link)?;
         let tx = c.begin().await.map_err(failure::patron_link)?;

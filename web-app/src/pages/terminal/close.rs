@@ -57,16 +57,25 @@ pub fn close(p: &CloseProps) -> Html {
     let date = use_state(String::new);
     let close = use_state(|| None::<Result<DailyClose, String>>);
     let municipalities = use_municipalities();
+    // Only the answer for the day asked last is shown.
+    let latest = use_mut_ref(|| 0u64);
     {
-        let (ctx, close, device) = (ctx.clone(), close.clone(), p.device.clone());
+        let (ctx, close, device, latest) = (ctx.clone(), close.clone(), p.device.clone(), latest.clone());
         use_effect_with((*date).clone(), move |date| {
             let (date, close) = (date.clone(), close.clone());
             close.set(None);
+            let asked = {
+                let mut n = latest.borrow_mut();
+                *n += 1;
+                *n
+            };
             wasm_bindgen_futures::spawn_local(async move {
                 let shop = device.device.shop;
                 let got =
                     device.get::<DailyClose>(&format!("/v1/shops/{shop}/daily-close"), query(&date).as_deref()).await;
-                close.set(Some(got.map_err(|f| refusal(&ctx, &f))));
+                if *latest.borrow() == asked {
+                    close.set(Some(got.map_err(|f| refusal(&ctx, &f))));
+                }
             });
         });
     }

@@ -7,6 +7,7 @@
 
 pub mod close;
 pub mod device;
+mod facility;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,6 +53,12 @@ enum Step {
     Refunded { receipt: PartyReceipt },
     /// The daily close.
     Close,
+    /// Facility mode: look up or link the patron number.
+    Facility,
+    /// The card for a patron number: read it, or link `link` to the card's holder.
+    PatronCard { link: Option<String> },
+    /// The patron number the card read or linked.
+    Patron { number: String, linked: bool },
 }
 
 /// What the card step does once the PIN is typed.
@@ -61,6 +68,8 @@ enum CardTask {
     Balances { amount: i64 },
     /// Signs the refund of `amount` points of `payment` and sends it.
     Refund { payment: Uuid, amount: i64 },
+    /// Reads the facility's patron number, or links `link` to the card's holder.
+    Patron { link: Option<String> },
 }
 
 /// What the card step did.
@@ -69,6 +78,8 @@ enum CardDone {
     Balances(CounterBalances, i64),
     /// The refund made.
     Refunded(PartyReceipt),
+    /// The patron number read or linked.
+    Patron { number: String, linked: bool },
 }
 
 /// Points as the screen and the receipt show them: `1,200ポイント`.
@@ -178,6 +189,9 @@ pub fn terminal() -> Html {
         Step::RefundCard { payment, amount } => card_step(&step, &this, *online, CardTask::Refund { payment, amount }),
         Step::Refund => refund_form(&ctx, &step, &error, *online, &typed),
         Step::Refunded { receipt } => refunded(&ctx, &step, &receipt),
+        Step::Facility => facility::facility_form(&ctx, &step, &error, *online, &typed),
+        Step::PatronCard { link } => card_step(&step, &this, *online, CardTask::Patron { link }),
+        Step::Patron { number, linked } => facility::patron(&ctx, &step, &number, linked),
         Step::Close => html! {
             <close::Close device={this.borrow().clone().expect("enrolled")}
                 on_back={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
@@ -217,6 +231,7 @@ fn card_step(
             step.set(match d {
                 CardDone::Balances(balances, amount) => Step::Confirm { amount, balances },
                 CardDone::Refunded(receipt) => Step::Refunded { receipt },
+                CardDone::Patron { number, linked } => Step::Patron { number, linked },
             })
         })
     };
@@ -235,6 +250,8 @@ struct Typed {
     /// The payment to refund: its transaction id, or its receipt's QR code as a scanner types it.
     payment: String,
     refund: String,
+    /// A patron number to link, in facility mode.
+    patron: String,
 }
 
 /// The payment a refund names: a transaction id, or a receipt's QR code (its text or address).
@@ -345,6 +362,10 @@ fn amount_form(
                     let (step, error) = (step.clone(), error.clone());
                     Callback::from(move |_| { error.set(None); step.set(Step::Refund) })
                 }}>{ ctx.t(T::term_refund) }</button>
+                <button type="button" id="term-facility" onclick={{
+                    let (step, error) = (step.clone(), error.clone());
+                    Callback::from(move |_| { error.set(None); step.set(Step::Facility) })
+                }}>{ ctx.t(T::term_facility) }</button>
                 <button type="button" id="term-close" onclick={{
                     let (step, error) = (step.clone(), error.clone());
                     Callback::from(move |_| { error.set(None); step.set(Step::Close) })
@@ -673,12 +694,19 @@ fn card_at_counter(p: &CardProps) -> Html {
                     CardTask::Refund { payment, amount } => {
                         refund(&ctx, &device, payment, amount).await.map(CardDone::Refunded)
                     }
+                    CardTask::Patron { link } => {
+                        let linked = link.is_some();
+                        facility::patron_by_card(&ctx, &device, link)
+                            .await
+                            .map(|number| CardDone::Patron { number, linked })
+                    }
                 };
                 busy.set(false);
                 match result {
-                    Ok(CardDone::Refunded(r)) => {
+                    // Done with this customer's card: only a payment needs it again.
+                    Ok(d @ (CardDone::Refunded(_) | CardDone::Patron { .. })) => {
                         drop_held();
-                        on_done.emit(CardDone::Refunded(r));
+                        on_done.emit(d);
                     }
                     Ok(d) => on_done.emit(d),
                     Err(m) => error.set(Some(m)),
@@ -688,10 +716,14 @@ fn card_at_counter(p: &CardProps) -> Html {
     };
     let cancel = cancelling(&p.on_cancel);
     let alert = error.as_ref().map(|m| html! { <p class="error" role="alert" id="card-error">{ m }</p> });
-    let amount = match p.task {
-        CardTask::Balances { amount } => amount_line(&ctx, amount),
+    let amount = match &p.task {
+        CardTask::Balances { amount } => amount_line(&ctx, *amount),
         CardTask::Refund { amount, .. } => html! {
-            <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_refund_amount), pt(&ctx, amount)) }</p>
+            <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_refund_amount), pt(&ctx, *amount)) }</p>
+        },
+        CardTask::Patron { link: None } => html! { <p class="amount" id="term-amount">{ ctx.t(T::fac_lookup) }</p> },
+        CardTask::Patron { link: Some(number) } => html! {
+            <p class="amount" id="term-amount">{ format!("{}: {number}", ctx.t(T::fac_link)) }</p>
         },
     };
     if chosen.is_none() {
