@@ -30,12 +30,20 @@ pub const PAIRING_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// Letters in a pairing code (shown as two groups of four): 31^8 ≈ 2^39 codes, while a client
 /// address may fail [`super::FAILED_AUTH_PER_MINUTE`] times a minute.
 pub const PAIRING_CODE_CHARS: usize = 8;
+/// A shop's pairing codes open at once (made, not yet used, not expired): enough to set up a
+/// shop's counters in one go, and a bound on what a leaked store key can fill the table with.
+/// Codes that expired unused are forgotten when the shop makes the next one.
+pub const PAIRING_CODES_OPEN: i64 = 20;
 /// Devices a shop's list shows at most.
 pub const DEVICES_LISTED: i64 = 500;
 /// Nonces remembered at most: more than [`mykey_core::device::MAX_LIFETIME_SECONDS`] plus the
 /// skew at 5,000 signed requests a second. Past it, signed requests are refused (503) until
 /// old nonces expire: never forgotten early, so never replayable.
 pub const NONCES_REMEMBERED: usize = 1_000_000;
+/// Nonces one device may have remembered at once: about 110 signed requests a second over a
+/// signature's life, far more than a counter makes, so that one device (a stolen key) cannot
+/// fill [`NONCES_REMEMBERED`] for all the others. Past it that device is refused (429).
+pub const NONCES_PER_DEVICE: usize = 10_000;
 /// Devices whose keys are remembered at most (past it the cache is cleared).
 const DEVICES_REMEMBERED: usize = 100_000;
 /// How often a device's last-seen time is written.
@@ -101,11 +109,29 @@ struct Known {
     seen: Micros,
 }
 
+/// Nonce → the last second its signature is good, by device; and how many in all.
+#[derive(Default)]
+struct Nonces {
+    by_device: HashMap<Uuid, HashMap<String, u64>>,
+    total: usize,
+}
+
+impl Nonces {
+    /// Forgets the nonces whose signatures can no longer be good at `now_s`.
+    fn sweep(&mut self, now_s: u64) {
+        self.by_device.retain(|_, mine| {
+            mine.retain(|_, last_good| *last_good >= now_s);
+            !mine.is_empty()
+        });
+        self.total = self.by_device.values().map(HashMap::len).sum();
+    }
+}
+
 /// Enrols, lists, revokes and verifies devices.
 pub struct Devices {
     known: RwLock<HashMap<Uuid, Known>>,
-    /// (device, nonce) → the last second its signature is good.
-    nonces: Mutex<HashMap<(Uuid, String), u64>>,
+    /// The nonces of signatures that could still be good, by device.
+    nonces: Mutex<Nonces>,
     /// When this process started (Unix seconds): the nonces of signatures made before it are
     /// not remembered, so those signatures are refused.
     started: u64,
@@ -178,7 +204,18 @@ impl Devices {
         let now = crate::time::now();
         let expires_at = now + PAIRING_CODE_LIFE;
         let hash = hash_code(&letters).expect("made from the alphabet");
-        store::insert_pairing_code(db.pool(), &hash, shop, now, expires_at).await.map_err(unavailable)?;
+        if !store::insert_pairing_code(db.pool(), &hash, shop, now, expires_at, PAIRING_CODES_OPEN)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Problem::new(
+                ProblemKind::RateLimited,
+                format!(
+                    "{PAIRING_CODES_OPEN} pairing codes of this shop are still open; enrol a device with one, \
+                     or wait until they expire"
+                ),
+            ));
+        }
         Ok(PairingCode {
             code: format!("{}-{}", &letters[..4], &letters[4..]),
             shop,
@@ -309,16 +346,29 @@ impl Devices {
     /// Records the nonce; refused if this device used it while its signature could be good.
     fn first_use(&self, id: Uuid, terms: &Terms, now_s: u64) -> Result<(), Problem> {
         let mut nonces = self.nonces.lock().expect("not poisoned");
-        if nonces.len() >= NONCES_REMEMBERED {
-            nonces.retain(|_, last_good| *last_good >= now_s);
-            if nonces.len() >= NONCES_REMEMBERED {
+        if nonces.total >= NONCES_REMEMBERED {
+            nonces.sweep(now_s);
+            if nonces.total >= NONCES_REMEMBERED {
                 return Err(Problem::new(
                     ProblemKind::Unavailable,
                     "too many signed requests at once to remember their nonces; try again in a minute",
                 ));
             }
         }
-        match nonces.entry((id, terms.nonce.clone())) {
+        let Nonces { by_device, total } = &mut *nonces;
+        let mine = by_device.entry(id).or_default();
+        if mine.len() >= NONCES_PER_DEVICE {
+            let before = mine.len();
+            mine.retain(|_, last_good| *last_good >= now_s);
+            *total -= before - mine.len();
+            if mine.len() >= NONCES_PER_DEVICE {
+                return Err(Problem::new(
+                    ProblemKind::RateLimited,
+                    "this device sent more signed requests in the last minute than a counter makes; try again shortly",
+                ));
+            }
+        }
+        match mine.entry(terms.nonce.clone()) {
             std::collections::hash_map::Entry::Occupied(mut e) if *e.get() < now_s => {
                 // Its earlier use can no longer be replayed; this is a new signature.
                 e.insert(sig::last_good(terms));
@@ -330,6 +380,7 @@ impl Devices {
             )),
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(sig::last_good(terms));
+                *total += 1;
                 Ok(())
             }
         }
@@ -387,5 +438,28 @@ mod tests {
         assert_eq!(again.kind(), Some(ProblemKind::SignatureReplayed));
         assert!(d.first_use(Uuid::new_v4(), &terms, 1000).is_ok(), "nonces are per device");
         assert!(d.first_use(id, &terms, sig::last_good(&terms) + 1).is_ok(), "remembered only while it could be good");
+    }
+
+    #[test]
+    fn one_device_cannot_fill_the_nonces_of_all() {
+        let d = Devices::default();
+        let (busy, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let terms = |i: usize, id: Uuid| Terms {
+            created: 1000,
+            expires: 1030,
+            nonce: format!("{i:022}"),
+            keyid: id.to_string(),
+        };
+        for i in 0..NONCES_PER_DEVICE {
+            d.first_use(busy, &terms(i, busy), 1000).unwrap();
+        }
+        let refused = d.first_use(busy, &terms(NONCES_PER_DEVICE, busy), 1000).unwrap_err();
+        assert_eq!(refused.kind(), Some(ProblemKind::RateLimited));
+        assert!(d.first_use(other, &terms(0, other), 1000).is_ok(), "another device is not held up");
+        // Once the busy device's signatures can no longer be good, it may sign again.
+        let later = sig::last_good(&terms(0, busy)) + 1;
+        assert!(d.first_use(busy, &terms(NONCES_PER_DEVICE, busy), later).is_ok());
+        let n = d.nonces.lock().unwrap();
+        assert_eq!(n.total, n.by_device.values().map(HashMap::len).sum::<usize>(), "the count is kept exact");
     }
 }

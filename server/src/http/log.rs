@@ -17,14 +17,23 @@ use crate::auth::Caller;
 
 /// This group's routes.
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+    let public = Router::new()
         .route("/v1/log/inclusion", get(log_inclusion))
         .route("/v1/log/consistency", get(log_consistency))
         .route("/log/checkpoint", get(log_checkpoint))
         .route("/log/key", get(log_key))
         .route("/log/witnesses", get(log_witnesses))
-        .route("/log/tile/entries/{*bundle}", get(log_entries))
         .route("/log/{*tile}", get(log_tile))
+        .layer(axum::middleware::map_response(readable_from_any_page));
+    Router::new().route("/log/tile/entries/{*bundle}", get(log_entries)).merge(public)
+}
+
+/// The public log answers carry `Access-Control-Allow-Origin: *`, so that a partner's page
+/// checks a receipt with the SDK from its own origin (docs/log-format.md "Receipts"); they hold
+/// hashes, signatures and keys only. Entry bundles (the leaves) do not.
+async fn readable_from_any_page(mut res: Response) -> Response {
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    res
 }
 
 fn published(s: &AppState) -> ApiResult<Arc<crate::engine::Published>> {

@@ -39,22 +39,41 @@ fn device_row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
     })
 }
 
-/// Records a pairing code (its hash) for `shop`.
+/// Records a pairing code (its hash) for `shop` unless `open_max` of its codes are still open
+/// (unused and unexpired); first forgets the shop's codes that expired unused. Whether it was
+/// recorded.
 pub async fn insert_pairing_code(
     pool: &AnyPool,
     code_hash: &str,
     shop: i64,
     now: Micros,
     expires_at: Micros,
-) -> sqlx::Result<()> {
+    open_max: i64,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    // A write first, so that SQLite takes its write lock before the count (see `enrol`).
+    sqlx::query("DELETE FROM pairing_codes WHERE shop_id = $1 AND used_at IS NULL AND expires_at <= $2")
+        .bind(shop)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pairing_codes WHERE shop_id = $1 AND used_at IS NULL")
+        .bind(shop)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    if open >= open_max {
+        return Ok(false);
+    }
     sqlx::query("INSERT INTO pairing_codes (code_hash, shop_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(code_hash)
         .bind(shop)
         .bind(now)
         .bind(expires_at)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Why a pairing code enrolled nothing.

@@ -301,3 +301,36 @@ async fn terminal_keys_are_retired() {
     assert_eq!((st, slug(&v)), (401, "unauthenticated"), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("retired"), "{v}");
 }
+
+#[tokio::test]
+async fn a_shop_has_few_open_pairing_codes_and_wrong_codes_are_limited_per_address() {
+    let app = App::start().await;
+    let codes = format!("/v1/shops/{}/pairing-codes", app.shops[0]);
+    let open = mykey_server::auth::devices::PAIRING_CODES_OPEN;
+    for _ in 0..open {
+        pairing_code(&app).await;
+    }
+    let (st, v) = app.post(&codes, &app.store1, json!({})).await;
+    assert_eq!((st, slug(&v)), (429, "rate-limited"), "{v}");
+    // Codes that expired unused are forgotten when the next is made.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.s._db.url).await.unwrap();
+    sqlx::query("UPDATE pairing_codes SET expires_at = created_at + 1 WHERE used_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pairing_code(&app).await;
+    let (unused,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM pairing_codes WHERE used_at IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(unused, 1, "the expired ones are gone");
+
+    // Guessing codes: each wrong one counts against the address; past the limit, 429.
+    let (_, public) = new_key();
+    let limit = mykey_server::auth::FAILED_AUTH_PER_MINUTE;
+    for _ in 0..limit {
+        let (st, v) = enrol(&app, "2345-6789", &public).await;
+        assert_eq!((st, slug(&v)), (422, "pairing-code-invalid"), "{v}");
+    }
+    let (st, v) = enrol(&app, "2345-6789", &public).await;
+    assert_eq!((st, slug(&v)), (429, "rate-limited"), "{v}");
+}

@@ -47,6 +47,18 @@ async fn receipts_are_in_signed_checkpoints_and_the_log_only_grows() {
     // This log has no witnesses: its checkpoints carry the log's signature alone.
     let (s, w) = app.get("/log/witnesses", "").await;
     assert_eq!((s, w), (200, json!({"quorum": 0, "witnesses": []})));
+    // A partner's page reads the public answers from its own origin; not the leaves.
+    for (path, shared) in [("/log/key", true), ("/log/witnesses", true), ("/log/tile/entries/000", false)] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header("origin", "https://partner.example")
+            .send()
+            .await
+            .unwrap();
+        let allowed = res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allowed.as_deref(), shared.then_some("*"), "{path}");
+    }
     let r = app.residents[0];
     let mut receipts: Vec<Value> = vec![app.grant(r, 10_000).await];
     for i in 1..=20 {
