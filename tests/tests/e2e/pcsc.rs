@@ -234,6 +234,10 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     grant(&server.base, &keys, resident, 3000);
     let http = reqwest::blocking::Client::new();
     let shop = keys.ids.shop;
+    // What the shop's server reads with its store key.
+    let by_store = |path: &str| -> serde_json::Value {
+        http.get(format!("{}{path}", server.base)).bearer_auth(&keys.store).send().unwrap().json().unwrap()
+    };
     let code: serde_json::Value = http
         .post(format!("{}/v1/shops/{shop}/pairing-codes", server.base))
         .bearer_auth(&keys.store)
@@ -386,13 +390,7 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
 
     // The day's close on the terminal: the payment and the refund by this terminal beside
     // what else the shop took today (the demo's own), and the net the ledger holds.
-    let close: serde_json::Value = http
-        .get(format!("{}/v1/shops/{shop}/daily-close", server.base))
-        .bearer_auth(&keys.store)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let close = by_store(&format!("/v1/shops/{shop}/daily-close"));
     let net = close["net_points"].as_i64().unwrap();
     let net = format!("{},{:03}", net / 1000, net % 1000);
     b.click("#term-close").unwrap();
@@ -455,13 +453,7 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     b.click("#term-next").unwrap();
     b.wait_text("h2", "お支払い金額").unwrap();
     // The shop sees the device, seen just now.
-    let devices: serde_json::Value = http
-        .get(format!("{}/v1/shops/{shop}/devices", server.base))
-        .bearer_auth(&keys.store)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let devices = by_store(&format!("/v1/shops/{shop}/devices"));
     assert_eq!(devices[0]["name"], "レジ1", "{devices}");
     let _ = std::fs::remove_dir_all(&dir);
 }

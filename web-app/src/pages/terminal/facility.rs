@@ -7,7 +7,7 @@ use serde_json::json;
 use yew::prelude::*;
 
 use super::device::ThisDevice;
-use super::{keep, refusal, sign_here, Step, Typed};
+use super::{go, keep, refusal, sign_here, Step, Typed};
 use crate::api::Failure;
 use crate::i18n::T;
 use crate::Ctx;
@@ -20,13 +20,6 @@ pub(super) fn facility_form(
     online: bool,
     typed: &UseStateHandle<Typed>,
 ) -> Html {
-    let look_up = {
-        let (step, error) = (step.clone(), error.clone());
-        Callback::from(move |_| {
-            error.set(None);
-            step.set(Step::PatronCard { link: None })
-        })
-    };
     let link = {
         let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
         Callback::from(move |e: SubmitEvent| {
@@ -40,19 +33,12 @@ pub(super) fn facility_form(
             step.set(Step::PatronCard { link: Some(number) })
         })
     };
-    let back = {
-        let (step, error) = (step.clone(), error.clone());
-        Callback::from(move |_| {
-            error.set(None);
-            step.set(Step::Amount)
-        })
-    };
     html! {
         <>
             <h2>{ ctx.t(T::fac_title) }</h2>
             <p>{ ctx.t(T::fac_hint) }</p>
             <div class="actions">
-                <button type="button" class="primary big" id="fac-lookup" disabled={!online} onclick={look_up}>{ ctx.t(T::fac_lookup) }</button>
+                <button type="button" class="primary big" id="fac-lookup" disabled={!online} onclick={go(step, error, Step::PatronCard { link: None })}>{ ctx.t(T::fac_lookup) }</button>
             </div>
             <form onsubmit={link} class="terminal-form">
                 <h3>{ ctx.t(T::fac_link_title) }</h3>
@@ -60,7 +46,7 @@ pub(super) fn facility_form(
                 <input id="patron-number" name="patron" autocomplete="off" spellcheck="false" maxlength="64" required=true
                     aria-describedby="term-error" value={typed.patron.clone()} oninput={keep(typed, |t, v| t.patron = v)} />
                 <div class="actions">
-                    <button type="button" onclick={back}>{ ctx.t(T::term_cancel) }</button>
+                    <button type="button" onclick={go(step, error, Step::Amount)}>{ ctx.t(T::term_cancel) }</button>
                     <button type="submit" class="big" id="fac-link" disabled={!online}>{ ctx.t(T::fac_link) }</button>
                 </div>
             </form>

@@ -254,6 +254,15 @@ struct Typed {
     patron: String,
 }
 
+/// A button's callback that goes to `to`, clearing the last refusal.
+fn go(step: &UseStateHandle<Step>, error: &UseStateHandle<Option<String>>, to: Step) -> Callback<MouseEvent> {
+    let (step, error) = (step.clone(), error.clone());
+    Callback::from(move |_| {
+        error.set(None);
+        step.set(to.clone())
+    })
+}
+
 /// The payment a refund names: a transaction id, or a receipt's QR code (its text or address).
 fn payment_of(typed: &str) -> Option<Uuid> {
     let typed = typed.trim();
@@ -358,18 +367,9 @@ fn amount_form(
                 <button type="submit" class="primary big" disabled={!online}>{ ctx.t(T::term_next) }</button>
             </form>
             <div class="actions no-print">
-                <button type="button" id="term-refund" onclick={{
-                    let (step, error) = (step.clone(), error.clone());
-                    Callback::from(move |_| { error.set(None); step.set(Step::Refund) })
-                }}>{ ctx.t(T::term_refund) }</button>
-                <button type="button" id="term-facility" onclick={{
-                    let (step, error) = (step.clone(), error.clone());
-                    Callback::from(move |_| { error.set(None); step.set(Step::Facility) })
-                }}>{ ctx.t(T::term_facility) }</button>
-                <button type="button" id="term-close" onclick={{
-                    let (step, error) = (step.clone(), error.clone());
-                    Callback::from(move |_| { error.set(None); step.set(Step::Close) })
-                }}>{ ctx.t(T::term_close) }</button>
+                <button type="button" id="term-refund" onclick={go(step, error, Step::Refund)}>{ ctx.t(T::term_refund) }</button>
+                <button type="button" id="term-facility" onclick={go(step, error, Step::Facility)}>{ ctx.t(T::term_facility) }</button>
+                <button type="button" id="term-close" onclick={go(step, error, Step::Close)}>{ ctx.t(T::term_close) }</button>
             </div>
         </>
     }
@@ -399,13 +399,6 @@ fn refund_form(
             step.set(Step::RefundCard { payment, amount });
         })
     };
-    let back = {
-        let (step, error) = (step.clone(), error.clone());
-        Callback::from(move |_| {
-            error.set(None);
-            step.set(Step::Amount)
-        })
-    };
     html! {
         <>
             <h2>{ ctx.t(T::term_refund_title) }</h2>
@@ -419,7 +412,7 @@ fn refund_form(
                 <input id="refund-amount" name="refund" inputmode="numeric" autocomplete="off" required=true
                     aria-describedby="term-error" value={typed.refund.clone()} oninput={keep(typed, |t, v| t.refund = v)} />
                 <div class="actions">
-                    <button type="button" onclick={back}>{ ctx.t(T::term_cancel) }</button>
+                    <button type="button" onclick={go(step, error, Step::Amount)}>{ ctx.t(T::term_cancel) }</button>
                     <button type="submit" class="primary big" disabled={!online}>{ ctx.t(T::term_next) }</button>
                 </div>
             </form>
