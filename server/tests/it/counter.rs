@@ -149,6 +149,12 @@ async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
     assert_eq!((st, slug(&v), v["refundable"].as_i64()), (422, "refund-exceeds-capture", Some(300)), "{v}");
     let (st, v) = refund_challenge(10, json!(Uuid::new_v4())).await;
     assert_eq!((st, slug(&v)), (404, "not-found"), "{v}");
+    let (st, v) = t.post(&challenges, json!({"payment": payment, "amount": 1.5})).await;
+    assert_eq!((st, slug(&v)), (422, "fractional-points"), "{v}");
+    // Another shop's routes: this device acts for its own shop only.
+    let elsewhere = format!("/v1/shops/{}/refund-challenges", s.online_store);
+    let (st, v) = t.post(&elsewhere, json!({"payment": payment, "amount": 1})).await;
+    assert_eq!((st, slug(&v)), (403, "forbidden"), "{v}");
     // Another resident's card gives nothing back, to anyone.
     let (st, v) = t.refund(t.refund_signed(&mut other, &payment, 100).await).await;
     assert_eq!((st, slug(&v)), (403, "card-not-payer"), "{v}");
@@ -234,6 +240,7 @@ async fn a_counter_payment_is_refunded_once_and_only_with_the_card_that_paid() {
     let (st, body) = by_key(format!("{path}?date=2026-13-01"), s.library_key.clone()).await;
     assert_eq!((st, serde_json::from_str::<Value>(&body).unwrap()["field"].as_str()), (400, Some("date")), "{body}");
     assert_eq!(by_key(path.clone(), s.online_store_key.clone()).await.0, 403);
+    assert_eq!(http.get(&path).send().await.unwrap().status(), 401, "no key, no close");
 }
 
 /// The memo of the terminal's payments.
