@@ -72,6 +72,17 @@ async fn pairing_code(app: &App) -> String {
     v["code"].as_str().unwrap().to_owned()
 }
 
+/// Lets every unused pairing code expire (as if ten minutes had passed); the database, for more.
+async fn expire_open_codes(app: &App) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.s._db.url).await.unwrap();
+    sqlx::query("UPDATE pairing_codes SET expires_at = created_at + 1 WHERE used_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
 async fn enrol(app: &App, code: &str, public_key: &str) -> (u16, Value) {
     let body = json!({"code": code, "name": "レジ2", "public_key": public_key});
     let res = app.client.post(format!("{}/v1/devices", app.base)).json(&body).send().await.unwrap();
@@ -103,12 +114,7 @@ async fn a_pairing_code_enrols_one_device_once_and_briefly_and_the_shop_lists_an
     let (st, v) = enrol(&app, "0000-OOOO", &other).await;
     assert_eq!((st, slug(&v)), (422, "pairing-code-invalid"), "{v}");
     let late = pairing_code(&app).await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.s._db.url).await.unwrap();
-    sqlx::query("UPDATE pairing_codes SET expires_at = created_at + 1 WHERE used_at IS NULL")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = expire_open_codes(&app).await;
     let (st, v) = enrol(&app, &late, &other).await;
     assert_eq!((st, slug(&v)), (422, "pairing-code-invalid"), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("expired"), "{v}");
@@ -313,12 +319,7 @@ async fn a_shop_has_few_open_pairing_codes_and_wrong_codes_are_limited_per_addre
     let (st, v) = app.post(&codes, &app.store1, json!({})).await;
     assert_eq!((st, slug(&v)), (429, "rate-limited"), "{v}");
     // Codes that expired unused are forgotten when the next is made.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.s._db.url).await.unwrap();
-    sqlx::query("UPDATE pairing_codes SET expires_at = created_at + 1 WHERE used_at IS NULL")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = expire_open_codes(&app).await;
     pairing_code(&app).await;
     let (unused,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM pairing_codes WHERE used_at IS NULL").fetch_one(&pool).await.unwrap();

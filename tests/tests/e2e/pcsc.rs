@@ -352,6 +352,19 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     b.click("section[aria-labelledby=receipt-title] button[type=submit]").unwrap();
     b.wait_text("#receipt-status", "レシートの記録として読み取れません").unwrap();
 
+    // The card step once the bridges are listed: the extension's bridge, the PIN.
+    let card_and_pin = |b: &Browser| {
+        b.wait_for(
+            "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
+        b.click("#bridge-native-messaging").unwrap();
+        b.wait_text("h2", "暗証番号").unwrap();
+        b.type_text("#pin", "1234").unwrap();
+        b.click("form button[type=submit]").unwrap();
+    };
+
     // A refund of part of the payment: the receipt's QR code typed by a scanner, then the card
     // that paid signs the refund's terms at this counter.
     b.goto(&format!("{}/app/terminal", server.base)).unwrap();
@@ -366,15 +379,7 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     b.type_text("#refund-payment", &receipt_url).unwrap();
     b.click("form button[type=submit]").unwrap();
     b.wait_text("#term-amount", "返金するポイント: 200ポイント").unwrap();
-    b.wait_for(
-        "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap();
-    b.click("#bridge-native-messaging").unwrap();
-    b.wait_text("h2", "暗証番号").unwrap();
-    b.type_text("#pin", "1234").unwrap();
-    b.click("form button[type=submit]").unwrap();
+    card_and_pin(&b);
     // The extension remembers that this site may use the card: no question this time.
     if let Err(e) = b.wait_text("#refunded-points", "200") {
         panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
@@ -419,17 +424,6 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
         .send()
         .unwrap();
     assert!(res.status().is_success(), "{}", res.text().unwrap_or_default());
-    let card_and_pin = |b: &Browser| {
-        b.wait_for(
-            "const e = document.getElementById('bridge-native-messaging'); return e && !e.disabled ? true : null;",
-            std::time::Duration::from_secs(30),
-        )
-        .unwrap();
-        b.click("#bridge-native-messaging").unwrap();
-        b.wait_text("h2", "暗証番号").unwrap();
-        b.type_text("#pin", "1234").unwrap();
-        b.click("form button[type=submit]").unwrap();
-    };
     b.click("#term-facility").unwrap();
     b.wait_text("h2", "施設の利用者番号").unwrap();
     screen("terminal-facility");
