@@ -297,9 +297,9 @@ pub async fn seed(engine: &Engine, data: &DemoData) -> anyhow::Result<Option<Dem
     }))
 }
 
-fn check(a: crate::engine::Answer) -> anyhow::Result<()> {
-    if a.status >= 400 {
-        bail!("demo request refused: {}", a.body);
+fn check(a: crate::engine::Executed) -> anyhow::Result<()> {
+    if let Err(e) = a {
+        bail!("demo request refused: {e}");
     }
     Ok(())
 }

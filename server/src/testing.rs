@@ -169,6 +169,17 @@ pub fn grant(id: uuid::Uuid, amount: i64) -> crate::engine::Request {
     })
 }
 
+/// An engine answer as the HTTP edge sends it to a resident or municipality: status and body.
+pub fn rendered(a: &crate::engine::Executed) -> (u16, String) {
+    match a {
+        Ok(done) => (done.status, done.body.clone()),
+        Err(e) => {
+            let p = mykey_core::Problem::from(e.clone());
+            (p.status, serde_json::to_string(&p).expect("problems serialise"))
+        }
+    }
+}
+
 /// Resident `resident`'s balance in municipality 1's points, as the tables hold it.
 pub async fn municipal_balance(engine: &crate::engine::Engine, resident: i64) -> i64 {
     let tables = engine.tables().await.expect("the tables catch up");

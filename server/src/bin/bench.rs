@@ -226,7 +226,9 @@ async fn setup_ledger(engine: &Engine, residents: usize, shops: usize) -> anyhow
                     memo: None,
                 };
                 let a = engine.execute(Request::Grant(g), "bench").await;
-                assert_eq!(a.status, 201, "{}", a.body);
+                if let Err(e) = a {
+                    panic!("a set-up request was refused: {e}");
+                }
             }
         });
     }
@@ -324,7 +326,7 @@ struct InProcess(Engine);
 
 impl Client for InProcess {
     async fn pay(&mut self, body: PaymentRequest) -> bool {
-        self.0.execute(Request::Payment(body), "bench").await.status == 201
+        self.0.execute(Request::Payment(body), "bench").await.is_ok()
     }
 }
 
@@ -619,7 +621,9 @@ async fn audit_bench(url: &str, leaves: u64, residents: usize, shops: usize) -> 
         set.spawn(async move {
             for _ in 0..per_client {
                 let a = engine.execute(Request::Payment(payment(residents, &shops)), "bench").await;
-                assert_eq!(a.status, 201, "{}", a.body);
+                if let Err(e) = a {
+                    panic!("a set-up request was refused: {e}");
+                }
             }
         });
     }

@@ -4,14 +4,15 @@ use mykey_core::Problem;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::request::{Answer, Change, ChangeResult, Request};
+use super::answer::{Done, EngineError};
+use super::request::{Change, ChangeResult, Request};
 
 /// A command for the writer.
 pub(super) enum Command {
     Execute {
         request: Request,
         fingerprint: String,
-        reply: oneshot::Sender<Result<Answer, StoredAnswer>>,
+        reply: oneshot::Sender<Answered>,
     },
     Change {
         op: Change,
@@ -28,5 +29,10 @@ pub(super) enum Command {
     Stop,
 }
 
-/// The id was committed in an earlier batch; the stored answer (this record) must be read.
-pub(super) struct StoredAnswer(pub(super) i64);
+/// The writer's reply to an execute command.
+pub(super) enum Answered {
+    /// Applied or refused in this batch (or found in it).
+    Now(Result<Done, EngineError>),
+    /// Committed in an earlier batch: the stored answer (the record of this seq) must be read.
+    Stored(i64),
+}

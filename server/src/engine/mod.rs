@@ -5,7 +5,7 @@
 //! through [`Engine::tables`], so they see every answer already given. A batch whose journal
 //! append fails is answered with an error and the memory is rebuilt from what is durable.
 //!
-//! Files: `request` (what is asked and answered), `command` (the queue's messages), `bounds`
+//! Files: `request` (what is asked), `answer` (what is answered: [`Done`] or [`EngineError`]), `command` (the queue's messages), `bounds`
 //! (every bound and period), `writer`, `journal`, `materializer`, `publisher` (checkpoints and
 //! witnesses); this file is the handle, [`Engine`].
 
@@ -14,19 +14,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use mykey_core::api::LogWitnesses;
+use mykey_core::api::{LogWitnesses, TransactionReceipt};
 use mykey_core::{Problem, ProblemKind};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use uuid::Uuid;
 
 use crate::store::journal::{self, Journal};
 use crate::store::{Store, Tables};
-use command::{Command, StoredAnswer};
+use answer::Shape;
+use command::{Answered, Command};
 use materializer::Materializer;
 use publisher::publish;
-use request::conflict;
 use writer::{load, Writer};
 
+mod answer;
 mod bounds;
 mod command;
 mod materializer;
@@ -34,10 +35,11 @@ mod publisher;
 mod request;
 mod writer;
 
+pub use answer::{Done, EngineError, Executed, Receipt};
 pub use bounds::*;
 pub use materializer::Stall;
 pub use publisher::{LogConfig, Published};
-pub use request::{check_client_id, derived_id, Answer, Change, ChangeResult, Request};
+pub use request::{check_client_id, derived_id, Change, ChangeResult, Request};
 
 /// The engine's tasks, to wait for after [`Engine::stop`].
 pub struct Tasks {
@@ -208,33 +210,39 @@ impl Engine {
         &self.store
     }
 
-    /// Applies an idempotent request for `principal` and returns its answer, which is the
-    /// same for every repetition of the same request.
-    pub async fn execute(&self, request: Request, principal: &str) -> Answer {
+    /// Applies an idempotent request for `principal`: what it did, the same for every
+    /// repetition of the same request, or why it was not applied.
+    pub async fn execute(&self, request: Request, principal: &str) -> Executed {
         let id = request.id();
+        let shape = request.shape();
         let fingerprint = request.fingerprint(principal);
         let (reply, rx) = oneshot::channel();
         let sent = self.queue.send(Command::Execute { request, fingerprint: fingerprint.clone(), reply }).await;
+        let stopped = |what| EngineError::Unanswered(Problem::new(ProblemKind::Unavailable, what));
         if sent.is_err() {
-            return Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer has stopped"));
+            return Err(stopped("the ledger writer has stopped"));
         }
         match rx.await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(StoredAnswer(seq))) => self.replayed(id, seq, &fingerprint).await,
-            Err(_) => {
-                Answer::problem(Problem::new(ProblemKind::Unavailable, "the ledger writer stopped before answering"))
-            }
+            Ok(Answered::Now(answer)) => answer,
+            Ok(Answered::Stored(seq)) => self.replayed(id, shape, seq, &fingerprint).await,
+            Err(_) => Err(stopped("the ledger writer stopped before answering")),
         }
     }
 
-    async fn replayed(&self, id: Uuid, seq: i64, fingerprint: &str) -> Answer {
+    /// The first answer to a committed request, read back as the receipt it was.
+    async fn replayed(&self, id: Uuid, shape: Shape, seq: i64, fingerprint: &str) -> Result<Done, EngineError> {
+        let internal = |what: &str| EngineError::Unanswered(Problem::new(ProblemKind::Internal, what));
         match self.stored_at(seq).await {
-            Ok(Some(s)) if s.fingerprint == fingerprint => Answer { status: s.status, body: s.body },
-            Ok(Some(_)) => Answer::problem(conflict(id)),
-            Ok(None) => {
-                Answer::problem(Problem::new(ProblemKind::Internal, "a committed request id has no stored answer"))
-            }
-            Err(p) => Answer::problem(p),
+            Ok(Some(s)) if s.fingerprint == fingerprint => match shape.read(&s.body) {
+                Ok(receipt) => Ok(Done { receipt, status: s.status, body: s.body }),
+                Err(e) => {
+                    tracing::error!(%id, seq, error = %e, "a stored answer does not read as its receipt");
+                    Err(internal("the stored answer of this request could not be read"))
+                }
+            },
+            Ok(Some(_)) => Err(EngineError::Conflict(id)),
+            Ok(None) => Err(internal("a committed request id has no stored answer")),
+            Err(p) => Err(EngineError::Unanswered(p)),
         }
     }
 
@@ -249,10 +257,21 @@ impl Engine {
         })
     }
 
-    /// The stored answer of a committed request id, `None` for an id never committed.
-    pub async fn stored_response(&self, id: Uuid) -> Result<Option<crate::store::StoredResponse>, Problem> {
+    /// The fingerprint of a committed request id (who asked and exactly what), `None` for an
+    /// id never committed.
+    pub async fn committed_fingerprint(&self, id: Uuid) -> Result<Option<String>, Problem> {
         let Some(seq) = self.committed_seq(id).await? else { return Ok(None) };
-        self.stored_at(seq).await
+        Ok(self.stored_at(seq).await?.map(|s| s.fingerprint))
+    }
+
+    /// What a committed request id that moved points did; `None` for an id never committed or
+    /// one that placed or settled a hold.
+    pub async fn committed_transaction(&self, id: Uuid) -> Result<Option<TransactionReceipt>, Problem> {
+        let Some(seq) = self.committed_seq(id).await? else { return Ok(None) };
+        Ok(self.stored_at(seq).await?.and_then(|s| match Shape::Transaction.read(&s.body) {
+            Ok(Receipt::Transaction(t)) => Some(t),
+            _ => None,
+        }))
     }
 
     /// Whether request id `id` was committed (from the writer's memory; nothing is read).

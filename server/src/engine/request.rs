@@ -10,7 +10,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::ledger::{Changes, Ledger, RefundPosting};
+use super::answer::{Done, Receipt, Shape};
+use crate::ledger::{Changes, Ledger, RefundPosting, Refusal};
 use crate::time::Micros;
 
 /// A write that moves points, identified by its client id.
@@ -74,24 +75,33 @@ impl Request {
         hex::encode(h.finalize())
     }
 
-    pub(super) fn apply(&self, l: &mut Ledger, ch: &mut Changes, now: Micros) -> (u16, String) {
-        fn render<T: Serialize>(ok: u16, r: Result<T, Problem>) -> (u16, String) {
-            match r {
-                Ok(v) => (ok, serde_json::to_string(&v).expect("responses serialise")),
-                Err(p) => (p.status, serde_json::to_string(&p).expect("problems serialise")),
-            }
-        }
+    /// Which receipt this request answers with.
+    pub(super) fn shape(&self) -> Shape {
         match self {
-            Request::Payment(r) => render(201, l.payment(ch, r, now)),
-            Request::Grant(r) => render(201, l.grant(ch, r, now)),
-            Request::Conversion(r) => render(201, l.conversion(ch, r, now)),
-            Request::Assignment(r) => render(201, l.assignment(ch, r, now)),
-            Request::Transaction(r) => render(201, l.transaction(ch, r, now)),
-            Request::Hold(r) => render(201, l.hold(ch, r, now)),
-            Request::Capture { hold, body } => render(200, l.capture(ch, *hold, body.id, body.amount, now)),
-            Request::Void { hold, .. } => render(200, l.void(ch, *hold, now)),
-            Request::Refund(r) => render(201, l.refund(ch, r, now)),
+            Request::Hold(_) | Request::Capture { .. } | Request::Void { .. } => Shape::Hold,
+            Request::Payment(_)
+            | Request::Grant(_)
+            | Request::Conversion(_)
+            | Request::Assignment(_)
+            | Request::Transaction(_)
+            | Request::Refund(_) => Shape::Transaction,
         }
+    }
+
+    pub(super) fn apply(&self, l: &mut Ledger, ch: &mut Changes, now: Micros) -> Result<Done, Refusal> {
+        use Receipt::{Hold, Transaction};
+        let (status, receipt) = match self {
+            Request::Payment(r) => (201, Transaction(l.payment(ch, r, now)?)),
+            Request::Grant(r) => (201, Transaction(l.grant(ch, r, now)?)),
+            Request::Conversion(r) => (201, Transaction(l.conversion(ch, r, now)?)),
+            Request::Assignment(r) => (201, Transaction(l.assignment(ch, r, now)?)),
+            Request::Transaction(r) => (201, Transaction(l.transaction(ch, r, now)?)),
+            Request::Hold(r) => (201, Hold(l.hold(ch, r, now)?)),
+            Request::Capture { hold, body } => (200, Hold(l.capture(ch, *hold, body.id, body.amount, now)?)),
+            Request::Void { hold, .. } => (200, Hold(l.void(ch, *hold, now)?)),
+            Request::Refund(r) => (201, Transaction(l.refund(ch, r, now)?)),
+        };
+        Ok(Done::new(status, receipt))
     }
 }
 
@@ -119,21 +129,6 @@ pub fn check_client_id(id: Uuid) -> Result<(), Problem> {
         .with("field", "id"));
     }
     Ok(())
-}
-
-/// The answer to a request: status and JSON body, exactly as first given.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body (a result or a problem).
-    pub body: String,
-}
-
-impl Answer {
-    pub(super) fn problem(p: Problem) -> Self {
-        Answer { status: p.status, body: serde_json::to_string(&p).expect("problems serialise") }
-    }
 }
 
 /// A change that is not a client's idempotent request: set-up (municipalities, partners,
@@ -211,12 +206,4 @@ pub enum ChangeResult {
     Jobs(JobsReport),
     /// Leaf indexes of logged events.
     Leaves(Vec<u64>),
-}
-
-/// The problem of an id used again with a different request.
-pub(super) fn conflict(id: Uuid) -> Problem {
-    Problem::new(
-        ProblemKind::IdempotencyConflict,
-        format!("id {id} was already used with a different request; use a new id for a new request"),
-    )
 }

@@ -9,10 +9,11 @@ use mykey_core::{Problem, ProblemKind};
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use super::answer::{Done, EngineError};
 use super::bounds::*;
-use super::command::{Command, StoredAnswer};
-use super::request::{conflict, Answer, Change, ChangeResult};
-use crate::ledger::{Changes, FastMap, Ledger};
+use super::command::{Answered, Command};
+use super::request::{Change, ChangeResult};
+use crate::ledger::{Changes, FastMap, Ledger, Refusal};
 use crate::store::journal::{self, Batch, Journal};
 use crate::store::{RequestRecord, Store};
 use crate::time::{self, Micros};
@@ -59,7 +60,7 @@ pub(super) struct Writer {
 
 /// A caller waiting for its answer until the batch is durable.
 pub(super) enum Waiter {
-    Execute(oneshot::Sender<Result<Answer, StoredAnswer>>, Result<Answer, StoredAnswer>),
+    Execute(oneshot::Sender<Answered>, Result<Done, EngineError>),
     Change(oneshot::Sender<Result<ChangeResult, Problem>>, Result<ChangeResult, Problem>),
     Check(oneshot::Sender<()>),
 }
@@ -115,44 +116,48 @@ impl Writer {
         let mut ch = Changes::default();
         self.ledger.expire_holds(&mut ch, now);
         let mut records: Vec<RequestRecord> = Vec::new();
-        let mut pending: FastMap<Uuid, usize> = Default::default();
+        // Requests applied in this batch: where each one's record is, and its answer.
+        let mut pending: FastMap<Uuid, (usize, Done)> = Default::default();
         let mut replies = Vec::with_capacity(commands.len());
         for c in commands {
             match c {
                 Command::Execute { request, fingerprint, reply } => {
                     let id = request.id();
-                    if let Some(&i) = pending.get(&id) {
-                        let r: &RequestRecord = &records[i];
-                        let answer = if r.fingerprint == fingerprint {
-                            Answer { status: r.status, body: r.body.clone() }
+                    if let Some((i, done)) = pending.get(&id) {
+                        let answer = if records[*i].fingerprint == fingerprint {
+                            Ok(done.clone())
                         } else {
-                            Answer::problem(conflict(id))
+                            Err(EngineError::Conflict(id))
                         };
-                        replies.push(Waiter::Execute(reply, Ok(answer)));
+                        replies.push(Waiter::Execute(reply, answer));
                     } else if let Some(&seq) = self.ids.get(&id) {
                         // Committed already: answer at once, the caller reads the store.
-                        let _ = reply.send(Err(StoredAnswer(seq)));
+                        let _ = reply.send(Answered::Stored(seq));
                     } else {
-                        let (status, body) = request.apply(&mut self.ledger, &mut ch, now);
-                        metrics::counter!("mykey_requests_total", "status" => status.to_string()).increment(1);
-                        if status >= 400 {
-                            // A refusal changed nothing: it is answered, not remembered, so
-                            // refused requests cost no memory or rows, and the same id may be
-                            // sent again (corrected, or once the points are there).
-                            replies.push(Waiter::Execute(reply, Ok(Answer { status, body })));
-                            continue;
-                        }
-                        pending.insert(id, records.len());
+                        let done = match request.apply(&mut self.ledger, &mut ch, now) {
+                            Ok(done) => done,
+                            Err(refusal) => {
+                                // A refusal changed nothing: it is answered, not remembered, so
+                                // refused requests cost no memory or rows, and the same id may
+                                // be sent again (corrected, or once the points are there).
+                                let status = refusal.kind().status().to_string();
+                                metrics::counter!("mykey_requests_total", "status" => status).increment(1);
+                                replies.push(Waiter::Execute(reply, Err(refusal.into())));
+                                continue;
+                            }
+                        };
+                        metrics::counter!("mykey_requests_total", "status" => done.status.to_string()).increment(1);
                         let seq = journal::request_seq(self.next_batch, records.len());
                         records.push(RequestRecord {
                             seq,
                             id,
                             fingerprint,
-                            status,
-                            body: body.clone(),
+                            status: done.status,
+                            body: done.body.clone(),
                             created_at: now,
                         });
-                        replies.push(Waiter::Execute(reply, Ok(Answer { status, body })));
+                        pending.insert(id, (records.len() - 1, done.clone()));
+                        replies.push(Waiter::Execute(reply, Ok(done)));
                     }
                 }
                 Command::Change { op, reply } => {
@@ -187,7 +192,7 @@ impl Writer {
                     metrics::gauge!("mykey_disk_full").set(1.0);
                 }
                 let failed = || {
-                    Answer::problem(if full {
+                    EngineError::Unanswered(if full {
                         crate::failure::disk_full()
                     } else {
                         Problem::new(
@@ -199,7 +204,7 @@ impl Writer {
                 };
                 for r in replies {
                     match r {
-                        Waiter::Execute(tx, _) => drop(tx.send(Ok(failed()))),
+                        Waiter::Execute(tx, _) => drop(tx.send(Answered::Now(Err(failed())))),
                         Waiter::Change(tx, _) => {
                             drop(tx.send(Err(Problem::new(ProblemKind::Internal, "the change could not be stored"))))
                         }
@@ -269,7 +274,7 @@ impl Writer {
 
     fn apply_change(&mut self, ch: &mut Changes, op: Change, now: Micros) -> Result<ChangeResult, Problem> {
         let l = &mut self.ledger;
-        match op {
+        let applied = match op {
             Change::Municipality { id, prefecture_code, prefecture, name, kind } => l
                 .add_municipality(
                     ch,
@@ -311,7 +316,8 @@ impl Writer {
                 Ok(ChangeResult::Leaves(l.log_usage(ch, &events)))
             }
             Change::Jobs { now } => Ok(ChangeResult::Jobs(l.run_jobs(ch, now))),
-        }
+        };
+        applied.map_err(Refusal::problem)
     }
 }
 
@@ -321,8 +327,8 @@ fn refuse_for_full_disk(commands: Vec<Command>, ids: &Ids) {
     for c in commands {
         match c {
             Command::Execute { request, reply, .. } => drop(reply.send(match ids.get(&request.id()) {
-                Some(&seq) => Err(StoredAnswer(seq)),
-                None => Ok(Answer::problem(crate::failure::disk_full())),
+                Some(&seq) => Answered::Stored(seq),
+                None => Answered::Now(Err(EngineError::Unanswered(crate::failure::disk_full()))),
             })),
             Command::Change { reply, .. } => drop(reply.send(Err(crate::failure::disk_full()))),
             Command::Check { reply } => drop(reply.send(())),
@@ -336,7 +342,7 @@ fn refuse_for_full_disk(commands: Vec<Command>, ids: &Ids) {
 pub(super) fn send(replies: Vec<Waiter>) {
     for r in replies {
         match r {
-            Waiter::Execute(tx, a) => drop(tx.send(a)),
+            Waiter::Execute(tx, a) => drop(tx.send(Answered::Now(a))),
             Waiter::Change(tx, a) => drop(tx.send(a)),
             Waiter::Check(tx) => drop(tx.send(())),
         }

@@ -4,7 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mykey_core::{Problem, ProblemKind};
 
-use crate::engine::Answer;
+use crate::engine::{Done, EngineError};
 
 /// A refusal, answered as problem+json.
 pub struct ApiError(pub Problem);
@@ -35,9 +35,18 @@ pub(crate) fn raw(status: u16, body: String) -> Response {
         .into_response()
 }
 
-impl IntoResponse for Answer {
+/// An applied request, answered with the JSON first given (a replay with the same bytes).
+impl IntoResponse for Done {
     fn into_response(self) -> Response {
         raw(self.status, self.body)
+    }
+}
+
+/// A request the engine did not apply, told in full (to the resident or a municipality; a
+/// party's answers go through `party`).
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError(e.into())
     }
 }
 

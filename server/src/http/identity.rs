@@ -316,9 +316,9 @@ async fn linked_conversion(
     caller: crate::auth::Caller,
     axum::extract::Path(partner): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<LinkedConversionRequest>,
-) -> ApiResult<crate::engine::Answer> {
+) -> ApiResult<axum::response::Response> {
     caller.require(&[crate::auth::Role::Partner], partner)?;
-    Ok(super::party::receipt(s.identity.linked_conversion(partner, &r).await?))
+    super::party::receipt(s.identity.linked_conversion(partner, &r).await?)
 }
 
 /// A store charges a resident under a standing mandate the resident granted it (idempotent by
@@ -333,9 +333,9 @@ async fn mandate_charge(
     caller: crate::auth::Caller,
     axum::extract::Path(shop): axum::extract::Path<i64>,
     JsonBody(r): JsonBody<mykey_core::api::MandateChargeRequest>,
-) -> ApiResult<crate::engine::Answer> {
+) -> ApiResult<axum::response::Response> {
     caller.require(&[crate::auth::Role::Store], shop)?;
-    Ok(super::party::receipt(s.mandates.charge(shop, &r).await?))
+    super::party::receipt(s.mandates.charge(shop, &r).await?)
 }
 
 /// The session's standing mandates, with what was charged under each.

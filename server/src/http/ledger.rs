@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use mykey_core::api::*;
@@ -14,7 +15,7 @@ use super::extract::{client_ip, JsonBody};
 use super::state::AppState;
 use crate::auth::devices::SignedBy;
 use crate::auth::{Caller, Role};
-use crate::engine::{check_client_id, Answer, Change, ChangeResult, Request};
+use crate::engine::{check_client_id, Change, ChangeResult, Done, Request};
 use crate::services::counter::Counter;
 
 /// This group's routes.
@@ -47,12 +48,12 @@ macro_rules! write_route {
             responses((status = 201, body = $ok), (status = 400, body = Problem), (status = 401, body = Problem),
                       (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
                       (status = 422, body = Problem)))]
-        async fn$name(State(s): State<AppState>, $caller: Caller, JsonBody($r): JsonBody<$body>) -> ApiResult<Answer> {
+        async fn$name(State(s): State<AppState>, $caller: Caller, JsonBody($r): JsonBody<$body>) -> ApiResult<Done> {
             $auth?;
             let request = $wrap;
             check_client_id(request.id())?;
             let principal = $caller.principal();
-            Ok(s.engine.execute(request, &principal).await)
+            Ok(s.engine.execute(request, &principal).await?)
         }
     };
 }
@@ -181,9 +182,9 @@ async fn counter_payment(
     device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<CounterPaymentRequest>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device).pay(r).await?))
+    super::party::receipt(Counter::new(&s.identity, &s.engine, device).pay(r).await?)
 }
 
 /// Set aside the points the resident agreed to with their card, for this shop to capture
@@ -196,9 +197,9 @@ async fn counter_hold(
     device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<CounterHoldRequest>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    Ok(super::party::hold(Counter::new(&s.identity, &s.engine, device).hold(r).await?))
+    super::party::hold(Counter::new(&s.identity, &s.engine, device).hold(r).await?)
 }
 
 /// A challenge for the card of the resident who paid, naming a refund of that payment: good
@@ -228,9 +229,9 @@ async fn counter_refund(
     device: SignedBy,
     Path(shop): Path<i64>,
     JsonBody(r): JsonBody<mykey_core::api::CounterRefundRequest>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    Ok(super::party::receipt(Counter::new(&s.identity, &s.engine, device).refund(r).await?))
+    super::party::receipt(Counter::new(&s.identity, &s.engine, device).refund(r).await?)
 }
 
 /// The shop a hold pays, for authorising capture and void.
@@ -249,12 +250,12 @@ async fn capture(
     caller: Caller,
     Path(hold): Path<Uuid>,
     JsonBody(r): JsonBody<CaptureRequest>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Response> {
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
     check_client_id(r.id)?;
-    Ok(super::party::hold(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await))
+    super::party::hold(s.engine.execute(Request::Capture { hold, body: r }, &caller.principal()).await)
 }
 
 /// Release a hold (the hold's shop); the answer names no resident's account.
@@ -266,12 +267,12 @@ async fn void(
     caller: Caller,
     Path(hold): Path<Uuid>,
     JsonBody(r): JsonBody<VoidRequest>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Response> {
     if caller.role != Role::Operator {
         caller.require(&[Role::Store, Role::Terminal], hold_shop(&s, hold).await?)?;
     }
     check_client_id(r.id)?;
-    Ok(super::party::hold(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await))
+    super::party::hold(s.engine.execute(Request::Void { hold, body: r }, &caller.principal()).await)
 }
 
 /// Issue a batch of coupon codes (the partner); the same request id gives the same codes.
@@ -298,9 +299,9 @@ async fn redeem_coupon(
     caller: Caller,
     parts: axum::http::request::Parts,
     JsonBody(r): JsonBody<mykey_core::coupon::CouponRedemption>,
-) -> ApiResult<Answer> {
+) -> ApiResult<Done> {
     caller.require(&[Role::Resident], r.resident)?;
-    Ok(s.coupons.redeem(r.resident, &r.code, client_ip(&parts)).await?)
+    Ok(s.coupons.redeem(r.resident, &r.code, client_ip(&parts)).await??)
 }
 
 /// Create a resident (operator, or the home municipality).

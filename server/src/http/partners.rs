@@ -221,9 +221,9 @@ async fn coupon_assign(
     State(s): State<AppState>,
     parts: Parts,
     JsonBody(r): JsonBody<CouponWidgetAssignment>,
-) -> ApiResult<crate::engine::Answer> {
+) -> ApiResult<crate::engine::Done> {
     check_origin(&parts, &s)?;
-    Ok(s.coupons.widget_assign(&r).await?)
+    Ok(s.coupons.widget_assign(&r).await??)
 }
 
 /// A batch's codes with their state and redemption URLs (the partner).

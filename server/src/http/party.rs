@@ -1,59 +1,37 @@
 //! What a store, partner or terminal is told of what it caused: the engine's answers with no
 //! resident's account, balance or available points in them. Receipts become [`PartyReceipt`]s,
-//! holds [`PartyHold`]s, and a problem loses the `available` and `account` members (and an
-//! `insufficient-points` detail its numbers). Done on the way out, the same way for a first
-//! answer and a replay, so a retry still answers byte for byte the same.
+//! holds [`PartyHold`]s, and a refusal is told without the resident's numbers
+//! ([`EngineError::party_problem`]). Done on the way out from the typed answer, the same way
+//! for a first answer and a replay, so a retry still answers byte for byte the same.
 
-use mykey_core::api::{HoldReceipt, PartyHold, PartyReceipt, TransactionReceipt};
+use axum::response::{IntoResponse, Response};
+use mykey_core::api::{PartyHold, PartyReceipt};
 use mykey_core::{Problem, ProblemKind};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::engine::Answer;
-
-/// Members of a problem that would tell a resident's points or accounts.
-const RESIDENT_MEMBERS: [&str; 2] = ["available", "account"];
+use super::error::{raw, ApiError};
+use crate::engine::{Done, EngineError};
 
 /// A transaction answer as a store, partner or terminal sees it.
-pub(super) fn receipt(a: Answer) -> Answer {
-    convert::<TransactionReceipt, PartyReceipt>(a)
+pub(super) fn receipt(a: Result<Done, EngineError>) -> Result<Response, ApiError> {
+    let done = a.map_err(|e| ApiError(e.party_problem()))?;
+    let t = done.transaction().cloned().ok_or_else(|| mismatch(&done))?;
+    Ok(json(done.status, &PartyReceipt::from(t)))
 }
 
 /// A hold answer as the shop sees it.
-pub(super) fn hold(a: Answer) -> Answer {
-    convert::<HoldReceipt, PartyHold>(a)
+pub(super) fn hold(a: Result<Done, EngineError>) -> Result<Response, ApiError> {
+    let done = a.map_err(|e| ApiError(e.party_problem()))?;
+    let h = done.hold().cloned().ok_or_else(|| mismatch(&done))?;
+    Ok(json(done.status, &PartyHold::from(h)))
 }
 
-fn convert<Full: DeserializeOwned, Seen: From<Full> + Serialize>(a: Answer) -> Answer {
-    if a.status >= 400 {
-        return problem(a);
-    }
-    match serde_json::from_str::<Full>(&a.body) {
-        Ok(full) => {
-            Answer { status: a.status, body: serde_json::to_string(&Seen::from(full)).expect("answers serialise") }
-        }
-        // Never pass on what could not be read: it could hold anything.
-        Err(e) => unreadable(&e),
-    }
+fn json<T: Serialize>(status: u16, v: &T) -> Response {
+    raw(status, serde_json::to_string(v).expect("answers serialise")).into_response()
 }
 
-/// A refusal without a resident's points or accounts.
-fn problem(a: Answer) -> Answer {
-    let mut p: Problem = match serde_json::from_str(&a.body) {
-        Ok(p) => p,
-        Err(e) => return unreadable(&e),
-    };
-    if p.kind() == Some(ProblemKind::InsufficientPoints) {
-        p = Problem::new(ProblemKind::InsufficientPoints, "the resident's points usable here are not enough");
-    }
-    for m in RESIDENT_MEMBERS {
-        p.extensions.remove(m);
-    }
-    Answer { status: a.status, body: serde_json::to_string(&p).expect("problems serialise") }
-}
-
-fn unreadable(e: &serde_json::Error) -> Answer {
-    tracing::error!(error = %e, "an engine answer did not parse as its type");
-    let p = Problem::new(ProblemKind::Internal, "the server failed; send the request again with the same id");
-    Answer { status: p.status, body: serde_json::to_string(&p).expect("problems serialise") }
+/// A request answered with the other kind of receipt: a server bug, never passed on.
+fn mismatch(done: &Done) -> ApiError {
+    tracing::error!(receipt = ?done.receipt, "an engine answer is not the receipt its route gives");
+    ApiError(Problem::new(ProblemKind::Internal, "the server failed; send the request again with the same id"))
 }

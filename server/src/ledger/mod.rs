@@ -13,7 +13,7 @@ use mykey_core::api::{
     PaymentRequest, Posting, ResidentCreated, TransactionKind, TransactionReceipt, TransactionRequest,
 };
 use mykey_core::text::Memo;
-use mykey_core::{Currency, Points, Problem, ProblemKind, SignedPoints};
+use mykey_core::{AmountError, Currency, Points, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,24 +22,14 @@ use crate::log::{Log, LogLeaf};
 use crate::time::{micros_to_datetime, Micros, DAY, SECOND};
 use leaf::{transaction_leaf, usage_leaf, UsageEvent};
 
+mod bounds;
 pub mod leaf;
+mod refusal;
 
-/// How long reserved points wait before they move to the home municipality.
-pub const RESERVED_WAIT: Micros = mykey_core::rules::RESERVED_WAIT_DAYS * DAY;
-/// Default lifetime of municipal points (docs/domain.md, assumed: 2 years).
-pub const DEFAULT_EXPIRY_DAYS: i64 = 730;
-/// Longest hold a shop may place: one week.
-pub const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
-/// Most legs one transaction may have; bounds the work of one request.
-pub const MAX_LEGS: usize = 64;
-/// Most transactions one jobs run writes; a later run continues.
-pub const MAX_JOB_TRANSACTIONS: usize = 100_000;
+pub use bounds::*;
+pub use refusal::Refusal;
 
-type Result<T> = std::result::Result<T, Problem>;
-
-fn problem(kind: ProblemKind, detail: impl Into<String>) -> Problem {
-    Problem::new(kind, detail)
-}
+type Result<T> = std::result::Result<T, Refusal>;
 
 /// An account and its balances.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -594,10 +584,7 @@ impl Ledger {
         now: Micros,
     ) -> Result<()> {
         if id <= 0 || self.municipalities.contains_key(&id) {
-            return Err(problem(
-                ProblemKind::InvalidRequest,
-                format!("municipality {id} exists or is not a positive id"),
-            ));
+            return Err(Refusal::MunicipalityExists(id));
         }
         let cur = Currency::Municipal(id);
         let treasury = self.new_account(ch, AccountKind::Treasury, cur, id, None, id, now);
@@ -686,37 +673,25 @@ impl Ledger {
     // ----- look-ups that refuse -----
 
     fn known_municipality(&self, id: i64) -> Result<&Municipality> {
-        self.municipalities
-            .get(&id)
-            .ok_or_else(|| problem(ProblemKind::UnknownReference, format!("municipality {id} does not take part")))
+        self.municipalities.get(&id).ok_or(Refusal::UnknownMunicipality(id))
     }
 
     fn known_resident(&self, id: i64) -> Result<&Resident> {
-        self.residents
-            .get(&id)
-            .ok_or_else(|| problem(ProblemKind::UnknownReference, format!("resident {id} does not exist")))
+        self.residents.get(&id).ok_or(Refusal::UnknownResident(id))
     }
 
     fn known_shop(&self, id: i64) -> Result<&Shop> {
-        self.shops.get(&id).ok_or_else(|| problem(ProblemKind::UnknownReference, format!("shop {id} does not exist")))
+        self.shops.get(&id).ok_or(Refusal::UnknownShop(id))
     }
 
     fn known_partner(&self, id: i64) -> Result<&Partner> {
-        self.partners
-            .get(&id)
-            .ok_or_else(|| problem(ProblemKind::UnknownReference, format!("partner {id} does not exist")))
+        self.partners.get(&id).ok_or(Refusal::UnknownPartner(id))
     }
 
     fn event_of(&self, event: i64, municipality: i64) -> Result<&Event> {
-        let e = self
-            .events
-            .get(&event)
-            .ok_or_else(|| problem(ProblemKind::UnknownReference, format!("event {event} does not exist")))?;
+        let e = self.events.get(&event).ok_or(Refusal::UnknownEvent(event))?;
         if e.municipality != municipality {
-            return Err(problem(
-                ProblemKind::CurrencyMismatch,
-                format!("event {event} belongs to municipality {}, not {municipality}", e.municipality),
-            ));
+            return Err(Refusal::EventOfAnother { event, owner: e.municipality, asked: municipality });
         }
         Ok(e)
     }
@@ -757,25 +732,14 @@ impl Ledger {
 
     fn shop_accepts(&self, shop: &Shop, municipality: i64) -> Result<()> {
         if shop.municipality != municipality {
-            return Err(problem(
-                ProblemKind::CurrencyMismatch,
-                format!(
-                    "shop {} accepts points of municipality {}, not of municipality {municipality}",
-                    shop.id, shop.municipality
-                ),
-            ));
+            return Err(Refusal::ShopTakesOther { shop: shop.id, accepts: shop.municipality, asked: municipality });
         }
         Ok(())
     }
 
-    fn insufficient(&self, account: i64, wanted: i64) -> Problem {
+    fn insufficient(&self, account: i64, wanted: i64) -> Refusal {
         let available = self.accounts.get(&account).map_or(0, |a| a.balance - a.held);
-        problem(
-            ProblemKind::InsufficientPoints,
-            format!("account {account} has {available} points available, {wanted} are needed"),
-        )
-        .with("available", available)
-        .with("account", account)
+        Refusal::Insufficient { account, available, wanted }
     }
 
     // ----- the one way points move -----
@@ -805,32 +769,25 @@ impl Ledger {
         for leg in legs {
             assert!(leg.amount != 0, "callers refuse zero legs");
             assert!(leg.amount.abs() <= mykey_core::points::MAX_POINTS, "callers bound amounts");
-            let a = self.accounts.get(&leg.account).ok_or_else(|| {
-                problem(ProblemKind::UnknownAccount, format!("account {} does not exist", leg.account))
-            })?;
+            let a = self.accounts.get(&leg.account).ok_or(Refusal::UnknownAccount(leg.account))?;
             *per_currency.entry(a.currency).or_default() += leg.amount;
             let (net, credits) = per_account.entry(leg.account).or_default();
             *net += leg.amount;
             *credits += leg.amount.max(0);
         }
-        if per_currency.values().any(|s| *s != 0) {
+        if let Some((&currency, &sum)) = per_currency.iter().find(|(_, s)| **s != 0) {
             let total: i64 = per_currency.values().sum();
-            let (kind, what) = if total == 0 {
-                (ProblemKind::CurrencyMismatch, "points of one currency would move into an account of another")
+            return Err(if total == 0 {
+                Refusal::CurrenciesCross { currency, sum }
             } else {
-                (ProblemKind::UnbalancedTransaction, "the postings do not sum to zero")
-            };
-            let sums: Vec<String> = per_currency.iter().map(|(c, s)| format!("{c}: {s}")).collect();
-            return Err(problem(kind, format!("{what} ({})", sums.join(", "))));
+                Refusal::Unbalanced { currency, sum }
+            });
         }
         for (account, &(net, credits)) in &per_account {
             let a = &self.accounts[account];
             // Credits are applied before debits: the balance passes through `balance + credits`.
             if a.balance.checked_add(credits).is_none() || a.balance.checked_add(net).is_none() {
-                return Err(problem(
-                    ProblemKind::InvalidRequest,
-                    format!("account {account}'s balance would leave the range the ledger can count"),
-                ));
+                return Err(Refusal::BalanceOutOfRange(*account));
             }
             if a.kind.is_resident() && a.balance - a.held + net < 0 {
                 return Err(self.insufficient(*account, -net));
@@ -987,13 +944,7 @@ impl Ledger {
         let shop = self.known_shop(r.shop)?.clone();
         let from = self.spending_account(r.resident, r.municipality, r.event)?;
         self.shop_accepts(&shop, r.municipality)?;
-        let from = from.ok_or_else(|| {
-            problem(
-                ProblemKind::InsufficientPoints,
-                format!("resident {} has no points of municipality {}", r.resident, r.municipality),
-            )
-            .with("available", 0)
-        })?;
+        let from = from.ok_or(Refusal::NoPoints { resident: r.resident, municipality: r.municipality })?;
         let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
         let memo = r.memo.clone().map(Memo::into_string);
         let receipt = self.post(ch, r.id, TransactionKind::Payment, r.municipality, memo.clone(), &legs, now)?;
@@ -1032,9 +983,7 @@ impl Ledger {
     /// the account they were paid from, as a new lot with that account's full validity from
     /// today; event points whose programme has ended come back as the municipality's points.
     pub fn refund(&mut self, ch: &mut Changes, r: &RefundPosting, now: Micros) -> Result<TransactionReceipt> {
-        let amount = Points::new(r.points)
-            .ok_or_else(|| problem(ProblemKind::NonPositiveAmount, "a refund gives back at least one point"))?
-            .get();
+        let amount = Points::new(r.points).ok_or(Refusal::Amount(AmountError::NotPositive(r.points.into())))?.get();
         let shop = self.known_shop(r.shop)?.clone();
         self.shop_accepts(&shop, r.municipality)?;
         let event = r.event.filter(|e| self.events.get(e).is_some_and(|e| e.expires_at > now));
@@ -1059,7 +1008,7 @@ impl Ledger {
         self.spending_account(r.resident, r.municipality, r.event)?;
         if let Some(at) = r.expires_at.map(crate::time::datetime_to_micros) {
             if at <= now {
-                return Err(problem(ProblemKind::InvalidRequest, "expires_at is in the past"));
+                return Err(Refusal::ExpiresInPast);
             }
         }
         let to = self.spending_account_or_create(ch, r.resident, r.municipality, r.event, now)?;
@@ -1145,10 +1094,7 @@ impl Ledger {
         }
         assert_eq!(left, 0, "reserved lots cover the reserved balance");
         if shares.len() * 2 + 2 > MAX_LEGS {
-            return Err(problem(
-                ProblemKind::InvalidRequest,
-                "assign fewer points at once: they come from too many partners",
-            ));
+            return Err(Refusal::TooManyPartners);
         }
         let mut legs = vec![Leg::new(reserved, -amount), Leg::new(treasury, -amount)];
         for (partner, share) in shares {
@@ -1164,27 +1110,15 @@ impl Ledger {
     /// only by conversion and assignment, which keep track of partners.
     pub fn transaction(&mut self, ch: &mut Changes, r: &TransactionRequest, now: Micros) -> Result<TransactionReceipt> {
         if r.postings.len() < 2 || r.postings.len() > MAX_LEGS {
-            return Err(problem(
-                ProblemKind::InvalidRequest,
-                format!("a transaction has 2 to {MAX_LEGS} postings, this one has {}", r.postings.len()),
-            ));
+            return Err(Refusal::PostingCount(r.postings.len()));
         }
         let expires_at = r.expires_at.map(crate::time::datetime_to_micros);
         let mut legs = Vec::with_capacity(r.postings.len());
         for p in &r.postings {
             let amount = SignedPoints::from_decimal(p.amount)?.get();
-            let a = self
-                .accounts
-                .get(&p.account)
-                .ok_or_else(|| problem(ProblemKind::UnknownAccount, format!("account {} does not exist", p.account)))?;
+            let a = self.accounts.get(&p.account).ok_or(Refusal::UnknownAccount(p.account))?;
             if a.kind == AccountKind::Reserved {
-                return Err(problem(
-                    ProblemKind::InvalidRequest,
-                    format!(
-                        "account {} holds reserved points, which move only by conversion and assignment",
-                        p.account
-                    ),
-                ));
+                return Err(Refusal::ReservedAccount(p.account));
             }
             let mut leg = Leg::new(p.account, amount);
             leg.lot.expires_at = expires_at;
@@ -1206,21 +1140,12 @@ impl Ledger {
     pub fn hold(&mut self, ch: &mut Changes, r: &HoldRequest, now: Micros) -> Result<HoldReceipt> {
         let amount = Points::from_decimal(r.amount)?.get();
         if !(1..=MAX_HOLD_SECONDS).contains(&r.timeout_seconds) {
-            return Err(problem(
-                ProblemKind::InvalidRequest,
-                format!("timeout_seconds must be 1 to {MAX_HOLD_SECONDS}, not {}", r.timeout_seconds),
-            ));
+            return Err(Refusal::HoldTimeout(r.timeout_seconds));
         }
         let shop = self.known_shop(r.shop)?.clone();
         let from = self.spending_account(r.resident, r.municipality, r.event)?;
         self.shop_accepts(&shop, r.municipality)?;
-        let from = from.ok_or_else(|| {
-            problem(
-                ProblemKind::InsufficientPoints,
-                format!("resident {} has no points of municipality {}", r.resident, r.municipality),
-            )
-            .with("available", 0)
-        })?;
+        let from = from.ok_or(Refusal::NoPoints { resident: r.resident, municipality: r.municipality })?;
         let a = &self.accounts[&from];
         if a.balance - a.held < amount {
             return Err(self.insufficient(from, amount));
@@ -1259,18 +1184,13 @@ impl Ledger {
     }
 
     fn active_hold(&mut self, ch: &mut Changes, hold: Uuid, now: Micros) -> Result<Hold> {
-        let h = self
-            .holds
-            .get(&hold)
-            .ok_or_else(|| problem(ProblemKind::NotFound, format!("hold {hold} does not exist")))?
-            .clone();
+        let h = self.holds.get(&hold).ok_or(Refusal::UnknownHold(hold))?.clone();
         if h.state == HoldState::Active && h.expires_at <= now {
             self.release(ch, hold, HoldState::Expired, now);
         }
         let h = self.holds[&hold].clone();
         if h.state != HoldState::Active {
-            return Err(problem(ProblemKind::HoldNotActive, format!("hold {hold} is {}", h.state.as_str()))
-                .with("state", h.state.as_str()));
+            return Err(Refusal::HoldNotActive { hold, state: h.state });
         }
         Ok(h)
     }
@@ -1301,18 +1221,17 @@ impl Ledger {
         let h = self.active_hold(ch, hold, now)?;
         let amount = amount.unwrap_or(h.amount);
         if amount > h.amount {
-            return Err(problem(
-                ProblemKind::CaptureExceedsHold,
-                format!("hold {hold} is for {} points, {amount} cannot be captured", h.amount),
-            ));
+            return Err(Refusal::CaptureExceedsHold { hold, held: h.amount, asked: amount });
         }
         let municipality = self.accounts[&h.account].currency.municipality().unwrap_or(0);
         // A hold's shop account is its shop's receivable (`hold`), whose owner is the shop
         // (`add_shop`): looked up before anything changes, so that nothing half-done follows.
-        let shop =
-            self.accounts.get(&h.shop_account).and_then(|a| self.shops.get(&a.owner)).cloned().ok_or_else(|| {
-                problem(ProblemKind::UnknownReference, format!("hold {hold} is for an account of no shop"))
-            })?;
+        let shop = self
+            .accounts
+            .get(&h.shop_account)
+            .and_then(|a| self.shops.get(&a.owner))
+            .cloned()
+            .ok_or(Refusal::HoldWithoutShop(hold))?;
         let resident = self.accounts[&h.account].owner;
         self.release(ch, hold, HoldState::Captured, now);
         let legs = [Leg::new(h.account, -amount), Leg::new(h.shop_account, amount)];

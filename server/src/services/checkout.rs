@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use mykey_core::api::{
     CaptureMethod, CaptureRequest, CheckoutCapture, CheckoutConfirmation, CheckoutEvent, CheckoutEventType,
     CheckoutSession, CheckoutSessionCreated, CheckoutSessionRequest, CheckoutSignedIn, CheckoutState, CheckoutView,
-    HoldRequest, LineItem, PaymentRequest, Refund, RefundRequest, UsablePoints, VoidRequest, WidgetSignIn,
+    HoldRequest, HoldState, LineItem, PaymentRequest, Refund, RefundRequest, UsablePoints, VoidRequest, WidgetSignIn,
     LINE_ITEMS_MAX, METADATA_ENTRIES_MAX, METADATA_KEY_MAX, METADATA_VALUE_MAX,
 };
 use mykey_core::identity::{CardPurpose, NonceIssued};
@@ -27,9 +27,9 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::engine::{derived_id, Answer, Engine, Request};
+use crate::engine::{derived_id, Engine, EngineError, Request};
 use crate::failure;
-use crate::ledger::{RefundOf, RefundPosting, MAX_HOLD_SECONDS};
+use crate::ledger::{RefundOf, RefundPosting, Refusal, MAX_HOLD_SECONDS};
 use crate::services::embedding::{check_return_url, origins_of, Embedding, GrantScope, Owner, WidgetPlace};
 use crate::store::checkout as store;
 use crate::store::embedding::NewEvent;
@@ -542,40 +542,45 @@ impl Checkout {
         let request = self.charge_request(&s).await?;
         let answer = self.engine.execute(request, &format!("checkout:{}", s.id)).await;
         let now = time::now();
-        if answer.status >= 500 {
+        let done = match answer {
+            Ok(done) => done,
             // Left `confirming`: the background step tries again with the same id.
-            return Err(serde_json::from_str(&answer.body).unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "")));
-        }
-        if answer.status >= 400 {
-            let problem: Problem =
-                serde_json::from_str(&answer.body).unwrap_or_else(|_| Problem::new(ProblemKind::Internal, ""));
-            let back = store::Session {
-                state: CheckoutState::Open.as_str().to_owned(),
-                charge_id: None,
-                resident: None,
-                event: None,
-                points: 0,
-                confirmed_at: None,
-                ..s.clone()
-            };
-            let slug = problem.kind().map(|k| k.slug().to_owned());
-            let e = event(&back, CheckoutEventType::Failed, slug, now);
-            self.writer.transition(CONFIRMING, back.clone(), Some(e)).await.map_err(failure::checkout)?;
-            return Err(problem);
-        }
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => return Err(self.charge_refused(s, e, now).await?),
+        };
         let (state, kind, captured, expires_at) = match capture_of(&s) {
             CaptureMethod::Automatic => {
                 (CheckoutState::Completed, CheckoutEventType::Completed, s.points, s.expires_at)
             }
             CaptureMethod::Manual => {
-                let receipt: mykey_core::api::HoldReceipt =
-                    serde_json::from_str(&answer.body).map_err(|e| failure::checkout(anyhow::anyhow!(e)))?;
-                (CheckoutState::Authorized, CheckoutEventType::Authorized, 0, receipt.expires_at.timestamp_micros())
+                let hold = done
+                    .hold()
+                    .ok_or_else(|| failure::checkout(anyhow::anyhow!("a checkout's hold answered without its hold")))?;
+                (CheckoutState::Authorized, CheckoutEventType::Authorized, 0, hold.expires_at.timestamp_micros())
             }
         };
         let next = store::Session { state: state.as_str().to_owned(), captured, expires_at, ..s.clone() };
         let event = event(&next, kind, None, now);
         Ok(Completion { next, event })
+    }
+
+    /// Records a charge the ledger refused: the session open again, with a `failed` event;
+    /// returns the refusal, to be answered.
+    async fn charge_refused(&self, s: store::Session, e: EngineError, now: Micros) -> Result<Problem, Problem> {
+        let problem = Problem::from(e);
+        let back = store::Session {
+            state: CheckoutState::Open.as_str().to_owned(),
+            charge_id: None,
+            resident: None,
+            event: None,
+            points: 0,
+            confirmed_at: None,
+            ..s
+        };
+        let slug = problem.kind().map(|k| k.slug().to_owned());
+        let e = event(&back, CheckoutEventType::Failed, slug, now);
+        self.writer.transition(CONFIRMING, back, Some(e)).await.map_err(failure::checkout)?;
+        Ok(problem)
     }
 
     // ----- after confirmation, the store's side -----
@@ -591,12 +596,9 @@ impl Checkout {
         // answer a corrected one.
         let amount = r.points.map(|p| p.normalize().to_string()).unwrap_or_default();
         let body = CaptureRequest { id: derived_id(&[b"capture", id.as_bytes(), amount.as_bytes()]), amount: r.points };
-        let answer = self.engine.execute(Request::Capture { hold, body }, &format!("checkout:{id}")).await;
-        if answer.status >= 400 {
-            return Err(problem_of(&answer));
-        }
-        let receipt: mykey_core::api::HoldReceipt =
-            serde_json::from_str(&answer.body).map_err(|e| failure::checkout(anyhow::anyhow!(e)))?;
+        let done = self.engine.execute(Request::Capture { hold, body }, &format!("checkout:{id}")).await?;
+        let receipt =
+            done.hold().ok_or_else(|| failure::checkout(anyhow::anyhow!("a capture answered without its hold")))?;
         let captured = receipt.capture.as_ref().and_then(|t| t.postings.iter().map(|p| p.amount).max()).unwrap_or(0);
         let done = store::Session { state: CheckoutState::Completed.as_str().to_owned(), captured, ..s.clone() };
         let e = event(&done, CheckoutEventType::Captured, None, time::now());
@@ -615,10 +617,7 @@ impl Checkout {
             CheckoutState::Authorized => {
                 let hold = s.charge_id.expect("an authorised session has its hold");
                 let body = VoidRequest { id: derived_id(&[b"void", id.as_bytes()]) };
-                let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{id}")).await;
-                if answer.status >= 400 {
-                    return Err(problem_of(&answer));
-                }
+                self.engine.execute(Request::Void { hold, body }, &format!("checkout:{id}")).await?;
                 CheckoutState::Authorized
             }
             _ => return Err(not_open_for(&s, "cancelled")),
@@ -685,11 +684,9 @@ impl Checkout {
             event: s.event,
             points: stored.points,
         };
-        let answer = self.engine.execute(Request::Refund(posting), &format!("checkout:{id}")).await;
-        if answer.status >= 400 {
-            // Stays pending, its points reserved: the background step retries the same id.
-            return Err(problem_of(&answer));
-        }
+        // Refused or unanswered, it stays pending, its points reserved: the background step
+        // retries the same id.
+        self.engine.execute(Request::Refund(posting), &format!("checkout:{id}")).await?;
         let e = event(&s, CheckoutEventType::Refunded, None, time::now());
         store::finish_refund(self.pool(), id, request_id, &e).await.map_err(failure::checkout)?;
         Ok(Refund {
@@ -715,11 +712,10 @@ impl Checkout {
                 let hold = s.charge_id.expect("an authorised session has its hold");
                 let body = VoidRequest { id: derived_id(&[b"void", s.id.as_bytes()]) };
                 let answer = self.engine.execute(Request::Void { hold, body }, &format!("checkout:{}", s.id)).await;
-                let p = (answer.status >= 400).then(|| problem_of(&answer));
-                let captured =
-                    p.as_ref().is_some_and(|p| p.extensions.get("state").and_then(|v| v.as_str()) == Some("captured"));
-                if captured || answer.status >= 500 {
-                    continue;
+                match answer {
+                    Err(EngineError::Refused(Refusal::HoldNotActive { state: HoldState::Captured, .. })) => continue,
+                    Err(e) if e.is_transient() => continue,
+                    _ => {}
                 }
             }
             let done = store::Session { state: CheckoutState::Expired.as_str().to_owned(), ..s };
@@ -767,11 +763,6 @@ fn memo(s: &store::Session) -> Memo {
         .take(mykey_core::text::MEMO_MAX)
         .collect();
     Memo::parse(text).expect("\"order \" and allowed characters, cut to the memo's limit")
-}
-
-fn problem_of(a: &Answer) -> Problem {
-    serde_json::from_str(&a.body)
-        .unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "the ledger's answer was unreadable"))
 }
 
 fn not_open_for(s: &store::Session, what: &str) -> Problem {

@@ -6,7 +6,7 @@
 use mykey_core::api::{
     balance_terms, challenge_names, challenge_of, refund_terms, AccountKind, CounterBalances, CounterChallengeRequest,
     CounterHoldRequest, CounterKind, CounterPaymentRequest, CounterRefundChallengeRequest, CounterRefundRequest,
-    CounterTerms, HoldRequest, PaymentRequest, TransactionKind, TransactionReceipt,
+    CounterTerms, HoldRequest, PaymentRequest, TransactionKind,
 };
 use mykey_core::identity::{AuthToken, CardPurpose, NonceIssued, SigningContext};
 use mykey_core::text::Memo;
@@ -14,7 +14,7 @@ use mykey_core::{Points, Problem, ProblemKind};
 use uuid::Uuid;
 
 use crate::auth::devices::SignedBy;
-use crate::engine::{check_client_id, derived_id, Answer, Engine, Request};
+use crate::engine::{check_client_id, derived_id, Engine, Executed, Request};
 use crate::ledger::{RefundOf, RefundPosting};
 use crate::services::identity::Identity;
 use crate::time;
@@ -90,7 +90,7 @@ impl<'a> Counter<'a> {
     }
 
     /// Spends the points the card's holder agreed to.
-    pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Answer, Problem> {
+    pub async fn pay(&self, r: CounterPaymentRequest) -> Result<Executed, Problem> {
         check_client_id(r.id)?;
         let terms = self.terms(CounterKind::Payment, r.municipality, r.event, r.amount, None, r.memo.as_ref())?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
@@ -108,7 +108,7 @@ impl<'a> Counter<'a> {
     }
 
     /// Sets aside the points the card's holder agreed to, for this shop to capture.
-    pub async fn hold(&self, r: CounterHoldRequest) -> Result<Answer, Problem> {
+    pub async fn hold(&self, r: CounterHoldRequest) -> Result<Executed, Problem> {
         check_client_id(r.id)?;
         let terms = self.terms(CounterKind::Hold, r.municipality, r.event, r.amount, Some(r.timeout_seconds), None)?;
         let resident = self.consent(r.id, &terms, &r.nonce, &r.token).await?;
@@ -139,10 +139,9 @@ impl<'a> Counter<'a> {
     /// than was paid, and not refunded before (a retry of the same refund can).
     async fn refundable(&self, payment: Uuid, amount: Points) -> Result<Paid, Problem> {
         let paid = self.paid_here(payment).await?;
-        if let Some(done) = self.engine.stored_response(refund_id(payment)).await? {
-            let before: Option<TransactionReceipt> = serde_json::from_str(&done.body).ok();
-            let refunded: i64 = before.iter().flat_map(|t| &t.postings).map(|p| p.amount).filter(|a| *a > 0).sum();
-            if done.status < 300 && refunded != amount.get() {
+        if let Some(before) = self.engine.committed_transaction(refund_id(payment)).await? {
+            let refunded: i64 = before.postings.iter().map(|p| p.amount).filter(|a| *a > 0).sum();
+            if refunded != amount.get() {
                 return Err(Problem::new(
                     ProblemKind::PaymentRefunded,
                     format!("this payment was already refunded ({refunded} points); a payment is refunded once"),
@@ -164,7 +163,7 @@ impl<'a> Counter<'a> {
     /// paid signed this refund's terms. A payment is refunded once: the refund's id is derived
     /// from the payment's, so the single writer refuses a second one and answers a retry the
     /// same.
-    pub async fn refund(&self, r: CounterRefundRequest) -> Result<Answer, Problem> {
+    pub async fn refund(&self, r: CounterRefundRequest) -> Result<Executed, Problem> {
         let amount = Points::from_decimal(r.amount)?;
         let id = refund_id(r.payment);
         let resident = self.consent(id, &refund_terms(self.shop, r.payment, amount), &r.nonce, &r.token).await?;
@@ -209,11 +208,7 @@ impl<'a> Counter<'a> {
         if by != Some(self.shop) {
             return Err(not_found());
         }
-        let stored = self.engine.stored_response(payment).await?.ok_or_else(not_found)?;
-        let receipt: TransactionReceipt = match serde_json::from_str(&stored.body) {
-            Ok(r) if stored.status < 300 => r,
-            _ => return Err(not_found()),
-        };
+        let receipt = self.engine.committed_transaction(payment).await?.ok_or_else(not_found)?;
         if receipt.kind != TransactionKind::Payment {
             return Err(not_found());
         }

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use mykey_core::api::{
     AssignmentRequest, BatchCode, ConversionRequest, CouponMailRequest, CouponPreview, CouponRedeemed, CouponState,
     CouponWidgetAssignment, CouponWidgetCode, CouponWidgetNonce, CouponWidgetSignIn, CouponWidgetView, PartnerEvent,
-    PartnerEventType, RedemptionNotice, TransactionReceipt, WidgetSignedIn,
+    PartnerEventType, RedemptionNotice, WidgetSignedIn,
 };
 use mykey_core::coupon::{CouponBatch, CouponBatchRequest, CouponCode, Delivery, RANDOM_SYMBOLS};
 use mykey_core::currency::Currency;
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::FailureCounter;
-use crate::engine::{derived_id, Answer, Engine, Request};
+use crate::engine::{derived_id, Engine, Executed, Request};
 use crate::failure;
 use crate::outbox::mail;
 use crate::services::coupon_sheet::{self, SheetHeading};
@@ -205,7 +205,7 @@ impl Coupons {
     }
 
     /// Redeems `typed` for `resident`: the conversion's answer (the same on a retry).
-    pub async fn redeem(&self, resident: i64, typed: &str, ip: IpAddr) -> Result<Answer, Problem> {
+    pub async fn redeem(&self, resident: i64, typed: &str, ip: IpAddr) -> Result<Executed, Problem> {
         Ok(self.redeem_checked(resident, typed, ip, None).await?.1)
     }
 
@@ -250,7 +250,7 @@ impl Coupons {
         typed: &str,
         ip: IpAddr,
         only: Option<i64>,
-    ) -> Result<(store::IssuedCoupon, Answer), Problem> {
+    ) -> Result<(store::IssuedCoupon, Executed), Problem> {
         let (code, hash, coupon) = self.look_up(resident, typed, ip, only).await?;
         let fail = |p: Problem| {
             self.per_resident.failed(&resident);
@@ -393,13 +393,12 @@ impl Coupons {
     pub async fn widget_redeem(&self, r: &CouponWidgetCode, ip: IpAddr) -> Result<CouponRedeemed, Problem> {
         let (partner, resident) = self.widget_resident(&r.publishable_key, &r.grant).await?;
         let (coupon, answer) = self.redeem_checked(resident, &r.code, ip, Some(partner)).await?;
-        if answer.status >= 400 {
-            return Err(serde_json::from_str::<Problem>(&answer.body)
-                .unwrap_or_else(|_| Problem::new(ProblemKind::Internal, "the conversion failed")));
-        }
+        let done = answer?;
+        let receipt = done
+            .transaction()
+            .ok_or_else(|| failure::coupons(anyhow::anyhow!("a conversion answered without its transaction")))?;
         // The receipt's credit leg is the resident's reserved account, with its balance after:
         // no read (which would wait for the tables to catch up with the ledger).
-        let receipt: TransactionReceipt = serde_json::from_str(&answer.body).map_err(failure::coupons)?;
         let reserved = receipt
             .postings
             .iter()
@@ -430,7 +429,7 @@ impl Coupons {
     }
 
     /// The signed-in resident assigns reserved points to a municipality now.
-    pub async fn widget_assign(&self, r: &CouponWidgetAssignment) -> Result<Answer, Problem> {
+    pub async fn widget_assign(&self, r: &CouponWidgetAssignment) -> Result<Executed, Problem> {
         let (_, resident) = self.widget_resident(&r.publishable_key, &r.grant).await?;
         let body = AssignmentRequest { id: r.id, resident, municipality: r.municipality, amount: r.amount };
         Ok(self.engine.execute(Request::Assignment(body), &format!("resident:{resident}")).await)

@@ -10,7 +10,7 @@ use mykey_core::{Points, Problem, ProblemKind};
 use uuid::Uuid;
 
 use crate::auth::FailureCounter;
-use crate::engine::{derived_id, Answer, Engine, Request};
+use crate::engine::{derived_id, Engine, EngineError, Executed, Request};
 use crate::failure;
 use crate::services::identity::mandates::state_of;
 use crate::services::identity::Identity;
@@ -73,7 +73,7 @@ impl Mandates {
 
     /// Charges `r.amount` under mandate `r.mandate` for store `shop`; a retry with the same
     /// reference answers the same (even after the mandate was revoked).
-    pub async fn charge(&self, shop: i64, r: &MandateChargeRequest) -> Result<Answer, Problem> {
+    pub async fn charge(&self, shop: i64, r: &MandateChargeRequest) -> Result<Executed, Problem> {
         let amount = Points::from_decimal(r.amount)?.get();
         let id = derived_id(&[format!("mandate-charge:{shop}").as_bytes(), r.reference.as_str().as_bytes()]);
         let m = self.held(shop, r.mandate).await?;
@@ -147,17 +147,17 @@ impl Mandates {
     /// Asks the ledger for a reserved charge, then records the outcome: committed, the charge
     /// (the ledger queues the resident's notice); refused, the reservation is dropped; failed, it stays
     /// (counted against the month) for the store's retry.
-    async fn execute(&self, m: &MandateRow, payment: Request, principal: &str) -> Result<Answer, Problem> {
+    async fn execute(&self, m: &MandateRow, payment: Request, principal: &str) -> Result<Executed, Problem> {
         let id = payment.id();
         let answer = self.engine.execute(payment, principal).await;
-        match answer.status {
-            200..=299 => {
-                self.identity.record_mandate_charge(m, id).await?;
-            }
-            400..=499 if !self.engine.is_committed(id).await? => {
+        match &answer {
+            Ok(_) => self.identity.record_mandate_charge(m, id).await?,
+            // The ledger refuses only ids it has not committed: nothing of this charge exists.
+            Err(EngineError::Refused(_)) => {
                 store::drop_pending(self.pool(), id).await.map_err(failure::service_link)?;
             }
-            _ => {}
+            // Another body for a committed id, or no answer: the reservation stays.
+            Err(EngineError::Conflict(_) | EngineError::Unanswered(_)) => {}
         }
         Ok(answer)
     }

@@ -436,12 +436,14 @@ async fn request_ids_are_remembered_across_restarts() {
         l.close().await;
         a
     };
-    assert_eq!(first.status, 201);
+    assert_eq!(first.as_ref().unwrap().status, 201);
     let l = mykey_server::LedgerService::open(&db.url).await.unwrap();
     assert_eq!(l.engine.execute(Request::Grant(body.clone()), "municipality:1").await, first);
     let mut other = body;
     other.amount = 6.into();
-    assert_eq!(l.engine.execute(Request::Grant(other), "municipality:1").await.status, 409);
+    let id = other.id;
+    let conflict = l.engine.execute(Request::Grant(other), "municipality:1").await;
+    assert_eq!(conflict, Err(mykey_server::engine::EngineError::Conflict(id)));
     l.engine.check_invariants().await;
 }
 

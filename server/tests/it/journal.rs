@@ -80,7 +80,7 @@ async fn journaled_batches_are_applied_on_open_and_twice_is_harmless() {
 
     // Opening applies the journal: the grant is there and its id answers as before.
     let l = LedgerService::open(&db.url).await.unwrap();
-    let again = l.engine.execute(Request::Grant(grant), "municipality:1").await;
+    let again = l.engine.execute(Request::Grant(grant), "municipality:1").await.unwrap();
     assert_eq!((again.status, again.body), (201, body));
     l.engine.tables().await.unwrap();
     let balances = l.engine.tables().await.unwrap().resident_balances(1, time::now()).await.unwrap().unwrap();
@@ -116,8 +116,7 @@ async fn copies_of_a_request_spread_over_batches_are_applied_once() {
             set.spawn(async move {
                 // Spread the copies over consecutive batches.
                 tokio::time::sleep(std::time::Duration::from_micros(copy * 150)).await;
-                let a = engine.execute(Request::Grant(grant), "municipality:1").await;
-                (a.status, a.body)
+                mykey_server::testing::rendered(&engine.execute(Request::Grant(grant), "municipality:1").await)
             });
         }
         let answers = set.join_all().await;
@@ -181,13 +180,13 @@ async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() 
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     let grant = |amount: i64| mykey_server::testing::grant(Uuid::new_v4(), amount);
     let principal = "municipality:1";
-    assert_eq!(l.engine.execute(grant(70), principal).await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&l.engine.execute(grant(70), principal).await).0, 201);
 
     let lock = break_the_journal(&db).await;
     let failing = grant(30);
-    let answer = l.engine.execute(failing.clone(), principal).await;
-    assert_eq!(answer.status, 500, "{}", answer.body);
-    let problem: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let (status, body) = mykey_server::testing::rendered(&l.engine.execute(failing.clone(), principal).await);
+    assert_eq!(status, 500, "{body}");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(problem["type"].as_str().unwrap().ends_with(":internal"), "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("same id"), "{problem}");
     if let Some(mut c) = lock {
@@ -196,11 +195,11 @@ async fn a_failed_journal_append_answers_a_problem_and_the_retry_applies_once() 
 
     // The writer rebuilt its memory from what is durable: the failed grant is not counted, and
     // sending it again applies it exactly once; new requests go through as before.
-    let retried = l.engine.execute(failing.clone(), principal).await;
-    assert_eq!(retried.status, 201, "{}", retried.body);
-    let again = l.engine.execute(failing, principal).await;
-    assert_eq!((again.status, &again.body), (201, &retried.body));
-    assert_eq!(l.engine.execute(grant(5), principal).await.status, 201);
+    let retried = l.engine.execute(failing.clone(), principal).await.unwrap();
+    assert_eq!(retried.status, 201);
+    let again = l.engine.execute(failing, principal).await.unwrap();
+    assert_eq!(again, retried, "a retry answers as the first");
+    assert_eq!(mykey_server::testing::rendered(&l.engine.execute(grant(5), principal).await).0, 201);
     assert_eq!(mykey_server::testing::municipal_balance(&l.engine, 1).await, 105);
     l.engine.check_invariants().await;
     // The materialiser truncates the journal again (on PostgreSQL over a new connection).
@@ -223,7 +222,7 @@ async fn a_watermark_behind_the_request_records_stops_the_start() {
     let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
     let grant = mykey_server::testing::grant(Uuid::new_v4(), 10);
-    assert_eq!(l.engine.execute(grant, "municipality:1").await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&l.engine.execute(grant, "municipality:1").await).0, 201);
     l.close().await;
     assert_eq!(journal_length(&db).await, 0);
     let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();

@@ -1,5 +1,6 @@
 //! Migrations over a database that holds data from before them.
 
+use mykey_server::engine::EngineError;
 use mykey_server::testing::TestDb;
 use mykey_server::LedgerService;
 use sqlx::Row;
@@ -62,14 +63,15 @@ async fn the_device_migration_revokes_terminal_keys_and_nothing_else() {
 }
 
 /// Request records written before `requests` was keyed by seq (migration 9) keep answering
-/// their ids, in their order, below every record written after.
+/// their ids, in their order, below every record written after; a refusal recorded then is
+/// forgotten (migration 16), so its id is judged afresh, as every later refusal's is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_records_from_before_the_seq_migration_still_answer_their_ids() {
     let db = TestDb::new().await.unwrap();
     // The schema as it was: the migrations before REQUESTS_BY_SEQ.
     let pool = schema_before(&db, REQUESTS_BY_SEQ).await;
 
-    // Two answers given then: a refusal (an unknown resident), and an older one.
+    // Two answers given then: a refusal (an unknown resident), and an older grant.
     let principal = "municipality:1";
     let grant = mykey_server::testing::grant;
     let (refused, older) = (Uuid::new_v4(), Uuid::new_v4());
@@ -90,13 +92,14 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
     // Opening runs the rest of the migrations.
     let l = LedgerService::open(&db.url).await.unwrap();
     mykey_server::testing::add_municipality_and_residents(&l.engine, 1).await;
-    // The resident exists now, but the id was answered before: the same answer, nothing applied.
-    let again = l.engine.execute(grant(refused, 70), principal).await;
-    assert_eq!((again.status, again.body.as_str()), (422, refusal));
-    // The same id with another body is a conflict.
-    assert_eq!(l.engine.execute(grant(refused, 71), principal).await.status, 409);
+    // The older grant's id is still taken: another body under it is a conflict.
+    assert_eq!(l.engine.execute(grant(older, 6), principal).await, Err(EngineError::Conflict(older)));
+    // The refused id is free again: the resident exists now, so the grant is applied.
+    let again = l.engine.execute(grant(refused, 70), principal).await.unwrap();
+    assert_eq!(again.status, 201);
+    assert_eq!(l.engine.execute(grant(refused, 71), principal).await, Err(EngineError::Conflict(refused)));
     let fresh = Uuid::new_v4();
-    assert_eq!(l.engine.execute(grant(fresh, 30), principal).await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&l.engine.execute(grant(fresh, 30), principal).await).0, 201);
     l.engine.tables().await.unwrap();
 
     let rows =
@@ -106,8 +109,8 @@ async fn request_records_from_before_the_seq_migration_still_answer_their_ids() 
         order.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
         [older, refused, fresh].map(|u| u.to_string())
     );
-    assert_eq!((order[0].1, order[1].1), (-2, -1));
-    assert!(order[2].1 > 0);
-    assert_eq!(mykey_server::testing::municipal_balance(&l.engine, 1).await, 30);
+    assert_eq!(order[0].1, -2, "the older record keeps its place below every later one");
+    assert!(order[1].1 > 0 && order[2].1 > order[1].1);
+    assert_eq!(mykey_server::testing::municipal_balance(&l.engine, 1).await, 100);
     l.close().await;
 }

@@ -194,7 +194,7 @@ async fn a_witness_reached_over_https_cosigns() {
         expires_at: None,
         memo: None,
     });
-    assert_eq!(e.execute(grant, "t").await.status, 201);
+    assert_eq!(e.execute(grant, "t").await.map(|d| d.status), Ok(201));
     let mut published = None;
     for _ in 0..100 {
         if let Some(p) = e.checkpoint().filter(|p| p.size >= 1) {

@@ -110,7 +110,7 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
             memo: None,
         })
     };
-    assert_eq!(e.execute(grant(5), "t").await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&e.execute(grant(5), "t").await).0, 201);
 
     let wait_for = |size: u64| {
         let e = e.clone();
@@ -131,13 +131,13 @@ async fn the_log_publishes_only_with_a_quorum_of_cosignatures() {
 
     // One witness down: two of three still make a quorum.
     tasks[0].abort();
-    assert_eq!(e.execute(grant(6), "t").await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&e.execute(grant(6), "t").await).0, 201);
     let p = wait_for(2).await.expect("published with two witnesses");
     Note::parse(&p.note).unwrap().verify_witnessed(&log_key, &keys, 2).unwrap();
 
     // Two down: nothing new is published as witnessed.
     tasks[1].abort();
-    assert_eq!(e.execute(grant(7), "t").await.status, 201);
+    assert_eq!(mykey_server::testing::rendered(&e.execute(grant(7), "t").await).0, 201);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(e.checkpoint().unwrap().size, 2, "no quorum, no new checkpoint");
     drop(dbs);

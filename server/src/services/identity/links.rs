@@ -16,7 +16,7 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use super::{Identity, LinkProof};
-use crate::engine::{derived_id, Answer, Request};
+use crate::engine::{derived_id, Executed, Request};
 use crate::failure;
 use crate::outbox::mail::Kind;
 use crate::store::links::{self, LinkKind, LinkScope};
@@ -169,7 +169,7 @@ impl Identity {
     }
 
     /// A partner's conversion for a linked service ID: reserved points for its resident.
-    pub async fn linked_conversion(&self, partner: i64, req: &LinkedConversionRequest) -> Result<Answer, Problem> {
+    pub async fn linked_conversion(&self, partner: i64, req: &LinkedConversionRequest) -> Result<Executed, Problem> {
         // The partner's reference is its idempotency key: one conversion per reference.
         let id = reference_id(&format!("linked:{partner}"), &req.reference);
         let service_id = req.service_id.trim();
@@ -211,18 +211,13 @@ impl Identity {
                 format!("no MyKey ID has linked this {noun} (or it was unlinked)"),
             )
         };
-        let Some(stored) = self.engine.stored_response(id).await? else {
+        let Some(stored) = self.engine.committed_fingerprint(id).await? else {
             return Err(not_linked());
         };
         let scope = LinkScope { partner, online_service: online };
         let owners =
             links::past_owners(self.pool(), scope, service_id, PAST_OWNERS_MAX).await.map_err(failure::service_link)?;
-        owners
-            .iter()
-            .copied()
-            .find(|&r| fingerprint(r) == stored.fingerprint)
-            .or(owners.first().copied())
-            .ok_or_else(not_linked)
+        owners.iter().copied().find(|&r| fingerprint(r) == stored).or(owners.first().copied()).ok_or_else(not_linked)
     }
 }
 
