@@ -12,7 +12,7 @@ pub const DAY: Micros = 86_400 * SECOND;
 
 /// Japan's time zone (no daylight saving): the calendar of dates residents and shops read.
 pub fn japan() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(9 * 3600).expect("a valid offset")
+    mykey_core::rules::japan()
 }
 
 /// The current time.

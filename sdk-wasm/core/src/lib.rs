@@ -19,6 +19,7 @@ pub mod qr;
 pub mod receipt;
 pub mod rules;
 pub mod text;
+pub mod voucher;
 pub mod webhook;
 
 pub use currency::{Currency, CurrencyParseError};

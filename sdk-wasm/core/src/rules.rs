@@ -37,5 +37,46 @@ pub const MANDATE_LONGEST_DAYS: i64 = 366;
 /// Standing mandates: a store's charges naming a mandate id it does not hold, per minute, before
 /// its further charges are refused for the rest of the minute (ids are guessed, not typed).
 pub const MANDATE_GUESSES_PER_MINUTE: u32 = 10;
-/// Standing mandates: a calendar month is Japan's (UTC+9), as residents read their statements.
-pub const MANDATE_MONTH_UTC_OFFSET_HOURS: i32 = 9;
+/// Japan's offset from UTC in hours (no daylight saving): the calendar residents and shops read.
+pub const JAPAN_UTC_OFFSET_HOURS: i32 = 9;
+/// Standing mandates: a calendar month is Japan's, as residents read their statements.
+pub const MANDATE_MONTH_UTC_OFFSET_HOURS: i32 = JAPAN_UTC_OFFSET_HOURS;
+
+/// Japan's time zone.
+pub fn japan() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(JAPAN_UTC_OFFSET_HOURS * 3600).expect("a valid offset")
+}
+
+/// Point vouchers: calendar days in Japan a voucher is valid, its issue day included (the seed's
+/// voucher issued 2017/12/15 is valid 12/15 to 12/17).
+pub const VOUCHER_VALID_DAYS: i64 = 3;
+
+/// Point vouchers: when a voucher issued at `issued` stops being valid: midnight in Japan after
+/// its last day.
+pub fn voucher_expires_at(issued: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let japan = japan();
+    let first_day = issued.with_timezone(&japan).date_naive();
+    let end = (first_day + chrono::Days::new(VOUCHER_VALID_DAYS as u64)).and_time(chrono::NaiveTime::MIN);
+    end.and_local_timezone(japan).single().expect("a fixed offset has one local time").with_timezone(&chrono::Utc)
+}
+
+/// Point vouchers: typed voucher numbers that match no voucher, per terminal per minute, before
+/// its further redemptions are refused for the rest of the minute (a number is a bearer secret).
+pub const VOUCHER_GUESSES_PER_MINUTE: u32 = 10;
+
+#[cfg(test)]
+mod voucher_tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_voucher_is_valid_through_its_third_day_in_japan() {
+        use chrono::TimeZone as _;
+        // 2017/12/15 10:00 in Japan.
+        let issued = chrono::Utc.with_ymd_and_hms(2017, 12, 15, 1, 0, 0).unwrap();
+        // Valid through 12/17: until 12/18 00:00 in Japan, 12/17 15:00 UTC.
+        assert_eq!(voucher_expires_at(issued), chrono::Utc.with_ymd_and_hms(2017, 12, 17, 15, 0, 0).unwrap());
+        // Issued at 23:59 in Japan, the same day counts as the first.
+        let late = chrono::Utc.with_ymd_and_hms(2017, 12, 15, 14, 59, 0).unwrap();
+        assert_eq!(voucher_expires_at(late), voucher_expires_at(issued));
+    }
+}

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::answer::{Done, Receipt, Shape};
-use crate::ledger::{Changes, Ledger, RefundPosting, Refusal};
+use crate::ledger::{Changes, Ledger, RefundPosting, Refusal, VoucherIssue, VoucherRedemption};
 use crate::time::Micros;
 
 /// A write that moves points, identified by its client id.
@@ -47,6 +47,10 @@ pub enum Request {
     /// A checkout's refund (`POST /v1/checkout/sessions/{id}/refunds`) or a counter payment's
     /// (`POST /v1/shops/{shop}/counter-refunds`).
     Refund(RefundPosting),
+    /// `POST /v1/shops/{shop}/vouchers`.
+    VoucherIssue(VoucherIssue),
+    /// `POST /v1/shops/{shop}/voucher-redemptions`.
+    VoucherRedemption(VoucherRedemption),
 }
 
 impl Request {
@@ -62,6 +66,8 @@ impl Request {
             Request::Capture { body, .. } => body.id,
             Request::Void { body, .. } => body.id,
             Request::Refund(r) => r.id,
+            Request::VoucherIssue(r) => r.id,
+            Request::VoucherRedemption(r) => r.id,
         }
     }
 
@@ -84,7 +90,9 @@ impl Request {
             | Request::Conversion(_)
             | Request::Assignment(_)
             | Request::Transaction(_)
-            | Request::Refund(_) => Shape::Transaction,
+            | Request::Refund(_)
+            | Request::VoucherIssue(_)
+            | Request::VoucherRedemption(_) => Shape::Transaction,
         }
     }
 
@@ -100,6 +108,8 @@ impl Request {
             Request::Capture { hold, body } => (200, Hold(l.capture(ch, *hold, body.id, body.amount, now)?)),
             Request::Void { hold, .. } => (200, Hold(l.void(ch, *hold, now)?)),
             Request::Refund(r) => (201, Transaction(l.refund(ch, r, now)?)),
+            Request::VoucherIssue(r) => (201, Transaction(l.issue_voucher(ch, r, now)?)),
+            Request::VoucherRedemption(r) => (201, Transaction(l.redeem_voucher(ch, r, now)?)),
         };
         Ok(Done::new(status, receipt))
     }

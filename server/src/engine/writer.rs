@@ -72,7 +72,7 @@ impl Writer {
             // Sleep until a command arrives or the next hold is due.
             let wait = self
                 .ledger
-                .next_hold_expiry()
+                .next_due()
                 .map(|at| Duration::from_micros((at - time::now()).clamp(0, 60 * time::SECOND) as u64));
             let first = match wait {
                 Some(d) => match tokio::time::timeout(d, self.rx.recv()).await {
@@ -115,6 +115,7 @@ impl Writer {
         let now = time::now();
         let mut ch = Changes::default();
         self.ledger.expire_holds(&mut ch, now);
+        self.ledger.return_vouchers(&mut ch, now);
         let mut records: Vec<RequestRecord> = Vec::new();
         // Requests applied in this batch: where each one's record is, and its answer.
         let mut pending: FastMap<Uuid, (usize, Done)> = Default::default();

@@ -35,6 +35,7 @@ mod ops;
 mod partners;
 mod party;
 pub mod state;
+mod vouchers;
 
 pub use extract::MAX_BODY_BYTES;
 pub use ops::{APP_CSP, CSP_REPORTS_PER_MINUTE, REQUEST_TIMEOUT};
@@ -55,6 +56,8 @@ pub struct Services {
     pub links: Arc<crate::services::links::Links>,
     /// Stores' charges under standing mandates.
     pub mandates: Arc<crate::services::mandates::Mandates>,
+    /// Point vouchers' keys.
+    pub vouchers: Arc<crate::services::vouchers::Vouchers>,
     /// The site's origin (`ServeConfig::origin`).
     pub origin: Option<String>,
     /// Where webhooks may go (`ServeConfig::loopback_webhooks`).
@@ -96,7 +99,9 @@ impl Services {
             writer,
         ));
         let mandates = Arc::new(crate::services::mandates::Mandates::new(engine.clone(), identity.clone()));
-        Services { engine, identity, coupons, checkout, embedding, links, mandates, origin, webhook_targets }
+        let vouchers =
+            Arc::new(crate::services::vouchers::Vouchers::new(derived_key(&coupon_key, b"mykey vouchers key\0")));
+        Services { engine, identity, coupons, checkout, embedding, links, mandates, vouchers, origin, webhook_targets }
     }
 
     /// Starts what runs beside requests: checkout's expiries and recoveries, webhook deliveries.
@@ -125,8 +130,18 @@ pub fn router(
     extra: Router<AppState>,
 ) -> anyhow::Result<Router> {
     let widget_page = embedding::widget_page(web_dir.as_deref())?;
-    let Services { engine, identity, coupons, checkout, embedding, links, mandates, origin, webhook_targets: _ } =
-        services;
+    let Services {
+        engine,
+        identity,
+        coupons,
+        checkout,
+        embedding,
+        links,
+        mandates,
+        vouchers,
+        origin,
+        webhook_targets: _,
+    } = services;
     let catalog = crate::services::catalog::Catalog::new(&engine);
     let state = AppState {
         engine,
@@ -136,6 +151,7 @@ pub fn router(
         embedding,
         links,
         mandates,
+        vouchers,
         origin,
         catalog,
         keys: Arc::new(KeyCache::default()),
@@ -186,6 +202,7 @@ pub fn router(
         .merge(crate::http::identity::routes())
         .merge(devices::routes())
         .merge(close::routes())
+        .merge(vouchers::routes())
         .merge(extra)
         .fallback(|| async { ApiError(Problem::new(ProblemKind::NotFound, "no such route; see /openapi.json")) })
         .layer(middleware::from_fn_with_state(state.clone(), devices::signed_requests))

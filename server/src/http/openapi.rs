@@ -22,6 +22,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::embedding::EmbeddingDoc::openapi());
     doc.merge(super::partners::PartnersDoc::openapi());
     doc.merge(super::devices::DevicesDoc::openapi());
+    doc.merge(super::vouchers::VouchersDoc::openapi());
     Conformance.modify(&mut doc);
     doc
 }

@@ -13,6 +13,7 @@ use mykey_core::api::{
     PaymentRequest, Posting, ResidentCreated, TransactionKind, TransactionReceipt, TransactionRequest,
 };
 use mykey_core::text::Memo;
+use mykey_core::voucher::{VoucherNumber, VoucherState, VoucherStep};
 use mykey_core::{AmountError, Currency, Points, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -25,9 +26,11 @@ use leaf::{transaction_leaf, usage_leaf, UsageEvent};
 mod bounds;
 pub mod leaf;
 mod refusal;
+mod vouchers;
 
 pub use bounds::*;
 pub use refusal::Refusal;
+pub use vouchers::{Voucher, VoucherIssue, VoucherRedemption, VOUCHER_LOTS_MAX};
 
 type Result<T> = std::result::Result<T, Refusal>;
 
@@ -263,6 +266,9 @@ pub enum NoticeKind {
     Payment,
     /// Points a store gave back: the same fields as a payment.
     Refund,
+    /// An unspent voucher expired and its points came back: `{number, municipality, points,
+    /// transaction}`.
+    VoucherReturned,
 }
 
 impl NoticeKind {
@@ -273,14 +279,21 @@ impl NoticeKind {
             NoticeKind::PointsExpired => "points_expired",
             NoticeKind::Payment => "payment",
             NoticeKind::Refund => "refund",
+            NoticeKind::VoucherReturned => "voucher_returned",
         }
     }
 
     /// Parses the name in SQL.
     pub fn parse(s: &str) -> Option<NoticeKind> {
-        [NoticeKind::PointsGranted, NoticeKind::PointsExpired, NoticeKind::Payment, NoticeKind::Refund]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            NoticeKind::PointsGranted,
+            NoticeKind::PointsExpired,
+            NoticeKind::Payment,
+            NoticeKind::Refund,
+            NoticeKind::VoucherReturned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -309,6 +322,8 @@ pub struct Changes {
     pub lots: BTreeMap<i64, Lot>,
     /// New or changed holds.
     pub holds: BTreeMap<Uuid, Hold>,
+    /// New or changed vouchers.
+    pub vouchers: BTreeMap<u64, Voucher>,
     /// New transactions, in order.
     pub transactions: Vec<Transaction>,
     /// New residents.
@@ -338,6 +353,7 @@ impl Changes {
         self.accounts.extend(later.accounts);
         self.lots.extend(later.lots);
         self.holds.extend(later.holds);
+        self.vouchers.extend(later.vouchers);
         self.transactions.extend(later.transactions);
         self.residents.extend(later.residents);
         self.municipalities.extend(later.municipalities);
@@ -355,6 +371,7 @@ impl Changes {
         self.accounts.is_empty()
             && self.lots.is_empty()
             && self.holds.is_empty()
+            && self.vouchers.is_empty()
             && self.transactions.is_empty()
             && self.residents.is_empty()
             && self.municipalities.is_empty()
@@ -409,6 +426,10 @@ pub struct Ledger {
     holds: FastMap<Uuid, Hold>,
     /// Active holds by release time.
     hold_expiry: BTreeSet<(Micros, Uuid)>,
+    /// Open vouchers.
+    vouchers: vouchers::Book,
+    /// Each municipality's voucher account, once it has one.
+    voucher_accounts: BTreeMap<i64, i64>,
     municipalities: BTreeMap<i64, Municipality>,
     partners: BTreeMap<i64, Partner>,
     shops: BTreeMap<i64, Shop>,
@@ -433,6 +454,8 @@ pub struct Snapshot {
     pub lots: Vec<Lot>,
     /// Active holds (resolved ones are history only).
     pub holds: Vec<Hold>,
+    /// Open vouchers (settled ones are history only).
+    pub vouchers: Vec<Voucher>,
     /// Municipalities.
     pub municipalities: Vec<Municipality>,
     /// Partners.
@@ -478,7 +501,13 @@ impl Ledger {
                 };
                 l.resident_slots.insert((a.owner, slot), a.id);
             }
+            if a.kind == AccountKind::Voucher {
+                l.voucher_accounts.insert(a.owner, a.id);
+            }
             l.accounts.insert(a.id, a);
+        }
+        for v in s.vouchers {
+            l.vouchers.open(v);
         }
         for lot in s.lots {
             l.lots.entry(lot.account).or_default().push(lot);
@@ -1120,6 +1149,9 @@ impl Ledger {
             if a.kind == AccountKind::Reserved {
                 return Err(Refusal::ReservedAccount(p.account));
             }
+            if a.kind == AccountKind::Voucher {
+                return Err(Refusal::VoucherAccount(p.account));
+            }
             let mut leg = Leg::new(p.account, amount);
             leg.lot.expires_at = expires_at;
             legs.push(leg);
@@ -1253,6 +1285,132 @@ impl Ledger {
         Ok(self.hold_receipt(&self.holds[&hold].clone(), None))
     }
 
+    // ----- point vouchers -----
+
+    /// An open voucher.
+    pub fn open_voucher(&self, number: u64) -> Option<&Voucher> {
+        self.vouchers.get(number)
+    }
+
+    /// Turns a resident's municipal points into an open voucher: a transaction from their
+    /// account into the municipality's voucher account. The voucher remembers when the points
+    /// it took would have expired, to give them back so.
+    pub fn issue_voucher(&mut self, ch: &mut Changes, r: &VoucherIssue, now: Micros) -> Result<TransactionReceipt> {
+        let amount = Points::new(r.amount).ok_or(Refusal::Amount(AmountError::NotPositive(r.amount.into())))?.get();
+        if self.vouchers.get(r.number).is_some() {
+            return Err(Refusal::VoucherNumberTaken(r.number));
+        }
+        let shop = self.known_shop(r.shop)?.clone();
+        self.shop_accepts(&shop, r.municipality)?;
+        let from = self
+            .spending_account(r.resident, r.municipality, None)?
+            .ok_or(Refusal::NoPoints { resident: r.resident, municipality: r.municipality })?;
+        let a = &self.accounts[&from];
+        if a.balance - a.held < amount {
+            return Err(self.insufficient(from, amount));
+        }
+        let lots = vouchers::taken_lots(self.open_lots(from).iter().map(|l| (l.expires_at, l.remaining)), amount);
+        let to = self.voucher_account_or_create(ch, r.municipality, now);
+        let legs = [Leg::new(from, -amount), Leg::new(to, amount)];
+        let memo = voucher_memo(r.number);
+        let receipt = self.post(ch, r.id, TransactionKind::VoucherIssue, r.municipality, Some(memo), &legs, now)?;
+        let issued_at = receipt.created_at.timestamp_micros();
+        let expires_at = mykey_core::rules::voucher_expires_at(receipt.created_at).timestamp_micros();
+        let v = Voucher {
+            number: r.number,
+            id: r.id,
+            resident: r.resident,
+            account: from,
+            municipality: r.municipality,
+            amount,
+            state: VoucherState::Open,
+            issued_by: shop.id,
+            issued_at,
+            expires_at,
+            lots,
+            issue_seq: receipt.seq,
+            settled_at: None,
+            settled_by: None,
+            settle_seq: None,
+        };
+        ch.vouchers.insert(v.number, v.clone());
+        self.vouchers.open(v);
+        Ok(receipt)
+    }
+
+    /// A shop takes an open, unexpired voucher of its municipality's points as payment, in
+    /// full: a transaction from the voucher account into the shop's receivable, with the
+    /// resident's usual payment notice.
+    pub fn redeem_voucher(
+        &mut self,
+        ch: &mut Changes,
+        r: &VoucherRedemption,
+        now: Micros,
+    ) -> Result<TransactionReceipt> {
+        let shop = self.known_shop(r.shop)?.clone();
+        let v = self.vouchers.get(r.number).ok_or(Refusal::UnknownVoucher(r.number))?;
+        if shop.municipality != v.municipality {
+            return Err(Refusal::VoucherElsewhere {
+                number: v.number,
+                municipality: v.municipality,
+                shop: shop.id,
+                accepts: shop.municipality,
+            });
+        }
+        // Checked before anything moves; the transition itself follows the posting.
+        v.state.transition(VoucherStep::Redeem, now, v.expires_at).map_err(Refusal::Voucher)?;
+        let (amount, municipality, resident) = (v.amount, v.municipality, v.resident);
+        let from = self.voucher_accounts[&municipality];
+        let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
+        let memo = voucher_memo(r.number);
+        let receipt =
+            self.post(ch, r.id, TransactionKind::VoucherRedemption, municipality, Some(memo.clone()), &legs, now)?;
+        let mut v = self.vouchers.settle(r.number, VoucherStep::Redeem, now).expect("checked above");
+        (v.settled_by, v.settle_seq) = (Some(shop.id), Some(receipt.seq));
+        ch.vouchers.insert(v.number, v);
+        self.notify_shop(ch, NoticeKind::Payment, resident, &shop, amount, &receipt, Some(&memo));
+        Ok(receipt)
+    }
+
+    /// Gives the points of every open voucher expired at `now` back to its resident, each a
+    /// transaction, in lots that expire when the points taken would have, with a notice.
+    /// Bounded by the number of open vouchers.
+    pub fn return_vouchers(&mut self, ch: &mut Changes, now: Micros) -> i64 {
+        let due = self.vouchers.due(now);
+        for number in &due {
+            let v = self.vouchers.get(*number).expect("due vouchers are open").clone();
+            let mut legs = vec![Leg::new(self.voucher_accounts[&v.municipality], -v.amount)];
+            legs.extend(v.lots.iter().map(|&(expires_at, points)| {
+                let mut leg = Leg::new(v.account, points);
+                leg.lot.expires_at = Some(expires_at);
+                leg
+            }));
+            let id = vouchers::return_id(v.number);
+            let memo = Some(voucher_memo(v.number));
+            let receipt = self
+                .post(ch, id, TransactionKind::VoucherReturn, v.municipality, memo, &legs, now)
+                .expect("a voucher's points go back to the account they came from");
+            let mut v = self.vouchers.settle(*number, VoucherStep::Return, now).expect("due");
+            v.settle_seq = Some(receipt.seq);
+            let payload = serde_json::json!({
+                "number": v.number, "municipality": v.municipality, "points": v.amount, "transaction": receipt.id,
+            });
+            self.notify(ch, NoticeKind::VoucherReturned, v.resident, payload, receipt.created_at.timestamp_micros());
+            ch.vouchers.insert(v.number, v);
+        }
+        due.len() as i64
+    }
+
+    fn voucher_account_or_create(&mut self, ch: &mut Changes, municipality: i64, now: Micros) -> i64 {
+        if let Some(&a) = self.voucher_accounts.get(&municipality) {
+            return a;
+        }
+        let cur = Currency::Municipal(municipality);
+        let a = self.new_account(ch, AccountKind::Voucher, cur, municipality, None, municipality, now);
+        self.voucher_accounts.insert(municipality, a);
+        a
+    }
+
     /// Releases every active hold whose time has come. Bounded by the number of holds.
     pub fn expire_holds(&mut self, ch: &mut Changes, now: Micros) -> i64 {
         let due: Vec<Uuid> = self.hold_expiry.range(..(now + 1, Uuid::nil())).map(|(_, id)| *id).collect();
@@ -1263,8 +1421,9 @@ impl Ledger {
     }
 
     /// When the next active hold expires.
-    pub fn next_hold_expiry(&self) -> Option<Micros> {
-        self.hold_expiry.first().map(|(at, _)| *at)
+    pub fn next_due(&self) -> Option<Micros> {
+        let hold = self.hold_expiry.first().map(|(at, _)| *at);
+        hold.into_iter().chain(self.vouchers.next_expiry()).min()
     }
 
     /// The scheduled jobs: release due holds, expire lots into breakage, move reserved
@@ -1276,6 +1435,9 @@ impl Ledger {
             moved_reserved_points: 0,
             assignment_transactions: 0,
             expired_holds: self.expire_holds(ch, now),
+            // Before the lots expire: points a voucher held that have expired since go to
+            // breakage in this same run, as if the voucher had never been issued.
+            returned_vouchers: self.return_vouchers(ch, now),
             notices_queued: 0,
         };
         let mut due: Vec<(i64, i64)> = self
@@ -1354,7 +1516,20 @@ impl Ledger {
         for (c, sum) in per_currency {
             assert_eq!(sum, 0, "balances of {c} sum to zero");
         }
+        let open = self.vouchers.check();
+        for (m, account) in &self.voucher_accounts {
+            let a = &self.accounts[account];
+            assert_eq!(a.kind, AccountKind::Voucher);
+            assert_eq!(a.balance, open.get(m).copied().unwrap_or(0), "voucher account of {m} holds its open vouchers");
+        }
+        assert!(open.keys().all(|m| self.voucher_accounts.contains_key(m)), "open vouchers have their account");
     }
+}
+
+/// A voucher transaction's memo: its number as printed.
+fn voucher_memo(number: u64) -> String {
+    let printed = VoucherNumber::from_stored(number).map_or_else(|_| format!("{number:013}"), |n| n.to_string());
+    format!("voucher {printed}")
 }
 
 #[cfg(test)]

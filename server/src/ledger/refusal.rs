@@ -3,6 +3,7 @@
 //! store, partner or terminal); the ledger knows nothing of HTTP.
 
 use mykey_core::api::HoldState;
+use mykey_core::voucher::VoucherRefusal;
 use mykey_core::{AmountError, Currency, Problem, ProblemKind};
 use uuid::Uuid;
 
@@ -107,6 +108,10 @@ pub enum Refusal {
     /// A transaction touching reserved points, which only conversions and assignments move.
     #[error("account {0} holds reserved points, which move only by conversion and assignment")]
     ReservedAccount(i64),
+    /// A transaction touching a voucher account, which only vouchers' issue, redemption and
+    /// return move.
+    #[error("account {0} holds vouchers' points, which move only when vouchers are issued, redeemed or returned")]
+    VoucherAccount(i64),
     /// A hold's timeout outside the range.
     #[error("timeout_seconds must be 1 to {max}, not {0}", max = MAX_HOLD_SECONDS)]
     HoldTimeout(u32),
@@ -131,6 +136,29 @@ pub enum Refusal {
     /// A hold whose shop account belongs to no shop (a broken ledger; never expected).
     #[error("hold {0} is for an account of no shop")]
     HoldWithoutShop(Uuid),
+    /// No open voucher has this number (spent, returned or never issued: the tables say which).
+    #[error("no open voucher has the number {0:013}")]
+    UnknownVoucher(u64),
+    /// A new voucher's number is an open voucher's (the service draws another).
+    #[error("voucher number {0:013} is in use")]
+    VoucherNumberTaken(u64),
+    /// The voucher cannot take this step.
+    #[error("{0}")]
+    Voucher(VoucherRefusal),
+    /// A voucher of points the shop does not take.
+    #[error(
+        "voucher {number:013} is of municipality {municipality}'s points; shop {shop} takes municipality {accepts}'s"
+    )]
+    VoucherElsewhere {
+        /// The voucher.
+        number: u64,
+        /// Whose points it is.
+        municipality: i64,
+        /// The shop.
+        shop: i64,
+        /// Whose points the shop takes.
+        accepts: i64,
+    },
 }
 
 impl From<AmountError> for Refusal {
@@ -151,6 +179,7 @@ impl Refusal {
             | TooManyPartners
             | PostingCount(_)
             | ReservedAccount(_)
+            | VoucherAccount(_)
             | HoldTimeout(_) => ProblemKind::InvalidRequest,
             UnknownMunicipality(_) | UnknownResident(_) | UnknownShop(_) | UnknownPartner(_) | UnknownEvent(_) => {
                 ProblemKind::UnknownReference
@@ -162,6 +191,12 @@ impl Refusal {
             NoPoints { .. } | Insufficient { .. } => ProblemKind::InsufficientPoints,
             Unbalanced { .. } => ProblemKind::UnbalancedTransaction,
             HoldNotActive { .. } => ProblemKind::HoldNotActive,
+            UnknownVoucher(_) => ProblemKind::NotFound,
+            VoucherNumberTaken(_) => ProblemKind::IdempotencyConflict,
+            Voucher(VoucherRefusal::Spent) => ProblemKind::VoucherSpent,
+            Voucher(VoucherRefusal::Expired) => ProblemKind::VoucherExpired,
+            Voucher(VoucherRefusal::NotYetExpired) => ProblemKind::InvalidRequest,
+            VoucherElsewhere { .. } => ProblemKind::VoucherNotAccepted,
             CaptureExceedsHold { .. } => ProblemKind::CaptureExceedsHold,
         }
     }

@@ -16,6 +16,7 @@ struct World {
     partner: i64,
     now: Micros,
     holds: Vec<Uuid>,
+    vouchers: Vec<u64>,
 }
 
 fn world() -> World {
@@ -27,7 +28,7 @@ fn world() -> World {
     let shops = vec![l.add_shop(&mut ch, "A", 1, T0).unwrap(), l.add_shop(&mut ch, "B", 2, T0).unwrap()];
     let event = l.add_event(&mut ch, 1, "walk rally", T0 + 10 * DAY).unwrap();
     let residents = (0..3).map(|_| l.add_resident(&mut ch, 1, T0).unwrap().resident).collect();
-    World { l, residents, shops, event, partner, now: T0, holds: Vec::new() }
+    World { l, residents, shops, event, partner, now: T0, holds: Vec::new(), vouchers: Vec::new() }
 }
 
 fn d(v: i64) -> Decimal {
@@ -61,6 +62,82 @@ fn payment_moves_points_to_the_shop_and_refuses_overdraft() {
     assert_eq!(receipt.postings[0].balance_after, 200);
     let e = pay(&mut w, r, 1, shop, d(201)).unwrap_err();
     assert!(matches!(e, Refusal::Insufficient { available: 200, wanted: 201, .. }), "{e:?}");
+    w.l.check_invariants();
+}
+
+fn voucher(w: &mut World, resident: i64, amount: i64, draw: u64) -> (u64, Result<TransactionReceipt>) {
+    let number = mykey_core::voucher::VoucherNumber::from_random(draw).get();
+    let r = VoucherIssue { id: Uuid::new_v4(), number, resident, municipality: 1, shop: w.shops[0], amount };
+    (number, w.l.issue_voucher(&mut Changes::default(), &r, w.now))
+}
+
+fn redeem(w: &mut World, number: u64, shop: i64) -> Result<TransactionReceipt> {
+    let r = VoucherRedemption { id: Uuid::new_v4(), number, shop };
+    w.l.redeem_voucher(&mut Changes::default(), &r, w.now)
+}
+
+#[test]
+fn a_voucher_is_spent_once_at_a_shop_of_its_municipality() {
+    use mykey_core::voucher::VoucherRefusal;
+    let mut w = world();
+    let r = w.residents[0];
+    grant(&mut w, r, 1, 300).unwrap();
+    let (number, issued) = voucher(&mut w, r, 120, 1);
+    let issued = issued.unwrap();
+    assert_eq!(issued.kind, TransactionKind::VoucherIssue);
+    assert_eq!(issued.postings[0].balance_after, 180, "the points left the resident's account");
+    assert_eq!(
+        voucher(&mut w, r, 200, 2).1.unwrap_err(),
+        Refusal::Insufficient { account: issued.postings[0].account, available: 180, wanted: 200 }
+    );
+    assert_eq!(voucher(&mut w, r, 10, 1).1.unwrap_err(), Refusal::VoucherNumberTaken(number), "a number open twice");
+    let (here, other) = (w.shops[0], w.shops[1]);
+    assert!(matches!(redeem(&mut w, number, other).unwrap_err(), Refusal::VoucherElsewhere { accepts: 2, .. }));
+    let paid = redeem(&mut w, number, here).unwrap();
+    assert_eq!(paid.kind, TransactionKind::VoucherRedemption);
+    assert_eq!(paid.postings[1].amount, 120);
+    assert_eq!(redeem(&mut w, number, here).unwrap_err(), Refusal::UnknownVoucher(number), "spent: no longer open");
+    w.l.check_invariants();
+    // Past its expiry, an open voucher is refused; its points come back, and only once.
+    let (late, _) = voucher(&mut w, r, 50, 3);
+    let expires_at = w.l.open_voucher(late).unwrap().expires_at;
+    w.now = expires_at;
+    assert_eq!(redeem(&mut w, late, here).unwrap_err(), Refusal::Voucher(VoucherRefusal::Expired));
+    let mut ch = Changes::default();
+    assert_eq!(w.l.return_vouchers(&mut ch, w.now), 1);
+    assert_eq!(ch.vouchers[&late].state, mykey_core::voucher::VoucherState::Returned);
+    assert_eq!(ch.notices.last().unwrap().kind, NoticeKind::VoucherReturned);
+    assert_eq!(w.l.return_vouchers(&mut Changes::default(), w.now), 0);
+    assert_eq!(w.l.accounts[&r_account(&w, r)].balance, 180, "the unspent 50 are back");
+    w.l.check_invariants();
+}
+
+#[test]
+fn a_returned_voucher_gives_back_points_that_expire_when_they_would_have() {
+    let mut w = world();
+    let r = w.residents[0];
+    // Two grants with different lives: 10 points expiring in 5 days, 100 in 50.
+    for (amount, days) in [(10, 5), (100, 50)] {
+        let g = GrantRequest {
+            id: Uuid::new_v4(),
+            resident: r,
+            municipality: 1,
+            event: None,
+            amount: d(amount),
+            expires_at: Some(micros_to_datetime(w.now + days * DAY)),
+            memo: None,
+        };
+        w.l.grant(&mut Changes::default(), &g, w.now).unwrap();
+    }
+    let before: Vec<(Micros, i64)> =
+        w.l.open_lots(r_account(&w, r)).iter().map(|l| (l.expires_at, l.remaining)).collect();
+    let (number, _) = voucher(&mut w, r, 60, 9);
+    w.now = w.l.open_voucher(number).unwrap().expires_at;
+    w.l.return_vouchers(&mut Changes::default(), w.now);
+    let after: Vec<(Micros, i64)> =
+        w.l.open_lots(r_account(&w, r)).iter().map(|l| (l.expires_at, l.remaining)).collect();
+    // 10 expiring on day 5 and 50 on day 50 came back as such: beside the 50 never taken.
+    assert_eq!(after, vec![before[0], (before[1].0, 50), (before[1].0, 50)]);
     w.l.check_invariants();
 }
 
@@ -338,6 +415,9 @@ enum Op {
     Adjust { a: i64, b: i64, amount: i64 },
     Advance { hours: i64 },
     Jobs,
+    Voucher { who: usize, m: i64, amount: i64, draw: u64 },
+    Redeem { voucher: usize, shop: usize },
+    Due,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -375,6 +455,14 @@ fn op() -> impl Strategy<Value = Op> {
         (1..40i64, 1..40i64, 1..300i64).prop_map(|(a, b, amount)| Op::Adjust { a, b, amount }),
         (0..24 * 20i64).prop_map(|hours| Op::Advance { hours }),
         Just(Op::Jobs),
+        (0..3usize, 1..=2i64, 1..300i64, any::<u64>()).prop_map(|(who, m, amount, draw)| Op::Voucher {
+            who,
+            m,
+            amount,
+            draw
+        }),
+        (0..8usize, 0..2usize).prop_map(|(voucher, shop)| Op::Redeem { voucher, shop }),
+        Just(Op::Due),
     ]
 }
 
@@ -501,6 +589,32 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), Refusal> {
         }
         Op::Jobs => {
             w.l.run_jobs(&mut ch, now);
+            Ok(())
+        }
+        Op::Voucher { who, m, amount, draw } => {
+            let number = mykey_core::voucher::VoucherNumber::from_random(draw).get();
+            let r = VoucherIssue {
+                id: Uuid::new_v4(),
+                number,
+                resident: w.residents[who],
+                municipality: m,
+                shop: w.shops[(m - 1) as usize],
+                amount,
+            };
+            w.l.issue_voucher(&mut ch, &r, now)?;
+            w.vouchers.push(number);
+            Ok(())
+        }
+        Op::Redeem { voucher, shop } => match w.vouchers.get(voucher).copied() {
+            Some(number) => {
+                let r = VoucherRedemption { id: Uuid::new_v4(), number, shop: w.shops[shop] };
+                w.l.redeem_voucher(&mut ch, &r, now).map(drop)
+            }
+            None => Ok(()),
+        },
+        Op::Due => {
+            w.l.expire_holds(&mut ch, now);
+            w.l.return_vouchers(&mut ch, now);
             Ok(())
         }
     }

@@ -56,6 +56,9 @@ pub enum Kind {
     Payment,
     /// Points given back by a shop (the same choice as [`Kind::Payments`]).
     Refund,
+    /// An unspent voucher expired and its points came back (the same choice as
+    /// [`Kind::Payments`]).
+    VoucherReturned,
 }
 
 impl Kind {
@@ -65,7 +68,7 @@ impl Kind {
             Kind::PointsExpired | Kind::PointsExpiring => n.points_expired,
             Kind::SettingsChanged => n.settings_changed,
             Kind::MykeyIdChanged => n.mykey_id_changed,
-            Kind::Payments | Kind::Payment | Kind::Refund => n.payments,
+            Kind::Payments | Kind::Payment | Kind::Refund | Kind::VoucherReturned => n.payments,
         }
     }
 
@@ -79,11 +82,22 @@ impl Kind {
             Kind::Payments => "payments",
             Kind::Payment => "payment",
             Kind::Refund => "refund",
+            Kind::VoucherReturned => "voucher_returned",
         }
     }
 }
 
 const FOOTER: &str = "\n\n――\nこのメールは送信専用のアドレスから自動で送っています。\nお心当たりのない場合は、お住まいの市区町村の窓口にご連絡ください。\n\nマイキープラットフォーム／自治体ポイント管理クラウド\n";
+
+/// The line of a voucher's return: its number and its points.
+fn voucher_notice(points: &str, payload: &serde_json::Value) -> String {
+    let number = payload["number"]
+        .as_u64()
+        .and_then(|n| mykey_core::voucher::VoucherNumber::from_stored(n).ok())
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    format!("ポイント券（番号 {number}）の{points}")
+}
 
 /// Subject and body (Japanese) of a notice; `what` says which change or how many points.
 pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
@@ -106,6 +120,10 @@ pub fn render(kind: Kind, mykey_id: &str, what: &str) -> (String, String) {
         Kind::Payments => ("【自治体ポイント】連携とお支払いのお知らせ", what.to_owned()),
         Kind::Payment => ("【自治体ポイント】ポイントでお支払いしました", what.to_owned()),
         Kind::Refund => ("【自治体ポイント】ポイントが返金されました", what.to_owned()),
+        Kind::VoucherReturned => (
+            "【自治体ポイント】使われなかったポイント券のポイントが戻りました",
+            format!("{what}\n有効期間内に使われなかったため、ポイントをお戻ししました。\nマイページで残高と有効期限をご確認ください。"),
+        ),
     };
     (subject.to_owned(), format!("マイキーID {mykey_id} 様\n\n{text}{FOOTER}"))
 }
@@ -329,6 +347,7 @@ impl Mailer {
                 NoticeKind::PointsExpired => Kind::PointsExpired,
                 NoticeKind::Payment => Kind::Payment,
                 NoticeKind::Refund => Kind::Refund,
+                NoticeKind::VoucherReturned => Kind::VoucherReturned,
             };
             let Some(to) = r.to.as_ref().filter(|to| kind.chosen(&to.notices)) else { continue };
             let Ok(payload) = serde_json::from_str::<serde_json::Value>(&r.payload) else {
@@ -342,6 +361,7 @@ impl Mailer {
             let points = format!("{place}自治体ポイント {}ポイント", payload["points"].as_i64().unwrap_or_default());
             let what = match kind {
                 Kind::Payment | Kind::Refund => shop_notice(kind, &points, &payload),
+                Kind::VoucherReturned => voucher_notice(&points, &payload),
                 _ => points,
             };
             let (subject, body) = render(kind, &to.mykey_id, &what);

@@ -22,11 +22,11 @@ use crate::time;
 /// A shop's counter terminal: an enrolled device, acting for its shop.
 pub struct Counter<'a> {
     identity: &'a Identity,
-    engine: &'a Engine,
-    principal: String,
-    shop: i64,
+    pub(super) engine: &'a Engine,
+    pub(super) principal: String,
+    pub(super) shop: i64,
     /// The device, which the daily close names each request by.
-    device: Uuid,
+    pub(super) device: Uuid,
     /// Where the resident's card signs: this shop's counter and this device.
     context: SigningContext,
 }
@@ -53,6 +53,16 @@ impl<'a> Counter<'a> {
             }
             (CounterKind::Hold, _, Some(_)) => {
                 return Err(Problem::new(ProblemKind::InvalidRequest, "a hold carries no memo").with("field", "memo"))
+            }
+            (CounterKind::Voucher, Some(_), _) | (CounterKind::Voucher, _, Some(_)) => {
+                return Err(Problem::new(ProblemKind::InvalidRequest, "a voucher has no timeout_seconds or memo"))
+            }
+            (CounterKind::Voucher, ..) if r.event.is_some() => {
+                return Err(Problem::new(
+                    ProblemKind::InvalidRequest,
+                    "vouchers are of municipal points, not event points",
+                )
+                .with("field", "event"))
             }
             _ => {}
         }
@@ -190,7 +200,7 @@ impl<'a> Counter<'a> {
 
     /// Notes that this device sends request `id`, before the ledger applies it, so that the
     /// daily close names the device of every counter transaction.
-    async fn note(&self, id: Uuid) -> Result<(), Problem> {
+    pub(super) async fn note(&self, id: Uuid) -> Result<(), Problem> {
         crate::store::close::record_request(self.engine.store().pool(), id, self.shop, self.device, time::now())
             .await
             .map_err(crate::failure::counter)
@@ -233,7 +243,7 @@ impl<'a> Counter<'a> {
     }
 
     /// The text of the terms the card signs at this shop (`CounterTerms::text`).
-    fn terms(
+    pub(super) fn terms(
         &self,
         kind: CounterKind,
         municipality: i64,
@@ -251,7 +261,7 @@ impl<'a> Counter<'a> {
     /// request id the ledger already applied is a retry: its challenge was used by the first
     /// try, so only the signature is checked again, and the ledger answers what it answered
     /// (or 409 for another body); nothing new can move.
-    async fn consent(&self, id: Uuid, terms: &str, nonce: &str, token: &AuthToken) -> Result<i64, Problem> {
+    pub(super) async fn consent(&self, id: Uuid, terms: &str, nonce: &str, token: &AuthToken) -> Result<i64, Problem> {
         if !challenge_names(nonce, terms) {
             return Err(Problem::new(
                 ProblemKind::NonceInvalid,

@@ -15,3 +15,4 @@ pub mod identity;
 pub mod links;
 pub mod mandates;
 pub mod usable;
+pub mod vouchers;

@@ -206,6 +206,42 @@ pub(super) async fn materialize(
         )
         .await?;
     }
+    if !ch.vouchers.is_empty() {
+        // Texts bound by reference live here for the statement's life.
+        let texts: Vec<(String, String)> = ch
+            .vouchers
+            .values()
+            .map(|v| (v.id.to_string(), serde_json::to_string(&v.lots).expect("pairs of integers")))
+            .collect();
+        let rows: Vec<_> = ch.vouchers.values().zip(&texts).collect();
+        insert_rows(
+            c,
+            "INSERT INTO vouchers (number, id, resident_id, account_id, municipality_id, amount, state, issued_by, \
+             issued_at, expires_at, lots, issue_seq, settled_at, settled_by, settle_seq)",
+            "ON CONFLICT (number) DO UPDATE SET state = excluded.state, settled_at = excluded.settled_at, \
+             settled_by = excluded.settled_by, settle_seq = excluded.settle_seq",
+            15,
+            &rows,
+            |b, (v, (id, lots))| {
+                b.push_bind(v.number as i64)
+                    .push_bind(id.as_str())
+                    .push_bind(v.resident)
+                    .push_bind(v.account)
+                    .push_bind(v.municipality)
+                    .push_bind(v.amount)
+                    .push_bind(v.state.as_str())
+                    .push_bind(v.issued_by)
+                    .push_bind(v.issued_at)
+                    .push_bind(v.expires_at)
+                    .push_bind(lots.as_str())
+                    .push_bind(v.issue_seq)
+                    .push_bind(v.settled_at)
+                    .push_bind(v.settled_by)
+                    .push_bind(v.settle_seq);
+            },
+        )
+        .await?;
+    }
     insert_rows(c, "INSERT INTO notices (id, resident_id, kind, payload, created_at)", SKIP, 5, &ch.notices, |b, n| {
         b.push_bind(n.id)
             .push_bind(n.resident)

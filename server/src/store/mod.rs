@@ -33,6 +33,7 @@ pub mod lock;
 pub mod mandates;
 pub mod outbox;
 pub mod repair;
+pub mod vouchers;
 pub mod witness;
 
 /// Embedded migrations, the same for both databases.
@@ -598,6 +599,30 @@ fn uuid_str(buf: &[u8; uuid::fmt::Hyphenated::LENGTH]) -> &str {
     std::str::from_utf8(buf).expect("a formatted UUID is ASCII")
 }
 
+/// A voucher row.
+fn voucher_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<crate::ledger::Voucher> {
+    let state: String = r.try_get("state")?;
+    let lots: String = r.try_get("lots")?;
+    Ok(crate::ledger::Voucher {
+        number: u64::try_from(r.try_get::<i64, _>("number")?)?,
+        id: Uuid::parse_str(&r.try_get::<String, _>("id")?)?,
+        resident: r.try_get("resident_id")?,
+        account: r.try_get("account_id")?,
+        municipality: r.try_get("municipality_id")?,
+        amount: r.try_get("amount")?,
+        state: mykey_core::voucher::VoucherState::parse(&state)
+            .with_context(|| format!("a voucher in state {state:?}"))?,
+        issued_by: r.try_get("issued_by")?,
+        issued_at: r.try_get("issued_at")?,
+        expires_at: r.try_get("expires_at")?,
+        lots: serde_json::from_str(&lots).context("a voucher's lots")?,
+        issue_seq: r.try_get("issue_seq")?,
+        settled_at: r.try_get("settled_at")?,
+        settled_by: r.try_get("settled_by")?,
+        settle_seq: r.try_get("settle_seq")?,
+    })
+}
+
 /// [`Store::materialize`] on SQLite's own driver.
 mod sqlite_materializer {
     use super::*;
@@ -817,6 +842,9 @@ impl Store {
                 created_at: r.try_get("created_at")?,
                 resolved_at: r.try_get("resolved_at")?,
             });
+        }
+        for r in sqlx::query("SELECT * FROM vouchers WHERE state = 'open'").fetch_all(p).await? {
+            s.vouchers.push(voucher_from_row(&r)?);
         }
         for r in sqlx::query("SELECT * FROM municipalities").fetch_all(p).await? {
             s.municipalities.push(Municipality {

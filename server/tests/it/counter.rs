@@ -530,3 +530,167 @@ async fn the_counter_shows_usable_points_only_after_the_card_signed_for_them() {
     // Nothing moved.
     assert_eq!(available(&b, resident).await, 1000);
 }
+
+impl Terminal<'_> {
+    /// A voucher of `amount` points issued at this terminal with `card`: (status, answer).
+    async fn voucher(&self, card: &mut VirtualCard, id: Uuid, amount: i64) -> (u16, Value) {
+        let consent = self.signed_for(card, &self.s.base, "voucher", amount, json!({})).await;
+        let body = json!({"id": id, "municipality": 1, "amount": amount, "nonce": consent["nonce"], "token": consent["token"]});
+        self.post(&format!("/v1/shops/{}/vouchers", self.s.library), body).await
+    }
+
+    /// `text` (scanned or typed) redeemed at `shop`.
+    async fn redeem_at(&self, shop: i64, text: &str) -> (u16, Value) {
+        let body = json!({"id": Uuid::new_v4(), "voucher": text});
+        self.post(&format!("/v1/shops/{shop}/voucher-redemptions"), body).await
+    }
+}
+
+/// A voucher is issued with the card and PIN, printed with a signed code, spent once in full at
+/// another shop of the municipality (by its code or its number), never at another
+/// municipality's, never forged, altered or mistyped; unspent, its points come back at expiry.
+#[tokio::test]
+async fn a_voucher_is_issued_with_the_card_and_spent_once_elsewhere() {
+    use mykey_core::voucher::{VoucherNumber, VoucherTicket};
+    use mykey_server::engine::{Change, ChangeResult};
+    let s = server(Options::default()).await;
+    let b = Browser::new(&s);
+    let mut holder = card(&s);
+    let (_, resident) = registered(&b, &mut holder).await;
+    grant(&s, resident, 1000).await;
+    let http = reqwest::Client::new();
+    let library = Terminal::library(&s);
+    // Another shop of municipality 1 (the online store's counter), and a shop of municipality 2.
+    let store_device = TestDevice::enrol(&http, &s.base, &s.online_store_key, s.online_store).await.unwrap();
+    let store = Terminal { s: &s, by: By::Device(&store_device), http: http.clone() };
+    let change = Change::Municipality {
+        id: 2,
+        prefecture_code: "10".into(),
+        prefecture: "群馬県".into(),
+        name: "高崎市".into(),
+        kind: "municipality".into(),
+    };
+    s.engine.apply(change).await.unwrap();
+    let ChangeResult::Id(takasaki) =
+        s.engine.apply(Change::Shop { name: "高崎の店".into(), municipality: 2 }).await.unwrap()
+    else {
+        panic!("a shop id")
+    };
+    let takasaki_key =
+        mykey_server::auth::create_key(s.engine.store(), mykey_server::auth::Role::Store, takasaki, "t").await.unwrap();
+    let takasaki_device = TestDevice::enrol(&http, &s.base, &takasaki_key, takasaki).await.unwrap();
+    let elsewhere = Terminal { s: &s, by: By::Device(&takasaki_device), http: http.clone() };
+
+    // Issued: the points leave the resident's account; the answer is the printed voucher, with
+    // no balance; a retry answers the same voucher.
+    let id = Uuid::new_v4();
+    let (st, v) = library.voucher(&mut holder, id, 300).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!((v["points"].as_i64(), v["municipality_name"].as_str()), (Some(300), Some("前橋市")), "{v}");
+    assert_eq!(v["receipt"]["kind"], "voucher_issue");
+    assert!(v.get("postings").is_none() && v["receipt"].get("postings").is_none(), "no balance: {v}");
+    assert_eq!(available(&b, resident).await, 700);
+    assert_eq!(library.voucher(&mut holder, id, 300).await, (201, v.clone()), "a retry answers the same voucher");
+    assert_eq!(available(&b, resident).await, 700);
+    let number = VoucherNumber::parse(v["number"].as_str().unwrap()).unwrap();
+    let ticket = v["ticket"].as_str().unwrap().to_owned();
+    let parsed = VoucherTicket::parse(&ticket).unwrap();
+    assert_eq!((parsed.number, parsed.points, parsed.municipality), (number, 300, 1));
+    // Valid through the third day in Japan, midnight after it.
+    let expires: chrono::DateTime<chrono::Utc> = v["expires_at"].as_str().unwrap().parse().unwrap();
+    let issued: chrono::DateTime<chrono::Utc> = v["issued_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires, mykey_core::rules::voucher_expires_at(issued));
+    assert_eq!(parsed.expires_at, expires.timestamp());
+    // The key checks the signature (as a terminal does before asking).
+    let key: Value = http.get(format!("{}/v1/vouchers/key", s.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(key["algorithm"], "ES256");
+    {
+        use base64::Engine as _;
+        use p256::ecdsa::signature::Verifier as _;
+        use p256::pkcs8::DecodePublicKey as _;
+        let der = base64::engine::general_purpose::STANDARD.decode(key["spki"].as_str().unwrap()).unwrap();
+        let vk = p256::ecdsa::VerifyingKey::from_public_key_der(&der).unwrap();
+        let sig = p256::ecdsa::Signature::from_slice(&parsed.signature).unwrap();
+        assert!(vk.verify(parsed.message().as_bytes(), &sig).is_ok());
+    }
+    // The resident sees it on my page, open.
+    let mine: Value = b.get("/v1/me/vouchers").await.1;
+    assert_eq!((mine[0]["number"].as_str(), mine[0]["state"].as_str()), (v["number"].as_str(), Some("open")), "{mine}");
+
+    // Refused, each with its reason, and nothing moves: an altered amount (the signature no
+    // longer matches), a forged signature, a typo, a number that is no voucher's, not a
+    // voucher at all, another municipality's shop.
+    let altered = ticket.replace(":300:", ":3000:");
+    assert_eq!(slug(&store.redeem_at(s.online_store, &altered).await.1), "voucher-invalid");
+    let mut forged = parsed.clone();
+    forged.signature = vec![1; 64];
+    assert_eq!(slug(&store.redeem_at(s.online_store, &forged.text()).await.1), "voucher-invalid");
+    let mut typo = number.digits().into_bytes();
+    typo[7] = if typo[7] == b'0' { b'1' } else { b'0' };
+    let (st, e) = store.redeem_at(s.online_store, std::str::from_utf8(&typo).unwrap()).await;
+    assert_eq!((st, slug(&e)), (422, "voucher-invalid"), "{e}");
+    assert!(e["detail"].as_str().unwrap().contains("typo"), "{e}");
+    let stranger = VoucherNumber::from_random(u64::MAX / 3);
+    let (st, e) = store.redeem_at(s.online_store, &stranger.to_string()).await;
+    assert_eq!((st, slug(&e)), (404, "not-found"), "{e}");
+    assert_eq!(slug(&store.redeem_at(s.online_store, "4901234567894").await.1), "voucher-invalid", "a product code");
+    let (st, e) = elsewhere.redeem_at(takasaki, &ticket).await;
+    assert_eq!((st, slug(&e)), (422, "voucher-not-accepted"), "{e}");
+    // Only this shop's devices, for their own shop.
+    assert_eq!(store.redeem_at(s.library, &ticket).await.0, 403);
+
+    // Spent at the online store's counter by its code: the store's receivable gets the points.
+    let (st, paid) = store.redeem_at(s.online_store, &ticket).await;
+    assert_eq!(st, 201, "{paid}");
+    assert_eq!((paid["points"].as_i64(), paid["receipt"]["kind"].as_str()), (Some(300), Some("voucher_redemption")));
+    assert_eq!(paid["number"], v["number"]);
+    // Once: by its code or its number again, anywhere.
+    let (st, e) = store.redeem_at(s.online_store, &ticket).await;
+    assert_eq!((st, slug(&e)), (409, "voucher-spent"), "{e}");
+    assert_eq!(slug(&library.redeem_at(s.library, &number.to_string()).await.1), "voucher-spent");
+    assert_eq!(available(&b, resident).await, 700, "spent, not given back");
+    let mine: Value = b.get("/v1/me/vouchers").await.1;
+    assert_eq!(
+        (mine[0]["state"].as_str(), mine[0]["redeemed_at_shop"].is_string()),
+        (Some("redeemed"), true),
+        "{mine}"
+    );
+
+    // A second voucher, redeemed by its typed number at the library.
+    let (st, second) = library.voucher(&mut holder, Uuid::new_v4(), 100).await;
+    assert_eq!(st, 201, "{second}");
+    let (st, paid) = library.redeem_at(s.library, second["number"].as_str().unwrap()).await;
+    assert_eq!((st, paid["points"].as_i64()), (201, Some(100)), "{paid}");
+    assert_eq!(available(&b, resident).await, 600);
+
+    // A third, left unspent: at its expiry (jobs run as of then) its points come back, once.
+    let (st, third) = library.voucher(&mut holder, Uuid::new_v4(), 50).await;
+    assert_eq!(st, 201, "{third}");
+    assert_eq!(available(&b, resident).await, 550);
+    let expires: chrono::DateTime<chrono::Utc> = third["expires_at"].as_str().unwrap().parse().unwrap();
+    let before = s.engine.apply(Change::Jobs { now: expires.timestamp_micros() - 1 }).await.unwrap();
+    assert!(matches!(before, ChangeResult::Jobs(ref r) if r.returned_vouchers == 0), "{before:?}");
+    let at = s.engine.apply(Change::Jobs { now: expires.timestamp_micros() }).await.unwrap();
+    assert!(matches!(at, ChangeResult::Jobs(ref r) if r.returned_vouchers == 1), "{at:?}");
+    assert_eq!(available(&b, resident).await, 600, "the unspent 50 came back");
+    let (st, e) = library.redeem_at(s.library, third["ticket"].as_str().unwrap()).await;
+    assert_eq!((st, slug(&e)), (409, "voucher-expired"), "{e}");
+    let again = s.engine.apply(Change::Jobs { now: expires.timestamp_micros() + 1 }).await.unwrap();
+    assert!(matches!(again, ChangeResult::Jobs(ref r) if r.returned_vouchers == 0), "once: {again:?}");
+    let mine: Value = b.get("/v1/me/vouchers").await.1;
+    let states: Vec<&str> = mine.as_array().unwrap().iter().map(|v| v["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["returned", "redeemed", "redeemed"], "{mine}");
+
+    // Guessing numbers at a terminal is limited.
+    let mut last = 0;
+    for i in 0..12u64 {
+        last = store.redeem_at(s.online_store, &VoucherNumber::from_random(i * 7919).to_string()).await.0;
+    }
+    assert_eq!(last, 429);
+    // A voucher is nothing without the card: the terminal's key alone issues nothing.
+    let consent = library.signed_for(&mut holder, &s.base, "payment", 10, json!({"memo": MEMO})).await;
+    let body = json!({"id": Uuid::new_v4(), "municipality": 1, "amount": 10, "nonce": consent["nonce"], "token": consent["token"]});
+    let (st, e) = library.post(&format!("/v1/shops/{}/vouchers", s.library), body).await;
+    assert_eq!((st, slug(&e)), (401, "nonce-invalid"), "a payment's signature issues no voucher: {e}");
+    assert_eq!(available(&b, resident).await, 600);
+}

@@ -37,6 +37,8 @@ pub(crate) struct Server {
     pub(crate) terminal: mykey_server::testing::device::TestDevice,
     /// The identity service the server runs.
     pub(crate) identity: Arc<Identity>,
+    /// The ledger the server runs (set-up changes, jobs at a chosen time).
+    pub(crate) engine: mykey_server::engine::Engine,
     pub(crate) _db: TestDb,
     task: tokio::task::JoinHandle<()>,
 }
@@ -175,6 +177,7 @@ pub(crate) async fn server(opts: Options) -> Server {
         from: "mykey <no-reply@mykey.test>".into(),
     });
     let served = identity.clone();
+    let engine = ledger.engine.clone();
     let loopback_webhooks = !opts.production_webhooks;
     let task = tokio::spawn(async move {
         let engine = ledger.engine.clone();
@@ -203,6 +206,7 @@ pub(crate) async fn server(opts: Options) -> Server {
         library_key,
         terminal,
         identity,
+        engine,
         _db: db,
         task,
     }

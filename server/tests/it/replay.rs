@@ -4,7 +4,7 @@
 
 use mykey_core::api::{CaptureRequest, ConversionRequest, GrantRequest, HoldRequest, PaymentRequest, VoidRequest};
 use mykey_server::engine::{Change, ChangeResult, Engine, EngineError, Request};
-use mykey_server::ledger::Ledger;
+use mykey_server::ledger::{Ledger, VoucherIssue, VoucherRedemption};
 use mykey_server::testing::TestDb;
 use mykey_server::LedgerService;
 use proptest::prelude::*;
@@ -19,6 +19,8 @@ enum Op {
     Hold { who: i64, amount: i64 },
     Capture { hold: usize, amount: Option<i64> },
     Void { hold: usize },
+    Voucher { who: i64, amount: i64, draw: u64 },
+    Redeem { voucher: usize },
     StoredAnswer { index: usize },
     ReplayChanged { index: usize },
 }
@@ -31,6 +33,8 @@ fn op() -> impl Strategy<Value = Op> {
         (1..=3i64, 1..200i64).prop_map(|(who, amount)| Op::Hold { who, amount }),
         (0..6usize, proptest::option::of(1..200i64)).prop_map(|(hold, amount)| Op::Capture { hold, amount }),
         (0..6usize).prop_map(|hold| Op::Void { hold }),
+        (1..=3i64, 1..200i64, any::<u64>()).prop_map(|(who, amount, draw)| Op::Voucher { who, amount, draw }),
+        (0..6usize).prop_map(|voucher| Op::Redeem { voucher }),
         (0..40usize).prop_map(|index| Op::StoredAnswer { index }),
         (0..40usize).prop_map(|index| Op::ReplayChanged { index }),
     ]
@@ -53,6 +57,8 @@ fn changed(r: &Request) -> Request {
         Request::Assignment(a) => a.amount += Decimal::ONE,
         Request::Transaction(t) => t.memo = Some(mykey_core::text::Memo::parse("changed").unwrap()),
         Request::Refund(f) => f.points += 1,
+        Request::VoucherIssue(v) => v.amount += 1,
+        Request::VoucherRedemption(v) => v.number += 10,
     }
     r
 }
@@ -84,6 +90,7 @@ async fn run(ops: Vec<Op>) {
     let (partner, shop) = setup(&engine).await;
     let mut sent: Vec<(Request, mykey_server::engine::Done)> = Vec::new();
     let mut holds: Vec<Uuid> = Vec::new();
+    let mut vouchers: Vec<u64> = Vec::new();
     for op in ops {
         let request = match op {
             Op::Grant { who, amount } => Request::Grant(GrantRequest {
@@ -129,6 +136,22 @@ async fn run(ops: Vec<Op>) {
                 Some(h) => {
                     Request::Capture { hold: *h, body: CaptureRequest { id: Uuid::new_v4(), amount: amount.map(d) } }
                 }
+                None => continue,
+            },
+            Op::Voucher { who, amount, draw } => {
+                let number = mykey_core::voucher::VoucherNumber::from_random(draw).get();
+                vouchers.push(number);
+                Request::VoucherIssue(VoucherIssue {
+                    id: Uuid::new_v4(),
+                    number,
+                    resident: who,
+                    municipality: 1,
+                    shop,
+                    amount,
+                })
+            }
+            Op::Redeem { voucher } => match vouchers.get(voucher) {
+                Some(&number) => Request::VoucherRedemption(VoucherRedemption { id: Uuid::new_v4(), number, shop }),
                 None => continue,
             },
             Op::Void { hold } => match holds.get(hold) {

@@ -24,6 +24,9 @@ api_enum! {
         Clearing,
         /// A shop's or store's receivable account: points spent there arrive here.
         Receivable,
+        /// A municipality's account of its vouchers: points issued as vouchers wait here until
+        /// a shop takes the voucher or its points go back to the resident.
+        Voucher,
     }
 }
 
@@ -43,6 +46,7 @@ impl AccountKind {
             AccountKind::Breakage => "breakage",
             AccountKind::Clearing => "clearing",
             AccountKind::Receivable => "receivable",
+            AccountKind::Voucher => "voucher",
         }
     }
 
@@ -56,6 +60,7 @@ impl AccountKind {
             AccountKind::Breakage,
             AccountKind::Clearing,
             AccountKind::Receivable,
+            AccountKind::Voucher,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

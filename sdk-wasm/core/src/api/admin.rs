@@ -17,6 +17,8 @@ api_type! {
         pub assignment_transactions: i64,
         /// Holds released at their timeout.
         pub expired_holds: i64,
+        /// Vouchers unspent at their expiry whose points went back to their residents.
+        pub returned_vouchers: i64,
         /// Notices queued.
         pub notices_queued: i64,
     }

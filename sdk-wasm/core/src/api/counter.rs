@@ -17,6 +17,8 @@ api_enum! {
         Payment,
         /// Set the points aside for the shop to capture later (`…/counter-holds`).
         Hold,
+        /// Turn the points into a printed voucher (`…/vouchers`).
+        Voucher,
     }
 }
 
@@ -26,6 +28,7 @@ impl CounterKind {
         match self {
             CounterKind::Payment => "payment",
             CounterKind::Hold => "hold",
+            CounterKind::Voucher => "voucher",
         }
     }
 }

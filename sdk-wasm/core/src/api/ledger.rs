@@ -27,6 +27,12 @@ api_enum! {
         Adjustment,
         /// Points a store gave back from a checkout's payment.
         Refund,
+        /// Points turned into a printed voucher at a counter.
+        VoucherIssue,
+        /// A voucher taken as payment by a shop.
+        VoucherRedemption,
+        /// An unspent voucher's points back to its resident at its expiry.
+        VoucherReturn,
     }
 }
 
@@ -41,6 +47,9 @@ impl TransactionKind {
             TransactionKind::Expiry => "expiry",
             TransactionKind::Adjustment => "adjustment",
             TransactionKind::Refund => "refund",
+            TransactionKind::VoucherIssue => "voucher_issue",
+            TransactionKind::VoucherRedemption => "voucher_redemption",
+            TransactionKind::VoucherReturn => "voucher_return",
         }
     }
 
@@ -54,6 +63,9 @@ impl TransactionKind {
             TransactionKind::Expiry,
             TransactionKind::Adjustment,
             TransactionKind::Refund,
+            TransactionKind::VoucherIssue,
+            TransactionKind::VoucherRedemption,
+            TransactionKind::VoucherReturn,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

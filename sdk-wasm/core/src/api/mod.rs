@@ -36,6 +36,7 @@ mod ledger;
 mod log;
 mod mandates;
 mod partners;
+mod vouchers;
 
 pub use accounts::*;
 pub use admin::*;
@@ -48,6 +49,7 @@ pub use ledger::*;
 pub use log::*;
 pub use mandates::*;
 pub use partners::*;
+pub use vouchers::*;
 
 #[cfg(test)]
 mod tests {
