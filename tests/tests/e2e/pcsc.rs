@@ -123,6 +123,8 @@ struct CardDemo {
     server: Server,
     keys: mykey_server::demo::DemoKeys,
     resident: i64,
+    /// The resident's MyKey ID (password `abc123!x`).
+    mykey_id: String,
 }
 
 fn card_demo(name: &str) -> CardDemo {
@@ -132,8 +134,8 @@ fn card_demo(name: &str) -> CardDemo {
     let db = tokio::runtime::Runtime::new().unwrap().block_on(TestDb::new()).unwrap();
     let server = Server::demo_with(&db.url, &dir, &ca, &mykey_tests::web_dist()).unwrap();
     let keys = serde_json::from_slice(&std::fs::read(dir.join("keys.json")).unwrap()).unwrap();
-    let (_, resident) = crate::checkout::register(&server.base, &dir);
-    CardDemo { dir, _card: card, _db: db, server, keys, resident }
+    let (mykey_id, resident) = crate::checkout::register(&server.base, &dir);
+    CardDemo { dir, _card: card, _db: db, server, keys, resident, mykey_id }
 }
 
 /// The card in the checkout widget: a resident whose MyKey ID is bound to the virtual card in
@@ -143,7 +145,7 @@ fn card_demo(name: &str) -> CardDemo {
 #[test]
 fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
     use crate::checkout::{balance, grant, start_store};
-    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("checkout-card");
+    let CardDemo { dir, _card, _db, server, keys, resident, .. } = card_demo("checkout-card");
     grant(&server.base, &keys, resident, 20000);
     let (_store, store) = start_store(&server.base, &dir);
 
@@ -189,7 +191,7 @@ fn pcsc_a_resident_pays_a_store_with_the_card_in_the_widget() {
 #[test]
 fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
     use crate::partners::{reserved, start_partner};
-    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("coupon-card");
+    let CardDemo { dir, _card, _db, server, keys, resident, .. } = card_demo("coupon-card");
     let (_site, site) = start_partner(&server.base, &dir);
 
     let b = Browser::start_blocking_third_party_cookies(&with_extension(&dir)).unwrap();
@@ -230,7 +232,7 @@ fn pcsc_a_member_redeems_a_partners_coupon_with_the_card_in_the_widget() {
 fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     use crate::checkout::{balance, grant};
     use mykey_tests::{no_placeholders, no_violations, shoot};
-    let CardDemo { dir, _card, _db, server, keys, resident } = card_demo("terminal");
+    let CardDemo { dir, _card, _db, server, keys, resident, mykey_id } = card_demo("terminal");
     grant(&server.base, &keys, resident, 3000);
     let http = reqwest::blocking::Client::new();
     let shop = keys.ids.shop;
@@ -446,6 +448,156 @@ fn pcsc_a_shop_enrols_a_counter_terminal_and_takes_a_card_payment() {
     screen("terminal-patron");
     b.click("#term-next").unwrap();
     b.wait_text("h2", "お支払い金額").unwrap();
+    // A point voucher of 500 points: the card and PIN consent; the screen shows the points held
+    // and what is left; the voucher prints with its number and signed QR code.
+    b.click("#term-voucher-issue").unwrap();
+    b.wait_text("h2", "ポイント券発行").unwrap();
+    screen("terminal-voucher-amount");
+    b.type_text("#voucher-amount", "500").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    b.wait_text("#term-amount", "500ポイント").unwrap();
+    card_and_pin(&b);
+    if let Err(e) = b.wait_text("#voucher-after", "1,500") {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    b.wait_text("#voucher-held", "2,000").unwrap();
+    screen("terminal-voucher-confirm");
+    b.click("#voucher-issue").unwrap();
+    if let Err(e) = b.wait_text("#voucher-points", "500") {
+        panic!("{e}: the terminal shows {}", b.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    screen("terminal-voucher-issued");
+    assert_eq!(balance(&server.base, &keys, resident), 1500, "the voucher's points left the account");
+    let number = b.eval("return document.getElementById('voucher-number').textContent;").unwrap();
+    let number = number.as_str().unwrap().to_owned();
+    let mut ticket = String::new();
+    for width_mm in [58, 80] {
+        let (text, code) = printed_receipt(&b, &dir, width_mm);
+        let joined: String = text.split_whitespace().collect();
+        assert!(joined.contains("前橋市ポイントポイント券") && joined.contains("500ポイント"), "{width_mm} mm: {text}");
+        assert!(joined.contains(&number.replace(' ', "")) && joined.contains("有効期間"), "{width_mm} mm: {text}");
+        assert!(!text.contains("次のお客様") && !text.contains("発行後"), "{width_mm} mm: {text}");
+        assert!(code.starts_with("mykey-voucher:1:"), "{code}");
+        ticket = code;
+    }
+    b.click("#term-next").unwrap();
+    // A second voucher, to be spent by its typed number.
+    b.click("#term-voucher-issue").unwrap();
+    b.type_text("#voucher-amount", "100").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    card_and_pin(&b);
+    b.wait_text("#voucher-after", "1,400").unwrap();
+    b.click("#voucher-issue").unwrap();
+    b.wait_text("#voucher-points", "100").unwrap();
+    let second = b.eval("return document.getElementById('voucher-number').textContent;").unwrap();
+    let second = second.as_str().unwrap().to_owned();
+    b.click("#term-next").unwrap();
+    b.wait_text("h2", "お支払い金額").unwrap();
+
+    // Another shop of 前橋市 (the online store's counter), a browser of its own: it checks the
+    // scanned code's signature itself, refuses an altered one without asking, takes the voucher
+    // once by its code, and the second by its typed number (a typo first).
+    let online = keys.ids.online_store;
+    let code: serde_json::Value = http
+        .post(format!("{}/v1/shops/{online}/pairing-codes", server.base))
+        .bearer_auth(&keys.online_store)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let other = Browser::start(&[]).unwrap();
+    other.goto(&format!("{}/app/terminal", server.base)).unwrap();
+    other.wait_text("h2", "端末の登録").unwrap();
+    other.type_text("#code", code["code"].as_str().unwrap()).unwrap();
+    other.type_text("#name", "店頭").unwrap();
+    other.click("form button[type=submit]").unwrap();
+    other.wait_text("h2", "お支払い金額").unwrap();
+    let other_screen = |name: &str| {
+        no_violations(&other, name);
+        no_placeholders(&other, name);
+        shoot(&other, name);
+    };
+    other.click("#term-voucher-pay").unwrap();
+    other.wait_text("h2", "ポイント券で支払").unwrap();
+    other_screen("terminal-voucher-redeem");
+    let altered = ticket.replace(":500:", ":5000:");
+    other.type_text("#voucher-input", &altered).unwrap();
+    other.click("form button[type=submit]").unwrap();
+    other.wait_text("#term-error", "偽造").unwrap();
+    other_screen("terminal-voucher-forged");
+    other.type_text("#voucher-input", &ticket).unwrap();
+    other.click("form button[type=submit]").unwrap();
+    if let Err(e) = other.wait_text("#paid-points", "500") {
+        panic!("{e}: the terminal shows {}", other.eval("return document.querySelector('main').textContent;").unwrap());
+    }
+    other.wait_text("#voucher-redeemed", "ポイント券").unwrap();
+    other_screen("terminal-voucher-redeemed");
+    other.click("#term-next").unwrap();
+    other.click("#term-voucher-pay").unwrap();
+    other.type_text("#voucher-input", &ticket).unwrap();
+    other.click("form button[type=submit]").unwrap();
+    other.wait_text("#term-error", "使用済み").unwrap();
+    other_screen("terminal-voucher-spent");
+    let mut typo: Vec<char> = second.chars().collect();
+    typo[5] = if typo[5] == '0' { '1' } else { '0' };
+    other.type_text("#voucher-input", &typo.into_iter().collect::<String>()).unwrap();
+    other.click("form button[type=submit]").unwrap();
+    other.wait_text("#term-error", "読み取れません").unwrap();
+    other.type_text("#voucher-input", &second).unwrap();
+    other.click("form button[type=submit]").unwrap();
+    other.wait_text("#paid-points", "100").unwrap();
+    assert_eq!(balance(&server.base, &keys, resident), 1400, "spent vouchers do not come back");
+    let close = by_store(&format!("/v1/shops/{shop}/daily-close"));
+    assert!(close["lines"].as_array().unwrap().iter().all(|l| l["kind"] != "voucher_redemption"), "{close}");
+    let res = http
+        .get(format!("{}/v1/shops/{online}/daily-close", server.base))
+        .bearer_auth(&keys.online_store)
+        .send()
+        .unwrap();
+    let online_close: serde_json::Value = res.json().unwrap();
+    assert!(
+        online_close["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "voucher_redemption" && l["points"] == 600),
+        "{online_close}"
+    );
+
+    // A third, left unspent: at its expiry (the scheduled jobs as of then) its points come
+    // back, and my page says so.
+    b.click("#term-voucher-issue").unwrap();
+    b.type_text("#voucher-amount", "50").unwrap();
+    b.click("form button[type=submit]").unwrap();
+    card_and_pin(&b);
+    b.wait_text("#voucher-after", "1,350").unwrap();
+    b.click("#voucher-issue").unwrap();
+    b.wait_text("#voucher-points", "50").unwrap();
+    assert_eq!(balance(&server.base, &keys, resident), 1350);
+    other.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    other.type_text("#login-id", &mykey_id).unwrap();
+    other.type_text("#login-password", "abc123!x").unwrap();
+    other.click("main form button[type=submit]").unwrap();
+    other.wait_text("#vouchers", "未使用").unwrap();
+    other.wait_text("#vouchers", "使用済み").unwrap();
+    other.eval("document.getElementById('vouchers-title').scrollIntoView(); return true;").unwrap();
+    other_screen("mypage-vouchers");
+    let expires = chrono::Utc::now() + chrono::Duration::days(4);
+    let jobs: serde_json::Value = http
+        .post(format!("{}/v1/jobs/run", server.base))
+        .bearer_auth(&keys.operator)
+        .json(&serde_json::json!({"now": expires}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(jobs["returned_vouchers"], 1, "{jobs}");
+    assert_eq!(balance(&server.base, &keys, resident), 1400, "the unspent 50 came back");
+    other.goto(&format!("{}/app/mypage", server.base)).unwrap();
+    other.wait_text("#vouchers", "期限切れ").unwrap();
+    other.eval("document.getElementById('vouchers-title').scrollIntoView(); return true;").unwrap();
+    other_screen("mypage-vouchers-returned");
+
     // The shop sees the device, seen just now.
     let devices = by_store(&format!("/v1/shops/{shop}/devices"));
     assert_eq!(devices[0]["name"], "レジ1", "{devices}");
@@ -468,7 +620,14 @@ fn printed_receipt(b: &Browser, dir: &Path, width_mm: u32) -> (String, String) {
 /// PNG, kept with the screenshots.
 fn printed(b: &Browser, dir: &Path, width_mm: u32) -> (String, Vec<u8>) {
     let title = b.eval("return document.querySelector('main h2').textContent;").unwrap();
-    let title = if title.as_str().unwrap_or_default().contains("日計") { "close" } else { "receipt" };
+    let title = title.as_str().unwrap_or_default();
+    let title = if title.contains("日計") {
+        "close"
+    } else if title.contains("ポイント券") {
+        "voucher"
+    } else {
+        "receipt"
+    };
     let pdf = dir.join(format!("{title}-{width_mm}.pdf"));
     std::fs::write(&pdf, b.print_pdf(f64::from(width_mm) / 10.0, 20.0).unwrap()).unwrap();
     let text = run(Command::new("pdftotext").args(["-layout"]).arg(&pdf).arg("-")).unwrap();

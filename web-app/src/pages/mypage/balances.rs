@@ -16,6 +16,7 @@ pub fn balances(p: &super::SubProps) -> Html {
     let accounts = loaded.balances.as_ref().map(|b| b.accounts.as_slice()).unwrap_or_default();
     let moves_home = loaded.balances.as_ref().and_then(|b| b.reserved_moves_home_at);
     html! {
+        <>
         <section aria-labelledby="balances-title">
             <h2 id="balances-title">{ ctx.t(T::balances) }</h2>
             <table>
@@ -46,5 +47,7 @@ pub fn balances(p: &super::SubProps) -> Html {
                 <p id="moves-home">{ format!("{}{}{}", ctx.t(T::moves_home_before), date(&ctx, at), ctx.t(T::moves_home_after)) }</p>
             }
         </section>
+        <super::vouchers::Vouchers />
+        </>
     }
 }

@@ -24,6 +24,7 @@ mod coupons;
 mod history;
 mod links;
 mod settings;
+mod vouchers;
 
 /// A fresh idempotency id: a version 4 UUID from the browser's random numbers
 /// (`crypto.getRandomValues`, which unlike `randomUUID` works on any origin).

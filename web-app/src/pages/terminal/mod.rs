@@ -8,13 +8,14 @@
 pub mod close;
 pub mod device;
 mod facility;
+mod voucher;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use mykey_core::api::{CounterBalances, CounterChallengeRequest, CounterKind, CounterPaymentRequest, DeviceName};
 use mykey_core::api::{CounterRefundChallengeRequest, CounterRefundRequest};
-use mykey_core::api::{PartyReceipt, UsablePoints};
+use mykey_core::api::{PartyReceipt, UsablePoints, VoucherIssued, VoucherRedeemed};
 use mykey_core::identity::{AuthToken, NonceIssued, SigningContext};
 use mykey_core::receipt::LogReceipt;
 use mykey_sdk::card::CardBridge;
@@ -59,6 +60,18 @@ enum Step {
     PatronCard { link: Option<String> },
     /// The patron number the card read or linked.
     Patron { number: String, linked: bool },
+    /// Staff type the points for a voucher.
+    VoucherAmount,
+    /// The card and its PIN, for a voucher of `amount`.
+    VoucherCard { amount: i64 },
+    /// The municipality's points held and left after the voucher, to confirm.
+    VoucherConfirm { amount: i64, balances: CounterBalances },
+    /// The voucher to print, and the points left.
+    VoucherIssued { voucher: Box<VoucherIssued>, left: i64 },
+    /// A voucher scanned or typed, to take as payment.
+    VoucherRedeem,
+    /// Paid with a voucher.
+    VoucherRedeemed { redeemed: VoucherRedeemed },
 }
 
 /// What the card step does once the PIN is typed.
@@ -70,6 +83,8 @@ enum CardTask {
     Refund { payment: Uuid, amount: i64 },
     /// Reads the facility's patron number, or links `link` to the card's holder.
     Patron { link: Option<String> },
+    /// Reads the points usable at this shop, for a voucher of `amount`.
+    Voucher { amount: i64 },
 }
 
 /// What the card step did.
@@ -80,6 +95,8 @@ enum CardDone {
     Refunded(PartyReceipt),
     /// The patron number read or linked.
     Patron { number: String, linked: bool },
+    /// The points usable here, for a voucher of the amount.
+    Voucher(CounterBalances, i64),
 }
 
 /// Points as the screen and the receipt show them: `1,200ポイント`.
@@ -205,6 +222,23 @@ pub fn terminal() -> Html {
                 on_cancel={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
         },
         Step::Paid { receipt, paid_with } => paid(&ctx, &step, &receipt, &paid_with),
+        Step::VoucherAmount => voucher::amount_form(&ctx, &step, &error, *online, &typed),
+        Step::VoucherCard { amount } => card_step(&step, &this, *online, CardTask::Voucher { amount }),
+        Step::VoucherConfirm { amount, balances } => html! {
+            <voucher::IssueConfirm amount={amount} balances={balances} device={this.borrow().clone().expect("enrolled")}
+                online={*online}
+                on_issued={{
+                    let step = step.clone();
+                    Callback::from(move |(v, left): (VoucherIssued, i64)| step.set(Step::VoucherIssued { voucher: Box::new(v), left }))
+                }}
+                on_cancel={{ let step = step.clone(); Callback::from(move |_| step.set(Step::Amount)) }} />
+        },
+        Step::VoucherIssued { voucher, left } => voucher::issued(&ctx, &step, &voucher, left),
+        Step::VoucherRedeem => {
+            let device = this.borrow().clone().expect("enrolled");
+            voucher::redeem_form(&ctx, &step, &device, &error, *online, &typed)
+        }
+        Step::VoucherRedeemed { redeemed } => voucher::redeemed(&ctx, &step, &redeemed),
     };
     html! {
         <section class="terminal" aria-labelledby="term-title">
@@ -232,6 +266,7 @@ fn card_step(
                 CardDone::Balances(balances, amount) => Step::Confirm { amount, balances },
                 CardDone::Refunded(receipt) => Step::Refunded { receipt },
                 CardDone::Patron { number, linked } => Step::Patron { number, linked },
+                CardDone::Voucher(balances, amount) => Step::VoucherConfirm { amount, balances },
             })
         })
     };
@@ -252,6 +287,8 @@ struct Typed {
     refund: String,
     /// A patron number to link, in facility mode.
     patron: String,
+    /// A voucher's QR code as a scanner types it, or its number.
+    voucher: String,
 }
 
 /// A button's callback that goes to `to`, clearing the last refusal.
@@ -369,6 +406,8 @@ fn amount_form(
             <div class="actions no-print">
                 <button type="button" id="term-refund" onclick={go(step, error, Step::Refund)}>{ ctx.t(T::term_refund) }</button>
                 <button type="button" id="term-facility" onclick={go(step, error, Step::Facility)}>{ ctx.t(T::term_facility) }</button>
+                <button type="button" id="term-voucher-issue" onclick={go(step, error, Step::VoucherAmount)}>{ ctx.t(T::term_voucher_issue) }</button>
+                <button type="button" id="term-voucher-pay" onclick={go(step, error, Step::VoucherRedeem)}>{ ctx.t(T::term_voucher_pay) }</button>
                 <button type="button" id="term-close" onclick={go(step, error, Step::Close)}>{ ctx.t(T::term_close) }</button>
             </div>
         </>
@@ -687,6 +726,9 @@ fn card_at_counter(p: &CardProps) -> Html {
                     CardTask::Refund { payment, amount } => {
                         refund(&ctx, &device, payment, amount).await.map(CardDone::Refunded)
                     }
+                    CardTask::Voucher { amount } => {
+                        read_balances(&ctx, &device).await.map(|b| CardDone::Voucher(b, amount))
+                    }
                     CardTask::Patron { link } => {
                         let linked = link.is_some();
                         facility::patron_by_card(&ctx, &device, link)
@@ -711,6 +753,7 @@ fn card_at_counter(p: &CardProps) -> Html {
     let alert = error.as_ref().map(|m| html! { <p class="error" role="alert" id="card-error">{ m }</p> });
     let amount = match &p.task {
         CardTask::Balances { amount } => amount_line(&ctx, *amount),
+        CardTask::Voucher { amount } => voucher::voucher_line(&ctx, *amount),
         CardTask::Refund { amount, .. } => html! {
             <p class="amount" id="term-amount">{ format!("{}: {}", ctx.t(T::term_refund_amount), pt(&ctx, *amount)) }</p>
         },
