@@ -165,6 +165,7 @@ texts! {
     vou_redeem_input => ("QRコード または 券番号", "QR code or voucher number"),
     vou_forged => ("このQRコードはポイント管理クラウドが発行したものではありません（偽造または改ざん）。受け付けないでください。", "This QR code was not issued by the points cloud (forged or altered). Do not accept it."),
     vou_input_invalid => ("ポイント券のQRコードまたは13桁の券番号として読み取れません。番号をご確認ください。", "This reads as no voucher's QR code or 13-digit number. Check the number."),
+    vou_limit => ("未使用のポイント券が上限の枚数に達しています。お使いになるか、有効期間が過ぎてから発行してください。", "The card holder has the most unused vouchers one may have; one must be used or expire first."),
     vou_spent => ("このポイント券は使用済みです。", "This voucher was already used."),
     vou_expired => ("このポイント券は有効期間を過ぎています。ポイントは持ち主に戻ります。", "This voucher has expired; its points go back to its owner."),
     vou_elsewhere => ("このポイント券は他の自治体のポイントのため、この店舗では使えません。", "This voucher is of another municipality's points, which this shop does not take."),

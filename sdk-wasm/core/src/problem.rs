@@ -93,6 +93,7 @@ problem_kinds! {
     VoucherInvalid => ("voucher-invalid", 422, "The voucher is forged or altered, or its number has a typo"),
     VoucherSpent => ("voucher-spent", 409, "The voucher was already used"),
     VoucherExpired => ("voucher-expired", 409, "The voucher has expired; its points go back to the resident"),
+    VoucherLimit => ("voucher-limit", 409, "The resident has the most open vouchers one may have"),
     VoucherNotAccepted => ("voucher-not-accepted", 422, "The voucher is for another municipality's points, which this shop does not take"),
     RateLimited => ("rate-limited", 429, "Too many requests; try again later"),
     Internal => ("internal", 500, "The server failed"),

@@ -60,13 +60,19 @@ pub fn voucher_expires_at(issued: chrono::DateTime<chrono::Utc>) -> chrono::Date
     end.and_local_timezone(japan).single().expect("a fixed offset has one local time").with_timezone(&chrono::Utc)
 }
 
-/// Point vouchers: typed voucher numbers that match no voucher, per terminal per minute, before
-/// its further redemptions are refused for the rest of the minute (a number is a bearer secret).
+/// Point vouchers: the most open (unspent, unexpired) vouchers one resident may have.
+pub const VOUCHERS_OPEN_PER_RESIDENT: usize = 10;
+
+/// Point vouchers: typed voucher numbers that take no voucher, per terminal and per shop per
+/// minute, before further typed numbers are refused for the rest of the minute (a number is a
+/// bearer secret).
 pub const VOUCHER_GUESSES_PER_MINUTE: u32 = 10;
 
 #[cfg(test)]
 mod voucher_tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn the_seeds_voucher_is_valid_through_its_third_day_in_japan() {

@@ -287,7 +287,8 @@ impl VoucherInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn a_number_reads_back_and_shows_in_groups() {
@@ -341,29 +342,30 @@ mod tests {
         assert!(VoucherInput::parse("1234").unwrap_err().contains("13 digits"));
     }
 
-    proptest! {
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
         /// Every number drawn reads back as itself, and is a voucher's, not a product's.
         #[test]
-        fn every_drawn_number_reads_back(r in any::<u64>()) {
+        fn every_drawn_number_reads_back(r in proptest::prelude::any::<u64>()) {
             let n = VoucherNumber::from_random(r);
-            prop_assert_eq!(VoucherNumber::parse(&n.to_string()), Ok(n));
-            prop_assert!((140..200).contains(&(n.get() / 10u64.pow(10))));
+            proptest::prop_assert_eq!(VoucherNumber::parse(&n.to_string()), Ok(n));
+            proptest::prop_assert!((140..200).contains(&(n.get() / 10u64.pow(10))));
         }
 
         /// One wrong digit, or two neighbours swapped, is caught by the check digit.
         #[test]
-        fn a_typo_is_caught(r in any::<u64>(), at in 0usize..13, to in 0u8..10, swap in 0usize..12) {
+        fn a_typo_is_caught(r in proptest::prelude::any::<u64>(), at in 0usize..13, to in 0u8..10, swap in 0usize..12) {
             let digits: Vec<u8> = VoucherNumber::from_random(r).digits().bytes().map(|b| b - b'0').collect();
             let text = |d: &[u8]| d.iter().map(|x| char::from(b'0' + x)).collect::<String>();
             let mut typo = digits.clone();
             typo[at] = to;
             if typo != digits {
-                prop_assert!(VoucherNumber::parse(&text(&typo)).is_err());
+                proptest::prop_assert!(VoucherNumber::parse(&text(&typo)).is_err());
             }
             let mut swapped = digits.clone();
             swapped.swap(swap, swap + 1);
             if swapped != digits {
-                prop_assert!(VoucherNumber::parse(&text(&swapped)).is_err());
+                proptest::prop_assert!(VoucherNumber::parse(&text(&swapped)).is_err());
             }
         }
 
@@ -374,10 +376,10 @@ mod tests {
             let open = VoucherState::Open;
             let redeemed = open.transition(VoucherStep::Redeem, now, expires).is_ok();
             let returned = open.transition(VoucherStep::Return, now, expires).is_ok();
-            prop_assert!(redeemed != returned);
+            proptest::prop_assert!(redeemed != returned);
             for s in [VoucherState::Redeemed, VoucherState::Returned] {
                 for step in [VoucherStep::Redeem, VoucherStep::Return] {
-                    prop_assert!(s.transition(step, now, expires).is_err());
+                    proptest::prop_assert!(s.transition(step, now, expires).is_err());
                 }
             }
         }

@@ -12,3 +12,6 @@ pub const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
 pub const MAX_LEGS: usize = 64;
 /// Most transactions one jobs run writes; a later run continues.
 pub const MAX_JOB_TRANSACTIONS: usize = 100_000;
+/// Most vouchers one batch gives back at their expiry (those of one day expire at the same
+/// midnight); the writer's next batch, at once, returns the rest.
+pub const VOUCHER_RETURNS_PER_BATCH: usize = 1_000;

@@ -12,8 +12,9 @@ use mykey_core::api::{
     AccountKind, AssignmentRequest, ConversionRequest, GrantRequest, HoldReceipt, HoldRequest, HoldState, JobsReport,
     PaymentRequest, Posting, ResidentCreated, TransactionKind, TransactionReceipt, TransactionRequest,
 };
+use mykey_core::rules::VOUCHERS_OPEN_PER_RESIDENT;
 use mykey_core::text::Memo;
-use mykey_core::voucher::{VoucherNumber, VoucherState, VoucherStep};
+use mykey_core::voucher::{VoucherState, VoucherStep};
 use mykey_core::{AmountError, Currency, Points, SignedPoints};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -1300,6 +1301,9 @@ impl Ledger {
         if self.vouchers.get(r.number).is_some() {
             return Err(Refusal::VoucherNumberTaken(r.number));
         }
+        if self.vouchers.open_of(r.resident) >= VOUCHERS_OPEN_PER_RESIDENT {
+            return Err(Refusal::TooManyVouchers(r.resident));
+        }
         let shop = self.known_shop(r.shop)?.clone();
         self.shop_accepts(&shop, r.municipality)?;
         let from = self
@@ -1310,12 +1314,17 @@ impl Ledger {
             return Err(self.insufficient(from, amount));
         }
         let lots = vouchers::taken_lots(self.open_lots(from).iter().map(|l| (l.expires_at, l.remaining)), amount);
+        // A voucher never outlives the points it takes (lots are taken earliest first).
+        let earliest = lots.first().map_or(Micros::MAX, |(at, _)| *at);
+        if earliest <= now {
+            return Err(Refusal::PointsExpiring(from));
+        }
         let to = self.voucher_account_or_create(ch, r.municipality, now);
         let legs = [Leg::new(from, -amount), Leg::new(to, amount)];
-        let memo = voucher_memo(r.number);
-        let receipt = self.post(ch, r.id, TransactionKind::VoucherIssue, r.municipality, Some(memo), &legs, now)?;
+        let memo = Some(VOUCHER_MEMO.to_owned());
+        let receipt = self.post(ch, r.id, TransactionKind::VoucherIssue, r.municipality, memo, &legs, now)?;
         let issued_at = receipt.created_at.timestamp_micros();
-        let expires_at = mykey_core::rules::voucher_expires_at(receipt.created_at).timestamp_micros();
+        let expires_at = mykey_core::rules::voucher_expires_at(receipt.created_at).timestamp_micros().min(earliest);
         let v = Voucher {
             number: r.number,
             id: r.id,
@@ -1362,7 +1371,7 @@ impl Ledger {
         let (amount, municipality, resident) = (v.amount, v.municipality, v.resident);
         let from = self.voucher_accounts[&municipality];
         let legs = [Leg::new(from, -amount), Leg::new(shop.receivable, amount)];
-        let memo = voucher_memo(r.number);
+        let memo = VOUCHER_MEMO.to_owned();
         let receipt =
             self.post(ch, r.id, TransactionKind::VoucherRedemption, municipality, Some(memo.clone()), &legs, now)?;
         let mut v = self.vouchers.settle(r.number, VoucherStep::Redeem, now).expect("checked above");
@@ -1372,11 +1381,11 @@ impl Ledger {
         Ok(receipt)
     }
 
-    /// Gives the points of every open voucher expired at `now` back to its resident, each a
-    /// transaction, in lots that expire when the points taken would have, with a notice.
-    /// Bounded by the number of open vouchers.
+    /// Gives the points of open vouchers expired at `now` back to their residents, each a
+    /// transaction, in lots that expire when the points taken would have, with a notice; at
+    /// most [`VOUCHER_RETURNS_PER_BATCH`] (the writer's next batch returns the rest at once).
     pub fn return_vouchers(&mut self, ch: &mut Changes, now: Micros) -> i64 {
-        let due = self.vouchers.due(now);
+        let due = self.vouchers.due(now, VOUCHER_RETURNS_PER_BATCH);
         for number in &due {
             let v = self.vouchers.get(*number).expect("due vouchers are open").clone();
             let mut legs = vec![Leg::new(self.voucher_accounts[&v.municipality], -v.amount)];
@@ -1385,8 +1394,8 @@ impl Ledger {
                 leg.lot.expires_at = Some(expires_at);
                 leg
             }));
-            let id = vouchers::return_id(v.number);
-            let memo = Some(voucher_memo(v.number));
+            let id = vouchers::return_id(v.id);
+            let memo = Some(VOUCHER_MEMO.to_owned());
             let receipt = self
                 .post(ch, id, TransactionKind::VoucherReturn, v.municipality, memo, &legs, now)
                 .expect("a voucher's points go back to the account they came from");
@@ -1526,11 +1535,9 @@ impl Ledger {
     }
 }
 
-/// A voucher transaction's memo: its number as printed.
-fn voucher_memo(number: u64) -> String {
-    let printed = VoucherNumber::from_stored(number).map_or_else(|_| format!("{number:013}"), |n| n.to_string());
-    format!("voucher {printed}")
-}
+/// The memo of a voucher's transactions. Never its number: the log and the voucher account's
+/// history are read by others, and an open voucher's number is a bearer secret.
+const VOUCHER_MEMO: &str = "point voucher";
 
 #[cfg(test)]
 #[path = "tests.rs"]

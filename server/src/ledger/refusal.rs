@@ -145,6 +145,12 @@ pub enum Refusal {
     /// The voucher cannot take this step.
     #[error("{0}")]
     Voucher(VoucherRefusal),
+    /// A resident with the most open vouchers asks for another.
+    #[error("resident {0} has {max} open vouchers, the most one may have; spend one first", max = mykey_core::rules::VOUCHERS_OPEN_PER_RESIDENT)]
+    TooManyVouchers(i64),
+    /// A voucher would take points that have reached their expiry (not yet moved to breakage).
+    #[error("the points of account {0} that a voucher would take first have expired")]
+    PointsExpiring(i64),
     /// A voucher of points the shop does not take.
     #[error(
         "voucher {number:013} is of municipality {municipality}'s points; shop {shop} takes municipality {accepts}'s"
@@ -197,6 +203,8 @@ impl Refusal {
             Voucher(VoucherRefusal::Expired) => ProblemKind::VoucherExpired,
             Voucher(VoucherRefusal::NotYetExpired) => ProblemKind::InvalidRequest,
             VoucherElsewhere { .. } => ProblemKind::VoucherNotAccepted,
+            TooManyVouchers(_) => ProblemKind::VoucherLimit,
+            PointsExpiring(_) => ProblemKind::InsufficientPoints,
             CaptureExceedsHold { .. } => ProblemKind::CaptureExceedsHold,
         }
     }

@@ -113,6 +113,48 @@ fn a_voucher_is_spent_once_at_a_shop_of_its_municipality() {
 }
 
 #[test]
+fn a_voucher_never_outlives_its_points_never_names_its_number_and_is_bounded() {
+    let mut w = world();
+    let r = w.residents[0];
+    // 20 points expiring in 2 days, then 1,000 for long: a voucher taking the 20 first is valid
+    // only as long as they are, and none may take points that have already expired.
+    let g = GrantRequest {
+        id: Uuid::new_v4(),
+        resident: r,
+        municipality: 1,
+        event: None,
+        amount: d(20),
+        expires_at: Some(micros_to_datetime(w.now + 2 * DAY)),
+        memo: None,
+    };
+    w.l.grant(&mut Changes::default(), &g, w.now).unwrap();
+    grant(&mut w, r, 1, 1000).unwrap();
+    let (number, issued) = voucher(&mut w, r, 30, 11);
+    let issued = issued.unwrap();
+    assert_eq!(issued.memo.as_deref(), Some("point voucher"), "the number stays out of the log");
+    assert!(!format!("{issued:?}").contains(&number.to_string()));
+    assert_eq!(w.l.open_voucher(number).unwrap().expires_at, w.now + 2 * DAY);
+    // Points past their expiry, not yet moved to breakage, become no voucher.
+    let g = GrantRequest { id: Uuid::new_v4(), expires_at: Some(micros_to_datetime(w.now + DAY)), ..g };
+    w.l.grant(&mut Changes::default(), &g, w.now).unwrap();
+    w.now += DAY;
+    assert!(matches!(voucher(&mut w, r, 5, 12).1.unwrap_err(), Refusal::PointsExpiring(_)));
+    w.now -= DAY;
+    // At most VOUCHERS_OPEN_PER_RESIDENT open at once.
+    for i in 1..VOUCHERS_OPEN_PER_RESIDENT as u64 {
+        voucher(&mut w, r, 1, 100 + i).1.unwrap();
+    }
+    assert_eq!(voucher(&mut w, r, 1, 99).1.unwrap_err(), Refusal::TooManyVouchers(r));
+    w.l.check_invariants();
+    // Returns are bounded per batch; the next batch takes the rest.
+    w.now += 10 * DAY;
+    let mut ch = Changes::default();
+    assert_eq!(w.l.return_vouchers(&mut ch, w.now), VOUCHERS_OPEN_PER_RESIDENT as i64);
+    assert!(ch.transactions.iter().all(|t| t.memo.as_deref() == Some("point voucher")));
+    w.l.check_invariants();
+}
+
+#[test]
 fn a_returned_voucher_gives_back_points_that_expire_when_they_would_have() {
     let mut w = world();
     let r = w.residents[0];

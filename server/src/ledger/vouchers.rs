@@ -84,11 +84,11 @@ pub struct VoucherRedemption {
     pub shop: i64,
 }
 
-/// The id of voucher `number`'s return: derived, so that the return is one transaction
-/// whoever runs it, and of UUID version 8, which no client may send.
-pub(super) fn return_id(number: u64) -> Uuid {
+/// The id of the return of voucher `voucher` (its issue's id): derived, so that the return is
+/// one transaction whoever runs it, and of UUID version 8, which no client may send.
+pub(super) fn return_id(voucher: Uuid) -> Uuid {
     use sha2::Digest as _;
-    let h = sha2::Sha256::new().chain_update(b"mykey voucher return\0").chain_update(number.to_be_bytes()).finalize();
+    let h = sha2::Sha256::new().chain_update(b"mykey voucher return\0").chain_update(voucher.as_bytes()).finalize();
     uuid::Builder::from_custom_bytes(h[..16].try_into().expect("16 bytes")).into_uuid()
 }
 
@@ -97,6 +97,8 @@ pub(super) fn return_id(number: u64) -> Uuid {
 pub(super) struct Book {
     open: BTreeMap<u64, Voucher>,
     by_expiry: BTreeSet<(Micros, u64)>,
+    /// Open vouchers per resident.
+    per_resident: BTreeMap<i64, usize>,
 }
 
 impl Book {
@@ -110,7 +112,13 @@ impl Book {
         assert_eq!(v.state, VoucherState::Open);
         assert!(!self.open.contains_key(&v.number), "a number is open once");
         self.by_expiry.insert((v.expires_at, v.number));
+        *self.per_resident.entry(v.resident).or_default() += 1;
         self.open.insert(v.number, v);
+    }
+
+    /// How many open vouchers `resident` has.
+    pub(super) fn open_of(&self, resident: i64) -> usize {
+        self.per_resident.get(&resident).copied().unwrap_or(0)
     }
 
     /// Takes voucher `number` out of the open ones for `step` at `now`: the voucher as it is
@@ -120,14 +128,18 @@ impl Book {
         let state = v.state.transition(step, now, v.expires_at).map_err(Refusal::Voucher)?;
         let mut v = self.open.remove(&number).expect("found above");
         self.by_expiry.remove(&(v.expires_at, number));
+        match self.per_resident.get_mut(&v.resident) {
+            Some(n) if *n > 1 => *n -= 1,
+            _ => drop(self.per_resident.remove(&v.resident)),
+        }
         v.state = state;
         v.settled_at = Some(now);
         Ok(v)
     }
 
-    /// The numbers of open vouchers expired at `now`, earliest first.
-    pub(super) fn due(&self, now: Micros) -> Vec<u64> {
-        self.by_expiry.range(..(now + 1, 0)).map(|(_, n)| *n).collect()
+    /// The numbers of at most `max` open vouchers expired at `now`, earliest first.
+    pub(super) fn due(&self, now: Micros, max: usize) -> Vec<u64> {
+        self.by_expiry.range(..(now + 1, 0)).take(max).map(|(_, n)| *n).collect()
     }
 
     /// When the next open voucher expires.
@@ -139,13 +151,16 @@ impl Book {
     pub(super) fn check(&self) -> BTreeMap<i64, i64> {
         assert_eq!(self.open.len(), self.by_expiry.len(), "every open voucher indexed once");
         let mut per_municipality = BTreeMap::new();
+        let mut per_resident: BTreeMap<i64, usize> = BTreeMap::new();
         for v in self.open.values() {
+            *per_resident.entry(v.resident).or_default() += 1;
             assert_eq!(v.state, VoucherState::Open);
             assert!(self.by_expiry.contains(&(v.expires_at, v.number)));
             assert!(v.amount > 0 && v.lots.len() <= VOUCHER_LOTS_MAX);
             assert_eq!(v.lots.iter().map(|(_, p)| p).sum::<i64>(), v.amount, "voucher {} lots", v.number);
             *per_municipality.entry(v.municipality).or_default() += v.amount;
         }
+        assert_eq!(per_resident, self.per_resident, "open vouchers counted per resident");
         per_municipality
     }
 }

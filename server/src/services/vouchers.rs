@@ -10,7 +10,7 @@ use mykey_core::api::{
     CounterKind, PartyReceipt, TransactionReceipt, VoucherIssueRequest, VoucherIssued, VoucherKey, VoucherRedeemed,
     VoucherRedemptionRequest, VoucherView,
 };
-use mykey_core::rules::{voucher_expires_at, VOUCHER_GUESSES_PER_MINUTE};
+use mykey_core::rules::VOUCHER_GUESSES_PER_MINUTE;
 use mykey_core::voucher::{VoucherInput, VoucherNumber, VoucherState, VoucherTicket};
 use mykey_core::{Points, Problem, ProblemKind};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
@@ -37,7 +37,15 @@ const LIST_DAYS: i64 = 90;
 pub struct Vouchers {
     signing: p256::ecdsa::SigningKey,
     numbers: [u8; 32],
-    guesses: FailureCounter<Uuid>,
+    /// Typed numbers that took no voucher, per terminal and per shop.
+    guesses: FailureCounter<Guesser>,
+}
+
+/// Who typed a number: a terminal, and its shop with all its terminals.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Guesser {
+    Device(Uuid),
+    Shop(i64),
 }
 
 impl Vouchers {
@@ -129,9 +137,16 @@ impl Counter<'_> {
         done: &Done,
     ) -> Result<VoucherIssued, Problem> {
         let receipt = transaction(done)?;
-        let expires_at = voucher_expires_at(receipt.created_at);
+        // The validity the ledger gave it: the rule's, or earlier when the points it took
+        // expire earlier.
+        let tables = self.engine.tables().await?;
+        let stored = tables.voucher(number.get()).await.map_err(crate::failure::counter)?;
+        let v = stored
+            .filter(|v| v.id == receipt.id)
+            .ok_or_else(|| crate::failure::counter(anyhow::anyhow!("issued voucher {number} is not in the tables")))?;
+        let expires_at = time::micros_to_datetime(v.expires_at);
         let ticket = keys.ticket(number, municipality, points, expires_at.timestamp());
-        let municipalities = self.engine.tables().await?.municipalities().await.map_err(crate::failure::counter)?;
+        let municipalities = tables.municipalities().await.map_err(crate::failure::counter)?;
         Ok(VoucherIssued {
             number: number.to_string(),
             municipality,
@@ -141,7 +156,7 @@ impl Counter<'_> {
                 .map(|m| m.name)
                 .unwrap_or_default(),
             points,
-            issued_at: receipt.created_at,
+            issued_at: time::micros_to_datetime(v.issued_at),
             expires_at,
             ticket: ticket.text(),
             receipt: PartyReceipt::from(receipt.clone()),
@@ -149,22 +164,48 @@ impl Counter<'_> {
     }
 
     /// Takes a voucher, scanned or typed, as payment at this shop, in full. A scanned code is
-    /// checked against the server's signature first; a typed number that is no voucher counts
-    /// against this terminal's guesses.
+    /// checked against the server's signature first. A typed number counts as a guess against
+    /// this terminal and its shop before it is looked up, in one step with the check (numbers
+    /// sent at once cannot all pass), and is forgiven only when the voucher is taken: whatever
+    /// else is answered (no such number, another municipality's, spent) tells a guesser
+    /// something.
     pub async fn redeem_voucher(
         &self,
         keys: &Vouchers,
         r: VoucherRedemptionRequest,
     ) -> Result<VoucherRedeemed, Problem> {
         check_client_id(r.id)?;
-        if keys.guesses.blocked(&self.device) {
-            return Err(Problem::new(
-                ProblemKind::RateLimited,
-                format!("this terminal typed {VOUCHER_GUESSES_PER_MINUTE} numbers that are no voucher within a minute; wait a minute"),
-            ));
+        if r.voucher.len() > mykey_core::voucher::TICKET_MAX {
+            return Err(Problem::new(ProblemKind::VoucherInvalid, "this is not a point voucher's code or number")
+                .with("field", "voucher"));
         }
         let input = VoucherInput::parse(&r.voucher).map_err(|why| Problem::new(ProblemKind::VoucherInvalid, why))?;
-        if let VoucherInput::Ticket(t) = &input {
+        let guessers = [Guesser::Device(self.device), Guesser::Shop(self.shop)];
+        let typed = matches!(input, VoucherInput::Number(_));
+        if typed {
+            for (i, g) in guessers.iter().enumerate() {
+                if !keys.guesses.reserve(g) {
+                    guessers[..i].iter().for_each(|g| keys.guesses.forgive(g));
+                    return Err(Problem::new(
+                        ProblemKind::RateLimited,
+                        format!(
+                            "this terminal or its shop typed {VOUCHER_GUESSES_PER_MINUTE} voucher numbers within a \
+                             minute that took no voucher; wait a minute"
+                        ),
+                    ));
+                }
+            }
+        }
+        let taken = self.take(keys, &input, r.id).await;
+        if typed && taken.is_ok() {
+            guessers.iter().for_each(|g| keys.guesses.forgive(g));
+        }
+        taken
+    }
+
+    /// Redeems the voucher `input` names under request `id`.
+    async fn take(&self, keys: &Vouchers, input: &VoucherInput, id: Uuid) -> Result<VoucherRedeemed, Problem> {
+        if let VoucherInput::Ticket(t) = input {
             if !keys.genuine(t) {
                 return Err(Problem::new(
                     ProblemKind::VoucherInvalid,
@@ -173,8 +214,8 @@ impl Counter<'_> {
             }
         }
         let number = input.number();
-        self.note(r.id).await?;
-        let redemption = VoucherRedemption { id: r.id, number: number.get(), shop: self.shop };
+        self.note(id).await?;
+        let redemption = VoucherRedemption { id, number: number.get(), shop: self.shop };
         match self.engine.execute(Request::VoucherRedemption(redemption), &self.principal).await {
             Ok(done) => {
                 let receipt = transaction(&done)?;
@@ -188,14 +229,13 @@ impl Counter<'_> {
                     receipt: PartyReceipt::from(receipt.clone()),
                 })
             }
-            Err(EngineError::Refused(Refusal::UnknownVoucher(_))) => Err(self.not_open(keys, &input).await?),
+            Err(EngineError::Refused(Refusal::UnknownVoucher(_))) => Err(self.not_open(number).await?),
             Err(e) => Err(e.party_problem()),
         }
     }
 
-    /// Why a voucher the ledger holds no open one of cannot be taken, from the tables.
-    async fn not_open(&self, keys: &Vouchers, input: &VoucherInput) -> Result<Problem, Problem> {
-        let number = input.number();
+    /// Why no open voucher has `number`, from the tables.
+    async fn not_open(&self, number: VoucherNumber) -> Result<Problem, Problem> {
         let found = self.engine.tables().await?.voucher(number.get()).await.map_err(crate::failure::counter)?;
         Ok(match found.map(|v| (v.state, v.settled_at)) {
             Some((VoucherState::Redeemed, at)) => {
@@ -213,15 +253,10 @@ impl Counter<'_> {
             Some((VoucherState::Open, _)) => {
                 Problem::new(ProblemKind::Unavailable, "the voucher changed just now; try again")
             }
-            None => {
-                if matches!(input, VoucherInput::Number(_)) {
-                    keys.guesses.failed(&self.device);
-                }
-                Problem::new(
-                    ProblemKind::NotFound,
-                    format!("no voucher has the number {number}; check the number printed on it"),
-                )
-            }
+            None => Problem::new(
+                ProblemKind::NotFound,
+                format!("no voucher has the number {number}; check the number printed on it"),
+            ),
         })
     }
 }

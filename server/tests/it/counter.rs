@@ -687,6 +687,14 @@ async fn a_voucher_is_issued_with_the_card_and_spent_once_elsewhere() {
         last = store.redeem_at(s.online_store, &VoucherNumber::from_random(i * 7919).to_string()).await.0;
     }
     assert_eq!(last, 429);
+    // Sent at once, numbers are counted before any is looked up: never more pass than the limit.
+    let guesses = (0..25u64).map(|i| VoucherNumber::from_random(i * 104_729 + 3).to_string()).collect::<Vec<_>>();
+    let answers = futures_util::future::join_all(guesses.iter().map(|g| elsewhere.redeem_at(takasaki, g))).await;
+    let looked_up = answers.iter().filter(|(st, _)| *st != 429).count();
+    assert!(
+        looked_up <= mykey_core::rules::VOUCHER_GUESSES_PER_MINUTE as usize,
+        "{looked_up} of 25 concurrent guesses were looked up"
+    );
     // A voucher is nothing without the card: the terminal's key alone issues nothing.
     let consent = library.signed_for(&mut holder, &s.base, "payment", 10, json!({"memo": MEMO})).await;
     let body = json!({"id": Uuid::new_v4(), "municipality": 1, "amount": 10, "nonce": consent["nonce"], "token": consent["token"]});

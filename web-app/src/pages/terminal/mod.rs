@@ -136,6 +136,7 @@ fn refusal(ctx: &Ctx, f: &Failure) -> String {
         "card-rejected" => ctx.t(T::err_card_rejected).to_owned(),
         "not-found" => ctx.t(T::term_no_mykey_id).to_owned(),
         "rate-limited" => ctx.t(T::err_rate_limited).to_owned(),
+        "voucher-limit" => ctx.t(T::vou_limit).to_owned(),
         _ => f.detail.clone(),
     }
 }
@@ -371,6 +372,29 @@ fn enrol_form(
     }
 }
 
+/// A form's submit that reads the typed amount as whole points and goes on to `to(amount)`,
+/// clearing it; or says the amount is none.
+fn amount_submit(
+    ctx: &Ctx,
+    step: &UseStateHandle<Step>,
+    error: &UseStateHandle<Option<String>>,
+    typed: &UseStateHandle<Typed>,
+    to: fn(i64) -> Step,
+) -> Callback<SubmitEvent> {
+    let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
+    Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        match points_of(&typed.amount) {
+            Some(amount) => {
+                error.set(None);
+                typed.set(Typed { amount: String::new(), ..(*typed).clone() });
+                step.set(to(amount));
+            }
+            None => error.set(Some(ctx.t(T::term_amount_invalid).to_owned())),
+        }
+    })
+}
+
 fn amount_form(
     ctx: &Ctx,
     step: &UseStateHandle<Step>,
@@ -378,22 +402,7 @@ fn amount_form(
     online: bool,
     typed: &UseStateHandle<Typed>,
 ) -> Html {
-    let submit = {
-        let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            match points_of(&typed.amount) {
-                Some(amount) => {
-                    error.set(None);
-                    let mut t = (*typed).clone();
-                    t.amount.clear();
-                    typed.set(t);
-                    step.set(Step::Card { amount });
-                }
-                None => error.set(Some(ctx.t(T::term_amount_invalid).to_owned())),
-            }
-        })
-    };
+    let submit = amount_submit(ctx, step, error, typed, |amount| Step::Card { amount });
     html! {
         <>
             <h2>{ ctx.t(T::term_amount_title) }</h2>

@@ -40,20 +40,7 @@ pub(super) fn amount_form(
     online: bool,
     typed: &UseStateHandle<Typed>,
 ) -> Html {
-    let submit = {
-        let (ctx, step, error, typed) = (ctx.clone(), step.clone(), error.clone(), typed.clone());
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            match super::points_of(&typed.amount) {
-                Some(amount) => {
-                    error.set(None);
-                    typed.set(Typed { amount: String::new(), ..(*typed).clone() });
-                    step.set(Step::VoucherCard { amount });
-                }
-                None => error.set(Some(ctx.t(T::term_amount_invalid).to_owned())),
-            }
-        })
-    };
+    let submit = super::amount_submit(ctx, step, error, typed, |amount| Step::VoucherCard { amount });
     html! {
         <>
             <h2>{ ctx.t(T::term_voucher_issue) }</h2>
