@@ -102,6 +102,10 @@ enum Mode {
     /// RFC 9421 signature base, P-256 signature, nonce), `--requests` of them, each signed
     /// beforehand; the device's key is looked up once, as a running server caches it.
     DeviceVerify,
+    /// Card-consented counter payments over loopback HTTP: `--clients` terminals (enrolled
+    /// devices signing every request), each with its resident's virtual card: the signed
+    /// challenge, the card's RS256 signature over it (in this process), the signed payment.
+    Counter,
 }
 
 const MUNICIPALITY: i64 = 1;
@@ -138,6 +142,7 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         Mode::Coupons => return coupons_bench(&url, args.clients, args.seconds, args.codes).await,
         Mode::Notices => return notices_bench(&url, args.residents, args.mails).await,
         Mode::DeviceVerify => return device_verify(&url, args.requests).await,
+        Mode::Counter => return counter_bench(&url, args.clients, args.seconds).await,
         _ => {}
     }
     let result = match args.mode {
@@ -185,7 +190,8 @@ async fn bench(args: Args, url: &str) -> anyhow::Result<()> {
         | Mode::Checkout
         | Mode::Coupons
         | Mode::Notices
-        | Mode::DeviceVerify => {
+        | Mode::DeviceVerify
+        | Mode::Counter => {
             unreachable!("handled above")
         }
     };
@@ -827,6 +833,166 @@ async fn device_verify(url: &str, requests: usize) -> anyhow::Result<()> {
         h.value_at_quantile(0.99)
     );
     ledger.close().await;
+    Ok(())
+}
+
+/// [`Mode::Counter`]: the whole counter path over HTTP, as `clients` terminals run it. Each
+/// terminal's resident registered a MyKey ID with a virtual card beforehand (card login,
+/// candidate, registration: the web app's path); the clock covers challenge, card signature and
+/// payment, which is also the card tap to paid time without the reader's radio.
+async fn counter_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    use mykey_core::card::jpki::{self, Pin};
+    use mykey_core::identity::{AuthToken, SigningContext};
+    use mykey_server::services::identity::card::{CardTrust, UnknownRevocation};
+    use mykey_server::testing::device::TestDevice;
+    use mykey_virtual_card::{DemoCa, VirtualCard};
+    use serde_json::{json, Value};
+
+    let ledger = LedgerService::open(url).await?;
+    let engine = ledger.engine.clone();
+    let shop = setup_ledger(&engine, 0, 1).await?[0];
+    let listener = mykey_server::bind("127.0.0.1:0".parse()?).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let now = std::time::SystemTime::now();
+    let ca = DemoCa::generate(&mut rand::rngs::OsRng, now)?;
+    let trust = CardTrust::new(&[ca.certificate().to_vec()], &[], UnknownRevocation::Allow, &base)?;
+    let identity = Arc::new(
+        mykey_server::services::identity::Identity::with_lives(
+            engine.clone(),
+            Some(trust),
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+        )
+        .with_counter_challenges_per_minute(u32::MAX),
+    );
+    {
+        let (engine, identity) = (engine.clone(), identity.clone());
+        // Loopback is a trusted proxy: each resident's browser is its own address behind it, as
+        // the per-address limits on logins expect.
+        let trusted_proxies = vec!["127.0.0.1/32".parse()?];
+        let site = mykey_server::ServeConfig { trusted_proxies, ..Default::default() };
+        tokio::spawn(mykey_server::serve_with(engine, identity, site, listener, Duration::from_secs(3600)));
+    }
+    let store_key =
+        mykey_server::auth::create_key(engine.store(), mykey_server::auth::Role::Store, shop, "bench").await?;
+
+    // Residents with cards, as the web app registers them; then points and a terminal each.
+    let pin = Pin::parse("1234")?;
+    let mut terminals = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let address = format!("10.0.{}.{}", i / 256, i % 256);
+        let mut card = VirtualCard::issue(&ca, &mut rand::rngs::OsRng, "1234", now - Duration::from_secs(60))?;
+        let http = reqwest::Client::new();
+        // The browser's cookies (the login challenge's, then the session's), kept by hand.
+        let jar = std::sync::Mutex::new(std::collections::BTreeMap::<String, String>::new());
+        let post = |path: &str, body: Value| {
+            let cookies: Vec<String> =
+                jar.lock().expect("not poisoned").iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let req = http
+                .post(format!("{base}{path}"))
+                .header("origin", &base)
+                .header("x-forwarded-for", &address)
+                .header("cookie", cookies.join("; "))
+                .json(&body);
+            let (jar, path) = (&jar, path.to_owned());
+            async move {
+                let res = req.send().await?;
+                for c in res.headers().get_all("set-cookie") {
+                    let pair = c.to_str()?.split(';').next().unwrap_or_default();
+                    if let Some((k, v)) = pair.split_once('=') {
+                        jar.lock().expect("not poisoned").insert(k.trim().to_owned(), v.to_owned());
+                    }
+                }
+                anyhow::ensure!(res.status().is_success(), "{path}: {}", res.status());
+                anyhow::Ok(res.json::<Value>().await?)
+            }
+        };
+        let nonce =
+            post("/v1/auth/nonce", json!({"purpose": "login"})).await?["nonce"].as_str().unwrap_or_default().to_owned();
+        let cert = jpki::read_auth_certificate(&mut card).await?;
+        let sig = jpki::authenticate(&mut card, &base, &nonce, &pin).await?;
+        post("/v1/auth/card", json!({"nonce": nonce, "token": AuthToken::rs256(&cert, &sig)})).await?;
+        let candidate = post("/v1/registration/candidates", json!({"action": "generate"})).await?["candidate"].clone();
+        let done = post(
+            "/v1/mykey-ids",
+            json!({"candidate": candidate, "password": "abc123!x", "password_confirmation": "abc123!x",
+                   "notices": {"points_granted": false, "points_expired": false, "settings_changed": false,
+                               "mykey_id_changed": false, "payments": false},
+                   "home_municipality": MUNICIPALITY}),
+        )
+        .await?;
+        let resident = done["resident"].as_i64().context("a resident")?;
+        let grant = GrantRequest {
+            id: Uuid::new_v4(),
+            resident,
+            municipality: MUNICIPALITY,
+            event: None,
+            amount: Decimal::from(START_POINTS),
+            expires_at: None,
+            memo: None,
+        };
+        engine.execute(Request::Grant(grant), "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let device = TestDevice::enrol(&reqwest::Client::new(), &base, &store_key, shop).await?;
+        terminals.push((device, card, cert));
+    }
+
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (device, mut card, cert) in terminals {
+        let (base, pin) = (base.clone(), pin.clone());
+        set.spawn(async move {
+            let http = reqwest::Client::new();
+            let context = SigningContext::Counter { shop, device: device.id };
+            let signed_at = context.signed_origin(&base);
+            let send = |path: &str, body: &Value| {
+                let url = format!("{base}{path}");
+                let req = device.request(&http, reqwest::Method::POST, &url, Some(body));
+                async move {
+                    let res = req.send().await?;
+                    let status = res.status();
+                    let v: Value = res.json().await?;
+                    anyhow::ensure!(status.is_success(), "{status}: {v}");
+                    anyhow::Ok(v)
+                }
+            };
+            let mut latencies = Vec::new();
+            while start.elapsed() < warmup + Duration::from_secs(seconds) {
+                let t = Instant::now();
+                let amount = rand::thread_rng().gen_range(1..=100);
+                let terms = json!({"kind": "payment", "municipality": MUNICIPALITY, "amount": amount});
+                let challenge = send(&format!("/v1/shops/{shop}/counter-challenges"), &terms).await?;
+                let nonce = challenge["nonce"].as_str().unwrap_or_default().to_owned();
+                let sig = jpki::authenticate(&mut card, &signed_at, &nonce, &pin).await?;
+                let payment = json!({"id": Uuid::new_v4(), "municipality": MUNICIPALITY, "amount": amount,
+                                     "nonce": nonce, "token": AuthToken::rs256(&cert, &sig)});
+                send(&format!("/v1/shops/{shop}/counter-payments"), &payment).await?;
+                if t - start >= warmup {
+                    latencies.push(t.elapsed());
+                }
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    for r in set.join_all().await {
+        latencies.extend(r?);
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
+    println!(
+        "| {backend} | {clients} | {:.0} | {:.1} | {:.1} |",
+        latencies.len() as f64 / seconds as f64,
+        pct(0.5),
+        pct(0.99)
+    );
+    eprintln!("columns: database | terminals | card-consented payments/s | challenge to paid p50 ms | p99 ms");
+    engine.check_invariants().await;
     Ok(())
 }
 

@@ -140,7 +140,7 @@ async fn balance_challenge(
     Path(shop): Path<i64>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device).balance_challenge()?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).balance_challenge()?))
 }
 
 /// The points usable at this shop of the resident whose card signed this terminal's balance
@@ -155,7 +155,7 @@ async fn counter_balances(
     JsonBody(r): JsonBody<mykey_core::identity::CardLoginRequest>,
 ) -> ApiResult<Json<mykey_core::api::CounterBalances>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device).balances(&r.nonce, &r.token).await?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).balances(&r.nonce, &r.token).await?))
 }
 
 /// A challenge for the resident's card at this shop's counter, naming the terms it will
@@ -170,7 +170,7 @@ async fn counter_challenge(
     JsonBody(r): JsonBody<CounterChallengeRequest>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device).challenge(&r)?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).challenge(&r)?))
 }
 
 /// Spend the points the resident agreed to with their card at this shop's counter (terminal).
@@ -184,7 +184,7 @@ async fn counter_payment(
     JsonBody(r): JsonBody<CounterPaymentRequest>,
 ) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    super::party::receipt(Counter::new(&s.identity, &s.engine, device).pay(r).await?)
+    super::party::receipt(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).pay(r).await?)
 }
 
 /// Set aside the points the resident agreed to with their card, for this shop to capture
@@ -199,7 +199,7 @@ async fn counter_hold(
     JsonBody(r): JsonBody<CounterHoldRequest>,
 ) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    super::party::hold(Counter::new(&s.identity, &s.engine, device).hold(r).await?)
+    super::party::hold(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).hold(r).await?)
 }
 
 /// A challenge for the card of the resident who paid, naming a refund of that payment: good
@@ -215,7 +215,7 @@ async fn refund_challenge(
     JsonBody(r): JsonBody<mykey_core::api::CounterRefundChallengeRequest>,
 ) -> ApiResult<Json<mykey_core::identity::NonceIssued>> {
     device.require_shop(shop)?;
-    Ok(Json(Counter::new(&s.identity, &s.engine, device).refund_challenge(&r).await?))
+    Ok(Json(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).refund_challenge(&r).await?))
 }
 
 /// Give back points of a payment made at this shop, with the card of the resident who paid
@@ -231,7 +231,7 @@ async fn counter_refund(
     JsonBody(r): JsonBody<mykey_core::api::CounterRefundRequest>,
 ) -> ApiResult<Response> {
     device.require_shop(shop)?;
-    super::party::receipt(Counter::new(&s.identity, &s.engine, device).refund(r).await?)
+    super::party::receipt(Counter::new(&s.identity, &s.engine, &s.counter_notes, device).refund(r).await?)
 }
 
 /// The shop a hold pays, for authorising capture and void.

@@ -58,6 +58,8 @@ pub struct Services {
     pub mandates: Arc<crate::services::mandates::Mandates>,
     /// Point vouchers' keys.
     pub vouchers: Arc<crate::services::vouchers::Vouchers>,
+    /// The group-commit writer of checkout's, coupons' and counters' small writes.
+    pub writes: crate::store::group_commit::Writer,
     /// The site's origin (`ServeConfig::origin`).
     pub origin: Option<String>,
     /// Where webhooks may go (`ServeConfig::loopback_webhooks`).
@@ -96,12 +98,24 @@ impl Services {
             coupon_key,
             origin.as_deref().unwrap_or(""),
             embedding.clone(),
-            writer,
+            writer.clone(),
         ));
         let mandates = Arc::new(crate::services::mandates::Mandates::new(engine.clone(), identity.clone()));
         let vouchers =
             Arc::new(crate::services::vouchers::Vouchers::new(derived_key(&coupon_key, b"mykey vouchers key\0")));
-        Services { engine, identity, coupons, checkout, embedding, links, mandates, vouchers, origin, webhook_targets }
+        Services {
+            engine,
+            identity,
+            coupons,
+            checkout,
+            embedding,
+            links,
+            mandates,
+            vouchers,
+            writes: writer,
+            origin,
+            webhook_targets,
+        }
     }
 
     /// Starts what runs beside requests: checkout's expiries and recoveries, webhook deliveries.
@@ -139,6 +153,7 @@ pub fn router(
         links,
         mandates,
         vouchers,
+        writes,
         origin,
         webhook_targets: _,
     } = services;
@@ -152,6 +167,7 @@ pub fn router(
         links,
         mandates,
         vouchers,
+        counter_notes: writes,
         origin,
         catalog,
         keys: Arc::new(KeyCache::default()),

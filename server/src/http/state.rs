@@ -18,6 +18,8 @@ pub struct AppState {
     pub(crate) embedding: Arc<crate::services::embedding::Embedding>,
     pub(crate) links: Arc<crate::services::links::Links>,
     pub(crate) mandates: Arc<crate::services::mandates::Mandates>,
+    /// Which counter device sent each request, noted many at a time.
+    pub(crate) counter_notes: crate::store::group_commit::Writer,
     /// Point vouchers' keys and guesses.
     pub(crate) vouchers: Arc<crate::services::vouchers::Vouchers>,
     /// The site's origin (`ServeConfig::origin`); none: the address a request was sent to.

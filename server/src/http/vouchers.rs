@@ -40,7 +40,7 @@ async fn issue(
     JsonBody(r): JsonBody<VoucherIssueRequest>,
 ) -> ApiResult<(StatusCode, Json<VoucherIssued>)> {
     device.require_shop(shop)?;
-    let issued = Counter::new(&s.identity, &s.engine, device).issue_voucher(&s.vouchers, r).await?;
+    let issued = Counter::new(&s.identity, &s.engine, &s.counter_notes, device).issue_voucher(&s.vouchers, r).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -59,7 +59,8 @@ async fn redeem(
     JsonBody(r): JsonBody<VoucherRedemptionRequest>,
 ) -> ApiResult<(StatusCode, Json<VoucherRedeemed>)> {
     device.require_shop(shop)?;
-    let redeemed = Counter::new(&s.identity, &s.engine, device).redeem_voucher(&s.vouchers, r).await?;
+    let redeemed =
+        Counter::new(&s.identity, &s.engine, &s.counter_notes, device).redeem_voucher(&s.vouchers, r).await?;
     Ok((StatusCode::CREATED, Json(redeemed)))
 }
 

@@ -22,6 +22,8 @@ use crate::time;
 /// A shop's counter terminal: an enrolled device, acting for its shop.
 pub struct Counter<'a> {
     identity: &'a Identity,
+    /// Where the device of each request is noted, many at a time.
+    notes: &'a crate::store::group_commit::Writer,
     pub(super) engine: &'a Engine,
     pub(super) principal: String,
     pub(super) shop: i64,
@@ -33,9 +35,14 @@ pub struct Counter<'a> {
 
 impl<'a> Counter<'a> {
     /// The device `by`, at its shop.
-    pub fn new(identity: &'a Identity, engine: &'a Engine, by: SignedBy) -> Counter<'a> {
+    pub fn new(
+        identity: &'a Identity,
+        engine: &'a Engine,
+        notes: &'a crate::store::group_commit::Writer,
+        by: SignedBy,
+    ) -> Counter<'a> {
         let context = SigningContext::Counter { shop: by.shop, device: by.device };
-        Counter { identity, engine, principal: by.principal(), shop: by.shop, device: by.device, context }
+        Counter { identity, notes, engine, principal: by.principal(), shop: by.shop, device: by.device, context }
     }
 
     /// A challenge for the resident's card naming `r`'s terms, good for this device only, once,
@@ -201,9 +208,8 @@ impl<'a> Counter<'a> {
     /// Notes that this device sends request `id`, before the ledger applies it, so that the
     /// daily close names the device of every counter transaction.
     pub(super) async fn note(&self, id: Uuid) -> Result<(), Problem> {
-        crate::store::close::record_request(self.engine.store().pool(), id, self.shop, self.device, time::now())
-            .await
-            .map_err(crate::failure::counter)
+        // Many terminals' notes share one commit and one sync (SQLite has one write lock).
+        self.notes.counter_request(id, self.shop, self.device, time::now()).await.map_err(crate::failure::counter)
     }
 
     /// The payment `payment` a counter device of this shop took: who paid how many of which

@@ -10,7 +10,13 @@ use mykey_core::api::TransactionKind;
 
 /// Notes that `device` of `shop` sent counter request `id` (before the ledger applies it); a
 /// retry keeps the first device.
-pub async fn record_request(pool: &AnyPool, id: Uuid, shop: i64, device: Uuid, now: Micros) -> sqlx::Result<()> {
+pub async fn record_request(
+    c: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    id: Uuid,
+    shop: i64,
+    device: Uuid,
+    now: Micros,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO counter_requests (id, shop_id, device_id, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (id) DO NOTHING",
@@ -19,7 +25,7 @@ pub async fn record_request(pool: &AnyPool, id: Uuid, shop: i64, device: Uuid, n
     .bind(shop)
     .bind(device.to_string())
     .bind(now)
-    .execute(pool)
+    .execute(c)
     .await?;
     Ok(())
 }

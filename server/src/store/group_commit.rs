@@ -19,6 +19,8 @@ enum Write {
     Transition { from: String, next: Box<Session>, event: Option<NewEvent> },
     /// A coupon code claimed for a resident, and the partner's event.
     Claim { code_hash: String, resident: i64, at: Micros, event: Option<NewEvent> },
+    /// Which counter device sends request `id` (`close::record_request`).
+    CounterRequest { id: uuid::Uuid, shop: i64, device: uuid::Uuid, at: Micros },
 }
 
 type Job = (Write, tokio::sync::oneshot::Sender<Result<bool, String>>);
@@ -82,6 +84,18 @@ impl Writer {
         self.write(Write::Transition { from: from.to_owned(), next: Box::new(next), event }).await
     }
 
+    /// Notes that `device` of `shop` sends counter request `id` (before the ledger applies it);
+    /// a retry keeps the first device.
+    pub async fn counter_request(
+        &self,
+        id: uuid::Uuid,
+        shop: i64,
+        device: uuid::Uuid,
+        at: Micros,
+    ) -> anyhow::Result<()> {
+        self.write(Write::CounterRequest { id, shop, device, at }).await.map(drop)
+    }
+
     /// Claims an issued coupon code for `resident`, with the partner's event if any; false
     /// (nothing written) when it was no longer issued.
     pub async fn claim(
@@ -110,6 +124,9 @@ async fn commit(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<bool, String>> {
                 }
                 Write::Claim { code_hash, resident, at, event } => {
                     coupons::claim(&mut tx, code_hash, *resident, *at, event.as_ref()).await
+                }
+                Write::CounterRequest { id, shop, device, at } => {
+                    super::close::record_request(&mut *tx, *id, *shop, *device, *at).await.map(|()| true)
                 }
             };
             match done {

@@ -252,6 +252,16 @@ impl Identity {
         }
     }
 
+    /// With `n` counter challenges per terminal per minute instead of
+    /// [`COUNTER_CHALLENGES_PER_MINUTE`]: for the counter benchmark, whose terminals pay far
+    /// faster than a shop's staff can.
+    #[cfg(feature = "testing")]
+    pub fn with_counter_challenges_per_minute(mut self, n: u32) -> Identity {
+        let quota = governor::Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
+        self.counter_nonces = governor::RateLimiter::keyed(quota);
+        self
+    }
+
     /// Appends committed usage events to the tamper-evident log. A failure leaves them for
     /// [`Identity::log_pending`] at the next start (the rows are the outbox).
     pub(crate) async fn log(&self, events: Vec<crate::ledger::leaf::UsageEvent>) {
