@@ -836,6 +836,12 @@ async fn device_verify(url: &str, requests: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `p` quantile of sorted `durations`, in milliseconds (0 for none).
+fn percentile_ms(durations: &[Duration], p: f64) -> f64 {
+    let at = ((durations.len() as f64 * p) as usize).min(durations.len().saturating_sub(1));
+    durations.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// [`Mode::Counter`]: the whole counter path over HTTP, as `clients` terminals run it. Each
 /// terminal's resident registered a MyKey ID with a virtual card beforehand (card login,
 /// candidate, registration: the web app's path); the clock covers challenge, card signature and
@@ -979,17 +985,12 @@ async fn counter_bench(url: &str, clients: usize, seconds: u64) -> anyhow::Resul
         latencies.extend(r?);
     }
     latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     println!(
         "| {backend} | {clients} | {:.0} | {:.1} | {:.1} |",
         latencies.len() as f64 / seconds as f64,
-        pct(0.5),
-        pct(0.99)
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99)
     );
     eprintln!("columns: database | terminals | card-consented payments/s | challenge to paid p50 ms | p99 ms");
     engine.check_invariants().await;
@@ -1136,17 +1137,14 @@ async fn checkout_bench(url: &str, clients: usize, seconds: u64, confirm_only: b
     let missing = confirmed.len() - to_webhook.len();
     latencies.sort();
     to_webhook.sort();
-    let pct = |v: &[Duration], p: f64| {
-        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
     let backend = if url.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" };
     println!(
         "| {backend} | {clients} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {missing} |",
         latencies.len() as f64 / seconds as f64,
-        pct(&latencies, 0.5),
-        pct(&latencies, 0.99),
-        pct(&to_webhook, 0.5),
-        pct(&to_webhook, 0.99),
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99),
+        percentile_ms(&to_webhook, 0.5),
+        percentile_ms(&to_webhook, 0.99),
     );
     let what =
         if confirm_only { "confirmations/s (sessions opened beforehand)" } else { "checkouts/s (open + confirm)" };
@@ -1280,16 +1278,11 @@ async fn coupons_bench(url: &str, clients: usize, seconds: u64, codes: u32) -> a
         latencies.extend(r?);
     }
     latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
     println!(
         "| {backend} | {clients} | {:.0} | {:.1} | {:.1} |",
         latencies.len() as f64 / seconds as f64,
-        pct(0.5),
-        pct(0.99)
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99)
     );
     eprintln!("columns: database | residents | redemptions/s (coupon widget, over HTTP) | p50 ms | p99 ms");
     Ok(())

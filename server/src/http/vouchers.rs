@@ -67,7 +67,7 @@ async fn redeem(
 /// The public key that signs vouchers' QR codes (public; any page may read it).
 #[utoipa::path(get, path = "/v1/vouchers/key", tag = "vouchers", responses((status = 200, body = VoucherKey)))]
 async fn key(State(s): State<AppState>) -> impl IntoResponse {
-    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(s.vouchers.key()))
+    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(s.vouchers.key().clone()))
 }
 
 /// The session's resident's vouchers: every open one, then those spent or returned lately.

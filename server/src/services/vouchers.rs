@@ -36,6 +36,8 @@ const LIST_DAYS: i64 = 90;
 /// numbers; and the typed numbers each terminal got wrong.
 pub struct Vouchers {
     signing: p256::ecdsa::SigningKey,
+    /// The public key as `GET /v1/vouchers/key` answers it, encoded once.
+    key: VoucherKey,
     numbers: [u8; 32],
     /// Typed numbers that took no voucher, per terminal and per shop.
     guesses: FailureCounter<Guesser>,
@@ -60,21 +62,23 @@ impl Vouchers {
             })
             .expect("a valid scalar within 256 tries");
         let numbers = Sha256::new().chain_update(b"mykey voucher numbers\0").chain_update(key).finalize().into();
+        use p256::pkcs8::EncodePublicKey as _;
+        let spki = signing.verifying_key().to_public_key_der().expect("a P-256 key encodes");
+        let key = VoucherKey {
+            algorithm: "ES256".into(),
+            spki: base64::engine::general_purpose::STANDARD.encode(spki.as_bytes()),
+        };
         Vouchers {
             signing,
+            key,
             numbers,
             guesses: FailureCounter::new(VOUCHER_GUESSES_PER_MINUTE as usize, std::time::Duration::from_secs(60)),
         }
     }
 
     /// The public key that checks vouchers' QR codes.
-    pub fn key(&self) -> VoucherKey {
-        use p256::pkcs8::EncodePublicKey as _;
-        let spki = self.signing.verifying_key().to_public_key_der().expect("a P-256 key encodes");
-        VoucherKey {
-            algorithm: "ES256".into(),
-            spki: base64::engine::general_purpose::STANDARD.encode(spki.as_bytes()),
-        }
+    pub fn key(&self) -> &VoucherKey {
+        &self.key
     }
 
     /// The number issue `id` tries at `attempt`.
